@@ -1,0 +1,2 @@
+//! `etcd-backup` (being written).
+fn main() {}

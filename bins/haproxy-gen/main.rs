@@ -1,0 +1,2 @@
+//! `haproxy-gen` (being written).
+fn main() {}

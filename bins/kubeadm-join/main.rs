@@ -1,0 +1,2 @@
+//! `kubeadm-join` (being written).
+fn main() {}

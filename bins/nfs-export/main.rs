@@ -1,0 +1,2 @@
+//! `nfs-export` (being written).
+fn main() {}

@@ -1,0 +1,2 @@
+//! `pve-sync` (being written).
+fn main() {}

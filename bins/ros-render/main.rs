@@ -1,0 +1,2 @@
+//! `ros-render` (being written).
+fn main() {}

@@ -1,0 +1,2 @@
+//! `vault-bootstrap` (being written).
+fn main() {}

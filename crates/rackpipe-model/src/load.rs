@@ -1,0 +1,361 @@
+//! Loading a site document (YAML or JSON) with source positions, then checking it.
+//!
+//! The text is parsed once into a tree that remembers where every node came from. That tree
+//! becomes a `serde_json::Value` (checked against the JSON Schema, which reports *every*
+//! violation) and a table from JSON Pointer to line/column, so every later finding, schema or
+//! semantic, can name the line of the field it is about.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+use crate::diagnostic::{Diagnostic, Position, pointer_to_path};
+use crate::site::Site;
+
+/// Largest document accepted, in bytes. A site 100× the example is about 1 MiB.
+pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Why a document could not be turned into a [`Site`].
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes are not UTF-8 text.
+    #[error("{source_name}: not UTF-8 text (binary data?)")]
+    NotText {
+        /// File name or `<stdin>`.
+        source_name: String,
+    },
+    /// The document is larger than [`MAX_DOCUMENT_BYTES`].
+    #[error("{source_name}: document is {size} bytes, more than the {limit} byte limit")]
+    TooLarge {
+        /// File name or `<stdin>`.
+        source_name: String,
+        /// Size seen.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Nothing but white space and comments.
+    #[error("{source_name}: empty document")]
+    Empty {
+        /// File name or `<stdin>`.
+        source_name: String,
+    },
+    /// YAML/JSON syntax error, duplicate key, or a resource limit (alias bomb) hit.
+    #[error("{source_name}:{line}:{column}: {message}")]
+    Syntax {
+        /// File name or `<stdin>`.
+        source_name: String,
+        /// Line, from 1 (0 when unknown).
+        line: u64,
+        /// Column, from 1 (0 when unknown).
+        column: u64,
+        /// What the parser said, in one line.
+        message: String,
+    },
+    /// The document parsed but breaks the schema or the semantic rules.
+    #[error("{source_name}: {} (and {} more problems)", first_error(.diagnostics), .diagnostics.iter().filter(|d| d.is_error()).count().saturating_sub(1))]
+    Invalid {
+        /// File name or `<stdin>`.
+        source_name: String,
+        /// Every finding, errors and warnings.
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+fn first_error(diagnostics: &[Diagnostic]) -> String {
+    diagnostics.iter().find(|d| d.is_error()).map(ToString::to_string).unwrap_or_default()
+}
+
+/// A site that loaded and passed every check.
+#[derive(Debug, Clone)]
+pub struct LoadedSite {
+    /// The typed model.
+    pub site: Site,
+    /// The document as JSON (including passed-through sections).
+    pub document: Value,
+    /// File name or `<stdin>`.
+    pub source_name: String,
+    /// Warnings found (no errors: those make loading fail).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Positions of the nodes of a document, by JSON Pointer.
+#[derive(Debug, Clone, Default)]
+pub struct Positions(HashMap<String, Position>);
+
+impl Positions {
+    /// Position of the node at `pointer`, or of its nearest ancestor that has one.
+    #[must_use]
+    pub fn lookup(&self, pointer: &str) -> Option<Position> {
+        let mut p = pointer;
+        loop {
+            if let Some(pos) = self.0.get(p) {
+                return Some(*pos);
+            }
+            let cut = p.rfind('/')?;
+            p = &p[..cut];
+        }
+    }
+}
+
+/// A parsed document: its JSON value and where each node was.
+#[derive(Debug, Clone)]
+pub struct ParsedDocument {
+    /// The value.
+    pub value: Value,
+    /// Node positions.
+    pub positions: Positions,
+}
+
+/// Parses YAML or JSON text (JSON is YAML) into a value with positions. Duplicate keys,
+/// alias bombs and over-deep nesting are syntax errors.
+pub fn parse(source_name: &str, bytes: &[u8]) -> Result<ParsedDocument, LoadError> {
+    let name = source_name.to_owned();
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(LoadError::TooLarge { source_name: name, size: bytes.len(), limit: MAX_DOCUMENT_BYTES });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| LoadError::NotText { source_name: name.clone() })?;
+    if text.contains('\0') {
+        return Err(LoadError::NotText { source_name: name });
+    }
+    let options = serde_saphyr::options! { strict_booleans: true, leading_zero_numbers_as_strings: true };
+    let node: Option<Node> = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        let message = e.to_string().lines().next().unwrap_or("invalid YAML").to_owned();
+        LoadError::Syntax { source_name: name.clone(), line, column, message }
+    })?;
+    let node = node.ok_or_else(|| LoadError::Empty { source_name: name.clone() })?;
+    if matches!(node.0.value, NodeValue::Scalar(Value::Null)) {
+        return Err(LoadError::Empty { source_name: name });
+    }
+    let mut positions = HashMap::new();
+    let value = node.into_value(String::new(), &mut positions);
+    Ok(ParsedDocument { value, positions: Positions(positions) })
+}
+
+/// Parses and type-checks a site, without the semantic checks: schema violations and type
+/// errors become diagnostics with positions.
+pub fn load(source_name: &str, bytes: &[u8]) -> Result<(Site, ParsedDocument), LoadError> {
+    let parsed = parse(source_name, bytes)?;
+    let invalid = |diagnostics| LoadError::Invalid { source_name: source_name.to_owned(), diagnostics };
+    let mut diagnostics = crate::schema::check(&parsed.value);
+    if diagnostics.is_empty() {
+        match serde_path_to_error::deserialize::<_, Site>(&parsed.value) {
+            Ok(site) => return Ok((site, parsed)),
+            Err(err) => {
+                let path = err.path().to_string();
+                let path = if path == "." { String::new() } else { path };
+                diagnostics.push(Diagnostic::error("type", path, err.inner().to_string()));
+            }
+        }
+    }
+    attach_positions(&mut diagnostics, &parsed.positions);
+    Err(invalid(diagnostics))
+}
+
+/// Loads a site and runs every check. Succeeds only when there is no error; warnings are
+/// returned with the site.
+pub fn load_and_validate(source_name: &str, bytes: &[u8]) -> Result<LoadedSite, LoadError> {
+    let (site, parsed) = load(source_name, bytes)?;
+    let mut diagnostics = crate::validate::validate(&site, &parsed.value);
+    attach_positions(&mut diagnostics, &parsed.positions);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(LoadError::Invalid { source_name: source_name.to_owned(), diagnostics });
+    }
+    Ok(LoadedSite { site, document: parsed.value, source_name: source_name.to_owned(), warnings: diagnostics })
+}
+
+fn attach_positions(diagnostics: &mut [Diagnostic], positions: &Positions) {
+    for d in diagnostics {
+        if d.position.is_none() {
+            d.position = positions.lookup(&crate::diagnostic::path_to_pointer(&d.path));
+        }
+    }
+}
+
+/// A YAML node with the position it was defined at.
+struct Node(Spanned<NodeValue>);
+
+enum NodeValue {
+    Scalar(Value),
+    Seq(Vec<Node>),
+    Map(Vec<(String, Node)>),
+}
+
+impl Node {
+    fn into_value(self, pointer: String, positions: &mut HashMap<String, Position>) -> Value {
+        let loc = self.0.referenced;
+        positions.insert(pointer.clone(), Position { line: loc.line(), column: loc.column() });
+        match self.0.value {
+            NodeValue::Scalar(v) => v,
+            NodeValue::Seq(items) => Value::Array(
+                items.into_iter().enumerate().map(|(i, n)| n.into_value(format!("{pointer}/{i}"), positions)).collect(),
+            ),
+            NodeValue::Map(entries) => Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, n)| {
+                        let child = format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1"));
+                        let v = n.into_value(child, positions);
+                        (k, v)
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Spanned::<NodeValue>::deserialize(d).map(Node)
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = NodeValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<NodeValue, E> {
+        Ok(NodeValue::Scalar(Value::Bool(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<NodeValue, E> {
+        Ok(NodeValue::Scalar(Value::from(v)))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<NodeValue, E> {
+        Ok(NodeValue::Scalar(Value::from(v)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<NodeValue, E> {
+        serde_json::Number::from_f64(v)
+            .map(|n| NodeValue::Scalar(Value::Number(n)))
+            .ok_or_else(|| E::custom("non-finite numbers are not allowed"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<NodeValue, E> {
+        Ok(NodeValue::Scalar(Value::String(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<NodeValue, E> {
+        Ok(NodeValue::Scalar(Value::String(v)))
+    }
+    fn visit_unit<E>(self) -> Result<NodeValue, E> {
+        Ok(NodeValue::Scalar(Value::Null))
+    }
+    fn visit_none<E>(self) -> Result<NodeValue, E> {
+        Ok(NodeValue::Scalar(Value::Null))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<NodeValue, D::Error> {
+        NodeValue::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodeValue, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Node>()? {
+            items.push(item);
+        }
+        Ok(NodeValue::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NodeValue, A::Error> {
+        let mut entries: Vec<(String, Node)> = Vec::new();
+        while let Some(key) = map.next_key::<Key>()? {
+            let value = map.next_value::<Node>()?;
+            if entries.iter().any(|(k, _)| *k == key.0) {
+                return Err(de::Error::custom(format!("duplicate mapping key: {}", key.0)));
+            }
+            entries.push((key.0, value));
+        }
+        Ok(NodeValue::Map(entries))
+    }
+}
+
+/// A mapping key; scalars of any type become their text.
+struct Key(String);
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a scalar mapping key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+                Ok(Key(v.to_owned()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_unit<E>(self) -> Result<Key, E> {
+                Ok(Key("null".to_owned()))
+            }
+        }
+        d.deserialize_any(KeyVisitor)
+    }
+}
+
+/// The field path of a JSON Pointer, for messages.
+#[must_use]
+pub fn describe(pointer: &str) -> String {
+    pointer_to_path(pointer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_recorded() {
+        let doc = parse("t.yaml", b"a:\n  b:\n    - x: 1\n    - y: 2\n").unwrap();
+        assert_eq!(doc.value["a"]["b"][1]["y"], 2);
+        let pos = doc.positions.lookup("/a/b/1/y").unwrap();
+        assert_eq!(pos.line, 4);
+        // A missing child falls back to its parent.
+        assert_eq!(doc.positions.lookup("/a/b/1/zzz").unwrap().line, 4);
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let err = parse("t.yaml", b"a: 1\na: 2\n").unwrap_err();
+        assert!(matches!(err, LoadError::Syntax { line: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn empty_and_binary_are_errors() {
+        assert!(matches!(parse("t", b"").unwrap_err(), LoadError::Empty { .. }));
+        assert!(matches!(parse("t", b"# only a comment\n").unwrap_err(), LoadError::Empty { .. }));
+        assert!(matches!(parse("t", &[0xff, 0xfe, 0x00]).unwrap_err(), LoadError::NotText { .. }));
+    }
+
+    #[test]
+    fn json_is_accepted() {
+        let doc = parse("t.json", br#"{"a": [1, {"b": "c"}]}"#).unwrap();
+        assert_eq!(doc.value["a"][1]["b"], "c");
+    }
+
+    #[test]
+    fn yes_is_a_string() {
+        let doc = parse("t", b"a: yes\nb: 017\n").unwrap();
+        assert_eq!(doc.value["a"], "yes");
+        assert_eq!(doc.value["b"], "017");
+    }
+}

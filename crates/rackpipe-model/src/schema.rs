@@ -1,0 +1,98 @@
+//! The JSON Schema (2020-12) of the site and of every document the binaries print, generated
+//! from the Rust types. The committed copies under `schemas/` are drift-tested against these.
+
+use std::sync::OnceLock;
+
+use schemars::JsonSchema;
+use serde_json::Value;
+
+use crate::diagnostic::{Diagnostic, pointer_to_path};
+use crate::site::Site;
+
+/// The `$id` base of rackpipe's schemas.
+pub const SCHEMA_BASE: &str = "https://rackpipe.example.invalid/schemas/";
+
+/// Generates the schema of a type, with `$id` `<SCHEMA_BASE><file>`.
+#[must_use]
+pub fn schema_of<T: JsonSchema>(file: &str) -> Value {
+    let mut schema = schemars::SchemaGenerator::default().into_root_schema_for::<T>();
+    schema.insert("$id".to_owned(), Value::String(format!("{SCHEMA_BASE}{file}")));
+    schema.to_value()
+}
+
+/// The site schema.
+#[must_use]
+pub fn site_schema() -> Value {
+    let mut schema = schema_of::<Site>("site.schema.json");
+    // Unknown top-level sections pass through (with a warning), so the top level stays open;
+    // every nested object is closed (`deny_unknown_fields`) so typos fail.
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert(
+            "description".to_owned(),
+            Value::String("A rackpipe site: the whole homelab in one document.".to_owned()),
+        );
+    }
+    schema
+}
+
+fn site_validator() -> &'static Result<jsonschema::Validator, String> {
+    static VALIDATOR: OnceLock<Result<jsonschema::Validator, String>> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(&site_schema())
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Checks a document against the site schema; every violation becomes a diagnostic.
+#[must_use]
+pub fn check(document: &Value) -> Vec<Diagnostic> {
+    let validator = match site_validator() {
+        Ok(v) => v,
+        Err(e) => return vec![Diagnostic::error("schema", "", format!("internal: site schema does not compile: {e}"))],
+    };
+    let mut out: Vec<Diagnostic> = validator
+        .iter_errors(document)
+        .map(|e| {
+            let path = pointer_to_path(e.instance_path().as_str());
+            Diagnostic::error("schema", path, one_line(&e.to_string()))
+        })
+        .collect();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out.dedup();
+    out
+}
+
+/// Shortens a validator message to one line of reasonable length.
+fn one_line(message: &str) -> String {
+    let line = message.lines().next().unwrap_or(message);
+    if line.chars().count() > 300 {
+        let cut: String = line.chars().take(297).collect();
+        format!("{cut}...")
+    } else {
+        line.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_compiles_and_is_2020_12() {
+        assert!(site_validator().is_ok());
+        let schema = site_schema();
+        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    }
+
+    #[test]
+    fn nested_unknown_fields_are_rejected() {
+        let doc = serde_json::json!({
+            "apiVersion": "rackpipe/v1", "kind": "Site",
+            "metadata": {"name": "x", "domain": "x.dev", "colour": "red"}
+        });
+        let diags = check(&doc);
+        assert!(diags.iter().any(|d| d.path == "metadata"), "{diags:?}");
+    }
+}

@@ -1,0 +1,384 @@
+//! The Vault (or OpenBao) cluster: nodes, storage, TLS, seal, PKI, mounts, policies and auth.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Duration, Hostname, Name, SecretRef};
+
+/// The Vault section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Vault {
+    /// Public name behind the VIP, e.g. `vault.rachuna.dev`.
+    pub fqdn: Hostname,
+    /// Cluster members; each runs on a guest.
+    #[schemars(length(min = 1))]
+    pub nodes: Vec<VaultNode>,
+    /// Allow two members on one Proxmox node (off: an error).
+    #[serde(default)]
+    pub allow_colocation: bool,
+    /// Storage backend.
+    pub storage: VaultStorage,
+    /// TLS files on each node.
+    pub tls: VaultTls,
+    /// Shamir seal parameters for `init`.
+    #[serde(default)]
+    pub seal: Seal,
+    /// Enable the web UI.
+    #[serde(default = "default_true")]
+    pub ui: bool,
+    /// Audit devices (OpenBao only accepts them from config).
+    #[serde(default)]
+    pub audit: Vec<AuditDevice>,
+    /// Secret engine mounts (KV, PKI).
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+    /// PKI hierarchy.
+    #[serde(default)]
+    pub pki: Vec<PkiCa>,
+    /// ACL policies.
+    #[serde(default)]
+    pub policies: Vec<Policy>,
+    /// Auth methods.
+    #[serde(default)]
+    pub auth: VaultAuth,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A cluster member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VaultNode {
+    /// Node id (raft node_id).
+    pub name: Name,
+    /// Guest it runs on.
+    pub guest: Name,
+    /// API port.
+    #[serde(default = "default_api_port")]
+    pub api_port: u16,
+    /// Cluster port.
+    #[serde(default = "default_cluster_port")]
+    pub cluster_port: u16,
+}
+
+fn default_api_port() -> u16 {
+    8200
+}
+
+fn default_cluster_port() -> u16 {
+    8201
+}
+
+/// Storage backends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case", tag = "backend")]
+pub enum VaultStorage {
+    /// Integrated storage; members join each other.
+    Raft {
+        /// Data directory.
+        path: String,
+        /// Election speed factor (1 = fastest; Vault's default is 5).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        performance_multiplier: Option<u8>,
+    },
+    /// Consul on each node (local agent over TLS).
+    Consul {
+        /// Local agent address.
+        #[serde(default = "default_consul_address")]
+        address: String,
+        /// KV path prefix.
+        #[serde(default = "default_consul_path")]
+        path: String,
+        /// ACL token, by reference.
+        token: SecretRef,
+        /// Consul datacenter.
+        #[serde(default = "default_datacenter")]
+        datacenter: String,
+    },
+}
+
+fn default_consul_address() -> String {
+    "127.0.0.1:8501".to_owned()
+}
+
+fn default_consul_path() -> String {
+    "vault/".to_owned()
+}
+
+fn default_datacenter() -> String {
+    "dc1".to_owned()
+}
+
+/// TLS files on each node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VaultTls {
+    /// Certificate file.
+    pub cert_file: String,
+    /// Key file.
+    pub key_file: String,
+    /// CA file (client verification and peers).
+    pub ca_file: String,
+}
+
+/// Shamir seal parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Seal {
+    /// Number of key shares.
+    #[schemars(range(min = 1, max = 255))]
+    pub shares: u8,
+    /// Shares needed to unseal.
+    #[schemars(range(min = 1, max = 255))]
+    pub threshold: u8,
+    /// Operators' PGP public keys (files), one per share, to encrypt the shares to.
+    #[serde(default)]
+    pub pgp_keys: Vec<String>,
+}
+
+impl Default for Seal {
+    fn default() -> Self {
+        Self { shares: 5, threshold: 3, pgp_keys: Vec::new() }
+    }
+}
+
+/// An audit device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditDevice {
+    /// Device path name.
+    pub name: Name,
+    /// File to write.
+    pub file: String,
+}
+
+/// Secret engine types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MountType {
+    /// KV version 2.
+    KvV2,
+    /// KV version 1.
+    Kv,
+    /// PKI.
+    Pki,
+    /// Transit.
+    Transit,
+}
+
+/// A secret engine mount.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mount {
+    /// Mount path.
+    pub path: String,
+    /// Engine type.
+    #[serde(rename = "type")]
+    pub kind: MountType,
+    /// Description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Maximum lease TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lease_ttl: Option<Duration>,
+}
+
+/// A CA in the PKI hierarchy: a root, or an intermediate signed by another CA of the site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PkiCa {
+    /// PKI mount path (must be a `pki` mount).
+    pub mount: String,
+    /// Common name.
+    pub common_name: String,
+    /// Mount of the CA that signs this one (absent: a root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
+    /// Key type.
+    #[serde(default = "default_key_type")]
+    pub key_type: String,
+    /// Key bits.
+    #[serde(default = "default_key_bits")]
+    pub key_bits: u32,
+    /// Validity.
+    pub ttl: Duration,
+    /// Subject organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// Subject country.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Base URL for issuing certificate and CRL distribution URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urls_base: Option<String>,
+    /// Roles issuing leaf certificates.
+    #[serde(default)]
+    pub roles: Vec<PkiRole>,
+}
+
+fn default_key_type() -> String {
+    "rsa".to_owned()
+}
+
+fn default_key_bits() -> u32 {
+    4096
+}
+
+/// A PKI role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PkiRole {
+    /// Role name.
+    pub name: Name,
+    /// Domains the role may issue for (must belong to the site's domain).
+    #[schemars(length(min = 1))]
+    pub allowed_domains: Vec<Hostname>,
+    /// Allow subdomains.
+    #[serde(default)]
+    pub allow_subdomains: bool,
+    /// Allow the bare domains.
+    #[serde(default)]
+    pub allow_bare_domains: bool,
+    /// Allow IP SANs.
+    #[serde(default)]
+    pub allow_ip_sans: bool,
+    /// Server certificates.
+    #[serde(default = "default_true")]
+    pub server_flag: bool,
+    /// Client certificates.
+    #[serde(default)]
+    pub client_flag: bool,
+    /// Default TTL.
+    pub ttl: Duration,
+    /// Maximum TTL.
+    pub max_ttl: Duration,
+}
+
+/// An ACL policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Policy name.
+    pub name: Name,
+    /// Paths and their capabilities (rendered to HCL).
+    pub paths: BTreeMap<String, Vec<Capability>>,
+}
+
+/// ACL capabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Capability {
+    /// Create.
+    Create,
+    /// Read.
+    Read,
+    /// Update.
+    Update,
+    /// Patch.
+    Patch,
+    /// Delete.
+    Delete,
+    /// List.
+    List,
+    /// Sudo.
+    Sudo,
+    /// Deny.
+    Deny,
+}
+
+/// Auth methods.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VaultAuth {
+    /// JWT auth for GitLab CI `id_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitlab_jwt: Option<GitlabJwt>,
+    /// AppRole roles.
+    #[serde(default)]
+    pub approles: Vec<AppRole>,
+    /// Userpass users.
+    #[serde(default)]
+    pub users: Vec<UserpassUser>,
+}
+
+/// JWT auth for GitLab CI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitlabJwt {
+    /// Mount path.
+    #[serde(default = "default_jwt_path")]
+    pub path: String,
+    /// GitLab URL (issuer, JWKS at `/oauth/discovery/keys`).
+    pub issuer: String,
+    /// Roles.
+    #[serde(default)]
+    pub roles: Vec<JwtRole>,
+}
+
+fn default_jwt_path() -> String {
+    "jwt".to_owned()
+}
+
+/// A JWT role bound to GitLab projects and refs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JwtRole {
+    /// Role name.
+    pub name: Name,
+    /// Required `aud` values (the job's `id_tokens` audience).
+    #[schemars(length(min = 1))]
+    pub bound_audiences: Vec<String>,
+    /// Allowed project paths.
+    #[serde(default)]
+    pub project_paths: Vec<String>,
+    /// Allowed project ids.
+    #[serde(default)]
+    pub project_ids: Vec<u64>,
+    /// Only protected refs.
+    #[serde(default)]
+    pub protected_refs_only: bool,
+    /// Allowed ref names (empty: any).
+    #[serde(default)]
+    pub refs: Vec<String>,
+    /// Policies attached to tokens.
+    pub policies: Vec<Name>,
+    /// Token TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ttl: Option<Duration>,
+}
+
+/// An AppRole role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppRole {
+    /// Role name.
+    pub name: Name,
+    /// Policies attached to tokens.
+    pub policies: Vec<Name>,
+    /// Token TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ttl: Option<Duration>,
+    /// Token maximum TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_max_ttl: Option<Duration>,
+    /// Secret id TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_id_ttl: Option<Duration>,
+}
+
+/// A userpass user; the password is set once and never rewritten unless asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserpassUser {
+    /// User name.
+    pub name: Name,
+    /// Policies attached to tokens.
+    pub policies: Vec<Name>,
+    /// Initial password, by reference.
+    pub password: SecretRef,
+}

@@ -1,0 +1,2 @@
+//! Integration tests that drive the real binaries.
+mod ci_template;
