@@ -25,5 +25,5 @@ pub mod validate;
 pub mod vault;
 
 pub use diagnostic::{Diagnostic, Severity};
-pub use load::{LoadError, LoadedSite, load, load_and_validate};
+pub use load::{LoadError, LoadedSite, load, load_and_validate, load_and_validate_with};
 pub use site::{API_VERSION, Site};

@@ -125,7 +125,7 @@ pub fn parse(source_name: &str, bytes: &[u8]) -> Result<ParsedDocument, LoadErro
     let options = serde_saphyr::options! { strict_booleans: true, leading_zero_numbers_as_strings: true };
     let node: Option<Node> = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        let message = e.to_string().lines().next().unwrap_or("invalid YAML").to_owned();
+        let message = clean_parser_message(e.to_string().lines().next().unwrap_or("invalid YAML"));
         LoadError::Syntax { source_name: name.clone(), line, column, message }
     })?;
     let node = node.ok_or_else(|| LoadError::Empty { source_name: name.clone() })?;
@@ -135,6 +135,19 @@ pub fn parse(source_name: &str, bytes: &[u8]) -> Result<ParsedDocument, LoadErro
     let mut positions = HashMap::new();
     let value = node.into_value(String::new(), &mut positions);
     Ok(ParsedDocument { value, positions: Positions(positions) })
+}
+
+/// Drops the parser's own `error: line L column C:` prefix (the position is printed anyway).
+fn clean_parser_message(message: &str) -> String {
+    let mut m = message.trim();
+    m = m.strip_prefix("error: ").unwrap_or(m);
+    if let Some(rest) = m.strip_prefix("line ")
+        && let Some(idx) = rest.find(": ")
+        && rest[..idx].contains("column")
+    {
+        m = &rest[idx + 2..];
+    }
+    m.to_owned()
 }
 
 /// Parses and type-checks a site, without the semantic checks: schema violations and type
@@ -157,11 +170,22 @@ pub fn load(source_name: &str, bytes: &[u8]) -> Result<(Site, ParsedDocument), L
     Err(invalid(diagnostics))
 }
 
-/// Loads a site and runs every check. Succeeds only when there is no error; warnings are
-/// returned with the site.
+/// Loads a site and runs every generic check. Succeeds only when there is no error; warnings
+/// are returned with the site.
 pub fn load_and_validate(source_name: &str, bytes: &[u8]) -> Result<LoadedSite, LoadError> {
+    load_and_validate_with(source_name, bytes, &|_| Vec::new())
+}
+
+/// Like [`load_and_validate`], plus a tool's own rules (`tool_checks`), so one run reports
+/// every problem of both kinds with positions.
+pub fn load_and_validate_with(
+    source_name: &str,
+    bytes: &[u8],
+    tool_checks: &dyn Fn(&Site) -> Vec<Diagnostic>,
+) -> Result<LoadedSite, LoadError> {
     let (site, parsed) = load(source_name, bytes)?;
     let mut diagnostics = crate::validate::validate(&site, &parsed.value);
+    diagnostics.extend(tool_checks(&site));
     attach_positions(&mut diagnostics, &parsed.positions);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(LoadError::Invalid { source_name: source_name.to_owned(), diagnostics });
@@ -169,7 +193,8 @@ pub fn load_and_validate(source_name: &str, bytes: &[u8]) -> Result<LoadedSite, 
     Ok(LoadedSite { site, document: parsed.value, source_name: source_name.to_owned(), warnings: diagnostics })
 }
 
-fn attach_positions(diagnostics: &mut [Diagnostic], positions: &Positions) {
+/// Fills in the position of every diagnostic that has none, from its field path.
+pub fn attach_positions(diagnostics: &mut [Diagnostic], positions: &Positions) {
     for d in diagnostics {
         if d.position.is_none() {
             d.position = positions.lookup(&crate::diagnostic::path_to_pointer(&d.path));

@@ -55,8 +55,17 @@ pub fn check(document: &Value) -> Vec<Diagnostic> {
     let mut out: Vec<Diagnostic> = validator
         .iter_errors(document)
         .map(|e| {
-            let path = pointer_to_path(e.instance_path().as_str());
-            Diagnostic::error("schema", path, one_line(&e.to_string()))
+            let mut pointer = e.instance_path().as_str().to_owned();
+            let message = match e.kind() {
+                // Name the unexpected field itself, not the object holding it.
+                jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } if unexpected.len() == 1 => {
+                    pointer.push('/');
+                    pointer.push_str(&unexpected[0]);
+                    "unknown field (typo?)".to_owned()
+                }
+                _ => one_line(&e.to_string()),
+            };
+            Diagnostic::error("schema", pointer_to_path(&pointer), message)
         })
         .collect();
     out.sort_by(|a, b| a.path.cmp(&b.path));

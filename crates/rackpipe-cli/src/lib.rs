@@ -1,0 +1,396 @@
+//! What every rackpipe binary shares: the pipe contract.
+//!
+//! - stdout carries exactly one JSON document (`apiVersion`, `kind`), pretty-printed and
+//!   deterministic; logs, progress and the human error line go to stderr;
+//! - the input site is a path, or `-`/absent for stdin (a terminal on stdin is a usage error);
+//! - exit codes come from one enum, [`ExitStatus`]; a broken pipe exits quietly.
+//!
+//! A binary declares its own clap `Subcommand`s, flattens [`CommonCommand`] into them for
+//! `validate` and `render`, and hands control to [`main`]. This module is the only place that
+//! writes to stdout and stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod exit;
+mod junit;
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rackpipe_model::documents::{ErrorDocument, RenderOutput, RenderedFile, ValidationReport};
+use rackpipe_model::{API_VERSION, Diagnostic, LoadError, LoadedSite, Site};
+use serde::Serialize;
+
+pub use exit::ExitStatus;
+
+/// A failure that ends the command: the one-line message and the exit status.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CliError {
+    /// Exit status to end with.
+    pub status: ExitStatus,
+    /// One line for humans.
+    pub message: String,
+    /// Findings, when the failure is an invalid site.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Source name the diagnostics refer to.
+    pub source_name: String,
+}
+
+impl CliError {
+    /// An ordinary error (exit 1).
+    #[must_use]
+    pub fn error(message: impl Into<String>) -> Self {
+        Self { status: ExitStatus::Error, message: message.into(), diagnostics: Vec::new(), source_name: String::new() }
+    }
+
+    /// A usage error (exit 64).
+    #[must_use]
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self { status: ExitStatus::Usage, ..Self::error(message) }
+    }
+
+    /// A transient failure: unreachable, timeout (exit 75).
+    #[must_use]
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self { status: ExitStatus::Transient, ..Self::error(message) }
+    }
+
+    /// Classifies a tool error by its `is_transient()` answer.
+    #[must_use]
+    pub fn from_tool(err: &dyn std::error::Error, transient: bool) -> Self {
+        let message = one_line_chain(err);
+        if transient { Self::transient(message) } else { Self::error(message) }
+    }
+}
+
+impl From<LoadError> for CliError {
+    fn from(err: LoadError) -> Self {
+        match err {
+            LoadError::Invalid { source_name, diagnostics } => Self {
+                status: ExitStatus::Error,
+                message: format!("{source_name}: the site is invalid"),
+                diagnostics,
+                source_name,
+            },
+            other => Self::error(other.to_string()),
+        }
+    }
+}
+
+/// The error and its causes on one line, `a: b: c`.
+#[must_use]
+pub fn one_line_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text.replace('\n', " ")
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// One JSON document (the default; what the next tool in a pipe reads).
+    #[default]
+    Json,
+    /// A summary for humans.
+    Text,
+    /// JUnit XML, for GitLab's test report (validate only).
+    Junit,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t, global = true)]
+    pub format: Format,
+    /// Less logging on stderr (errors only).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More logging on stderr (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+/// The site argument: a path, or `-`/absent for stdin.
+#[derive(Debug, Clone, Args)]
+pub struct SiteArg {
+    /// Site document (YAML or JSON); `-` or absent reads stdin.
+    #[arg(value_name = "SITE")]
+    pub site: Option<PathBuf>,
+}
+
+impl SiteArg {
+    /// Reads, parses and checks the site; `check` adds the tool's own rules.
+    pub fn load(&self, check: fn(&Site) -> Vec<Diagnostic>) -> Result<LoadedSite, CliError> {
+        let (name, bytes) = read_input(self.site.as_deref())?;
+        Ok(rackpipe_model::load::load_and_validate_with(&name, &bytes, &check)?)
+    }
+}
+
+/// Reads the whole input: a file, or stdin for `-`/absent (a terminal is refused).
+pub fn read_input(path: Option<&Path>) -> Result<(String, Vec<u8>), CliError> {
+    match path {
+        Some(p) if p.as_os_str() != "-" => {
+            let name = p.display().to_string();
+            let bytes = std::fs::read(p).map_err(|e| CliError::error(format!("{name}: cannot read: {e}")))?;
+            Ok((name, bytes))
+        }
+        _ => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                return Err(CliError::usage("no SITE given and stdin is a terminal; pass a file or pipe a document in"));
+            }
+            let mut bytes = Vec::new();
+            stdin
+                .lock()
+                .take(rackpipe_model::load::MAX_DOCUMENT_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| CliError::error(format!("<stdin>: cannot read: {e}")))?;
+            Ok(("<stdin>".to_owned(), bytes))
+        }
+    }
+}
+
+/// The commands every binary has.
+#[derive(Debug, Clone, Subcommand)]
+pub enum CommonCommand {
+    /// Check the site: schema, references, addressing, quorum, placement.
+    Validate(SiteArg),
+    /// Render this tool's configuration files from the site.
+    Render(RenderArgs),
+}
+
+/// Arguments of `render`.
+#[derive(Debug, Clone, Args)]
+pub struct RenderArgs {
+    /// The site.
+    #[command(flatten)]
+    pub site: SiteArg,
+    /// Also write the files under DIR/<host>/<path>.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Read templates from DIR instead of the ones built in.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
+/// What a binary plugs into the common commands.
+pub struct ToolHooks {
+    /// Binary name.
+    pub name: &'static str,
+    /// The tool's own semantic rules, run by `validate` and before every other command.
+    pub check: fn(&Site) -> Vec<Diagnostic>,
+    /// The tool's renderer; `None` while the tool renders nothing yet.
+    pub render: Option<fn(&Site, Option<&Path>) -> Result<RenderOutcome, CliError>>,
+}
+
+/// What a renderer returns: files and, optionally, structured desired state.
+#[derive(Debug, Default)]
+pub struct RenderOutcome {
+    /// Rendered files.
+    pub files: Vec<RenderedFile>,
+    /// Desired state as data, where the tool has one.
+    pub desired: Option<serde_json::Value>,
+}
+
+/// No tool-specific rules.
+#[must_use]
+pub fn no_checks(_: &Site) -> Vec<Diagnostic> {
+    Vec::new()
+}
+
+/// Runs a common command.
+pub fn run_common(hooks: &ToolHooks, command: &CommonCommand, global: &GlobalArgs) -> Result<ExitStatus, CliError> {
+    match command {
+        CommonCommand::Validate(site) => validate(hooks, site, global),
+        CommonCommand::Render(args) => render(hooks, args),
+    }
+}
+
+fn validate(hooks: &ToolHooks, site: &SiteArg, global: &GlobalArgs) -> Result<ExitStatus, CliError> {
+    let (report, status) = match site.load(hooks.check) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                tracing::warn!("{}", w.display_with_source(&loaded.source_name));
+            }
+            (report(hooks.name, &loaded.source_name, true, loaded.warnings), ExitStatus::Success)
+        }
+        Err(err) if !err.diagnostics.is_empty() => {
+            print_diagnostics(hooks.name, &err.source_name, &err.diagnostics);
+            (report(hooks.name, &err.source_name, false, err.diagnostics), ExitStatus::Error)
+        }
+        Err(err) => {
+            // Unreadable or unparsable: still a report, so CI shows the failure.
+            eprintln!("{}: error: {}", hooks.name, err.message);
+            let name = site.site.as_ref().map_or_else(|| "<stdin>".to_owned(), |p| p.display().to_string());
+            let diag = Diagnostic::error("syntax", "", err.message.clone());
+            (report(hooks.name, &name, false, vec![diag]), err.status)
+        }
+    };
+    match global.format {
+        Format::Json => emit(&report)?,
+        Format::Junit => emit_text(&junit::validation_report(&report))?,
+        Format::Text => {
+            let verdict = if report.valid { "valid" } else { "INVALID" };
+            let mut text = format!("{}: {} is {verdict}\n", hooks.name, report.source);
+            for d in &report.diagnostics {
+                text.push_str(&format!("  {:?}: {}\n", d.severity, d.display_with_source(&report.source)));
+            }
+            emit_text(&text)?;
+        }
+    }
+    Ok(status)
+}
+
+fn report(tool: &str, source: &str, valid: bool, diagnostics: Vec<Diagnostic>) -> ValidationReport {
+    ValidationReport {
+        api_version: API_VERSION.to_owned(),
+        kind: "ValidationReport".to_owned(),
+        tool: tool.to_owned(),
+        source: source.to_owned(),
+        valid,
+        diagnostics,
+    }
+}
+
+fn render(hooks: &ToolHooks, args: &RenderArgs) -> Result<ExitStatus, CliError> {
+    let Some(render) = hooks.render else {
+        return Err(CliError::error(format!("{} has no renderer yet", hooks.name)));
+    };
+    let loaded = args.site.load(hooks.check)?;
+    let mut outcome = render(&loaded.site, args.templates.as_deref())?;
+    outcome.files.sort_by(|a, b| (&a.host, &a.path).cmp(&(&b.host, &b.path)));
+    if let Some(dir) = &args.out {
+        write_files(dir, &outcome.files)?;
+    }
+    emit(&RenderOutput {
+        api_version: API_VERSION.to_owned(),
+        kind: "RenderOutput".to_owned(),
+        tool: hooks.name.to_owned(),
+        site: loaded.site.metadata.name.to_string(),
+        files: outcome.files,
+        desired: outcome.desired,
+    })?;
+    Ok(ExitStatus::Success)
+}
+
+/// Writes rendered files under `dir/<host>/<path>` (paths are made relative; `..` is refused).
+pub fn write_files(dir: &Path, files: &[RenderedFile]) -> Result<(), CliError> {
+    for file in files {
+        let rel = Path::new(&file.host).join(file.path.trim_start_matches('/'));
+        if rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return Err(CliError::error(format!("{}: refusing a path with '..'", rel.display())));
+        }
+        let target = dir.join(&rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| CliError::error(format!("{}: cannot create: {e}", parent.display())))?;
+        }
+        std::fs::write(&target, &file.content)
+            .map_err(|e| CliError::error(format!("{}: cannot write: {e}", target.display())))?;
+    }
+    Ok(())
+}
+
+fn print_diagnostics(tool: &str, source: &str, diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
+        let level = if d.is_error() { "error" } else { "warning" };
+        eprintln!("{tool}: {level}: {}", d.display_with_source(source));
+    }
+}
+
+/// Writes one JSON document to stdout (pretty, with a final newline).
+pub fn emit<T: Serialize>(document: &T) -> Result<(), CliError> {
+    let mut text = serde_json::to_string_pretty(document).map_err(|e| CliError::error(format!("internal: {e}")))?;
+    text.push('\n');
+    emit_text(&text)
+}
+
+/// Writes text to stdout; a closed pipe is not an error.
+pub fn emit_text(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(CliError {
+            status: ExitStatus::Success,
+            message: String::new(),
+            diagnostics: Vec::new(),
+            source_name: String::new(),
+        }),
+        Err(e) => Err(CliError::error(format!("cannot write to stdout: {e}"))),
+    }
+}
+
+fn init_logging(global: &GlobalArgs) {
+    let default = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RACKPIPE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Implemented by a binary's top-level clap struct.
+pub trait ToolCli: Parser {
+    /// The global options of the parsed command line.
+    fn global(&self) -> &GlobalArgs;
+}
+
+/// The whole life of a binary: parse arguments (usage errors exit 64), set up logging, run
+/// `body`, print a failure as one line on stderr (plus an `Error` document on stdout), and
+/// return the exit code.
+pub fn main<C: ToolCli>(tool: &str, body: impl FnOnce(&C) -> Result<ExitStatus, CliError>) -> ExitCode {
+    let cli = match C::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let status = match err.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitStatus::Success,
+                _ => ExitStatus::Usage,
+            };
+            let _ = err.print();
+            return status.into();
+        }
+    };
+    init_logging(cli.global());
+    match body(&cli) {
+        Ok(status) => status.into(),
+        Err(err) if err.status == ExitStatus::Success => ExitStatus::Success.into(),
+        Err(err) => {
+            if err.diagnostics.is_empty() {
+                eprintln!("{tool}: error: {}", err.message);
+            } else {
+                print_diagnostics(tool, &err.source_name, &err.diagnostics);
+            }
+            let _ = emit(&ErrorDocument {
+                api_version: API_VERSION.to_owned(),
+                kind: "Error".to_owned(),
+                tool: tool.to_owned(),
+                exit_code: err.status.code(),
+                message: err.message.clone(),
+                diagnostics: err.diagnostics,
+            });
+            err.status.into()
+        }
+    }
+}
