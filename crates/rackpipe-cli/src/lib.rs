@@ -191,8 +191,11 @@ pub struct ToolHooks {
     /// The tool's own semantic rules, run by `validate` and before every other command.
     pub check: fn(&Site) -> Vec<Diagnostic>,
     /// The tool's renderer; `None` while the tool renders nothing yet.
-    pub render: Option<fn(&Site, Option<&Path>) -> Result<RenderOutcome, CliError>>,
+    pub render: Option<RenderFn>,
 }
+
+/// A tool's renderer: the site and an optional template override directory in, files out.
+pub type RenderFn = fn(&Site, Option<&Path>) -> Result<RenderOutcome, CliError>;
 
 /// What a renderer returns: files and, optionally, structured desired state.
 #[derive(Debug, Default)]

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::router::TlsTrust;
 use crate::types::{Name, Network, SecretRef};
 
 /// The NAS section.
@@ -18,6 +19,10 @@ pub struct Nas {
     /// Exports.
     #[serde(default)]
     pub exports: Vec<Export>,
+    /// Base name of the rendered file: `/etc/exports.d/<name>.exports` (Linux) or
+    /// `/etc/ganesha/<name>.conf` (nfs-ganesha). Defaults to the site name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exports_file: Option<Name>,
 }
 
 /// NFS server implementations nfs-export can drive.
@@ -42,6 +47,12 @@ pub enum NfsServer {
         password: SecretRef,
         /// Volume prefix, e.g. `/volume1`.
         volume: String,
+        /// HTTPS port of the DSM Web API (DSM's default is 5001).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        port: Option<u16>,
+        /// How the DSM certificate is verified (CA file or SHA-256 fingerprint).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls: Option<TlsTrust>,
     },
 }
 
@@ -57,6 +68,14 @@ pub struct Export {
     /// Who may mount it.
     #[schemars(length(min = 1))]
     pub clients: Vec<ExportClient>,
+    /// nfs-ganesha `Export_Id` (1..65535); defaults to the export's position plus one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub export_id: Option<u16>,
+    /// NFSv4 pseudo path for nfs-ganesha; defaults to `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = "^/"))]
+    pub pseudo: Option<String>,
 }
 
 /// A client specification with its options.
@@ -137,4 +156,9 @@ pub struct NfsMount {
     /// Mount options.
     #[serde(default)]
     pub options: Vec<String>,
+    /// Path on the NAS that is mounted, when it is not the export's own path (a directory
+    /// inside the export). Must lie inside the export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = "^/"))]
+    pub path: Option<String>,
 }

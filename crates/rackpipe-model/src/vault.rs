@@ -44,6 +44,21 @@ pub struct Vault {
     /// Auth methods.
     #[serde(default)]
     pub auth: VaultAuth,
+    /// Which server runs the cluster: OpenBao (audit devices only from the config file) or
+    /// HashiCorp Vault (audit devices through the API).
+    #[serde(default)]
+    pub implementation: VaultImplementation,
+}
+
+/// The server software behind the cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VaultImplementation {
+    /// OpenBao (`bao`): audit devices are declared in the server config.
+    #[default]
+    Openbao,
+    /// HashiCorp Vault: audit devices are enabled through `sys/audit`.
+    Vault,
 }
 
 fn default_true() -> bool {
@@ -219,6 +234,9 @@ pub struct PkiCa {
     /// Roles issuing leaf certificates.
     #[serde(default)]
     pub roles: Vec<PkiRole>,
+    /// Issuer name, the idempotency key of the CA (default: the mount path with `/` as `-`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_name: Option<String>,
 }
 
 fn default_key_type() -> String {
@@ -266,7 +284,11 @@ pub struct Policy {
     /// Policy name.
     pub name: Name,
     /// Paths and their capabilities (rendered to HCL).
+    #[serde(default)]
     pub paths: BTreeMap<String, Vec<Capability>>,
+    /// Raw HCL body instead of `paths` (for parameters constraints and the like).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hcl: Option<String>,
 }
 
 /// ACL capabilities.
@@ -318,6 +340,13 @@ pub struct GitlabJwt {
     /// Roles.
     #[serde(default)]
     pub roles: Vec<JwtRole>,
+    /// PEM public keys to verify tokens with instead of fetching GitLab's JWKS (Vault fetches
+    /// the JWKS when the config is written, so GitLab must be reachable then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validation_pubkeys: Vec<String>,
+    /// JWKS URL (default: `<issuer>/oauth/discovery/keys`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_url: Option<String>,
 }
 
 fn default_jwt_path() -> String {
@@ -350,6 +379,9 @@ pub struct JwtRole {
     /// Token TTL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_ttl: Option<Duration>,
+    /// Claim used as the entity alias name (default `user_email`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_claim: Option<String>,
 }
 
 /// An AppRole role.
