@@ -35,6 +35,20 @@ pub fn site_schema() -> Value {
     schema
 }
 
+/// Every committed schema: file name under `schemas/` and its generated content.
+#[must_use]
+pub fn all_schemas() -> Vec<(&'static str, Value)> {
+    use crate::documents::{ApplyResult, ErrorDocument, Plan, RenderOutput, ValidationReport};
+    vec![
+        ("site.schema.json", site_schema()),
+        ("validation-report.schema.json", schema_of::<ValidationReport>("validation-report.schema.json")),
+        ("render-output.schema.json", schema_of::<RenderOutput>("render-output.schema.json")),
+        ("plan.schema.json", schema_of::<Plan>("plan.schema.json")),
+        ("apply-result.schema.json", schema_of::<ApplyResult>("apply-result.schema.json")),
+        ("error.schema.json", schema_of::<ErrorDocument>("error.schema.json")),
+    ]
+}
+
 fn site_validator() -> &'static Result<jsonschema::Validator, String> {
     static VALIDATOR: OnceLock<Result<jsonschema::Validator, String>> = OnceLock::new();
     VALIDATOR.get_or_init(|| {
@@ -102,6 +116,6 @@ mod tests {
             "metadata": {"name": "x", "domain": "x.dev", "colour": "red"}
         });
         let diags = check(&doc);
-        assert!(diags.iter().any(|d| d.path == "metadata"), "{diags:?}");
+        assert!(diags.iter().any(|d| d.path == "metadata.colour"), "{diags:?}");
     }
 }
