@@ -1,2 +1,4 @@
-//! Integration tests that drive the real binaries.
-mod ci_template;
+//! Integration tests that drive the real binaries, as users and CI do.
+
+mod cli;
+mod support;

@@ -1,0 +1,99 @@
+//! The pipe contract, the same in all seven binaries: versions, help, exit codes, stdin,
+//! one JSON document on stdout, one-line errors on stderr, quiet broken pipes.
+
+use crate::support::{TOOLS, bin, run};
+
+const SMALL: &str = "crates/rackpipe-model/tests/fixtures/small.yaml";
+
+#[test]
+fn version_and_help_exit_zero() {
+    for tool in TOOLS {
+        let out = run(tool, &["--version"], None);
+        assert_eq!(out.code, 0, "{tool} --version");
+        assert!(out.stdout.starts_with(tool), "{tool}: {}", out.stdout);
+        let out = run(tool, &["--help"], None);
+        assert_eq!(out.code, 0, "{tool} --help");
+        assert!(out.stdout.contains("validate") && out.stdout.contains("render"), "{tool}: {}", out.stdout);
+    }
+}
+
+#[test]
+fn usage_errors_exit_64_not_2() {
+    for tool in TOOLS {
+        assert_eq!(run(tool, &["frobnicate"], None).code, 64, "{tool}");
+        assert_eq!(run(tool, &["validate", "--no-such-flag"], None).code, 64, "{tool}");
+        assert_eq!(run(tool, &[], None).code, 64, "{tool}");
+    }
+}
+
+#[test]
+fn validate_a_file_and_stdin() {
+    let site = std::fs::read(crate::support::root().join(SMALL)).unwrap();
+    for tool in TOOLS {
+        let out = run(tool, &["validate", SMALL], None);
+        assert_eq!(out.code, 0, "{tool}: {}", out.stderr);
+        let doc = out.json();
+        assert_eq!(doc["apiVersion"], "rackpipe/v1");
+        assert_eq!(doc["kind"], "ValidationReport");
+        assert_eq!(doc["valid"], true);
+        assert_eq!(doc["tool"], tool);
+        let from_stdin = run(tool, &["validate", "-"], Some(&site));
+        assert_eq!(from_stdin.code, 0, "{tool}: {}", from_stdin.stderr);
+        assert_eq!(from_stdin.json()["source"], "<stdin>");
+    }
+}
+
+#[test]
+fn invalid_site_names_the_path_on_one_line() {
+    let text = std::fs::read_to_string(crate::support::root().join(SMALL)).unwrap();
+    let broken = text.replace("{interface: LAN-02}", "{interface: ether42}");
+    let out = run("ros-render", &["validate"], Some(broken.as_bytes()));
+    assert_eq!(out.code, 1);
+    let line = out.stderr.lines().find(|l| l.contains("router.bridges[0].ports[1].interface")).expect(&out.stderr);
+    assert!(line.starts_with("ros-render: error: <stdin>:"), "{line}");
+    assert!(line.contains("ether42"), "{line}");
+    let doc = out.json();
+    assert_eq!(doc["valid"], false);
+    assert_eq!(doc["diagnostics"][0]["rule"], "dangling-reference");
+}
+
+#[test]
+fn junit_and_text_formats() {
+    let out = run("pve-sync", &["validate", SMALL, "--format", "junit"], None);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.starts_with("<?xml") && out.stdout.contains("failures=\"0\""), "{}", out.stdout);
+    let out = run("pve-sync", &["validate", "--format", "junit"], Some(b"apiVersion: rackpipe/v1\nkind: Site\n"));
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("<failure") && out.stdout.contains("metadata"), "{}", out.stdout);
+    let out = run("pve-sync", &["validate", SMALL, "--format", "text"], None);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("is valid"), "{}", out.stdout);
+}
+
+#[test]
+fn unreadable_input_is_an_error_document() {
+    let out = run("etcd-backup", &["validate", "/nonexistent/site.yaml"], None);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("/nonexistent/site.yaml"), "{}", out.stderr);
+    assert_eq!(out.json()["valid"], false);
+    let out = run("etcd-backup", &["validate"], Some(b""));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("empty document"), "{}", out.stderr);
+}
+
+#[test]
+fn broken_pipe_exits_quietly() {
+    use std::process::{Command, Stdio};
+    // `head -c0` closes its stdin at once; the tool must not panic or complain.
+    let script = format!("'{}' validate '{SMALL}' --format text | head -c0; echo ${{PIPESTATUS[0]}}", bin("haproxy-gen").display());
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(crate::support::root())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+}

@@ -1,0 +1,74 @@
+//! A small harness: run a rackpipe binary with arguments and stdin, capture everything.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The seven binaries, by name.
+pub const TOOLS: [&str; 7] =
+    ["ros-render", "pve-sync", "nfs-export", "vault-bootstrap", "haproxy-gen", "kubeadm-join", "etcd-backup"];
+
+/// Path of a built binary.
+pub fn bin(tool: &str) -> PathBuf {
+    let path = match tool {
+        "ros-render" => env!("CARGO_BIN_EXE_ros-render"),
+        "pve-sync" => env!("CARGO_BIN_EXE_pve-sync"),
+        "nfs-export" => env!("CARGO_BIN_EXE_nfs-export"),
+        "vault-bootstrap" => env!("CARGO_BIN_EXE_vault-bootstrap"),
+        "haproxy-gen" => env!("CARGO_BIN_EXE_haproxy-gen"),
+        "kubeadm-join" => env!("CARGO_BIN_EXE_kubeadm-join"),
+        "etcd-backup" => env!("CARGO_BIN_EXE_etcd-backup"),
+        other => panic!("unknown tool {other}"),
+    };
+    PathBuf::from(path)
+}
+
+/// The project root.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Output {
+    /// stdout parsed as one JSON document.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Runs `tool args...` with `stdin` (none: an empty, closed stdin).
+pub fn run(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(bin(tool))
+        .args(args)
+        .current_dir(root())
+        .env_remove("RACKPIPE_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn binary");
+    if let Some(mut input) = child.stdin.take() {
+        if let Some(bytes) = stdin {
+            // The tool may exit before reading everything (e.g. on a size limit).
+            let _ = input.write_all(bytes);
+        }
+    }
+    let out = child.wait_with_output().expect("wait for binary");
+    let output = Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(!output.stderr.contains("panicked"), "{tool} panicked:\n{}", output.stderr);
+    output
+}
