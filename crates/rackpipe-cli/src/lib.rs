@@ -223,8 +223,8 @@ pub fn run_common(hooks: &ToolHooks, command: &CommonCommand, global: &GlobalArg
 fn validate(hooks: &ToolHooks, site: &SiteArg, global: &GlobalArgs) -> Result<ExitStatus, CliError> {
     let (report, status) = match site.load(hooks.check) {
         Ok(loaded) => {
-            for w in &loaded.warnings {
-                tracing::warn!("{}", w.display_with_source(&loaded.source_name));
+            if !global.quiet {
+                print_diagnostics(hooks.name, &loaded.source_name, &loaded.warnings);
             }
             (report(hooks.name, &loaded.source_name, true, loaded.warnings), ExitStatus::Success)
         }

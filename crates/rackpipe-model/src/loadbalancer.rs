@@ -118,6 +118,10 @@ pub struct LbInstance {
     /// Initial VRRP state.
     #[serde(default = "default_state")]
     pub state: VrrpState,
+    /// Pinned SHA-256 fingerprint of the instance's SSH host key (`SHA256:…`), used by
+    /// `haproxy-gen plan/apply` (else a known_hosts file must list it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_host_key: Option<String>,
 }
 
 fn default_state() -> VrrpState {
@@ -210,6 +214,45 @@ pub struct LbService {
     /// Backends.
     #[schemars(length(min = 1))]
     pub backends: Vec<Backend>,
+    /// Whether the backends speak TLS (used by the health checks). Absent: TLS for
+    /// `vault_active`, `consul_leader` and `kubernetes_readyz`, plain for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_tls: Option<BackendTls>,
+    /// Port the health check connects to, when it differs from the backend port (Traefik's
+    /// ping entry point, usually 8080).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_port: Option<u16>,
+    /// Time between health checks (default 2s; 1s for `vault_active`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_interval: Option<Duration>,
+    /// Failed checks before a server is marked down (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub check_fall: Option<u8>,
+    /// Passed checks before a server is marked up (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub check_rise: Option<u8>,
+}
+
+/// TLS towards the backends, as seen by HAProxy's health checks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackendTls {
+    /// Backends speak TLS.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// CA bundle on the LB instance that signs the backend certificates; absent: the
+    /// certificate is not verified (`verify none`, reported as a warning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// Name sent as SNI and checked against the certificate (default: the service's `sni`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<Hostname>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_balance() -> Balance {

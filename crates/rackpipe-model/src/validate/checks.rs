@@ -495,7 +495,9 @@ impl<'a> Checker<'a> {
         }
         if let Some(p) = &self.site.proxmox {
             for (i, n) in p.nodes.iter().enumerate() {
-                claim_ip(&mut out, n.address, &format!("node {}", n.name), format!("proxmox.nodes[{i}].address"));
+                // A node is a physical host: listing it under `hosts` too (for its MAC and
+                // DHCP lease) names the same machine.
+                claim_ip(&mut out, n.address, &format!("host {}", n.name), format!("proxmox.nodes[{i}].address"));
             }
             for (i, g) in p.guests.iter().enumerate() {
                 let owner = format!("guest {}", g.name);
