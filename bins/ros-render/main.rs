@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rackpipe_cli::{CommonCommand, GlobalArgs, ToolCli, ToolHooks};
+use rackpipe_cli::{CliError, CommonCommand, GlobalArgs, RenderOutcome, ToolCli, ToolHooks};
 
 /// Render the MikroTik router's configuration from the site, plan and apply it over the REST API.
 #[derive(Debug, Parser)]
@@ -29,7 +29,12 @@ impl ToolCli for Cli {
     }
 }
 
-const HOOKS: ToolHooks = ToolHooks { name: "ros-render", check: rackpipe_cli::no_checks, render: None };
+const HOOKS: ToolHooks = ToolHooks { name: "ros-render", check: rackpipe_cli::no_checks, render: Some(render) };
+
+fn render(site: &rackpipe_model::Site, templates: Option<&std::path::Path>) -> Result<RenderOutcome, CliError> {
+    let rendered = rackpipe_ros_render::render(site, templates).map_err(|e| CliError::from_tool(&e, e.is_transient()))?;
+    Ok(RenderOutcome { files: rendered.files, desired: Some(rendered.desired) })
+}
 
 fn main() -> ExitCode {
     rackpipe_cli::main::<Cli>(HOOKS.name, |cli| match &cli.command {

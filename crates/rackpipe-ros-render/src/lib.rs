@@ -1,0 +1,351 @@
+//! ros-render's library: the site's `router` section as RouterOS v7 configuration.
+//!
+//! [`desired`] maps the site to a [`Config`] (menus of commands with string properties, the
+//! same data the REST API and `/export` speak), ordered by dependency: interfaces before the
+//! ports, VLANs and addresses that use them, pools before DHCP servers, and so on. [`render`]
+//! prints it as a complete `.rsc` script for a fresh router (through the template
+//! `templates/routeros/full.rsc.j2`) and returns the desired state as JSON.
+
+use std::path::Path;
+
+use rackpipe_model::Site;
+use rackpipe_model::documents::RenderedFile;
+use rackpipe_model::router::{Bond, BondMode, FrameTypes, Router, ServiceName, StpMode};
+use rackpipe_routeros::{Command, Config, Menu, Props, Selector};
+
+/// Why rendering failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The site has no `router` section.
+    #[error("router: the site has no router section")]
+    NoRouter,
+    /// A template could not be read or rendered.
+    #[error("template {name}: {message}")]
+    Template {
+        /// Template file name.
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Rendering never fails for a transient reason.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        false
+    }
+}
+
+const FULL_TEMPLATE: &str = include_str!("../../../templates/routeros/full.rsc.j2");
+
+/// What [`render`] produces.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The `.rsc` file.
+    pub files: Vec<RenderedFile>,
+    /// The desired state per menu.
+    pub desired: serde_json::Value,
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn join<T: ToString>(items: &[T]) -> String {
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// Builds a property list, skipping absent values.
+struct P(Props);
+
+impl P {
+    fn new() -> Self {
+        Self(Props::new())
+    }
+    fn set(mut self, k: &str, v: impl Into<String>) -> Self {
+        self.0.insert(k, v);
+        self
+    }
+    fn opt(self, k: &str, v: Option<impl ToString>) -> Self {
+        match v {
+            Some(v) => self.set(k, v.to_string()),
+            None => self,
+        }
+    }
+    fn list<T: ToString>(self, k: &str, v: &[T]) -> Self {
+        if v.is_empty() { self } else { self.set(k, join(v)) }
+    }
+}
+
+fn bond_mode(b: &Bond) -> &'static str {
+    match b.mode {
+        BondMode::Lacp => "802.3ad",
+        BondMode::ActiveBackup => "active-backup",
+        BondMode::BalanceRr => "balance-rr",
+        BondMode::BalanceXor => "balance-xor",
+        BondMode::BalanceAlb => "balance-alb",
+        BondMode::BalanceTlb => "balance-tlb",
+        BondMode::Broadcast => "broadcast",
+    }
+}
+
+fn service_name(s: ServiceName) -> &'static str {
+    match s {
+        ServiceName::Ftp => "ftp",
+        ServiceName::Ssh => "ssh",
+        ServiceName::Telnet => "telnet",
+        ServiceName::Www => "www",
+        ServiceName::WwwSsl => "www-ssl",
+        ServiceName::Winbox => "winbox",
+        ServiceName::Api => "api",
+        ServiceName::ApiSsl => "api-ssl",
+    }
+}
+
+/// The menus rackpipe manages, in the order a fresh router needs them (creates follow this
+/// order; deletes go in reverse).
+pub const MENU_ORDER: &[&str] = &[
+    "/interface/ethernet",
+    "/interface/bonding",
+    "/interface/bridge",
+    "/interface/vlan",
+    "/interface/bridge/port",
+    "/interface/bridge/vlan",
+    "/ip/address",
+    "/ip/pool",
+    "/ip/dhcp-server",
+    "/ip/dhcp-server/network",
+    "/ip/dhcp-server/lease",
+    "/ip/dns",
+    "/ip/dns/static",
+    "/ip/firewall/address-list",
+    "/ip/firewall/filter",
+    "/ip/firewall/nat",
+    "/ip/service",
+    "/system/identity",
+    "/system/clock",
+    "/system/ntp/client",
+    "/system/ntp/server",
+    "/system/logging/action",
+    "/system/logging",
+];
+
+/// The router's desired configuration.
+pub fn desired(site: &Site) -> Result<Config, Error> {
+    let r = site.router.as_ref().ok_or(Error::NoRouter)?;
+    let mut menus: Vec<Menu> = MENU_ORDER.iter().map(|p| Menu { path: (*p).to_owned(), commands: Vec::new() }).collect();
+    let mut push = |path: &str, command: Command| {
+        if let Some(menu) = menus.iter_mut().find(|m| m.path == path) {
+            menu.commands.push(command);
+        }
+    };
+    interfaces(r, &mut push);
+    addressing(r, &mut push);
+    services_and_system(r, &mut push);
+    menus.retain(|m| !m.commands.is_empty());
+    Ok(Config { header: rackpipe_routeros::Header::default(), menus })
+}
+
+fn interfaces(r: &Router, push: &mut impl FnMut(&str, Command)) {
+    for e in &r.ethernet {
+        let props = P::new()
+            .set("name", e.interface_name().as_str())
+            .opt("comment", e.comment.as_ref())
+            .opt("mtu", e.mtu)
+            .set("disabled", yes(e.disabled));
+        push("/interface/ethernet", Command::set(Some(Selector::find("default-name", e.default_name.as_str())), props.0));
+    }
+    for b in &r.bonds {
+        let props = P::new()
+            .set("name", b.name.as_str())
+            .set("slaves", join(&b.slaves))
+            .set("mode", bond_mode(b))
+            .opt("mtu", b.mtu)
+            .opt("comment", b.comment.as_ref());
+        push("/interface/bonding", Command::add(props.0));
+    }
+    for b in &r.bridges {
+        let mode = b.protocol_mode.map(|m| match m {
+            StpMode::None => "none",
+            StpMode::Stp => "stp",
+            StpMode::Rstp => "rstp",
+            StpMode::Mstp => "mstp",
+        });
+        let props = P::new()
+            .set("name", b.name.as_str())
+            .set("vlan-filtering", yes(b.vlan_filtering))
+            .opt("protocol-mode", mode)
+            .set("dhcp-snooping", yes(b.dhcp_snooping))
+            .set("igmp-snooping", yes(b.igmp_snooping))
+            .opt("mtu", b.mtu)
+            .opt("comment", b.comment.as_ref());
+        push("/interface/bridge", Command::add(props.0));
+    }
+    for v in &r.vlans {
+        let props = P::new()
+            .set("name", v.name.as_str())
+            .set("interface", v.interface.as_str())
+            .set("vlan-id", v.vlan_id.to_string())
+            .opt("comment", v.comment.as_ref());
+        push("/interface/vlan", Command::add(props.0));
+    }
+    for b in &r.bridges {
+        for p in &b.ports {
+            let frame_types = p.frame_types.map(|f| match f {
+                FrameTypes::AdmitAll => "admit-all",
+                FrameTypes::AdmitOnlyUntaggedAndPriorityTagged => "admit-only-untagged-and-priority-tagged",
+                FrameTypes::AdmitOnlyVlanTagged => "admit-only-vlan-tagged",
+            });
+            let props = P::new()
+                .set("bridge", b.name.as_str())
+                .set("interface", p.interface.as_str())
+                .opt("pvid", p.pvid)
+                .opt("frame-types", frame_types)
+                .set("trusted", yes(p.trusted))
+                .opt("comment", p.comment.as_ref());
+            push("/interface/bridge/port", Command::add(props.0));
+        }
+        for v in &b.vlans {
+            let props = P::new()
+                .set("bridge", b.name.as_str())
+                .set("vlan-ids", join(&v.vlan_ids))
+                .list("tagged", &v.tagged)
+                .list("untagged", &v.untagged)
+                .opt("comment", v.comment.as_ref());
+            push("/interface/bridge/vlan", Command::add(props.0));
+        }
+    }
+}
+
+fn addressing(r: &Router, push: &mut impl FnMut(&str, Command)) {
+    for a in &r.addresses {
+        let props =
+            P::new().set("address", a.address.to_string()).set("interface", a.interface.as_str()).opt("comment", a.comment.as_ref());
+        push("/ip/address", Command::add(props.0));
+    }
+    for p in &r.pools {
+        let props = P::new().set("name", p.name.as_str()).set("ranges", join(&p.ranges)).opt("comment", p.comment.as_ref());
+        push("/ip/pool", Command::add(props.0));
+    }
+    for s in &r.dhcp.servers {
+        let props = P::new()
+            .set("name", s.name.as_str())
+            .set("interface", s.interface.as_str())
+            .opt("address-pool", s.pool.as_ref())
+            .set("lease-time", s.lease_time.to_string())
+            .opt("dynamic-lease-identifiers", s.dynamic_lease_identifiers.as_ref())
+            .opt("comment", s.comment.as_ref());
+        push("/ip/dhcp-server", Command::add(props.0));
+    }
+    for n in &r.dhcp.networks {
+        let props = P::new()
+            .set("address", n.address.to_string())
+            .set("gateway", n.gateway.to_string())
+            .list("dns-server", &n.dns_servers)
+            .list("ntp-server", &n.ntp_servers)
+            .opt("domain", n.domain.as_ref())
+            .opt("comment", n.comment.as_ref());
+        push("/ip/dhcp-server/network", Command::add(props.0));
+    }
+    for l in &r.dhcp.leases {
+        let props = P::new()
+            .set("server", l.server.as_str())
+            .set("address", l.address.to_string())
+            .set("mac-address", l.mac.to_string())
+            .opt("comment", l.comment.as_ref());
+        push("/ip/dhcp-server/lease", Command::add(props.0));
+    }
+    let dns = &r.dns;
+    if !dns.servers.is_empty() || dns.allow_remote_requests {
+        let props = P::new().list("servers", &dns.servers).set("allow-remote-requests", yes(dns.allow_remote_requests));
+        push("/ip/dns", Command::set(None, props.0));
+    }
+    for d in &dns.records {
+        let props = P::new()
+            .set("name", d.name.as_str())
+            .set("address", d.address.to_string())
+            .opt("ttl", d.ttl.as_ref())
+            .opt("comment", d.comment.as_ref());
+        push("/ip/dns/static", Command::add(props.0));
+    }
+    for a in &r.firewall.address_lists {
+        let props = P::new().set("list", a.list.as_str()).set("address", a.address.as_str()).opt("comment", a.comment.as_ref());
+        push("/ip/firewall/address-list", Command::add(props.0));
+    }
+    for (path, rules) in [("/ip/firewall/filter", &r.firewall.filter), ("/ip/firewall/nat", &r.firewall.nat)] {
+        for rule in rules {
+            let mut props = P::new().set("chain", rule.chain.as_str()).set("action", rule.action.as_str());
+            for (k, v) in &rule.properties {
+                props = props.set(k, v.as_str());
+            }
+            if rule.disabled {
+                props = props.set("disabled", "yes");
+            }
+            props = props.set("comment", rule.comment.as_str());
+            push(path, Command::add(props.0));
+        }
+    }
+}
+
+fn services_and_system(r: &Router, push: &mut impl FnMut(&str, Command)) {
+    for s in &r.services {
+        let props = P::new()
+            .opt("port", s.port)
+            .set("address", join(&s.address))
+            .opt("certificate", s.certificate.as_ref())
+            .set("disabled", yes(s.disabled));
+        push("/ip/service", Command::set(Some(Selector::find("name", service_name(s.name))), props.0));
+    }
+    push("/system/identity", Command::set(None, P::new().set("name", r.identity.as_str()).0));
+    if let Some(c) = &r.clock {
+        push("/system/clock", Command::set(None, P::new().set("time-zone-name", c.time_zone.as_str()).0));
+        if !c.ntp_servers.is_empty() {
+            push("/system/ntp/client", Command::set(None, P::new().set("enabled", "yes").set("servers", join(&c.ntp_servers)).0));
+        }
+        push("/system/ntp/server", Command::set(None, P::new().set("enabled", yes(c.ntp_server)).0));
+    }
+    for s in &r.syslog {
+        let props = P::new()
+            .set("name", s.name.as_str())
+            .set("target", "remote")
+            .set("remote", s.remote.to_string())
+            .set("remote-port", s.port.to_string());
+        push("/system/logging/action", Command::add(props.0));
+        for topic in &s.topics {
+            push("/system/logging", Command::add(P::new().set("action", s.name.as_str()).set("topics", topic.as_str()).0));
+        }
+    }
+}
+
+/// Renders the full `.rsc` (from the built-in template, or `templates_dir/full.rsc.j2`) and
+/// the desired state.
+pub fn render(site: &Site, templates_dir: Option<&Path>) -> Result<Rendered, Error> {
+    let config = desired(site)?;
+    let template = match templates_dir {
+        Some(dir) => {
+            let path = dir.join("full.rsc.j2");
+            std::fs::read_to_string(&path)
+                .map_err(|e| Error::Template { name: path.display().to_string(), message: e.to_string() })?
+        }
+        None => FULL_TEMPLATE.to_owned(),
+    };
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    let tmpl_err = |e: minijinja::Error| Error::Template { name: "full.rsc.j2".to_owned(), message: e.to_string() };
+    env.add_template("full.rsc.j2", &template).map_err(tmpl_err)?;
+    let identity = site.router.as_ref().map(|r| r.identity.clone()).unwrap_or_default();
+    let body = rackpipe_routeros::print_standard(&config);
+    let content = env
+        .get_template("full.rsc.j2")
+        .and_then(|t| {
+            t.render(minijinja::context! { identity => identity.clone(), site => site.metadata.name.as_str(), body => body })
+        })
+        .map_err(tmpl_err)?;
+    let desired = serde_json::to_value(&config).unwrap_or(serde_json::Value::Null);
+    Ok(Rendered {
+        files: vec![RenderedFile { host: identity, path: "rackpipe.rsc".to_owned(), mode: "0600".to_owned(), content }],
+        desired,
+    })
+}
