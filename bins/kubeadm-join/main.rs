@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rackpipe_cli::{CommonCommand, GlobalArgs, ToolCli, ToolHooks};
+use rackpipe_cli::{CliError, CommonCommand, GlobalArgs, RenderOutcome, ToolCli, ToolHooks};
 
 /// Bootstrap and grow the site's kubeadm cluster behind the VIP.
 #[derive(Debug, Parser)]
@@ -29,7 +29,12 @@ impl ToolCli for Cli {
     }
 }
 
-const HOOKS: ToolHooks = ToolHooks { name: "kubeadm-join", check: rackpipe_cli::no_checks, render: None };
+const HOOKS: ToolHooks = ToolHooks { name: "kubeadm-join", check: rackpipe_kubeadm::check, render: Some(render) };
+
+fn render(site: &rackpipe_model::Site, templates: Option<&std::path::Path>) -> Result<RenderOutcome, CliError> {
+    let files = rackpipe_kubeadm::render_for_site(site, templates).map_err(|e| CliError::from_tool(&e, e.is_transient()))?;
+    Ok(RenderOutcome { files, desired: None })
+}
 
 fn main() -> ExitCode {
     rackpipe_cli::main::<Cli>(HOOKS.name, |cli| match &cli.command {

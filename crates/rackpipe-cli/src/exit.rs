@@ -36,7 +36,11 @@ impl ExitStatus {
     /// The status of a successful plan: 2 when it has changes and `--detailed-exitcode` is set.
     #[must_use]
     pub fn for_plan(changes: usize, detailed: bool) -> Self {
-        if detailed && changes > 0 { Self::Changes } else { Self::Success }
+        if detailed && changes > 0 {
+            Self::Changes
+        } else {
+            Self::Success
+        }
     }
 }
 

@@ -33,10 +33,16 @@ pub fn validation_report(report: &ValidationReport) -> String {
         errors.len()
     ));
     if errors.is_empty() {
-        xml.push_str(&format!("    <testcase classname=\"{tool}\" name=\"site is valid\" file=\"{file}\"/>\n"));
+        xml.push_str(&format!(
+            "    <testcase classname=\"{tool}\" name=\"site is valid\" file=\"{file}\"/>\n"
+        ));
     }
     for (i, d) in errors.iter().enumerate() {
-        let name = if d.path.is_empty() { format!("{} #{}", d.rule, i + 1) } else { d.path.clone() };
+        let name = if d.path.is_empty() {
+            format!("{} #{}", d.rule, i + 1)
+        } else {
+            d.path.clone()
+        };
         xml.push_str(&format!(
             "    <testcase classname=\"{tool}\" name=\"{}\" file=\"{file}\"><failure message=\"{}\">{}</failure></testcase>\n",
             xml_escape(&name),
@@ -61,7 +67,11 @@ mod tests {
             tool: "ros-render".into(),
             source: "site.yaml".into(),
             valid: false,
-            diagnostics: vec![Diagnostic::error("x", "router.bridges[0]", "bad <name> & \"quote\"")],
+            diagnostics: vec![Diagnostic::error(
+                "x",
+                "router.bridges[0]",
+                "bad <name> & \"quote\"",
+            )],
         };
         let xml = validation_report(&report);
         assert!(xml.contains("failures=\"1\""));

@@ -42,33 +42,51 @@ impl CliError {
     /// An ordinary error (exit 1).
     #[must_use]
     pub fn error(message: impl Into<String>) -> Self {
-        Self { status: ExitStatus::Error, message: message.into(), diagnostics: Vec::new(), source_name: String::new() }
+        Self {
+            status: ExitStatus::Error,
+            message: message.into(),
+            diagnostics: Vec::new(),
+            source_name: String::new(),
+        }
     }
 
     /// A usage error (exit 64).
     #[must_use]
     pub fn usage(message: impl Into<String>) -> Self {
-        Self { status: ExitStatus::Usage, ..Self::error(message) }
+        Self {
+            status: ExitStatus::Usage,
+            ..Self::error(message)
+        }
     }
 
     /// A transient failure: unreachable, timeout (exit 75).
     #[must_use]
     pub fn transient(message: impl Into<String>) -> Self {
-        Self { status: ExitStatus::Transient, ..Self::error(message) }
+        Self {
+            status: ExitStatus::Transient,
+            ..Self::error(message)
+        }
     }
 
     /// Classifies a tool error by its `is_transient()` answer.
     #[must_use]
     pub fn from_tool(err: &dyn std::error::Error, transient: bool) -> Self {
         let message = one_line_chain(err);
-        if transient { Self::transient(message) } else { Self::error(message) }
+        if transient {
+            Self::transient(message)
+        } else {
+            Self::error(message)
+        }
     }
 }
 
 impl From<LoadError> for CliError {
     fn from(err: LoadError) -> Self {
         match err {
-            LoadError::Invalid { source_name, diagnostics } => Self {
+            LoadError::Invalid {
+                source_name,
+                diagnostics,
+            } => Self {
                 status: ExitStatus::Error,
                 message: format!("{source_name}: the site is invalid"),
                 diagnostics,
@@ -133,7 +151,9 @@ impl SiteArg {
     /// Reads, parses and checks the site; `check` adds the tool's own rules.
     pub fn load(&self, check: fn(&Site) -> Vec<Diagnostic>) -> Result<LoadedSite, CliError> {
         let (name, bytes) = read_input(self.site.as_deref())?;
-        Ok(rackpipe_model::load::load_and_validate_with(&name, &bytes, &check)?)
+        Ok(rackpipe_model::load::load_and_validate_with(
+            &name, &bytes, &check,
+        )?)
     }
 }
 
@@ -142,13 +162,16 @@ pub fn read_input(path: Option<&Path>) -> Result<(String, Vec<u8>), CliError> {
     match path {
         Some(p) if p.as_os_str() != "-" => {
             let name = p.display().to_string();
-            let bytes = std::fs::read(p).map_err(|e| CliError::error(format!("{name}: cannot read: {e}")))?;
+            let bytes = std::fs::read(p)
+                .map_err(|e| CliError::error(format!("{name}: cannot read: {e}")))?;
             Ok((name, bytes))
         }
         _ => {
             let stdin = std::io::stdin();
             if stdin.is_terminal() {
-                return Err(CliError::usage("no SITE given and stdin is a terminal; pass a file or pipe a document in"));
+                return Err(CliError::usage(
+                    "no SITE given and stdin is a terminal; pass a file or pipe a document in",
+                ));
             }
             let mut bytes = Vec::new();
             stdin
@@ -213,29 +236,46 @@ pub fn no_checks(_: &Site) -> Vec<Diagnostic> {
 }
 
 /// Runs a common command.
-pub fn run_common(hooks: &ToolHooks, command: &CommonCommand, global: &GlobalArgs) -> Result<ExitStatus, CliError> {
+pub fn run_common(
+    hooks: &ToolHooks,
+    command: &CommonCommand,
+    global: &GlobalArgs,
+) -> Result<ExitStatus, CliError> {
     match command {
         CommonCommand::Validate(site) => validate(hooks, site, global),
         CommonCommand::Render(args) => render(hooks, args),
     }
 }
 
-fn validate(hooks: &ToolHooks, site: &SiteArg, global: &GlobalArgs) -> Result<ExitStatus, CliError> {
+fn validate(
+    hooks: &ToolHooks,
+    site: &SiteArg,
+    global: &GlobalArgs,
+) -> Result<ExitStatus, CliError> {
     let (report, status) = match site.load(hooks.check) {
         Ok(loaded) => {
             if !global.quiet {
                 print_diagnostics(hooks.name, &loaded.source_name, &loaded.warnings);
             }
-            (report(hooks.name, &loaded.source_name, true, loaded.warnings), ExitStatus::Success)
+            (
+                report(hooks.name, &loaded.source_name, true, loaded.warnings),
+                ExitStatus::Success,
+            )
         }
         Err(err) if !err.diagnostics.is_empty() => {
             print_diagnostics(hooks.name, &err.source_name, &err.diagnostics);
-            (report(hooks.name, &err.source_name, false, err.diagnostics), ExitStatus::Error)
+            (
+                report(hooks.name, &err.source_name, false, err.diagnostics),
+                ExitStatus::Error,
+            )
         }
         Err(err) => {
             // Unreadable or unparsable: still a report, so CI shows the failure.
             eprintln!("{}: error: {}", hooks.name, err.message);
-            let name = site.site.as_ref().map_or_else(|| "<stdin>".to_owned(), |p| p.display().to_string());
+            let name = site
+                .site
+                .as_ref()
+                .map_or_else(|| "<stdin>".to_owned(), |p| p.display().to_string());
             let diag = Diagnostic::error("syntax", "", err.message.clone());
             (report(hooks.name, &name, false, vec![diag]), err.status)
         }
@@ -247,7 +287,11 @@ fn validate(hooks: &ToolHooks, site: &SiteArg, global: &GlobalArgs) -> Result<Ex
             let verdict = if report.valid { "valid" } else { "INVALID" };
             let mut text = format!("{}: {} is {verdict}\n", hooks.name, report.source);
             for d in &report.diagnostics {
-                text.push_str(&format!("  {:?}: {}\n", d.severity, d.display_with_source(&report.source)));
+                text.push_str(&format!(
+                    "  {:?}: {}\n",
+                    d.severity,
+                    d.display_with_source(&report.source)
+                ));
             }
             emit_text(&text)?;
         }
@@ -268,11 +312,16 @@ fn report(tool: &str, source: &str, valid: bool, diagnostics: Vec<Diagnostic>) -
 
 fn render(hooks: &ToolHooks, args: &RenderArgs) -> Result<ExitStatus, CliError> {
     let Some(render) = hooks.render else {
-        return Err(CliError::error(format!("{} has no renderer yet", hooks.name)));
+        return Err(CliError::error(format!(
+            "{} has no renderer yet",
+            hooks.name
+        )));
     };
     let loaded = args.site.load(hooks.check)?;
     let mut outcome = render(&loaded.site, args.templates.as_deref())?;
-    outcome.files.sort_by(|a, b| (&a.host, &a.path).cmp(&(&b.host, &b.path)));
+    outcome
+        .files
+        .sort_by(|a, b| (&a.host, &a.path).cmp(&(&b.host, &b.path)));
     if let Some(dir) = &args.out {
         write_files(dir, &outcome.files)?;
     }
@@ -291,13 +340,20 @@ fn render(hooks: &ToolHooks, args: &RenderArgs) -> Result<ExitStatus, CliError> 
 pub fn write_files(dir: &Path, files: &[RenderedFile]) -> Result<(), CliError> {
     for file in files {
         let rel = Path::new(&file.host).join(file.path.trim_start_matches('/'));
-        if rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-            return Err(CliError::error(format!("{}: refusing a path with '..'", rel.display())));
+        if rel
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(CliError::error(format!(
+                "{}: refusing a path with '..'",
+                rel.display()
+            )));
         }
         let target = dir.join(&rel);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| CliError::error(format!("{}: cannot create: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                CliError::error(format!("{}: cannot create: {e}", parent.display()))
+            })?;
         }
         std::fs::write(&target, &file.content)
             .map_err(|e| CliError::error(format!("{}: cannot write: {e}", target.display())))?;
@@ -314,7 +370,8 @@ fn print_diagnostics(tool: &str, source: &str, diagnostics: &[Diagnostic]) {
 
 /// Writes one JSON document to stdout (pretty, with a final newline).
 pub fn emit<T: Serialize>(document: &T) -> Result<(), CliError> {
-    let mut text = serde_json::to_string_pretty(document).map_err(|e| CliError::error(format!("internal: {e}")))?;
+    let mut text = serde_json::to_string_pretty(document)
+        .map_err(|e| CliError::error(format!("internal: {e}")))?;
     text.push('\n');
     emit_text(&text)
 }
@@ -363,12 +420,17 @@ pub trait ToolCli: Parser {
 /// The whole life of a binary: parse arguments (usage errors exit 64), set up logging, run
 /// `body`, print a failure as one line on stderr (plus an `Error` document on stdout), and
 /// return the exit code.
-pub fn main<C: ToolCli>(tool: &str, body: impl FnOnce(&C) -> Result<ExitStatus, CliError>) -> ExitCode {
+pub fn main<C: ToolCli>(
+    tool: &str,
+    body: impl FnOnce(&C) -> Result<ExitStatus, CliError>,
+) -> ExitCode {
     let cli = match C::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             let status = match err.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitStatus::Success,
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitStatus::Success
+                }
                 _ => ExitStatus::Usage,
             };
             let _ = err.print();

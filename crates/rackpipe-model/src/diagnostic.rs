@@ -6,7 +6,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Legal but suspicious (copy-pasted values, unknown sections passed through).
@@ -16,7 +18,9 @@ pub enum Severity {
 }
 
 /// A line and column (1-based) in the source document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub struct Position {
     /// Line, from 1.
     pub line: u64,
@@ -44,13 +48,22 @@ impl Diagnostic {
     /// An error at `path`.
     #[must_use]
     pub fn error(rule: &str, path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Error, rule: rule.to_owned(), path: path.into(), position: None, message: message.into() }
+        Self {
+            severity: Severity::Error,
+            rule: rule.to_owned(),
+            path: path.into(),
+            position: None,
+            message: message.into(),
+        }
     }
 
     /// A warning at `path`.
     #[must_use]
     pub fn warning(rule: &str, path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, ..Self::error(rule, path, message) }
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(rule, path, message)
+        }
     }
 
     /// Whether this is an error.
@@ -62,7 +75,10 @@ impl Diagnostic {
     /// One line for humans: `site.yaml:12:7: router.bridges[1].name: duplicate name "X"`.
     #[must_use]
     pub fn display_with_source<'a>(&'a self, source: &'a str) -> impl fmt::Display + 'a {
-        DisplayWithSource { diagnostic: self, source }
+        DisplayWithSource {
+            diagnostic: self,
+            source,
+        }
     }
 }
 
@@ -84,7 +100,9 @@ struct DisplayWithSource<'a> {
 impl fmt::Display for DisplayWithSource<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.diagnostic.position {
-            Some(Position { line, column }) => write!(f, "{}:{line}:{column}: {}", self.source, self.diagnostic),
+            Some(Position { line, column }) => {
+                write!(f, "{}:{line}:{column}: {}", self.source, self.diagnostic)
+            }
             None => write!(f, "{}: {}", self.source, self.diagnostic),
         }
     }
@@ -147,6 +165,9 @@ mod tests {
     fn display_has_position() {
         let mut d = Diagnostic::error("x", "a.b", "bad");
         d.position = Some(Position { line: 3, column: 5 });
-        assert_eq!(d.display_with_source("site.yaml").to_string(), "site.yaml:3:5: a.b: bad");
+        assert_eq!(
+            d.display_with_source("site.yaml").to_string(),
+            "site.yaml:3:5: a.b: bad"
+        );
     }
 }

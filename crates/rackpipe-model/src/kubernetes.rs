@@ -48,7 +48,9 @@ pub struct Kubernetes {
 }
 
 fn default_dns_domain() -> Hostname {
-    "cluster.local".parse().unwrap_or_else(|_| unreachable!("static name"))
+    "cluster.local"
+        .parse()
+        .unwrap_or_else(|_| unreachable!("static name"))
 }
 
 fn default_cri() -> String {

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
@@ -67,7 +67,11 @@ pub enum LoadError {
 }
 
 fn first_error(diagnostics: &[Diagnostic]) -> String {
-    diagnostics.iter().find(|d| d.is_error()).map(ToString::to_string).unwrap_or_default()
+    diagnostics
+        .iter()
+        .find(|d| d.is_error())
+        .map(ToString::to_string)
+        .unwrap_or_default()
 }
 
 /// A site that loaded and passed every check.
@@ -116,25 +120,42 @@ pub struct ParsedDocument {
 pub fn parse(source_name: &str, bytes: &[u8]) -> Result<ParsedDocument, LoadError> {
     let name = source_name.to_owned();
     if bytes.len() > MAX_DOCUMENT_BYTES {
-        return Err(LoadError::TooLarge { source_name: name, size: bytes.len(), limit: MAX_DOCUMENT_BYTES });
+        return Err(LoadError::TooLarge {
+            source_name: name,
+            size: bytes.len(),
+            limit: MAX_DOCUMENT_BYTES,
+        });
     }
-    let text = std::str::from_utf8(bytes).map_err(|_| LoadError::NotText { source_name: name.clone() })?;
+    let text = std::str::from_utf8(bytes).map_err(|_| LoadError::NotText {
+        source_name: name.clone(),
+    })?;
     if text.contains('\0') {
         return Err(LoadError::NotText { source_name: name });
     }
-    let options = serde_saphyr::options! { strict_booleans: true, leading_zero_numbers_as_strings: true };
+    let options =
+        serde_saphyr::options! { strict_booleans: true, leading_zero_numbers_as_strings: true };
     let node: Option<Node> = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         let message = clean_parser_message(e.to_string().lines().next().unwrap_or("invalid YAML"));
-        LoadError::Syntax { source_name: name.clone(), line, column, message }
+        LoadError::Syntax {
+            source_name: name.clone(),
+            line,
+            column,
+            message,
+        }
     })?;
-    let node = node.ok_or_else(|| LoadError::Empty { source_name: name.clone() })?;
+    let node = node.ok_or_else(|| LoadError::Empty {
+        source_name: name.clone(),
+    })?;
     if matches!(node.0.value, NodeValue::Scalar(Value::Null)) {
         return Err(LoadError::Empty { source_name: name });
     }
     let mut positions = HashMap::new();
     let value = node.into_value(String::new(), &mut positions);
-    Ok(ParsedDocument { value, positions: Positions(positions) })
+    Ok(ParsedDocument {
+        value,
+        positions: Positions(positions),
+    })
 }
 
 /// Drops the parser's own `error: line L column C:` prefix (the position is printed anyway).
@@ -154,7 +175,10 @@ fn clean_parser_message(message: &str) -> String {
 /// errors become diagnostics with positions.
 pub fn load(source_name: &str, bytes: &[u8]) -> Result<(Site, ParsedDocument), LoadError> {
     let parsed = parse(source_name, bytes)?;
-    let invalid = |diagnostics| LoadError::Invalid { source_name: source_name.to_owned(), diagnostics };
+    let invalid = |diagnostics| LoadError::Invalid {
+        source_name: source_name.to_owned(),
+        diagnostics,
+    };
     let mut diagnostics = crate::schema::check(&parsed.value);
     if diagnostics.is_empty() {
         match serde_path_to_error::deserialize::<_, Site>(&parsed.value) {
@@ -188,9 +212,17 @@ pub fn load_and_validate_with(
     diagnostics.extend(tool_checks(&site));
     attach_positions(&mut diagnostics, &parsed.positions);
     if diagnostics.iter().any(Diagnostic::is_error) {
-        return Err(LoadError::Invalid { source_name: source_name.to_owned(), diagnostics });
+        return Err(LoadError::Invalid {
+            source_name: source_name.to_owned(),
+            diagnostics,
+        });
     }
-    Ok(LoadedSite { site, document: parsed.value, source_name: source_name.to_owned(), warnings: diagnostics })
+    Ok(LoadedSite {
+        site,
+        document: parsed.value,
+        source_name: source_name.to_owned(),
+        warnings: diagnostics,
+    })
 }
 
 /// Fills in the position of every diagnostic that has none, from its field path.
@@ -214,17 +246,28 @@ enum NodeValue {
 impl Node {
     fn into_value(self, pointer: String, positions: &mut HashMap<String, Position>) -> Value {
         let loc = self.0.referenced;
-        positions.insert(pointer.clone(), Position { line: loc.line(), column: loc.column() });
+        positions.insert(
+            pointer.clone(),
+            Position {
+                line: loc.line(),
+                column: loc.column(),
+            },
+        );
         match self.0.value {
             NodeValue::Scalar(v) => v,
             NodeValue::Seq(items) => Value::Array(
-                items.into_iter().enumerate().map(|(i, n)| n.into_value(format!("{pointer}/{i}"), positions)).collect(),
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, n)| n.into_value(format!("{pointer}/{i}"), positions))
+                    .collect(),
             ),
             NodeValue::Map(entries) => Value::Object(
                 entries
                     .into_iter()
                     .map(|(k, n)| {
-                        let child = format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1"));
+                        let child =
+                            format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1"));
                         let v = n.into_value(child, positions);
                         (k, v)
                     })
@@ -296,7 +339,10 @@ impl<'de> Visitor<'de> for NodeVisitor {
         while let Some(key) = map.next_key::<Key>()? {
             let value = map.next_value::<Node>()?;
             if entries.iter().any(|(k, _)| *k == key.0) {
-                return Err(de::Error::custom(format!("duplicate mapping key: {}", key.0)));
+                return Err(de::Error::custom(format!(
+                    "duplicate mapping key: {}",
+                    key.0
+                )));
             }
             entries.push((key.0, value));
         }
@@ -366,9 +412,18 @@ mod tests {
 
     #[test]
     fn empty_and_binary_are_errors() {
-        assert!(matches!(parse("t", b"").unwrap_err(), LoadError::Empty { .. }));
-        assert!(matches!(parse("t", b"# only a comment\n").unwrap_err(), LoadError::Empty { .. }));
-        assert!(matches!(parse("t", &[0xff, 0xfe, 0x00]).unwrap_err(), LoadError::NotText { .. }));
+        assert!(matches!(
+            parse("t", b"").unwrap_err(),
+            LoadError::Empty { .. }
+        ));
+        assert!(matches!(
+            parse("t", b"# only a comment\n").unwrap_err(),
+            LoadError::Empty { .. }
+        ));
+        assert!(matches!(
+            parse("t", &[0xff, 0xfe, 0x00]).unwrap_err(),
+            LoadError::NotText { .. }
+        ));
     }
 
     #[test]

@@ -67,7 +67,11 @@ pub struct PveNode {
 }
 
 fn default_bridges() -> Vec<Name> {
-    vec!["vmbr0".parse().unwrap_or_else(|_| unreachable!("static name"))]
+    vec![
+        "vmbr0"
+            .parse()
+            .unwrap_or_else(|_| unreachable!("static name")),
+    ]
 }
 
 /// Content types a storage holds.
@@ -243,7 +247,9 @@ fn default_true() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct Disk {
     /// Slot: `rootfs`, `mp0`, `scsi0`, `virtio0`, ...
-    #[schemars(regex(pattern = "^(rootfs|mp[0-9]+|scsi[0-9]+|virtio[0-9]+|sata[0-9]+|ide[0-9]+)$"))]
+    #[schemars(regex(
+        pattern = "^(rootfs|mp[0-9]+|scsi[0-9]+|virtio[0-9]+|sata[0-9]+|ide[0-9]+)$"
+    ))]
     pub slot: String,
     /// Storage holding it.
     pub storage: Name,

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::types::{AddressRange, Duration, Hostname, InterfaceAddress, MacAddress, Name, Network, SecretRef};
+use crate::types::{
+    AddressRange, Duration, Hostname, InterfaceAddress, MacAddress, Name, Network, SecretRef,
+};
 
 /// The router section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -16,7 +16,10 @@ pub const SCHEMA_BASE: &str = "https://rackpipe.example.invalid/schemas/";
 #[must_use]
 pub fn schema_of<T: JsonSchema>(file: &str) -> Value {
     let mut schema = schemars::SchemaGenerator::default().into_root_schema_for::<T>();
-    schema.insert("$id".to_owned(), Value::String(format!("{SCHEMA_BASE}{file}")));
+    schema.insert(
+        "$id".to_owned(),
+        Value::String(format!("{SCHEMA_BASE}{file}")),
+    );
     schema.to_value()
 }
 
@@ -41,11 +44,23 @@ pub fn all_schemas() -> Vec<(&'static str, Value)> {
     use crate::documents::{ApplyResult, ErrorDocument, Plan, RenderOutput, ValidationReport};
     vec![
         ("site.schema.json", site_schema()),
-        ("validation-report.schema.json", schema_of::<ValidationReport>("validation-report.schema.json")),
-        ("render-output.schema.json", schema_of::<RenderOutput>("render-output.schema.json")),
+        (
+            "validation-report.schema.json",
+            schema_of::<ValidationReport>("validation-report.schema.json"),
+        ),
+        (
+            "render-output.schema.json",
+            schema_of::<RenderOutput>("render-output.schema.json"),
+        ),
         ("plan.schema.json", schema_of::<Plan>("plan.schema.json")),
-        ("apply-result.schema.json", schema_of::<ApplyResult>("apply-result.schema.json")),
-        ("error.schema.json", schema_of::<ErrorDocument>("error.schema.json")),
+        (
+            "apply-result.schema.json",
+            schema_of::<ApplyResult>("apply-result.schema.json"),
+        ),
+        (
+            "error.schema.json",
+            schema_of::<ErrorDocument>("error.schema.json"),
+        ),
     ]
 }
 
@@ -64,7 +79,13 @@ fn site_validator() -> &'static Result<jsonschema::Validator, String> {
 pub fn check(document: &Value) -> Vec<Diagnostic> {
     let validator = match site_validator() {
         Ok(v) => v,
-        Err(e) => return vec![Diagnostic::error("schema", "", format!("internal: site schema does not compile: {e}"))],
+        Err(e) => {
+            return vec![Diagnostic::error(
+                "schema",
+                "",
+                format!("internal: site schema does not compile: {e}"),
+            )];
+        }
     };
     let mut out: Vec<Diagnostic> = validator
         .iter_errors(document)
@@ -72,7 +93,9 @@ pub fn check(document: &Value) -> Vec<Diagnostic> {
             let mut pointer = e.instance_path().as_str().to_owned();
             let message = match e.kind() {
                 // Name the unexpected field itself, not the object holding it.
-                jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } if unexpected.len() == 1 => {
+                jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected }
+                    if unexpected.len() == 1 =>
+                {
                     pointer.push('/');
                     pointer.push_str(&unexpected[0]);
                     "unknown field (typo?)".to_owned()
@@ -106,7 +129,10 @@ mod tests {
     fn schema_compiles_and_is_2020_12() {
         assert!(site_validator().is_ok());
         let schema = site_schema();
-        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
     }
 
     #[test]
@@ -116,6 +142,9 @@ mod tests {
             "metadata": {"name": "x", "domain": "x.dev", "colour": "red"}
         });
         let diags = check(&doc);
-        assert!(diags.iter().any(|d| d.path == "metadata.colour"), "{diags:?}");
+        assert!(
+            diags.iter().any(|d| d.path == "metadata.colour"),
+            "{diags:?}"
+        );
     }
 }

@@ -58,9 +58,14 @@ impl Network {
 impl FromStr for Network {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let net: IpNet = s.parse().map_err(|_| format!("{s:?} is not a CIDR network like 10.3.0.0/24"))?;
+        let net: IpNet = s
+            .parse()
+            .map_err(|_| format!("{s:?} is not a CIDR network like 10.3.0.0/24"))?;
         if net.network() != net.addr() {
-            return Err(format!("{s:?} has host bits set; the network is {}", net.trunc()));
+            return Err(format!(
+                "{s:?} has host bits set; the network is {}",
+                net.trunc()
+            ));
         }
         Ok(Self(net))
     }
@@ -159,7 +164,11 @@ impl FromStr for AddressRange {
 
 impl fmt::Display for AddressRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.start == self.end { write!(f, "{}", self.start) } else { write!(f, "{}-{}", self.start, self.end) }
+        if self.start == self.end {
+            write!(f, "{}", self.start)
+        } else {
+            write!(f, "{}-{}", self.start, self.end)
+        }
     }
 }
 
@@ -256,9 +265,15 @@ impl FromStr for Duration {
                 (unit, 1)
             };
             rest = &rest[len..];
-            millis = value.checked_mul(unit).and_then(|v| millis.checked_add(v)).ok_or_else(bad)?;
+            millis = value
+                .checked_mul(unit)
+                .and_then(|v| millis.checked_add(v))
+                .ok_or_else(bad)?;
         }
-        Ok(Self { millis, text: s.to_owned() })
+        Ok(Self {
+            millis,
+            text: s.to_owned(),
+        })
     }
 }
 
@@ -268,7 +283,11 @@ impl fmt::Display for Duration {
     }
 }
 
-string_newtype!(Duration, "^([0-9]+(ms|s|m|h|d|w))+$", "A duration, e.g. 30s, 12h, 1d, 1w2d.");
+string_newtype!(
+    Duration,
+    "^([0-9]+(ms|s|m|h|d|w))+$",
+    "A duration, e.g. 30s, 12h, 1d, 1w2d."
+);
 
 /// A storage size with a binary unit: `512M`, `32G`, `1T` (no unit = bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -303,7 +322,12 @@ impl FromStr for Size {
 
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(u64, &str); 4] = [(1 << 40, "T"), (1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")];
+        const UNITS: [(u64, &str); 4] = [
+            (1 << 40, "T"),
+            (1 << 30, "G"),
+            (1 << 20, "M"),
+            (1 << 10, "K"),
+        ];
         for (mult, unit) in UNITS {
             if self.0 >= mult && self.0.is_multiple_of(mult) {
                 return write!(f, "{}{unit}", self.0 / mult);
@@ -313,7 +337,11 @@ impl fmt::Display for Size {
     }
 }
 
-string_newtype!(Size, "^[0-9]+(B|K|M|G|T|KiB|MiB|GiB|TiB)?$", "A size with a binary unit, e.g. 32G.");
+string_newtype!(
+    Size,
+    "^[0-9]+(B|K|M|G|T|KiB|MiB|GiB|TiB)?$",
+    "A size with a binary unit, e.g. 32G."
+);
 
 /// A DNS host name or fully qualified domain name (RFC 1123 labels).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -378,7 +406,9 @@ impl FromStr for SecretRef {
         if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(format!("{s:?} is not a secret reference (env:NAME, file:PATH or vault:MOUNT/PATH#KEY)"))
+            Err(format!(
+                "{s:?} is not a secret reference (env:NAME, file:PATH or vault:MOUNT/PATH#KEY)"
+            ))
         }
     }
 }
@@ -419,7 +449,9 @@ impl FromStr for Name {
         if first_ok && rest_ok && s.len() <= 63 {
             Ok(Self(s.to_owned()))
         } else {
-            Err(format!("{s:?} is not a name (letters, digits, '.', '_', '-'; at most 63)"))
+            Err(format!(
+                "{s:?} is not a name (letters, digits, '.', '_', '-'; at most 63)"
+            ))
         }
     }
 }
@@ -436,7 +468,11 @@ impl PartialEq<str> for Name {
     }
 }
 
-string_newtype!(Name, NAME_PATTERN, "A name: letters, digits, '.', '_' and '-', at most 63 characters.");
+string_newtype!(
+    Name,
+    NAME_PATTERN,
+    "A name: letters, digits, '.', '_' and '-', at most 63 characters."
+);
 
 #[cfg(test)]
 mod tests {

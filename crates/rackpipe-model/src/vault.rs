@@ -158,7 +158,11 @@ pub struct Seal {
 
 impl Default for Seal {
     fn default() -> Self {
-        Self { shares: 5, threshold: 3, pgp_keys: Vec::new() }
+        Self {
+            shares: 5,
+            threshold: 3,
+            pgp_keys: Vec::new(),
+        }
     }
 }
 
@@ -292,7 +296,9 @@ pub struct Policy {
 }
 
 /// ACL capabilities.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Capability {
     /// Create.

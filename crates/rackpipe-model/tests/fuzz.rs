@@ -7,7 +7,10 @@ use rackpipe_model::load_and_validate;
 const SMALL: &str = include_str!("fixtures/small.yaml");
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
 }
 
 /// One edit of the text: delete, insert or replace a run of characters.
@@ -46,11 +49,24 @@ fn apply(text: &str, edits: &[Edit]) -> String {
 fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         (any::<usize>(), 0usize..40).prop_map(|(a, n)| Edit::Delete(a, n)),
-        (any::<usize>(), prop_oneof![
-            Just("- ".to_owned()), Just(": ".to_owned()), Just("\n".to_owned()), Just("  ".to_owned()),
-            Just("&a ".to_owned()), Just("*a".to_owned()), Just("[".to_owned()), Just("{".to_owned()),
-            Just("\"".to_owned()), Just("!!binary ".to_owned()), Just("<<: ".to_owned()), "[a-z0-9:./-]{1,8}",
-        ]).prop_map(|(a, s)| Edit::Insert(a, s)),
+        (
+            any::<usize>(),
+            prop_oneof![
+                Just("- ".to_owned()),
+                Just(": ".to_owned()),
+                Just("\n".to_owned()),
+                Just("  ".to_owned()),
+                Just("&a ".to_owned()),
+                Just("*a".to_owned()),
+                Just("[".to_owned()),
+                Just("{".to_owned()),
+                Just("\"".to_owned()),
+                Just("!!binary ".to_owned()),
+                Just("<<: ".to_owned()),
+                "[a-z0-9:./-]{1,8}",
+            ]
+        )
+            .prop_map(|(a, s)| Edit::Insert(a, s)),
         (any::<usize>(), any::<char>()).prop_map(|(a, c)| Edit::Replace(a, c)),
     ]
 }

@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 const SMALL: &str = include_str!("fixtures/small.yaml");
 
 fn base() -> Value {
-    parse("small.yaml", SMALL.as_bytes()).expect("fixture parses").value
+    parse("small.yaml", SMALL.as_bytes())
+        .expect("fixture parses")
+        .value
 }
 
 /// Validates `doc` and returns its diagnostics (empty when valid).
@@ -27,9 +29,15 @@ fn expect_error(rule: &str, path: &str, mutate: impl FnOnce(&mut Value)) {
     mutate(&mut doc);
     let diags = diagnostics(&doc);
     assert!(
-        diags.iter().any(|d| d.is_error() && d.rule == rule && d.path == path),
+        diags
+            .iter()
+            .any(|d| d.is_error() && d.rule == rule && d.path == path),
         "expected {rule} at {path}, got:\n{}",
-        diags.iter().map(|d| format!("  {:?} {} {}", d.severity, d.rule, d)).collect::<Vec<_>>().join("\n")
+        diags
+            .iter()
+            .map(|d| format!("  {:?} {} {}", d.severity, d.rule, d))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -42,11 +50,19 @@ fn the_small_site_is_valid() {
 #[test]
 fn errors_carry_yaml_positions() {
     let text = SMALL.replace("interface: LAN-02}", "interface: ether42}");
-    let Err(LoadError::Invalid { diagnostics, .. }) = load_and_validate("s.yaml", text.as_bytes()) else {
+    let Err(LoadError::Invalid { diagnostics, .. }) = load_and_validate("s.yaml", text.as_bytes())
+    else {
         panic!("expected invalid");
     };
-    let d = diagnostics.iter().find(|d| d.path == "router.bridges[0].ports[1].interface").expect("dangling port");
-    let line = SMALL.lines().position(|l| l.contains("interface: LAN-02}")).unwrap() + 1;
+    let d = diagnostics
+        .iter()
+        .find(|d| d.path == "router.bridges[0].ports[1].interface")
+        .expect("dangling port");
+    let line = SMALL
+        .lines()
+        .position(|l| l.contains("interface: LAN-02}"))
+        .unwrap()
+        + 1;
     assert_eq!(d.position.map(|p| p.line), Some(line as u64));
 }
 
@@ -56,15 +72,22 @@ fn all_errors_are_collected() {
     doc["router"]["bridges"][0]["ports"][0]["interface"] = json!("nope1");
     doc["proxmox"]["guests"][0]["node"] = json!("pve-s9");
     doc["vault"]["nodes"].as_array_mut().unwrap().pop();
-    let errors = diagnostics(&doc).into_iter().filter(Diagnostic::is_error).count();
+    let errors = diagnostics(&doc)
+        .into_iter()
+        .filter(Diagnostic::is_error)
+        .count();
     assert!(errors >= 3, "{errors}");
 }
 
 #[test]
 fn dangling_bridge_port() {
-    expect_error("dangling-reference", "router.bridges[0].ports[0].interface", |d| {
-        d["router"]["bridges"][0]["ports"][0]["interface"] = json!("ether42");
-    });
+    expect_error(
+        "dangling-reference",
+        "router.bridges[0].ports[0].interface",
+        |d| {
+            d["router"]["bridges"][0]["ports"][0]["interface"] = json!("ether42");
+        },
+    );
 }
 
 #[test]
@@ -83,22 +106,35 @@ fn dangling_vlan_parent() {
 
 #[test]
 fn bond_slave_used_as_bridge_port() {
-    expect_error("slave-and-port", "router.bridges[1].ports[1].interface", |d| {
-        d["router"]["bridges"][1]["ports"].as_array_mut().unwrap().push(json!({"interface": "ether9"}));
-    });
+    expect_error(
+        "slave-and-port",
+        "router.bridges[1].ports[1].interface",
+        |d| {
+            d["router"]["bridges"][1]["ports"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"interface": "ether9"}));
+        },
+    );
 }
 
 #[test]
 fn bridge_port_used_twice() {
     expect_error("duplicate", "router.bridges[1].ports[1].interface", |d| {
-        d["router"]["bridges"][1]["ports"].as_array_mut().unwrap().push(json!({"interface": "LAN-01"}));
+        d["router"]["bridges"][1]["ports"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"interface": "LAN-01"}));
     });
 }
 
 #[test]
 fn duplicate_vlan_in_bridge_table() {
     expect_error("duplicate", "router.bridges[0].vlans[1].vlan_ids[0]", |d| {
-        d["router"]["bridges"][0]["vlans"].as_array_mut().unwrap().push(json!({"vlan_ids": [20], "tagged": ["LAN-01"]}));
+        d["router"]["bridges"][0]["vlans"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"vlan_ids": [20], "tagged": ["LAN-01"]}));
     });
 }
 
@@ -182,20 +218,34 @@ fn duplicate_vmid() {
 
 #[test]
 fn guest_on_unknown_node_storage_bridge() {
-    expect_error("dangling-reference", "proxmox.guests[0].node", |d| d["proxmox"]["guests"][0]["node"] = json!("pve-s7"));
-    expect_error("dangling-reference", "proxmox.guests[0].disks[0].storage", |d| {
-        d["proxmox"]["guests"][0]["disks"][0]["storage"] = json!("nope");
+    expect_error("dangling-reference", "proxmox.guests[0].node", |d| {
+        d["proxmox"]["guests"][0]["node"] = json!("pve-s7")
     });
-    expect_error("dangling-reference", "proxmox.guests[0].nics[0].bridge", |d| {
-        d["proxmox"]["guests"][0]["nics"][0]["bridge"] = json!("vmbr9");
-    });
+    expect_error(
+        "dangling-reference",
+        "proxmox.guests[0].disks[0].storage",
+        |d| {
+            d["proxmox"]["guests"][0]["disks"][0]["storage"] = json!("nope");
+        },
+    );
+    expect_error(
+        "dangling-reference",
+        "proxmox.guests[0].nics[0].bridge",
+        |d| {
+            d["proxmox"]["guests"][0]["nics"][0]["bridge"] = json!("vmbr9");
+        },
+    );
 }
 
 #[test]
 fn lb_backend_must_resolve() {
-    expect_error("dangling-reference", "load_balancer.services[0].backends[1].target", |d| {
-        d["load_balancer"]["services"][0]["backends"][1]["target"] = json!("ghost");
-    });
+    expect_error(
+        "dangling-reference",
+        "load_balancer.services[0].backends[1].target",
+        |d| {
+            d["load_balancer"]["services"][0]["backends"][1]["target"] = json!("ghost");
+        },
+    );
 }
 
 #[test]
@@ -220,16 +270,24 @@ fn ha_members_on_one_node() {
 
 #[test]
 fn pki_role_outside_domain() {
-    expect_error("foreign-domain", "vault.pki[0].roles[0].allowed_domains[0]", |d| {
-        d["vault"]["pki"][0]["roles"][0]["allowed_domains"][0] = json!("evil.example");
-    });
+    expect_error(
+        "foreign-domain",
+        "vault.pki[0].roles[0].allowed_domains[0]",
+        |d| {
+            d["vault"]["pki"][0]["roles"][0]["allowed_domains"][0] = json!("evil.example");
+        },
+    );
 }
 
 #[test]
 fn backup_destination_must_be_an_export() {
-    expect_error("dangling-reference", "backups.router.destination.export", |d| {
-        d["backups"] = json!({"router": {"schedule": "0 3 * * *", "destination": {"export": "nope"}, "retention": {"keep_last": 3}}});
-    });
+    expect_error(
+        "dangling-reference",
+        "backups.router.destination.export",
+        |d| {
+            d["backups"] = json!({"router": {"schedule": "0 3 * * *", "destination": {"export": "nope"}, "retention": {"keep_last": 3}}});
+        },
+    );
 }
 
 #[test]
@@ -237,7 +295,11 @@ fn unknown_sections_pass_through_with_a_warning() {
     let mut doc = base();
     doc["facts"] = json!({"from": "pve-sync"});
     let diags = diagnostics(&doc);
-    assert!(diags.iter().any(|d| d.rule == "unknown-section" && d.path == "facts" && !d.is_error()));
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.rule == "unknown-section" && d.path == "facts" && !d.is_error())
+    );
 }
 
 #[test]
@@ -246,5 +308,9 @@ fn copy_pasted_comments_are_warnings() {
     doc["router"]["ethernet"][2]["comment"] = json!("pve-s1");
     let diags = diagnostics(&doc);
     assert!(diags.iter().all(|d| !d.is_error()), "{diags:#?}");
-    assert!(diags.iter().any(|d| d.rule == "copy-paste" && d.path == "router.ethernet[2].comment"));
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.rule == "copy-paste" && d.path == "router.ethernet[2].comment")
+    );
 }

@@ -53,7 +53,11 @@ fn yes(b: bool) -> &'static str {
 }
 
 fn join<T: ToString>(items: &[T]) -> String {
-    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Builds a property list, skipping absent values.
@@ -74,7 +78,11 @@ impl P {
         }
     }
     fn list<T: ToString>(self, k: &str, v: &[T]) -> Self {
-        if v.is_empty() { self } else { self.set(k, join(v)) }
+        if v.is_empty() {
+            self
+        } else {
+            self.set(k, join(v))
+        }
     }
 }
 
@@ -134,7 +142,13 @@ pub const MENU_ORDER: &[&str] = &[
 /// The router's desired configuration.
 pub fn desired(site: &Site) -> Result<Config, Error> {
     let r = site.router.as_ref().ok_or(Error::NoRouter)?;
-    let mut menus: Vec<Menu> = MENU_ORDER.iter().map(|p| Menu { path: (*p).to_owned(), commands: Vec::new() }).collect();
+    let mut menus: Vec<Menu> = MENU_ORDER
+        .iter()
+        .map(|p| Menu {
+            path: (*p).to_owned(),
+            commands: Vec::new(),
+        })
+        .collect();
     let mut push = |path: &str, command: Command| {
         if let Some(menu) = menus.iter_mut().find(|m| m.path == path) {
             menu.commands.push(command);
@@ -144,7 +158,10 @@ pub fn desired(site: &Site) -> Result<Config, Error> {
     addressing(r, &mut push);
     services_and_system(r, &mut push);
     menus.retain(|m| !m.commands.is_empty());
-    Ok(Config { header: rackpipe_routeros::Header::default(), menus })
+    Ok(Config {
+        header: rackpipe_routeros::Header::default(),
+        menus,
+    })
 }
 
 fn interfaces(r: &Router, push: &mut impl FnMut(&str, Command)) {
@@ -154,7 +171,13 @@ fn interfaces(r: &Router, push: &mut impl FnMut(&str, Command)) {
             .opt("comment", e.comment.as_ref())
             .opt("mtu", e.mtu)
             .set("disabled", yes(e.disabled));
-        push("/interface/ethernet", Command::set(Some(Selector::find("default-name", e.default_name.as_str())), props.0));
+        push(
+            "/interface/ethernet",
+            Command::set(
+                Some(Selector::find("default-name", e.default_name.as_str())),
+                props.0,
+            ),
+        );
     }
     for b in &r.bonds {
         let props = P::new()
@@ -194,7 +217,9 @@ fn interfaces(r: &Router, push: &mut impl FnMut(&str, Command)) {
         for p in &b.ports {
             let frame_types = p.frame_types.map(|f| match f {
                 FrameTypes::AdmitAll => "admit-all",
-                FrameTypes::AdmitOnlyUntaggedAndPriorityTagged => "admit-only-untagged-and-priority-tagged",
+                FrameTypes::AdmitOnlyUntaggedAndPriorityTagged => {
+                    "admit-only-untagged-and-priority-tagged"
+                }
                 FrameTypes::AdmitOnlyVlanTagged => "admit-only-vlan-tagged",
             });
             let props = P::new()
@@ -220,12 +245,17 @@ fn interfaces(r: &Router, push: &mut impl FnMut(&str, Command)) {
 
 fn addressing(r: &Router, push: &mut impl FnMut(&str, Command)) {
     for a in &r.addresses {
-        let props =
-            P::new().set("address", a.address.to_string()).set("interface", a.interface.as_str()).opt("comment", a.comment.as_ref());
+        let props = P::new()
+            .set("address", a.address.to_string())
+            .set("interface", a.interface.as_str())
+            .opt("comment", a.comment.as_ref());
         push("/ip/address", Command::add(props.0));
     }
     for p in &r.pools {
-        let props = P::new().set("name", p.name.as_str()).set("ranges", join(&p.ranges)).opt("comment", p.comment.as_ref());
+        let props = P::new()
+            .set("name", p.name.as_str())
+            .set("ranges", join(&p.ranges))
+            .opt("comment", p.comment.as_ref());
         push("/ip/pool", Command::add(props.0));
     }
     for s in &r.dhcp.servers {
@@ -234,7 +264,10 @@ fn addressing(r: &Router, push: &mut impl FnMut(&str, Command)) {
             .set("interface", s.interface.as_str())
             .opt("address-pool", s.pool.as_ref())
             .set("lease-time", s.lease_time.to_string())
-            .opt("dynamic-lease-identifiers", s.dynamic_lease_identifiers.as_ref())
+            .opt(
+                "dynamic-lease-identifiers",
+                s.dynamic_lease_identifiers.as_ref(),
+            )
             .opt("comment", s.comment.as_ref());
         push("/ip/dhcp-server", Command::add(props.0));
     }
@@ -258,7 +291,9 @@ fn addressing(r: &Router, push: &mut impl FnMut(&str, Command)) {
     }
     let dns = &r.dns;
     if !dns.servers.is_empty() || dns.allow_remote_requests {
-        let props = P::new().list("servers", &dns.servers).set("allow-remote-requests", yes(dns.allow_remote_requests));
+        let props = P::new()
+            .list("servers", &dns.servers)
+            .set("allow-remote-requests", yes(dns.allow_remote_requests));
         push("/ip/dns", Command::set(None, props.0));
     }
     for d in &dns.records {
@@ -270,12 +305,20 @@ fn addressing(r: &Router, push: &mut impl FnMut(&str, Command)) {
         push("/ip/dns/static", Command::add(props.0));
     }
     for a in &r.firewall.address_lists {
-        let props = P::new().set("list", a.list.as_str()).set("address", a.address.as_str()).opt("comment", a.comment.as_ref());
+        let props = P::new()
+            .set("list", a.list.as_str())
+            .set("address", a.address.as_str())
+            .opt("comment", a.comment.as_ref());
         push("/ip/firewall/address-list", Command::add(props.0));
     }
-    for (path, rules) in [("/ip/firewall/filter", &r.firewall.filter), ("/ip/firewall/nat", &r.firewall.nat)] {
+    for (path, rules) in [
+        ("/ip/firewall/filter", &r.firewall.filter),
+        ("/ip/firewall/nat", &r.firewall.nat),
+    ] {
         for rule in rules {
-            let mut props = P::new().set("chain", rule.chain.as_str()).set("action", rule.action.as_str());
+            let mut props = P::new()
+                .set("chain", rule.chain.as_str())
+                .set("action", rule.action.as_str());
             for (k, v) in &rule.properties {
                 props = props.set(k, v.as_str());
             }
@@ -295,15 +338,36 @@ fn services_and_system(r: &Router, push: &mut impl FnMut(&str, Command)) {
             .set("address", join(&s.address))
             .opt("certificate", s.certificate.as_ref())
             .set("disabled", yes(s.disabled));
-        push("/ip/service", Command::set(Some(Selector::find("name", service_name(s.name))), props.0));
+        push(
+            "/ip/service",
+            Command::set(Some(Selector::find("name", service_name(s.name))), props.0),
+        );
     }
-    push("/system/identity", Command::set(None, P::new().set("name", r.identity.as_str()).0));
+    push(
+        "/system/identity",
+        Command::set(None, P::new().set("name", r.identity.as_str()).0),
+    );
     if let Some(c) = &r.clock {
-        push("/system/clock", Command::set(None, P::new().set("time-zone-name", c.time_zone.as_str()).0));
+        push(
+            "/system/clock",
+            Command::set(None, P::new().set("time-zone-name", c.time_zone.as_str()).0),
+        );
         if !c.ntp_servers.is_empty() {
-            push("/system/ntp/client", Command::set(None, P::new().set("enabled", "yes").set("servers", join(&c.ntp_servers)).0));
+            push(
+                "/system/ntp/client",
+                Command::set(
+                    None,
+                    P::new()
+                        .set("enabled", "yes")
+                        .set("servers", join(&c.ntp_servers))
+                        .0,
+                ),
+            );
         }
-        push("/system/ntp/server", Command::set(None, P::new().set("enabled", yes(c.ntp_server)).0));
+        push(
+            "/system/ntp/server",
+            Command::set(None, P::new().set("enabled", yes(c.ntp_server)).0),
+        );
     }
     for s in &r.syslog {
         let props = P::new()
@@ -313,7 +377,15 @@ fn services_and_system(r: &Router, push: &mut impl FnMut(&str, Command)) {
             .set("remote-port", s.port.to_string());
         push("/system/logging/action", Command::add(props.0));
         for topic in &s.topics {
-            push("/system/logging", Command::add(P::new().set("action", s.name.as_str()).set("topics", topic.as_str()).0));
+            push(
+                "/system/logging",
+                Command::add(
+                    P::new()
+                        .set("action", s.name.as_str())
+                        .set("topics", topic.as_str())
+                        .0,
+                ),
+            );
         }
     }
 }
@@ -325,17 +397,27 @@ pub fn render(site: &Site, templates_dir: Option<&Path>) -> Result<Rendered, Err
     let template = match templates_dir {
         Some(dir) => {
             let path = dir.join("full.rsc.j2");
-            std::fs::read_to_string(&path)
-                .map_err(|e| Error::Template { name: path.display().to_string(), message: e.to_string() })?
+            std::fs::read_to_string(&path).map_err(|e| Error::Template {
+                name: path.display().to_string(),
+                message: e.to_string(),
+            })?
         }
         None => FULL_TEMPLATE.to_owned(),
     };
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    let tmpl_err = |e: minijinja::Error| Error::Template { name: "full.rsc.j2".to_owned(), message: e.to_string() };
-    env.add_template("full.rsc.j2", &template).map_err(tmpl_err)?;
-    let identity = site.router.as_ref().map(|r| r.identity.clone()).unwrap_or_default();
+    let tmpl_err = |e: minijinja::Error| Error::Template {
+        name: "full.rsc.j2".to_owned(),
+        message: e.to_string(),
+    };
+    env.add_template("full.rsc.j2", &template)
+        .map_err(tmpl_err)?;
+    let identity = site
+        .router
+        .as_ref()
+        .map(|r| r.identity.clone())
+        .unwrap_or_default();
     let body = rackpipe_routeros::print_standard(&config);
     let content = env
         .get_template("full.rsc.j2")
@@ -345,7 +427,12 @@ pub fn render(site: &Site, templates_dir: Option<&Path>) -> Result<Rendered, Err
         .map_err(tmpl_err)?;
     let desired = serde_json::to_value(&config).unwrap_or(serde_json::Value::Null);
     Ok(Rendered {
-        files: vec![RenderedFile { host: identity, path: "rackpipe.rsc".to_owned(), mode: "0600".to_owned(), content }],
+        files: vec![RenderedFile {
+            host: identity,
+            path: "rackpipe.rsc".to_owned(),
+            mode: "0600".to_owned(),
+            content,
+        }],
         desired,
     })
 }

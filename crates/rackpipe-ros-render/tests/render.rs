@@ -7,11 +7,17 @@ use rackpipe_ros_render::{desired, render};
 fn example(name: &str) -> Site {
     let path = rackpipe_testkit::project_root().join(format!("examples/{name}/site.yaml"));
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    rackpipe_model::load_and_validate(&path.display().to_string(), &bytes).expect("example validates").site
+    rackpipe_model::load_and_validate(&path.display().to_string(), &bytes)
+        .expect("example validates")
+        .site
 }
 
 fn rsc(name: &str) -> String {
-    render(&example(name), None).unwrap().files.remove(0).content
+    render(&example(name), None)
+        .unwrap()
+        .files
+        .remove(0)
+        .content
 }
 
 #[test]
@@ -52,10 +58,19 @@ fn rachuna_dev_matches_the_real_router() {
     for line in expected {
         assert!(text.contains(line), "missing: {line}");
     }
-    let servers = text.lines().filter(|l| l.starts_with("add name=DHCP-")).count();
+    let servers = text
+        .lines()
+        .filter(|l| l.starts_with("add name=DHCP-"))
+        .count();
     assert_eq!(servers, 5, "five DHCP servers");
-    let leases = text.lines().filter(|l| l.starts_with("add server=DHCP-")).count();
-    assert_eq!(leases, 14, "4 Proxmox + NAS + 3 runners + 3 Vault + 3 PostgreSQL leases");
+    let leases = text
+        .lines()
+        .filter(|l| l.starts_with("add server=DHCP-"))
+        .count();
+    assert_eq!(
+        leases, 14,
+        "4 Proxmox + NAS + 3 runners + 3 Vault + 3 PostgreSQL leases"
+    );
 }
 
 #[test]
@@ -67,8 +82,14 @@ fn rendered_script_parses_back_to_the_desired_state() {
         assert_eq!(got.menus.len(), want.menus.len(), "{name}");
         for (g, w) in got.menus.iter().zip(&want.menus) {
             assert_eq!(g.path, w.path);
-            let strip = |c: &rackpipe_routeros::Command| (c.verb, c.selector.clone(), c.props.clone());
-            assert_eq!(g.commands.iter().map(strip).collect::<Vec<_>>(), w.commands.iter().map(strip).collect::<Vec<_>>(), "{name} {}", g.path);
+            let strip =
+                |c: &rackpipe_routeros::Command| (c.verb, c.selector.clone(), c.props.clone());
+            assert_eq!(
+                g.commands.iter().map(strip).collect::<Vec<_>>(),
+                w.commands.iter().map(strip).collect::<Vec<_>>(),
+                "{name} {}",
+                g.path
+            );
         }
     }
 }
@@ -77,5 +98,8 @@ fn rendered_script_parses_back_to_the_desired_state() {
 fn a_site_without_router_is_an_error() {
     let mut site = example("rachuna-dev");
     site.router = None;
-    assert_eq!(render(&site, None).unwrap_err().to_string(), "router: the site has no router section");
+    assert_eq!(
+        render(&site, None).unwrap_err().to_string(),
+        "router: the site has no router section"
+    );
 }

@@ -1,0 +1,521 @@
+//! kubeadm-join's library: the site's `kubernetes` section as kubeadm configuration.
+//!
+//! - [`cluster_view`] resolves the section against the rest of the site (guest addresses, the
+//!   load-balancer service that publishes the API, the NFS exports of the StorageClasses);
+//! - [`render`] writes one kubeadm config per node (the first master gets `InitConfiguration` +
+//!   `ClusterConfiguration`, the others `JoinConfiguration`), in `kubeadm.k8s.io/v1beta4` or
+//!   `v1beta3`, and the addon manifests and Helm values (Calico, Traefik, NFS provisioner,
+//!   metrics-server), from the templates under `templates/kubeadm/`;
+//! - [`schema`] holds strict JSON Schemas of the kubeadm types, written from the upstream field
+//!   lists (not from this crate's output), against which rendered documents are checked.
+
+pub mod schema;
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use rackpipe_model::documents::RenderedFile;
+use rackpipe_model::kubernetes::K8sNode;
+use rackpipe_model::{Diagnostic, Site};
+use serde::Serialize;
+
+/// Why rendering failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The site has no `kubernetes` section.
+    #[error("kubernetes: the site has no kubernetes section")]
+    NoCluster,
+    /// Something the section refers to is missing (validation normally catches this first).
+    #[error("{path}: {message}")]
+    Unresolved {
+        /// Field path.
+        path: String,
+        /// What is missing.
+        message: String,
+    },
+    /// A template could not be read or rendered.
+    #[error("template {name}: {message}")]
+    Template {
+        /// Template name.
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Rendering never fails for a transient reason.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        false
+    }
+}
+
+/// The kubeadm config API version to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApiVersion {
+    /// `kubeadm.k8s.io/v1beta4` (Kubernetes 1.31+): extra args are `{name, value}` lists.
+    #[default]
+    V1beta4,
+    /// `kubeadm.k8s.io/v1beta3` (older clusters): extra args are maps.
+    V1beta3,
+}
+
+impl ApiVersion {
+    /// The version kubeadm of Kubernetes `version` (`v1.30.2`) reads best: v1beta4 from 1.31
+    /// on (where kubeadm writes it), v1beta3 before.
+    #[must_use]
+    pub fn for_kubernetes(version: &str) -> Self {
+        let minor = version
+            .trim_start_matches('v')
+            .split('.')
+            .nth(1)
+            .and_then(|m| m.parse::<u32>().ok());
+        match (version.trim_start_matches('v').split('.').next(), minor) {
+            (Some("1"), Some(m)) if m < 31 => Self::V1beta3,
+            _ => Self::V1beta4,
+        }
+    }
+
+    /// The `apiVersion` string.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V1beta4 => "kubeadm.k8s.io/v1beta4",
+            Self::V1beta3 => "kubeadm.k8s.io/v1beta3",
+        }
+    }
+}
+
+/// The cluster as kubeadm sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterView {
+    /// Cluster name.
+    pub name: String,
+    /// Kubernetes version.
+    pub version: String,
+    /// `VIP:port` of the API.
+    pub endpoint: String,
+    /// Pod network.
+    pub pod_subnet: String,
+    /// Service network.
+    pub service_subnet: String,
+    /// DNS domain.
+    pub dns_domain: String,
+    /// CRI socket.
+    pub cri_socket: String,
+    /// API server certificate SANs: VIP, DNS name, every master's address and name.
+    pub cert_sans: Vec<String>,
+    /// Nodes, first master first.
+    pub nodes: Vec<NodeView>,
+}
+
+/// A node as kubeadm sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeView {
+    /// Node name.
+    pub name: String,
+    /// Guest it runs on.
+    pub guest: String,
+    /// Its address.
+    pub address: String,
+    /// Control-plane node.
+    pub control_plane: bool,
+    /// Taints as kubeadm objects.
+    pub taints: Vec<serde_json::Value>,
+    /// Node labels, `k=v` joined with commas (passed to the kubelet).
+    pub labels: String,
+}
+
+/// Resolves the kubernetes section against the rest of the site.
+pub fn cluster_view(site: &Site) -> Result<ClusterView, Error> {
+    let k = site.kubernetes.as_ref().ok_or(Error::NoCluster)?;
+    let unresolved = |path: &str, message: String| Error::Unresolved {
+        path: path.to_owned(),
+        message,
+    };
+    let lb = site.load_balancer.as_ref().ok_or_else(|| {
+        unresolved(
+            "kubernetes.control_plane.service",
+            "no load_balancer section".into(),
+        )
+    })?;
+    let service = lb
+        .services
+        .iter()
+        .find(|s| s.name == k.control_plane.service)
+        .ok_or_else(|| {
+            unresolved(
+                "kubernetes.control_plane.service",
+                format!("no service {:?}", k.control_plane.service.as_str()),
+            )
+        })?;
+    let vip = lb
+        .vips
+        .iter()
+        .find(|v| v.name == service.vip)
+        .ok_or_else(|| {
+            unresolved(
+                "kubernetes.control_plane.service",
+                format!("no VIP {:?}", service.vip.as_str()),
+            )
+        })?;
+    let address_of = |path: String, n: &K8sNode| -> Result<IpAddr, Error> {
+        site.proxmox
+            .as_ref()
+            .and_then(|p| p.guests.iter().find(|g| g.name == n.guest))
+            .and_then(|g| g.nics.iter().find_map(|nic| nic.address.map(|a| a.ip())))
+            .ok_or_else(|| {
+                unresolved(
+                    &path,
+                    format!("guest {:?} has no address", n.guest.as_str()),
+                )
+            })
+    };
+    let mut nodes = Vec::new();
+    for (i, m) in k.masters.iter().enumerate() {
+        nodes.push(node_view(
+            m,
+            address_of(format!("kubernetes.masters[{i}].guest"), m)?,
+            true,
+        ));
+    }
+    for (i, w) in k.workers.iter().enumerate() {
+        nodes.push(node_view(
+            w,
+            address_of(format!("kubernetes.workers[{i}].guest"), w)?,
+            false,
+        ));
+    }
+    let mut cert_sans = vec![
+        vip.address.to_string(),
+        k.control_plane.dns_name.to_string(),
+    ];
+    for n in nodes.iter().filter(|n| n.control_plane) {
+        cert_sans.push(n.address.clone());
+        cert_sans.push(n.name.clone());
+    }
+    Ok(ClusterView {
+        name: k.cluster_name.to_string(),
+        version: k.version.clone(),
+        endpoint: format!("{}:{}", vip.address, service.port),
+        pod_subnet: k.pod_subnet.to_string(),
+        service_subnet: k.service_subnet.to_string(),
+        dns_domain: k.dns_domain.to_string(),
+        cri_socket: k.cri_socket.clone(),
+        cert_sans,
+        nodes,
+    })
+}
+
+fn node_view(n: &K8sNode, address: IpAddr, control_plane: bool) -> NodeView {
+    let mut taints: Vec<serde_json::Value> = Vec::new();
+    if control_plane {
+        taints.push(serde_json::json!({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}));
+    }
+    for t in &n.taints {
+        // `key=value:Effect` or `key:Effect`.
+        let (kv, effect) = t.rsplit_once(':').unwrap_or((t.as_str(), "NoSchedule"));
+        let (key, value) = kv.split_once('=').map_or((kv, None), |(k, v)| (k, Some(v)));
+        let mut taint = serde_json::json!({"key": key, "effect": effect});
+        if let Some(v) = value {
+            taint["value"] = serde_json::json!(v);
+        }
+        taints.push(taint);
+    }
+    let labels = n
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    NodeView {
+        name: n.name.to_string(),
+        guest: n.guest.to_string(),
+        address: address.to_string(),
+        control_plane,
+        taints,
+        labels,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ApiVersion;
+
+    #[test]
+    fn api_version_follows_kubernetes() {
+        assert_eq!(ApiVersion::for_kubernetes("v1.31.4"), ApiVersion::V1beta4);
+        assert_eq!(ApiVersion::for_kubernetes("v1.34.0"), ApiVersion::V1beta4);
+        assert_eq!(ApiVersion::for_kubernetes("v1.30.9"), ApiVersion::V1beta3);
+        assert_eq!(ApiVersion::for_kubernetes("v2.0.0"), ApiVersion::V1beta4);
+    }
+}
+
+/// The join secrets written into a `JoinConfiguration`.
+#[derive(Debug, Clone, Serialize)]
+pub struct JoinSecrets {
+    /// Bootstrap token `[a-z0-9]{6}.[a-z0-9]{16}`.
+    pub token: String,
+    /// `sha256:<hex>` of the cluster CA's public key.
+    pub ca_cert_hash: String,
+    /// Hex key decrypting the uploaded control-plane certificates.
+    pub certificate_key: String,
+    /// Whether these are placeholders (rendered for review) rather than live values.
+    pub placeholder: bool,
+}
+
+impl JoinSecrets {
+    /// Well-formed placeholders for rendered files: real values are made at apply time.
+    #[must_use]
+    pub fn placeholders() -> Self {
+        Self {
+            token: "xxxxxx.xxxxxxxxxxxxxxxx".to_owned(),
+            ca_cert_hash: format!("sha256:{}", "0".repeat(64)),
+            certificate_key: "0".repeat(64),
+            placeholder: true,
+        }
+    }
+}
+
+/// Any serialisable value as a template value.
+fn mj<T: Serialize + ?Sized>(value: &T) -> minijinja::Value {
+    minijinja::Value::from(minijinja::value::Serde(value))
+}
+
+/// Built-in templates, by name.
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "init.yaml.j2",
+        include_str!("../../../templates/kubeadm/init.yaml.j2"),
+    ),
+    (
+        "join.yaml.j2",
+        include_str!("../../../templates/kubeadm/join.yaml.j2"),
+    ),
+    (
+        "addons/calico.yaml.j2",
+        include_str!("../../../templates/kubeadm/addons/calico.yaml.j2"),
+    ),
+    (
+        "addons/traefik-values.yaml.j2",
+        include_str!("../../../templates/kubeadm/addons/traefik-values.yaml.j2"),
+    ),
+    (
+        "addons/nfs-provisioner.yaml.j2",
+        include_str!("../../../templates/kubeadm/addons/nfs-provisioner.yaml.j2"),
+    ),
+    (
+        "addons/metrics-server-values.yaml.j2",
+        include_str!("../../../templates/kubeadm/addons/metrics-server-values.yaml.j2"),
+    ),
+];
+
+/// The template environment: built-in templates, or the same names under `dir`.
+fn environment(dir: Option<&Path>) -> Result<minijinja::Environment<'static>, Error> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    for (name, builtin) in TEMPLATES {
+        let source = match dir {
+            Some(d) => std::fs::read_to_string(d.join(name)).map_err(|e| Error::Template {
+                name: d.join(name).display().to_string(),
+                message: e.to_string(),
+            })?,
+            None => (*builtin).to_owned(),
+        };
+        env.add_template_owned(*name, source)
+            .map_err(|e| Error::Template {
+                name: (*name).to_owned(),
+                message: e.to_string(),
+            })?;
+    }
+    Ok(env)
+}
+
+fn render_template(
+    env: &minijinja::Environment<'_>,
+    name: &str,
+    ctx: minijinja::Value,
+) -> Result<String, Error> {
+    env.get_template(name)
+        .and_then(|t| t.render(ctx))
+        .map(|mut s| {
+            if !s.ends_with('\n') {
+                s.push('\n');
+            }
+            s
+        })
+        .map_err(|e| Error::Template {
+            name: name.to_owned(),
+            message: e.to_string(),
+        })
+}
+
+/// The kubelet extra args in the shape `version` wants.
+fn kubelet_args(node: &NodeView, version: ApiVersion) -> serde_json::Value {
+    if node.labels.is_empty() {
+        return serde_json::Value::Null;
+    }
+    match version {
+        ApiVersion::V1beta4 => serde_json::json!([{"name": "node-labels", "value": node.labels}]),
+        ApiVersion::V1beta3 => serde_json::json!({"node-labels": node.labels}),
+    }
+}
+
+/// The kubeadm config of one node, with `secrets` for a joining node.
+pub fn node_config(
+    site: &Site,
+    cluster: &ClusterView,
+    node: &NodeView,
+    version: ApiVersion,
+    secrets: &JoinSecrets,
+    templates: Option<&Path>,
+) -> Result<String, Error> {
+    let env = environment(templates)?;
+    let first = cluster.nodes.first().is_some_and(|n| n.name == node.name);
+    let mut node_value = serde_json::to_value(node).unwrap_or_default();
+    node_value["kubelet_args"] = kubelet_args(node, version);
+    let ctx = minijinja::context! {
+        site => site.metadata.name.as_str(),
+        api_version => version.as_str(),
+        cluster => mj(cluster),
+        node => mj(&node_value),
+        secrets => mj(secrets),
+    };
+    render_template(
+        &env,
+        if first {
+            "init.yaml.j2"
+        } else {
+            "join.yaml.j2"
+        },
+        ctx,
+    )
+}
+
+/// Renders every node's kubeadm config (join secrets as placeholders) and the addons, in the
+/// API version the site's Kubernetes version reads.
+pub fn render_for_site(site: &Site, templates: Option<&Path>) -> Result<Vec<RenderedFile>, Error> {
+    let version = site.kubernetes.as_ref().map_or(ApiVersion::V1beta4, |k| {
+        ApiVersion::for_kubernetes(&k.version)
+    });
+    render(site, version, templates)
+}
+
+/// Renders every node's kubeadm config (join secrets as placeholders) and the addons.
+pub fn render(
+    site: &Site,
+    version: ApiVersion,
+    templates: Option<&Path>,
+) -> Result<Vec<RenderedFile>, Error> {
+    let cluster = cluster_view(site)?;
+    let k = site.kubernetes.as_ref().ok_or(Error::NoCluster)?;
+    let secrets = JoinSecrets::placeholders();
+    let mut files = Vec::new();
+    for node in &cluster.nodes {
+        files.push(RenderedFile {
+            host: node.name.clone(),
+            path: "/etc/kubernetes/kubeadm-config.yaml".to_owned(),
+            mode: "0600".to_owned(),
+            content: node_config(site, &cluster, node, version, &secrets, templates)?,
+        });
+    }
+    let env = environment(templates)?;
+    let addon =
+        |path: &str, template: &str, ctx: minijinja::Value| -> Result<RenderedFile, Error> {
+            Ok(RenderedFile {
+                host: "addons".to_owned(),
+                path: path.to_owned(),
+                mode: "0644".to_owned(),
+                content: render_template(&env, template, ctx)?,
+            })
+        };
+    let cluster_value = mj(&cluster);
+    files.push(addon(
+        "calico.yaml",
+        "addons/calico.yaml.j2",
+        minijinja::context! { cni => mj(&k.cni), cluster => cluster_value.clone() },
+    )?);
+    files.push(addon(
+        "traefik-values.yaml",
+        "addons/traefik-values.yaml.j2",
+        minijinja::context! { ingress => mj(&k.ingress) },
+    )?);
+    files.push(addon(
+        "metrics-server-values.yaml",
+        "addons/metrics-server-values.yaml.j2",
+        minijinja::context! {},
+    )?);
+    let nas = site.nas.as_ref();
+    let server = nas
+        .and_then(|n| site.hosts.iter().find(|h| h.name == n.host))
+        .map(|h| {
+            h.fqdn
+                .as_ref()
+                .map_or_else(|| h.address.to_string(), ToString::to_string)
+        });
+    for (i, sc) in k.storage_classes.iter().enumerate() {
+        let export = nas
+            .and_then(|n| n.exports.iter().find(|e| e.name == sc.export))
+            .ok_or_else(|| Error::Unresolved {
+                path: format!("kubernetes.storage_classes[{i}].export"),
+                message: format!("no NFS export {:?}", sc.export.as_str()),
+            })?;
+        let class = serde_json::json!({
+            "name": sc.name.as_str(), "server": server.clone().unwrap_or_default(), "path": export.path,
+            "default": sc.default, "reclaim_policy": sc.reclaim_policy,
+        });
+        files.push(addon(
+            &format!("nfs-provisioner-{}-values.yaml", sc.name),
+            "addons/nfs-provisioner.yaml.j2",
+            minijinja::context! { class => mj(&class) },
+        )?);
+    }
+    Ok(files)
+}
+
+/// kubeadm-specific rules beyond the generic site checks.
+#[must_use]
+pub fn check(site: &Site) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let Some(k) = &site.kubernetes else {
+        return out;
+    };
+    if let Some(service) = site.load_balancer.as_ref().and_then(|lb| {
+        lb.services
+            .iter()
+            .find(|s| s.name == k.control_plane.service)
+    }) {
+        if service.port != 6443 {
+            out.push(Diagnostic::warning(
+                "api-port",
+                "kubernetes.control_plane.service",
+                format!(
+                    "service {:?} publishes the API on port {}, not 6443",
+                    service.name.as_str(),
+                    service.port
+                ),
+            ));
+        }
+        if service.mode != rackpipe_model::loadbalancer::ProxyMode::Tcp {
+            out.push(Diagnostic::error("api-mode", "kubernetes.control_plane.service", "the API must be proxied in tcp mode (kubeadm's certificates end at the API server)"));
+        }
+    }
+    for (i, w) in k.workers.iter().enumerate() {
+        for (j, t) in w.taints.iter().enumerate() {
+            let effect = t.rsplit_once(':').map(|(_, e)| e);
+            if !matches!(
+                effect,
+                Some("NoSchedule" | "PreferNoSchedule" | "NoExecute")
+            ) {
+                out.push(Diagnostic::error(
+                    "taint",
+                    format!("kubernetes.workers[{i}].taints[{j}]"),
+                    format!("{t:?} is not key[=value]:NoSchedule|PreferNoSchedule|NoExecute"),
+                ));
+            }
+        }
+    }
+    out
+}

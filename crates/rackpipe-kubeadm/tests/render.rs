@@ -1,0 +1,133 @@
+//! kubeadm configs of the example site: snapshots, and every document checked against the
+//! strict schemas of the kubeadm types, in both API versions.
+
+use rackpipe_kubeadm::{ApiVersion, render, schema};
+use rackpipe_model::Site;
+
+fn example(name: &str) -> Site {
+    let path = rackpipe_testkit::project_root().join(format!("examples/{name}/site.yaml"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    rackpipe_model::load_and_validate(&path.display().to_string(), &bytes)
+        .expect("example validates")
+        .site
+}
+
+fn documents(yaml: &str) -> Vec<serde_json::Value> {
+    serde_saphyr::from_multiple::<serde_json::Value>(yaml)
+        .expect("rendered YAML parses")
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
+#[test]
+fn every_rendered_document_passes_the_strict_schema() {
+    let site = example("rachuna-net");
+    for version in [ApiVersion::V1beta4, ApiVersion::V1beta3] {
+        let files = render(&site, version, None).unwrap();
+        let configs: Vec<_> = files
+            .iter()
+            .filter(|f| f.path.ends_with("kubeadm-config.yaml"))
+            .collect();
+        assert_eq!(configs.len(), 9, "3 masters + 6 workers");
+        for f in configs {
+            let docs = documents(&f.content);
+            assert!(!docs.is_empty());
+            for d in docs {
+                let errors = schema::check_document(&d);
+                assert!(errors.is_empty(), "{} ({version:?}): {errors:?}", f.host);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_schema_rejects_what_kubeadm_rejects() {
+    let good = serde_json::json!({"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "JoinConfiguration",
+        "discovery": {"bootstrapToken": {"token": "abcdef.0123456789abcdef", "apiServerEndpoint": "10.0.0.1:6443"}}});
+    assert!(schema::check_document(&good).is_empty());
+    let mut unknown = good.clone();
+    unknown["nodeRegistraton"] = serde_json::json!({});
+    assert!(
+        !schema::check_document(&unknown).is_empty(),
+        "unknown field"
+    );
+    let mut map_args = good.clone();
+    map_args["nodeRegistration"] = serde_json::json!({"kubeletExtraArgs": {"node-labels": "a=b"}});
+    assert!(
+        !schema::check_document(&map_args).is_empty(),
+        "v1beta4 wants a name/value list"
+    );
+    map_args["apiVersion"] = serde_json::json!("kubeadm.k8s.io/v1beta3");
+    assert!(
+        schema::check_document(&map_args).is_empty(),
+        "v1beta3 takes a map"
+    );
+    let mut bad_token = good;
+    bad_token["discovery"]["bootstrapToken"]["token"] = serde_json::json!("NOT-A-TOKEN");
+    assert!(!schema::check_document(&bad_token).is_empty());
+}
+
+#[test]
+fn first_master_inits_behind_the_vip() {
+    let site = example("rachuna-net");
+    let files = render(&site, ApiVersion::V1beta4, None).unwrap();
+    let init = &files
+        .iter()
+        .find(|f| f.host == "k8s-master-1")
+        .unwrap()
+        .content;
+    let docs = documents(init);
+    assert_eq!(docs[0]["kind"], "InitConfiguration");
+    assert_eq!(docs[1]["kind"], "ClusterConfiguration");
+    let endpoint = docs[1]["controlPlaneEndpoint"].as_str().unwrap();
+    assert!(endpoint.ends_with(":6443"), "{endpoint}");
+    let sans = docs[1]["apiServer"]["certSANs"].as_array().unwrap();
+    assert!(sans.iter().any(|s| s == "k8s.rachuna-net.pl"));
+    assert_eq!(
+        docs[0]["nodeRegistration"]["taints"][0]["key"],
+        "node-role.kubernetes.io/control-plane"
+    );
+    let join = documents(
+        &files
+            .iter()
+            .find(|f| f.host == "k8s-master-2")
+            .unwrap()
+            .content,
+    );
+    assert_eq!(join[0]["kind"], "JoinConfiguration");
+    assert!(join[0]["controlPlane"]["certificateKey"].is_string());
+    let worker = documents(
+        &files
+            .iter()
+            .find(|f| f.host == "k8s-worker-1")
+            .unwrap()
+            .content,
+    );
+    assert!(worker[0].get("controlPlane").is_none());
+    assert_eq!(
+        worker[0]["nodeRegistration"]["taints"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn rendered_files_are_stable() {
+    let site = example("rachuna-net");
+    for f in render(&site, ApiVersion::V1beta4, None).unwrap() {
+        if f.host == "k8s-master-1"
+            || f.host == "k8s-master-2"
+            || f.host == "k8s-worker-6"
+            || f.host == "addons"
+        {
+            insta::assert_snapshot!(
+                format!(
+                    "{}__{}",
+                    f.host,
+                    f.path.trim_start_matches('/').replace('/', "_")
+                ),
+                f.content
+            );
+        }
+    }
+}
