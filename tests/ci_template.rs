@@ -455,9 +455,6 @@ fn path_with_binaries() -> std::ffi::OsString {
             .expect("the binary is in a folder")
             .to_path_buf(),
     ];
-    if let Some(d) = std::env::var_os("RP_DEV_BIN") {
-        dirs.insert(0, d.into());
-    } // DEV-ONLY
     dirs.extend(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
     ));
@@ -497,9 +494,6 @@ fn listed_jobs(output: &str) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 
 fn example_site() -> String {
-    if let Some(p) = std::env::var_os("RP_DEV_SITE") {
-        return read(Path::new(&p));
-    } // DEV-ONLY
     read(&project_root().join(EXAMPLE_SITE))
 }
 

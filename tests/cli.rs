@@ -13,7 +13,11 @@ fn version_and_help_exit_zero() {
         assert!(out.stdout.starts_with(tool), "{tool}: {}", out.stdout);
         let out = run(tool, &["--help"], None);
         assert_eq!(out.code, 0, "{tool} --help");
-        assert!(out.stdout.contains("validate") && out.stdout.contains("render"), "{tool}: {}", out.stdout);
+        assert!(
+            out.stdout.contains("validate") && out.stdout.contains("render"),
+            "{tool}: {}",
+            out.stdout
+        );
     }
 }
 
@@ -21,7 +25,11 @@ fn version_and_help_exit_zero() {
 fn usage_errors_exit_64_not_2() {
     for tool in TOOLS {
         assert_eq!(run(tool, &["frobnicate"], None).code, 64, "{tool}");
-        assert_eq!(run(tool, &["validate", "--no-such-flag"], None).code, 64, "{tool}");
+        assert_eq!(
+            run(tool, &["validate", "--no-such-flag"], None).code,
+            64,
+            "{tool}"
+        );
         assert_eq!(run(tool, &[], None).code, 64, "{tool}");
     }
 }
@@ -49,7 +57,11 @@ fn invalid_site_names_the_path_on_one_line() {
     let broken = text.replace("{interface: LAN-02}", "{interface: ether42}");
     let out = run("ros-render", &["validate"], Some(broken.as_bytes()));
     assert_eq!(out.code, 1);
-    let line = out.stderr.lines().find(|l| l.contains("router.bridges[0].ports[1].interface")).expect(&out.stderr);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("router.bridges[0].ports[1].interface"))
+        .expect(&out.stderr);
     assert!(line.starts_with("ros-render: error: <stdin>:"), "{line}");
     assert!(line.contains("ether42"), "{line}");
     let doc = out.json();
@@ -61,10 +73,22 @@ fn invalid_site_names_the_path_on_one_line() {
 fn junit_and_text_formats() {
     let out = run("pve-sync", &["validate", SMALL, "--format", "junit"], None);
     assert_eq!(out.code, 0);
-    assert!(out.stdout.starts_with("<?xml") && out.stdout.contains("failures=\"0\""), "{}", out.stdout);
-    let out = run("pve-sync", &["validate", "--format", "junit"], Some(b"apiVersion: rackpipe/v1\nkind: Site\n"));
+    assert!(
+        out.stdout.starts_with("<?xml") && out.stdout.contains("failures=\"0\""),
+        "{}",
+        out.stdout
+    );
+    let out = run(
+        "pve-sync",
+        &["validate", "--format", "junit"],
+        Some(b"apiVersion: rackpipe/v1\nkind: Site\n"),
+    );
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("<failure") && out.stdout.contains("metadata"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("<failure") && out.stdout.contains("metadata"),
+        "{}",
+        out.stdout
+    );
     let out = run("pve-sync", &["validate", SMALL, "--format", "text"], None);
     assert_eq!(out.code, 0);
     assert!(out.stdout.contains("is valid"), "{}", out.stdout);
@@ -74,7 +98,11 @@ fn junit_and_text_formats() {
 fn unreadable_input_is_an_error_document() {
     let out = run("etcd-backup", &["validate", "/nonexistent/site.yaml"], None);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("/nonexistent/site.yaml"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/nonexistent/site.yaml"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(out.json()["valid"], false);
     let out = run("etcd-backup", &["validate"], Some(b""));
     assert_eq!(out.code, 1);
@@ -85,7 +113,10 @@ fn unreadable_input_is_an_error_document() {
 fn broken_pipe_exits_quietly() {
     use std::process::{Command, Stdio};
     // `head -c0` closes its stdin at once; the tool must not panic or complain.
-    let script = format!("'{}' validate '{SMALL}' --format text | head -c0; echo ${{PIPESTATUS[0]}}", bin("haproxy-gen").display());
+    let script = format!(
+        "'{}' validate '{SMALL}' --format text | head -c0; echo ${{PIPESTATUS[0]}}",
+        bin("haproxy-gen").display()
+    );
     let out = Command::new("bash")
         .arg("-c")
         .arg(&script)
@@ -94,6 +125,9 @@ fn broken_pipe_exits_quietly() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
 }

@@ -1,4 +1,6 @@
 //! Integration tests that drive the real binaries, as users and CI do.
 
+mod broken_sites;
+mod ci_template;
 mod cli;
 mod support;

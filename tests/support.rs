@@ -5,8 +5,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The seven binaries, by name.
-pub const TOOLS: [&str; 7] =
-    ["ros-render", "pve-sync", "nfs-export", "vault-bootstrap", "haproxy-gen", "kubeadm-join", "etcd-backup"];
+pub const TOOLS: [&str; 7] = [
+    "ros-render",
+    "pve-sync",
+    "nfs-export",
+    "vault-bootstrap",
+    "haproxy-gen",
+    "kubeadm-join",
+    "etcd-backup",
+];
 
 /// Path of a built binary.
 pub fn bin(tool: &str) -> PathBuf {
@@ -42,7 +49,8 @@ pub struct Output {
 impl Output {
     /// stdout parsed as one JSON document.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
     }
 }
 
@@ -57,11 +65,9 @@ pub fn run(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn binary");
-    if let Some(mut input) = child.stdin.take() {
-        if let Some(bytes) = stdin {
-            // The tool may exit before reading everything (e.g. on a size limit).
-            let _ = input.write_all(bytes);
-        }
+    if let (Some(mut input), Some(bytes)) = (child.stdin.take(), stdin) {
+        // The tool may exit before reading everything (e.g. on a size limit).
+        let _ = input.write_all(bytes);
     }
     let out = child.wait_with_output().expect("wait for binary");
     let output = Output {
@@ -69,6 +75,10 @@ pub fn run(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
-    assert!(!output.stderr.contains("panicked"), "{tool} panicked:\n{}", output.stderr);
+    assert!(
+        !output.stderr.contains("panicked"),
+        "{tool} panicked:\n{}",
+        output.stderr
+    );
     output
 }

@@ -36,6 +36,13 @@ def yaml_case(expect, what, *pairs):
     return f"# expect: {expect}\n# {what}\n" + mutate(BODY, *pairs)
 
 
+def syntax_case(name, what, pair, bad_line):
+    """A syntax error: stderr must name the file and the line of `bad_line` (after mutation)."""
+    text = yaml_case("@", what, pair)
+    line = text.splitlines().index(bad_line.rstrip("\n")) + 1
+    return text.replace("# expect: @", f"# expect: {name}:{line}:", 1)
+
+
 G0_NIC = '{slot: net0, bridge: vmbr0, vlan: 20, mac: "BC:24:11:00:00:05", address: 10.3.2.5/24, segment: apps}'
 G1_NIC = '{slot: net0, bridge: vmbr0, vlan: 20, mac: "BC:24:11:00:00:06", address: 10.3.2.6/24, segment: apps}'
 
@@ -47,20 +54,22 @@ CASES = {
         "05-unclosed-flow.yaml:", "malformed YAML: an unclosed flow sequence",
         ("      slaves: [LAN-08, LAN-09]\n", "      slaves: [LAN-08, LAN-09\n"),
     ),
-    "06-bad-indent.yaml": yaml_case(
-        "06-bad-indent.yaml:", "malformed YAML: a key indented into the middle of a mapping",
+    "06-bad-indent.yaml": syntax_case(
+        "06-bad-indent.yaml", "malformed YAML: a key indented into the middle of a mapping",
         ("  identity: router.mini.test\n  management:\n", "  identity: router.mini.test\n   management:\n"),
+        "   management:",
     ),
-    "07-tab-indent.yaml": yaml_case(
-        "07-tab-indent.yaml:", "malformed YAML: a tab used for indentation",
+    "07-tab-indent.yaml": syntax_case(
+        "07-tab-indent.yaml", "malformed YAML: a tab used for indentation",
         ("  name: mini\n", "\tname: mini\n"),
+        "\tname: mini",
     ),
     "08-duplicate-key.yaml": yaml_case(
-        "duplicate mapping key", "the same key twice in one mapping",
+        "duplicate mapping key: identity", "the same key twice in one mapping",
         ("  identity: router.mini.test\n", "  identity: router.mini.test\n  identity: router2.mini.test\n"),
     ),
     "09-duplicate-top-key.yaml": yaml_case(
-        "duplicate mapping key", "a whole section given twice",
+        "duplicate mapping key: kind", "a whole section given twice",
         ("kind: Site\n", "kind: Site\nkind: Site\n"),
     ),
     "10-alias-bomb.yaml": "# expect: 10-alias-bomb.yaml\n# billion laughs: nine levels of nine aliases each\n"
@@ -79,15 +88,16 @@ CASES = {
         "14-unterminated-quote.yaml:", "malformed YAML: a quoted string that never ends",
         ("  description: Minimal valid site for the broken-site tests.\n", '  description: "Minimal valid site\n'),
     ),
-    "15-undefined-alias.yaml": yaml_case(
-        "15-undefined-alias.yaml:", "an alias to an anchor that does not exist",
+    "15-undefined-alias.yaml": syntax_case(
+        "15-undefined-alias.yaml", "an alias to an anchor that does not exist",
         ("  name: mini\n", "  name: *nowhere\n"),
+        "  name: *nowhere",
     ),
     # ---- apiVersion / kind ----------------------------------------------------------------
     "16-wrong-api-version.yaml": yaml_case(
-        "apiVersion", "an apiVersion rackpipe does not speak", ("apiVersion: rackpipe/v1\n", "apiVersion: rackpipe/v2\n")
+        ": apiVersion: ", "an apiVersion rackpipe does not speak", ("apiVersion: rackpipe/v1\n", "apiVersion: rackpipe/v2\n")
     ),
-    "17-wrong-kind.yaml": yaml_case("kind", "a Plan is not a Site", ("kind: Site\n", "kind: Plan\n")),
+    "17-wrong-kind.yaml": yaml_case(": kind: ", "a Plan is not a Site", ("kind: Site\n", "kind: Plan\n")),
     "18-missing-api-version.yaml": yaml_case("apiVersion", "no apiVersion at all", ("apiVersion: rackpipe/v1\n", "")),
     # ---- wrong types ------------------------------------------------------------------------
     "19-type-string-for-int.yaml": yaml_case(
@@ -95,7 +105,7 @@ CASES = {
         ("      vmid: 1005\n      node: pve-s1\n      pool: vault\n      cores: 1\n", "      vmid: 1005\n      node: pve-s1\n      pool: vault\n      cores: one\n"),
     ),
     "20-type-map-for-list.yaml": yaml_case(
-        "segments", "segments as a mapping instead of a list",
+        ": segments: ", "segments as a mapping instead of a list",
         ("segments:\n  - name: lan\n    cidr: 10.3.0.0/24\n    gateway: 10.3.0.1\n", "segments:\n  lan:\n    cidr: 10.3.0.0/24\n    gateway: 10.3.0.1\n"),
         ("  - name: apps\n    cidr: 10.3.2.0/24\n", "  apps:\n    cidr: 10.3.2.0/24\n"),
         ("  - name: storage\n    cidr: 10.2.0.0/24\n", "  storage:\n    cidr: 10.2.0.0/24\n"),
@@ -118,9 +128,9 @@ CASES = {
         "proxmox.guests[3].memroy_mib", "typo of memory_mib (and so memory_mib is missing too)",
         ("      memory_mib: 2048\n", "      memroy_mib: 2048\n"),
     ),
-    "26-missing-domain.yaml": yaml_case("domain", "metadata without its required domain", ("  domain: mini.test\n", "")),
+    "26-missing-domain.yaml": yaml_case("metadata", "metadata without its required domain", ("  domain: mini.test\n", "")),
     "27-missing-guest-node.yaml": yaml_case(
-        "node", "a guest that says nowhere where it runs",
+        "proxmox.guests[3]", "a guest that says nowhere where it runs",
         ("      vmid: 1002\n      node: pve-s1\n", "      vmid: 1002\n"),
     ),
     # ---- bad scalars --------------------------------------------------------------------------
@@ -344,6 +354,18 @@ CASES = {
         "backups.router.retention", "a retention policy that keeps nothing",
         ("    retention: {daily: 7}\n", "    retention: {daily: 0}\n"),
     ),
+    "97-duplicate-vrid.yaml": yaml_case(
+        "load_balancer.vips[1]", "two VRRP instances with one router id in one segment",
+        ("      check: {interval: 5, weight: -30}\n", "      check: {interval: 5, weight: -30}\n    - name: VIP-2\n      address: 10.3.2.253\n      segment: apps\n      vrid: 254\n      interface: eth0\n"),
+    ),
+    "98-duplicate-sni.yaml": yaml_case(
+        "load_balancer.services[1]", "two services claim the same SNI name on :443",
+        ("      port: 6443\n      mode: tcp\n", "      port: 443\n      mode: tcp\n      sni: vault.mini.test\n"),
+    ),
+    "99-duplicate-host-fqdn.yaml": yaml_case(
+        "vault-1.mini.test", "a host and a guest with one FQDN",
+        ("    fqdn: nas.mini.test\n", "    fqdn: vault-1.mini.test\n"),
+    ),
     "91-unbound-jwt-role.yaml": yaml_case(
         "vault.auth.gitlab_jwt.roles[0]", "a JWT role any GitLab project could use",
         ("          project_paths: [mini/infra]\n", ""),
@@ -373,7 +395,7 @@ def main():
 # JSON cases are written by hand: JSON cannot hold the expect comment, so each has a sidecar.
 JSON_HEAD = '{"apiVersion": "rackpipe/v1", "kind": "Site", "metadata": {"name": "mini", "domain": "mini.test"}'
 JSON_CASES = {
-    "92-json-trailing-comma.json": ("92-json-trailing-comma.json:", JSON_HEAD + ', "segments": [],}\n'),
+    "92-json-missing-comma.json": ("92-json-missing-comma.json:1:", JSON_HEAD + ' "segments": []}\n'),
     "93-json-wrong-type.json": (
         "segments[0].cidr",
         JSON_HEAD + ', "segments": [{"name": "lan", "cidr": 10}]}\n',

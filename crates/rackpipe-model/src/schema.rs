@@ -20,7 +20,42 @@ pub fn schema_of<T: JsonSchema>(file: &str) -> Value {
         "$id".to_owned(),
         Value::String(format!("{SCHEMA_BASE}{file}")),
     );
-    schema.to_value()
+    let mut value = schema.to_value();
+    drop_nullable_refs(&mut value);
+    value
+}
+
+/// Turns `{"anyOf": [X, {"type": "null"}]}` (schemars' form of an optional struct) into `X`.
+/// A missing section is already allowed by `required`; dropping the `anyOf` lets validation
+/// descend into the section and report the exact field (`router.bridges[0].name`) instead
+/// of "not valid under any of the schemas" at the section.
+fn drop_nullable_refs(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let inner = map
+                .get("anyOf")
+                .and_then(Value::as_array)
+                .and_then(|variants| {
+                    let is_null = |v: &Value| v.get("type").and_then(Value::as_str) == Some("null");
+                    match variants.as_slice() {
+                        [a, b] if is_null(b) => Some(a.clone()),
+                        [a, b] if is_null(a) => Some(b.clone()),
+                        _ => None,
+                    }
+                });
+            if let Some(Value::Object(inner)) = inner {
+                map.remove("anyOf");
+                for (k, v) in inner {
+                    map.entry(k).or_insert(v);
+                }
+            }
+            for v in map.values_mut() {
+                drop_nullable_refs(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nullable_refs),
+        _ => {}
+    }
 }
 
 /// The site schema.

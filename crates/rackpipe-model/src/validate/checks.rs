@@ -730,18 +730,24 @@ impl<'a> Checker<'a> {
                 .enumerate()
                 .map(|(i, g)| (format!("proxmox.guests[{i}].name"), g.name.as_str())),
         );
-        let fqdns: Vec<(String, String)> = p
-            .guests
+        let fqdns: Vec<(String, String)> = self
+            .site
+            .hosts
             .iter()
             .enumerate()
-            .filter_map(|(i, g)| {
+            .filter_map(|(i, h)| {
+                h.fqdn
+                    .as_ref()
+                    .map(|f| (format!("hosts[{i}].fqdn"), f.as_str().to_ascii_lowercase()))
+            })
+            .chain(p.guests.iter().enumerate().filter_map(|(i, g)| {
                 g.fqdn.as_ref().map(|f| {
                     (
                         format!("proxmox.guests[{i}].fqdn"),
                         f.as_str().to_ascii_lowercase(),
                     )
                 })
-            })
+            }))
             .collect();
         unique(
             self.out,
@@ -1308,6 +1314,64 @@ impl<'a> Checker<'a> {
         let Some(lb) = &self.site.load_balancer else {
             return;
         };
+        let mut vrids: HashMap<(&str, u8), String> = HashMap::new();
+        for (i, v) in lb.vips.iter().enumerate() {
+            let path = format!("load_balancer.vips[{i}].vrid");
+            if let Some(first) = vrids.get(&(v.segment.as_str(), v.vrid)) {
+                self.err(
+                    "duplicate",
+                    path,
+                    format!(
+                        "VRID {} is already used on segment {:?} by {first}",
+                        v.vrid,
+                        v.segment.as_str()
+                    ),
+                );
+            } else {
+                vrids.insert((v.segment.as_str(), v.vrid), path);
+            }
+        }
+        // Services sharing a VIP and port are told apart by distinct SNI names; one may be the default.
+        let mut listeners: HashMap<(&str, u16), Vec<usize>> = HashMap::new();
+        for (i, s) in lb.services.iter().enumerate() {
+            listeners
+                .entry((s.vip.as_str(), s.port))
+                .or_default()
+                .push(i);
+        }
+        let mut shared: Vec<(&(&str, u16), &Vec<usize>)> =
+            listeners.iter().filter(|(_, v)| v.len() > 1).collect();
+        shared.sort_by_key(|(_, v)| v[0]);
+        for ((vip, port), services) in shared {
+            let mut names: HashMap<String, usize> = HashMap::new();
+            let mut default_of_listener: Option<usize> = None;
+            for &i in services.iter() {
+                let s = &lb.services[i];
+                let path = format!("load_balancer.services[{i}]");
+                match &s.sni {
+                    None => {
+                        // One service without SNI may take what no name matches (the default).
+                        if let Some(first) = default_of_listener {
+                            self.err(
+                                "port-conflict",
+                                path,
+                                format!("port {port} on VIP {vip:?} already has load_balancer.services[{first}] as its default (no sni); give this service an sni"),
+                            );
+                        } else {
+                            default_of_listener = Some(i);
+                        }
+                    }
+                    Some(name) => {
+                        let key = name.as_str().to_ascii_lowercase();
+                        if let Some(first) = names.get(&key) {
+                            self.err("duplicate", format!("{path}.sni"), format!("SNI {key:?} on {vip}:{port} is already routed to load_balancer.services[{first}]"));
+                        } else {
+                            names.insert(key, i);
+                        }
+                    }
+                }
+            }
+        }
         unique(
             self.out,
             "VIP name",
