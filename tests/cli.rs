@@ -131,3 +131,23 @@ fn broken_pipe_exits_quietly() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
 }
+
+#[test]
+fn another_tools_document_embedding_the_site_is_accepted() {
+    // What `a | b` feeds the next tool: e.g. an apply result that carries the site and facts.
+    let text = std::fs::read(crate::support::root().join(SMALL)).unwrap();
+    let site = rackpipe_model::load::parse("small.yaml", &text)
+        .unwrap()
+        .value;
+    let envelope = serde_json::json!({
+        "apiVersion": "rackpipe/v1", "kind": "ApplyResult", "tool": "pve-sync",
+        "facts": {"guests": []}, "site": site,
+    });
+    let out = run(
+        "ros-render",
+        &["validate"],
+        Some(envelope.to_string().as_bytes()),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["valid"], true);
+}

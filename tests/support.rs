@@ -65,11 +65,19 @@ pub fn run(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn binary");
-    if let (Some(mut input), Some(bytes)) = (child.stdin.take(), stdin) {
-        // The tool may exit before reading everything (e.g. on a size limit).
-        let _ = input.write_all(bytes);
-    }
+    // Feed stdin from a thread so a tool writing a large output never deadlocks against us.
+    let writer = match (child.stdin.take(), stdin) {
+        (Some(mut input), Some(bytes)) => {
+            let bytes = bytes.to_vec();
+            // The tool may exit before reading everything (e.g. on a size limit).
+            Some(std::thread::spawn(move || drop(input.write_all(&bytes))))
+        }
+        _ => None,
+    };
     let out = child.wait_with_output().expect("wait for binary");
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
     let output = Output {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

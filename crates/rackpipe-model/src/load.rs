@@ -85,6 +85,9 @@ pub struct LoadedSite {
     pub source_name: String,
     /// Warnings found (no errors: those make loading fail).
     pub warnings: Vec<Diagnostic>,
+    /// When the input was another tool's document embedding the site under `site` (a plan, an
+    /// apply result), its other top-level fields (`kind`, `facts`, ...), for the tool to use.
+    pub envelope: Option<serde_json::Map<String, Value>>,
 }
 
 /// Positions of the nodes of a document, by JSON Pointer.
@@ -113,6 +116,39 @@ pub struct ParsedDocument {
     pub value: Value,
     /// Node positions.
     pub positions: Positions,
+    /// The other fields of an envelope document (see [`LoadedSite::envelope`]).
+    pub envelope: Option<serde_json::Map<String, Value>>,
+}
+
+impl ParsedDocument {
+    /// A rackpipe document of another kind that embeds a site under `site` (so `a | b` works)
+    /// becomes that site, its other fields kept as the envelope.
+    fn unwrap_envelope(mut self) -> Self {
+        let is_envelope = self
+            .value
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k != "Site")
+            && self.value.get("site").is_some_and(Value::is_object);
+        if !is_envelope {
+            return self;
+        }
+        let Value::Object(mut fields) = std::mem::take(&mut self.value) else {
+            return self;
+        };
+        let site = fields.remove("site").unwrap_or_default();
+        let positions = self
+            .positions
+            .0
+            .into_iter()
+            .filter_map(|(k, v)| k.strip_prefix("/site").map(|rest| (rest.to_owned(), v)))
+            .collect();
+        Self {
+            value: site,
+            positions: Positions(positions),
+            envelope: Some(fields),
+        }
+    }
 }
 
 /// Parses YAML or JSON text (JSON is YAML) into a value with positions. Duplicate keys,
@@ -155,6 +191,7 @@ pub fn parse(source_name: &str, bytes: &[u8]) -> Result<ParsedDocument, LoadErro
     Ok(ParsedDocument {
         value,
         positions: Positions(positions),
+        envelope: None,
     })
 }
 
@@ -168,13 +205,20 @@ fn clean_parser_message(message: &str) -> String {
     {
         m = &rest[idx + 2..];
     }
+    // Library advice ("set DuplicateKeyPolicy in Options") means nothing to a site's author.
+    let m = m.split(", set DuplicateKeyPolicy").next().unwrap_or(m);
+    if m.contains("budget breached") {
+        return format!(
+            "resource limit exceeded: YAML alias expansion or document too large ({m})"
+        );
+    }
     m.to_owned()
 }
 
 /// Parses and type-checks a site, without the semantic checks: schema violations and type
 /// errors become diagnostics with positions.
 pub fn load(source_name: &str, bytes: &[u8]) -> Result<(Site, ParsedDocument), LoadError> {
-    let parsed = parse(source_name, bytes)?;
+    let parsed = parse(source_name, bytes)?.unwrap_envelope();
     let invalid = |diagnostics| LoadError::Invalid {
         source_name: source_name.to_owned(),
         diagnostics,
@@ -222,6 +266,7 @@ pub fn load_and_validate_with(
         document: parsed.value,
         source_name: source_name.to_owned(),
         warnings: diagnostics,
+        envelope: parsed.envelope,
     })
 }
 
@@ -430,6 +475,18 @@ mod tests {
     fn json_is_accepted() {
         let doc = parse("t.json", br#"{"a": [1, {"b": "c"}]}"#).unwrap();
         assert_eq!(doc.value["a"][1]["b"], "c");
+    }
+
+    #[test]
+    fn an_envelope_document_yields_its_site() {
+        let doc = br#"{"apiVersion": "rackpipe/v1", "kind": "ApplyResult", "facts": {"a": 1},
+            "site": {"metadata": {"name": "x"}}}"#;
+        let parsed = parse("t.json", doc).unwrap().unwrap_envelope();
+        assert_eq!(parsed.value["metadata"]["name"], "x");
+        let envelope = parsed.envelope.unwrap();
+        assert_eq!(envelope["kind"], "ApplyResult");
+        assert_eq!(envelope["facts"]["a"], 1);
+        assert!(parsed.positions.lookup("/metadata/name").is_some());
     }
 
     #[test]

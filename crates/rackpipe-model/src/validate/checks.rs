@@ -126,7 +126,7 @@ impl<'a> Checker<'a> {
             self.err(
                 "dangling-reference",
                 path,
-                format!("no NFS export named {name:?} in nas.exports"),
+                format!("no NFS export named {:?} in nas.exports", name.as_str()),
             );
         }
     }
@@ -136,7 +136,7 @@ impl<'a> Checker<'a> {
             self.err(
                 "dangling-reference",
                 path,
-                format!("no guest named {name:?} in proxmox.guests"),
+                format!("no guest named {:?} in proxmox.guests", name.as_str()),
             );
         }
     }
