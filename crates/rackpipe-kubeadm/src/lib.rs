@@ -7,9 +7,18 @@
 //!   `v1beta3`, and the addon manifests and Helm values (Calico, Traefik, NFS provisioner,
 //!   metrics-server), from the templates under `templates/kubeadm/`;
 //! - [`schema`] holds strict JSON Schemas of the kubeadm types, written from the upstream field
-//!   lists (not from this crate's output), against which rendered documents are checked.
+//!   lists (not from this crate's output), against which rendered documents are checked;
+//! - [`plan`] and [`apply`] bring the nodes into the cluster over SSH (host keys verified):
+//!   `kubeadm init --upload-certs`, masters joined one at a time, workers in parallel.
 
+pub mod apply;
+pub mod plan;
+pub mod remote;
 pub mod schema;
+
+pub use apply::apply;
+pub use plan::plan;
+pub use remote::{JoinError, NodeTarget, Options, Secret};
 
 use std::net::IpAddr;
 use std::path::Path;

@@ -1,0 +1,403 @@
+//! `kubeadm-join apply`: preflight, `kubeadm init --upload-certs` when there is no cluster,
+//! masters joined one at a time, workers in parallel (bounded), labels and taints, and a wait
+//! until every joined node is Ready.
+//!
+//! Order of work: connect to every node and observe (an unreachable node or a wrong host key
+//! stops here, nothing started); preflight every node that will be initialised or joined
+//! (swap off, container runtime answering `crictl info`, kubeadm's ports free, clock skew);
+//! then the steps. A failed join is `kubeadm reset -f` on that node before the next attempt;
+//! a join that failed because the uploaded certificates expired (the `kubeadm-certs` Secret
+//! lives 2 h) gets a fresh certificate key first. Join tokens and certificate keys go into the
+//! node's config file (mode 0600, removed after the join) and nowhere else.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rackpipe_model::Site;
+use rackpipe_model::documents::{ApplyResult, Change, ChangeCounts};
+use tokio::sync::{Mutex, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::plan::{self, NodeState, Nodes, Step};
+use crate::remote::{JoinCommand, JoinError, Node, Options, Secret, parse_certificate_key, parse_join_command};
+use crate::{ClusterView, JoinSecrets, NodeView, cluster_view, node_config};
+
+/// Uploaded certificates are deleted after 2 h; renew the key well before.
+const CERT_KEY_MAX_AGE: Duration = Duration::from_secs(110 * 60);
+
+/// Ports kubeadm's preflight wants free on a control-plane node.
+const CONTROL_PLANE_PORTS: &[u16] = &[6443, 2379, 2380, 10250, 10257, 10259];
+/// Ports kubeadm's preflight wants free on a worker.
+const WORKER_PORTS: &[u16] = &[10250];
+
+/// A certificate key and when it was uploaded.
+struct CertKey {
+    key: Secret,
+    uploaded: Instant,
+}
+
+/// Everything a join needs, shared by the join tasks.
+struct Ctx {
+    site: Site,
+    cluster: ClusterView,
+    options: Options,
+    api: Arc<Node>,
+    join: JoinCommand,
+    cert_key: Mutex<Option<CertKey>>,
+}
+
+/// Applies the site's cluster: see the module documentation.
+///
+/// # Errors
+/// [`JoinError`] naming the node: unreachable or wrong host key (nothing started), preflight
+/// (nothing started), a join that still fails after `options.join_attempts` attempts, a node
+/// not Ready in time.
+pub async fn apply(site: &Site, options: &Options) -> Result<ApplyResult, JoinError> {
+    let cluster = cluster_view(site)?;
+    let nodes = plan::connect_all(&cluster, options).await?;
+    let result = apply_connected(site, &cluster, options, &nodes).await;
+    plan::close_all(nodes).await;
+    result
+}
+
+fn node_of<'a>(nodes: &'a Nodes, name: &str) -> Result<&'a Arc<Node>, JoinError> {
+    nodes
+        .get(name)
+        .ok_or_else(|| JoinError::Cluster(format!("{name}: not connected")))
+}
+
+fn view_of<'a>(cluster: &'a ClusterView, name: &str) -> Result<&'a NodeView, JoinError> {
+    cluster
+        .nodes
+        .iter()
+        .find(|n| n.name == name)
+        .ok_or_else(|| JoinError::Cluster(format!("{name}: not in the site")))
+}
+
+async fn apply_connected(
+    site: &Site,
+    cluster: &ClusterView,
+    options: &Options,
+    nodes: &Nodes,
+) -> Result<ApplyResult, JoinError> {
+    let observed = plan::observe(cluster, nodes).await?;
+    let steps = plan::steps(cluster, &observed);
+    let mut applied = Vec::new();
+    let joins: Vec<&Step> = steps
+        .iter()
+        .filter(|s| !matches!(s, Step::Label(..) | Step::Taint(..)))
+        .collect();
+
+    // Preflight every node that will run kubeadm, before anything is started.
+    let mut set = JoinSet::new();
+    for step in &joins {
+        let node = Arc::clone(node_of(nodes, step.node())?);
+        let view = view_of(cluster, step.node())?.clone();
+        let fresh = observed
+            .nodes
+            .iter()
+            .any(|o| o.name == view.name && o.state == NodeState::Absent);
+        let (cri, skew) = (cluster.cri_socket.clone(), options.max_clock_skew);
+        set.spawn(async move { preflight(&node, &view, &cri, fresh, skew).await });
+    }
+    let mut preflight_errors = Vec::new();
+    while let Some(j) = set.join_next().await {
+        if let Err(e) = j.map_err(|e| JoinError::Cluster(format!("preflight task failed: {e}")))? {
+            preflight_errors.push(e);
+        }
+    }
+    if let Some(e) = preflight_errors.into_iter().min_by_key(|e| e.to_string()) {
+        return Err(e);
+    }
+
+    // Init.
+    let mut cert_key = None;
+    let mut api_name = observed.api_node.clone();
+    if let Some(step @ (Step::Init(name) | Step::ResetInit(name))) = joins.first() {
+        let node = node_of(nodes, name)?;
+        if matches!(step, Step::ResetInit(_)) {
+            reset(node).await?;
+        }
+        let view = view_of(cluster, name)?;
+        let config = node_config(
+            site,
+            cluster,
+            view,
+            options.api_version,
+            &JoinSecrets::placeholders(),
+            options.templates.as_deref(),
+        )?;
+        node.write("kubeadm-config.yaml", &config).await?;
+        tracing::info!("{name}: kubeadm init");
+        let out = node
+            .check(
+                &format!("kubeadm init --config {} --upload-certs", node.kpath("kubeadm-config.yaml")),
+                "kubeadm init",
+            )
+            .await?;
+        cert_key = parse_certificate_key(&out).map(|key| CertKey { key, uploaded: Instant::now() });
+        api_name = Some(name.clone());
+        wait_ready(node, name, options.ready_timeout).await?;
+        applied.push(step.change(&node.kdir));
+    }
+
+    let rest: Vec<&Step> = joins
+        .iter()
+        .copied()
+        .filter(|s| matches!(s, Step::Join(_) | Step::ResetRejoin(_)))
+        .collect();
+    let Some(api_name) = api_name else {
+        return Ok(result(site, applied));
+    };
+    let api = Arc::clone(node_of(nodes, &api_name)?);
+
+    if !rest.is_empty() {
+        let out = api
+            .check("kubeadm token create --print-join-command", "kubeadm token create")
+            .await?;
+        let join = parse_join_command(&out).ok_or_else(|| JoinError::Output {
+            node: api_name.clone(),
+            command: "kubeadm token create --print-join-command".to_owned(),
+            message: "no `kubeadm join <endpoint> --token ... --discovery-token-ca-cert-hash sha256:...` line".to_owned(),
+        })?;
+        let ctx = Arc::new(Ctx {
+            site: site.clone(),
+            cluster: cluster.clone(),
+            options: options.clone(),
+            api: Arc::clone(&api),
+            join,
+            cert_key: Mutex::new(cert_key),
+        });
+        // Masters one at a time.
+        for step in rest.iter().filter(|s| is_master(cluster, s.node())) {
+            let node = Arc::clone(node_of(nodes, step.node())?);
+            applied.push(join_node(&ctx, &node, step, true).await?);
+        }
+        // Workers in parallel, bounded.
+        let sem = Arc::new(Semaphore::new(options.parallelism.max(1)));
+        let mut set = JoinSet::new();
+        for step in rest.iter().filter(|s| !is_master(cluster, s.node())) {
+            let node = Arc::clone(node_of(nodes, step.node())?);
+            let (ctx, sem, step) = (Arc::clone(&ctx), Arc::clone(&sem), (*step).clone());
+            set.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                join_node(&ctx, &node, &step, false).await
+            });
+        }
+        let mut worker_changes = Vec::new();
+        let mut errors = Vec::new();
+        while let Some(j) = set.join_next().await {
+            match j {
+                Ok(Ok(c)) => worker_changes.push(c),
+                Ok(Err(e)) => errors.push(e),
+                Err(e) => errors.push(JoinError::Cluster(format!("join task failed: {e}"))),
+            }
+        }
+        worker_changes.sort_by(|a, b| a.target.cmp(&b.target));
+        applied.extend(worker_changes);
+        if let Some(e) = errors.into_iter().min_by_key(|e| e.to_string()) {
+            return Err(e);
+        }
+    }
+
+    // Labels and taints, from the API server's current view.
+    let reobserved = plan::observe(cluster, nodes).await?;
+    for step in plan::metadata_steps(cluster, &reobserved) {
+        let admin = api.kpath("admin.conf");
+        let (verb, args) = match &step {
+            Step::Label(_, l) => ("label", l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()),
+            Step::Taint(_, t) => ("taint", t.clone()),
+            _ => continue,
+        };
+        let args = args.iter().map(|a| rackpipe_ssh::shell_quote(a)).collect::<Vec<_>>().join(" ");
+        api.check(
+            &format!("kubectl --kubeconfig {admin} {verb} node {} {args} --overwrite", rackpipe_ssh::shell_quote(step.node())),
+            &format!("kubectl {verb} node {}", step.node()),
+        )
+        .await?;
+        applied.push(step.change(&api.kdir));
+    }
+    Ok(result(site, applied))
+}
+
+fn is_master(cluster: &ClusterView, name: &str) -> bool {
+    cluster.nodes.iter().any(|n| n.name == name && n.control_plane)
+}
+
+fn result(site: &Site, applied: Vec<Change>) -> ApplyResult {
+    ApplyResult {
+        api_version: "rackpipe/v1".to_owned(),
+        kind: "ApplyResult".to_owned(),
+        tool: "kubeadm-join".to_owned(),
+        site: site.metadata.name.to_string(),
+        summary: ChangeCounts::of(&applied),
+        applied,
+        facts: BTreeMap::new(),
+    }
+}
+
+/// Swap, container runtime, ports (for a node kubeadm never touched) and clock skew.
+async fn preflight(
+    node: &Node,
+    view: &NodeView,
+    cri_socket: &str,
+    check_ports: bool,
+    max_skew: Duration,
+) -> Result<(), JoinError> {
+    let ports: &[u16] = if !check_ports {
+        &[]
+    } else if view.control_plane {
+        CONTROL_PLANE_PORTS
+    } else {
+        WORKER_PORTS
+    };
+    let port_checks = ports
+        .iter()
+        .map(|p| format!("if ss -Htln 'sport = :{p}' | grep -q .; then echo 'port {p} is in use'; fi"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let cri = rackpipe_ssh::shell_quote(cri_socket);
+    let script = format!(
+        "if [ \"$(awk 'NR>1' /proc/swaps | wc -l)\" -ne 0 ]; then echo 'swap is on (swapoff -a and remove it from /etc/fstab)'; fi; \
+         if ! command -v kubeadm >/dev/null; then echo 'kubeadm is not installed'; fi; \
+         if ! crictl --runtime-endpoint {cri} info >/dev/null 2>&1; then echo 'container runtime at '{cri}' does not answer crictl info'; fi; \
+         {port_checks}{sep} echo \"clock $(date +%s)\"",
+        sep = if port_checks.is_empty() { "" } else { ";" }
+    );
+    let out = node.check(&script, "preflight").await?;
+    let mut problems: Vec<String> = out
+        .lines()
+        .filter(|l| !l.starts_with("clock ") && !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    let remote = out
+        .lines()
+        .find_map(|l| l.strip_prefix("clock "))
+        .and_then(|s| s.trim().parse::<i64>().ok());
+    let local = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    match remote {
+        Some(r) if (r - local).unsigned_abs() > max_skew.as_secs() => problems.push(format!(
+            "clock is {}s off this machine's (limit {}s)",
+            r - local,
+            max_skew.as_secs()
+        )),
+        Some(_) => {}
+        None => problems.push("no clock reading from `date +%s`".to_owned()),
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(JoinError::Preflight { node: node.name.clone(), problems: problems.join("; ") })
+    }
+}
+
+async fn reset(node: &Node) -> Result<(), JoinError> {
+    tracing::info!("{}: kubeadm reset -f", node.name);
+    node.check("kubeadm reset -f", "kubeadm reset").await.map(drop)
+}
+
+/// A certificate key young enough for one more master join (uploads a fresh one if not).
+async fn fresh_cert_key(ctx: &Ctx, force: bool) -> Result<Secret, JoinError> {
+    let mut guard = ctx.cert_key.lock().await;
+    if let Some(k) = guard.as_ref()
+        && !force
+        && k.uploaded.elapsed() < CERT_KEY_MAX_AGE
+    {
+        return Ok(k.key.clone());
+    }
+    tracing::info!("{}: uploading control-plane certificates with a fresh certificate key", ctx.api.name);
+    let out = ctx
+        .api
+        .check("kubeadm init phase upload-certs --upload-certs", "kubeadm init phase upload-certs")
+        .await?;
+    let key = parse_certificate_key(&out).ok_or_else(|| JoinError::Output {
+        node: ctx.api.name.clone(),
+        command: "kubeadm init phase upload-certs --upload-certs".to_owned(),
+        message: "no `[upload-certs] Using certificate key:` line".to_owned(),
+    })?;
+    *guard = Some(CertKey { key: key.clone(), uploaded: Instant::now() });
+    Ok(key)
+}
+
+/// Joins one node: reset first when half-joined, reset after each failed attempt, renew the
+/// certificate key when the uploaded certificates are gone; then wait until Ready.
+async fn join_node(ctx: &Ctx, node: &Node, step: &Step, control_plane: bool) -> Result<Change, JoinError> {
+    let view = view_of(&ctx.cluster, &node.name)?;
+    if matches!(step, Step::ResetRejoin(_)) {
+        reset(node).await?;
+    }
+    let attempts = ctx.options.join_attempts.max(1);
+    let mut renew = false;
+    let mut resets = Vec::new();
+    for attempt in 1..=attempts {
+        let certificate_key = if control_plane {
+            fresh_cert_key(ctx, renew).await?.expose().to_owned()
+        } else {
+            String::new()
+        };
+        let secrets = JoinSecrets {
+            token: ctx.join.token.expose().to_owned(),
+            ca_cert_hash: ctx.join.ca_cert_hashes.first().cloned().unwrap_or_default(),
+            certificate_key,
+            placeholder: false,
+        };
+        let config = node_config(
+            &ctx.site,
+            &ctx.cluster,
+            view,
+            ctx.options.api_version,
+            &secrets,
+            ctx.options.templates.as_deref(),
+        )?;
+        node.write("kubeadm-config.yaml", &config).await?;
+        tracing::info!("{}: kubeadm join (attempt {attempt}/{attempts})", node.name);
+        let joined = node
+            .check(&format!("kubeadm join --config {}", node.kpath("kubeadm-config.yaml")), "kubeadm join")
+            .await;
+        // The config holds the token (and the certificate key): never leave it behind.
+        let removed = node.check(&format!("rm -f {}", node.kpath("kubeadm-config.yaml")), "rm kubeadm-config.yaml").await;
+        match joined {
+            Ok(_) => {
+                removed?;
+                wait_ready(&ctx.api, &node.name, ctx.options.ready_timeout).await?;
+                let mut change = step.change(&node.kdir);
+                if !resets.is_empty() {
+                    change.commands.extend(resets);
+                    change.after = Some(serde_json::json!({ "attempts": attempt }));
+                }
+                return Ok(change);
+            }
+            Err(e) => {
+                tracing::warn!("{e}");
+                if attempt == attempts {
+                    return Err(e);
+                }
+                renew = control_plane && e.to_string().contains("kubeadm-certs");
+                reset(node).await?;
+                resets.push(format!("kubeadm reset -f (after failed attempt {attempt}: {e})"));
+                if renew {
+                    resets.push("kubeadm init phase upload-certs --upload-certs (certificate key renewed)".to_owned());
+                }
+            }
+        }
+    }
+    Err(JoinError::Cluster(format!("{}: no join attempt made", node.name)))
+}
+
+/// Polls the API server until `name` is Ready.
+async fn wait_ready(api: &Node, name: &str, timeout: Duration) -> Result<(), JoinError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let nodes = plan::api_nodes(api).await?;
+        if nodes.get(name).is_some_and(|n| n.0) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(JoinError::NotReady { node: name.to_owned(), seconds: timeout.as_secs() });
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

@@ -1,0 +1,428 @@
+//! `kubeadm-join plan`: what the nodes are (member, half-joined, absent) and the steps apply
+//! would run.
+//!
+//! A node is a **member** when its `kubelet.conf` exists and the API server (asked through a
+//! master's `admin.conf`) lists it; **half-joined** when it has kubeadm's files
+//! (`kubelet.conf`, `bootstrap-kubelet.conf`, `pki/ca.crt`, `admin.conf`) but is not a member,
+//! or is listed while its kubelet config is gone — such a node is `kubeadm reset -f` before it
+//! joins again; **absent** otherwise.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use rackpipe_model::Site;
+use rackpipe_model::documents::{Action, Change, ChangeCounts, Plan};
+use serde::Serialize;
+use sha2::Digest;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::remote::{JoinError, Node, Options};
+use crate::{ClusterView, NodeView, cluster_view};
+
+/// The files whose presence says kubeadm has been at a node.
+const KUBEADM_FILES: &[&str] = &[
+    "kubelet.conf",
+    "admin.conf",
+    "bootstrap-kubelet.conf",
+    "pki/ca.crt",
+];
+
+/// What a node is, as far as kubeadm is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeState {
+    /// `kubelet.conf` present and listed by the API server.
+    Member,
+    /// kubeadm left files behind but the node is not (fully) a member.
+    HalfJoined,
+    /// Nothing of kubeadm on the node.
+    Absent,
+}
+
+/// One node as observed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObservedNode {
+    /// Node name.
+    pub name: String,
+    /// Control-plane node.
+    pub control_plane: bool,
+    /// Its state.
+    pub state: NodeState,
+    /// kubeadm files present under the kubernetes directory.
+    pub files: Vec<String>,
+    /// Listed by the API server.
+    pub listed: bool,
+    /// Ready according to the API server.
+    pub ready: bool,
+    /// Labels on the Node object.
+    pub labels: BTreeMap<String, String>,
+    /// Taints on the Node object, `key[=value]:Effect`.
+    pub taints: Vec<String>,
+}
+
+/// The cluster as observed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Observed {
+    /// The master whose `admin.conf` answered, if any (no cluster otherwise).
+    pub api_node: Option<String>,
+    /// Every node of the site, first master first.
+    pub nodes: Vec<ObservedNode>,
+}
+
+/// One step of apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// `kubeadm init --upload-certs` on the first master.
+    Init(String),
+    /// `kubeadm reset -f`, then init (the first master was half-initialised).
+    ResetInit(String),
+    /// `kubeadm join`.
+    Join(String),
+    /// `kubeadm reset -f`, then join.
+    ResetRejoin(String),
+    /// `kubectl label node` with these labels.
+    Label(String, BTreeMap<String, String>),
+    /// `kubectl taint node` with these taints (`key[=value]:Effect`).
+    Taint(String, Vec<String>),
+}
+
+impl Step {
+    /// The node the step is about.
+    #[must_use]
+    pub fn node(&self) -> &str {
+        match self {
+            Self::Init(n) | Self::ResetInit(n) | Self::Join(n) | Self::ResetRejoin(n) => n,
+            Self::Label(n, _) | Self::Taint(n, _) => n,
+        }
+    }
+
+    /// The change document of the step (no secrets: configs go to files on the node).
+    #[must_use]
+    pub fn change(&self, kdir: &str) -> Change {
+        let config = format!("{kdir}/kubeadm-config.yaml");
+        let (action, commands, after) = match self {
+            Self::Init(_) => (Action::Create, vec![format!("kubeadm init --config {config} --upload-certs")], None),
+            Self::ResetInit(_) => (
+                Action::Update,
+                vec!["kubeadm reset -f".to_owned(), format!("kubeadm init --config {config} --upload-certs")],
+                None,
+            ),
+            Self::Join(_) => (Action::Create, vec![format!("kubeadm join --config {config}")], None),
+            Self::ResetRejoin(_) => (
+                Action::Update,
+                vec!["kubeadm reset -f".to_owned(), format!("kubeadm join --config {config}")],
+                None,
+            ),
+            Self::Label(n, l) => (
+                Action::Update,
+                vec![format!(
+                    "kubectl label node {n} {} --overwrite",
+                    l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+                )],
+                Some(serde_json::json!({ "labels": l })),
+            ),
+            Self::Taint(n, t) => (
+                Action::Update,
+                vec![format!("kubectl taint node {n} {} --overwrite", t.join(" "))],
+                Some(serde_json::json!({ "taints": t })),
+            ),
+        };
+        Change {
+            action,
+            target: self.node().to_owned(),
+            resource: self.to_string(),
+            before: None,
+            after,
+            diff: None,
+            commands,
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Init(n) => write!(f, "init {n}"),
+            Self::ResetInit(n) => write!(f, "reset+init {n}"),
+            Self::Join(n) => write!(f, "join {n}"),
+            Self::ResetRejoin(n) => write!(f, "reset+rejoin {n}"),
+            Self::Label(n, _) => write!(f, "label {n}"),
+            Self::Taint(n, _) => write!(f, "taint {n}"),
+        }
+    }
+}
+
+/// Connected nodes by name.
+pub(crate) type Nodes = BTreeMap<String, Arc<Node>>;
+
+/// Connects to every node of the cluster, `options.parallelism` at a time. Any failure
+/// (unreachable, wrong host key) is returned before anything is run.
+pub(crate) async fn connect_all(cluster: &ClusterView, options: &Options) -> Result<Nodes, JoinError> {
+    let sem = Arc::new(Semaphore::new(options.parallelism.max(1)));
+    let mut set = JoinSet::new();
+    for node in &cluster.nodes {
+        let target = options.target_for(node);
+        let name = node.name.clone();
+        let sem = Arc::clone(&sem);
+        let timeout = options.command_timeout;
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            Node::connect(&name, &target, timeout).await
+        });
+    }
+    let mut nodes = BTreeMap::new();
+    let mut first_error: Option<JoinError> = None;
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(Ok(n)) => {
+                nodes.insert(n.name.clone(), Arc::new(n));
+            }
+            Ok(Err(e)) => {
+                // Report the first node in site order, so the message is stable.
+                let order = |e: &JoinError| match e {
+                    JoinError::Ssh { node, .. } => cluster.nodes.iter().position(|n| &n.name == node),
+                    _ => None,
+                };
+                if first_error.as_ref().is_none_or(|f| order(&e) < order(f)) {
+                    first_error = Some(e);
+                }
+            }
+            Err(e) => first_error = first_error.or(Some(JoinError::Cluster(format!("connect task failed: {e}")))),
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(nodes),
+    }
+}
+
+/// The API server's view: node name → (ready, labels, taints).
+pub(crate) type ApiNodes = BTreeMap<String, (bool, BTreeMap<String, String>, Vec<String>)>;
+
+/// `kubectl get nodes -o json` through `api`'s admin.conf.
+pub(crate) async fn api_nodes(api: &Node) -> Result<ApiNodes, JoinError> {
+    let cmd = format!("kubectl --kubeconfig {} get nodes -o json", api.kpath("admin.conf"));
+    let out = api.check(&cmd, "kubectl get nodes").await?;
+    let bad = |m: &str| JoinError::Output {
+        node: api.name.clone(),
+        command: "kubectl get nodes -o json".to_owned(),
+        message: m.to_owned(),
+    };
+    let doc: serde_json::Value = serde_json::from_str(&out).map_err(|e| bad(&e.to_string()))?;
+    let items = doc.get("items").and_then(|i| i.as_array()).ok_or_else(|| bad("no items"))?;
+    let mut nodes = BTreeMap::new();
+    for item in items {
+        let name = item.pointer("/metadata/name").and_then(|v| v.as_str()).ok_or_else(|| bad("item without metadata.name"))?;
+        let labels = item
+            .pointer("/metadata/labels")
+            .and_then(|l| l.as_object())
+            .map(|l| l.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+            .unwrap_or_default();
+        let taints = item
+            .pointer("/spec/taints")
+            .and_then(|t| t.as_array())
+            .map(|ts| ts.iter().map(taint_string).collect())
+            .unwrap_or_default();
+        let ready = item
+            .pointer("/status/conditions")
+            .and_then(|c| c.as_array())
+            .is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c.get("type").and_then(|t| t.as_str()) == Some("Ready")
+                        && c.get("status").and_then(|s| s.as_str()) == Some("True")
+                })
+            });
+        nodes.insert(name.to_owned(), (ready, labels, taints));
+    }
+    Ok(nodes)
+}
+
+/// `key[=value]:Effect` of a taint object.
+pub(crate) fn taint_string(t: &serde_json::Value) -> String {
+    let s = |k: &str| t.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+    let value = s("value");
+    if value.is_empty() {
+        format!("{}:{}", s("key"), s("effect"))
+    } else {
+        format!("{}={}:{}", s("key"), value, s("effect"))
+    }
+}
+
+/// Which kubeadm files exist on every node, and the API server's view.
+pub(crate) async fn observe(cluster: &ClusterView, nodes: &Nodes) -> Result<Observed, JoinError> {
+    let mut files: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut set = JoinSet::new();
+    for node in nodes.values() {
+        let node = Arc::clone(node);
+        set.spawn(async move {
+            let script = KUBEADM_FILES
+                .iter()
+                .map(|f| format!("if [ -e {} ]; then echo {f}; fi", node.kpath(f)))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let out = node.check(&script, "ls kubernetes dir").await?;
+            Ok::<_, JoinError>((node.name.clone(), out.lines().map(str::to_owned).collect::<Vec<_>>()))
+        });
+    }
+    while let Some(j) = set.join_next().await {
+        let (name, f) = j.map_err(|e| JoinError::Cluster(format!("observe task failed: {e}")))??;
+        files.insert(name, f);
+    }
+    let mut api_node = None;
+    let mut api = ApiNodes::new();
+    for m in cluster.nodes.iter().filter(|n| n.control_plane) {
+        let has_admin = files.get(&m.name).is_some_and(|f| f.iter().any(|x| x == "admin.conf"));
+        if let (true, Some(node)) = (has_admin, nodes.get(&m.name)) {
+            match api_nodes(node).await {
+                Ok(a) => {
+                    api = a;
+                    api_node = Some(m.name.clone());
+                    break;
+                }
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+    }
+    let mut observed = Vec::new();
+    for n in &cluster.nodes {
+        let f = files.get(&n.name).cloned().unwrap_or_default();
+        let listed = api.get(&n.name);
+        let has_kubelet = f.iter().any(|x| x == "kubelet.conf");
+        let state = match (listed.is_some(), has_kubelet, f.is_empty()) {
+            (true, true, _) => NodeState::Member,
+            (false, _, true) => NodeState::Absent,
+            _ => NodeState::HalfJoined,
+        };
+        observed.push(ObservedNode {
+            name: n.name.clone(),
+            control_plane: n.control_plane,
+            state,
+            files: f,
+            listed: listed.is_some(),
+            ready: listed.is_some_and(|l| l.0),
+            labels: listed.map(|l| l.1.clone()).unwrap_or_default(),
+            taints: listed.map(|l| l.2.clone()).unwrap_or_default(),
+        });
+    }
+    if api_node.is_none()
+        && let Some(stray) = observed.iter().find(|o| o.files.iter().any(|f| f == "kubelet.conf"))
+    {
+        return Err(JoinError::Cluster(format!(
+            "no master answers through admin.conf but {} has kubelet.conf: refusing to init a second cluster (check the masters)",
+            stray.name
+        )));
+    }
+    Ok(Observed { api_node, nodes: observed })
+}
+
+/// The labels (`k=v,...`) of a node view as a map.
+pub(crate) fn desired_labels(node: &NodeView) -> BTreeMap<String, String> {
+    node.labels
+        .split(',')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+/// Label and taint steps for members whose Node object lacks what the site wants.
+pub(crate) fn metadata_steps(cluster: &ClusterView, observed: &Observed) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for (n, o) in cluster.nodes.iter().zip(&observed.nodes) {
+        if o.state != NodeState::Member {
+            continue;
+        }
+        let labels: BTreeMap<_, _> = desired_labels(n)
+            .into_iter()
+            .filter(|(k, v)| o.labels.get(k) != Some(v))
+            .collect();
+        if !labels.is_empty() {
+            steps.push(Step::Label(n.name.clone(), labels));
+        }
+        let taints: Vec<String> = n
+            .taints
+            .iter()
+            .map(taint_string)
+            .filter(|t| !o.taints.contains(t))
+            .collect();
+        if !taints.is_empty() {
+            steps.push(Step::Taint(n.name.clone(), taints));
+        }
+    }
+    steps
+}
+
+/// The steps that bring `observed` to the site, in the order apply runs them.
+#[must_use]
+pub fn steps(cluster: &ClusterView, observed: &Observed) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let exists = observed.api_node.is_some();
+    for (i, o) in observed.nodes.iter().enumerate() {
+        let name = o.name.clone();
+        match (i == 0 && !exists, o.state) {
+            (true, NodeState::Absent) => steps.push(Step::Init(name)),
+            (true, _) => steps.push(Step::ResetInit(name)),
+            (false, NodeState::Member) => {}
+            (false, NodeState::Absent) => steps.push(Step::Join(name)),
+            (false, NodeState::HalfJoined) => steps.push(Step::ResetRejoin(name)),
+        }
+    }
+    steps.extend(metadata_steps(cluster, observed));
+    steps
+}
+
+/// SHA-256 of a value's JSON, hex.
+pub(crate) fn digest<T: Serialize>(value: &T) -> String {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    hex::encode(sha2::Sha256::digest(&bytes))
+}
+
+/// Connects to every node (host keys verified), observes it and returns the steps apply
+/// would run as a [`Plan`]. Runs nothing that changes a node.
+///
+/// # Errors
+/// [`JoinError`]: rendering, an unreachable node or wrong host key (nothing started), a
+/// cluster state apply will not touch.
+pub async fn plan(site: &Site, options: &Options) -> Result<Plan, JoinError> {
+    let cluster = cluster_view(site)?;
+    let nodes = connect_all(&cluster, options).await?;
+    let observed = observe(&cluster, &nodes).await;
+    close_all(nodes).await;
+    let observed = observed?;
+    let steps = steps(&cluster, &observed);
+    let changes: Vec<Change> = steps
+        .iter()
+        .map(|s| {
+            let kdir = cluster
+                .nodes
+                .iter()
+                .find(|n| n.name == s.node())
+                .map_or_else(|| "/etc/kubernetes".to_owned(), |n| options.target_for(n).kubernetes_dir);
+            s.change(&kdir)
+        })
+        .collect();
+    Ok(Plan {
+        api_version: "rackpipe/v1".to_owned(),
+        kind: "Plan".to_owned(),
+        tool: "kubeadm-join".to_owned(),
+        site: site.metadata.name.to_string(),
+        desired_digest: digest(&cluster),
+        observed_digest: digest(&observed),
+        summary: ChangeCounts::of(&changes),
+        changes,
+        unmanaged: Vec::new(),
+    })
+}
+
+/// Closes every session.
+pub(crate) async fn close_all(nodes: Nodes) {
+    for (_, node) in nodes {
+        if let Ok(node) = Arc::try_unwrap(node) {
+            node.session.close().await;
+        }
+    }
+}
