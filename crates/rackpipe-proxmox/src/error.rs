@@ -1,0 +1,156 @@
+//! Errors of the Proxmox client. Every message is one line naming the host or UPID.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What went wrong talking to Proxmox VE.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The connection could not be made (DNS, refused, TLS handshake, reset).
+    #[error("{url}: unreachable: {message}")]
+    Unreachable {
+        /// Request URL (no credentials).
+        url: String,
+        /// The transport error.
+        message: String,
+    },
+    /// The request did not complete in time.
+    #[error("{url}: timed out after {timeout:?}")]
+    Timeout {
+        /// Request URL.
+        url: String,
+        /// The configured timeout.
+        timeout: Duration,
+    },
+    /// HTTP 401: bad, expired or missing token.
+    #[error("{url}: authentication failed (401): {message}")]
+    Unauthorized {
+        /// Request URL.
+        url: String,
+        /// PVE's reason.
+        message: String,
+    },
+    /// HTTP 403: the token lacks a privilege.
+    #[error("{url}: permission denied: token lacks {privilege} on {path}")]
+    Forbidden {
+        /// Request URL.
+        url: String,
+        /// ACL path (e.g. `/vms/100`), or `?` when PVE did not say.
+        path: String,
+        /// Missing privilege (e.g. `VM.Config.Disk`), or `?`.
+        privilege: String,
+    },
+    /// HTTP 400: parameter verification failed.
+    #[error("{url}: invalid parameters: {}", format_params(.errors))]
+    InvalidParameters {
+        /// Request URL.
+        url: String,
+        /// Parameter → PVE's message.
+        errors: BTreeMap<String, String>,
+    },
+    /// A config lock is held (`can't lock file ... got timeout`, `VM is locked (clone)`).
+    #[error("{url}: guest is locked: {message}")]
+    Locked {
+        /// Request URL.
+        url: String,
+        /// PVE's message.
+        message: String,
+    },
+    /// The config changed since it was read (stale `digest`).
+    #[error("{url}: config changed since it was read (digest mismatch): {message}")]
+    DigestMismatch {
+        /// Request URL.
+        url: String,
+        /// PVE's message.
+        message: String,
+    },
+    /// Any other non-success HTTP status.
+    #[error("{url}: HTTP {status}: {message}")]
+    Api {
+        /// Request URL.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// PVE's message.
+        message: String,
+    },
+    /// A worker task ended with an error.
+    #[error("task {upid} failed: {exitstatus} (log tail: {})", .log_tail.join(" | "))]
+    TaskFailed {
+        /// The task.
+        upid: String,
+        /// Its exit status (the error text).
+        exitstatus: String,
+        /// The last log lines.
+        log_tail: Vec<String>,
+    },
+    /// A worker task did not finish in time.
+    #[error("task {upid} still running after {waited:?}")]
+    TaskTimeout {
+        /// The task.
+        upid: String,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The answer was not the JSON we expected.
+    #[error("{url}: unexpected response: {message}")]
+    Decode {
+        /// Request URL.
+        url: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The token could not be read or parsed.
+    #[error("{source_name}: {message}")]
+    Token {
+        /// File, environment variable or `token`.
+        source_name: String,
+        /// What was wrong (never the secret).
+        message: String,
+    },
+    /// Client set-up (TLS material, base URL) failed.
+    #[error("{what}: {message}")]
+    Config {
+        /// File or setting.
+        what: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+fn format_params(errors: &BTreeMap<String, String>) -> String {
+    errors
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", one_line(v)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Joins a multi-line PVE message into one line.
+pub(crate) fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+impl Error {
+    /// Whether retrying later may succeed: unreachable, timeouts, locks and 5xx other
+    /// than a plain handler error (PVE's 595/596/599 and gateway errors).
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unreachable { .. }
+            | Self::Timeout { .. }
+            | Self::Locked { .. }
+            | Self::TaskTimeout { .. } => true,
+            Self::Api { status, .. } => *status >= 501,
+            // A worker that could not get the config lock (`... got timeout`) can be retried.
+            Self::TaskFailed { exitstatus, .. } => {
+                exitstatus.contains("got timeout") || exitstatus.contains("is locked")
+            }
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,898 @@
+//! Parser and printer of RouterOS `/export` text (v6 and v7, standard and `terse`).
+//!
+//! [`parse`] accepts:
+//! - `#` comment lines anywhere (the header's `by RouterOS 7.18` / `# RouterOS 6.48.3` and
+//!   `# model = ...` are kept in [`Header`]);
+//! - menu lines in v6 (`/interface bridge port`) and v7 (`/interface/bridge/port`) form,
+//!   followed by command lines, and terse lines (`/ip address add address=...`);
+//! - the verbs of [`Verb`] with `[ find k=v ... ]`, name (`ftp`), id (`*FFFFFFFE`) or index
+//!   (`0`) selectors, `key=value` properties, `!key` unsets and wifi's `.sub=value`
+//!   shorthand;
+//! - line continuations (`\` at the end of a physical line; up to 4 leading spaces of the
+//!   next line are dropped), also inside quoted strings and in the middle of a token;
+//! - double-quoted strings with the console escapes `\"` `\\` `\n` `\r` `\t` `\$` `\?` `\_`
+//!   `\a` `\b` `\f` `\v` and `\XX` (two upper-case hex digits);
+//! - LF or CRLF line ends, a missing final newline, repeated menus (consecutive blocks of the
+//!   same menu are merged; empty menu blocks are dropped).
+//!
+//! Escaped bytes that do not form UTF-8 (v6 writes cp1251 text as `\C7\E0...`) are decoded
+//! one byte per character (Latin-1), so the text survives a round trip unchanged.
+//!
+//! Errors carry the 1-based line and column (in characters) of the offending token and
+//! display as one line: `export:123:5: unterminated string`.
+//!
+//! [`print_terse`] writes a [`Config`] back as `/export terse` would (one command per line,
+//! full menu path on every line, no wrapping); [`print_standard`] writes menu lines followed
+//! by their commands. For every `Config` produced by [`parse`], `parse(print_terse(c)) == c`
+//! and `parse(print_standard(c)) == c`.
+
+use std::fmt::{self, Write as _};
+
+use crate::config::{Command, Config, Header, Props, Selector, Verb, normalize_path};
+
+/// A parse failure with its position.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}:{line}:{column}: {kind}")]
+pub struct ParseError {
+    /// Name of the input (`export` unless given to [`parse_named`]).
+    pub source_name: String,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column, in characters.
+    pub column: u32,
+    /// What went wrong.
+    pub kind: ParseErrorKind,
+}
+
+impl ParseError {
+    /// The error for a menu the caller does not understand, at `line` (column 1).
+    #[must_use]
+    pub fn unknown_menu(source_name: &str, path: &str, line: u32) -> ParseError {
+        ParseError {
+            source_name: source_name.to_owned(),
+            line,
+            column: 1,
+            kind: ParseErrorKind::UnknownMenu(path.to_owned()),
+        }
+    }
+}
+
+/// The kinds of [`ParseError`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseErrorKind {
+    /// A `"` without its closing quote on the same logical line.
+    #[error("unterminated string")]
+    UnterminatedString,
+    /// A backslash escape the console does not know.
+    #[error("invalid escape `\\{0}`")]
+    InvalidEscape(String),
+    /// `[` without `]`.
+    #[error("unclosed `[` selector")]
+    UnclosedSelector,
+    /// A `[`/`]` where none may be.
+    #[error("unexpected `{0}`")]
+    UnexpectedBracket(char),
+    /// A selector other than `[ find ... ]`.
+    #[error("unsupported selector `[ {0} ... ]` (only `[ find ... ]`)")]
+    UnsupportedSelector(String),
+    /// A command line before any menu line.
+    #[error("command `{0}` outside a menu")]
+    CommandOutsideMenu(String),
+    /// A word in command position that is not a known verb.
+    #[error("unknown command `{0}`")]
+    UnknownCommand(String),
+    /// A token where `property=value` was expected.
+    #[error("expected property=value, found `{0}`")]
+    ExpectedProperty(String),
+    /// A property name with characters names cannot have.
+    #[error("invalid property name `{0}`")]
+    InvalidPropertyName(String),
+    /// `=value` with no property name.
+    #[error("empty property name")]
+    EmptyPropertyName,
+    /// A menu path with characters a menu name cannot have.
+    #[error("invalid menu name `{0}`")]
+    InvalidMenu(String),
+    /// A menu the caller does not understand (see [`ParseError::unknown_menu`]).
+    #[error("unknown menu {0}")]
+    UnknownMenu(String),
+}
+
+/// Parses export text; errors are reported as `export:LINE:COL: ...`.
+///
+/// # Errors
+/// Syntax errors, with position.
+pub fn parse(input: &str) -> Result<Config, ParseError> {
+    parse_named("export", input)
+}
+
+/// Parses raw bytes (invalid UTF-8 is replaced by U+FFFD first).
+///
+/// # Errors
+/// Syntax errors, with position.
+pub fn parse_bytes(input: &[u8]) -> Result<Config, ParseError> {
+    parse(&String::from_utf8_lossy(input))
+}
+
+/// Parses export text; errors name `source_name` (e.g. the file) instead of `export`.
+///
+/// # Errors
+/// Syntax errors, with position.
+pub fn parse_named(source_name: &str, input: &str) -> Result<Config, ParseError> {
+    let mut lexer = Lexer::new(input.as_bytes());
+    let mut config = Config::default();
+    let mut current: Option<String> = None;
+    let mut seen_command = false;
+    let err = |(line, column): (u32, u32), kind| ParseError {
+        source_name: source_name.to_owned(),
+        line,
+        column,
+        kind,
+    };
+    while let Some(item) = lexer.next_line().map_err(|(pos, kind)| err(pos, kind))? {
+        match item {
+            LineItem::Comment(text) => {
+                if !seen_command {
+                    read_header(&mut config.header, &text);
+                }
+            }
+            LineItem::Tokens(tokens) => {
+                let (path, rest) = split_menu(&tokens).map_err(|(pos, kind)| err(pos, kind))?;
+                let path = match path {
+                    Some(path) if rest.is_empty() => {
+                        current = Some(path);
+                        continue;
+                    }
+                    Some(path) => path,
+                    None => match &current {
+                        Some(path) => path.clone(),
+                        None => {
+                            let first = &tokens[0];
+                            return Err(err(
+                                first.pos,
+                                ParseErrorKind::CommandOutsideMenu(first.display()),
+                            ));
+                        }
+                    },
+                };
+                let command = parse_command(rest).map_err(|(pos, kind)| err(pos, kind))?;
+                seen_command = true;
+                config.push(&path, command);
+            }
+        }
+    }
+    Ok(config)
+}
+
+fn read_header(header: &mut Header, comment: &str) {
+    let text = comment.trim_start_matches('#').trim();
+    if header.routeros_version.is_none()
+        && let Some(index) = text.find("RouterOS ")
+        && let Some(version) = text[index + "RouterOS ".len()..].split_whitespace().next()
+    {
+        header.routeros_version = Some(version.to_owned());
+    } else if header.model.is_none()
+        && let Some(model) = text.strip_prefix("model =")
+        && !model.trim().is_empty()
+    {
+        header.model = Some(model.trim().to_owned());
+    }
+}
+
+type Pos = (u32, u32);
+type LexResult<T> = Result<T, (Pos, ParseErrorKind)>;
+
+#[derive(Debug)]
+enum TokKind {
+    Open,
+    Close,
+    Word {
+        /// Decoded bytes.
+        text: Vec<u8>,
+        /// Index in `text` of the first `=` outside quotes and before any quote.
+        eq: Option<usize>,
+        /// Whether any part was quoted.
+        quoted: bool,
+    },
+}
+
+#[derive(Debug)]
+struct Token {
+    kind: TokKind,
+    pos: Pos,
+}
+
+impl Token {
+    /// A plain word: unquoted, no `=`.
+    fn bare(&self) -> Option<String> {
+        match &self.kind {
+            TokKind::Word {
+                text,
+                eq: None,
+                quoted: false,
+            } => Some(bytes_to_string(text)),
+            _ => None,
+        }
+    }
+
+    fn display(&self) -> String {
+        match &self.kind {
+            TokKind::Open => "[".to_owned(),
+            TokKind::Close => "]".to_owned(),
+            TokKind::Word { text, .. } => bytes_to_string(text),
+        }
+    }
+}
+
+enum LineItem {
+    Comment(String),
+    Tokens(Vec<Token>),
+}
+
+/// Decodes bytes as UTF-8, or one byte per character (Latin-1) when they are not UTF-8.
+fn bytes_to_string(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+struct Lexer<'a> {
+    src: &'a [u8],
+    pos: usize,
+    line: u32,
+    col: u32,
+}
+
+impl<'a> Lexer<'a> {
+    fn new(src: &'a [u8]) -> Self {
+        Lexer {
+            src,
+            pos: 0,
+            line: 1,
+            col: 1,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.src.get(self.pos).copied()
+    }
+
+    fn peek_at(&self, offset: usize) -> Option<u8> {
+        self.src.get(self.pos + offset).copied()
+    }
+
+    fn here(&self) -> Pos {
+        (self.line, self.col)
+    }
+
+    fn bump(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.pos += 1;
+        if b == b'\n' {
+            self.line += 1;
+            self.col = 1;
+        } else if b & 0xC0 != 0x80 {
+            self.col += 1;
+        }
+        Some(b)
+    }
+
+    /// Whether a backslash-newline continuation starts here (`\` then LF, CRLF, or the end).
+    fn at_continuation(&self) -> bool {
+        self.peek() == Some(b'\\')
+            && match self.peek_at(1) {
+                None | Some(b'\n') => true,
+                Some(b'\r') => self.peek_at(2) == Some(b'\n'),
+                _ => false,
+            }
+    }
+
+    /// Consumes `\`, the line end and up to 4 leading spaces of the next line.
+    fn skip_continuation(&mut self) {
+        self.bump();
+        if self.peek() == Some(b'\r') {
+            self.bump();
+        }
+        if self.peek() == Some(b'\n') {
+            self.bump();
+        }
+        for _ in 0..4 {
+            if self.peek() != Some(b' ') {
+                break;
+            }
+            self.bump();
+        }
+    }
+
+    fn next_line(&mut self) -> LexResult<Option<LineItem>> {
+        let mut tokens = Vec::new();
+        loop {
+            let Some(b) = self.peek() else {
+                return Ok((!tokens.is_empty()).then_some(LineItem::Tokens(tokens)));
+            };
+            match b {
+                b' ' | b'\t' | b'\r' => {
+                    if b == b'\r' && self.peek_at(1) == Some(b'\n') {
+                        self.bump();
+                        continue;
+                    }
+                    self.bump();
+                }
+                b'\n' => {
+                    self.bump();
+                    if !tokens.is_empty() {
+                        return Ok(Some(LineItem::Tokens(tokens)));
+                    }
+                }
+                b'\\' if self.at_continuation() => self.skip_continuation(),
+                b'#' if tokens.is_empty() => {
+                    let start = self.pos;
+                    while let Some(c) = self.peek() {
+                        if c == b'\n' {
+                            break;
+                        }
+                        self.bump();
+                    }
+                    let text = String::from_utf8_lossy(&self.src[start..self.pos]);
+                    return Ok(Some(LineItem::Comment(
+                        text.trim_end_matches('\r').to_owned(),
+                    )));
+                }
+                b'[' => {
+                    tokens.push(Token {
+                        kind: TokKind::Open,
+                        pos: self.here(),
+                    });
+                    self.bump();
+                }
+                b']' => {
+                    tokens.push(Token {
+                        kind: TokKind::Close,
+                        pos: self.here(),
+                    });
+                    self.bump();
+                }
+                _ => tokens.push(self.word()?),
+            }
+        }
+    }
+
+    fn word(&mut self) -> LexResult<Token> {
+        let pos = self.here();
+        let mut text = Vec::new();
+        let mut eq = None;
+        let mut quoted = false;
+        while let Some(b) = self.peek() {
+            match b {
+                b' ' | b'\t' | b'\n' | b'\r' | b'[' | b']' => break,
+                b'\\' if self.at_continuation() => self.skip_continuation(),
+                b'\\' => self.escape(&mut text)?,
+                b'"' => {
+                    quoted = true;
+                    self.quoted(&mut text)?;
+                }
+                b'=' if eq.is_none() && !quoted => {
+                    eq = Some(text.len());
+                    text.push(b'=');
+                    self.bump();
+                }
+                _ => {
+                    text.push(b);
+                    self.bump();
+                }
+            }
+        }
+        Ok(Token {
+            kind: TokKind::Word { text, eq, quoted },
+            pos,
+        })
+    }
+
+    fn quoted(&mut self, text: &mut Vec<u8>) -> LexResult<()> {
+        let start = self.here();
+        self.bump();
+        loop {
+            match self.peek() {
+                None | Some(b'\n') => return Err((start, ParseErrorKind::UnterminatedString)),
+                Some(b'"') => {
+                    self.bump();
+                    return Ok(());
+                }
+                Some(b'\\') if self.at_continuation() => self.skip_continuation(),
+                Some(b'\\') => self.escape(text)?,
+                Some(b'\r') if self.peek_at(1) == Some(b'\n') => {
+                    return Err((start, ParseErrorKind::UnterminatedString));
+                }
+                Some(b) => {
+                    text.push(b);
+                    self.bump();
+                }
+            }
+        }
+    }
+
+    /// Decodes one escape (the lexer is on the backslash, which is not a continuation).
+    fn escape(&mut self, text: &mut Vec<u8>) -> LexResult<()> {
+        let pos = self.here();
+        self.bump();
+        let Some(c) = self.peek() else {
+            return Ok(());
+        };
+        let decoded = match c {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'$' => b'$',
+            b'?' => b'?',
+            b'_' => b' ',
+            b'a' => 0x07,
+            b'b' => 0x08,
+            b'f' => 0x0C,
+            b'v' => 0x0B,
+            b'0'..=b'9' | b'A'..=b'F' => {
+                match (hex_digit(c), self.peek_at(1).and_then(hex_digit)) {
+                    (Some(hi), Some(lo)) => {
+                        self.bump();
+                        (hi << 4) | lo
+                    }
+                    _ => return Err((pos, ParseErrorKind::InvalidEscape(self.escape_text()))),
+                }
+            }
+            _ => return Err((pos, ParseErrorKind::InvalidEscape(self.escape_text()))),
+        };
+        self.bump();
+        text.push(decoded);
+        Ok(())
+    }
+
+    /// Up to two characters after a bad backslash, for the error message.
+    fn escape_text(&self) -> String {
+        let rest = &self.src[self.pos..];
+        let s = String::from_utf8_lossy(&rest[..rest.len().min(4)]);
+        s.chars().take(2).filter(|c| !c.is_control()).collect()
+    }
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Splits a leading menu path off a logical line: `/ip firewall filter add ...` gives
+/// `(Some("/ip/firewall/filter"), [add, ...])`; a line not starting with `/` gives `None`.
+fn split_menu(tokens: &[Token]) -> LexResult<(Option<String>, &[Token])> {
+    let Some(first) = tokens.first() else {
+        return Ok((None, tokens));
+    };
+    let Some(head) = first.bare().filter(|w| w.starts_with('/')) else {
+        return Ok((None, tokens));
+    };
+    let mut segments: Vec<String> = head
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let mut index = 1;
+    while let Some(token) = tokens.get(index) {
+        match token.bare() {
+            Some(word) if Verb::from_word(&word).is_none() && !word.starts_with('!') => {
+                segments.extend(word.split('/').filter(|s| !s.is_empty()).map(str::to_owned));
+                index += 1;
+            }
+            _ => break,
+        }
+    }
+    for (i, segment) in segments.iter().enumerate() {
+        if !segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
+            let pos = if i == 0 {
+                first.pos
+            } else {
+                tokens.get(i).map_or(first.pos, |t| t.pos)
+            };
+            return Err((pos, ParseErrorKind::InvalidMenu(segment.clone())));
+        }
+    }
+    Ok((Some(normalize_path(&segments.join("/"))), &tokens[index..]))
+}
+
+fn parse_command(tokens: &[Token]) -> LexResult<Command> {
+    let Some(first) = tokens.first() else {
+        return Err(((0, 0), ParseErrorKind::UnknownCommand(String::new())));
+    };
+    let verb = first
+        .bare()
+        .and_then(|w| Verb::from_word(&w))
+        .ok_or_else(|| (first.pos, ParseErrorKind::UnknownCommand(first.display())))?;
+    let mut rest = &tokens[1..];
+    let mut selector = None;
+    if verb != Verb::Add
+        && let Some(token) = rest.first()
+    {
+        match &token.kind {
+            TokKind::Open => {
+                let close = rest
+                    .iter()
+                    .position(|t| matches!(t.kind, TokKind::Close))
+                    .ok_or((token.pos, ParseErrorKind::UnclosedSelector))?;
+                let inner = &rest[1..close];
+                selector = Some(parse_find(token.pos, inner)?);
+                rest = &rest[close + 1..];
+            }
+            TokKind::Word {
+                text,
+                eq: None,
+                quoted,
+            } if *quoted || !text.starts_with(b"!") => {
+                selector = Some(Selector::Item(bytes_to_string(text)));
+                rest = &rest[1..];
+            }
+            _ => {}
+        }
+    }
+    let mut flags = Vec::new();
+    let props = parse_props(rest, Some(&mut flags))?;
+    Ok(Command {
+        verb,
+        selector,
+        props,
+        flags,
+        line: first.pos.0,
+    })
+}
+
+fn parse_find(open: Pos, inner: &[Token]) -> LexResult<Selector> {
+    let Some(first) = inner.first() else {
+        return Err((open, ParseErrorKind::UnsupportedSelector(String::new())));
+    };
+    match first.bare() {
+        Some(word) if word == "find" => Ok(Selector::Find(parse_props(&inner[1..], None)?)),
+        _ => Err((
+            first.pos,
+            ParseErrorKind::UnsupportedSelector(first.display()),
+        )),
+    }
+}
+
+/// Whether `name` can be a property name (`comment`, `channel.band`, `!keepalive`).
+fn is_property_name(name: &str) -> bool {
+    let bare = name.strip_prefix('!').unwrap_or(name);
+    !bare.is_empty()
+        && bare
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// Properties, and bare flags when `flags` is given (else a bare word is an error).
+fn parse_props(tokens: &[Token], mut flags: Option<&mut Vec<String>>) -> LexResult<Props> {
+    let mut props = Props::new();
+    let mut previous: Option<String> = None;
+    for token in tokens {
+        match &token.kind {
+            TokKind::Open => return Err((token.pos, ParseErrorKind::UnexpectedBracket('['))),
+            TokKind::Close => return Err((token.pos, ParseErrorKind::UnexpectedBracket(']'))),
+            TokKind::Word {
+                text, eq: Some(eq), ..
+            } => {
+                let mut key = bytes_to_string(&text[..*eq]);
+                if key.is_empty() {
+                    return Err((token.pos, ParseErrorKind::EmptyPropertyName));
+                }
+                if !is_property_name(&key) {
+                    return Err((token.pos, ParseErrorKind::InvalidPropertyName(key)));
+                }
+                if key.starts_with('.')
+                    && let Some(prefix) = previous
+                        .as_deref()
+                        .and_then(|p| p.rfind('.').map(|i| &p[..i]))
+                    && !prefix.is_empty()
+                {
+                    key = format!("{prefix}{key}");
+                }
+                props.insert(key.clone(), bytes_to_string(&text[eq + 1..]));
+                previous = Some(key);
+            }
+            TokKind::Word {
+                text,
+                eq: None,
+                quoted: false,
+            } if text.len() > 1 && text.starts_with(b"!") => {
+                let key = bytes_to_string(text);
+                if !is_property_name(&key) {
+                    return Err((token.pos, ParseErrorKind::InvalidPropertyName(key)));
+                }
+                props.insert(key, "");
+            }
+            TokKind::Word {
+                text,
+                eq: None,
+                quoted: false,
+            } if flags.is_some() => {
+                let flag = bytes_to_string(text);
+                if !is_property_name(&flag) || flag.starts_with('!') {
+                    return Err((token.pos, ParseErrorKind::ExpectedProperty(flag)));
+                }
+                if let Some(flags) = flags.as_deref_mut() {
+                    flags.push(flag);
+                }
+            }
+            TokKind::Word { .. } => {
+                return Err((token.pos, ParseErrorKind::ExpectedProperty(token.display())));
+            }
+        }
+    }
+    Ok(props)
+}
+
+/// Writes `config` as `/export terse` would: one command per line with its full menu path.
+#[must_use]
+pub fn print_terse(config: &Config) -> String {
+    let mut out = String::new();
+    print_header(&mut out, &config.header);
+    for menu in &config.menus {
+        let menu_line = menu_line(&menu.path);
+        for command in &menu.commands {
+            out.push_str(&menu_line);
+            out.push(' ');
+            print_command(&mut out, command);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Writes `config` in the standard layout: a menu line, then its commands.
+#[must_use]
+pub fn print_standard(config: &Config) -> String {
+    let mut out = String::new();
+    print_header(&mut out, &config.header);
+    for menu in &config.menus {
+        if menu.commands.is_empty() {
+            continue;
+        }
+        out.push_str(&menu_line(&menu.path));
+        out.push('\n');
+        for command in &menu.commands {
+            print_command(&mut out, command);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Formats one command (without menu path), e.g. `set [ find default-name=ether1 ] name=wan`.
+#[must_use]
+pub fn format_command(command: &Command) -> String {
+    let mut out = String::new();
+    print_command(&mut out, command);
+    out
+}
+
+/// `/interface/bridge/port` → `/interface bridge port`.
+fn menu_line(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    format!("/{}", segments.join(" "))
+}
+
+fn print_header(out: &mut String, header: &Header) {
+    if let Some(version) = &header.routeros_version {
+        let _ = writeln!(out, "# by RouterOS {}", one_line(version));
+    }
+    if let Some(model) = &header.model {
+        let _ = writeln!(out, "# model = {}", one_line(model));
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn print_command(out: &mut String, command: &Command) {
+    out.push_str(command.verb.as_str());
+    match &command.selector {
+        None => {}
+        Some(Selector::Find(props)) => {
+            out.push_str(" [ find");
+            for (k, v) in props.iter() {
+                out.push(' ');
+                print_prop(out, k, v);
+            }
+            out.push_str(" ]");
+        }
+        Some(Selector::Item(item)) => {
+            out.push(' ');
+            if item.starts_with('!') || item == "find" {
+                out.push_str(&quote_always(item));
+            } else {
+                out.push_str(&quote(item));
+            }
+        }
+    }
+    for flag in &command.flags {
+        out.push(' ');
+        out.push_str(flag);
+    }
+    for (k, v) in command.props.iter() {
+        out.push(' ');
+        print_prop(out, k, v);
+    }
+}
+
+fn print_prop(out: &mut String, key: &str, value: &str) {
+    out.push_str(key);
+    if key.starts_with('!') && value.is_empty() {
+        return;
+    }
+    out.push('=');
+    out.push_str(&quote(value));
+}
+
+fn is_safe(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-_.:,/@+*!%".contains(&b)
+}
+
+/// Quotes `value` the way the console needs it: bare when it only has safe characters,
+/// otherwise in double quotes with `"`, `\`, `$`, `?` and control characters escaped.
+#[must_use]
+pub fn quote(value: &str) -> String {
+    if !value.is_empty() && value.bytes().all(is_safe) {
+        return value.to_owned();
+    }
+    quote_always(value)
+}
+
+fn quote_always(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '$' => out.push_str("\\$"),
+            '?' => out.push_str("\\?"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7F => {
+                let _ = write!(out, "\\{:02X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl fmt::Display for Config {
+    /// The terse form ([`print_terse`]).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&print_terse(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(input: &str) -> Command {
+        let config = parse(input).unwrap();
+        assert_eq!(config.command_count(), 1, "{config:?}");
+        config.menus[0].commands[0].clone()
+    }
+
+    #[test]
+    fn standard_and_terse_forms_agree() {
+        let a = parse("/ip address\nadd address=10.0.0.1/24 interface=ether1\n").unwrap();
+        let b = parse("/ip address add address=10.0.0.1/24 interface=ether1").unwrap();
+        let c = parse("/ip/address\r\nadd address=10.0.0.1/24 interface=ether1\r\n").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert_eq!(a.menus[0].path, "/ip/address");
+    }
+
+    #[test]
+    fn selectors() {
+        let c = one("/interface ethernet\nset [ find default-name=ether1 ] name=wan");
+        assert_eq!(c.selector, Some(Selector::find("default-name", "ether1")));
+        assert_eq!(c.props.get("name"), Some("wan"));
+        let c = one("/ip service set ftp disabled=yes");
+        assert_eq!(c.selector, Some(Selector::Item("ftp".into())));
+        let c = one("/interface set *FFFFFFFE x=1");
+        assert!(c.selector.as_ref().unwrap().is_id());
+        let c = one("/ip dns\nset servers=1.1.1.1,8.8.8.8");
+        assert_eq!(c.selector, None);
+        let c = one("/interface 6to4 add !keepalive mtu=1480");
+        assert_eq!(c.props.get("!keepalive"), Some(""));
+        assert_eq!(format_command(&c), "add !keepalive mtu=1480");
+    }
+
+    #[test]
+    fn escapes_and_continuations() {
+        let c = one(
+            "/system script add name=x source=\":global A 50\\r\\\n    \\n:put \\\"a\\\\b\\$c\\?\\_\\4F\\\"\"",
+        );
+        assert_eq!(
+            c.props.get("source"),
+            Some(":global A 50\r\n:put \"a\\b$c? O\"")
+        );
+        let c = one("/interface bridge vlan\nadd tagged=\"a,sfp9\\\n    ,sfp1\" vlan-ids=2");
+        assert_eq!(c.props.get("tagged"), Some("a,sfp9,sfp1"));
+        let c = one("/caps-man channel\nadd band=2ghz name=\\\n    channel-2G-Ch1");
+        assert_eq!(c.props.get("name"), Some("channel-2G-Ch1"));
+        let c = one("/x\nadd comment=\"\\C7\\E0\"");
+        assert_eq!(c.props.get("comment"), Some("\u{C7}\u{E0}"));
+    }
+
+    #[test]
+    fn wifi_dot_shorthand_expands() {
+        let c = one(
+            "/interface wifi\nadd configuration.mode=ap .ssid=home name=\"wifi1 (Bullet Proof)\"",
+        );
+        assert_eq!(c.props.get("configuration.ssid"), Some("home"));
+        assert_eq!(c.props.get("name"), Some("wifi1 (Bullet Proof)"));
+    }
+
+    #[test]
+    fn header_is_read() {
+        let config = parse("# 2024-01-01 10:00:00 by RouterOS 7.18\r\n# software id = X\n#\n# model = CCR2004\n/ip dns set a=b").unwrap();
+        assert_eq!(config.header.routeros_version.as_deref(), Some("7.18"));
+        assert_eq!(config.header.model.as_deref(), Some("CCR2004"));
+        assert_eq!(parse(&print_terse(&config)).unwrap(), config);
+    }
+
+    #[test]
+    fn repeated_menus_merge_only_when_consecutive() {
+        let config = parse("/a\nadd x=1\n/a\nadd x=2\n/b\n/c\nadd y=1\n/a\nadd x=3").unwrap();
+        let paths: Vec<&str> = config.menus.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(paths, ["/a", "/c", "/a"]);
+        assert_eq!(config.commands("/a").count(), 3);
+        assert_eq!(parse(&print_standard(&config)).unwrap(), config);
+    }
+
+    #[test]
+    fn errors_have_positions() {
+        let e = parse("/ip address\nadd comment=\"abc").unwrap_err();
+        assert_eq!(e.to_string(), "export:2:13: unterminated string");
+        let e = parse("add x=1").unwrap_err();
+        assert_eq!(e.to_string(), "export:1:1: command `add` outside a menu");
+        let e = parse("/ip address\n  frob x=1").unwrap_err();
+        assert_eq!(e.to_string(), "export:2:3: unknown command `frob`");
+        let e = parse("/ip address\nset [ find x=1").unwrap_err();
+        assert_eq!(e.to_string(), "export:2:5: unclosed `[` selector");
+        let e = parse("/ip address\nadd x=\"\\q\"").unwrap_err();
+        assert_eq!(e.to_string(), "export:2:8: invalid escape `\\q\"`");
+        let e = parse("/ip address\nadd \"lonely\"").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "export:2:5: expected property=value, found `lonely`"
+        );
+        let e = parse("/ip address\nadd a\\_b=1").unwrap_err();
+        assert_eq!(e.to_string(), "export:2:5: invalid property name `a b`");
+        let c = one("/ip route add blackhole dst-address=10.0.0.0/8 gateway=\"\"");
+        assert_eq!(c.flags, ["blackhole"]);
+        assert_eq!(
+            format_command(&c),
+            "add blackhole dst-address=10.0.0.0/8 gateway=\"\""
+        );
+        let e = parse_named("r1.rsc", "/ip ad$dress\nadd x=1").unwrap_err();
+        assert_eq!(e.to_string(), "r1.rsc:1:5: invalid menu name `ad$dress`");
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("ether1"), "ether1");
+        assert_eq!(quote(""), "\"\"");
+        assert_eq!(quote("a b"), "\"a b\"");
+        assert_eq!(quote("$x?\u{1}"), "\"\\$x\\?\\01\"");
+    }
+}

@@ -1,0 +1,300 @@
+//! A small HTTP client for the Vault/OpenBao API: rustls verifying the server by a given CA
+//! (or the system roots), `X-Vault-Token` auth, bounded timeouts and a request counter.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// How to reach the API.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// PEM CA bundle that signs the servers' certificates. `None`: the system roots.
+    pub ca_pem: Option<String>,
+    /// Per-request timeout (default 10 s).
+    pub timeout: Option<Duration>,
+}
+
+/// A shared HTTP connection pool and request counter; cheap to clone.
+#[derive(Clone)]
+pub struct Http {
+    inner: reqwest::Client,
+    requests: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Http {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http")
+            .field("requests", &self.requests())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Http {
+    /// Builds the pool. TLS is always verified: by `ca_pem` when given, else the system roots.
+    ///
+    /// # Errors
+    /// [`Error::Input`] when the CA bundle is not PEM.
+    pub fn new(options: &ClientOptions) -> Result<Self> {
+        let timeout = options.timeout.unwrap_or(Duration::from_secs(10));
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(3))
+            .no_proxy()
+            .user_agent(concat!("rackpipe-vault/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &options.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
+                Error::Input(format!("CA bundle: not a PEM certificate bundle: {e}"))
+            })?;
+            if certs.is_empty() {
+                return Err(Error::Input("CA bundle: no certificate in it".to_owned()));
+            }
+            builder = builder.tls_certs_only(certs);
+        }
+        let inner = builder
+            .build()
+            .map_err(|e| Error::Input(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            inner,
+            requests: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Number of API requests sent so far through this pool (and every clone of it).
+    #[must_use]
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// A client for one node (or the cluster address).
+    #[must_use]
+    pub fn node(&self, name: impl Into<String>, url: impl Into<String>) -> Client {
+        Client {
+            http: self.clone(),
+            name: name.into(),
+            base: url.into().trim_end_matches('/').to_owned(),
+            token: None,
+        }
+    }
+}
+
+/// The answer of one API call.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Parsed JSON body (`Null` when empty).
+    pub body: Value,
+}
+
+impl Reply {
+    /// Whether the status is 2xx.
+    #[must_use]
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The `errors` of an error body, joined with `; `.
+    #[must_use]
+    pub fn errors(&self) -> String {
+        match self.body.get("errors").and_then(Value::as_array) {
+            Some(list) if !list.is_empty() => list
+                .iter()
+                .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_owned))
+                .map(|e| e.replace(['\n', '\t'], " "))
+                .collect::<Vec<_>>()
+                .join("; "),
+            _ => String::from("(no error message)"),
+        }
+    }
+
+    /// The `data` object of a 2xx reply (`Null` if absent).
+    #[must_use]
+    pub fn data(&self) -> &Value {
+        self.body.get("data").unwrap_or(&Value::Null)
+    }
+}
+
+/// One node's (or the cluster address's) API.
+#[derive(Clone)]
+pub struct Client {
+    http: Http,
+    name: String,
+    base: String,
+    token: Option<Secret>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("name", &self.name)
+            .field("base", &self.base)
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Same node, authenticated with `token`.
+    #[must_use]
+    pub fn with_token(mut self, token: Secret) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// The node name used in errors.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The base URL (`https://host:8200`).
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// The shared pool.
+    #[must_use]
+    pub fn http(&self) -> &Http {
+        &self.http
+    }
+
+    /// Sends one request to `/v1/<path>`; any HTTP status is a `Reply`, only transport
+    /// failures are errors. `LIST` is sent as `GET ?list=true`.
+    ///
+    /// # Errors
+    /// [`Error::Unreachable`] on connect errors and timeouts.
+    pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Reply> {
+        let (http_method, query) = match method {
+            "GET" => (Method::GET, ""),
+            "LIST" => (Method::GET, "?list=true"),
+            "PUT" => (Method::PUT, ""),
+            "POST" => (Method::POST, ""),
+            "DELETE" => (Method::DELETE, ""),
+            other => return Err(Error::Input(format!("unsupported HTTP method {other}"))),
+        };
+        let url = format!("{}/v1/{}{query}", self.base, path.trim_start_matches('/'));
+        let mut request = self.http.inner.request(http_method, &url);
+        if let Some(token) = &self.token {
+            request = request.header("X-Vault-Token", token.expose());
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.http.requests.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(node = %self.name, %method, %path, "vault request");
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&url, &e))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.unreachable(&url, &e))?;
+        let body = if bytes.is_empty() || status == StatusCode::NO_CONTENT {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        tracing::debug!(node = %self.name, %method, %path, status = status.as_u16(), "vault reply");
+        Ok(Reply {
+            status: status.as_u16(),
+            body,
+        })
+    }
+
+    fn unreachable(&self, url: &str, e: &reqwest::Error) -> Error {
+        use std::error::Error as _;
+        let mut reason = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            reason.push_str(": ");
+            reason.push_str(&s.to_string());
+            source = s.source();
+        }
+        Error::Unreachable {
+            node: self.name.clone(),
+            url: url.to_owned(),
+            reason,
+        }
+    }
+
+    /// Like [`Client::call`] but any non-2xx status is an error (503 sealed → [`Error::Sealed`]).
+    ///
+    /// # Errors
+    /// Transport errors and error statuses.
+    pub async fn expect(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+        let reply = self.call(method, path, body).await?;
+        if reply.ok() {
+            return Ok(reply.body);
+        }
+        Err(self.api_error(method, path, &reply))
+    }
+
+    /// The error for a non-2xx reply.
+    #[must_use]
+    pub fn api_error(&self, method: &str, path: &str, reply: &Reply) -> Error {
+        let message = reply.errors();
+        if reply.status == 503 && message.contains("sealed") {
+            return Error::Sealed {
+                node: self.name.clone(),
+            };
+        }
+        Error::Api {
+            node: self.name.clone(),
+            method: method.to_owned(),
+            path: path.to_owned(),
+            status: reply.status,
+            message,
+        }
+    }
+
+    /// GET returning `None` for 404 (absent object).
+    ///
+    /// # Errors
+    /// Transport errors and other error statuses.
+    pub async fn read(&self, path: &str) -> Result<Option<Value>> {
+        let reply = self.call("GET", path, None).await?;
+        match reply.status {
+            404 => Ok(None),
+            _ if reply.ok() => Ok(Some(reply.body)),
+            _ => Err(self.api_error("GET", path, &reply)),
+        }
+    }
+
+    /// LIST returning the `keys` (empty for 404).
+    ///
+    /// # Errors
+    /// Transport errors and other error statuses.
+    pub async fn list(&self, path: &str) -> Result<Vec<String>> {
+        let reply = self.call("LIST", path, None).await?;
+        if reply.status == 404 {
+            return Ok(Vec::new());
+        }
+        if !reply.ok() {
+            return Err(self.api_error("LIST", path, &reply));
+        }
+        Ok(keys_of(&reply.body))
+    }
+}
+
+/// The `data.keys` strings of a LIST reply.
+#[must_use]
+pub fn keys_of(body: &Value) -> Vec<String> {
+    body.pointer("/data/keys")
+        .and_then(Value::as_array)
+        .map(|keys| {
+            keys.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
