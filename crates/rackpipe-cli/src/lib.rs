@@ -184,6 +184,105 @@ pub fn read_input(path: Option<&Path>) -> Result<(String, Vec<u8>), CliError> {
     }
 }
 
+/// Arguments every `plan` takes.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// The site.
+    #[command(flatten)]
+    pub site: SiteArg,
+    /// Exit 2 when the plan has changes (0: none), as `terraform plan -detailed-exitcode`.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Also write the GitLab `reports:terraform` counts (`{"create":N,"update":N,"delete":N}`).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+/// Arguments every `apply` takes.
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    /// The site.
+    #[command(flatten)]
+    pub site: SiteArg,
+    /// Apply exactly this plan (from `plan`); refused when the site or the remote state
+    /// changed since (stale plan). Without it, apply plans and applies in one go.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Allow deletions of unmanaged or removed objects.
+    #[arg(long)]
+    pub allow_destroy: bool,
+}
+
+impl ApplyArgs {
+    /// Reads the `--plan` file, if given, checking its kind and tool.
+    pub fn read_plan(
+        &self,
+        tool: &str,
+    ) -> Result<Option<rackpipe_model::documents::Plan>, CliError> {
+        let Some(path) = &self.plan else {
+            return Ok(None);
+        };
+        let text = std::fs::read(path)
+            .map_err(|e| CliError::error(format!("{}: cannot read plan: {e}", path.display())))?;
+        let plan: rackpipe_model::documents::Plan = serde_json::from_slice(&text).map_err(|e| {
+            CliError::error(format!("{}: not a plan document: {e}", path.display()))
+        })?;
+        if plan.kind != "Plan" || plan.tool != tool {
+            return Err(CliError::error(format!(
+                "{}: expected a Plan from {tool}, got kind {} from {}",
+                path.display(),
+                plan.kind,
+                plan.tool
+            )));
+        }
+        Ok(Some(plan))
+    }
+}
+
+/// Prints a plan (JSON, or a summary with `--format text`), writes the GitLab report when
+/// asked, and returns the exit status `--detailed-exitcode` calls for.
+pub fn finish_plan(
+    plan: &rackpipe_model::documents::Plan,
+    args: &PlanArgs,
+    global: &GlobalArgs,
+) -> Result<ExitStatus, CliError> {
+    if let Some(path) = &args.report {
+        let report = serde_json::to_string(&plan.summary)
+            .map_err(|e| CliError::error(format!("internal: {e}")))?;
+        std::fs::write(path, report)
+            .map_err(|e| CliError::error(format!("{}: cannot write: {e}", path.display())))?;
+    }
+    match global.format {
+        Format::Text => {
+            let s = &plan.summary;
+            let mut text = format!(
+                "{}: {} to create, {} to update, {} to delete\n",
+                plan.tool, s.create, s.update, s.delete
+            );
+            for c in &plan.changes {
+                text.push_str(&format!("  {:?} {} {}\n", c.action, c.target, c.resource));
+                for cmd in &c.commands {
+                    text.push_str(&format!("      {cmd}\n"));
+                }
+                if let Some(diff) = &c.diff {
+                    for line in diff.lines() {
+                        text.push_str(&format!("      {line}\n"));
+                    }
+                }
+            }
+            for u in &plan.unmanaged {
+                text.push_str(&format!("  unmanaged: {u}\n"));
+            }
+            emit_text(&text)?;
+        }
+        _ => emit(plan)?,
+    }
+    Ok(ExitStatus::for_plan(
+        plan.summary.total(),
+        args.detailed_exitcode,
+    ))
+}
+
 /// The commands every binary has.
 #[derive(Debug, Clone, Subcommand)]
 pub enum CommonCommand {

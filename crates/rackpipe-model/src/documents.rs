@@ -8,6 +8,47 @@ use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::Diagnostic;
 
+/// SHA-256 (hex) of a value's canonical JSON (object keys sorted), for plan digests: `apply`
+/// recomputes the desired and observed digests and refuses a plan whose digests differ.
+#[must_use]
+pub fn digest<T: Serialize>(value: &T) -> String {
+    use sha2::{Digest, Sha256};
+    let value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+    let canonical = canonical_json(&value);
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn canonical_json(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let body: Vec<String> = keys
+                .into_iter()
+                .map(|k| {
+                    format!(
+                        "{}:{}",
+                        serde_json::Value::String(k.clone()),
+                        canonical_json(&map[k])
+                    )
+                })
+                .collect();
+            format!("{{{}}}", body.join(","))
+        }
+        serde_json::Value::Array(items) => {
+            format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(canonical_json)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Result of `TOOL validate`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ValidationReport {
@@ -156,6 +197,30 @@ pub struct Plan {
     pub unmanaged: Vec<String>,
 }
 
+impl Plan {
+    /// A plan in the standard envelope; `summary` is computed from `changes`.
+    #[must_use]
+    pub fn new(
+        tool: &str,
+        site: &str,
+        desired_digest: String,
+        observed_digest: String,
+        changes: Vec<Change>,
+    ) -> Self {
+        Self {
+            api_version: crate::API_VERSION.to_owned(),
+            kind: "Plan".to_owned(),
+            tool: tool.to_owned(),
+            site: site.to_owned(),
+            desired_digest,
+            observed_digest,
+            summary: ChangeCounts::of(&changes),
+            changes,
+            unmanaged: Vec::new(),
+        }
+    }
+}
+
 /// Result of `TOOL apply`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ApplyResult {
@@ -195,4 +260,18 @@ pub struct ErrorDocument {
     /// Findings, when the error is an invalid site.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnostics: Vec<Diagnostic>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_ignores_key_order() {
+        let a = serde_json::json!({"a": 1, "b": [1, {"x": 2, "y": 3}]});
+        let b = serde_json::json!({"b": [1, {"y": 3, "x": 2}], "a": 1});
+        assert_eq!(digest(&a), digest(&b));
+        assert_ne!(digest(&a), digest(&serde_json::json!({"a": 2})));
+        assert_eq!(digest(&a).len(), 64);
+    }
 }
