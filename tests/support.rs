@@ -56,8 +56,14 @@ impl Output {
 
 /// Runs `tool args...` with `stdin` (none: an empty, closed stdin).
 pub fn run(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    run_env(tool, args, stdin, &[])
+}
+
+/// Like [`run`], with extra environment variables.
+pub fn run_env(tool: &str, args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(bin(tool))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root())
         .env_remove("RACKPIPE_LOG")
         .stdin(Stdio::piped())

@@ -1,15 +1,25 @@
 //! `nfs-export`: render, lint and apply the NAS's NFS exports and the mounts that use them.
 //!
-//! A thin binary: arguments are parsed here, the work is done by the rackpipe libraries.
+//! A thin binary: arguments are parsed here, the work is done by `rackpipe-nfs`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use rackpipe_cli::{CommonCommand, GlobalArgs, ToolCli, ToolHooks};
+use clap::{Args, Parser, Subcommand};
+use rackpipe_cli::{
+    ApplyArgs, CliError, CommonCommand, ExitStatus, GlobalArgs, PlanArgs, RenderOutcome, ToolCli,
+    ToolHooks,
+};
+use rackpipe_model::Site;
+use rackpipe_model::nas::NfsServer;
+use rackpipe_nfs::linux::{LinuxTarget, SshRemote};
+use rackpipe_nfs::synology::{DsmClient, DsmTarget};
+use rackpipe_ssh::{ConnectOptions, HostKeyPolicy};
 
 /// Render, lint and apply the NAS's NFS exports and the mounts that use them.
 #[derive(Debug, Parser)]
-#[command(name = "nfs-export", version, about)]
+#[command(name = "nfs-export", version)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -21,6 +31,48 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Common(CommonCommand),
+    /// Check existing exports files (any host's): the world-export space, contradictions,
+    /// overlaps, missing sync/subtree_check decisions. Exit 1 on errors.
+    Lint {
+        /// Exports files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Read the NAS's current exports and show what apply would change.
+    Plan {
+        #[command(flatten)]
+        plan: PlanArgs,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Write the exports (Linux: atomically, then `exportfs -ra`; Synology: save and read back).
+    Apply {
+        #[command(flatten)]
+        apply: ApplyArgs,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+/// How the NAS is reached.
+#[derive(Debug, Args)]
+struct ConnArgs {
+    /// Linux/ganesha NAS: SSH private key file.
+    #[arg(long, value_name = "FILE")]
+    ssh_key: Option<PathBuf>,
+    /// Linux/ganesha NAS: SSH port.
+    #[arg(long, default_value_t = 22)]
+    ssh_port: u16,
+    /// Linux/ganesha NAS: known_hosts file.
+    #[arg(long, value_name = "FILE", conflicts_with = "host_fingerprint")]
+    known_hosts: Option<PathBuf>,
+    /// Linux/ganesha NAS: pinned host-key fingerprint (`SHA256:...`).
+    #[arg(long, value_name = "FP")]
+    host_fingerprint: Option<String>,
+    /// Reach the NAS at HOST (SSH) or URL (Synology, `https://host:port`) instead of its site
+    /// address.
+    #[arg(long, value_name = "HOST|URL")]
+    target: Option<String>,
 }
 
 impl ToolCli for Cli {
@@ -29,10 +81,146 @@ impl ToolCli for Cli {
     }
 }
 
-const HOOKS: ToolHooks = ToolHooks { name: "nfs-export", check: rackpipe_cli::no_checks, render: None };
+const HOOKS: ToolHooks = ToolHooks {
+    name: "nfs-export",
+    check: rackpipe_nfs::check,
+    render: Some(render),
+};
+
+fn tool_error(e: rackpipe_nfs::Error) -> CliError {
+    CliError::from_tool(&e, e.is_transient())
+}
+
+fn render(site: &Site, templates: Option<&std::path::Path>) -> Result<RenderOutcome, CliError> {
+    let files = rackpipe_nfs::render(site, templates).map_err(tool_error)?;
+    Ok(RenderOutcome {
+        files,
+        desired: None,
+    })
+}
+
+fn lint(files: &[PathBuf], global: &GlobalArgs) -> Result<ExitStatus, CliError> {
+    let mut inputs = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::error(format!("{}: cannot read: {e}", path.display())))?;
+        inputs.push((path.display().to_string(), text));
+    }
+    let reports = rackpipe_nfs::exports::lint_files(&inputs);
+    let valid = reports.iter().all(|r| r.valid);
+    if !global.quiet {
+        for r in &reports {
+            rackpipe_cli::print_diagnostics(HOOKS.name, &r.source, &r.diagnostics);
+        }
+    }
+    rackpipe_cli::emit(&reports)?;
+    Ok(if valid {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Error
+    })
+}
+
+/// A connected NAS.
+enum Nas {
+    Linux(SshRemote, LinuxTarget),
+    Synology(DsmClient),
+}
+
+async fn connect(site: &Site, conn: &ConnArgs) -> Result<Nas, CliError> {
+    let nas = site
+        .nas
+        .as_ref()
+        .ok_or_else(|| CliError::error("nas: the site has no nas section"))?;
+    match &nas.server {
+        NfsServer::Synology { .. } => {
+            let mut target = DsmTarget::from_site(site).map_err(tool_error)?;
+            if let Some(url) = &conn.target {
+                target.base_url = url.trim_end_matches('/').to_owned();
+            }
+            Ok(Nas::Synology(
+                DsmClient::login(target).await.map_err(tool_error)?,
+            ))
+        }
+        NfsServer::Linux { ssh_user } | NfsServer::Ganesha { ssh_user } => {
+            let key = conn
+                .ssh_key
+                .clone()
+                .ok_or_else(|| CliError::usage("--ssh-key is required for a Linux NAS"))?;
+            let policy = match (&conn.host_fingerprint, &conn.known_hosts) {
+                (Some(fp), _) => HostKeyPolicy::Fingerprint(fp.clone()),
+                (None, Some(path)) => HostKeyPolicy::KnownHosts {
+                    path: path.clone(),
+                    accept_new: false,
+                },
+                (None, None) => {
+                    return Err(CliError::usage(
+                        "give --known-hosts or --host-fingerprint: host keys are always verified",
+                    ));
+                }
+            };
+            let host = match &conn.target {
+                Some(h) => h.clone(),
+                None => {
+                    let desired = rackpipe_nfs::resolve(site).map_err(tool_error)?;
+                    desired.server_address.to_string()
+                }
+            };
+            let options = ConnectOptions::new(host, conn.ssh_port, ssh_user.clone(), key, policy);
+            let remote = SshRemote::connect(&options, Duration::from_secs(60))
+                .await
+                .map_err(tool_error)?;
+            Ok(Nas::Linux(remote, LinuxTarget::for_user(ssh_user)))
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::error(format!("cannot start the async runtime: {e}")))
+}
+
+fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
+    match &cli.command {
+        Command::Common(command) => rackpipe_cli::run_common(&HOOKS, command, &cli.global),
+        Command::Lint { files } => lint(files, &cli.global),
+        Command::Plan { plan, conn } => {
+            let loaded = plan.site.load(HOOKS.check)?;
+            let site = &loaded.site;
+            let result = runtime()?.block_on(async {
+                match connect(site, conn).await? {
+                    Nas::Linux(remote, target) => {
+                        rackpipe_nfs::linux::plan(site, &remote, &target).await
+                    }
+                    Nas::Synology(client) => rackpipe_nfs::synology::plan(site, &client).await,
+                }
+                .map_err(tool_error)
+            })?;
+            rackpipe_cli::finish_plan(&result, plan, &cli.global)
+        }
+        Command::Apply { apply, conn } => {
+            let loaded = apply.site.load(HOOKS.check)?;
+            let site = &loaded.site;
+            let expected = apply.read_plan(HOOKS.name)?;
+            let result = runtime()?.block_on(async {
+                match connect(site, conn).await? {
+                    Nas::Linux(remote, target) => {
+                        rackpipe_nfs::linux::apply(site, &remote, &target, expected.as_ref()).await
+                    }
+                    Nas::Synology(client) => {
+                        rackpipe_nfs::synology::apply(site, &client, expected.as_ref()).await
+                    }
+                }
+                .map_err(tool_error)
+            })?;
+            rackpipe_cli::emit(&result)?;
+            Ok(ExitStatus::Success)
+        }
+    }
+}
 
 fn main() -> ExitCode {
-    rackpipe_cli::main::<Cli>(HOOKS.name, |cli| match &cli.command {
-        Command::Common(command) => rackpipe_cli::run_common(&HOOKS, command, &cli.global),
-    })
+    rackpipe_cli::main::<Cli>(HOOKS.name, run)
 }

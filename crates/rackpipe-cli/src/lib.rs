@@ -460,7 +460,8 @@ pub fn write_files(dir: &Path, files: &[RenderedFile]) -> Result<(), CliError> {
     Ok(())
 }
 
-fn print_diagnostics(tool: &str, source: &str, diagnostics: &[Diagnostic]) {
+/// Prints findings on stderr, one line each: `TOOL: error: FILE:LINE:COL: PATH: message`.
+pub fn print_diagnostics(tool: &str, source: &str, diagnostics: &[Diagnostic]) {
     for d in diagnostics {
         let level = if d.is_error() { "error" } else { "warning" };
         eprintln!("{tool}: {level}: {}", d.display_with_source(source));

@@ -1,0 +1,117 @@
+//! `haproxy-gen`: HAProxy and keepalived for the site's load balancers.
+//!
+//! - [`check`] runs the load-balancer rules the generic model validation cannot know: backends
+//!   that do not resolve to an address, a port bound twice on a VIP, a VIP outside its
+//!   segment, duplicate VRIDs on one segment, instances without an address on the VIP's
+//!   segment, TLS settings that cannot work.
+//! - [`render()`] turns the `load_balancer` section into, per instance, `haproxy.cfg`,
+//!   `keepalived.conf` and the health-check script keepalived tracks (minijinja templates under
+//!   `templates/haproxy/`, built in, overridable by directory).
+//! - [`daemon`] runs the real validators: `haproxy -c -dW` (warnings are errors) and
+//!   `keepalived -t` (whose exit status alone is not trusted: any output is a failure).
+//! - [`deploy`] plans (fetch + unified diff) and applies (upload, remote check, atomic move,
+//!   hitless reload, verify) over SSH, one instance at a time, refusing stale plans.
+
+pub mod check;
+pub mod daemon;
+pub mod deploy;
+pub mod render;
+pub mod secrets;
+
+pub use check::check;
+pub use render::{RenderOptions, render, render_instance, render_redacted};
+pub use secrets::{EnvFileSecrets, Redacted, SecretSource};
+
+/// The tool's name, as it appears in documents.
+pub const TOOL: &str = "haproxy-gen";
+
+/// Errors of haproxy-gen; each message is one line naming the field, host or file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The site breaks a load-balancer rule (the first error; all are in `diagnostics`).
+    #[error("{first}{}", if *.count > 1 { format!(" (and {} more)", .count - 1) } else { String::new() })]
+    Invalid {
+        /// The first error, rendered as `path: message`.
+        first: String,
+        /// How many errors there are.
+        count: usize,
+        /// Every finding.
+        diagnostics: Vec<rackpipe_model::Diagnostic>,
+    },
+    /// The site has no `load_balancer` section.
+    #[error("load_balancer: the site has no load_balancer section")]
+    NoLoadBalancer,
+    /// An instance name that the site does not define.
+    #[error("load_balancer.instances: no instance named {0:?}")]
+    UnknownInstance(String),
+    /// A template failed to load or render.
+    #[error("template {name}: {message}")]
+    Template {
+        /// Template file name.
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A secret could not be resolved.
+    #[error("{path}: {message}")]
+    Secret {
+        /// Field path of the reference.
+        path: String,
+        /// What went wrong (never the value).
+        message: String,
+    },
+    /// An SSH operation failed.
+    #[error(transparent)]
+    Ssh(#[from] rackpipe_ssh::Error),
+    /// The remote config check rejected a file; nothing was changed on that instance.
+    #[error("{host}: {path}: remote check rejected the new file: {message}")]
+    RemoteCheck {
+        /// Instance (`name (host:port)`).
+        host: String,
+        /// File path.
+        path: String,
+        /// The validator's first error line.
+        message: String,
+    },
+    /// Reload or verification failed after the move; the previous files were restored.
+    #[error("{host}: {message}")]
+    Deploy {
+        /// Instance (`name (host:port)`).
+        host: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The plan no longer matches the site or the remote files.
+    #[error("stale plan: {0}; run plan again")]
+    StalePlan(String),
+    /// No connection settings were given for an instance.
+    #[error("load_balancer.instances: no SSH target for instance {0:?}")]
+    NoTarget(String),
+    /// A local validator could not be run.
+    #[error("{tool}: {message}")]
+    Tool {
+        /// The program.
+        tool: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Whether retrying later may help (SSH unreachable or timed out).
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Ssh(e) if e.is_transient())
+    }
+
+    pub(crate) fn invalid(diagnostics: Vec<rackpipe_model::Diagnostic>) -> Self {
+        let errors: Vec<_> = diagnostics.iter().filter(|d| d.is_error()).collect();
+        let first = errors.first().map(ToString::to_string).unwrap_or_default();
+        let count = errors.len();
+        Self::Invalid {
+            first,
+            count,
+            diagnostics,
+        }
+    }
+}

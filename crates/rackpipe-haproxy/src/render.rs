@@ -1,0 +1,505 @@
+//! Rendering `haproxy.cfg`, `keepalived.conf` and the keepalived health-check script.
+//!
+//! All resolution (names → addresses, defaults, per-VIP peers) happens here in Rust; the
+//! minijinja templates under `templates/haproxy/` only lay the values out. A caller may pass a
+//! directory whose files of the same name replace the built-in templates.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use rackpipe_model::Site;
+use rackpipe_model::documents::RenderedFile;
+use rackpipe_model::loadbalancer::{Balance, HealthCheck, LbInstance, LoadBalancer, VrrpState};
+use serde_json::{Value, json};
+
+use crate::Error;
+use crate::check::{
+    address_on_segment, addresses_of, backend_address, backend_tls, check_name, mode_name,
+};
+use crate::secrets::SecretSource;
+
+/// The built-in templates, by file name.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "haproxy.cfg.j2",
+        include_str!("../../../templates/haproxy/haproxy.cfg.j2"),
+    ),
+    (
+        "keepalived.conf.j2",
+        include_str!("../../../templates/haproxy/keepalived.conf.j2"),
+    ),
+    (
+        "check_haproxy.sh.j2",
+        include_str!("../../../templates/haproxy/check_haproxy.sh.j2"),
+    ),
+];
+
+/// Where files go and how HAProxy runs on the instances. `{instance}` in any path is replaced
+/// by the instance name (tests run several instances on one machine).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// Directory whose templates replace the built-in ones.
+    pub templates_dir: Option<PathBuf>,
+    /// Path of `haproxy.cfg` on the instance.
+    pub haproxy_cfg: String,
+    /// Path of `keepalived.conf` on the instance.
+    pub keepalived_conf: String,
+    /// Path of the health-check script keepalived runs.
+    pub check_script: String,
+    /// HAProxy's admin socket.
+    pub admin_socket: String,
+    /// HAProxy master's pid file (`-p` in the systemd unit; Debian: `/run/haproxy.pid`).
+    pub pid_file: String,
+    /// `chroot` directory, if any.
+    pub chroot: Option<String>,
+    /// User HAProxy drops to, if any.
+    pub user: Option<String>,
+    /// Group HAProxy drops to, if any.
+    pub group: Option<String>,
+    /// Log to `/dev/log`.
+    pub syslog: bool,
+    /// User keepalived runs scripts as (`enable_script_security`).
+    pub script_user: String,
+    /// Prefix put before every certificate and CA path (lets `haproxy -c` run against
+    /// placeholder files in CI).
+    pub cert_prefix: Option<String>,
+    /// Bind VIP listeners with `transparent`, so HAProxy starts on instances that do not hold
+    /// the VIP right now.
+    pub transparent_bind: bool,
+    /// `maxconn` in `global`.
+    pub maxconn: u32,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self {
+            templates_dir: None,
+            haproxy_cfg: "/etc/haproxy/haproxy.cfg".to_owned(),
+            keepalived_conf: "/etc/keepalived/keepalived.conf".to_owned(),
+            check_script: "/etc/keepalived/check_haproxy.sh".to_owned(),
+            admin_socket: "/run/haproxy/admin.sock".to_owned(),
+            pid_file: "/run/haproxy.pid".to_owned(),
+            chroot: Some("/var/lib/haproxy".to_owned()),
+            user: Some("haproxy".to_owned()),
+            group: Some("haproxy".to_owned()),
+            syslog: true,
+            script_user: "root".to_owned(),
+            cert_prefix: None,
+            transparent_bind: true,
+            maxconn: 4096,
+        }
+    }
+}
+
+impl RenderOptions {
+    fn path(&self, template: &str, instance: &str) -> String {
+        template.replace("{instance}", instance)
+    }
+
+    fn cert(&self, path: &str) -> String {
+        match &self.cert_prefix {
+            Some(prefix) => format!(
+                "{}/{}",
+                prefix.trim_end_matches('/'),
+                path.trim_start_matches('/')
+            ),
+            None => path.to_owned(),
+        }
+    }
+}
+
+/// A template environment: strict undefined, no auto-escaping, trailing newlines kept.
+///
+/// # Errors
+/// [`Error::Template`] when an override template does not parse.
+pub fn environment(override_dir: Option<&Path>) -> Result<Environment<'static>, Error> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(|e| Error::Template {
+            name: "syntax".to_owned(),
+            message: one_line(&e),
+        })?;
+    env.set_syntax(syntax);
+    for (name, builtin) in TEMPLATES {
+        let source = match override_dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
+            Some(path) => std::fs::read_to_string(&path).map_err(|e| Error::Template {
+                name: path.display().to_string(),
+                message: e.to_string(),
+            })?,
+            None => (*builtin).to_owned(),
+        };
+        env.add_template_owned(*name, source)
+            .map_err(|e| Error::Template {
+                name: (*name).to_owned(),
+                message: one_line(&e),
+            })?;
+    }
+    Ok(env)
+}
+
+fn one_line(e: &minijinja::Error) -> String {
+    let mut msg = e.to_string();
+    if let Some(line) = e.line() {
+        msg = format!("line {line}: {msg}");
+    }
+    msg.lines().next().unwrap_or_default().to_owned()
+}
+
+/// Renders every instance's files, sorted by instance then path.
+///
+/// # Errors
+/// [`Error::Invalid`] when [`check`](crate::check()) finds errors; template and secret errors.
+pub fn render(
+    site: &Site,
+    options: &RenderOptions,
+    secrets: &dyn SecretSource,
+) -> Result<Vec<RenderedFile>, Error> {
+    let lb = site.load_balancer.as_ref().ok_or(Error::NoLoadBalancer)?;
+    let diagnostics = crate::check(site);
+    if diagnostics.iter().any(rackpipe_model::Diagnostic::is_error) {
+        return Err(Error::invalid(diagnostics));
+    }
+    let env = environment(options.templates_dir.as_deref())?;
+    let mut files = Vec::new();
+    for inst in &lb.instances {
+        files.extend(render_with(&env, site, lb, inst, options, secrets)?);
+    }
+    files.sort_by(|a, b| (&a.host, &a.path).cmp(&(&b.host, &b.path)));
+    Ok(files)
+}
+
+/// Renders the files of one instance.
+///
+/// # Errors
+/// As [`render()`], plus [`Error::UnknownInstance`].
+pub fn render_instance(
+    site: &Site,
+    instance: &str,
+    options: &RenderOptions,
+    secrets: &dyn SecretSource,
+) -> Result<Vec<RenderedFile>, Error> {
+    let lb = site.load_balancer.as_ref().ok_or(Error::NoLoadBalancer)?;
+    let inst = lb
+        .instances
+        .iter()
+        .find(|i| i.name == *instance)
+        .ok_or_else(|| Error::UnknownInstance(instance.to_owned()))?;
+    let diagnostics = crate::check(site);
+    if diagnostics.iter().any(rackpipe_model::Diagnostic::is_error) {
+        return Err(Error::invalid(diagnostics));
+    }
+    let env = environment(options.templates_dir.as_deref())?;
+    render_with(&env, site, lb, inst, options, secrets)
+}
+
+fn render_with(
+    env: &Environment<'_>,
+    site: &Site,
+    lb: &LoadBalancer,
+    inst: &LbInstance,
+    options: &RenderOptions,
+    secrets: &dyn SecretSource,
+) -> Result<Vec<RenderedFile>, Error> {
+    let ctx = context(site, lb, inst, options, secrets)?;
+    let name = inst.name.to_string();
+    let render = |template: &str| -> Result<String, Error> {
+        env.get_template(template)
+            .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&ctx))))
+            .map_err(|e| Error::Template {
+                name: template.to_owned(),
+                message: one_line(&e),
+            })
+    };
+    Ok(vec![
+        RenderedFile {
+            host: name.clone(),
+            path: options.path(&options.haproxy_cfg, &name),
+            mode: "0644".to_owned(),
+            content: render("haproxy.cfg.j2")?,
+        },
+        RenderedFile {
+            host: name.clone(),
+            path: options.path(&options.keepalived_conf, &name),
+            mode: "0640".to_owned(),
+            content: render("keepalived.conf.j2")?,
+        },
+        RenderedFile {
+            host: name.clone(),
+            path: options.path(&options.check_script, &name),
+            mode: "0755".to_owned(),
+            content: render("check_haproxy.sh.j2")?,
+        },
+    ])
+}
+
+fn socket(addr: IpAddr, port: u16) -> String {
+    match addr {
+        IpAddr::V4(v4) => format!("{v4}:{port}"),
+        IpAddr::V6(v6) => format!("ipv6@{v6}:{port}"),
+    }
+}
+
+fn ident(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn balance_name(b: Balance) -> &'static str {
+    match b {
+        Balance::Roundrobin => "roundrobin",
+        Balance::First => "first",
+        Balance::Leastconn => "leastconn",
+        Balance::Source => "source",
+    }
+}
+
+/// The instance's own address: on the first VIP's segment, else its first address.
+fn own_address(site: &Site, lb: &LoadBalancer, inst: &LbInstance) -> Option<IpAddr> {
+    lb.vips
+        .first()
+        .and_then(|v| address_on_segment(site, inst.guest.as_str(), v.segment.as_str()))
+        .or_else(|| {
+            addresses_of(site, inst.guest.as_str()).and_then(|a| a.first().map(|(ip, _)| *ip))
+        })
+}
+
+fn context(
+    site: &Site,
+    lb: &LoadBalancer,
+    inst: &LbInstance,
+    options: &RenderOptions,
+    secrets: &dyn SecretSource,
+) -> Result<Value, Error> {
+    let name = inst.name.to_string();
+    let own = own_address(site, lb, inst);
+
+    let stats = lb.stats.as_ref().map(|s| {
+        let addr = own.map_or_else(|| format!("*:{}", s.port), |a| socket(a, s.port));
+        json!({
+            "bind": addr,
+            "probe": addr.trim_start_matches("ipv6@"),
+            "uri": s.uri,
+            "refresh": s.refresh.as_ref().map(ToString::to_string),
+        })
+    });
+
+    // Frontends: one per (VIP, port), in order of first appearance.
+    let mut order: Vec<(String, u16)> = Vec::new();
+    let mut groups: BTreeMap<(String, u16), Vec<usize>> = BTreeMap::new();
+    for (i, svc) in lb.services.iter().enumerate() {
+        let key = (svc.vip.to_string(), svc.port);
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push(i);
+    }
+    let mut frontends = Vec::new();
+    for key in &order {
+        let members = &groups[key];
+        let Some(vip) = lb.vips.iter().find(|v| v.name == *key.0) else {
+            continue;
+        };
+        let first = &lb.services[members[0]];
+        let mut routes = Vec::new();
+        let mut default_backend = Value::Null;
+        let mut certificates = Vec::new();
+        for &i in members {
+            let svc = &lb.services[i];
+            let backend = format!("be_{}", ident(svc.name.as_str()));
+            match &svc.sni {
+                Some(sni) => routes
+                    .push(json!({"name": sni.as_str().to_ascii_lowercase(), "backend": backend})),
+                None => default_backend = Value::String(backend),
+            }
+            if let Some(crt) = &svc.tls_certificate {
+                let crt = options.cert(crt);
+                if !certificates.contains(&crt) {
+                    certificates.push(crt);
+                }
+            }
+        }
+        frontends.push(json!({
+            "name": format!("fe_{}_{}", ident(&key.0).to_ascii_lowercase(), key.1),
+            "bind": socket(vip.address, key.1),
+            "transparent": options.transparent_bind,
+            "mode": mode_name(first.mode),
+            "certificates": certificates,
+            "routes": routes,
+            "default_backend": default_backend,
+        }));
+    }
+
+    let mut backends = Vec::new();
+    for svc in &lb.services {
+        let tls = backend_tls(svc);
+        let tls_cfg = svc.backend_tls.as_ref();
+        let sni = tls_cfg
+            .and_then(|t| t.server_name.as_ref())
+            .or(svc.sni.as_ref())
+            .map(ToString::to_string);
+        let host = sni.clone().unwrap_or_else(|| svc.name.to_string());
+        let default_inter = if svc.check == HealthCheck::VaultActive {
+            "1s"
+        } else {
+            "2s"
+        };
+        let inter = svc.check_interval.as_ref().map_or_else(
+            || default_inter.to_owned(),
+            |d| format!("{}ms", d.as_millis()),
+        );
+        let mut servers = Vec::new();
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for be in &svc.backends {
+            // check() has already proven every backend resolves.
+            let Ok(addr) = backend_address(site, be.target.as_str()) else {
+                continue;
+            };
+            let n = seen.entry(be.target.to_string()).or_insert(0);
+            *n += 1;
+            let server_name = if *n == 1 {
+                ident(be.target.as_str())
+            } else {
+                format!("{}-{}", ident(be.target.as_str()), be.port)
+            };
+            servers.push(json!({"name": server_name, "address": socket(addr, be.port)}));
+        }
+        backends.push(json!({
+            "name": format!("be_{}", ident(svc.name.as_str())),
+            "mode": mode_name(svc.mode),
+            "balance": balance_name(svc.balance),
+            "check": {
+                "kind": check_name(svc.check),
+                "host": host,
+                "inter": inter,
+                "fall": svc.check_fall.unwrap_or(2),
+                "rise": svc.check_rise.unwrap_or(2),
+                "port": svc.check_port,
+                "tls": tls && svc.check != HealthCheck::Tcp,
+                "ca_file": tls_cfg.and_then(|t| t.ca_file.as_deref()).map(|p| options.cert(p)),
+                "sni": if tls { sni.map_or(Value::Null, Value::String) } else { Value::Null },
+                "shutdown_sessions": matches!(svc.check, HealthCheck::VaultActive | HealthCheck::ConsulLeader),
+            },
+            "servers": servers,
+        }));
+    }
+
+    let mut vrrp = Vec::new();
+    for (i, vip) in lb.vips.iter().enumerate() {
+        let prefix = site
+            .segments
+            .iter()
+            .find(|s| s.name == vip.segment)
+            .map_or(32, |s| s.cidr.0.prefix_len());
+        let src = address_on_segment(site, inst.guest.as_str(), vip.segment.as_str());
+        let peers: Vec<String> = lb
+            .instances
+            .iter()
+            .filter(|other| other.name != inst.name)
+            .filter_map(|other| {
+                address_on_segment(site, other.guest.as_str(), vip.segment.as_str())
+            })
+            .map(|a| a.to_string())
+            .collect();
+        let auth_pass = match &vip.auth_pass {
+            Some(reference) => {
+                let path = format!("load_balancer.vips[{i}].auth_pass");
+                let value = secrets
+                    .resolve(reference)
+                    .map_err(|message| Error::Secret {
+                        path: path.clone(),
+                        message,
+                    })?;
+                if value.is_empty()
+                    || value.len() > 8
+                    || value.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    return Err(Error::Secret {
+                        path,
+                        message: format!(
+                            "the VRRP PASS password must be 1 to 8 characters without spaces (keepalived truncates longer ones); {} has {}",
+                            reference,
+                            value.chars().count()
+                        ),
+                    });
+                }
+                Value::String(value)
+            }
+            None => Value::Null,
+        };
+        let state = if vip.nopreempt || inst.state == VrrpState::Backup {
+            "BACKUP"
+        } else {
+            "MASTER"
+        };
+        vrrp.push(json!({
+            "name": ident(vip.name.as_str()),
+            "state": state,
+            "interface": vip.interface,
+            "vrid": vip.vrid,
+            "priority": inst.priority,
+            "advert_int": vip.advert_int,
+            "nopreempt": vip.nopreempt,
+            "unicast": vip.unicast,
+            "src_ip": src.map(|a| a.to_string()),
+            "peers": peers,
+            "auth_pass": auth_pass,
+            "address": format!("{}/{prefix}", vip.address),
+            "check": vip.check.as_ref().map(|c| json!({
+                "name": format!("chk_haproxy_{}", ident(vip.name.as_str()).to_ascii_lowercase()),
+                "interval": c.interval,
+                "weight": c.weight,
+                "fall": c.fall,
+                "rise": c.rise,
+            })),
+        }));
+    }
+
+    Ok(json!({
+        "site": site.metadata.name.to_string(),
+        "instance": {"name": name, "address": own.map(|a| a.to_string())},
+        "global": {
+            "syslog": options.syslog,
+            "chroot": options.chroot,
+            "user": options.user,
+            "group": options.group,
+            "admin_socket": options.path(&options.admin_socket, &name),
+            "maxconn": options.maxconn,
+        },
+        "stats": stats,
+        "frontends": frontends,
+        "backends": backends,
+        "vrrp": vrrp,
+        "script_user": options.script_user,
+        "check_script": options.path(&options.check_script, &name),
+        "pid_file": options.path(&options.pid_file, &name),
+    }))
+}
+
+/// What `haproxy-gen render` prints: the default paths, secrets as `********`, templates
+/// optionally from `templates_dir`.
+///
+/// # Errors
+/// As [`render()`].
+pub fn render_redacted(
+    site: &Site,
+    templates_dir: Option<&Path>,
+) -> Result<Vec<RenderedFile>, Error> {
+    let options = RenderOptions {
+        templates_dir: templates_dir.map(Path::to_path_buf),
+        ..RenderOptions::default()
+    };
+    render(site, &options, &crate::secrets::Redacted)
+}

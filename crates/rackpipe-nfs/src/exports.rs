@@ -1,0 +1,1133 @@
+//! The exports(5) format: a tolerant parser with line and column numbers, and the linter
+//! built on it.
+//!
+//! The parser follows nfs-utils 2.6 (`exportfs`): `#` starts a comment, `\` at the end of a
+//! line continues it, a path may be double-quoted or use octal escapes (`\040`), a leading
+//! `-opts` token sets the line's defaults, and a client is `spec(opts)` with **no** space
+//! before `(`. A `(opts)` token standing alone is what exportfs reads as `*(opts)`: the
+//! whole world. The parser never fails and never panics; everything odd becomes a finding.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use rackpipe_model::diagnostic::Position;
+use rackpipe_model::documents::ValidationReport;
+use rackpipe_model::{API_VERSION, Diagnostic, Severity};
+
+/// One client entry of an export line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientEntry {
+    /// The client spec as written (`10.3.2.0/24`, `*.rachuna.dev`, `*`; empty for `(opts)`).
+    pub spec: String,
+    /// Line of the entry (1-based).
+    pub line: usize,
+    /// Column of the entry (1-based).
+    pub column: usize,
+    /// Options inside the parentheses, in order (empty when there are none).
+    pub options: Vec<String>,
+    /// Whether the entry had a parenthesised option list.
+    pub has_options: bool,
+    /// The `(opts)` stood alone after white space: exportfs exports it to the world.
+    pub detached: bool,
+}
+
+/// One export line (after joining continuations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportLine {
+    /// The exported path, unquoted and unescaped.
+    pub path: String,
+    /// Line where the entry starts (1-based).
+    pub line: usize,
+    /// Column of the path (1-based).
+    pub column: usize,
+    /// Default options from a leading `-opts` token.
+    pub defaults: Vec<String>,
+    /// Client entries in order.
+    pub clients: Vec<ClientEntry>,
+}
+
+/// A syntax problem the parser met (the linter turns these into errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxIssue {
+    /// Line (1-based).
+    pub line: usize,
+    /// Column (1-based).
+    pub column: usize,
+    /// Stable rule id.
+    pub rule: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A parsed exports file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportsFile {
+    /// The export lines.
+    pub entries: Vec<ExportLine>,
+    /// Syntax problems.
+    pub issues: Vec<SyntaxIssue>,
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    text: String,
+    line: usize,
+    column: usize,
+    quoted: bool,
+}
+
+/// Splits the text into logical lines of tokens, honouring comments, continuations and quotes.
+fn tokenize(text: &str, issues: &mut Vec<SyntaxIssue>) -> Vec<Vec<Token>> {
+    let mut lines: Vec<Vec<Token>> = Vec::new();
+    let mut current: Vec<Token> = Vec::new();
+    let mut token: Option<Token> = None;
+    let mut in_quote = false;
+    let mut in_comment = false;
+    let (mut line, mut column) = (1usize, 0usize);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        column += 1;
+        if c == '\n' {
+            if in_quote {
+                issues.push(SyntaxIssue {
+                    line,
+                    column,
+                    rule: "syntax",
+                    message: "unterminated double quote".to_owned(),
+                });
+                in_quote = false;
+            }
+            if let Some(t) = token.take() {
+                current.push(t);
+            }
+            if !current.is_empty() {
+                lines.push(std::mem::take(&mut current));
+            }
+            in_comment = false;
+            line += 1;
+            column = 0;
+            continue;
+        }
+        if in_comment {
+            continue;
+        }
+        if c == '\\' && !in_quote {
+            // A continuation: backslash, optional trailing blanks, newline.
+            let mut lookahead = chars.clone();
+            let mut blanks = 0;
+            while matches!(lookahead.peek(), Some(' ' | '\t' | '\r')) {
+                lookahead.next();
+                blanks += 1;
+            }
+            if matches!(lookahead.peek(), Some('\n')) || lookahead.peek().is_none() {
+                for _ in 0..blanks {
+                    chars.next();
+                }
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                if let Some(t) = token.take() {
+                    current.push(t);
+                }
+                line += 1;
+                column = 0;
+                continue;
+            }
+        }
+        if c == '"' {
+            in_quote = !in_quote;
+            let t = token.get_or_insert_with(|| Token {
+                text: String::new(),
+                line,
+                column,
+                quoted: false,
+            });
+            t.quoted = true;
+            continue;
+        }
+        if !in_quote && c == '#' {
+            in_comment = true;
+            if let Some(t) = token.take() {
+                current.push(t);
+            }
+            continue;
+        }
+        if !in_quote && (c == ' ' || c == '\t' || c == '\r') {
+            if let Some(t) = token.take() {
+                current.push(t);
+            }
+            continue;
+        }
+        token
+            .get_or_insert_with(|| Token {
+                text: String::new(),
+                line,
+                column,
+                quoted: false,
+            })
+            .text
+            .push(c);
+    }
+    if in_quote {
+        issues.push(SyntaxIssue {
+            line,
+            column,
+            rule: "syntax",
+            message: "unterminated double quote".to_owned(),
+        });
+    }
+    if let Some(t) = token.take() {
+        current.push(t);
+    }
+    if !current.is_empty() {
+        lines.push(current);
+    }
+    lines
+}
+
+/// Decodes octal escapes such as `\040` (space) in a path.
+#[must_use]
+pub fn unescape_path(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && bytes
+                .get(i + 1..i + 4)
+                .is_some_and(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)))
+        {
+            let value = u32::from(bytes[i + 1] - b'0') * 64
+                + u32::from(bytes[i + 2] - b'0') * 8
+                + u32::from(bytes[i + 3] - b'0');
+            out.push(u8::try_from(value).unwrap_or(b'?'));
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Encodes a path for an exports file: white space, `\`, `#` and `"` as octal escapes.
+#[must_use]
+pub fn escape_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            ' ' | '\t' | '\\' | '#' | '"' | '(' | ')' => {
+                out.push_str(&format!("\\{:03o}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Parses exports text. Never fails: problems land in [`ExportsFile::issues`].
+#[must_use]
+pub fn parse(text: &str) -> ExportsFile {
+    let mut file = ExportsFile::default();
+    for tokens in tokenize(text, &mut file.issues) {
+        let mut iter = tokens.into_iter().peekable();
+        let Some(path_token) = iter.next() else {
+            continue;
+        };
+        let mut entry = ExportLine {
+            path: if path_token.quoted {
+                path_token.text.clone()
+            } else {
+                unescape_path(&path_token.text)
+            },
+            line: path_token.line,
+            column: path_token.column,
+            defaults: Vec::new(),
+            clients: Vec::new(),
+        };
+        let mut first = true;
+        let mut previous_was_bare = false;
+        for token in iter {
+            if first && token.text.starts_with('-') && !token.quoted {
+                entry.defaults = split_options(&token.text[1..]);
+                first = false;
+                continue;
+            }
+            first = false;
+            let text = token.text.as_str();
+            match text.find('(') {
+                Some(open) => {
+                    let spec = &text[..open];
+                    let rest = &text[open + 1..];
+                    let (inside, trailing) = match rest.find(')') {
+                        Some(close) => (&rest[..close], &rest[close + 1..]),
+                        None => {
+                            file.issues.push(SyntaxIssue {
+                                line: token.line,
+                                column: token.column,
+                                rule: "syntax",
+                                message: format!("{text:?}: missing ')'"),
+                            });
+                            (rest, "")
+                        }
+                    };
+                    if !trailing.is_empty() {
+                        file.issues.push(SyntaxIssue {
+                            line: token.line,
+                            column: token.column,
+                            rule: "syntax",
+                            message: format!("{text:?}: unexpected {trailing:?} after ')' (missing space between clients?)"),
+                        });
+                    }
+                    let detached = spec.is_empty();
+                    entry.clients.push(ClientEntry {
+                        spec: spec.to_owned(),
+                        line: token.line,
+                        column: token.column,
+                        options: split_options(inside),
+                        has_options: true,
+                        detached: detached && previous_was_bare,
+                    });
+                    previous_was_bare = false;
+                }
+                None => {
+                    if text.contains(')') {
+                        file.issues.push(SyntaxIssue {
+                            line: token.line,
+                            column: token.column,
+                            rule: "syntax",
+                            message: format!("{text:?}: ')' without '('"),
+                        });
+                    }
+                    entry.clients.push(ClientEntry {
+                        spec: text.to_owned(),
+                        line: token.line,
+                        column: token.column,
+                        options: Vec::new(),
+                        has_options: false,
+                        detached: false,
+                    });
+                    previous_was_bare = true;
+                }
+            }
+        }
+        file.entries.push(entry);
+    }
+    file
+}
+
+fn split_options(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What kind of client a spec is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientKind {
+    /// `*` (or a `(opts)` without a spec): everyone.
+    World,
+    /// A network.
+    Network(IpNet),
+    /// A single address.
+    Address(IpAddr),
+    /// A host name.
+    Host(String),
+    /// A host-name wildcard.
+    Wildcard(String),
+    /// `@netgroup`.
+    Netgroup(String),
+}
+
+/// Classifies a client spec, or says why it is not valid.
+pub fn classify_client(spec: &str) -> Result<ClientKind, String> {
+    if spec.is_empty() || spec == "*" {
+        return Ok(ClientKind::World);
+    }
+    if spec.starts_with('[') || spec.ends_with(']') && spec.contains(':') {
+        return Err(format!("{spec:?}: IPv6 addresses must not be in brackets"));
+    }
+    if let Some(group) = spec.strip_prefix('@') {
+        return if !group.is_empty()
+            && group
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            Ok(ClientKind::Netgroup(group.to_owned()))
+        } else {
+            Err(format!("{spec:?}: not a valid netgroup"))
+        };
+    }
+    if let Some((addr, mask)) = spec.split_once('/') {
+        let ip: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{spec:?}: {addr:?} is not an IP address"))?;
+        let prefix = if let Ok(bits) = mask.parse::<u8>() {
+            bits
+        } else if let (IpAddr::V4(_), Ok(std::net::IpAddr::V4(m))) = (ip, mask.parse::<IpAddr>()) {
+            let bits = u32::from(m);
+            if bits.leading_ones() + bits.trailing_zeros() != 32 {
+                return Err(format!("{spec:?}: {mask} is not a contiguous netmask"));
+            }
+            u8::try_from(bits.leading_ones()).map_err(|_| format!("{spec:?}: bad netmask"))?
+        } else {
+            return Err(format!(
+                "{spec:?}: {mask:?} is not a prefix length or netmask"
+            ));
+        };
+        let net = IpNet::new(ip, prefix)
+            .map_err(|_| format!("{spec:?}: prefix /{prefix} is too long"))?;
+        return Ok(ClientKind::Network(net));
+    }
+    if let Ok(ip) = spec.parse::<IpAddr>() {
+        return Ok(ClientKind::Address(ip));
+    }
+    let wildcard = spec.contains(['*', '?', '[']);
+    let looks_numeric = spec.split('.').all(|label| {
+        label
+            .chars()
+            .all(|c| c.is_ascii_digit() || "*?[]-".contains(c))
+    });
+    if wildcard && looks_numeric {
+        return Err(format!(
+            "{spec:?}: wildcards do not work on IP addresses; use a CIDR network such as 192.168.1.0/24"
+        ));
+    }
+    if !spec
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-._*?[]".contains(c))
+    {
+        return Err(format!(
+            "{spec:?}: not a host name, network, wildcard or netgroup"
+        ));
+    }
+    if spec.contains(':') {
+        return Err(format!("{spec:?}: not a valid IPv6 address"));
+    }
+    if wildcard {
+        Ok(ClientKind::Wildcard(spec.to_owned()))
+    } else {
+        Ok(ClientKind::Host(spec.to_owned()))
+    }
+}
+
+/// Options exportfs 2.6 accepts without a value.
+const FLAG_OPTIONS: &[&str] = &[
+    "ro",
+    "rw",
+    "sync",
+    "async",
+    "secure",
+    "insecure",
+    "root_squash",
+    "no_root_squash",
+    "all_squash",
+    "no_all_squash",
+    "subtree_check",
+    "no_subtree_check",
+    "wdelay",
+    "no_wdelay",
+    "hide",
+    "nohide",
+    "crossmnt",
+    "nocrossmnt",
+    "secure_locks",
+    "insecure_locks",
+    "auth_nlm",
+    "no_auth_nlm",
+    "acl",
+    "no_acl",
+    "mp",
+    "mountpoint",
+    "nordirplus",
+    "security_label",
+    "pnfs",
+    "no_pnfs",
+];
+
+/// Options that take `=value`.
+const VALUE_OPTIONS: &[&str] = &[
+    "anonuid",
+    "anongid",
+    "fsid",
+    "sec",
+    "mountpoint",
+    "mp",
+    "refer",
+    "replicas",
+    "xprtsec",
+];
+
+/// Pairs that contradict each other.
+const CONTRADICTIONS: &[(&str, &str)] = &[
+    ("ro", "rw"),
+    ("sync", "async"),
+    ("secure", "insecure"),
+    ("root_squash", "no_root_squash"),
+    ("all_squash", "no_all_squash"),
+    ("all_squash", "no_root_squash"),
+    ("subtree_check", "no_subtree_check"),
+    ("wdelay", "no_wdelay"),
+    ("hide", "nohide"),
+    ("crossmnt", "nocrossmnt"),
+    ("secure_locks", "insecure_locks"),
+    ("auth_nlm", "no_auth_nlm"),
+    ("acl", "no_acl"),
+    ("pnfs", "no_pnfs"),
+];
+
+/// Security flavours exportfs knows.
+pub const SEC_FLAVOURS: &[&str] = &["sys", "krb5", "krb5i", "krb5p", "none"];
+
+/// Whether `fsid` is a number, `root`, or a UUID.
+#[must_use]
+pub fn valid_fsid(value: &str) -> bool {
+    value == "root"
+        || value.parse::<u32>().is_ok()
+        || (value.len() >= 32 && value.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+}
+
+/// The effective view of one client's options (defaults, then the client's own, later wins).
+#[derive(Debug, Default)]
+struct Effective {
+    flags: BTreeMap<&'static str, bool>,
+    fsid: Option<String>,
+}
+
+/// Lints the exports text of one file. `source` names it in the report.
+#[must_use]
+pub fn lint(source: &str, text: &str) -> ValidationReport {
+    lint_files(&[(source.to_owned(), text.to_owned())])
+        .pop()
+        .unwrap_or_else(|| report(source, Vec::new()))
+}
+
+fn report(source: &str, diagnostics: Vec<Diagnostic>) -> ValidationReport {
+    ValidationReport {
+        api_version: API_VERSION.to_owned(),
+        kind: "ValidationReport".to_owned(),
+        tool: "nfs-export".to_owned(),
+        source: source.to_owned(),
+        valid: !diagnostics.iter().any(Diagnostic::is_error),
+        diagnostics,
+    }
+}
+
+fn at(
+    severity: Severity,
+    rule: &str,
+    path: &str,
+    line: usize,
+    column: usize,
+    message: String,
+) -> Diagnostic {
+    Diagnostic {
+        severity,
+        rule: rule.to_owned(),
+        path: path.to_owned(),
+        position: Some(Position {
+            line: line as u64,
+            column: column as u64,
+        }),
+        message,
+    }
+}
+
+/// Lints several files read together (the main `exports` file and `exports.d/*.exports`), so
+/// duplicate and overlapping exports across files are found. One report per file, in order.
+#[must_use]
+pub fn lint_files(files: &[(String, String)]) -> Vec<ValidationReport> {
+    let parsed: Vec<ExportsFile> = files.iter().map(|(_, text)| parse(text)).collect();
+    let mut reports: Vec<Vec<Diagnostic>> = vec![Vec::new(); files.len()];
+    // (path, file index, line) of every entry, for cross-entry checks.
+    let mut seen: Vec<(String, usize, usize)> = Vec::new();
+    // (client, path) -> (file, line) for duplicates; fsid -> (path, file, line).
+    let mut clients_seen: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+    let mut fsids: BTreeMap<String, (String, usize, usize)> = BTreeMap::new();
+
+    for (index, file) in parsed.iter().enumerate() {
+        let out = &mut reports[index];
+        for issue in &file.issues {
+            out.push(at(
+                Severity::Error,
+                issue.rule,
+                "",
+                issue.line,
+                issue.column,
+                issue.message.clone(),
+            ));
+        }
+        for entry in &file.entries {
+            lint_entry(
+                &files[index].0,
+                index,
+                entry,
+                out,
+                &mut clients_seen,
+                &mut fsids,
+                files,
+            );
+            seen.push((normalise(&entry.path), index, entry.line));
+        }
+    }
+
+    // Overlapping (nested) exports: look each path's ancestors up (O(entries x depth)).
+    let mut first_at: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (path, file, line) in &seen {
+        first_at.entry(path.as_str()).or_insert((*file, *line));
+    }
+    for (inner, fi, li) in &seen {
+        let mut cut = inner.len();
+        while let Some(slash) = inner[..cut].rfind('/') {
+            let outer = if slash == 0 { "/" } else { &inner[..slash] };
+            if outer != inner.as_str()
+                && let Some((fo, lo)) = first_at.get(outer)
+            {
+                reports[*fi].push(at(
+                    Severity::Warning,
+                    "overlapping-export",
+                    inner,
+                    *li,
+                    1,
+                    format!(
+                        "{inner} lies inside {outer} ({}:{lo}); clients of both see two exports of one tree (check crossmnt/nohide and fsid)",
+                        files[*fo].0
+                    ),
+                ));
+                break;
+            }
+            if slash == 0 {
+                break;
+            }
+            cut = slash;
+        }
+    }
+    files
+        .iter()
+        .zip(reports)
+        .map(|((name, _), diags)| report(name, diags))
+        .collect()
+}
+
+fn normalise(path: &str) -> String {
+    if path.len() > 1 {
+        path.trim_end_matches('/').to_owned()
+    } else {
+        path.to_owned()
+    }
+}
+
+/// Whether `inner` is strictly below `outer` in the file-system tree.
+#[must_use]
+pub fn is_under(inner: &str, outer: &str) -> bool {
+    let outer = outer.trim_end_matches('/');
+    inner.len() > outer.len()
+        && inner.starts_with(outer)
+        && inner.as_bytes().get(outer.len()) == Some(&b'/')
+}
+
+#[allow(clippy::too_many_lines)]
+fn lint_entry(
+    source: &str,
+    file_index: usize,
+    entry: &ExportLine,
+    out: &mut Vec<Diagnostic>,
+    clients_seen: &mut BTreeMap<(String, String), (usize, usize)>,
+    fsids: &mut BTreeMap<String, (String, usize, usize)>,
+    files: &[(String, String)],
+) {
+    let path = normalise(&entry.path);
+    let (line, col) = (entry.line, entry.column);
+    if !entry.path.starts_with('/') {
+        out.push(at(
+            Severity::Error,
+            "relative-path",
+            &path,
+            line,
+            col,
+            format!("export path {:?} is not absolute", entry.path),
+        ));
+    } else if entry.path.split('/').any(|part| part == "..") {
+        out.push(at(
+            Severity::Error,
+            "relative-path",
+            &path,
+            line,
+            col,
+            format!("export path {:?} contains '..'", entry.path),
+        ));
+    }
+    if entry.clients.is_empty() {
+        out.push(at(
+            Severity::Warning,
+            "no-clients",
+            &path,
+            line,
+            col,
+            format!("{path} names no client: exportfs exports it to the world with default options; name the clients"),
+        ));
+    }
+    let mut local_specs: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, client) in entry.clients.iter().enumerate() {
+        let label = if client.spec.is_empty() {
+            "*".to_owned()
+        } else {
+            client.spec.clone()
+        };
+        let field = format!("{path} {label}");
+        let (cl, cc) = (client.line, client.column);
+        // The classic space mistake: `host (rw)`.
+        if client.spec.is_empty() {
+            let previous = i
+                .checked_sub(1)
+                .and_then(|p| entry.clients.get(p))
+                .filter(|p| !p.has_options);
+            let message = match previous {
+                Some(p) => format!(
+                    "\"{} ({})\": the space before '(' exports {path} to {} with default options (ro,root_squash) AND to the whole world with ({}); write {}({})",
+                    p.spec,
+                    client.options.join(","),
+                    p.spec,
+                    client.options.join(","),
+                    p.spec,
+                    client.options.join(",")
+                ),
+                None => format!(
+                    "\"({})\" has no client: exportfs exports {path} to the whole world with these options; write the client before '(' with no space",
+                    client.options.join(",")
+                ),
+            };
+            out.push(at(
+                Severity::Error,
+                "world-export-space",
+                &field,
+                cl,
+                cc,
+                message,
+            ));
+        } else if !client.has_options {
+            let followed_by_detached = entry.clients.get(i + 1).is_some_and(|n| n.spec.is_empty());
+            if !followed_by_detached {
+                out.push(at(
+                    Severity::Warning,
+                    "no-options",
+                    &field,
+                    cl,
+                    cc,
+                    format!("{label} has no options: exportfs uses ro,root_squash and warns; write {label}(ro,sync,no_subtree_check) or similar"),
+                ));
+            }
+        }
+        let kind = match classify_client(&client.spec) {
+            Ok(kind) => kind,
+            Err(message) => {
+                out.push(at(
+                    Severity::Error,
+                    "invalid-client",
+                    &field,
+                    cl,
+                    cc,
+                    message,
+                ));
+                continue;
+            }
+        };
+        if let ClientKind::Network(net) = kind
+            && net.addr() != net.network()
+        {
+            out.push(at(
+                Severity::Warning,
+                "host-bits-set",
+                &field,
+                cl,
+                cc,
+                format!("{label} has host bits set; the network is {}", net.trunc()),
+            ));
+        }
+        if let Some(first) = local_specs.get(&label) {
+            out.push(at(
+                Severity::Warning,
+                "duplicate-client",
+                &field,
+                cl,
+                cc,
+                format!("{label} appears twice for {path}; only the first entry (column {first}) is used"),
+            ));
+        } else {
+            local_specs.insert(label.clone(), cc);
+        }
+        let key = (label.clone(), path.clone());
+        if let Some((other_file, other_line)) = clients_seen.get(&key) {
+            if (*other_file, *other_line) != (file_index, entry.line) {
+                out.push(at(
+                    Severity::Error,
+                    "duplicate-export",
+                    &field,
+                    cl,
+                    cc,
+                    format!(
+                        "{path} is already exported to {label} at {}:{other_line}",
+                        files[*other_file].0
+                    ),
+                ));
+            }
+        } else {
+            clients_seen.insert(key, (file_index, entry.line));
+        }
+
+        // Options: defaults then the client's own; contradictions inside one list are errors.
+        let mut effective = Effective::default();
+        for (list, is_default) in [(&entry.defaults, true), (&client.options, false)] {
+            let mut local: BTreeMap<&'static str, bool> = BTreeMap::new();
+            for option in list.iter() {
+                let (name, value) = match option.split_once('=') {
+                    Some((n, v)) => (n, Some(v)),
+                    None => (option.as_str(), None),
+                };
+                if let Some(value) = value {
+                    let Some(known) = VALUE_OPTIONS.iter().find(|k| **k == name) else {
+                        out.push(at(
+                            Severity::Error,
+                            "unknown-option",
+                            &field,
+                            cl,
+                            cc,
+                            format!("unknown option {option:?} (exportfs rejects it)"),
+                        ));
+                        continue;
+                    };
+                    match *known {
+                        "anonuid" | "anongid" if value.parse::<u32>().is_err() => {
+                            out.push(at(
+                                Severity::Error,
+                                "invalid-option",
+                                &field,
+                                cl,
+                                cc,
+                                format!("{name}={value:?}: not a numeric id"),
+                            ));
+                        }
+                        "sec" => {
+                            for flavour in value.split(':') {
+                                if !SEC_FLAVOURS.contains(&flavour) {
+                                    out.push(at(
+                                        Severity::Error,
+                                        "invalid-option",
+                                        &field,
+                                        cl,
+                                        cc,
+                                        format!("sec={value}: unknown flavour {flavour:?} (sys, krb5, krb5i, krb5p)"),
+                                    ));
+                                }
+                            }
+                        }
+                        "fsid" => {
+                            if valid_fsid(value) {
+                                effective.fsid = Some(if value == "0" {
+                                    "root".to_owned()
+                                } else {
+                                    value.to_owned()
+                                });
+                            } else {
+                                out.push(at(
+                                    Severity::Error,
+                                    "invalid-option",
+                                    &field,
+                                    cl,
+                                    cc,
+                                    format!("fsid={value:?}: not a number, 'root' or a UUID"),
+                                ));
+                            }
+                        }
+                        _ => {}
+                    }
+                    continue;
+                }
+                let Some(known) = FLAG_OPTIONS.iter().find(|k| **k == name) else {
+                    let hint = if VALUE_OPTIONS.contains(&name) {
+                        " (it needs =value)"
+                    } else {
+                        ""
+                    };
+                    out.push(at(
+                        Severity::Error,
+                        "unknown-option",
+                        &field,
+                        cl,
+                        cc,
+                        format!("unknown option {option:?}{hint} (exportfs rejects it)"),
+                    ));
+                    continue;
+                };
+                for (a, b) in CONTRADICTIONS {
+                    let other = if known == a {
+                        Some(*b)
+                    } else if known == b {
+                        Some(*a)
+                    } else {
+                        None
+                    };
+                    if let Some(other) = other
+                        && local.contains_key(other)
+                    {
+                        let scope = if is_default {
+                            "default options"
+                        } else {
+                            "options"
+                        };
+                        out.push(at(
+                            Severity::Error,
+                            "conflicting-options",
+                            &field,
+                            cl,
+                            cc,
+                            format!("{scope} of {label} set both {other} and {known}; they contradict (exportfs silently keeps the last)"),
+                        ));
+                    }
+                }
+                local.insert(known, true);
+                // A later option overrides its opposite from the defaults.
+                for (a, b) in CONTRADICTIONS {
+                    if known == a {
+                        effective.flags.remove(b);
+                    } else if known == b {
+                        effective.flags.remove(a);
+                    }
+                }
+                effective.flags.insert(known, true);
+            }
+        }
+        let has = |name: &str| effective.flags.contains_key(name);
+        let rw = has("rw");
+        let squash_off = has("no_root_squash");
+        if kind == ClientKind::World {
+            if rw || squash_off {
+                let what = match (rw, squash_off) {
+                    (true, true) => "read-write with no_root_squash",
+                    (true, false) => "read-write",
+                    _ => "with no_root_squash",
+                };
+                out.push(at(
+                    Severity::Error,
+                    "world-writable",
+                    &field,
+                    cl,
+                    cc,
+                    format!("{path} is exported to the whole world {what}; name the clients (a CIDR network or hosts)"),
+                ));
+            } else if !client.spec.is_empty() {
+                out.push(at(
+                    Severity::Warning,
+                    "world-export",
+                    &field,
+                    cl,
+                    cc,
+                    format!("{path} is exported read-only to the whole world"),
+                ));
+            }
+        }
+        if let ClientKind::Network(net) = kind {
+            let wide = match net {
+                IpNet::V4(n) => n.prefix_len() < 16,
+                IpNet::V6(n) => n.prefix_len() < 48,
+            };
+            if wide && (rw && squash_off) {
+                out.push(at(
+                    Severity::Warning,
+                    "wide-no-root-squash",
+                    &field,
+                    cl,
+                    cc,
+                    format!("{label} is a wide network (/{}) with rw and no_root_squash: any machine in it acts as root on {path}", net.prefix_len()),
+                ));
+            }
+        }
+        if !(has("sync") || has("async")) && (client.has_options || !entry.defaults.is_empty()) {
+            out.push(at(
+                Severity::Warning,
+                "missing-sync",
+                &field,
+                cl,
+                cc,
+                format!(
+                    "{label}: neither sync nor async given; say sync (the safe default) explicitly"
+                ),
+            ));
+        }
+        if has("async") {
+            out.push(at(
+                Severity::Warning,
+                "async",
+                &field,
+                cl,
+                cc,
+                format!("{label}: async acknowledges writes before they reach disk; a server crash loses data"),
+            ));
+        }
+        if !(has("subtree_check") || has("no_subtree_check"))
+            && (client.has_options || !entry.defaults.is_empty())
+        {
+            out.push(at(
+                Severity::Warning,
+                "missing-subtree-check",
+                &field,
+                cl,
+                cc,
+                format!("{label}: neither subtree_check nor no_subtree_check given; exportfs warns and assumes no_subtree_check"),
+            ));
+        }
+        if let Some(fsid) = &effective.fsid {
+            match fsids.get(fsid) {
+                Some((other_path, other_file, other_line)) if *other_path != path => {
+                    out.push(at(
+                        Severity::Error,
+                        "duplicate-fsid",
+                        &field,
+                        cl,
+                        cc,
+                        format!("fsid={fsid} is also used by {other_path} ({}:{other_line}); file handles would collide", files[*other_file].0),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    fsids.insert(fsid.clone(), (path.clone(), file_index, entry.line));
+                }
+            }
+        }
+    }
+    let _ = source;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(text: &str) -> Vec<(String, u64)> {
+        lint("t", text)
+            .diagnostics
+            .iter()
+            .map(|d| (d.rule.clone(), d.position.map_or(0, |p| p.line)))
+            .collect()
+    }
+
+    #[test]
+    fn parses_continuations_quotes_and_defaults() {
+        let text = "# comment\n\"/srv/with space\" -sync,rw 10.0.0.0/24 \\\n   host1(ro) # trailing\n/a\\040b *(ro)\n";
+        let file = parse(text);
+        assert!(file.issues.is_empty(), "{:?}", file.issues);
+        assert_eq!(file.entries.len(), 2);
+        assert_eq!(file.entries[0].path, "/srv/with space");
+        assert_eq!(file.entries[0].defaults, ["sync", "rw"]);
+        assert_eq!(file.entries[0].clients[1].spec, "host1");
+        assert_eq!(file.entries[0].clients[1].line, 3);
+        assert_eq!(file.entries[1].path, "/a b");
+        assert_eq!(file.entries[1].line, 4);
+    }
+
+    #[test]
+    fn space_before_paren_is_a_world_export() {
+        let r = lint("t", "/data 192.168.1.10 (rw,sync)\n");
+        assert!(!r.valid);
+        let d = r
+            .diagnostics
+            .iter()
+            .find(|d| d.rule == "world-export-space")
+            .unwrap();
+        assert!(d.message.contains("whole world"), "{}", d.message);
+        assert_eq!(d.position.unwrap().line, 1);
+        assert_eq!(d.position.unwrap().column, 20);
+    }
+
+    #[test]
+    fn conflicting_and_unknown_options() {
+        let found = rules(
+            "/a 10.0.0.0/24(ro,rw,sync,no_subtree_check)\n/b h(bogus,sync,no_subtree_check)\n",
+        );
+        assert!(
+            found.contains(&("conflicting-options".to_owned(), 1)),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&("unknown-option".to_owned(), 2)),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn world_rw_and_missing_decisions() {
+        let found = rules("/a *(rw)\n");
+        assert!(found.contains(&("world-writable".to_owned(), 1)));
+        assert!(found.contains(&("missing-sync".to_owned(), 1)));
+        assert!(found.contains(&("missing-subtree-check".to_owned(), 1)));
+    }
+
+    #[test]
+    fn overlapping_and_duplicate_exports_across_files() {
+        let files = vec![
+            ("exports".to_owned(), "/srv 10.0.0.0/24(ro,sync,no_subtree_check)\n".to_owned()),
+            (
+                "exports.d/x.exports".to_owned(),
+                "/srv/data 10.0.0.0/24(rw,sync,no_subtree_check)\n/srv 10.0.0.0/24(rw,sync,no_subtree_check)\n".to_owned(),
+            ),
+        ];
+        let reports = lint_files(&files);
+        let second: Vec<&str> = reports[1]
+            .diagnostics
+            .iter()
+            .map(|d| d.rule.as_str())
+            .collect();
+        assert!(second.contains(&"overlapping-export"), "{second:?}");
+        assert!(second.contains(&"duplicate-export"), "{second:?}");
+        assert!(!reports[1].valid);
+    }
+
+    #[test]
+    fn client_specs() {
+        assert_eq!(classify_client("*").unwrap(), ClientKind::World);
+        assert!(matches!(
+            classify_client("10.3.2.0/24").unwrap(),
+            ClientKind::Network(_)
+        ));
+        assert!(
+            matches!(classify_client("10.3.2.0/255.255.255.0").unwrap(), ClientKind::Network(n) if n.prefix_len() == 24)
+        );
+        assert!(matches!(
+            classify_client("2001:db8::/64").unwrap(),
+            ClientKind::Network(_)
+        ));
+        assert!(matches!(
+            classify_client("*.rachuna.dev").unwrap(),
+            ClientKind::Wildcard(_)
+        ));
+        assert!(matches!(
+            classify_client("@trusted").unwrap(),
+            ClientKind::Netgroup(_)
+        ));
+        assert!(classify_client("192.168.1.*").unwrap_err().contains("CIDR"));
+        assert!(
+            classify_client("[2001:db8::1]")
+                .unwrap_err()
+                .contains("brackets")
+        );
+        assert!(classify_client("10.0.0.0/33").is_err());
+        assert!(classify_client("host$").is_err());
+    }
+
+    #[test]
+    fn clean_file_is_valid() {
+        let r = lint(
+            "t",
+            "/srv/nfs/cache \\\n\t10.3.2.0/24(rw,sync,no_subtree_check,root_squash)\n",
+        );
+        assert!(r.valid && r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    }
+
+    #[test]
+    fn escape_round_trip() {
+        let p = "/srv/a b#c";
+        assert_eq!(unescape_path(&escape_path(p)), p);
+    }
+}

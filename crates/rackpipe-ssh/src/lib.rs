@@ -1,0 +1,782 @@
+//! A small SSH client for rackpipe's tools, on top of [`russh`].
+//!
+//! - **Host keys are always verified**: against a pinned SHA-256 fingerprint
+//!   (`SHA256:…`, as `ssh-keygen -lf` prints it) or a `known_hosts` file. An unknown or
+//!   changed key is an error naming the host; there is no trust-on-first-use unless
+//!   [`HostKeyPolicy::KnownHosts::accept_new`] is set explicitly.
+//! - Key-based authentication from a private key file.
+//! - [`Session::exec`] runs a command with a timeout and returns its [`Output`];
+//!   [`Session::read_file`] and [`Session::write_file_atomic`] move whole files (the write goes
+//!   to a temp file in the same directory, is fsynced and renamed into place).
+//! - Every [`Error`] names the host and says whether it is worth retrying
+//!   ([`Error::is_transient`]).
+//!
+//! The remote side needs only a POSIX shell and coreutils (`cat`, `chmod`, `mv`, `sync`).
+//!
+//! With the `testing` feature, [`testing::SshServer`] starts a real `sshd` on loopback for tests.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::ChannelMsg;
+use russh::client::{self, Handle};
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+/// How the server's host key is verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostKeyPolicy {
+    /// The key's SHA-256 fingerprint must equal this one (`SHA256:base64`, as printed by
+    /// `ssh-keygen -lf key.pub`).
+    Fingerprint(String),
+    /// The key must be listed for the host in this `known_hosts` file.
+    KnownHosts {
+        /// The file (`[host]:port` entries for ports other than 22; hashed entries work).
+        path: PathBuf,
+        /// Add an unknown host's key to the file instead of failing (trust on first use).
+        /// A *changed* key is still an error.
+        accept_new: bool,
+    },
+}
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Remote user.
+    pub user: String,
+    /// Private key file (OpenSSH format, unencrypted).
+    pub key_file: PathBuf,
+    /// Host-key verification.
+    pub host_key: HostKeyPolicy,
+    /// Limit for TCP connect + handshake + authentication.
+    pub connect_timeout: Duration,
+    /// Default limit for one [`Session::exec`].
+    pub exec_timeout: Duration,
+}
+
+impl ConnectOptions {
+    /// Options with the default timeouts (10 s connect, 60 s per command).
+    #[must_use]
+    pub fn new(
+        host: impl Into<String>,
+        port: u16,
+        user: impl Into<String>,
+        key_file: impl Into<PathBuf>,
+        host_key: HostKeyPolicy,
+    ) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            user: user.into(),
+            key_file: key_file.into(),
+            host_key,
+            connect_timeout: Duration::from_secs(10),
+            exec_timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// `host:port`, as errors print it.
+    #[must_use]
+    pub fn label(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Errors; each message is one line that names the host (or the file).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// TCP connection failed (refused, unreachable, DNS).
+    #[error("{host}: cannot connect: {message}")]
+    Connect {
+        /// `host:port`.
+        host: String,
+        /// The cause.
+        message: String,
+    },
+    /// An operation took longer than allowed.
+    #[error("{host}: timed out after {seconds:.1}s while {what}")]
+    Timeout {
+        /// `host:port`.
+        host: String,
+        /// The limit.
+        seconds: f64,
+        /// What was running.
+        what: String,
+    },
+    /// The host key does not match the pinned fingerprint.
+    #[error("{host}: host key {actual} does not match the pinned fingerprint {expected}")]
+    HostKeyMismatch {
+        /// `host:port`.
+        host: String,
+        /// The server's key fingerprint.
+        actual: String,
+        /// The pinned one.
+        expected: String,
+    },
+    /// The host is not in `known_hosts` and `accept_new` is off.
+    #[error(
+        "{host}: host key {actual} is unknown: not listed in {known_hosts} (no trust on first use; add it or pin its fingerprint)"
+    )]
+    UnknownHostKey {
+        /// `host:port`.
+        host: String,
+        /// The server's key fingerprint.
+        actual: String,
+        /// The file checked.
+        known_hosts: String,
+    },
+    /// `known_hosts` has a different key of the same type for the host.
+    #[error("{host}: HOST KEY CHANGED: {actual} differs from {known_hosts} line {line}")]
+    HostKeyChanged {
+        /// `host:port`.
+        host: String,
+        /// The server's key fingerprint.
+        actual: String,
+        /// The file checked.
+        known_hosts: String,
+        /// The line holding the old key.
+        line: usize,
+    },
+    /// The pinned fingerprint is not `SHA256:<base64>`.
+    #[error(
+        "host_key: {0:?} is not a SHA-256 fingerprint like SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"
+    )]
+    BadFingerprint(String),
+    /// The known_hosts file could not be read or written.
+    #[error("{host}: known_hosts {path}: {message}")]
+    KnownHosts {
+        /// `host:port`.
+        host: String,
+        /// The file.
+        path: String,
+        /// The cause.
+        message: String,
+    },
+    /// The private key file could not be loaded.
+    #[error("{path}: cannot load private key: {message}")]
+    Key {
+        /// The file.
+        path: String,
+        /// The cause (never the key).
+        message: String,
+    },
+    /// The server refused the key.
+    #[error("{host}: public-key authentication as {user:?} was refused")]
+    AuthRejected {
+        /// `host:port`.
+        host: String,
+        /// The remote user.
+        user: String,
+    },
+    /// The SSH session failed (disconnect, protocol error).
+    #[error("{host}: ssh: {message}")]
+    Ssh {
+        /// `host:port`.
+        host: String,
+        /// The cause.
+        message: String,
+    },
+    /// A remote file operation failed.
+    #[error("{host}: {path}: {message}")]
+    Remote {
+        /// `host:port`.
+        host: String,
+        /// The remote path.
+        path: String,
+        /// What went wrong (first line of the remote stderr).
+        message: String,
+    },
+}
+
+impl Error {
+    /// Whether retrying later may help (network trouble, timeouts, dropped sessions).
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Connect { .. } | Self::Timeout { .. } | Self::Ssh { .. }
+        )
+    }
+
+    /// The `host:port` the error is about, if any.
+    #[must_use]
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            Self::Connect { host, .. }
+            | Self::Timeout { host, .. }
+            | Self::HostKeyMismatch { host, .. }
+            | Self::UnknownHostKey { host, .. }
+            | Self::HostKeyChanged { host, .. }
+            | Self::KnownHosts { host, .. }
+            | Self::AuthRejected { host, .. }
+            | Self::Ssh { host, .. }
+            | Self::Remote { host, .. } => Some(host),
+            Self::BadFingerprint(_) | Self::Key { .. } => None,
+        }
+    }
+}
+
+/// What a remote command produced.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Exit status; `None` when the command died from a signal or the server sent none.
+    pub status: Option<u32>,
+    /// Standard output.
+    pub stdout: Vec<u8>,
+    /// Standard error.
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    /// Whether the command exited with status 0.
+    #[must_use]
+    pub fn success(&self) -> bool {
+        self.status == Some(0)
+    }
+
+    /// Standard output as text (lossy).
+    #[must_use]
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// Standard error as text (lossy).
+    #[must_use]
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+
+    /// The first non-empty line of stderr (or stdout), for one-line error messages.
+    #[must_use]
+    pub fn first_error_line(&self) -> String {
+        let pick = |b: &[u8]| {
+            String::from_utf8_lossy(b)
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(str::to_owned)
+        };
+        pick(&self.stderr)
+            .or_else(|| pick(&self.stdout))
+            .unwrap_or_else(|| {
+                format!(
+                    "exit status {}",
+                    self.status
+                        .map_or_else(|| "none".to_owned(), |s| s.to_string())
+                )
+            })
+    }
+}
+
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Output")
+            .field("status", &self.status)
+            .field("stdout", &format_args!("{} bytes", self.stdout.len()))
+            .field("stderr", &self.stderr_text())
+            .finish()
+    }
+}
+
+/// SHA-256 fingerprint of a public key, `SHA256:<base64 without padding>`.
+#[must_use]
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+/// Quotes `s` for a POSIX shell (single quotes; embedded `'` become `'\''`).
+#[must_use]
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@".contains(&b))
+    {
+        return s.to_owned();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn check_fingerprint_syntax(fp: &str) -> Result<(), Error> {
+    let ok = fp.strip_prefix("SHA256:").is_some_and(|b64| {
+        b64.len() == 43
+            && b64
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadFingerprint(fp.to_owned()))
+    }
+}
+
+/// russh's callback object: verifies the host key and records why it said no.
+struct Verifier {
+    label: String,
+    host: String,
+    port: u16,
+    policy: HostKeyPolicy,
+    rejection: Arc<Mutex<Option<Error>>>,
+}
+
+impl Verifier {
+    fn verdict(&self, key: &PublicKey) -> Result<(), Error> {
+        let actual = fingerprint(key);
+        match &self.policy {
+            HostKeyPolicy::Fingerprint(expected) => {
+                if &actual == expected {
+                    Ok(())
+                } else {
+                    Err(Error::HostKeyMismatch {
+                        host: self.label.clone(),
+                        actual,
+                        expected: expected.clone(),
+                    })
+                }
+            }
+            HostKeyPolicy::KnownHosts { path, accept_new } => {
+                let known_hosts = path.display().to_string();
+                if !path.exists() && !accept_new {
+                    return Err(Error::UnknownHostKey {
+                        host: self.label.clone(),
+                        actual,
+                        known_hosts,
+                    });
+                }
+                let found = if path.exists() {
+                    russh::keys::check_known_hosts_path(&self.host, self.port, key, path)
+                } else {
+                    Ok(false)
+                };
+                match found {
+                    Ok(true) => Ok(()),
+                    Ok(false) if *accept_new => {
+                        tracing::warn!(host = %self.label, fingerprint = %actual, file = %known_hosts, "accepting new host key");
+                        russh::keys::known_hosts::learn_known_hosts_path(
+                            &self.host, self.port, key, path,
+                        )
+                        .map_err(|e| Error::KnownHosts {
+                            host: self.label.clone(),
+                            path: known_hosts,
+                            message: e.to_string(),
+                        })
+                    }
+                    Ok(false) => Err(Error::UnknownHostKey {
+                        host: self.label.clone(),
+                        actual,
+                        known_hosts,
+                    }),
+                    Err(russh::keys::Error::KeyChanged { line }) => Err(Error::HostKeyChanged {
+                        host: self.label.clone(),
+                        actual,
+                        known_hosts,
+                        line,
+                    }),
+                    Err(e) => Err(Error::KnownHosts {
+                        host: self.label.clone(),
+                        path: known_hosts,
+                        message: e.to_string(),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+impl client::Handler for Verifier {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        server_key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let verdict = match server_key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => self.verdict(key),
+            PublicKeyOrCertificate::Certificate(_) => Err(Error::Ssh {
+                host: self.label.clone(),
+                message:
+                    "the server offered a host certificate; only plain host keys are supported"
+                        .to_owned(),
+            }),
+        };
+        match verdict {
+            Ok(()) => Ok(true),
+            Err(err) => {
+                if let Ok(mut slot) = self.rejection.lock() {
+                    *slot = Some(err);
+                }
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// An authenticated SSH connection to one host.
+pub struct Session {
+    handle: Handle<Verifier>,
+    label: String,
+    exec_timeout: Duration,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("host", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Connects, verifies the host key and authenticates with the private key file.
+    ///
+    /// # Errors
+    /// [`Error::Connect`]/[`Error::Timeout`] (transient), host-key errors, [`Error::Key`],
+    /// [`Error::AuthRejected`].
+    pub async fn connect(options: &ConnectOptions) -> Result<Self, Error> {
+        let label = options.label();
+        if let HostKeyPolicy::Fingerprint(fp) = &options.host_key {
+            check_fingerprint_syntax(fp)?;
+        }
+        let key =
+            russh::keys::load_secret_key(&options.key_file, None).map_err(|e| Error::Key {
+                path: options.key_file.display().to_string(),
+                message: e.to_string(),
+            })?;
+        let rejection = Arc::new(Mutex::new(None));
+        let verifier = Verifier {
+            label: label.clone(),
+            host: options.host.clone(),
+            port: options.port,
+            policy: options.host_key.clone(),
+            rejection: Arc::clone(&rejection),
+        };
+        let config = Arc::new(client::Config {
+            inactivity_timeout: Some(
+                options.exec_timeout.max(Duration::from_secs(30)) + Duration::from_secs(30),
+            ),
+            keepalive_interval: Some(Duration::from_secs(15)),
+            nodelay: true,
+            ..client::Config::default()
+        });
+        let addr = (options.host.clone(), options.port);
+        let timeout_err = |what: &str| Error::Timeout {
+            host: label.clone(),
+            seconds: options.connect_timeout.as_secs_f64(),
+            what: what.to_owned(),
+        };
+        let connected = tokio::time::timeout(
+            options.connect_timeout,
+            client::connect(config, addr, verifier),
+        )
+        .await
+        .map_err(|_| timeout_err("connecting"))?;
+        let mut handle = match connected {
+            Ok(handle) => handle,
+            Err(err) => {
+                if let Some(rejected) = rejection.lock().ok().and_then(|mut slot| slot.take()) {
+                    return Err(rejected);
+                }
+                return Err(match err {
+                    russh::Error::IO(io) => Error::Connect {
+                        host: label,
+                        message: io.to_string(),
+                    },
+                    other => Error::Ssh {
+                        host: label,
+                        message: other.to_string(),
+                    },
+                });
+            }
+        };
+        let hash = tokio::time::timeout(options.connect_timeout, handle.best_supported_rsa_hash())
+            .await
+            .map_err(|_| timeout_err("negotiating"))?
+            .map_err(|e| Error::Ssh {
+                host: label.clone(),
+                message: e.to_string(),
+            })?
+            .flatten();
+        let auth = tokio::time::timeout(
+            options.connect_timeout,
+            handle.authenticate_publickey(
+                options.user.clone(),
+                PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+            ),
+        )
+        .await
+        .map_err(|_| timeout_err("authenticating"))?
+        .map_err(|e| Error::Ssh {
+            host: label.clone(),
+            message: e.to_string(),
+        })?;
+        if !auth.success() {
+            return Err(Error::AuthRejected {
+                host: label,
+                user: options.user.clone(),
+            });
+        }
+        tracing::debug!(host = %label, "ssh session established");
+        Ok(Self {
+            handle,
+            label,
+            exec_timeout: options.exec_timeout,
+        })
+    }
+
+    /// `host:port` of this session.
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.label
+    }
+
+    /// Runs `command` through the remote user's shell with the default timeout.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] or [`Error::Ssh`]; a non-zero exit is *not* an error (see
+    /// [`Output::status`]).
+    pub async fn exec(&self, command: &str) -> Result<Output, Error> {
+        self.exec_with(command, None, self.exec_timeout).await
+    }
+
+    /// Runs `command`, feeding `stdin` (if any) and closing it, within `timeout`.
+    ///
+    /// # Errors
+    /// As [`Session::exec`].
+    pub async fn exec_with(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Output, Error> {
+        let fut = self.exec_inner(command, stdin);
+        tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| Error::Timeout {
+                host: self.label.clone(),
+                seconds: timeout.as_secs_f64(),
+                what: format!("running {:?}", first_word(command)),
+            })?
+    }
+
+    async fn exec_inner(&self, command: &str, stdin: Option<&[u8]>) -> Result<Output, Error> {
+        let ssh_err = |e: russh::Error| Error::Ssh {
+            host: self.label.clone(),
+            message: e.to_string(),
+        };
+        let mut channel = self.handle.channel_open_session().await.map_err(ssh_err)?;
+        channel.exec(true, command).await.map_err(ssh_err)?;
+        if let Some(input) = stdin {
+            channel.data_bytes(input.to_vec()).await.map_err(ssh_err)?;
+        }
+        channel.eof().await.map_err(ssh_err)?;
+        let mut out = Output {
+            status: None,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        };
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
+                ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads a whole remote file; `Ok(None)` when it does not exist.
+    ///
+    /// # Errors
+    /// [`Error::Remote`] when it exists but cannot be read; transport errors.
+    pub async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
+        const ABSENT: u32 = 44;
+        let q = shell_quote(path);
+        let out = self
+            .exec(&format!(
+                "if [ -e {q} ]; then exec cat -- {q}; else exit {ABSENT}; fi"
+            ))
+            .await?;
+        match out.status {
+            Some(0) => Ok(Some(out.stdout)),
+            Some(ABSENT) => Ok(None),
+            _ => Err(self.remote(path, &out)),
+        }
+    }
+
+    /// Writes `bytes` to `path` atomically: a temp file in the same directory, `chmod mode`,
+    /// fsync, then `mv` over `path` (a rename) and an fsync of the directory. Readers see
+    /// either the old or the new file, never a partial one.
+    ///
+    /// # Errors
+    /// [`Error::Remote`] (directory missing, permission denied, disk full); transport errors.
+    pub async fn write_file_atomic(
+        &self,
+        path: &str,
+        bytes: &[u8],
+        mode: u32,
+    ) -> Result<(), Error> {
+        let (dir, name) = match path.rsplit_once('/') {
+            Some(("", name)) => ("/", name),
+            Some((dir, name)) => (dir, name),
+            None => (".", path),
+        };
+        if name.is_empty() {
+            return Err(Error::Remote {
+                host: self.label.clone(),
+                path: path.to_owned(),
+                message: "not a file path".to_owned(),
+            });
+        }
+        let tmp = format!(
+            "{}/.{name}.rackpipe-{}.tmp",
+            dir.trim_end_matches('/'),
+            unique_suffix()
+        );
+        let (qt, qp, qd) = (shell_quote(&tmp), shell_quote(path), shell_quote(dir));
+        let script = format!(
+            "set -e; t={qt}; trap 'rm -f \"$t\"' EXIT; umask 077; cat > \"$t\"; chmod {mode:o} \"$t\"; sync \"$t\"; mv -f \"$t\" {qp}; sync {qd} 2>/dev/null || true"
+        );
+        let out = self
+            .exec_with(&script, Some(bytes), self.exec_timeout)
+            .await?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(self.remote(path, &out))
+        }
+    }
+
+    /// Renames `from` to `to` on the remote host (atomic within one file system).
+    ///
+    /// # Errors
+    /// [`Error::Remote`]; transport errors.
+    pub async fn rename(&self, from: &str, to: &str) -> Result<(), Error> {
+        let out = self
+            .exec(&format!("mv -f {} {}", shell_quote(from), shell_quote(to)))
+            .await?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(self.remote(to, &out))
+        }
+    }
+
+    /// Removes a remote file; a missing file is not an error.
+    ///
+    /// # Errors
+    /// [`Error::Remote`]; transport errors.
+    pub async fn remove_file(&self, path: &str) -> Result<(), Error> {
+        let out = self
+            .exec(&format!("rm -f -- {}", shell_quote(path)))
+            .await?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(self.remote(path, &out))
+        }
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(self) {
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+    }
+
+    fn remote(&self, path: &str, out: &Output) -> Error {
+        Error::Remote {
+            host: self.label.clone(),
+            path: path.to_owned(),
+            message: out.first_error_line(),
+        }
+    }
+}
+
+fn first_word(command: &str) -> &str {
+    command.split_whitespace().next().unwrap_or(command)
+}
+
+fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{}-{nanos:x}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Reads the public key next to a private key file (`<key>.pub`) or a `.pub` file itself and
+/// returns its fingerprint; handy for pinning.
+///
+/// # Errors
+/// [`Error::Key`] when the file is not an OpenSSH public key.
+pub fn fingerprint_of_file(path: &Path) -> Result<String, Error> {
+    russh::keys::load_public_key(path)
+        .map(|k| fingerprint(&k))
+        .map_err(|e| Error::Key {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(
+            shell_quote("/etc/haproxy/haproxy.cfg"),
+            "/etc/haproxy/haproxy.cfg"
+        );
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("$(rm -rf /)"), "'$(rm -rf /)'");
+    }
+
+    #[test]
+    fn fingerprint_syntax() {
+        assert!(
+            check_fingerprint_syntax("SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s").is_ok()
+        );
+        assert!(check_fingerprint_syntax("uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s").is_err());
+        assert!(check_fingerprint_syntax("MD5:aa:bb").is_err());
+    }
+
+    #[test]
+    fn transient_classification() {
+        let c = Error::Connect {
+            host: "h:22".into(),
+            message: "refused".into(),
+        };
+        assert!(c.is_transient());
+        assert_eq!(c.host(), Some("h:22"));
+        let k = Error::HostKeyMismatch {
+            host: "h:22".into(),
+            actual: "a".into(),
+            expected: "b".into(),
+        };
+        assert!(!k.is_transient());
+        assert!(k.to_string().starts_with("h:22: host key"));
+    }
+}

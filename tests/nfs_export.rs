@@ -1,0 +1,61 @@
+//! `nfs-export` as users run it: render the example, lint exports files.
+
+use crate::support::run;
+
+#[test]
+fn render_writes_exports_and_consumers() {
+    let out = run(
+        "nfs-export",
+        &["render", "examples/rachuna-net/site.yaml"],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc = out.json();
+    let files = doc["files"].as_array().unwrap();
+    let exports = files
+        .iter()
+        .find(|f| f["path"] == "/etc/exports.d/rackpipe.exports")
+        .expect("exports file");
+    let text = exports["content"].as_str().unwrap();
+    let space = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .any(|l| l.contains(" ("));
+    assert!(
+        !space,
+        "a space before '(' would export to the world:\n{text}"
+    );
+    assert!(
+        files
+            .iter()
+            .any(|f| f["path"] == "/etc/systemd/system/cache.mount")
+    );
+}
+
+#[test]
+fn lint_flags_the_world_export_space_with_its_line() {
+    let dir = rackpipe_testkit::temp_dir();
+    let bad = dir.path().join("bad.exports");
+    std::fs::write(
+        &bad,
+        "/srv/ok 198.18.0.0/24(rw,sync,no_subtree_check)\n/srv/data 198.18.0.10 (rw,sync)\n",
+    )
+    .unwrap();
+    let good = dir.path().join("good.exports");
+    std::fs::write(&good, "/srv/ok 198.18.0.0/24(rw,sync,no_subtree_check)\n").unwrap();
+    let (bad, good) = (bad.display().to_string(), good.display().to_string());
+    let out = run("nfs-export", &["lint", &bad], None);
+    assert_eq!(out.code, 1);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("space before"))
+        .expect(&out.stderr);
+    assert!(
+        line.starts_with(&format!("nfs-export: error: {bad}:2:")),
+        "{line}"
+    );
+    assert_eq!(out.json()[0]["valid"], false);
+    let out = run("nfs-export", &["lint", &good], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
