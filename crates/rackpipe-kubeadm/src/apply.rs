@@ -20,7 +20,9 @@ use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::plan::{self, NodeState, Nodes, Step};
-use crate::remote::{JoinCommand, JoinError, Node, Options, Secret, parse_certificate_key, parse_join_command};
+use crate::remote::{
+    JoinCommand, JoinError, Node, Options, Secret, parse_certificate_key, parse_join_command,
+};
 use crate::{ClusterView, JoinSecrets, NodeView, cluster_view, node_config};
 
 /// Uploaded certificates are deleted after 2 h; renew the key well before.
@@ -54,9 +56,22 @@ struct Ctx {
 /// (nothing started), a join that still fails after `options.join_attempts` attempts, a node
 /// not Ready in time.
 pub async fn apply(site: &Site, options: &Options) -> Result<ApplyResult, JoinError> {
+    apply_plan(site, options, None).await
+}
+
+/// [`apply`], refusing to start when `expected` (a saved [`Plan`](rackpipe_model::documents::Plan))
+/// was made from another site or against nodes that have changed since.
+///
+/// # Errors
+/// As [`apply`]; [`JoinError::StalePlan`] when a digest differs (nothing started).
+pub async fn apply_plan(
+    site: &Site,
+    options: &Options,
+    expected: Option<&rackpipe_model::documents::Plan>,
+) -> Result<ApplyResult, JoinError> {
     let cluster = cluster_view(site)?;
     let nodes = plan::connect_all(&cluster, options).await?;
-    let result = apply_connected(site, &cluster, options, &nodes).await;
+    let result = apply_connected(site, &cluster, options, &nodes, expected).await;
     plan::close_all(nodes).await;
     result
 }
@@ -80,8 +95,21 @@ async fn apply_connected(
     cluster: &ClusterView,
     options: &Options,
     nodes: &Nodes,
+    expected: Option<&rackpipe_model::documents::Plan>,
 ) -> Result<ApplyResult, JoinError> {
     let observed = plan::observe(cluster, nodes).await?;
+    if let Some(p) = expected {
+        if p.desired_digest != plan::digest(cluster) {
+            return Err(JoinError::StalePlan(
+                "the site changed since the plan was made".to_owned(),
+            ));
+        }
+        if p.observed_digest != plan::digest(&observed) {
+            return Err(JoinError::StalePlan(
+                "the nodes changed since the plan was made".to_owned(),
+            ));
+        }
+    }
     let steps = plan::steps(cluster, &observed);
     let mut applied = Vec::new();
     let joins: Vec<&Step> = steps
@@ -99,7 +127,19 @@ async fn apply_connected(
             .iter()
             .any(|o| o.name == view.name && o.state == NodeState::Absent);
         let (cri, skew) = (cluster.cri_socket.clone(), options.max_clock_skew);
-        set.spawn(async move { preflight(&node, &view, &cri, fresh, skew).await });
+        // The config as it will be, secrets as well-formed placeholders, for `config validate`.
+        let config = node_config(
+            site,
+            cluster,
+            &view,
+            options.api_version_for(cluster),
+            &JoinSecrets::placeholders(),
+            options.templates.as_deref(),
+        )?;
+        set.spawn(async move {
+            preflight(&node, &view, &cri, fresh, skew).await?;
+            validate_config(&node, &config).await
+        });
     }
     let mut preflight_errors = Vec::new();
     while let Some(j) = set.join_next().await {
@@ -124,7 +164,7 @@ async fn apply_connected(
             site,
             cluster,
             view,
-            options.api_version,
+            options.api_version_for(cluster),
             &JoinSecrets::placeholders(),
             options.templates.as_deref(),
         )?;
@@ -132,11 +172,17 @@ async fn apply_connected(
         tracing::info!("{name}: kubeadm init");
         let out = node
             .check(
-                &format!("kubeadm init --config {} --upload-certs", node.kpath("kubeadm-config.yaml")),
+                &format!(
+                    "kubeadm init --config {} --upload-certs",
+                    node.kpath("kubeadm-config.yaml")
+                ),
                 "kubeadm init",
             )
             .await?;
-        cert_key = parse_certificate_key(&out).map(|key| CertKey { key, uploaded: Instant::now() });
+        cert_key = parse_certificate_key(&out).map(|key| CertKey {
+            key,
+            uploaded: Instant::now(),
+        });
         api_name = Some(name.clone());
         wait_ready(node, name, options.ready_timeout).await?;
         applied.push(step.change(&node.kdir));
@@ -154,7 +200,10 @@ async fn apply_connected(
 
     if !rest.is_empty() {
         let out = api
-            .check("kubeadm token create --print-join-command", "kubeadm token create")
+            .check(
+                "kubeadm token create --print-join-command",
+                "kubeadm token create",
+            )
             .await?;
         let join = parse_join_command(&out).ok_or_else(|| JoinError::Output {
             node: api_name.clone(),
@@ -201,18 +250,44 @@ async fn apply_connected(
         }
     }
 
-    // Labels and taints, from the API server's current view.
-    let reobserved = plan::observe(cluster, nodes).await?;
+    // Labels and taints, from the API server's current view (joined nodes are members now).
+    let mut reobserved = observed;
+    if !joins.is_empty() {
+        let view = plan::api_nodes(&api).await?;
+        for o in &mut reobserved.nodes {
+            if let Some((ready, labels, taints)) = view.get(&o.name) {
+                if joins.iter().any(|s| s.node() == o.name) {
+                    o.state = NodeState::Member;
+                }
+                o.listed = true;
+                o.ready = *ready;
+                o.labels.clone_from(labels);
+                o.taints.clone_from(taints);
+            }
+        }
+    }
     for step in plan::metadata_steps(cluster, &reobserved) {
         let admin = api.kpath("admin.conf");
         let (verb, args) = match &step {
-            Step::Label(_, l) => ("label", l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()),
+            Step::Label(_, l) => (
+                "label",
+                l.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>(),
+            ),
             Step::Taint(_, t) => ("taint", t.clone()),
             _ => continue,
         };
-        let args = args.iter().map(|a| rackpipe_ssh::shell_quote(a)).collect::<Vec<_>>().join(" ");
+        let args = args
+            .iter()
+            .map(|a| rackpipe_ssh::shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ");
         api.check(
-            &format!("kubectl --kubeconfig {admin} {verb} node {} {args} --overwrite", rackpipe_ssh::shell_quote(step.node())),
+            &format!(
+                "kubectl --kubeconfig {admin} {verb} node {} {args} --overwrite",
+                rackpipe_ssh::shell_quote(step.node())
+            ),
             &format!("kubectl {verb} node {}", step.node()),
         )
         .await?;
@@ -222,7 +297,10 @@ async fn apply_connected(
 }
 
 fn is_master(cluster: &ClusterView, name: &str) -> bool {
-    cluster.nodes.iter().any(|n| n.name == name && n.control_plane)
+    cluster
+        .nodes
+        .iter()
+        .any(|n| n.name == name && n.control_plane)
 }
 
 fn result(site: &Site, applied: Vec<Change>) -> ApplyResult {
@@ -254,7 +332,9 @@ async fn preflight(
     };
     let port_checks = ports
         .iter()
-        .map(|p| format!("if ss -Htln 'sport = :{p}' | grep -q .; then echo 'port {p} is in use'; fi"))
+        .map(|p| {
+            format!("if ss -Htln 'sport = :{p}' | grep -q .; then echo 'port {p} is in use'; fi")
+        })
         .collect::<Vec<_>>()
         .join("; ");
     let cri = rackpipe_ssh::shell_quote(cri_socket);
@@ -290,13 +370,41 @@ async fn preflight(
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(JoinError::Preflight { node: node.name.clone(), problems: problems.join("; ") })
+        Err(JoinError::Preflight {
+            node: node.name.clone(),
+            problems: problems.join("; "),
+        })
+    }
+}
+
+/// `kubeadm config validate` of the node's config (written beside the real one, then removed).
+async fn validate_config(node: &Node, config: &str) -> Result<(), JoinError> {
+    let rel = ".kubeadm-config.validate.yaml";
+    node.write(rel, config).await?;
+    let path = node.kpath(rel);
+    let out = node
+        .run(&format!(
+            "kubeadm config validate --config {path}; rc=$?; rm -f {path}; exit $rc"
+        ))
+        .await?;
+    if out.success() {
+        Ok(())
+    } else {
+        Err(JoinError::Preflight {
+            node: node.name.clone(),
+            problems: format!(
+                "kubeadm config validate: {}",
+                crate::remote::mask_secrets(&out.first_error_line())
+            ),
+        })
     }
 }
 
 async fn reset(node: &Node) -> Result<(), JoinError> {
     tracing::info!("{}: kubeadm reset -f", node.name);
-    node.check("kubeadm reset -f", "kubeadm reset").await.map(drop)
+    node.check("kubeadm reset -f", "kubeadm reset")
+        .await
+        .map(drop)
 }
 
 /// A certificate key young enough for one more master join (uploads a fresh one if not).
@@ -308,23 +416,37 @@ async fn fresh_cert_key(ctx: &Ctx, force: bool) -> Result<Secret, JoinError> {
     {
         return Ok(k.key.clone());
     }
-    tracing::info!("{}: uploading control-plane certificates with a fresh certificate key", ctx.api.name);
+    tracing::info!(
+        "{}: uploading control-plane certificates with a fresh certificate key",
+        ctx.api.name
+    );
     let out = ctx
         .api
-        .check("kubeadm init phase upload-certs --upload-certs", "kubeadm init phase upload-certs")
+        .check(
+            "kubeadm init phase upload-certs --upload-certs",
+            "kubeadm init phase upload-certs",
+        )
         .await?;
     let key = parse_certificate_key(&out).ok_or_else(|| JoinError::Output {
         node: ctx.api.name.clone(),
         command: "kubeadm init phase upload-certs --upload-certs".to_owned(),
         message: "no `[upload-certs] Using certificate key:` line".to_owned(),
     })?;
-    *guard = Some(CertKey { key: key.clone(), uploaded: Instant::now() });
+    *guard = Some(CertKey {
+        key: key.clone(),
+        uploaded: Instant::now(),
+    });
     Ok(key)
 }
 
 /// Joins one node: reset first when half-joined, reset after each failed attempt, renew the
 /// certificate key when the uploaded certificates are gone; then wait until Ready.
-async fn join_node(ctx: &Ctx, node: &Node, step: &Step, control_plane: bool) -> Result<Change, JoinError> {
+async fn join_node(
+    ctx: &Ctx,
+    node: &Node,
+    step: &Step,
+    control_plane: bool,
+) -> Result<Change, JoinError> {
     let view = view_of(&ctx.cluster, &node.name)?;
     if matches!(step, Step::ResetRejoin(_)) {
         reset(node).await?;
@@ -348,17 +470,28 @@ async fn join_node(ctx: &Ctx, node: &Node, step: &Step, control_plane: bool) -> 
             &ctx.site,
             &ctx.cluster,
             view,
-            ctx.options.api_version,
+            ctx.options.api_version_for(&ctx.cluster),
             &secrets,
             ctx.options.templates.as_deref(),
         )?;
         node.write("kubeadm-config.yaml", &config).await?;
         tracing::info!("{}: kubeadm join (attempt {attempt}/{attempts})", node.name);
         let joined = node
-            .check(&format!("kubeadm join --config {}", node.kpath("kubeadm-config.yaml")), "kubeadm join")
+            .check(
+                &format!(
+                    "kubeadm join --config {}",
+                    node.kpath("kubeadm-config.yaml")
+                ),
+                "kubeadm join",
+            )
             .await;
         // The config holds the token (and the certificate key): never leave it behind.
-        let removed = node.check(&format!("rm -f {}", node.kpath("kubeadm-config.yaml")), "rm kubeadm-config.yaml").await;
+        let removed = node
+            .check(
+                &format!("rm -f {}", node.kpath("kubeadm-config.yaml")),
+                "rm kubeadm-config.yaml",
+            )
+            .await;
         match joined {
             Ok(_) => {
                 removed?;
@@ -377,14 +510,22 @@ async fn join_node(ctx: &Ctx, node: &Node, step: &Step, control_plane: bool) -> 
                 }
                 renew = control_plane && e.to_string().contains("kubeadm-certs");
                 reset(node).await?;
-                resets.push(format!("kubeadm reset -f (after failed attempt {attempt}: {e})"));
+                resets.push(format!(
+                    "kubeadm reset -f (after failed attempt {attempt}: {e})"
+                ));
                 if renew {
-                    resets.push("kubeadm init phase upload-certs --upload-certs (certificate key renewed)".to_owned());
+                    resets.push(
+                        "kubeadm init phase upload-certs --upload-certs (certificate key renewed)"
+                            .to_owned(),
+                    );
                 }
             }
         }
     }
-    Err(JoinError::Cluster(format!("{}: no join attempt made", node.name)))
+    Err(JoinError::Cluster(format!(
+        "{}: no join attempt made",
+        node.name
+    )))
 }
 
 /// Polls the API server until `name` is Ready.
@@ -396,7 +537,10 @@ async fn wait_ready(api: &Node, name: &str, timeout: Duration) -> Result<(), Joi
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(JoinError::NotReady { node: name.to_owned(), seconds: timeout.as_secs() });
+            return Err(JoinError::NotReady {
+                node: name.to_owned(),
+                seconds: timeout.as_secs(),
+            });
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }

@@ -16,7 +16,7 @@ pub mod plan;
 pub mod remote;
 pub mod schema;
 
-pub use apply::apply;
+pub use apply::{apply, apply_plan};
 pub use plan::plan;
 pub use remote::{JoinError, NodeTarget, Options, Secret};
 

@@ -103,29 +103,49 @@ impl Step {
     pub fn change(&self, kdir: &str) -> Change {
         let config = format!("{kdir}/kubeadm-config.yaml");
         let (action, commands, after) = match self {
-            Self::Init(_) => (Action::Create, vec![format!("kubeadm init --config {config} --upload-certs")], None),
-            Self::ResetInit(_) => (
-                Action::Update,
-                vec!["kubeadm reset -f".to_owned(), format!("kubeadm init --config {config} --upload-certs")],
+            Self::Init(_) => (
+                Action::Create,
+                vec![format!("kubeadm init --config {config} --upload-certs")],
                 None,
             ),
-            Self::Join(_) => (Action::Create, vec![format!("kubeadm join --config {config}")], None),
+            Self::ResetInit(_) => (
+                Action::Update,
+                vec![
+                    "kubeadm reset -f".to_owned(),
+                    format!("kubeadm init --config {config} --upload-certs"),
+                ],
+                None,
+            ),
+            Self::Join(_) => (
+                Action::Create,
+                vec![format!("kubeadm join --config {config}")],
+                None,
+            ),
             Self::ResetRejoin(_) => (
                 Action::Update,
-                vec!["kubeadm reset -f".to_owned(), format!("kubeadm join --config {config}")],
+                vec![
+                    "kubeadm reset -f".to_owned(),
+                    format!("kubeadm join --config {config}"),
+                ],
                 None,
             ),
             Self::Label(n, l) => (
                 Action::Update,
                 vec![format!(
                     "kubectl label node {n} {} --overwrite",
-                    l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+                    l.iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 )],
                 Some(serde_json::json!({ "labels": l })),
             ),
             Self::Taint(n, t) => (
                 Action::Update,
-                vec![format!("kubectl taint node {n} {} --overwrite", t.join(" "))],
+                vec![format!(
+                    "kubectl taint node {n} {} --overwrite",
+                    t.join(" ")
+                )],
                 Some(serde_json::json!({ "taints": t })),
             ),
         };
@@ -159,7 +179,10 @@ pub(crate) type Nodes = BTreeMap<String, Arc<Node>>;
 
 /// Connects to every node of the cluster, `options.parallelism` at a time. Any failure
 /// (unreachable, wrong host key) is returned before anything is run.
-pub(crate) async fn connect_all(cluster: &ClusterView, options: &Options) -> Result<Nodes, JoinError> {
+pub(crate) async fn connect_all(
+    cluster: &ClusterView,
+    options: &Options,
+) -> Result<Nodes, JoinError> {
     let sem = Arc::new(Semaphore::new(options.parallelism.max(1)));
     let mut set = JoinSet::new();
     for node in &cluster.nodes {
@@ -182,14 +205,20 @@ pub(crate) async fn connect_all(cluster: &ClusterView, options: &Options) -> Res
             Ok(Err(e)) => {
                 // Report the first node in site order, so the message is stable.
                 let order = |e: &JoinError| match e {
-                    JoinError::Ssh { node, .. } => cluster.nodes.iter().position(|n| &n.name == node),
+                    JoinError::Ssh { node, .. } => {
+                        cluster.nodes.iter().position(|n| &n.name == node)
+                    }
                     _ => None,
                 };
                 if first_error.as_ref().is_none_or(|f| order(&e) < order(f)) {
                     first_error = Some(e);
                 }
             }
-            Err(e) => first_error = first_error.or(Some(JoinError::Cluster(format!("connect task failed: {e}")))),
+            Err(e) => {
+                first_error = first_error.or(Some(JoinError::Cluster(format!(
+                    "connect task failed: {e}"
+                ))))
+            }
         }
     }
     match first_error {
@@ -203,7 +232,10 @@ pub(crate) type ApiNodes = BTreeMap<String, (bool, BTreeMap<String, String>, Vec
 
 /// `kubectl get nodes -o json` through `api`'s admin.conf.
 pub(crate) async fn api_nodes(api: &Node) -> Result<ApiNodes, JoinError> {
-    let cmd = format!("kubectl --kubeconfig {} get nodes -o json", api.kpath("admin.conf"));
+    let cmd = format!(
+        "kubectl --kubeconfig {} get nodes -o json",
+        api.kpath("admin.conf")
+    );
     let out = api.check(&cmd, "kubectl get nodes").await?;
     let bad = |m: &str| JoinError::Output {
         node: api.name.clone(),
@@ -211,14 +243,24 @@ pub(crate) async fn api_nodes(api: &Node) -> Result<ApiNodes, JoinError> {
         message: m.to_owned(),
     };
     let doc: serde_json::Value = serde_json::from_str(&out).map_err(|e| bad(&e.to_string()))?;
-    let items = doc.get("items").and_then(|i| i.as_array()).ok_or_else(|| bad("no items"))?;
+    let items = doc
+        .get("items")
+        .and_then(|i| i.as_array())
+        .ok_or_else(|| bad("no items"))?;
     let mut nodes = BTreeMap::new();
     for item in items {
-        let name = item.pointer("/metadata/name").and_then(|v| v.as_str()).ok_or_else(|| bad("item without metadata.name"))?;
+        let name = item
+            .pointer("/metadata/name")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad("item without metadata.name"))?;
         let labels = item
             .pointer("/metadata/labels")
             .and_then(|l| l.as_object())
-            .map(|l| l.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+            .map(|l| {
+                l.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
             .unwrap_or_default();
         let taints = item
             .pointer("/spec/taints")
@@ -263,17 +305,23 @@ pub(crate) async fn observe(cluster: &ClusterView, nodes: &Nodes) -> Result<Obse
                 .collect::<Vec<_>>()
                 .join("; ");
             let out = node.check(&script, "ls kubernetes dir").await?;
-            Ok::<_, JoinError>((node.name.clone(), out.lines().map(str::to_owned).collect::<Vec<_>>()))
+            Ok::<_, JoinError>((
+                node.name.clone(),
+                out.lines().map(str::to_owned).collect::<Vec<_>>(),
+            ))
         });
     }
     while let Some(j) = set.join_next().await {
-        let (name, f) = j.map_err(|e| JoinError::Cluster(format!("observe task failed: {e}")))??;
+        let (name, f) =
+            j.map_err(|e| JoinError::Cluster(format!("observe task failed: {e}")))??;
         files.insert(name, f);
     }
     let mut api_node = None;
     let mut api = ApiNodes::new();
     for m in cluster.nodes.iter().filter(|n| n.control_plane) {
-        let has_admin = files.get(&m.name).is_some_and(|f| f.iter().any(|x| x == "admin.conf"));
+        let has_admin = files
+            .get(&m.name)
+            .is_some_and(|f| f.iter().any(|x| x == "admin.conf"));
         if let (true, Some(node)) = (has_admin, nodes.get(&m.name)) {
             match api_nodes(node).await {
                 Ok(a) => {
@@ -307,14 +355,19 @@ pub(crate) async fn observe(cluster: &ClusterView, nodes: &Nodes) -> Result<Obse
         });
     }
     if api_node.is_none()
-        && let Some(stray) = observed.iter().find(|o| o.files.iter().any(|f| f == "kubelet.conf"))
+        && let Some(stray) = observed
+            .iter()
+            .find(|o| o.files.iter().any(|f| f == "kubelet.conf"))
     {
         return Err(JoinError::Cluster(format!(
             "no master answers through admin.conf but {} has kubelet.conf: refusing to init a second cluster (check the masters)",
             stray.name
         )));
     }
-    Ok(Observed { api_node, nodes: observed })
+    Ok(Observed {
+        api_node,
+        nodes: observed,
+    })
 }
 
 /// The labels (`k=v,...`) of a node view as a map.
@@ -401,7 +454,10 @@ pub async fn plan(site: &Site, options: &Options) -> Result<Plan, JoinError> {
                 .nodes
                 .iter()
                 .find(|n| n.name == s.node())
-                .map_or_else(|| "/etc/kubernetes".to_owned(), |n| options.target_for(n).kubernetes_dir);
+                .map_or_else(
+                    || "/etc/kubernetes".to_owned(),
+                    |n| options.target_for(n).kubernetes_dir,
+                );
             s.change(&kdir)
         })
         .collect();
@@ -424,5 +480,73 @@ pub(crate) async fn close_all(nodes: Nodes) {
         if let Ok(node) = Arc::try_unwrap(node) {
             node.session.close().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster() -> Option<ClusterView> {
+        let path = rackpipe_testkit::project_root().join("examples/rachuna-net/site.yaml");
+        let bytes = std::fs::read(&path).ok()?;
+        let site = rackpipe_model::load_and_validate("site.yaml", &bytes)
+            .ok()?
+            .site;
+        cluster_view(&site).ok()
+    }
+
+    fn observed(
+        cluster: &ClusterView,
+        api: Option<&str>,
+        state: impl Fn(&str) -> NodeState,
+    ) -> Observed {
+        let nodes = cluster
+            .nodes
+            .iter()
+            .map(|n| {
+                let s = state(&n.name);
+                ObservedNode {
+                    name: n.name.clone(),
+                    control_plane: n.control_plane,
+                    state: s,
+                    files: Vec::new(),
+                    listed: s == NodeState::Member,
+                    ready: s == NodeState::Member,
+                    labels: desired_labels(n),
+                    taints: n.taints.iter().map(taint_string).collect(),
+                }
+            })
+            .collect();
+        Observed {
+            api_node: api.map(str::to_owned),
+            nodes,
+        }
+    }
+
+    #[test]
+    fn half_initialised_first_master_is_reset_then_init() {
+        let Some(c) = cluster() else { return };
+        let o = observed(&c, None, |n| {
+            if n == "k8s-master-1" {
+                NodeState::HalfJoined
+            } else {
+                NodeState::Absent
+            }
+        });
+        let s: Vec<String> = steps(&c, &o).iter().map(ToString::to_string).collect();
+        assert_eq!(s[0], "reset+init k8s-master-1");
+        assert_eq!(s.len(), 9);
+    }
+
+    #[test]
+    fn members_with_the_right_metadata_need_nothing() {
+        let Some(c) = cluster() else { return };
+        let mut o = observed(&c, Some("k8s-master-1"), |_| NodeState::Member);
+        assert!(steps(&c, &o).is_empty());
+        o.nodes[8].taints.clear();
+        o.nodes[3].state = NodeState::HalfJoined;
+        let s: Vec<String> = steps(&c, &o).iter().map(ToString::to_string).collect();
+        assert_eq!(s, vec!["reset+rejoin k8s-worker-1", "taint k8s-worker-6"]);
     }
 }

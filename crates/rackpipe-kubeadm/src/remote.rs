@@ -62,8 +62,9 @@ pub struct Options {
     pub host_key: HostKeyPolicy,
     /// Per-node overrides; a node without one is reached at its guest address, port 22.
     pub targets: BTreeMap<String, NodeTarget>,
-    /// The kubeadm config API version to write.
-    pub api_version: crate::ApiVersion,
+    /// The kubeadm config API version to write; `None`: the one the site's Kubernetes
+    /// version reads best ([`crate::ApiVersion::for_kubernetes`]).
+    pub api_version: Option<crate::ApiVersion>,
     /// Template override directory.
     pub templates: Option<PathBuf>,
     /// Nodes contacted (and workers joined) at once.
@@ -82,13 +83,17 @@ impl Options {
     /// Defaults: `/etc/kubernetes`, 4 nodes at once, 3 join attempts, 5 min until Ready, 30 s
     /// clock skew, 10 min per kubeadm command.
     #[must_use]
-    pub fn new(user: impl Into<String>, key_file: impl Into<PathBuf>, host_key: HostKeyPolicy) -> Self {
+    pub fn new(
+        user: impl Into<String>,
+        key_file: impl Into<PathBuf>,
+        host_key: HostKeyPolicy,
+    ) -> Self {
         Self {
             user: user.into(),
             key_file: key_file.into(),
             host_key,
             targets: BTreeMap::new(),
-            api_version: crate::ApiVersion::V1beta4,
+            api_version: None,
             templates: None,
             parallelism: 4,
             join_attempts: 3,
@@ -98,20 +103,86 @@ impl Options {
         }
     }
 
+    /// The API version to write for `cluster`.
+    #[must_use]
+    pub fn api_version_for(&self, cluster: &crate::ClusterView) -> crate::ApiVersion {
+        self.api_version
+            .unwrap_or_else(|| crate::ApiVersion::for_kubernetes(&cluster.version))
+    }
+
     /// The target of `node` (its override, or its guest address on port 22).
     #[must_use]
     pub fn target_for(&self, node: &crate::NodeView) -> NodeTarget {
-        self.targets.get(&node.name).cloned().unwrap_or_else(|| NodeTarget {
-            connect: ConnectOptions::new(
-                node.address.clone(),
-                22,
-                self.user.clone(),
-                self.key_file.clone(),
-                self.host_key.clone(),
-            ),
-            kubernetes_dir: "/etc/kubernetes".to_owned(),
-            path_prefix: None,
-        })
+        self.targets
+            .get(&node.name)
+            .cloned()
+            .unwrap_or_else(|| NodeTarget {
+                connect: ConnectOptions::new(
+                    node.address.clone(),
+                    22,
+                    self.user.clone(),
+                    self.key_file.clone(),
+                    self.host_key.clone(),
+                ),
+                kubernetes_dir: "/etc/kubernetes".to_owned(),
+                path_prefix: None,
+            })
+    }
+}
+
+/// One entry of an inventory file (`node name → entry`, JSON or YAML), overriding how a node
+/// is reached. Unset fields fall back to [`Options`] (user, key, host-key policy) and to
+/// `/etc/kubernetes`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryEntry {
+    /// Host name or address to connect to.
+    pub host: String,
+    /// SSH port (22).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// SSH user.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Private key file.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Pinned host-key fingerprint (`SHA256:...`); otherwise the options' policy.
+    #[serde(default)]
+    pub host_key_fingerprint: Option<String>,
+    /// The node's kubernetes directory.
+    #[serde(default)]
+    pub kubernetes_dir: Option<String>,
+    /// Prepended to `PATH` on the node.
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+}
+
+impl Options {
+    /// Adds per-node targets from an inventory (node name → entry).
+    pub fn add_inventory(&mut self, inventory: BTreeMap<String, InventoryEntry>) {
+        for (node, e) in inventory {
+            let host_key = e
+                .host_key_fingerprint
+                .map_or_else(|| self.host_key.clone(), HostKeyPolicy::Fingerprint);
+            let connect = ConnectOptions::new(
+                e.host,
+                e.port.unwrap_or(22),
+                e.user.unwrap_or_else(|| self.user.clone()),
+                e.key_file.unwrap_or_else(|| self.key_file.clone()),
+                host_key,
+            );
+            self.targets.insert(
+                node,
+                NodeTarget {
+                    connect,
+                    kubernetes_dir: e
+                        .kubernetes_dir
+                        .unwrap_or_else(|| "/etc/kubernetes".to_owned()),
+                    path_prefix: e.path_prefix,
+                },
+            );
+        }
     }
 }
 
@@ -166,6 +237,9 @@ pub enum JoinError {
         /// The limit.
         seconds: u64,
     },
+    /// A saved plan no longer matches the site or the nodes; nothing was started.
+    #[error("plan: {0}, nothing started (run plan again)")]
+    StalePlan(String),
     /// The observed cluster is in a state apply will not touch.
     #[error("kubernetes: {0}")]
     Cluster(String),
@@ -217,6 +291,19 @@ pub fn mask_secrets(text: &str) -> String {
     out
 }
 
+/// The first error line of `out`, with kubeadm's `[ERROR ...]` preflight lines appended, on
+/// one line.
+fn error_message(out: &rackpipe_ssh::Output) -> String {
+    let mut message = out.first_error_line();
+    for line in out.stderr_text().lines().map(str::trim) {
+        if line.starts_with("[ERROR") && !message.contains(line) {
+            message.push(' ');
+            message.push_str(line);
+        }
+    }
+    message
+}
+
 /// What `kubeadm token create --print-join-command` printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinCommand {
@@ -233,7 +320,10 @@ pub struct JoinCommand {
 #[must_use]
 pub fn parse_join_command(output: &str) -> Option<JoinCommand> {
     let joined = output.replace("\\\n", " ");
-    let line = joined.lines().map(str::trim).find(|l| l.starts_with("kubeadm join "))?;
+    let line = joined
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("kubeadm join "))?;
     let words: Vec<&str> = line.split_whitespace().collect();
     let endpoint = (*words.get(2)?).to_owned();
     let mut token = None;
@@ -253,7 +343,11 @@ pub fn parse_join_command(output: &str) -> Option<JoinCommand> {
     if hashes.is_empty() || !hashes.iter().all(|h| is_ca_hash(h)) {
         return None;
     }
-    Some(JoinCommand { endpoint, token, ca_cert_hashes: hashes })
+    Some(JoinCommand {
+        endpoint,
+        token,
+        ca_cert_hashes: hashes,
+    })
 }
 
 /// Parses the key after `[upload-certs] Using certificate key:`.
@@ -262,13 +356,21 @@ pub fn parse_certificate_key(output: &str) -> Option<Secret> {
     let mut lines = output.lines().map(str::trim);
     lines.find(|l| *l == "[upload-certs] Using certificate key:")?;
     let key = lines.next()?;
-    (key.len() == 64 && key.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
-        .then(|| Secret::new(key))
+    (key.len() == 64
+        && key
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
+    .then(|| Secret::new(key))
 }
 
 fn is_token(t: &str) -> bool {
-    let ok = |s: &str, n: usize| s.len() == n && s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    t.split_once('.').is_some_and(|(a, b)| ok(a, 6) && ok(b, 16))
+    let ok = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    };
+    t.split_once('.')
+        .is_some_and(|(a, b)| ok(a, 6) && ok(b, 16))
 }
 
 fn is_ca_hash(h: &str) -> bool {
@@ -287,11 +389,17 @@ pub(crate) struct Node {
 
 impl Node {
     /// Connects (host key verified by the target's policy).
-    pub async fn connect(name: &str, target: &NodeTarget, timeout: Duration) -> Result<Self, JoinError> {
-        let session = Session::connect(&target.connect).await.map_err(|source| JoinError::Ssh {
-            node: name.to_owned(),
-            source,
-        })?;
+    pub async fn connect(
+        name: &str,
+        target: &NodeTarget,
+        timeout: Duration,
+    ) -> Result<Self, JoinError> {
+        let session = Session::connect(&target.connect)
+            .await
+            .map_err(|source| JoinError::Ssh {
+                node: name.to_owned(),
+                source,
+            })?;
         Ok(Self {
             name: name.to_owned(),
             session,
@@ -307,7 +415,10 @@ impl Node {
     }
 
     fn ssh_err(&self, source: rackpipe_ssh::Error) -> JoinError {
-        JoinError::Ssh { node: self.name.clone(), source }
+        JoinError::Ssh {
+            node: self.name.clone(),
+            source,
+        }
     }
 
     /// Runs `script`; returns the output whatever the exit status.
@@ -331,14 +442,15 @@ impl Node {
             Err(JoinError::Command {
                 node: self.name.clone(),
                 command: label.to_owned(),
-                message: mask_secrets(&out.first_error_line()),
+                message: mask_secrets(&error_message(&out)),
             })
         }
     }
 
     /// Writes a file under the kubernetes directory (mode 0600), creating the directory.
     pub async fn write(&self, rel: &str, content: &str) -> Result<(), JoinError> {
-        self.check(&format!("mkdir -p {}", shell_quote(&self.kdir)), "mkdir").await?;
+        self.check(&format!("mkdir -p {}", shell_quote(&self.kdir)), "mkdir")
+            .await?;
         self.session
             .write_file_atomic(&format!("{}/{rel}", self.kdir), content.as_bytes(), 0o600)
             .await
@@ -355,23 +467,33 @@ mod tests {
 
     #[test]
     fn parses_print_join_command() {
-        let out = format!("kubeadm join 10.0.0.10:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash {HASH} \n");
+        let out = format!(
+            "kubeadm join 10.0.0.10:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash {HASH} \n"
+        );
         let j = parse_join_command(&out).unwrap();
         assert_eq!(j.endpoint, "10.0.0.10:6443");
         assert_eq!(j.token.expose(), "abcdef.0123456789abcdef");
         assert_eq!(j.ca_cert_hashes, vec![HASH.to_owned()]);
-        assert_eq!(format!("{j:?}").contains("abcdef.0123"), false);
+        assert!(!format!("{j:?}").contains("abcdef.0123"));
     }
 
     #[test]
     fn parses_init_printout_with_continuations() {
-        let out = format!("x\n  kubeadm join vip:6443 --token abcdef.0123456789abcdef \\\n\t--discovery-token-ca-cert-hash {HASH} \\\n\t--control-plane --certificate-key {}\n", "a".repeat(64));
+        let out = format!(
+            "x\n  kubeadm join vip:6443 --token abcdef.0123456789abcdef \\\n\t--discovery-token-ca-cert-hash {HASH} \\\n\t--control-plane --certificate-key {}\n",
+            "a".repeat(64)
+        );
         assert!(parse_join_command(&out).is_some());
     }
 
     #[test]
     fn rejects_malformed_join_commands() {
-        assert!(parse_join_command("kubeadm join x:1 --token BAD --discovery-token-ca-cert-hash sha256:00").is_none());
+        assert!(
+            parse_join_command(
+                "kubeadm join x:1 --token BAD --discovery-token-ca-cert-hash sha256:00"
+            )
+            .is_none()
+        );
         assert!(parse_join_command("kubeadm join x:1 --token abcdef.0123456789abcdef").is_none());
         assert!(parse_join_command("").is_none());
     }
@@ -379,10 +501,34 @@ mod tests {
     #[test]
     fn parses_certificate_key() {
         let key = "f".repeat(64);
-        let out = format!("[upload-certs] Storing the certificates\n[upload-certs] Using certificate key:\n{key}\n");
+        let out = format!(
+            "[upload-certs] Storing the certificates\n[upload-certs] Using certificate key:\n{key}\n"
+        );
         assert_eq!(parse_certificate_key(&out).unwrap().expose(), key);
-        assert!(parse_certificate_key("[upload-certs] Skipping phase. Please see --upload-certs\n").is_none());
+        assert!(
+            parse_certificate_key("[upload-certs] Skipping phase. Please see --upload-certs\n")
+                .is_none()
+        );
         assert!(parse_certificate_key("[upload-certs] Using certificate key:\nXYZ\n").is_none());
+    }
+
+    #[test]
+    fn inventory_overrides_targets() {
+        let mut o = Options::new("ops", "/k", HostKeyPolicy::Fingerprint("SHA256:x".into()));
+        let inv: BTreeMap<String, InventoryEntry> = serde_json::from_str(
+            r#"{"k8s-worker-1": {"host": "127.0.0.1", "port": 2222, "host_key_fingerprint": "SHA256:y"}}"#,
+        )
+        .unwrap();
+        o.add_inventory(inv);
+        let t = &o.targets["k8s-worker-1"];
+        assert_eq!(t.connect.label(), "127.0.0.1:2222");
+        assert_eq!(t.connect.user, "ops");
+        assert_eq!(
+            t.connect.host_key,
+            HostKeyPolicy::Fingerprint("SHA256:y".into())
+        );
+        assert_eq!(t.kubernetes_dir, "/etc/kubernetes");
+        assert!(serde_json::from_str::<InventoryEntry>(r#"{"host": "h", "prot": 1}"#).is_err());
     }
 
     #[test]

@@ -421,8 +421,12 @@ def need_admin():
 
 
 def kubeadm(args):
-    verb = " ".join(a for a in args[:3] if not a.startswith("-"))
-    log_call("kubeadm", verb.split(" --")[0])
+    words = []
+    for a in args:
+        if a.startswith("-"):
+            break
+        words.append(a)
+    log_call("kubeadm", " ".join(words))
     if args[:1] == ["init"] and args[1:3] == ["phase", "upload-certs"]:
         if "--upload-certs" not in args:
             print("[upload-certs] Skipping phase. Please see --upload-certs")
