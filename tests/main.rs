@@ -3,4 +3,8 @@
 mod broken_sites;
 mod ci_template;
 mod cli;
+mod etcd_backup;
+mod haproxy_gen;
+mod nfs_export;
 mod support;
+mod vault_bootstrap;

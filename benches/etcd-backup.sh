@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Benchmark: `etcd-backup snapshot` (gRPC stream + SHA-256 + etcd trailer check + write + fsync,
+# one pass) against the baseline most people run: `etcdctl snapshot save` then `sha256sum` then
+# `cp` to the destination. One mTLS etcd member on loopback is filled with >= SIZE_MB of
+# incompressible values; both paths then run RUNS times, alternating which goes first.
+# Prints per-run wall times, the medians, the ratio (ours / baseline; goal <= 1.0) and peak RSS
+# (GNU time's "Maximum resident set size"; for the baseline the largest of its processes).
+#
+#   benches/etcd-backup.sh                 # SIZE_MB=520 RUNS=3
+#   SIZE_MB=1024 RUNS=5 WORK=/var/tmp benches/etcd-backup.sh
+#   ZSTD_LEVEL=3 benches/etcd-backup.sh    # ours also compresses (the baseline does not)
+#
+# Needs: etcd, etcdctl (Debian etcd-server/etcd-client), openssl, GNU time (/usr/bin/time),
+# python3 (free ports). Builds what it runs with `cargo build --release`. Until the etcd-backup
+# binary is wired, "ours" is the crate's `etcd-snapshot` example, which calls the same library
+# function (`rackpipe_etcd::snapshot`) the binary will.
+set -euo pipefail
+
+SIZE_MB=${SIZE_MB:-520}
+ZSTD_LEVEL=${ZSTD_LEVEL:-}
+RUNS=${RUNS:-3}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${WORK:-${TMPDIR:-/tmp}}
+
+for tool in etcd etcdctl openssl python3 /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "etcd-backup bench: missing $tool" >&2; exit 69; }
+done
+
+echo "== build (cargo build --release)" >&2
+(cd "$ROOT" && cargo build --release -q -p rackpipe-etcd --example etcd-snapshot --example etcd-fill)
+BIN=$ROOT/target/release/examples
+
+W=$(mktemp -d "$WORK/etcd-backup-bench.XXXXXX")
+ETCD_PID=
+cleanup() {
+  if [[ -n $ETCD_PID ]]; then kill "$ETCD_PID" 2>/dev/null || true; wait "$ETCD_PID" 2>/dev/null || true; fi
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+echo "== throwaway CA in $W/pki" >&2
+mkdir -p "$W/pki"
+(
+  cd "$W/pki"
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' > ext
+  openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
+  openssl req -x509 -new -key ca.key -subj /CN=bench-ca -days 1 -out ca.crt 2>/dev/null
+  for n in server client; do
+    openssl ecparam -name prime256v1 -genkey -noout -out $n.key 2>/dev/null
+    openssl req -new -key $n.key -subj /CN=$n -out $n.csr 2>/dev/null
+    openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 -extfile ext -out $n.crt 2>/dev/null
+  done
+)
+P=$W/pki
+CPORT=$(free_port); PPORT=$(free_port)
+EP=https://127.0.0.1:$CPORT
+
+echo "== etcd on $EP" >&2
+etcd --name bench --data-dir "$W/etcd" \
+  --listen-client-urls "$EP" --advertise-client-urls "$EP" \
+  --listen-peer-urls "http://127.0.0.1:$PPORT" --initial-advertise-peer-urls "http://127.0.0.1:$PPORT" \
+  --initial-cluster "bench=http://127.0.0.1:$PPORT" \
+  --cert-file "$P/server.crt" --key-file "$P/server.key" --trusted-ca-file "$P/ca.crt" --client-cert-auth \
+  --quota-backend-bytes $((8 * 1024 * 1024 * 1024)) --snapshot-count 100000 \
+  --logger zap --log-outputs stderr 2> "$W/etcd.log" &
+ETCD_PID=$!
+export ETCDCTL_API=3 ETCDCTL_CACERT=$P/ca.crt ETCDCTL_CERT=$P/client.crt ETCDCTL_KEY=$P/client.key
+for _ in $(seq 100); do
+  etcdctl --endpoints "$EP" endpoint health >/dev/null 2>&1 && break
+  sleep 0.2
+done
+etcdctl --endpoints "$EP" endpoint health >/dev/null
+
+echo "== fill to ${SIZE_MB} MB" >&2
+"$BIN/etcd-fill" "$EP" "$P/ca.crt" "$P/client.crt" "$P/client.key" "$SIZE_MB" 256 >&2
+etcdctl --endpoints "$EP" endpoint status -w table >&2
+
+mkdir -p "$W/dest-ours" "$W/dest-base" "$W/scratch"
+
+# run NAME CMD...: wall seconds on stdout's last line; GNU time report in $W/NAME.time
+run() {
+  local name=$1; shift
+  sync
+  local t0 t1
+  t0=$(date +%s.%N)
+  if ! /usr/bin/time -v -o "$W/$name.time" "$@" >/dev/null; then
+    echo "etcd-backup bench: $name failed:" >&2
+    cat "$W/$name.time" >&2
+    exit 1
+  fi
+  t1=$(date +%s.%N)
+  echo "$t0 $t1" | awk '{printf "%.3f\n", $2 - $1}'
+}
+rss_mb() { awk -F': ' '/Maximum resident set size/ {printf "%.1f\n", $2 / 1024}' "$1"; }
+
+ours=(); base=(); ours_rss=(); base_rss=()
+ours_cmd() {
+  run ours-$1 "$BIN/etcd-snapshot" "$EP" "$P/ca.crt" "$P/client.crt" "$P/client.key" "$W/dest-ours" $ZSTD_LEVEL
+}
+base_cmd() {
+  run base-$1 bash -c 'set -e
+    etcdctl --endpoints "$1" snapshot save "$2/snap.db" >/dev/null 2>&1
+    sha256sum "$2/snap.db" > "$2/snap.db.sha256"
+    cp "$2/snap.db" "$2/snap.db.sha256" "$3/"' _ "$EP" "$W/scratch" "$W/dest-base"
+}
+for i in $(seq "$RUNS"); do
+  if (( i % 2 )); then
+    o=$(ours_cmd "$i"); b=$(base_cmd "$i")
+  else
+    b=$(base_cmd "$i"); o=$(ours_cmd "$i")
+  fi
+  ours+=("$o"); base+=("$b")
+  ours_rss+=("$(rss_mb "$W/ours-$i.time")"); base_rss+=("$(rss_mb "$W/base-$i.time")")
+  f=$(find "$W/dest-ours" -maxdepth 1 \( -name '*.db' -o -name '*.db.zst' \) | head -1)
+  size=$(stat -c %s "$f")
+  # Both paths must have produced the same bytes' worth of snapshot.
+  base_size=$(stat -c %s "$W/dest-base/snap.db")
+  printf 'run %d: etcd-backup %ss (RSS %s MB, %s bytes) | etcdctl+sha256sum+cp %ss (RSS %s MB, %s bytes)\n' \
+    "$i" "$o" "${ours_rss[-1]}" "$size" "$b" "${base_rss[-1]}" "$base_size"
+  rm -f "$W"/dest-ours/* "$W"/dest-base/* "$W"/scratch/*
+done
+
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2] + a[NR/2+1]) / 2}'; }
+max() { printf '%s\n' "$@" | sort -n | tail -1; }
+mo=$(median "${ours[@]}"); mb=$(median "${base[@]}")
+ratio=$(awk -v a="$mo" -v b="$mb" 'BEGIN {printf "%.2f", a / b}')
+echo
+echo "db size:                 $(etcdctl --endpoints "$EP" endpoint status -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["dbSize"])') bytes"
+echo "etcd-backup snapshot:    median ${mo}s over $RUNS runs, peak RSS $(max "${ours_rss[@]}") MB"
+echo "etcdctl+sha256sum+cp:    median ${mb}s over $RUNS runs, peak RSS $(max "${base_rss[@]}") MB"
+echo "ratio (ours / baseline): $ratio  (goal <= 1.0)"

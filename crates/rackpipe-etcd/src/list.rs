@@ -1,0 +1,264 @@
+//! Listing the snapshots at a destination, and pruning them by a retention policy.
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use rackpipe_model::documents::{Action, Change, ChangeCounts, Plan};
+use rackpipe_model::kubernetes::Retention;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::retention::{Candidate, Decision, plan};
+use crate::snapshot::PARTIAL_SUFFIX;
+use crate::verify::verify_with;
+
+/// Verification state of a listed snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum State {
+    /// Not checked (listing without `verify`).
+    NotChecked,
+    /// Passed [`crate::verify()`].
+    Verified,
+    /// Failed verification.
+    Failed {
+        /// The one-line error.
+        error: String,
+    },
+    /// A manifest whose snapshot file is gone.
+    Missing,
+    /// A snapshot file without a manifest (never pruned).
+    Orphan,
+    /// A temp file of an interrupted run (never a final name; never pruned).
+    Partial,
+}
+
+/// One snapshot at the destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// The snapshot (or temp) file.
+    pub path: PathBuf,
+    /// Its manifest, when there is one.
+    pub manifest: Option<Manifest>,
+    /// When it was taken (manifest), or the file's modification time.
+    pub time: Option<Timestamp>,
+    /// File size in bytes (0 when missing).
+    pub size: u64,
+    /// Verification state.
+    #[serde(flatten)]
+    pub state: State,
+}
+
+fn is_snapshot_name(name: &str) -> bool {
+    !name.starts_with('.') && (name.ends_with(".db") || name.ends_with(".db.zst"))
+}
+
+/// Lists the snapshots in `dir`, oldest first. With `verify`, every snapshot is verified
+/// (which reads every byte).
+///
+/// # Errors
+/// An I/O error naming `dir` when it cannot be read; per-file problems become states.
+pub fn list(dir: &Path, verify: bool) -> Result<Vec<Entry>> {
+    let read = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "read directory", e))?;
+    let mut names: Vec<String> = read
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut entries = Vec::new();
+    for name in &names {
+        let path = dir.join(name);
+        let meta = std::fs::metadata(&path).ok();
+        let size = meta.as_ref().map_or(0, std::fs::Metadata::len);
+        let mtime = meta
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| Timestamp::try_from(t).ok());
+        if name.ends_with(PARTIAL_SUFFIX) {
+            entries.push(Entry {
+                path,
+                manifest: None,
+                time: mtime,
+                size,
+                state: State::Partial,
+            });
+        } else if let Some(snapshot_name) = name.strip_suffix(".json") {
+            let Ok(manifest) = Manifest::read(&path) else {
+                continue;
+            };
+            let file = dir.join(&manifest.file);
+            if manifest.file != snapshot_name {
+                tracing::warn!(manifest = %path.display(), file = %manifest.file, "manifest names another file");
+            }
+            let size = std::fs::metadata(&file).map_or(0, |m| m.len());
+            let state = if !file.exists() {
+                State::Missing
+            } else if verify {
+                match verify_with(&file, Some(&manifest)) {
+                    Ok(_) => State::Verified,
+                    Err(e) => State::Failed {
+                        error: e.to_string(),
+                    },
+                }
+            } else {
+                State::NotChecked
+            };
+            entries.push(Entry {
+                path: file,
+                time: Some(manifest.started_at),
+                manifest: Some(manifest),
+                size,
+                state,
+            });
+        } else if is_snapshot_name(name) && !names.contains(&format!("{name}.json")) {
+            entries.push(Entry {
+                path,
+                manifest: None,
+                time: mtime,
+                size,
+                state: State::Orphan,
+            });
+        }
+    }
+    entries.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.path.cmp(&b.path)));
+    Ok(entries)
+}
+
+/// The newest snapshot in `dir` that has a manifest and passes verification (the one a drill
+/// or a restore should use), or `None`.
+///
+/// # Errors
+/// An I/O error naming `dir` when it cannot be read.
+pub fn latest_verified(dir: &Path) -> Result<Option<Entry>> {
+    let mut entries = list(dir, false)?;
+    entries.reverse();
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.manifest.is_some() && e.state != State::Missing)
+        .find_map(|mut e| {
+            verify_with(&e.path, e.manifest.as_ref()).ok().map(|_| {
+                e.state = State::Verified;
+                e
+            })
+        }))
+}
+
+/// What prune decided (and did).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PrunePlan {
+    /// The destination.
+    pub dir: PathBuf,
+    /// Every managed snapshot, newest first, with keep/delete and reasons.
+    pub decisions: Vec<Decision>,
+    /// The newest snapshot that passed verification (always kept), if any.
+    pub newest_verified: Option<String>,
+    /// Files deleted (only with `apply`).
+    pub deleted: Vec<PathBuf>,
+}
+
+impl PrunePlan {
+    /// The snapshots to delete.
+    pub fn to_delete(&self) -> impl Iterator<Item = &Decision> {
+        self.decisions.iter().filter(|d| !d.keep)
+    }
+
+    /// The plan as rackpipe's common [`Plan`] document (one delete per snapshot).
+    #[must_use]
+    pub fn to_plan(&self, site: &str) -> Plan {
+        let changes: Vec<Change> = self
+            .to_delete()
+            .map(|d| Change {
+                action: Action::Delete,
+                target: self.dir.display().to_string(),
+                resource: d.id.clone(),
+                before: Some(serde_json::json!({ "time": d.time.to_string() })),
+                after: None,
+                diff: None,
+                commands: vec![format!("rm {0} {0}.json", d.id)],
+            })
+            .collect();
+        let listing: Vec<String> = self.decisions.iter().map(|d| d.id.clone()).collect();
+        let keep: Vec<String> = self
+            .decisions
+            .iter()
+            .filter(|d| d.keep)
+            .map(|d| d.id.clone())
+            .collect();
+        Plan {
+            api_version: rackpipe_model::API_VERSION.to_owned(),
+            kind: "Plan".into(),
+            tool: "etcd-backup".into(),
+            site: site.to_owned(),
+            desired_digest: digest(&keep),
+            observed_digest: digest(&listing),
+            summary: ChangeCounts::of(&changes),
+            changes,
+            unmanaged: Vec::new(),
+        }
+    }
+}
+
+fn digest(names: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for n in names {
+        h.update(n.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+/// Applies `policy` to the snapshots with manifests in `dir`. Orphans and temp files are never
+/// touched. The newest snapshot that verifies is always kept (snapshots are verified newest
+/// first until one passes). Deletes only when `apply` is true.
+///
+/// # Errors
+/// [`Error::EmptyPolicy`], or an I/O error naming the file that could not be deleted.
+pub fn prune(dir: &Path, policy: &Retention, apply: bool) -> Result<PrunePlan> {
+    let entries = list(dir, false)?;
+    let mut managed: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.manifest.is_some() && e.state != State::Missing)
+        .collect();
+    managed.sort_by_key(|e| std::cmp::Reverse(e.time));
+    let newest_verified = managed
+        .iter()
+        .find(|e| verify_with(&e.path, e.manifest.as_ref()).is_ok())
+        .map(|e| file_name(&e.path));
+    let candidates: Vec<Candidate> = managed
+        .iter()
+        .map(|e| Candidate {
+            id: file_name(&e.path),
+            time: e.time.unwrap_or_default(),
+            verified: newest_verified.as_deref() == Some(file_name(&e.path).as_str()),
+        })
+        .collect();
+    let decisions = plan(&candidates, policy)?;
+    let mut result = PrunePlan {
+        dir: dir.to_path_buf(),
+        decisions,
+        newest_verified,
+        deleted: Vec::new(),
+    };
+    if apply {
+        let doomed: Vec<String> = result.to_delete().map(|d| d.id.clone()).collect();
+        for id in doomed {
+            let file = dir.join(&id);
+            let manifest = Manifest::path_for(&file);
+            std::fs::remove_file(&file).map_err(|e| Error::io(&file, "delete", e))?;
+            result.deleted.push(file);
+            std::fs::remove_file(&manifest).map_err(|e| Error::io(&manifest, "delete", e))?;
+            result.deleted.push(manifest);
+        }
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(dir, "fsync directory", e))?;
+    }
+    Ok(result)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,198 @@
+//! Which etcd members to talk to and with which TLS files: explicit (tests, CLI flags) or
+//! derived from the site (`kubernetes.masters` → guests → NIC addresses).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rackpipe_model::Site;
+
+use crate::error::{Error, Result};
+
+/// The client TLS material kubeadm sets up, as paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// CA bundle that signed the members' server certificates.
+    pub ca: PathBuf,
+    /// Client certificate (PEM).
+    pub cert: PathBuf,
+    /// Client private key (PEM). Only the path is kept here; the key is read at connect time
+    /// and never logged.
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// The files a kubeadm control-plane node has: the etcd CA and the API server's etcd
+    /// client certificate.
+    #[must_use]
+    pub fn kubeadm() -> Self {
+        Self {
+            ca: PathBuf::from("/etc/kubernetes/pki/etcd/ca.crt"),
+            cert: PathBuf::from("/etc/kubernetes/pki/apiserver-etcd-client.crt"),
+            key: PathBuf::from("/etc/kubernetes/pki/apiserver-etcd-client.key"),
+        }
+    }
+}
+
+/// One etcd member as the site describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Member name (the Kubernetes node name; kubeadm names etcd members after nodes).
+    pub name: String,
+    /// Client URL, `https://IP:2379`.
+    pub client_url: String,
+    /// Peer URL, `https://IP:2380`.
+    pub peer_url: String,
+}
+
+/// Where to take a snapshot from, and how.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Client URLs tried in order until one member delivers a whole snapshot.
+    pub endpoints: Vec<String>,
+    /// Client TLS; `None` for plain `http://` endpoints (only sensible on loopback).
+    pub tls: Option<TlsFiles>,
+    /// Limit for the TCP + TLS connect and for each unary request.
+    pub connect_timeout: Duration,
+    /// A stream that delivers nothing for this long is abandoned.
+    pub idle_timeout: Duration,
+}
+
+impl Target {
+    /// A target with default timeouts (5 s connect, 30 s stream idle).
+    #[must_use]
+    pub fn new(endpoints: Vec<String>, tls: Option<TlsFiles>) -> Self {
+        Self {
+            endpoints,
+            tls,
+            connect_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The etcd members of the site: one per `kubernetes.masters[]`, at the first NIC address of
+/// its guest, with kubeadm's ports (2379 client, 2380 peer).
+///
+/// # Errors
+/// [`Error::Site`] naming the field path when the section, the guest or an address is missing.
+pub fn members_from_site(site: &Site) -> Result<Vec<Member>> {
+    let k8s = site.kubernetes.as_ref().ok_or_else(|| Error::Site {
+        field: "kubernetes".into(),
+        reason: "section missing; etcd members are the kubernetes masters".into(),
+    })?;
+    let guests = site
+        .proxmox
+        .as_ref()
+        .map(|p| p.guests.as_slice())
+        .unwrap_or_default();
+    let mut members = Vec::with_capacity(k8s.masters.len());
+    for (i, master) in k8s.masters.iter().enumerate() {
+        let field = format!("kubernetes.masters[{i}].guest");
+        let guest = guests
+            .iter()
+            .find(|g| g.name.as_str() == master.guest.as_str())
+            .ok_or_else(|| Error::Site {
+                field: field.clone(),
+                reason: format!(
+                    "no proxmox.guests entry named \"{}\"",
+                    master.guest.as_str()
+                ),
+            })?;
+        let ip = guest
+            .nics
+            .iter()
+            .find_map(|n| n.address.map(|a| a.ip()))
+            .ok_or_else(|| Error::Site {
+                field,
+                reason: format!(
+                    "guest \"{}\" has no NIC with an address",
+                    guest.name.as_str()
+                ),
+            })?;
+        members.push(Member {
+            name: master.name.as_str().to_owned(),
+            client_url: url(ip, 2379),
+            peer_url: url(ip, 2380),
+        });
+    }
+    Ok(members)
+}
+
+fn url(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("https://{v4}:{port}"),
+        IpAddr::V6(v6) => format!("https://[{v6}]:{port}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SITE: &str = r#"
+apiVersion: rackpipe/v1
+kind: Site
+metadata: {name: lab, domain: lab.example.com}
+proxmox:
+  cluster: pve
+  api: {node: pve1, token: "env:PVE_TOKEN"}
+  nodes: [{name: pve1, address: 10.3.0.11}]
+  guests:
+    - {name: k8s-m1, kind: qemu, node: pve1, cores: 2, memory_mib: 4096,
+       disks: [{slot: scsi0, storage: local, size: 32G}], source: {clone: {vmid: 9000}},
+       nics: [{slot: net0, bridge: vmbr0, address: 10.3.0.21/24}]}
+kubernetes:
+  cluster_name: lab
+  version: v1.31.4
+  control_plane: {service: k8s-api, dns_name: api.lab.example.com}
+  pod_subnet: 10.244.0.0/16
+  service_subnet: 10.96.0.0/12
+  cni: {name: calico, version: v3.28.0}
+  ingress: {name: traefik, http_node_port: 30080, https_node_port: 30443}
+  masters:
+    - {name: m1, guest: k8s-m1}
+    - {name: m2, guest: k8s-m2}
+"#;
+
+    #[test]
+    fn members_come_from_masters_and_guest_addresses() {
+        let site: Site = match serde_saphyr::from_str(SITE) {
+            Ok(site) => site,
+            Err(err) => {
+                // The model is being extended by others; a schema drift here is not this
+                // crate's bug, but say so loudly.
+                panic!("test site no longer parses: {err}");
+            }
+        };
+        let err = members_from_site(&site).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "kubernetes.masters[1].guest: no proxmox.guests entry named \"k8s-m2\""
+        );
+        let mut one = site.clone();
+        if let Some(k) = one.kubernetes.as_mut() {
+            k.masters.truncate(1);
+        }
+        let plan = crate::restore::RestorePlan::from_site(
+            &one,
+            std::path::Path::new("/var/lib/etcd-restored"),
+            "t1",
+        )
+        .unwrap();
+        assert_eq!(plan.initial_cluster(), "m1=https://10.3.0.21:2380");
+        assert_eq!(
+            plan.members[0].data_dir,
+            std::path::Path::new("/var/lib/etcd-restored")
+        );
+        let members = members_from_site(&one).unwrap();
+        assert_eq!(
+            members,
+            vec![Member {
+                name: "m1".into(),
+                client_url: "https://10.3.0.21:2379".into(),
+                peer_url: "https://10.3.0.21:2380".into(),
+            }]
+        );
+    }
+}
