@@ -718,13 +718,26 @@ fn print_command(out: &mut String, command: &Command) {
             }
         }
     }
-    for flag in &command.flags {
-        out.push(' ');
-        out.push_str(flag);
+    // Without a selector, a bare word right after `set`/`remove` reads as an item selector, so
+    // flags go after the properties there (where the parser reads them as flags again).
+    let flags_last =
+        command.selector.is_none() && command.verb != Verb::Add && !command.props.is_empty();
+    if !flags_last {
+        print_flags(out, command);
     }
     for (k, v) in command.props.iter() {
         out.push(' ');
         print_prop(out, k, v);
+    }
+    if flags_last {
+        print_flags(out, command);
+    }
+}
+
+fn print_flags(out: &mut String, command: &Command) {
+    for flag in &command.flags {
+        out.push(' ');
+        out.push_str(flag);
     }
 }
 
@@ -894,5 +907,21 @@ mod tests {
         assert_eq!(quote(""), "\"\"");
         assert_eq!(quote("a b"), "\"a b\"");
         assert_eq!(quote("$x?\u{1}"), "\"\\$x\\?\\01\"");
+    }
+
+    #[test]
+    fn a_flag_after_properties_of_a_selectorless_set_round_trips() {
+        // Found by the corpus mutation proptest: `set enabled=yes sniffer` printed as
+        // `set sniffer enabled=yes` re-parsed `sniffer` as an item selector.
+        let config = parse("/tool romon\nset enabled=yes sniffer\n").unwrap();
+        let again = parse(&print_terse(&config)).unwrap();
+        assert_eq!(
+            config.menus[0].commands[0].selector,
+            again.menus[0].commands[0].selector
+        );
+        assert_eq!(
+            config.menus[0].commands[0].flags,
+            again.menus[0].commands[0].flags
+        );
     }
 }
