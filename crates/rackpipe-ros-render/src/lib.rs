@@ -5,6 +5,39 @@
 //! ports, VLANs and addresses that use them, pools before DHCP servers, and so on. [`render`]
 //! prints it as a complete `.rsc` script for a fresh router (through the template
 //! `templates/routeros/full.rsc.j2`) and returns the desired state as JSON.
+//!
+//! Against a live router (RouterOS v7 REST API):
+//! - [`rest`]: the HTTPS client (CA file or pinned SHA-256 fingerprint; password from the
+//!   site's secret reference, never logged);
+//! - [`readback`]: the current state, one `GET` per managed menu;
+//! - [`plan`](mod@plan): the minimal ordered diff (natural keys, firewall order by comment);
+//! - [`apply`](mod@apply): the plan applied under an automatic revert (safe-mode semantics);
+//! - [`backup`](mod@backup): `/export` and `/system backup` downloaded with checksums.
+
+pub mod apply;
+pub mod backup;
+pub mod plan;
+pub mod readback;
+pub mod rest;
+
+pub use apply::{ApplyOptions, apply, apply_config};
+pub use backup::{BackupResult, backup};
+pub use plan::{PlanOptions, Planned, plan, plan_config};
+pub use rest::{Connection, Fingerprint, Password, RestClient, Trust};
+
+/// A current-thread tokio runtime for the binary's async work.
+///
+/// # Errors
+/// When the runtime cannot be created.
+pub fn runtime() -> Result<tokio::runtime::Runtime, rest::Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| rest::Error::Io {
+            path: "tokio runtime".to_owned(),
+            message: e.to_string(),
+        })
+}
 
 use std::path::Path;
 

@@ -1,0 +1,758 @@
+//! A small RouterOS v7 REST client: HTTP Basic auth, HTTPS with a CA file or a pinned
+//! SHA-256 leaf fingerprint (plain HTTP only for loopback simulators), typed errors.
+//!
+//! Every request is counted ([`RestClient::requests`]), so callers can show how many round
+//! trips a plan took. Bodies and replies are JSON objects of strings, as RouterOS speaks them.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rackpipe_model::types::SecretRef;
+use rackpipe_routeros::Props;
+use reqwest::Method;
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// Why talking to the router failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The site could not be turned into configuration.
+    #[error(transparent)]
+    Render(#[from] crate::Error),
+    /// A secret reference could not be resolved.
+    #[error("{field}: {message}")]
+    Secret {
+        /// Field path of the reference (`router.management.password`).
+        field: String,
+        /// What went wrong (never the secret).
+        message: String,
+    },
+    /// Bad connection settings (URL, CA file, fingerprint).
+    #[error("{what}: {message}")]
+    Config {
+        /// What was wrong.
+        what: String,
+        /// Why.
+        message: String,
+    },
+    /// No TCP/TLS connection.
+    #[error("{url}: router unreachable: {message}")]
+    Unreachable {
+        /// The URL.
+        url: String,
+        /// Transport error chain.
+        message: String,
+    },
+    /// The request timed out.
+    #[error("{url}: no answer within {}s", timeout.as_secs_f32())]
+    Timeout {
+        /// The URL.
+        url: String,
+        /// The timeout that passed.
+        timeout: Duration,
+    },
+    /// 401: wrong user or password.
+    #[error("{url}: 401 Unauthorized: wrong user or password for {user:?}")]
+    Unauthorized {
+        /// The URL.
+        url: String,
+        /// The user name.
+        user: String,
+    },
+    /// RouterOS answered with an error body.
+    #[error("{method} {path}: {status} {message}{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Api {
+        /// HTTP method.
+        method: String,
+        /// Path below `/rest`.
+        path: String,
+        /// HTTP status.
+        status: u16,
+        /// `message` of the error body.
+        message: String,
+        /// `detail` of the error body (RouterOS's own text).
+        detail: Option<String>,
+    },
+    /// The reply was not the JSON expected.
+    #[error("{path}: unexpected reply: {message}")]
+    BadReply {
+        /// Path below `/rest`.
+        path: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// `apply --plan` was given a plan that no longer matches the site or the router.
+    #[error("stale plan: {0}; run plan again")]
+    StalePlan(String),
+    /// A change failed; the router was put back to the pre-apply export.
+    #[error("apply stopped at change {index} ({resource}): {cause}; {outcome}")]
+    ApplyFailed {
+        /// 1-based index of the failing change.
+        index: usize,
+        /// The change's resource.
+        resource: String,
+        /// The cause.
+        cause: Box<Error>,
+        /// What happened to the router afterwards.
+        outcome: String,
+    },
+    /// Reading or writing a local file.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Whether retrying later may succeed: unreachable, timeout, 5xx (the CLI exits 75).
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Unreachable { .. } | Error::Timeout { .. } => true,
+            Error::Api { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// A password: never shown by `Debug` or `Display`.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    /// Wraps a password.
+    #[must_use]
+    pub fn new(value: impl Into<String>) -> Self {
+        Password(value.into())
+    }
+
+    /// Resolves a site's secret reference: `env:NAME` or `file:PATH` (one trailing newline
+    /// is dropped). `vault:` references are resolved by `vault-bootstrap`, not here.
+    ///
+    /// # Errors
+    /// Unset variable, unreadable file, or an unsupported reference; messages name `field`.
+    pub fn resolve(reference: &SecretRef, field: &str) -> Result<Self, Error> {
+        let bad = |message: String| Error::Secret {
+            field: field.to_owned(),
+            message,
+        };
+        let text = reference.as_str();
+        if let Some(name) = text.strip_prefix("env:") {
+            return std::env::var(name)
+                .map(Password)
+                .map_err(|_| bad(format!("environment variable {name} is not set")));
+        }
+        if let Some(path) = text.strip_prefix("file:") {
+            let content = std::fs::read_to_string(path)
+                .map_err(|e| bad(format!("cannot read {path}: {e}")))?;
+            let trimmed = content.strip_suffix('\n').unwrap_or(&content);
+            let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
+            return Ok(Password(trimmed.to_owned()));
+        }
+        Err(bad(format!(
+            "{text}: ros-render resolves env: and file: references only (export the secret into an environment variable)"
+        )))
+    }
+
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A SHA-256 certificate fingerprint.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    /// Parses `AB:CD:...` or 64 hex digits, any case.
+    ///
+    /// # Errors
+    /// When it is not 32 bytes of hex.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let bad = |message: &str| Error::Config {
+            what: "TLS fingerprint".to_owned(),
+            message: message.to_owned(),
+        };
+        let hex_text: String = text.trim().chars().filter(|c| *c != ':').collect();
+        let bytes = hex::decode(&hex_text).map_err(|_| bad("not hex"))?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| bad("a SHA-256 fingerprint has 32 bytes"))?;
+        Ok(Self(arr))
+    }
+
+    /// The fingerprint of a DER certificate.
+    #[must_use]
+    pub fn of_der(der: &[u8]) -> Self {
+        Self(Sha256::digest(der).into())
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|b| format!("{b:02X}")).collect();
+        f.write_str(&parts.join(":"))
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+/// How the router's certificate is verified.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// Only CAs from this PEM file.
+    CaFile(PathBuf),
+    /// Exactly the leaf certificate with this fingerprint (handshake signatures still
+    /// verified).
+    Pinned(Fingerprint),
+    /// Plain `http://` to a loopback address (simulator tests only).
+    InsecureLoopbackHttp,
+}
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// `https://host:port` (no `/rest`).
+    pub url: String,
+    /// API user.
+    pub user: String,
+    /// API password.
+    pub password: Password,
+    /// Certificate verification.
+    pub trust: Trust,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl Connection {
+    /// The connection the site describes (`router.management`), with optional overrides:
+    /// `url` replaces the management address, `trust` the site's TLS settings.
+    ///
+    /// # Errors
+    /// No router section, an unresolvable password, or no TLS trust configured.
+    pub fn from_site(
+        site: &rackpipe_model::Site,
+        url: Option<&str>,
+        trust: Option<Trust>,
+    ) -> Result<Self, Error> {
+        let router = site.router.as_ref().ok_or(crate::Error::NoRouter)?;
+        let m = &router.management;
+        let url = match url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => match m.address {
+                std::net::IpAddr::V4(a) => format!("https://{a}:{}", m.rest_port),
+                std::net::IpAddr::V6(a) => format!("https://[{a}]:{}", m.rest_port),
+            },
+        };
+        let trust = match trust {
+            Some(t) => t,
+            None => match &m.tls {
+                Some(tls) if tls.fingerprint_sha256.is_some() => Trust::Pinned(Fingerprint::parse(
+                    tls.fingerprint_sha256.as_deref().unwrap_or_default(),
+                )?),
+                Some(tls) if tls.ca_file.is_some() => {
+                    Trust::CaFile(PathBuf::from(tls.ca_file.as_deref().unwrap_or_default()))
+                }
+                _ => {
+                    return Err(Error::Config {
+                        what: "router.management.tls".to_owned(),
+                        message:
+                            "no ca_file or fingerprint_sha256; pass --ca-file or --fingerprint"
+                                .to_owned(),
+                    });
+                }
+            },
+        };
+        let password = Password::resolve(&m.password, "router.management.password")?;
+        Ok(Self {
+            url,
+            user: m.user.clone(),
+            password,
+            trust,
+            timeout: Duration::from_secs(30),
+        })
+    }
+}
+
+/// A RouterOS REST client.
+#[derive(Clone)]
+pub struct RestClient {
+    http: reqwest::Client,
+    conn: Connection,
+    base: String,
+    user: String,
+    password: Password,
+    timeout: Duration,
+    requests: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for RestClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RestClient")
+            .field("base", &self.base)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        source = cause.source();
+    }
+    text.replace('\n', " ")
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.strip_prefix("http://").unwrap_or("");
+    let host = rest.split('/').next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    host == "localhost" || host.starts_with("127.") || host == "[::1]"
+}
+
+impl RestClient {
+    /// Builds the client (no request is sent).
+    ///
+    /// # Errors
+    /// Bad URL scheme, unreadable CA file, `InsecureLoopbackHttp` for a non-loopback URL.
+    pub fn new(conn: &Connection) -> Result<Self, Error> {
+        Ok(Self {
+            http: build_http(conn)?,
+            conn: conn.clone(),
+            base: format!("{}/rest", conn.url),
+            user: conn.user.clone(),
+            password: conn.password.clone(),
+            timeout: conn.timeout,
+            requests: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// The same client with a new connection pool (falls back to sharing the pool if the
+    /// HTTP client cannot be rebuilt).
+    pub(crate) fn rebuilt(&self) -> Self {
+        let mut conn = self.conn.clone();
+        conn.timeout = self.timeout;
+        let mut copy = self.clone();
+        if let Ok(http) = build_http(&conn) {
+            copy.http = http;
+        }
+        copy
+    }
+
+    /// Requests sent so far (by this client and its clones).
+    #[must_use]
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// `https://host:port/rest`.
+    #[must_use]
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// A copy with another per-request timeout (shares the request counter).
+    #[must_use]
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        let mut copy = self.clone();
+        copy.timeout = timeout;
+        copy
+    }
+
+    /// Sends one request; `path` is below `/rest` and starts with `/`.
+    ///
+    /// # Errors
+    /// Transport errors, timeouts, 401 and RouterOS error bodies, classified.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, Error> {
+        let url = format!("{}{path}", self.base);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%method, %url, "routeros request");
+        let mut req = self
+            .http
+            .request(method.clone(), &url)
+            .timeout(self.timeout)
+            .basic_auth(&self.user, Some(self.password.expose()));
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.map_err(|e| self.transport(&url, &e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| self.transport(&url, &e))?;
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(Error::Unauthorized {
+                url,
+                user: self.user.clone(),
+            });
+        }
+        let parsed: Option<Value> = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Some(Value::Null)
+        } else {
+            parse_json_lenient(&bytes)
+        };
+        if status.is_success() {
+            return parsed.ok_or_else(|| Error::BadReply {
+                path: path.to_owned(),
+                message: format!(
+                    "not JSON ({} bytes; is this the REST API and not WebFig?)",
+                    bytes.len()
+                ),
+            });
+        }
+        let body = parsed.unwrap_or(Value::Null);
+        let text = |k: &str| body.get(k).and_then(Value::as_str).map(one_line);
+        Err(Error::Api {
+            method: method.to_string(),
+            path: path.to_owned(),
+            status: status.as_u16(),
+            message: text("message")
+                .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned()),
+            detail: text("detail"),
+        })
+    }
+
+    fn transport(&self, url: &str, e: &reqwest::Error) -> Error {
+        if e.is_timeout() {
+            Error::Timeout {
+                url: url.to_owned(),
+                timeout: self.timeout,
+            }
+        } else {
+            Error::Unreachable {
+                url: url.to_owned(),
+                message: chain(e),
+            }
+        }
+    }
+
+    /// `GET /rest<menu>`: a list menu's rows (a singleton's object as one row).
+    ///
+    /// # Errors
+    /// See [`RestClient::request`]; a reply that is neither an array nor an object.
+    pub async fn list(&self, menu: &str) -> Result<Vec<Map<String, Value>>, Error> {
+        match self.request(Method::GET, menu, None).await? {
+            Value::Array(items) => items
+                .into_iter()
+                .map(|v| match v {
+                    Value::Object(m) => Ok(m),
+                    _ => Err(Error::BadReply {
+                        path: menu.to_owned(),
+                        message: "a row is not an object".to_owned(),
+                    }),
+                })
+                .collect(),
+            Value::Object(m) => Ok(vec![m]),
+            Value::Null => Ok(Vec::new()),
+            _ => Err(Error::BadReply {
+                path: menu.to_owned(),
+                message: "expected an array".to_owned(),
+            }),
+        }
+    }
+
+    /// `PUT /rest<menu>` (add); returns the new `.id`.
+    ///
+    /// # Errors
+    /// See [`RestClient::request`].
+    pub async fn add(&self, menu: &str, props: &Props) -> Result<String, Error> {
+        let reply = self
+            .request(Method::PUT, menu, Some(&props_json(props)))
+            .await?;
+        reply
+            .get(".id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| Error::BadReply {
+                path: menu.to_owned(),
+                message: "the created object has no .id".to_owned(),
+            })
+    }
+
+    /// `PATCH /rest<menu>/<id>` (set).
+    ///
+    /// # Errors
+    /// See [`RestClient::request`].
+    pub async fn set(&self, menu: &str, id: &str, props: &Props) -> Result<(), Error> {
+        self.request(
+            Method::PATCH,
+            &format!("{menu}/{id}"),
+            Some(&props_json(props)),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /rest<menu>/set` on a singleton menu.
+    ///
+    /// # Errors
+    /// See [`RestClient::request`].
+    pub async fn set_singleton(&self, menu: &str, props: &Props) -> Result<(), Error> {
+        self.request(
+            Method::POST,
+            &format!("{menu}/set"),
+            Some(&props_json(props)),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `DELETE /rest<menu>/<id>`.
+    ///
+    /// # Errors
+    /// See [`RestClient::request`].
+    pub async fn remove(&self, menu: &str, id: &str) -> Result<(), Error> {
+        self.request(Method::DELETE, &format!("{menu}/{id}"), None)
+            .await
+            .map(drop)
+    }
+
+    /// `POST /rest<path>` with a JSON body (any console command).
+    ///
+    /// # Errors
+    /// See [`RestClient::request`].
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, Error> {
+        self.request(Method::POST, path, Some(body)).await
+    }
+}
+
+/// Props as a JSON object of strings.
+#[must_use]
+pub fn props_json(props: &Props) -> Value {
+    Value::Object(
+        props
+            .iter()
+            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+            .collect(),
+    )
+}
+
+fn one_line(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
+/// Parses JSON, re-escaping raw control characters inside strings once if needed
+/// (RouterOS can emit them, e.g. in DHCP host names).
+fn parse_json_lenient(bytes: &[u8]) -> Option<Value> {
+    if let Ok(v) = serde_json::from_slice(bytes) {
+        return Some(v);
+    }
+    let mut fixed = Vec::with_capacity(bytes.len() + 16);
+    for &b in bytes {
+        if b < 0x20 && b != b'\n' && b != b'\r' && b != b'\t' {
+            fixed.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+        } else {
+            fixed.push(b);
+        }
+    }
+    serde_json::from_slice(&fixed).ok()
+}
+
+fn build_http(conn: &Connection) -> Result<reqwest::Client, Error> {
+    let cfg = |message: String| Error::Config {
+        what: conn.url.clone(),
+        message,
+    };
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(conn.timeout.min(Duration::from_secs(10)))
+        .timeout(conn.timeout)
+        .pool_idle_timeout(Duration::from_secs(4))
+        .user_agent(concat!("rackpipe-ros-render/", env!("CARGO_PKG_VERSION")));
+    match &conn.trust {
+        Trust::InsecureLoopbackHttp => {
+            if !is_loopback_url(&conn.url) {
+                return Err(cfg(
+                    "plain HTTP is only allowed to a loopback address (simulator tests)".to_owned(),
+                ));
+            }
+        }
+        trust => {
+            if !conn.url.starts_with("https://") {
+                return Err(cfg("the URL must start with https://".to_owned()));
+            }
+            builder = builder.tls_backend_preconfigured(tls_config(trust)?);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| cfg(format!("HTTP client: {}", chain(&e))))
+}
+
+fn tls_config(trust: &Trust) -> Result<rustls::ClientConfig, Error> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config {
+            what: "TLS".to_owned(),
+            message: e.to_string(),
+        })?;
+    match trust {
+        Trust::CaFile(path) => {
+            let what = path.display().to_string();
+            let pem = std::fs::read(path).map_err(|e| Error::Config {
+                what: what.clone(),
+                message: format!("cannot read CA file: {e}"),
+            })?;
+            let mut roots = rustls::RootCertStore::empty();
+            let mut count = 0;
+            for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(&pem) {
+                let cert: CertificateDer<'static> = cert.map_err(|e| Error::Config {
+                    what: what.clone(),
+                    message: format!("not a PEM certificate: {e}"),
+                })?;
+                roots.add(cert).map_err(|e| Error::Config {
+                    what: what.clone(),
+                    message: format!("unusable CA certificate: {e}"),
+                })?;
+                count += 1;
+            }
+            if count == 0 {
+                return Err(Error::Config {
+                    what,
+                    message: "no certificate in CA file".to_owned(),
+                });
+            }
+            Ok(builder.with_root_certificates(roots).with_no_client_auth())
+        }
+        Trust::Pinned(pin) => Ok(builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PinnedVerifier {
+                pin: *pin,
+                provider,
+            }))
+            .with_no_client_auth()),
+        Trust::InsecureLoopbackHttp => Err(Error::Config {
+            what: "TLS".to_owned(),
+            message: "no TLS for plain HTTP".to_owned(),
+        }),
+    }
+}
+
+/// Pins the end-entity certificate; handshake signatures are still verified (same approach
+/// as `rackpipe-proxmox`'s `tls.rs`).
+#[derive(Debug)]
+struct PinnedVerifier {
+    pin: Fingerprint,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let got = Fingerprint::of_der(end_entity.as_ref());
+        if got == self.pin {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "certificate fingerprint mismatch: server presented {got}"
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_formats() {
+        let a = Fingerprint::parse(&"ab".repeat(32)).unwrap();
+        assert_eq!(Fingerprint::parse(&a.to_string()).unwrap(), a);
+        assert!(Fingerprint::parse("AB:CD").is_err());
+        assert!(Fingerprint::parse("zz").is_err());
+    }
+
+    #[test]
+    fn password_is_redacted_and_resolved() {
+        let p = Password::new("hunter2");
+        assert!(!format!("{p:?}").contains("hunter2"));
+        let r: SecretRef = "env:RACKPIPE_TEST_UNSET_VAR_X".parse().unwrap();
+        let e = Password::resolve(&r, "router.management.password").unwrap_err();
+        assert!(e.to_string().starts_with("router.management.password: "));
+        let v: SecretRef = "vault:a/b#c".parse().unwrap();
+        assert!(Password::resolve(&v, "f").is_err());
+    }
+
+    #[test]
+    fn loopback_only_for_http() {
+        assert!(is_loopback_url("http://127.0.0.1:8080"));
+        assert!(is_loopback_url("http://localhost:1"));
+        assert!(!is_loopback_url("http://10.3.0.1"));
+        assert!(!is_loopback_url("https://127.0.0.1"));
+    }
+
+    #[test]
+    fn lenient_json() {
+        assert!(parse_json_lenient(b"[{\"host-name\":\"a\x1bb\"}]").is_some());
+        assert!(parse_json_lenient(b"<html>").is_none());
+    }
+}
