@@ -6,5 +6,6 @@ mod cli;
 mod etcd_backup;
 mod haproxy_gen;
 mod nfs_export;
+mod pve_sync;
 mod support;
 mod vault_bootstrap;

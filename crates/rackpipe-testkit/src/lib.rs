@@ -29,7 +29,9 @@ pub fn require_tool(tool: &str) -> Option<PathBuf> {
         !services_required(),
         "required tool `{tool}` is not installed (RACKPIPE_REQUIRE_SERVICES=1); .ci/run must install it"
     );
-    eprintln!("SKIP: `{tool}` is not installed; set RACKPIPE_REQUIRE_SERVICES=1 to make this an error");
+    eprintln!(
+        "SKIP: `{tool}` is not installed; set RACKPIPE_REQUIRE_SERVICES=1 to make this an error"
+    );
     None
 }
 
@@ -89,7 +91,10 @@ impl ChildGuard {
     /// Wraps `child`; `name` appears in diagnostics.
     #[must_use]
     pub fn new(name: impl Into<String>, child: Child) -> Self {
-        Self { child: Some(child), name: name.into() }
+        Self {
+            child: Some(child),
+            name: name.into(),
+        }
     }
 
     /// The operating-system process id.
@@ -114,7 +119,9 @@ impl ChildGuard {
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 }
 
@@ -142,5 +149,8 @@ pub fn wait_until(timeout: std::time::Duration, mut probe: impl FnMut() -> bool)
 /// When the temporary directory cannot be created.
 #[must_use]
 pub fn temp_dir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("rackpipe-test-").tempdir().expect("create a temp dir")
+    tempfile::Builder::new()
+        .prefix("rackpipe-test-")
+        .tempdir()
+        .expect("create a temp dir")
 }

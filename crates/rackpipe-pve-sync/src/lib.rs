@@ -1,0 +1,58 @@
+//! `pve-sync`: keep a Proxmox VE cluster's guests in line with the site.
+//!
+//! - [`plan`]: one `GET /cluster/resources?type=vm`, config reads (bounded concurrency)
+//!   only for guests that exist, and a diff normalised the way Proxmox normalises (tags,
+//!   property strings, pending values, sizes), so a converged cluster plans zero changes.
+//! - [`apply`]: pools, template downloads (download-url with checksum), LXC creation from
+//!   an `ostemplate`, VM clones (serialised per template and node), config updates with
+//!   the digest, disk grows (never shrinks), power, HA, and deletion of unmanaged,
+//!   unprotected guests only when asked. Every task is polled to completion.
+//! - [`facts`]: the guests as they are (VMID, node, MACs, addresses) for ros-render's
+//!   DHCP static leases.
+
+mod desired;
+mod error;
+mod observe;
+mod ops;
+mod sync;
+
+pub use desired::{
+    Desired, DesiredDisk, DesiredGuest, DesiredSource, DesiredTemplate, EnvFileSecrets,
+    SecretSource, desired,
+};
+pub use error::Error;
+pub use observe::{Observed, observe};
+pub use ops::{GuestOps, HaOp, guest_ops};
+pub use sync::{GuestFact, NicFact, Options, apply, facts, facts_document, plan, with_site};
+
+/// The tool name in documents.
+pub const TOOL: &str = "pve-sync";
+
+/// pve-sync's own site checks (`pve-sync validate`, and before plan/apply): the
+/// references [`desired`] resolves, reported as diagnostics with field paths. Secrets are
+/// not read here.
+#[must_use]
+pub fn check(site: &rackpipe_model::Site) -> Vec<rackpipe_model::Diagnostic> {
+    struct Placeholder;
+    impl SecretSource for Placeholder {
+        fn resolve(&self, _: &rackpipe_model::types::SecretRef) -> Result<String, String> {
+            Ok("ssh-ed25519 placeholder".to_owned())
+        }
+    }
+    let Some(pve) = &site.proxmox else {
+        return Vec::new();
+    };
+    match desired(pve, &Placeholder) {
+        Ok(_) => Vec::new(),
+        Err(Error::Site { field, message } | Error::Refused { field, message }) => {
+            vec![rackpipe_model::Diagnostic::error(
+                "pve-sync", field, message,
+            )]
+        }
+        Err(other) => vec![rackpipe_model::Diagnostic::error(
+            "pve-sync",
+            "proxmox",
+            other.to_string(),
+        )],
+    }
+}

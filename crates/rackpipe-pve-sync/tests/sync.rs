@@ -1,0 +1,468 @@
+//! pve-sync against the PVE SIMULATOR: every request must pass the official schema.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod support;
+
+use std::time::Duration;
+
+use rackpipe_model::documents::Action;
+use rackpipe_proxmox::{GuestRef, GuestType, Params};
+use rackpipe_pve_sim::{FailRule, GuestKind, GuestSpec};
+use rackpipe_pve_sync::{Error, Options, apply, facts, plan};
+use support::*;
+
+fn opts() -> Options {
+    Options::default()
+}
+
+async fn converge_example(name: &str) {
+    let Some(schema) = schema() else { return };
+    let Some(site) = example(name) else { return };
+    let sim = sim_for(&site, schema, |_| {}).await;
+    let pve = client(&sim);
+    let p1 = plan(&site, &pve, &opts(), &FakeSecrets).await.unwrap();
+    let guests = site.proxmox.as_ref().unwrap().guests.len();
+    assert!(p1.summary.create >= guests, "{:?}", p1.summary);
+    let result = apply(&site, &pve, &opts(), &FakeSecrets, Some(&p1))
+        .await
+        .unwrap();
+    assert_eq!(result.summary.create, p1.summary.create);
+    let facts = result.facts["guests"].as_array().unwrap();
+    assert_eq!(facts.len(), guests);
+    for f in facts {
+        assert!(f["vmid"].as_u64().unwrap() >= 100);
+        assert!(
+            f["nics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|n| n["mac"].is_string()),
+            "{f}"
+        );
+    }
+    let p2 = plan(&site, &pve, &opts(), &FakeSecrets).await.unwrap();
+    assert_eq!(p2.summary.total(), 0, "not converged: {:#?}", p2.changes);
+    assert!(p2.unmanaged.is_empty(), "{:?}", p2.unmanaged);
+    assert_schema_clean(&sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rachuna_net_plan_apply_plan_converges() {
+    converge_example("rachuna-net").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rachuna_dev_plan_apply_plan_converges() {
+    converge_example("rachuna-dev").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_site_converges_and_facts_match() {
+    let Some(schema) = schema() else { return };
+    let site = load_site(SMALL_SITE);
+    let sim = sim_for(&site, schema, |c| c.strict_clone_locks = true).await;
+    let pve = client(&sim);
+    let p1 = plan(&site, &pve, &opts(), &FakeSecrets).await.unwrap();
+    // pool + template download + 4 guests
+    assert_eq!(p1.summary.create, 6, "{:#?}", p1.changes);
+    let r = apply(&site, &pve, &opts(), &FakeSecrets, None)
+        .await
+        .unwrap();
+    assert_eq!(r.summary.create, 6);
+    let p2 = plan(&site, &pve, &opts(), &FakeSecrets).await.unwrap();
+    assert_eq!(p2.summary.total(), 0, "{:#?}", p2.changes);
+
+    let ct = sim.guest_config(201).unwrap();
+    assert_eq!(ct["tags"], "db;web");
+    assert_eq!(ct["unprivileged"], "0");
+    assert!(
+        ct["net0"].contains("hwaddr=BC:24:11:AA:00:01"),
+        "{}",
+        ct["net0"]
+    );
+    assert!(ct["mp0"].contains("mp=/srv"));
+    assert_eq!(sim.guest_running(201), Some(true));
+    assert_eq!(sim.guest_running(202), Some(false));
+    let vm = sim.guest_config(301).unwrap();
+    assert!(vm["scsi0"].contains("size=16G"), "{}", vm["scsi0"]);
+    assert_eq!(vm["ipconfig0"], "ip=10.9.2.10/24");
+    assert_eq!(vm["ciuser"], "admin");
+    assert!(vm.contains_key("sshkeys"));
+
+    sim.reset_stats();
+    let two = Options {
+        concurrency: 2,
+        ..opts()
+    };
+    plan(&site, &pve, &two, &FakeSecrets).await.unwrap();
+    let stats = sim.stats();
+    assert!(
+        stats.max_in_flight <= 2,
+        "concurrency bound: {}",
+        stats.max_in_flight
+    );
+    assert_eq!(
+        stats.by_route.get("GET /cluster/resources"),
+        Some(&1),
+        "{:?}",
+        stats.by_route
+    );
+    let f = facts(&site, &pve, &opts(), &FakeSecrets).await.unwrap();
+    assert_eq!(f.len(), 4);
+    let a = f.iter().find(|g| g.name == "ct-a").unwrap();
+    assert_eq!((a.vmid, a.node.as_str()), (201, "pve1"));
+    assert_eq!(a.nics[0].mac.as_deref(), Some("BC:24:11:AA:00:01"));
+    assert_eq!(a.nics[0].address.as_deref(), Some("10.9.1.10"));
+    let b = f.iter().find(|g| g.name == "vm-b").unwrap();
+    assert!(b.vmid >= 100 && b.nics[0].mac.is_some(), "{b:?}");
+    assert_schema_clean(&sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_planned_and_repaired() {
+    let Some(schema) = schema() else { return };
+    let site = load_site(SMALL_SITE);
+    let sim = sim_for(&site, schema, |_| {}).await;
+    let pve = client(&sim);
+    apply(&site, &pve, &opts(), &FakeSecrets, None)
+        .await
+        .unwrap();
+
+    // By hand: grow ct-b's rootfs? No: change cores of ct-a, the NIC of vm-a, delete ct-b,
+    // add an unmanaged guest and a protected unmanaged guest.
+    let ct_a = GuestRef {
+        node: "pve1".into(),
+        kind: GuestType::Lxc,
+        vmid: 201,
+    };
+    pve.update_config(&ct_a, &Params::new().with("cores", 4))
+        .await
+        .unwrap();
+    let vm_a = GuestRef {
+        node: "pve1".into(),
+        kind: GuestType::Qemu,
+        vmid: 301,
+    };
+    pve.update_config(
+        &vm_a,
+        &Params::new().with(
+            "net0",
+            "virtio=BC:24:11:BB:00:01,bridge=vmbr0,firewall=1,tag=30",
+        ),
+    )
+    .await
+    .unwrap();
+    let ct_b = GuestRef {
+        node: "pve2".into(),
+        kind: GuestType::Lxc,
+        vmid: 202,
+    };
+    let upid = pve.delete_guest(&ct_b, true).await.unwrap();
+    pve.wait_task(&upid).await.unwrap();
+    for (vmid, protection) in [(900, "0"), (901, "1")] {
+        sim.add_guest(GuestSpec {
+            vmid,
+            kind: GuestKind::Lxc,
+            node: "pve2".into(),
+            config: vec![
+                ("hostname".into(), format!("byhand{vmid}")),
+                ("protection".into(), protection.into()),
+                (
+                    "rootfs".into(),
+                    format!("local-lvm:vm-{vmid}-disk-0,size=2G"),
+                ),
+            ],
+            running: false,
+        })
+        .unwrap();
+    }
+
+    let p = plan(&site, &pve, &opts(), &FakeSecrets).await.unwrap();
+    let find = |r: &str| p.changes.iter().find(|c| c.resource == r).unwrap();
+    assert_eq!(find("guest/ct-a").action, Action::Update);
+    assert_eq!(find("guest/ct-a").after.as_ref().unwrap()["cores"], "2");
+    assert_eq!(find("guest/vm-a").action, Action::Update);
+    assert!(
+        find("guest/vm-a").after.as_ref().unwrap()["net0"]
+            .as_str()
+            .unwrap()
+            .contains("tag=20")
+    );
+    assert_eq!(find("guest/ct-b").action, Action::Create);
+    assert_eq!(p.summary.total(), 3, "{:#?}", p.changes);
+    assert_eq!(p.unmanaged.len(), 2, "{:?}", p.unmanaged);
+    assert!(
+        p.unmanaged
+            .iter()
+            .any(|u| u.contains("901") && u.contains("protected"))
+    );
+
+    // Without --allow-destroy the hand-made guests stay.
+    apply(&site, &pve, &opts(), &FakeSecrets, Some(&p))
+        .await
+        .unwrap();
+    assert!(sim.guest_config(900).is_some());
+    let destroy = Options {
+        allow_destroy: true,
+        ..opts()
+    };
+    let r = apply(&site, &pve, &destroy, &FakeSecrets, None)
+        .await
+        .unwrap();
+    assert_eq!(r.summary.delete, 1);
+    assert!(
+        sim.guest_config(900).is_none(),
+        "unprotected unmanaged guest deleted"
+    );
+    assert!(
+        sim.guest_config(901).is_some(),
+        "protected guest never deleted"
+    );
+    let p = plan(&site, &pve, &opts(), &FakeSecrets).await.unwrap();
+    assert_eq!(p.summary.total(), 0, "{:#?}", p.changes);
+    assert_schema_clean(&sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_plan_is_refused() {
+    let Some(schema) = schema() else { return };
+    let site = load_site(SMALL_SITE);
+    let sim = sim_for(&site, schema, |_| {}).await;
+    let pve = client(&sim);
+    let p = plan(&site, &pve, &opts(), &FakeSecrets).await.unwrap();
+    sim.add_pool("other", "");
+    let err = apply(&site, &pve, &opts(), &FakeSecrets, Some(&p))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::StalePlan { which: "observed" }),
+        "{err}"
+    );
+    assert_schema_clean(&sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_task_mid_apply_then_rerun_converges() {
+    let Some(schema) = schema() else { return };
+    let site = load_site(SMALL_SITE);
+    let sim = sim_for(&site, schema, |_| {}).await;
+    let pve = client(&sim);
+    sim.fail_next_task(FailRule {
+        task_type: "vzcreate".into(),
+        id: Some("202".into()),
+        message: "unable to create CT 202 - rootfs disk quota exceeded".into(),
+    });
+    let err = apply(&site, &pve, &opts(), &FakeSecrets, None)
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("ct-b") && msg.contains("quota exceeded"),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'));
+    assert!(sim.guest_config(202).is_none(), "nothing half-created");
+    assert!(sim.guest_config(201).is_some(), "the others went on");
+    apply(&site, &pve, &opts(), &FakeSecrets, None)
+        .await
+        .unwrap();
+    let p = plan(&site, &pve, &opts(), &FakeSecrets).await.unwrap();
+    assert_eq!(p.summary.total(), 0, "{:#?}", p.changes);
+    assert_schema_clean(&sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shrink_is_refused_and_grow_works() {
+    let Some(schema) = schema() else { return };
+    let site = load_site(SMALL_SITE);
+    let sim = sim_for(&site, schema, |_| {}).await;
+    let pve = client(&sim);
+    apply(&site, &pve, &opts(), &FakeSecrets, None)
+        .await
+        .unwrap();
+    let smaller = load_site(&SMALL_SITE.replace(
+        "{slot: rootfs, storage: local-lvm, size: 8G}",
+        "{slot: rootfs, storage: local-lvm, size: 6G}",
+    ));
+    let err = plan(&smaller, &pve, &opts(), &FakeSecrets)
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("proxmox.guests[0].disks[0].size: guest ct-a: rootfs is 8G"),
+        "{msg}"
+    );
+    assert!(!err.is_transient());
+    let bigger = load_site(&SMALL_SITE.replace(
+        "{slot: rootfs, storage: local-lvm, size: 8G}",
+        "{slot: rootfs, storage: local-lvm, size: 10G}",
+    ));
+    let p = plan(&bigger, &pve, &opts(), &FakeSecrets).await.unwrap();
+    assert_eq!(p.summary.update, 1);
+    assert!(
+        p.changes[0]
+            .commands
+            .iter()
+            .any(|c| c.contains("resize disk=rootfs size=10G"))
+    );
+    apply(&bigger, &pve, &opts(), &FakeSecrets, None)
+        .await
+        .unwrap();
+    assert!(sim.guest_config(201).unwrap()["rootfs"].contains("size=10G"));
+    assert_schema_clean(&sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_fails_clearly_before_touching_anything() {
+    let Some(schema) = schema() else { return };
+    let site = load_site(SMALL_SITE);
+    let sim = sim_for(&site, schema, |_| {}).await;
+    let pve = client(&sim);
+    let cases = [
+        (
+            "{slot: net0, bridge: vmbr0}\n      source: {clone",
+            "{slot: net0, bridge: vmbr7}\n      source: {clone",
+            "proxmox.guests[3].nics[0].bridge: unknown bridge \"vmbr7\"",
+        ),
+        (
+            "{slot: scsi0, storage: local-lvm, size: 4G}",
+            "{slot: scsi0, storage: local, size: 4G}",
+            "proxmox.guests[3].disks[0].storage: storage \"local\" does not hold images",
+        ),
+        (
+            "node: pve2\n      cores: 1",
+            "node: pve9\n      cores: 1",
+            "proxmox.guests[1].node: unknown node \"pve9\"",
+        ),
+        (
+            "vmid: 202",
+            "vmid: 201",
+            "proxmox.guests[1].vmid: VMID 201 clashes",
+        ),
+        (
+            "source: {template: debian-12}\n      running",
+            "source: {template: debian-13}\n      running",
+            "proxmox.guests[1].source.template: unknown template \"debian-13\"",
+        ),
+    ];
+    for (from, to, want) in cases {
+        assert!(SMALL_SITE.contains(from), "{from}");
+        let bad = SMALL_SITE.replacen(from, to, 1);
+        // The site validator refuses these too; pve-sync checks again for callers that
+        // hand it an unvalidated site (type-checked only).
+        assert!(rackpipe_model::load_and_validate("bad.yaml", bad.as_bytes()).is_err());
+        let (bad_site, _) = rackpipe_model::load("bad.yaml", bad.as_bytes()).unwrap();
+        let err = plan(&bad_site, &pve, &opts(), &FakeSecrets)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().starts_with(want), "{err}");
+        let diags = rackpipe_pve_sync::check(&bad_site);
+        assert_eq!(diags.len(), 1);
+        assert!(want.starts_with(&diags[0].path), "{diags:?}");
+        assert!(rackpipe_pve_sync::check(&site).is_empty());
+    }
+    assert_eq!(
+        sim.stats().requests,
+        0,
+        "site errors are found before any request"
+    );
+
+    // A VMID used by another guest in the cluster.
+    sim.add_guest(GuestSpec {
+        vmid: 201,
+        kind: GuestKind::Qemu,
+        node: "pve1".into(),
+        config: vec![("name".into(), "someone-else".into())],
+        running: false,
+    })
+    .unwrap();
+    let err = plan(&site, &pve, &opts(), &FakeSecrets).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("proxmox.guests[0].vmid: VMID 201 clash"),
+        "{err}"
+    );
+    // A clone template that is not there.
+    let missing = load_site(
+        &SMALL_SITE
+            .replace("vmid: 9000, full: true", "vmid: 9100, full: true")
+            .replace("vmid: 201", "vmid: 211"),
+    );
+    let err = plan(&missing, &pve, &opts(), &FakeSecrets)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "proxmox.guests[2].source.clone.vmid: guest vm-a: template VM 9100 does not exist"
+        ),
+        "{err}"
+    );
+    assert_schema_clean(&sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_token_and_timeouts() {
+    let Some(schema) = schema() else { return };
+    let site = load_site(SMALL_SITE);
+    let sim = sim_for(&site, schema, |c| c.latency = Duration::from_millis(400)).await;
+    let bad = client_with(&sim, "ci@pve!sync=wrong", Duration::from_secs(5));
+    let err = plan(&site, &bad, &opts(), &FakeSecrets).await.unwrap_err();
+    assert!(err.to_string().contains("authentication failed"), "{err}");
+    assert!(!err.is_transient());
+    let slow = client_with(&sim, TOKEN, Duration::from_millis(100));
+    let err = apply(&site, &slow, &opts(), &FakeSecrets, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(err.is_transient(), "a timeout exits 75");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(sim.guest_config(201).is_none(), "nothing created");
+}
+
+fn tls_identity() -> (rackpipe_pve_sim::TlsIdentity, Vec<u8>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let cert = params.self_signed(&key).unwrap();
+    (
+        rackpipe_pve_sim::TlsIdentity {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        },
+        cert.der().to_vec(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_mismatch_is_a_clear_permanent_error() {
+    use rackpipe_proxmox::{ApiToken, Client, ClientOptions, Fingerprint, TlsMode};
+    let Some(schema) = schema() else { return };
+    let site = load_site(SMALL_SITE);
+    let (identity, der) = tls_identity();
+    let sim = sim_for(&site, schema, |c| c.tls = Some(identity)).await;
+    let connect = |tls| {
+        let mut o = ClientOptions::new(&sim.base_url(), ApiToken::parse(TOKEN).unwrap());
+        o.tls = tls;
+        Client::new(o).unwrap()
+    };
+    let wrong = connect(TlsMode::Pinned(Fingerprint([7; 32])));
+    let err = plan(&site, &wrong, &opts(), &FakeSecrets)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("inventory (/cluster/resources): "),
+        "{err}"
+    );
+    assert!(err.to_string().contains("fingerprint mismatch"), "{err}");
+    assert!(
+        !err.is_transient(),
+        "a TLS mismatch is not retried (exit 1)"
+    );
+    let right = connect(TlsMode::Pinned(Fingerprint::of_der(&der)));
+    let p = plan(&site, &right, &opts(), &FakeSecrets).await.unwrap();
+    assert_eq!(p.summary.create, 6);
+    assert_schema_clean(&sim);
+}
