@@ -148,13 +148,6 @@ fn emit<T: Serialize>(kind: &'static str, body: T) -> Result<(), CliError> {
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::error(format!("cannot start the async runtime: {e}")))
-}
-
 fn newest(dir: &Path) -> Result<PathBuf, CliError> {
     rackpipe_etcd::list::latest_verified(dir)
         .map_err(etcd_error)?
@@ -197,7 +190,7 @@ fn snapshot(site: &SiteArg, dest: &Path, conn: &ConnArgs) -> Result<ExitStatus, 
         },
     };
     let target = Target::new(endpoints, tls);
-    let snap = runtime()?
+    let snap = rackpipe_cli::runtime()?
         .block_on(rackpipe_etcd::snapshot(&target, dest, &options))
         .map_err(etcd_error)?;
     rackpipe_cli::emit_text(&snap.manifest.to_json())?;
@@ -273,7 +266,7 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
                 (None, Some(dir)) => newest(dir)?,
                 (None, None) => return Err(CliError::usage("give a snapshot or --latest DIR")),
             };
-            let report = runtime()?
+            let report = rackpipe_cli::runtime()?
                 .block_on(rackpipe_etcd::drill(
                     &path,
                     &rackpipe_etcd::DrillOptions::default(),

@@ -135,13 +135,6 @@ fn deploy_files(site: &Site) -> Result<Vec<rackpipe_model::documents::RenderedFi
     .map_err(tool_error)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::error(format!("cannot start the async runtime: {e}")))
-}
-
 fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
     match &cli.command {
         Command::Common(command) => rackpipe_cli::run_common(&HOOKS, command, &cli.global),
@@ -149,7 +142,7 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
             let loaded = plan.site.load(HOOKS.check)?;
             let files = deploy_files(&loaded.site)?;
             let targets = ssh.targets(&loaded.site)?;
-            let result = runtime()?
+            let result = rackpipe_cli::runtime()?
                 .block_on(deploy::plan(
                     loaded.site.metadata.name.as_str(),
                     &files,
@@ -167,7 +160,7 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
             let loaded = apply.site.load(HOOKS.check)?;
             let files = deploy_files(&loaded.site)?;
             let targets = ssh.targets(&loaded.site)?;
-            let rt = runtime()?;
+            let rt = rackpipe_cli::runtime()?;
             let plan = match apply.read_plan(HOOKS.name)? {
                 Some(plan) => plan,
                 None => rt

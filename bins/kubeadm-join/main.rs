@@ -120,20 +120,13 @@ fn join_error(e: JoinError) -> CliError {
     CliError::from_tool(&e, e.is_transient())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::error(format!("cannot start the async runtime: {e}")))
-}
-
 fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
     match &cli.command {
         Command::Common(command) => rackpipe_cli::run_common(&HOOKS, command, &cli.global),
         Command::Plan { plan, nodes } => {
             let loaded = plan.site.load(HOOKS.check)?;
             let options = nodes.options(None)?;
-            let result = runtime()?
+            let result = rackpipe_cli::runtime()?
                 .block_on(rackpipe_kubeadm::plan(&loaded.site, &options))
                 .map_err(join_error)?;
             rackpipe_cli::finish_plan(&result, plan, &cli.global)
@@ -149,7 +142,7 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
             options.join_attempts = (*join_attempts).max(1);
             options.ready_timeout = Duration::from_secs(*ready_timeout);
             let expected = apply.read_plan(HOOKS.name)?;
-            let result = runtime()?
+            let result = rackpipe_cli::runtime()?
                 .block_on(rackpipe_kubeadm::apply_plan(
                     &loaded.site,
                     &options,

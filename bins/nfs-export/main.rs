@@ -175,13 +175,6 @@ async fn connect(site: &Site, conn: &ConnArgs) -> Result<Nas, CliError> {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::error(format!("cannot start the async runtime: {e}")))
-}
-
 fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
     match &cli.command {
         Command::Common(command) => rackpipe_cli::run_common(&HOOKS, command, &cli.global),
@@ -189,7 +182,7 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
         Command::Plan { plan, conn } => {
             let loaded = plan.site.load(HOOKS.check)?;
             let site = &loaded.site;
-            let result = runtime()?.block_on(async {
+            let result = rackpipe_cli::runtime()?.block_on(async {
                 match connect(site, conn).await? {
                     Nas::Linux(remote, target) => {
                         rackpipe_nfs::linux::plan(site, &remote, &target).await
@@ -204,7 +197,7 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
             let loaded = apply.site.load(HOOKS.check)?;
             let site = &loaded.site;
             let expected = apply.read_plan(HOOKS.name)?;
-            let result = runtime()?.block_on(async {
+            let result = rackpipe_cli::runtime()?.block_on(async {
                 match connect(site, conn).await? {
                     Nas::Linux(remote, target) => {
                         rackpipe_nfs::linux::apply(site, &remote, &target, expected.as_ref()).await

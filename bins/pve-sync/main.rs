@@ -168,13 +168,6 @@ fn client(site: &Site, conn: &Connection) -> Result<Client, CliError> {
     Client::new(opts).map_err(|e| CliError::error(e.to_string()))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::error(format!("cannot start the async runtime: {e}")))
-}
-
 fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
     match &cli.command {
         Command::Common(command) => rackpipe_cli::run_common(&HOOKS, command, &cli.global),
@@ -185,7 +178,7 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
                 concurrency: usize::from(conn.concurrency),
                 allow_destroy: false,
             };
-            let plan = runtime()?
+            let plan = rackpipe_cli::runtime()?
                 .block_on(rackpipe_pve_sync::plan(&site, &pve, &opts, &EnvFileSecrets))
                 .map_err(|e| tool_error(&e))?;
             rackpipe_cli::finish_plan(&plan, args, &cli.global)
@@ -198,7 +191,7 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
                 concurrency: usize::from(conn.concurrency),
                 allow_destroy: args.allow_destroy,
             };
-            let result = runtime()?
+            let result = rackpipe_cli::runtime()?
                 .block_on(rackpipe_pve_sync::apply(
                     &site,
                     &pve,
@@ -217,7 +210,7 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
                 concurrency: usize::from(conn.concurrency),
                 allow_destroy: false,
             };
-            let facts = runtime()?
+            let facts = rackpipe_cli::runtime()?
                 .block_on(rackpipe_pve_sync::facts(
                     &site,
                     &pve,

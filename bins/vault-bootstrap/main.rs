@@ -211,13 +211,6 @@ fn tool_error(e: &Error) -> CliError {
     CliError::from_tool(e, e.is_transient())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::error(format!("cannot start the async runtime: {e}")))
-}
-
 /// The site's vault section, or the one-line error.
 fn vault_of(site: &Site) -> Result<&rackpipe_model::vault::Vault, CliError> {
     site.vault
@@ -455,7 +448,7 @@ fn init(args: &InitArgs) -> Result<ExitStatus, CliError> {
         keys_file: args.keys_file.clone(),
     };
     let cluster = cluster(site, &args.connection)?;
-    let report = runtime()?
+    let report = rackpipe_cli::runtime()?
         .block_on(rackpipe_vault::init(&cluster, &options))
         .map_err(|e| tool_error(&e))?;
     rackpipe_cli::emit(&document(
@@ -481,7 +474,7 @@ fn unseal(args: &UnsealArgs) -> Result<ExitStatus, CliError> {
         timeout: Duration::from_secs(args.wait.max(1)),
         ..Default::default()
     };
-    let report = runtime()?
+    let report = rackpipe_cli::runtime()?
         .block_on(rackpipe_vault::unseal(&cluster, &keys, &options))
         .map_err(|e| tool_error(&e))?;
     rackpipe_cli::emit(&document(
@@ -496,7 +489,7 @@ fn status(args: &StatusArgs) -> Result<ExitStatus, CliError> {
     let loaded = args.site.load(rackpipe_vault::check)?;
     let site = &loaded.site;
     let cluster = cluster(site, &args.connection)?;
-    let report = runtime()?.block_on(async {
+    let report = rackpipe_cli::runtime()?.block_on(async {
         let token = if args.auth.given() {
             let api = api_client(site, &args.connection, &cluster).await?;
             token(site, &args.auth, &api).await?
@@ -521,7 +514,7 @@ fn plan(cli: &Cli, cmd: &PlanCommand) -> Result<ExitStatus, CliError> {
         allow_destroy: cmd.allow_destroy,
         ..Default::default()
     };
-    let plan = runtime()?.block_on(async {
+    let plan = rackpipe_cli::runtime()?.block_on(async {
         let api = api_client(site, &cmd.connection, &cluster).await?;
         let api = authenticated(site, &cmd.auth, api).await?;
         rackpipe_vault::plan(&api, &want, &options)
@@ -560,7 +553,7 @@ fn apply(cmd: &ApplyCommand) -> Result<ExitStatus, CliError> {
         allow_destroy: cmd.args.allow_destroy,
         ..Default::default()
     };
-    let result = runtime()?.block_on(async {
+    let result = rackpipe_cli::runtime()?.block_on(async {
         let api = api_client(site, &cmd.connection, &cluster).await?;
         let api = authenticated(site, &cmd.auth, api).await?;
         if let Some(expected) = &expected {

@@ -468,6 +468,14 @@ pub fn print_diagnostics(tool: &str, source: &str, diagnostics: &[Diagnostic]) {
     }
 }
 
+/// A single-threaded tokio runtime for a command's network work (one per process).
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::error(format!("cannot start the async runtime: {e}")))
+}
+
 /// Writes one JSON document to stdout (pretty, with a final newline).
 pub fn emit<T: Serialize>(document: &T) -> Result<(), CliError> {
     let mut text = serde_json::to_string_pretty(document)
