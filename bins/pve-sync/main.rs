@@ -18,7 +18,7 @@ use rackpipe_pve_sync::{EnvFileSecrets, Options, SecretSource};
 
 /// Keep the Proxmox cluster's guests in line with the site: plan, apply, facts.
 #[derive(Debug, Parser)]
-#[command(name = "pve-sync", version, about)]
+#[command(name = "pve-sync", version)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
