@@ -253,6 +253,21 @@ mod tests {
     use super::ApiVersion;
 
     #[test]
+    fn join_secrets_debug_is_redacted() {
+        let s = super::JoinSecrets {
+            token: "abcdef.0123456789abcdef".to_owned(),
+            ca_cert_hash: "sha256:00".to_owned(),
+            certificate_key: "f".repeat(64),
+            placeholder: false,
+        };
+        let text = format!("{s:?}");
+        assert!(
+            !text.contains("abcdef.0123") && !text.contains(&"f".repeat(64)),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn api_version_follows_kubernetes() {
         assert_eq!(ApiVersion::for_kubernetes("v1.31.4"), ApiVersion::V1beta4);
         assert_eq!(ApiVersion::for_kubernetes("v1.34.0"), ApiVersion::V1beta4);
@@ -262,7 +277,7 @@ mod tests {
 }
 
 /// The join secrets written into a `JoinConfiguration`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct JoinSecrets {
     /// Bootstrap token `[a-z0-9]{6}.[a-z0-9]{16}`.
     pub token: String,
@@ -272,6 +287,18 @@ pub struct JoinSecrets {
     pub certificate_key: String,
     /// Whether these are placeholders (rendered for review) rather than live values.
     pub placeholder: bool,
+}
+
+/// Never prints the token or the certificate key, even in debug logs.
+impl std::fmt::Debug for JoinSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinSecrets")
+            .field("token", &"<redacted>")
+            .field("ca_cert_hash", &self.ca_cert_hash)
+            .field("certificate_key", &"<redacted>")
+            .field("placeholder", &self.placeholder)
+            .finish()
+    }
 }
 
 impl JoinSecrets {
