@@ -9,11 +9,19 @@
 #   benches/etcd-backup.sh                 # SIZE_MB=520 RUNS=3
 #   SIZE_MB=1024 RUNS=5 WORK=/var/tmp benches/etcd-backup.sh
 #   ZSTD_LEVEL=3 benches/etcd-backup.sh    # ours also compresses (the baseline does not)
+#   SSH=0 benches/etcd-backup.sh           # skip the --via-ssh runs
+#
+# With sshd and ssh-keygen present (SSH=1, the default), a throwaway sshd on loopback (as the
+# current user) is started too and the `--via-ssh` path (`rackpipe_etcd::snapshot_via_ssh`:
+# `etcdctl snapshot save` into a temp dir "on the master", streamed back over SSH through the
+# same writer) runs RUNS times; its RSS is ours only (sshd and the remote etcdctl not counted).
 #
 # Needs: etcd, etcdctl (Debian etcd-server/etcd-client), openssl, GNU time (/usr/bin/time),
-# python3 (free ports). Builds what it runs with `cargo build --release`. Until the etcd-backup
+# python3 (free ports); for the --via-ssh runs also sshd and ssh-keygen (Debian openssh-server).
+# Builds what it runs with `cargo build --release`. Until the etcd-backup
 # binary is wired, "ours" is the crate's `etcd-snapshot` example, which calls the same library
-# function (`rackpipe_etcd::snapshot`) the binary will.
+# function (`rackpipe_etcd::snapshot`) the binary will; the SSH runs use the `etcd-snapshot-ssh`
+# example (`rackpipe_etcd::snapshot_via_ssh`, as `etcd-backup snapshot --via-ssh`).
 set -euo pipefail
 
 SIZE_MB=${SIZE_MB:-520}
@@ -27,13 +35,15 @@ for tool in etcd etcdctl openssl python3 /usr/bin/time; do
 done
 
 echo "== build (cargo build --release)" >&2
-(cd "$ROOT" && cargo build --release -q -p rackpipe-etcd --example etcd-snapshot --example etcd-fill)
+(cd "$ROOT" && cargo build --release -q -p rackpipe-etcd --example etcd-snapshot --example etcd-fill --example etcd-snapshot-ssh)
 BIN=$ROOT/target/release/examples
 
 W=$(mktemp -d "$WORK/etcd-backup-bench.XXXXXX")
 ETCD_PID=
+SSHD_PID=
 cleanup() {
   if [[ -n $ETCD_PID ]]; then kill "$ETCD_PID" 2>/dev/null || true; wait "$ETCD_PID" 2>/dev/null || true; fi
+  if [[ -n $SSHD_PID ]]; then kill "$SSHD_PID" 2>/dev/null || true; wait "$SSHD_PID" 2>/dev/null || true; fi
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -124,6 +134,39 @@ done
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2] + a[NR/2+1]) / 2}'; }
 max() { printf '%s\n' "$@" | sort -n | tail -1; }
+
+# The --via-ssh path against a throwaway sshd on loopback.
+ssh_runs=(); ssh_rss=()
+SSHD=$(command -v sshd || true)
+if [[ ${SSH:-1} == 1 && -n $SSHD ]] && command -v ssh-keygen >/dev/null; then
+  echo "== sshd on loopback" >&2
+  S=$W/ssh; mkdir -p "$S" "$W/dest-ssh" "$W/remote-tmp"
+  ssh-keygen -q -t ed25519 -N '' -f "$S/host" -C bench-host
+  ssh-keygen -q -t ed25519 -N '' -f "$S/client" -C bench-client
+  cp "$S/client.pub" "$S/authorized_keys"
+  SPORT=$(free_port)
+  [[ $(id -u) == 0 ]] && mkdir -p /run/sshd
+  printf '%s\n' "Port $SPORT" "ListenAddress 127.0.0.1" "HostKey $S/host" "PidFile $S/sshd.pid" \
+    "AuthorizedKeysFile $S/authorized_keys" "PasswordAuthentication no" "KbdInteractiveAuthentication no" \
+    "PubkeyAuthentication yes" "PermitRootLogin prohibit-password" "StrictModes no" "UsePAM no" \
+    "LogLevel ERROR" "AllowUsers $(id -un)" > "$S/sshd_config"
+  "$SSHD" -D -e -f "$S/sshd_config" 2> "$S/sshd.log" &
+  SSHD_PID=$!
+  echo "[127.0.0.1]:$SPORT $(cat "$S/host.pub")" > "$S/known_hosts"
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$SPORT") 2>/dev/null && break; sleep 0.1; done
+  for i in $(seq "$RUNS"); do
+    t=$(REMOTE_TMP=$W/remote-tmp run ssh-$i "$BIN/etcd-snapshot-ssh" "127.0.0.1:$SPORT" "$(id -un)" \
+      "$S/client" "$S/known_hosts" "$EP" "$P/ca.crt" "$P/client.crt" "$P/client.key" "$W/dest-ssh" $ZSTD_LEVEL)
+    ssh_runs+=("$t"); ssh_rss+=("$(rss_mb "$W/ssh-$i.time")")
+    f=$(find "$W/dest-ssh" -maxdepth 1 \( -name '*.db' -o -name '*.db.zst' \) | head -1)
+    left=$(find "$W/remote-tmp" -mindepth 1 | wc -l)
+    printf 'run %d: etcd-backup --via-ssh %ss (RSS %s MB, %s bytes, %s remote temp entries left)\n' \
+      "$i" "$t" "${ssh_rss[-1]}" "$(stat -c %s "$f")" "$left"
+    rm -f "$W"/dest-ssh/*
+  done
+else
+  echo "== skipping the --via-ssh runs (SSH=0 or no sshd/ssh-keygen)" >&2
+fi
 mo=$(median "${ours[@]}"); mb=$(median "${base[@]}")
 ratio=$(awk -v a="$mo" -v b="$mb" 'BEGIN {printf "%.2f", a / b}')
 echo
@@ -131,3 +174,8 @@ echo "db size:                 $(etcdctl --endpoints "$EP" endpoint status -w js
 echo "etcd-backup snapshot:    median ${mo}s over $RUNS runs, peak RSS $(max "${ours_rss[@]}") MB"
 echo "etcdctl+sha256sum+cp:    median ${mb}s over $RUNS runs, peak RSS $(max "${base_rss[@]}") MB"
 echo "ratio (ours / baseline): $ratio  (goal <= 1.0)"
+if (( ${#ssh_runs[@]} )); then
+  ms=$(median "${ssh_runs[@]}")
+  echo "etcd-backup --via-ssh:   median ${ms}s over $RUNS runs, peak RSS $(max "${ssh_rss[@]}") MB (ours; sshd/etcdctl not counted)"
+  echo "ratio (ssh / grpc):      $(awk -v a="$ms" -v b="$mo" 'BEGIN {printf "%.2f", a / b}')"
+fi

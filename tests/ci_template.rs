@@ -165,7 +165,12 @@ fn template_validates_against_gitlab_ci_schema() {
         serde_json::json!(TOOLS),
         "{body:#}"
     );
-    assert_eq!(job["tags"], given["tags"], "{body:#}");
+    assert_eq!(body[".rackpipe-job"]["tags"], given["tags"], "{body:#}");
+    assert_eq!(
+        body["rackpipe-plan"]["parallel"]["matrix"][0]["TOOL"],
+        serde_json::json!(&TOOLS[..6]),
+        "{body:#}"
+    );
 }
 
 #[test]
@@ -474,7 +479,9 @@ fn parse_summary(output: &str) -> Vec<(String, JobStatus)> {
                 "WARN" => JobStatus::Warned,
                 _ => return None,
             };
-            Some((name.trim().to_owned(), status))
+            // A warning names the failed part after the job (`WARN  job  pre_script`).
+            let name = name.trim().split("  ").next().unwrap_or_default();
+            Some((name.to_owned(), status))
         })
         .collect()
 }
@@ -571,7 +578,11 @@ fn validate_stage_passes_on_the_example_site_and_names_the_field_on_a_broken_one
     };
     let repo = SiteRepo::new(&example_site(), INPUTS);
 
-    let run = repo.run(&gitlab_ci_local, Pipeline::MergeRequest, &[]);
+    let run = repo.run(
+        &gitlab_ci_local,
+        Pipeline::MergeRequest,
+        &["--stage=validate"],
+    );
     assert!(
         run.success,
         "validate failed on {EXAMPLE_SITE}:\n{}",
@@ -597,7 +608,11 @@ fn validate_stage_passes_on_the_example_site_and_names_the_field_on_a_broken_one
     let (broken, field) = break_site(&example_site());
     repo.write("site.yaml", &broken);
     repo.commit("break the site");
-    let run = repo.run(&gitlab_ci_local, Pipeline::MergeRequest, &[]);
+    let run = repo.run(
+        &gitlab_ci_local,
+        Pipeline::MergeRequest,
+        &["--stage=validate"],
+    );
     assert!(
         !run.success,
         "validate passed on a site with {field} broken:\n{}",
@@ -622,26 +637,73 @@ fn validate_stage_passes_on_the_example_site_and_names_the_field_on_a_broken_one
 }
 
 #[test]
-fn validate_jobs_follow_the_tools_input_and_the_pipeline_kind() {
+fn jobs_follow_the_tool_inputs_and_the_pipeline_kind() {
     let Some(gitlab_ci_local) = rackpipe_testkit::require_tool("gitlab-ci-local") else {
         return;
     };
     let repo = SiteRepo::new(
         &example_site(),
-        &format!("{INPUTS}\ntools: [ros-render, etcd-backup]"),
+        &format!(
+            "{INPUTS}\ntools: [ros-render, etcd-backup]\nplan_tools: [ros-render]\nbackup_tools: [etcd-backup]"
+        ),
     );
-    let two = [
+    let validate = [
         "rackpipe-validate: [ros-render]",
         "rackpipe-validate: [etcd-backup]",
     ];
-    for (kind, want) in [
-        (Pipeline::MergeRequest, &two[..]),
-        (Pipeline::DefaultBranch, &two[..]),
-        (Pipeline::Schedule, &[][..]),
+    let mr: Vec<&str> = validate
+        .iter()
+        .copied()
+        .chain(["rackpipe-plan: [ros-render]"])
+        .collect();
+    let push: Vec<&str> = mr
+        .iter()
+        .copied()
+        .chain(["rackpipe-apply: [ros-render]"])
+        .collect();
+    let nightly = [
+        "rackpipe-drift: [ros-render]",
+        "rackpipe-backup: [etcd-backup]",
+    ];
+    for (kind, extra, want) in [
+        (Pipeline::MergeRequest, None, &mr[..]),
+        (Pipeline::DefaultBranch, None, &push[..]),
+        (Pipeline::Schedule, None, &nightly[..]),
+        (
+            Pipeline::Schedule,
+            Some("--variable=RACKPIPE_SCHEDULE=drill"),
+            &["rackpipe-drill"][..],
+        ),
+    ] {
+        let mut args = vec!["--list"];
+        args.extend(extra);
+        let run = repo.run(&gitlab_ci_local, kind, &args);
+        assert!(run.success, "{kind:?} --list:\n{}", run.output);
+        assert_eq!(listed_jobs(&run.output), want, "{kind:?}:\n{}", run.output);
+        if kind == Pipeline::DefaultBranch {
+            let apply = run
+                .output
+                .lines()
+                .find(|l| l.starts_with("rackpipe-apply"))
+                .unwrap_or_default();
+            assert!(apply.contains("manual"), "apply must be manual: {apply}");
+        }
+    }
+
+    // remote: false leaves the validate jobs only, whatever the pipeline.
+    let repo = SiteRepo::new(&example_site(), &format!("{INPUTS}\nremote: false"));
+    for kind in [
+        Pipeline::MergeRequest,
+        Pipeline::DefaultBranch,
+        Pipeline::Schedule,
     ] {
         let run = repo.run(&gitlab_ci_local, kind, &["--list"]);
         assert!(run.success, "{kind:?} --list:\n{}", run.output);
-        assert_eq!(listed_jobs(&run.output), want, "{kind:?}:\n{}", run.output);
+        let jobs = listed_jobs(&run.output);
+        assert!(
+            jobs.iter().all(|j| j.starts_with("rackpipe-validate")),
+            "{kind:?}: {jobs:?}"
+        );
     }
 }
 
@@ -660,4 +722,291 @@ fn break_site_breaks_the_first_bridge_port_or_else_a_vlan_id() {
     assert_eq!(field, "router.vlans[0].vlan_id");
     let broken: Value = serde_json::from_str(&broken).unwrap();
     assert_eq!(broken["router"]["vlans"][0]["vlan_id"], 5000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plan, apply, drift, backup and drill jobs against real targets
+// ---------------------------------------------------------------------------------------------
+
+/// The router password the test site references (`env:`), given to the jobs as a variable.
+const ROUTER_PASSWORD_ENV: &str = "RACKPIPE_TEST_ROUTER_PASSWORD";
+const ROUTER_PASSWORD: &str = "template-test-router-secret";
+
+/// The example site with the router password read from [`ROUTER_PASSWORD_ENV`].
+fn example_site_with_env_password() -> String {
+    let text = example_site();
+    let from = "password: vault:pl.rachuna-net/auth/router.rachuna-net.pl#password";
+    assert!(
+        text.contains(from),
+        "{EXAMPLE_SITE}'s router password moved; update this test"
+    );
+    text.replacen(from, &format!("password: env:{ROUTER_PASSWORD_ENV}"), 1)
+}
+
+/// A single-member etcd on free loopback ports (plain HTTP: loopback only), with a few keys.
+fn start_etcd(dir: &Path) -> Option<(rackpipe_testkit::ChildGuard, String)> {
+    let etcd = rackpipe_testkit::require_tool("etcd")?;
+    let etcdctl = rackpipe_testkit::require_tool("etcdctl")?;
+    let (client, peer) = (rackpipe_testkit::free_port(), rackpipe_testkit::free_port());
+    let endpoint = format!("http://127.0.0.1:{client}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let child = Command::new(etcd)
+        .args(["--name", "m1", "--data-dir"])
+        .arg(dir.join("m1.etcd"))
+        .args(["--listen-client-urls", &endpoint])
+        .args(["--advertise-client-urls", &endpoint])
+        .args(["--listen-peer-urls", &peer_url])
+        .args(["--initial-advertise-peer-urls", &peer_url])
+        .args(["--initial-cluster", &format!("m1={peer_url}")])
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(dir.join("etcd.log")).expect("etcd log"))
+        .spawn()
+        .expect("spawn etcd");
+    let guard = rackpipe_testkit::ChildGuard::new("etcd", child);
+    let put = |key: &str| {
+        Command::new(&etcdctl)
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &endpoint, "put", key, "value"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    assert!(
+        rackpipe_testkit::wait_until(Duration::from_secs(20), || put("/registry/probe")),
+        "etcd did not start:\n{}",
+        fs::read_to_string(dir.join("etcd.log")).unwrap_or_default()
+    );
+    for i in 0..20 {
+        assert!(put(&format!("/registry/pods/default/p{i}")));
+    }
+    Some((guard, endpoint))
+}
+
+/// Every file under `dir` (recursively), as paths relative to it.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(rel) = path.strip_prefix(dir) {
+                out.push(rel.display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The whole life of the example site's repository through the template, against the
+/// RouterOS simulator and a real etcd: MR pipeline (validate, plan with artifacts and MR counts) → default branch
+/// (manual apply of that plan) → MR again (zero changes) → schedule (drift clean, backups of
+/// etcd and the router) → a hand-made change on the router (drift warns) → drill schedule.
+/// No job log or artifact holds the router password.
+#[test]
+fn plan_apply_drift_backup_and_drill_jobs_run_against_real_targets() {
+    let Some(gitlab_ci_local) = rackpipe_testkit::require_tool("gitlab-ci-local") else {
+        return;
+    };
+    let work = rackpipe_testkit::temp_dir();
+    let Some((_etcd, etcd_endpoint)) = start_etcd(work.path()) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut ports: Vec<String> = (1..=10).map(|i| format!("ether{i}")).collect();
+    ports.push("sfp-sfpplus1".to_owned());
+    let sim = runtime
+        .block_on(rackpipe_ros_sim::Simulator::start(
+            rackpipe_ros_sim::SimConfig {
+                users: vec![(
+                    "rackpipe".to_owned(),
+                    rackpipe_ros_sim::Secret::new(ROUTER_PASSWORD),
+                )],
+                ethernet_ports: ports,
+                management: None,
+                unreachable_timeout: Duration::from_secs(5),
+                ..rackpipe_ros_sim::SimConfig::default()
+            },
+        ))
+        .expect("start the RouterOS simulator");
+
+    let backups = work.path().join("backups");
+    let inputs = format!(
+        "{INPUTS}\ntools: [ros-render, etcd-backup]\nplan_tools: [ros-render]\n\
+         backup_tools: [etcd-backup, ros-render]\nbackup_dir: {}",
+        backups.display()
+    );
+    let repo = SiteRepo::new(&example_site_with_env_password(), &inputs);
+    repo.write(
+        ".gitignore",
+        ".gitlab-ci-local/\n*.xml\n*.json\n*.txt\n!site.yaml\n",
+    );
+    repo.commit("ignore artifacts");
+    let ros_args = format!("--url {} --insecure-http --timeout 10", sim.base_url());
+    let etcd_args = format!("--endpoint {etcd_endpoint} --insecure-http");
+    let variables = [
+        format!("--variable={ROUTER_PASSWORD_ENV}={ROUTER_PASSWORD}"),
+        format!("--variable=RACKPIPE_ROS_RENDER_ARGS={ros_args}"),
+        format!("--variable=RACKPIPE_ETCD_BACKUP_ARGS={etcd_args}"),
+    ];
+    let run = |kind: Pipeline, extra: &[&str]| {
+        let mut args: Vec<&str> = variables.iter().map(String::as_str).collect();
+        args.extend_from_slice(extra);
+        let run = repo.run(&gitlab_ci_local, kind, &args);
+        assert!(
+            !run.output.contains(ROUTER_PASSWORD),
+            "the router password reached the pipeline output:\n{}",
+            run.output
+        );
+        run
+    };
+    let plan_counts = || -> Value {
+        serde_json::from_str(&read(&repo.path().join("plan-ros-render.counts.json")))
+            .expect("plan counts are JSON")
+    };
+
+    // 1. Merge request: validate + plan; the plan is an artifact, its text is in the log,
+    //    the counts are GitLab's terraform report.
+    let mr = run(Pipeline::MergeRequest, &[]);
+    assert!(mr.success, "MR pipeline:\n{}", mr.output);
+    assert_eq!(
+        mr.status("rackpipe-plan: [ros-render]"),
+        Some(JobStatus::Passed),
+        "{}",
+        mr.output
+    );
+    let counts = plan_counts();
+    assert!(
+        counts["create"].as_u64().unwrap_or(0) > 0,
+        "a fresh router needs changes: {counts}"
+    );
+    let plan: Value = serde_json::from_str(&read(&repo.path().join("plan-ros-render.json")))
+        .expect("plan-ros-render.json is JSON");
+    assert_eq!(plan["kind"], "Plan");
+    let log = mr.job_log("rackpipe-plan");
+    assert!(
+        log.contains("ros-render:") && log.contains("to create"),
+        "the plan job log shows no plan summary:\n{log}"
+    );
+    let writes: u64 = sim
+        .stats()
+        .by_route
+        .iter()
+        .filter(|(route, _)| !route.starts_with("GET "))
+        .filter(|(route, _)| !route.ends_with("/print") && !route.ends_with("/export"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(
+        writes,
+        0,
+        "plan wrote to the router: {:?}",
+        sim.stats().by_route
+    );
+
+    // 2. Default branch: the manual apply applies this pipeline's plan.
+    let apply = run(
+        Pipeline::DefaultBranch,
+        &["--manual=rackpipe-apply: [ros-render]"],
+    );
+    assert!(apply.success, "default-branch pipeline:\n{}", apply.output);
+    assert_eq!(
+        apply.status("rackpipe-apply: [ros-render]"),
+        Some(JobStatus::Passed),
+        "{}",
+        apply.output
+    );
+    let result: Value = serde_json::from_str(&read(&repo.path().join("apply-ros-render.json")))
+        .expect("apply-ros-render.json is JSON");
+    assert_eq!(result["kind"], "ApplyResult", "{result:#}");
+
+    // 3. The next MR plans nothing.
+    let again = run(Pipeline::MergeRequest, &[]);
+    assert!(again.success, "second MR pipeline:\n{}", again.output);
+    assert_eq!(
+        plan_counts(),
+        serde_json::json!({"create": 0, "update": 0, "delete": 0}),
+        "{}",
+        again.job_log("rackpipe-plan")
+    );
+
+    // 4. Nightly schedule: drift is clean, both backups land with their manifests.
+    let nightly = run(Pipeline::Schedule, &[]);
+    assert!(nightly.success, "schedule pipeline:\n{}", nightly.output);
+    assert_eq!(
+        nightly.status("rackpipe-drift: [ros-render]"),
+        Some(JobStatus::Passed),
+        "{}",
+        nightly.output
+    );
+    for job in [
+        "rackpipe-backup: [etcd-backup]",
+        "rackpipe-backup: [ros-render]",
+    ] {
+        assert_eq!(
+            nightly.status(job),
+            Some(JobStatus::Passed),
+            "{}",
+            nightly.output
+        );
+    }
+    let etcd_files = files_under(&backups.join("etcd-backup"));
+    assert!(
+        etcd_files.iter().any(|f| f.ends_with(".json")),
+        "no etcd snapshot manifest in {etcd_files:?}"
+    );
+    let manifest: Value =
+        serde_json::from_str(&read(&repo.path().join("backup-etcd-backup.json"))).expect("JSON");
+    assert!(
+        manifest.to_string().contains("sha256"),
+        "backup-etcd-backup.json holds no manifest: {manifest:#}"
+    );
+    let router_files = files_under(&backups.join("ros-render"));
+    assert!(
+        router_files.iter().any(|f| f.ends_with(".rsc")),
+        "no router export in {router_files:?}"
+    );
+    for file in &router_files {
+        let bytes = fs::read(backups.join("ros-render").join(file)).expect("read backup");
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(ROUTER_PASSWORD),
+            "{file} holds the router password"
+        );
+    }
+
+    // 5. Someone changes the router by hand: the drift job warns (exit 2), the pipeline
+    //    still passes, the drift is in the artifact.
+    sim.run_script("/ip dns set servers=198.18.0.53")
+        .expect("change the router by hand");
+    let drifted = run(Pipeline::Schedule, &[]);
+    assert_eq!(
+        drifted.status("rackpipe-drift: [ros-render]"),
+        Some(JobStatus::Warned),
+        "{}",
+        drifted.output
+    );
+    let drift: Value = serde_json::from_str(&read(&repo.path().join("drift-ros-render.json")))
+        .expect("drift-ros-render.json is JSON");
+    assert!(
+        drift["summary"]["update"].as_u64().unwrap_or(0)
+            + drift["summary"]["create"].as_u64().unwrap_or(0)
+            + drift["summary"]["delete"].as_u64().unwrap_or(0)
+            > 0,
+        "{drift:#}"
+    );
+
+    // 6. The weekly drill schedule restores the newest snapshot and compares.
+    let drill = run(Pipeline::Schedule, &["--variable=RACKPIPE_SCHEDULE=drill"]);
+    assert!(drill.success, "drill pipeline:\n{}", drill.output);
+    assert_eq!(
+        drill.jobs,
+        vec![("rackpipe-drill".to_owned(), JobStatus::Passed)],
+        "{}",
+        drill.output
+    );
+    drop(sim);
 }

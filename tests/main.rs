@@ -3,9 +3,11 @@
 mod broken_sites;
 mod ci_template;
 mod cli;
+mod drills;
 mod etcd_backup;
 mod haproxy_gen;
 mod nfs_export;
 mod pve_sync;
+mod rehearsal;
 mod support;
 mod vault_bootstrap;

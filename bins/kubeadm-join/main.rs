@@ -30,15 +30,18 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Common(CommonCommand),
-    /// Find which nodes are members, half-joined or absent (over SSH) and list the steps.
+    /// Find which nodes are members, half-joined or absent and which addons changed since
+    /// they were applied (over SSH, through a master's admin.conf) and list the steps.
     Plan {
         #[command(flatten)]
         plan: PlanArgs,
         #[command(flatten)]
         nodes: NodeArgs,
     },
-    /// Preflight, init the first master if there is no cluster, join masters one at a time and
-    /// workers in parallel, label, taint and wait until Ready.
+    /// Preflight, init the first master if there is no cluster, apply the CNI (Calico), join
+    /// masters one at a time and workers in parallel, wait until Ready, label, taint, then
+    /// apply the other addons on the first master (`kubectl apply --server-side` of rendered
+    /// manifests, `helm upgrade --install` of pinned charts): the master needs kubectl and helm.
     Apply {
         #[command(flatten)]
         apply: ApplyArgs,
@@ -72,17 +75,21 @@ struct NodeArgs {
     /// Nodes worked on at once.
     #[arg(long, default_value_t = 4)]
     parallel: usize,
+    /// Read templates (kubeadm configs, addons) from DIR instead of the ones built in, as
+    /// `render --templates` does.
+    #[arg(long, value_name = "DIR")]
+    templates: Option<PathBuf>,
 }
 
 impl NodeArgs {
-    fn options(&self, templates: Option<PathBuf>) -> Result<Options, CliError> {
+    fn options(&self) -> Result<Options, CliError> {
         let policy = HostKeyPolicy::KnownHosts {
             path: self.known_hosts.clone(),
             accept_new: false,
         };
         let mut options = Options::new(self.ssh_user.clone(), self.ssh_key.clone(), policy);
         options.parallelism = self.parallel.max(1);
-        options.templates = templates;
+        options.templates.clone_from(&self.templates);
         if let Some(path) = &self.inventory {
             let text = std::fs::read(path)
                 .map_err(|e| CliError::error(format!("{}: cannot read: {e}", path.display())))?;
@@ -125,7 +132,7 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
         Command::Common(command) => rackpipe_cli::run_common(&HOOKS, command, &cli.global),
         Command::Plan { plan, nodes } => {
             let loaded = plan.site.load(HOOKS.check)?;
-            let options = nodes.options(None)?;
+            let options = nodes.options()?;
             let result = rackpipe_cli::runtime()?
                 .block_on(rackpipe_kubeadm::plan(&loaded.site, &options))
                 .map_err(join_error)?;
@@ -138,7 +145,7 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
             ready_timeout,
         } => {
             let loaded = apply.site.load(HOOKS.check)?;
-            let mut options = nodes.options(None)?;
+            let mut options = nodes.options()?;
             options.join_attempts = (*join_attempts).max(1);
             options.ready_timeout = Duration::from_secs(*ready_timeout);
             let expected = apply.read_plan(HOOKS.name)?;

@@ -143,12 +143,18 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
             allow_destroy,
         } => {
             let loaded = args.site.load(HOOKS.check)?;
+            let facts = guest_facts(&loaded)?;
             let client = client(&loaded.site, conn)?;
             let opts = rackpipe_ros_render::PlanOptions {
                 allow_destroy: *allow_destroy,
             };
             let planned = runtime()?
-                .block_on(rackpipe_ros_render::plan(&loaded.site, &client, opts))
+                .block_on(rackpipe_ros_render::plan_with_facts(
+                    &loaded.site,
+                    facts.as_ref(),
+                    &client,
+                    opts,
+                ))
                 .map_err(|e| tool_err(&e))?;
             tracing::info!(requests = planned.requests, "read back");
             rackpipe_cli::finish_plan(&planned.plan, args, &cli.global)
@@ -160,6 +166,7 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
         } => {
             let expected = args.read_plan(HOOKS.name)?;
             let loaded = args.site.load(HOOKS.check)?;
+            let facts = guest_facts(&loaded)?;
             let client = client(&loaded.site, conn)?;
             let opts = rackpipe_ros_render::ApplyOptions {
                 allow_destroy: args.allow_destroy,
@@ -168,7 +175,12 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
                 ..rackpipe_ros_render::ApplyOptions::default()
             };
             let result = runtime()?
-                .block_on(rackpipe_ros_render::apply(&loaded.site, &client, &opts))
+                .block_on(rackpipe_ros_render::apply_with_facts(
+                    &loaded.site,
+                    facts.as_ref(),
+                    &client,
+                    &opts,
+                ))
                 .map_err(|e| tool_err(&e))?;
             rackpipe_cli::emit(&result)?;
             Ok(ExitStatus::Success)
@@ -188,6 +200,15 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
             Ok(ExitStatus::Success)
         }
     }
+}
+
+/// The guests' facts when the input is another tool's document carrying them (`pve-sync
+/// facts | ros-render plan -`): DHCP leases with the guests' real MACs.
+fn guest_facts(
+    loaded: &rackpipe_model::load::LoadedSite,
+) -> Result<Option<rackpipe_ros_render::GuestFacts>, CliError> {
+    rackpipe_ros_render::GuestFacts::from_envelope(loaded.envelope.as_ref())
+        .map_err(|e| CliError::from_tool(&e, e.is_transient()))
 }
 
 fn main() -> ExitCode {

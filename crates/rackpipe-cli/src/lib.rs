@@ -196,6 +196,10 @@ pub struct PlanArgs {
     /// Also write the GitLab `reports:terraform` counts (`{"create":N,"update":N,"delete":N}`).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Also write the plan as text for humans (what `--format text` prints), e.g. for a CI
+    /// job log while the JSON plan goes to an artifact.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
 }
 
 /// Arguments every `apply` takes.
@@ -252,35 +256,43 @@ pub fn finish_plan(
         std::fs::write(path, report)
             .map_err(|e| CliError::error(format!("{}: cannot write: {e}", path.display())))?;
     }
+    if let Some(path) = &args.summary {
+        std::fs::write(path, plan_text(plan))
+            .map_err(|e| CliError::error(format!("{}: cannot write: {e}", path.display())))?;
+    }
     match global.format {
-        Format::Text => {
-            let s = &plan.summary;
-            let mut text = format!(
-                "{}: {} to create, {} to update, {} to delete\n",
-                plan.tool, s.create, s.update, s.delete
-            );
-            for c in &plan.changes {
-                text.push_str(&format!("  {:?} {} {}\n", c.action, c.target, c.resource));
-                for cmd in &c.commands {
-                    text.push_str(&format!("      {cmd}\n"));
-                }
-                if let Some(diff) = &c.diff {
-                    for line in diff.lines() {
-                        text.push_str(&format!("      {line}\n"));
-                    }
-                }
-            }
-            for u in &plan.unmanaged {
-                text.push_str(&format!("  unmanaged: {u}\n"));
-            }
-            emit_text(&text)?;
-        }
+        Format::Text => emit_text(&plan_text(plan))?,
         _ => emit(plan)?,
     }
     Ok(ExitStatus::for_plan(
         plan.summary.total(),
         args.detailed_exitcode,
     ))
+}
+
+/// A plan as text for humans: the counts, then each change with its commands or diff.
+#[must_use]
+pub fn plan_text(plan: &rackpipe_model::documents::Plan) -> String {
+    let s = &plan.summary;
+    let mut text = format!(
+        "{}: {} to create, {} to update, {} to delete\n",
+        plan.tool, s.create, s.update, s.delete
+    );
+    for c in &plan.changes {
+        text.push_str(&format!("  {:?} {} {}\n", c.action, c.target, c.resource));
+        for cmd in &c.commands {
+            text.push_str(&format!("      {cmd}\n"));
+        }
+        if let Some(diff) = &c.diff {
+            for line in diff.lines() {
+                text.push_str(&format!("      {line}\n"));
+            }
+        }
+    }
+    for u in &plan.unmanaged {
+        text.push_str(&format!("  unmanaged: {u}\n"));
+    }
+    text
 }
 
 /// The commands every binary has.

@@ -61,6 +61,29 @@ pub enum Error {
         /// Whether a retry may help.
         transient: bool,
     },
+    /// The SSH connection to a master failed: unreachable, wrong or unknown host key (refused
+    /// before any command runs), authentication, or a dropped session.
+    #[error("{}{source}", member_prefix(member, source.host()))]
+    Ssh {
+        /// The member (master node name).
+        member: String,
+        /// What the SSH client said; it names `host:port`.
+        source: rackpipe_ssh::Error,
+    },
+    /// A command on a master (reached over SSH) failed, e.g. `etcdctl snapshot save`.
+    #[error("{}{host}: {during}: {reason}", member_prefix(member, Some(host)))]
+    Remote {
+        /// The member (master node name).
+        member: String,
+        /// `host:port` of the SSH server.
+        host: String,
+        /// What was run.
+        during: &'static str,
+        /// Exit status and the last meaningful line of its stderr.
+        reason: String,
+        /// Whether a retry may help (etcd not answering on the master).
+        transient: bool,
+    },
     /// Every endpoint failed; `transient` when each failure was.
     #[error("no etcd member gave a snapshot: {}", summarize(.attempts))]
     AllEndpointsFailed {
@@ -180,7 +203,10 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Unreachable { .. } | Self::Timeout { .. } => true,
-            Self::Refused { transient, .. } | Self::Stream { transient, .. } => *transient,
+            Self::Refused { transient, .. }
+            | Self::Stream { transient, .. }
+            | Self::Remote { transient, .. } => *transient,
+            Self::Ssh { source, .. } => source.is_transient(),
             Self::AllEndpointsFailed { attempts } => {
                 !attempts.is_empty() && attempts.iter().all(Self::is_transient)
             }
@@ -213,6 +239,15 @@ fn after(secs: u64) -> String {
         String::new()
     } else {
         format!(" after {secs} s")
+    }
+}
+
+/// `"m1: "` before a `host:port: …` message, or nothing when the member is named after the host.
+fn member_prefix(member: &str, host: Option<&str>) -> String {
+    if member.is_empty() || host == Some(member) {
+        String::new()
+    } else {
+        format!("{member}: ")
     }
 }
 
@@ -287,6 +322,37 @@ mod tests {
             during: "status",
         };
         assert_eq!(quick.to_string(), "e: timed out while status");
+    }
+
+    #[test]
+    fn ssh_errors_name_member_and_host_once() {
+        let source = || rackpipe_ssh::Error::Connect {
+            host: "10.0.0.1:22".into(),
+            message: "refused".into(),
+        };
+        let e = Error::Ssh {
+            member: "m1".into(),
+            source: source(),
+        };
+        assert_eq!(e.to_string(), "m1: 10.0.0.1:22: cannot connect: refused");
+        assert!(e.is_transient());
+        let e = Error::Ssh {
+            member: "10.0.0.1:22".into(),
+            source: source(),
+        };
+        assert_eq!(e.to_string(), "10.0.0.1:22: cannot connect: refused");
+        let e = Error::Remote {
+            member: "m2".into(),
+            host: "10.0.0.2:22".into(),
+            during: "etcdctl snapshot save",
+            reason: "exit 91: Error: x".into(),
+            transient: false,
+        };
+        assert_eq!(
+            e.to_string(),
+            "m2: 10.0.0.2:22: etcdctl snapshot save: exit 91: Error: x"
+        );
+        assert!(!e.is_transient());
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! - [`snapshot()`]: stream `Maintenance.Snapshot` from the first healthy member (mTLS, as kubeadm
 //!   sets up) into the destination in one pass: SHA-256 and etcd's integrity trailer checked on
 //!   the fly, optional zstd, temp file + fsync + atomic rename, a JSON [`Manifest`] beside it.
+//! - [`snapshot_via_ssh()`]: the same snapshot for runners that cannot reach port 2379: over
+//!   SSH (host keys verified, no trust on first use) `etcdctl snapshot save` runs on a master
+//!   into a private temp directory, the file streams back through the same writer (same checks,
+//!   same manifest), and the remote copy is always removed; masters are tried in order.
 //! - [`verify()`]: our SHA-256 and size, and etcd's trailer; truncation and corruption are
 //!   named errors, never a crash.
 //! - [`retention`]: keep-last N plus daily/weekly/monthly (GFS) as a plan; [`prune`] deletes
@@ -24,6 +28,7 @@ pub mod manifest;
 pub mod restore;
 pub mod retention;
 pub mod snapshot;
+pub mod ssh;
 pub mod target;
 pub mod verify;
 
@@ -34,5 +39,6 @@ pub use list::{Entry, PrunePlan, State, latest_verified, list, prune};
 pub use manifest::{Compression, Manifest};
 pub use restore::{RestoreMember, RestorePlan, restore, restore_member};
 pub use snapshot::{Snapshot, SnapshotOptions, snapshot};
+pub use ssh::{SshMember, SshTarget, snapshot_via_ssh};
 pub use target::{Member, Target, TlsFiles, members_from_site};
 pub use verify::{Verified, verify};

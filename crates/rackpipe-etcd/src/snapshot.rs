@@ -161,14 +161,15 @@ async fn snapshot_inner(
 }
 
 /// What the member said before the stream.
-struct Before {
-    cluster_id: u64,
-    member_id: u64,
-    revision: i64,
-    raft_index: u64,
-    raft_term: u64,
-    db_size: i64,
-    version: String,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Before {
+    pub(crate) cluster_id: u64,
+    pub(crate) member_id: u64,
+    pub(crate) revision: i64,
+    pub(crate) raft_index: u64,
+    pub(crate) raft_term: u64,
+    pub(crate) db_size: i64,
+    pub(crate) version: String,
 }
 
 async fn status(client: &mut Client, endpoint: &str, target: &Target) -> Result<Before> {
@@ -202,13 +203,7 @@ async fn snapshot_from(
     options: &SnapshotOptions,
 ) -> Result<Snapshot> {
     // The temp file first: an unusable destination fails before etcd is asked for anything.
-    let tmp = partial_path(dest);
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(|e| Error::io(dest, "create temp file", e))?;
-    let mut guard = TempGuard(Some(tmp.clone()));
+    let mut partial = Partial::create(dest)?;
 
     let mut client = connect(endpoint, target).await?;
     let before = status(&mut client, endpoint, target).await?;
@@ -223,17 +218,7 @@ async fn snapshot_from(
         .map_err(|_| stream_timeout("opening the snapshot stream"))?
         .map_err(|e| classify(endpoint, "snapshot", &e))?;
 
-    let (tx, rx) = mpsc::channel::<Chunk>(CHANNEL_DEPTH);
-    let compression = options
-        .zstd_level
-        .map_or(Compression::None, |_| Compression::Zstd);
-    let level = options.zstd_level;
-    let tmp_for_writer = tmp.clone();
-    let writer = std::thread::Builder::new()
-        .name("etcd-snapshot-writer".into())
-        .spawn(move || write_stream(rx, file, level, &tmp_for_writer))
-        .map_err(|e| Error::io(dest, "spawn writer thread", e))?;
-
+    let (tx, writer) = partial.spawn_writer(options.zstd_level)?;
     let received: Result<()> = async {
         loop {
             let msg = tokio::time::timeout(target.idle_timeout, stream.message())
@@ -265,22 +250,7 @@ async fn snapshot_from(
     }
     .await;
     drop(tx);
-    let written = writer.join().map_err(|_| Error::Io {
-        path: tmp.clone(),
-        op: "write",
-        source: std::io::Error::other("writer thread panicked"),
-    })?;
-    received?;
-    let written = written?;
-    // A member that sent a broken stream is a member problem: say which one.
-    written
-        .summary
-        .check(Path::new("the stream"))
-        .map_err(|e| Error::Stream {
-            endpoint: endpoint.to_owned(),
-            reason: e.to_string(),
-            transient: false,
-        })?;
+    let written = writer.join(received, endpoint)?;
 
     let after = status(&mut client, endpoint, target).await.ok();
     // Serializable: answered from this member's own data, so a member without quorum (the
@@ -296,60 +266,181 @@ async fn snapshot_from(
             .ok()
             .and_then(Result::ok)
             .map(|r| r.count());
-    let finished_at = Timestamp::now();
+    partial.finish(
+        options,
+        Taken {
+            endpoint: endpoint.to_owned(),
+            revision_after: after.as_ref().map_or(before.revision, |a| a.revision),
+            before,
+            key_count,
+            started_at,
+            written,
+        },
+    )
+}
 
-    let stamp = started_at.strftime("%Y%m%dT%H%M%SZ").to_string();
-    let name = format!(
-        "{}-{stamp}-r{}{}",
-        options.prefix,
-        before.revision,
-        compression.suffix()
-    );
-    let path = dest.join(&name);
-    let manifest_path = Manifest::path_for(&path);
-    let manifest = Manifest {
-        api_version: rackpipe_model::API_VERSION.to_owned(),
-        kind: MANIFEST_KIND.to_owned(),
-        file: name,
-        cluster_id: format!("{:x}", before.cluster_id),
-        member_id: format!("{:x}", before.member_id),
-        endpoint: endpoint.to_owned(),
-        etcd_version: before.version,
-        revision: before.revision,
-        revision_after: after.as_ref().map_or(before.revision, |a| a.revision),
-        key_count,
-        raft_index: before.raft_index,
-        raft_term: before.raft_term,
-        db_size: before.db_size,
-        snapshot_size: written.summary.total_len,
-        snapshot_sha256: hex::encode(written.summary.stream_sha256),
-        file_size: written.file_len,
-        sha256: hex::encode(written.file_sha256),
-        compression,
-        started_at,
-        finished_at,
-        tool: "etcd-backup".to_owned(),
-        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-    };
-    if path.exists() {
-        return Err(Error::Io {
-            path,
-            op: "create",
-            source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
-        });
+/// A snapshot file being written: the temp file in the destination (removed on drop unless
+/// finished).
+pub(crate) struct Partial {
+    dest: PathBuf,
+    tmp: PathBuf,
+    file: Option<File>,
+    guard: TempGuard,
+}
+
+/// The writer thread of a [`Partial`].
+pub(crate) struct WriterThread {
+    handle: std::thread::JoinHandle<Result<Written>>,
+    tmp: PathBuf,
+}
+
+/// What is known once the stream is on disk: everything the manifest needs.
+pub(crate) struct Taken {
+    /// The manifest's `endpoint` (a client URL, or the SSH form).
+    pub(crate) endpoint: String,
+    pub(crate) before: Before,
+    pub(crate) revision_after: i64,
+    pub(crate) key_count: Option<i64>,
+    pub(crate) started_at: Timestamp,
+    pub(crate) written: Written,
+}
+
+impl Partial {
+    /// Creates the temp file in `dest` (which must exist).
+    pub(crate) fn create(dest: &Path) -> Result<Self> {
+        let tmp = partial_path(dest);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::io(dest, "create temp file", e))?;
+        Ok(Self {
+            dest: dest.to_path_buf(),
+            guard: TempGuard(Some(tmp.clone())),
+            tmp,
+            file: Some(file),
+        })
     }
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, "rename", e))?;
-    guard.disarm();
-    let mut final_guard = TempGuard(Some(path.clone()));
-    manifest.write_atomic(&manifest_path)?;
-    sync_dir(dest)?;
-    final_guard.disarm();
-    tracing::info!(file = %path.display(), revision = manifest.revision, bytes = manifest.file_size, "snapshot written");
-    Ok(Snapshot {
-        path,
-        manifest_path,
-        manifest,
-    })
+
+    /// Starts the writer thread (check, hash, optional zstd, write, fsync on [`Chunk::Done`]).
+    /// Feed it through the returned sender; a sender dropped without `Done` aborts the file.
+    pub(crate) fn spawn_writer(
+        &mut self,
+        zstd_level: Option<i32>,
+    ) -> Result<(mpsc::Sender<Chunk>, WriterThread)> {
+        let file = self.file.take().ok_or_else(|| Error::Io {
+            path: self.tmp.clone(),
+            op: "write",
+            source: std::io::Error::other("writer already started"),
+        })?;
+        let (tx, rx) = mpsc::channel::<Chunk>(CHANNEL_DEPTH);
+        let tmp = self.tmp.clone();
+        let handle = std::thread::Builder::new()
+            .name("etcd-snapshot-writer".into())
+            .spawn(move || write_stream(rx, file, zstd_level, &tmp))
+            .map_err(|e| Error::io(&self.dest, "spawn writer thread", e))?;
+        Ok((
+            tx,
+            WriterThread {
+                handle,
+                tmp: self.tmp.clone(),
+            },
+        ))
+    }
+
+    /// Moves the complete file to its final name, writes the manifest beside it and fsyncs
+    /// the directory. On any error nothing is left behind.
+    pub(crate) fn finish(mut self, options: &SnapshotOptions, taken: Taken) -> Result<Snapshot> {
+        let Taken {
+            endpoint,
+            before,
+            revision_after,
+            key_count,
+            started_at,
+            written,
+        } = taken;
+        let dest = self.dest.clone();
+        let finished_at = Timestamp::now();
+        let compression = options
+            .zstd_level
+            .map_or(Compression::None, |_| Compression::Zstd);
+        let stamp = started_at.strftime("%Y%m%dT%H%M%SZ").to_string();
+        let name = format!(
+            "{}-{stamp}-r{}{}",
+            options.prefix,
+            before.revision,
+            compression.suffix()
+        );
+        let path = dest.join(&name);
+        let manifest_path = Manifest::path_for(&path);
+        let manifest = Manifest {
+            api_version: rackpipe_model::API_VERSION.to_owned(),
+            kind: MANIFEST_KIND.to_owned(),
+            file: name,
+            cluster_id: format!("{:x}", before.cluster_id),
+            member_id: format!("{:x}", before.member_id),
+            endpoint,
+            etcd_version: before.version,
+            revision: before.revision,
+            revision_after,
+            key_count,
+            raft_index: before.raft_index,
+            raft_term: before.raft_term,
+            db_size: before.db_size,
+            snapshot_size: written.summary.total_len,
+            snapshot_sha256: hex::encode(written.summary.stream_sha256),
+            file_size: written.file_len,
+            sha256: hex::encode(written.file_sha256),
+            compression,
+            started_at,
+            finished_at,
+            tool: "etcd-backup".to_owned(),
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        if path.exists() {
+            return Err(Error::Io {
+                path,
+                op: "create",
+                source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+            });
+        }
+        std::fs::rename(&self.tmp, &path).map_err(|e| Error::io(&path, "rename", e))?;
+        self.guard.disarm();
+        let mut final_guard = TempGuard(Some(path.clone()));
+        manifest.write_atomic(&manifest_path)?;
+        sync_dir(&dest)?;
+        final_guard.disarm();
+        tracing::info!(file = %path.display(), revision = manifest.revision, bytes = manifest.file_size, "snapshot written");
+        Ok(Snapshot {
+            path,
+            manifest_path,
+            manifest,
+        })
+    }
+}
+
+impl WriterThread {
+    /// Waits for the writer, then reports (in this order) a receive error, a write error, or a
+    /// stream that is not a whole etcd snapshot (blamed on `source`, the member).
+    pub(crate) fn join(self, received: Result<()>, source: &str) -> Result<Written> {
+        let written = self.handle.join().map_err(|_| Error::Io {
+            path: self.tmp.clone(),
+            op: "write",
+            source: std::io::Error::other("writer thread panicked"),
+        })?;
+        received?;
+        let written = written?;
+        // A member that sent a broken stream is a member problem: say which one.
+        written
+            .summary
+            .check(Path::new("the stream"))
+            .map_err(|e| Error::Stream {
+                endpoint: source.to_owned(),
+                reason: e.to_string(),
+                transient: false,
+            })?;
+        Ok(written)
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -358,12 +449,16 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(dir, "fsync directory", e))
 }
 
-enum Chunk {
+/// What the network side hands the writer thread.
+pub(crate) enum Chunk {
+    /// The next bytes of the stream.
     Data(Vec<u8>),
+    /// The stream ended normally: finish and fsync.
     Done,
 }
 
-struct Written {
+/// What the writer thread produced.
+pub(crate) struct Written {
     summary: StreamSummary,
     file_sha256: [u8; 32],
     file_len: u64,

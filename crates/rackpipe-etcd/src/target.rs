@@ -32,6 +32,18 @@ impl TlsFiles {
             key: PathBuf::from("/etc/kubernetes/pki/apiserver-etcd-client.key"),
         }
     }
+
+    /// The files kubeadm gives etcd's own health checks on every control-plane node: the
+    /// etcd CA and the `healthcheck-client` certificate. The defaults for `etcdctl` run on a
+    /// master over SSH.
+    #[must_use]
+    pub fn kubeadm_healthcheck() -> Self {
+        Self {
+            ca: PathBuf::from("/etc/kubernetes/pki/etcd/ca.crt"),
+            cert: PathBuf::from("/etc/kubernetes/pki/etcd/healthcheck-client.crt"),
+            key: PathBuf::from("/etc/kubernetes/pki/etcd/healthcheck-client.key"),
+        }
+    }
 }
 
 /// One etcd member as the site describes it.
@@ -43,6 +55,8 @@ pub struct Member {
     pub client_url: String,
     /// Peer URL, `https://IP:2380`.
     pub peer_url: String,
+    /// The guest's address (where SSH reaches the master).
+    pub address: IpAddr,
 }
 
 /// Where to take a snapshot from, and how.
@@ -114,6 +128,7 @@ pub fn members_from_site(site: &Site) -> Result<Vec<Member>> {
             name: master.name.as_str().to_owned(),
             client_url: url(ip, 2379),
             peer_url: url(ip, 2380),
+            address: ip,
         });
     }
     Ok(members)
@@ -192,6 +207,7 @@ kubernetes:
                 name: "m1".into(),
                 client_url: "https://10.3.0.21:2379".into(),
                 peer_url: "https://10.3.0.21:2380".into(),
+                address: "10.3.0.21".parse().unwrap(),
             }]
         );
     }

@@ -60,6 +60,10 @@ pub enum Error {
         /// What went wrong (never the value).
         message: String,
     },
+    /// A secret could not be read because Vault is unreachable, sealed or timed out
+    /// (transient: retry later).
+    #[error(transparent)]
+    SecretUnavailable(rackpipe_secrets::Error),
     /// An SSH operation failed.
     #[error(transparent)]
     Ssh(#[from] rackpipe_ssh::Error),
@@ -98,10 +102,14 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether retrying later may help (SSH unreachable or timed out).
+    /// Whether retrying later may help (SSH unreachable or timed out, Vault unreachable).
     #[must_use]
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Ssh(e) if e.is_transient())
+        match self {
+            Self::Ssh(e) => e.is_transient(),
+            Self::SecretUnavailable(_) => true,
+            _ => false,
+        }
     }
 
     pub(crate) fn invalid(diagnostics: Vec<rackpipe_model::Diagnostic>) -> Self {

@@ -416,12 +416,7 @@ fn context(
         let auth_pass = match &vip.auth_pass {
             Some(reference) => {
                 let path = format!("load_balancer.vips[{i}].auth_pass");
-                let value = secrets
-                    .resolve(reference)
-                    .map_err(|message| Error::Secret {
-                        path: path.clone(),
-                        message,
-                    })?;
+                let value = secrets.resolve_at(reference, &path)?;
                 if value.is_empty()
                     || value.len() > 8
                     || value.chars().any(|c| c.is_whitespace() || c.is_control())

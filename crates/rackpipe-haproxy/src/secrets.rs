@@ -2,9 +2,12 @@
 //!
 //! The site only names secrets. [`render`](crate::render()) asks a [`SecretSource`]; the
 //! [`Redacted`] source (used for `render` on stdout and for diffs) puts a fixed placeholder
-//! in, so a secret value never reaches a document, a diff or a log.
+//! in, so a secret value never reaches a document, a diff or a log. [`EnvFileSecrets`] (the
+//! deploy path) resolves through [`rackpipe_secrets`], Vault included.
 
 use rackpipe_model::types::SecretRef;
+
+use crate::Error;
 
 /// The placeholder [`Redacted`] renders (8 characters: a valid VRRP password).
 pub const REDACTED: &str = "********";
@@ -16,6 +19,20 @@ pub trait SecretSource {
     /// # Errors
     /// When the secret cannot be read.
     fn resolve(&self, reference: &SecretRef) -> Result<String, String>;
+
+    /// The value of `reference` found at site field `path`. The default wraps
+    /// [`SecretSource::resolve`]'s reason in [`Error::Secret`]; sources backed by
+    /// [`rackpipe_secrets`] report Vault being unreachable as the transient
+    /// [`Error::SecretUnavailable`] (the CLI exits 75).
+    ///
+    /// # Errors
+    /// When the secret cannot be read.
+    fn resolve_at(&self, reference: &SecretRef, path: &str) -> Result<String, Error> {
+        self.resolve(reference).map_err(|message| Error::Secret {
+            path: path.to_owned(),
+            message,
+        })
+    }
 }
 
 /// Resolves nothing: every secret renders as [`REDACTED`].
@@ -28,26 +45,43 @@ impl SecretSource for Redacted {
     }
 }
 
-/// Resolves `env:NAME` from the environment and `file:PATH` from a file (trailing newline
-/// removed). `vault:` references are refused: resolve them first (vault-bootstrap) and pass
-/// them through the environment.
+/// Resolves `env:NAME`, `file:PATH` and `vault:MOUNT/PATH#KEY` with the process's
+/// [`rackpipe_secrets::Resolver::global`] (Vault settings from `VAULT_ADDR`, `VAULT_CACERT`,
+/// `VAULT_TOKEN` or a JWT login; each Vault path is read once).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EnvFileSecrets;
 
 impl SecretSource for EnvFileSecrets {
     fn resolve(&self, reference: &SecretRef) -> Result<String, String> {
-        let text = reference.as_str();
-        if let Some(name) = text.strip_prefix("env:") {
-            std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
-        } else if let Some(path) = text.strip_prefix("file:") {
-            std::fs::read_to_string(path)
-                .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
-                .map_err(|e| format!("cannot read {path}: {e}"))
-        } else {
-            Err(format!(
-                "{text}: vault references are not resolved by haproxy-gen; export the value and use env:NAME"
-            ))
-        }
+        SecretSource::resolve(rackpipe_secrets::Resolver::global(), reference)
+    }
+
+    fn resolve_at(&self, reference: &SecretRef, path: &str) -> Result<String, Error> {
+        SecretSource::resolve_at(rackpipe_secrets::Resolver::global(), reference, path)
+    }
+}
+
+/// A resolver with explicit settings (tests, or callers not configured from the environment).
+impl SecretSource for rackpipe_secrets::Resolver {
+    fn resolve(&self, reference: &SecretRef) -> Result<String, String> {
+        rackpipe_secrets::Resolver::resolve(self, reference, "")
+            .map(rackpipe_secrets::Secret::into_exposed)
+            .map_err(|e| e.reason())
+    }
+
+    fn resolve_at(&self, reference: &SecretRef, path: &str) -> Result<String, Error> {
+        rackpipe_secrets::Resolver::resolve(self, reference, path)
+            .map(rackpipe_secrets::Secret::into_exposed)
+            .map_err(|e| {
+                if e.is_transient() {
+                    Error::SecretUnavailable(e)
+                } else {
+                    Error::Secret {
+                        path: path.to_owned(),
+                        message: e.reason(),
+                    }
+                }
+            })
     }
 }
 
@@ -98,14 +132,44 @@ mod tests {
 
     #[test]
     fn env_and_file() {
-        let r: SecretRef = "vault:kv/x#y".parse().unwrap();
-        assert!(
-            EnvFileSecrets
-                .resolve(&r)
-                .unwrap_err()
-                .contains("vault references")
-        );
         let r: SecretRef = "env:RACKPIPE_SURELY_UNSET_VAR".parse().unwrap();
         assert!(EnvFileSecrets.resolve(&r).unwrap_err().contains("not set"));
+        let e = EnvFileSecrets
+            .resolve_at(&r, "load_balancer.vips[0].auth_pass")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "load_balancer.vips[0].auth_pass: env:RACKPIPE_SURELY_UNSET_VAR: environment variable RACKPIPE_SURELY_UNSET_VAR is not set"
+        );
+        assert!(!e.is_transient());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "abc\n").unwrap();
+        let r: SecretRef = format!("file:{}", file.display()).parse().unwrap();
+        assert_eq!(EnvFileSecrets.resolve(&r).unwrap(), "abc");
+    }
+
+    #[test]
+    fn vault_down_is_transient() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let resolver = rackpipe_secrets::Resolver::builder()
+            .vault_addr(format!("https://127.0.0.1:{port}"))
+            .token(rackpipe_secrets::Secret::new("t"))
+            .build();
+        let r: SecretRef = "vault:kv/lb#auth_pass".parse().unwrap();
+        let e = resolver
+            .resolve_at(&r, "load_balancer.vips[0].auth_pass")
+            .unwrap_err();
+        assert!(matches!(e, Error::SecretUnavailable(_)), "{e}");
+        assert!(e.is_transient());
+        assert!(
+            e.to_string()
+                .starts_with("load_balancer.vips[0].auth_pass: vault:kv/lb#auth_pass: Vault at "),
+            "{e}"
+        );
     }
 }

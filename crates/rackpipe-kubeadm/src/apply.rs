@@ -1,6 +1,7 @@
 //! `kubeadm-join apply`: preflight, `kubeadm init --upload-certs` when there is no cluster,
-//! masters joined one at a time, workers in parallel (bounded), labels and taints, and a wait
-//! until every joined node is Ready.
+//! the CNI addon (then a wait until the first master is Ready: nodes are NotReady without a
+//! CNI), masters joined one at a time, workers in parallel (bounded), each waited for until
+//! Ready, labels and taints, and the other addons (see [`crate::addons`]).
 //!
 //! Order of work: connect to every node and observe (an unreachable node or a wrong host key
 //! stops here, nothing started); preflight every node that will be initialised or joined
@@ -19,6 +20,7 @@ use rackpipe_model::documents::{ApplyResult, Change, ChangeCounts};
 use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::addons::{Addon, AddonStep};
 use crate::plan::{self, NodeState, Nodes, Step};
 use crate::remote::{
     JoinCommand, JoinError, Node, Options, Secret, parse_certificate_key, parse_join_command,
@@ -97,9 +99,10 @@ async fn apply_connected(
     nodes: &Nodes,
     expected: Option<&rackpipe_model::documents::Plan>,
 ) -> Result<ApplyResult, JoinError> {
+    let addons = crate::addons::addons_of(site, cluster, options.templates.as_deref())?;
     let observed = plan::observe(cluster, nodes).await?;
     if let Some(p) = expected {
-        if p.desired_digest != plan::digest(cluster) {
+        if p.desired_digest != plan::desired_digest(cluster, &addons) {
             return Err(JoinError::StalePlan(
                 "the site changed since the plan was made".to_owned(),
             ));
@@ -110,12 +113,28 @@ async fn apply_connected(
             ));
         }
     }
-    let steps = plan::steps(cluster, &observed);
+    let api_view = plan::api_master(cluster, &observed)
+        .ok_or_else(|| JoinError::Cluster("no master in the site".to_owned()))?;
+    let steps = plan::all_steps(
+        cluster,
+        &addons,
+        &observed,
+        &api_view.name,
+        &options.target_for(api_view).kubernetes_dir,
+    );
     let mut applied = Vec::new();
     let joins: Vec<&Step> = steps
         .iter()
-        .filter(|s| !matches!(s, Step::Label(..) | Step::Taint(..)))
+        .filter(|s| !matches!(s, Step::Label(..) | Step::Taint(..) | Step::Addon(..)))
         .collect();
+    let (cni_steps, addon_steps): (Vec<&AddonStep>, Vec<&AddonStep>) = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Addon(a) => Some(a),
+            _ => None,
+        })
+        .partition(|a| a.cni);
+    let mut record = observed.addons.clone();
 
     // Preflight every node that will run kubeadm, before anything is started.
     let mut set = JoinSet::new();
@@ -154,6 +173,7 @@ async fn apply_connected(
     // Init.
     let mut cert_key = None;
     let mut api_name = observed.api_node.clone();
+    let mut initialized = None;
     if let Some(step @ (Step::Init(name) | Step::ResetInit(name))) = joins.first() {
         let node = node_of(nodes, name)?;
         if matches!(step, Step::ResetInit(_)) {
@@ -184,7 +204,7 @@ async fn apply_connected(
             uploaded: Instant::now(),
         });
         api_name = Some(name.clone());
-        wait_ready(node, name, options.ready_timeout).await?;
+        initialized = Some(name.clone());
         applied.push(step.change(&node.kdir));
     }
 
@@ -197,6 +217,14 @@ async fn apply_connected(
         return Ok(result(site, applied));
     };
     let api = Arc::clone(node_of(nodes, &api_name)?);
+
+    // The CNI, then the new first master's Ready wait (nodes are NotReady without a CNI).
+    for step in &cni_steps {
+        applied.push(apply_addon(&api, &addons, step, &mut record).await?);
+    }
+    if let Some(name) = &initialized {
+        wait_ready(&api, name, options.ready_timeout).await?;
+    }
 
     if !rest.is_empty() {
         let out = api
@@ -293,7 +321,25 @@ async fn apply_connected(
         .await?;
         applied.push(step.change(&api.kdir));
     }
+
+    // The other addons, in order; the first failure stops the rest.
+    for step in &addon_steps {
+        applied.push(apply_addon(&api, &addons, step, &mut record).await?);
+    }
     Ok(result(site, applied))
+}
+
+async fn apply_addon(
+    api: &Node,
+    addons: &[Addon],
+    step: &AddonStep,
+    record: &mut BTreeMap<String, String>,
+) -> Result<Change, JoinError> {
+    let addon = addons
+        .iter()
+        .find(|a| a.name == step.name)
+        .ok_or_else(|| JoinError::Cluster(format!("addon {}: not in the site", step.name)))?;
+    crate::addons::apply_addon(api, addon, step, record).await
 }
 
 fn is_master(cluster: &ClusterView, name: &str) -> bool {

@@ -6,16 +6,21 @@
 //!   `ClusterConfiguration`, the others `JoinConfiguration`), in `kubeadm.k8s.io/v1beta4` or
 //!   `v1beta3`, and the addon manifests and Helm values (Calico, Traefik, NFS provisioner,
 //!   metrics-server), from the templates under `templates/kubeadm/`;
+//! - [`addons`] says how each addon is installed (server-side `kubectl apply` or
+//!   `helm upgrade --install` with pinned chart versions) and records what is applied;
 //! - [`schema`] holds strict JSON Schemas of the kubeadm types, written from the upstream field
 //!   lists (not from this crate's output), against which rendered documents are checked;
 //! - [`plan`] and [`apply`] bring the nodes into the cluster over SSH (host keys verified):
-//!   `kubeadm init --upload-certs`, masters joined one at a time, workers in parallel.
+//!   `kubeadm init --upload-certs`, the CNI, masters joined one at a time, workers in parallel,
+//!   labels and taints, then the other addons.
 
+pub mod addons;
 pub mod apply;
 pub mod plan;
 pub mod remote;
 pub mod schema;
 
+pub use addons::{Addon, addons};
 pub use apply::{apply, apply_plan};
 pub use plan::plan;
 pub use remote::{JoinError, NodeTarget, Options, Secret};
@@ -446,7 +451,6 @@ pub fn render(
     templates: Option<&Path>,
 ) -> Result<Vec<RenderedFile>, Error> {
     let cluster = cluster_view(site)?;
-    let k = site.kubernetes.as_ref().ok_or(Error::NoCluster)?;
     let secrets = JoinSecrets::placeholders();
     let mut files = Vec::new();
     for node in &cluster.nodes {
@@ -457,56 +461,15 @@ pub fn render(
             content: node_config(site, &cluster, node, version, &secrets, templates)?,
         });
     }
-    let env = environment(templates)?;
-    let addon =
-        |path: &str, template: &str, ctx: minijinja::Value| -> Result<RenderedFile, Error> {
-            Ok(RenderedFile {
+    for addon in addons::addons_of(site, &cluster, templates)? {
+        for f in addon.files {
+            files.push(RenderedFile {
                 host: "addons".to_owned(),
-                path: path.to_owned(),
+                path: f.name,
                 mode: "0644".to_owned(),
-                content: render_template(&env, template, ctx)?,
-            })
-        };
-    let cluster_value = mj(&cluster);
-    files.push(addon(
-        "calico.yaml",
-        "addons/calico.yaml.j2",
-        minijinja::context! { cni => mj(&k.cni), cluster => cluster_value.clone() },
-    )?);
-    files.push(addon(
-        "traefik-values.yaml",
-        "addons/traefik-values.yaml.j2",
-        minijinja::context! { ingress => mj(&k.ingress) },
-    )?);
-    files.push(addon(
-        "metrics-server-values.yaml",
-        "addons/metrics-server-values.yaml.j2",
-        minijinja::context! {},
-    )?);
-    let nas = site.nas.as_ref();
-    let server = nas
-        .and_then(|n| site.hosts.iter().find(|h| h.name == n.host))
-        .map(|h| {
-            h.fqdn
-                .as_ref()
-                .map_or_else(|| h.address.to_string(), ToString::to_string)
-        });
-    for (i, sc) in k.storage_classes.iter().enumerate() {
-        let export = nas
-            .and_then(|n| n.exports.iter().find(|e| e.name == sc.export))
-            .ok_or_else(|| Error::Unresolved {
-                path: format!("kubernetes.storage_classes[{i}].export"),
-                message: format!("no NFS export {:?}", sc.export.as_str()),
-            })?;
-        let class = serde_json::json!({
-            "name": sc.name.as_str(), "server": server.clone().unwrap_or_default(), "path": export.path,
-            "default": sc.default, "reclaim_policy": sc.reclaim_policy,
-        });
-        files.push(addon(
-            &format!("nfs-provisioner-{}-values.yaml", sc.name),
-            "addons/nfs-provisioner.yaml.j2",
-            minijinja::context! { class => mj(&class) },
-        )?);
+                content: f.content,
+            });
+        }
     }
     Ok(files)
 }

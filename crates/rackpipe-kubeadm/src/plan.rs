@@ -18,6 +18,7 @@ use sha2::Digest;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::addons::{Addon, AddonStep};
 use crate::remote::{JoinError, Node, Options};
 use crate::{ClusterView, NodeView, cluster_view};
 
@@ -69,6 +70,8 @@ pub struct Observed {
     pub api_node: Option<String>,
     /// Every node of the site, first master first.
     pub nodes: Vec<ObservedNode>,
+    /// Addon name → SHA-256 recorded in the `kube-system/rackpipe-addons` ConfigMap.
+    pub addons: BTreeMap<String, String>,
 }
 
 /// One step of apply.
@@ -86,6 +89,8 @@ pub enum Step {
     Label(String, BTreeMap<String, String>),
     /// `kubectl taint node` with these taints (`key[=value]:Effect`).
     Taint(String, Vec<String>),
+    /// Apply an addon through the master's admin.conf.
+    Addon(AddonStep),
 }
 
 impl Step {
@@ -95,6 +100,7 @@ impl Step {
         match self {
             Self::Init(n) | Self::ResetInit(n) | Self::Join(n) | Self::ResetRejoin(n) => n,
             Self::Label(n, _) | Self::Taint(n, _) => n,
+            Self::Addon(a) => &a.node,
         }
     }
 
@@ -148,6 +154,7 @@ impl Step {
                 )],
                 Some(serde_json::json!({ "taints": t })),
             ),
+            Self::Addon(a) => return a.change(),
         };
         Change {
             action,
@@ -170,6 +177,7 @@ impl fmt::Display for Step {
             Self::ResetRejoin(n) => write!(f, "reset+rejoin {n}"),
             Self::Label(n, _) => write!(f, "label {n}"),
             Self::Taint(n, _) => write!(f, "taint {n}"),
+            Self::Addon(a) => write!(f, "addon {}", a.name),
         }
     }
 }
@@ -318,6 +326,7 @@ pub(crate) async fn observe(cluster: &ClusterView, nodes: &Nodes) -> Result<Obse
     }
     let mut api_node = None;
     let mut api = ApiNodes::new();
+    let mut addons = BTreeMap::new();
     for m in cluster.nodes.iter().filter(|n| n.control_plane) {
         let has_admin = files
             .get(&m.name)
@@ -327,6 +336,7 @@ pub(crate) async fn observe(cluster: &ClusterView, nodes: &Nodes) -> Result<Obse
                 Ok(a) => {
                     api = a;
                     api_node = Some(m.name.clone());
+                    addons = crate::addons::recorded(node).await?;
                     break;
                 }
                 Err(e) => tracing::warn!("{e}"),
@@ -367,6 +377,7 @@ pub(crate) async fn observe(cluster: &ClusterView, nodes: &Nodes) -> Result<Obse
     Ok(Observed {
         api_node,
         nodes: observed,
+        addons,
     })
 }
 
@@ -428,6 +439,53 @@ pub fn steps(cluster: &ClusterView, observed: &Observed) -> Vec<Step> {
     steps
 }
 
+/// Every step apply would run, in its order: init, the CNI (nodes are NotReady without it),
+/// joins, labels and taints, the other addons. Addons run on the API master (`api`, whose
+/// kubernetes directory is `api_kdir`): the observed one, or the first master.
+#[must_use]
+pub fn all_steps(
+    cluster: &ClusterView,
+    addons: &[Addon],
+    observed: &Observed,
+    api: &str,
+    api_kdir: &str,
+) -> Vec<Step> {
+    let nodes = steps(cluster, observed);
+    let (cni, rest): (Vec<AddonStep>, Vec<AddonStep>) =
+        crate::addons::steps(api, api_kdir, addons, &observed.addons)
+            .into_iter()
+            .partition(|a| a.cni);
+    let split = nodes
+        .iter()
+        .position(|s| !matches!(s, Step::Init(_) | Step::ResetInit(_)))
+        .unwrap_or(nodes.len());
+    let mut out: Vec<Step> = nodes[..split].to_vec();
+    out.extend(cni.into_iter().map(Step::Addon));
+    out.extend(nodes[split..].iter().cloned());
+    out.extend(rest.into_iter().map(Step::Addon));
+    out
+}
+
+/// The master addons are applied through: the one that answered, or the first master.
+pub(crate) fn api_master<'a>(
+    cluster: &'a ClusterView,
+    observed: &Observed,
+) -> Option<&'a NodeView> {
+    match &observed.api_node {
+        Some(n) => cluster.nodes.iter().find(|x| &x.name == n),
+        None => cluster.nodes.iter().find(|x| x.control_plane),
+    }
+}
+
+/// What plan and apply compare against: the cluster and every addon's hash.
+pub(crate) fn desired_digest(cluster: &ClusterView, addons: &[Addon]) -> String {
+    let hashes: BTreeMap<&str, String> = addons
+        .iter()
+        .map(|a| (a.name.as_str(), a.sha256()))
+        .collect();
+    digest(&(cluster, hashes))
+}
+
 /// SHA-256 of a value's JSON, hex.
 pub(crate) fn digest<T: Serialize>(value: &T) -> String {
     let bytes = serde_json::to_vec(value).unwrap_or_default();
@@ -442,11 +500,20 @@ pub(crate) fn digest<T: Serialize>(value: &T) -> String {
 /// cluster state apply will not touch.
 pub async fn plan(site: &Site, options: &Options) -> Result<Plan, JoinError> {
     let cluster = cluster_view(site)?;
+    let addons = crate::addons::addons_of(site, &cluster, options.templates.as_deref())?;
     let nodes = connect_all(&cluster, options).await?;
     let observed = observe(&cluster, &nodes).await;
     close_all(nodes).await;
     let observed = observed?;
-    let steps = steps(&cluster, &observed);
+    let api = api_master(&cluster, &observed)
+        .ok_or_else(|| JoinError::Cluster("no master in the site".to_owned()))?;
+    let steps = all_steps(
+        &cluster,
+        &addons,
+        &observed,
+        &api.name,
+        &options.target_for(api).kubernetes_dir,
+    );
     let changes: Vec<Change> = steps
         .iter()
         .map(|s| {
@@ -466,7 +533,7 @@ pub async fn plan(site: &Site, options: &Options) -> Result<Plan, JoinError> {
         kind: "Plan".to_owned(),
         tool: "kubeadm-join".to_owned(),
         site: site.metadata.name.to_string(),
-        desired_digest: digest(&cluster),
+        desired_digest: desired_digest(&cluster, &addons),
         observed_digest: digest(&observed),
         summary: ChangeCounts::of(&changes),
         changes,
@@ -521,6 +588,7 @@ mod tests {
         Observed {
             api_node: api.map(str::to_owned),
             nodes,
+            addons: BTreeMap::new(),
         }
     }
 

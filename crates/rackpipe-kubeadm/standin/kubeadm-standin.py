@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""TEST DOUBLE for kubeadm, kubectl and crictl. Never install this on a real host.
+"""TEST DOUBLE for kubeadm, kubectl, helm and crictl. Never install this on a real host.
 
 rackpipe's kubeadm-join tests cannot run kubeadm or a kubelet, so the test harness puts a
-wrapper named `kubeadm` / `kubectl` / `crictl` on each test node's PATH that runs:
+wrapper named `kubeadm` / `kubectl` / `helm` / `crictl` on each test node's PATH that runs:
 
-    kubeadm-standin.py <kubeadm|kubectl|crictl> ARGS...
+    kubeadm-standin.py <kubeadm|kubectl|helm|crictl> ARGS...
 
 with the environment
     STANDIN_STATE  shared cluster state directory (the "API server" and "etcd" of the test cluster)
@@ -27,20 +27,53 @@ What it does (see ../../../../shared/reference/lb-etcd-kubeadm.md section 4 for 
   bootstrap that times out) and `expire-certs NODE` (when NODE joins, the clock jumps past the
   uploaded certificate key's 2 h expiry first); a node whose $STANDIN_KDIR/../runtime-down exists has
   no container runtime (crictl fails);
+- kubectl (only what rackpipe runs): `get nodes -o json`, `label`/`taint`/`delete node`,
+  `apply --server-side -f FILE|URL` (the file must exist and hold YAML documents with apiVersion,
+  kind and metadata.name; the kind must be built in or served by an applied CRD; a namespaced
+  object needs its Namespace; prints `deployment.apps/NAME serverside-applied` lines),
+  `wait --for=condition=Established crd/NAME...` and `get KIND NAME [-n NS] [--ignore-not-found]
+  -o json`. Applied objects are kept in $STANDIN_STATE/objects.json. The only URL it "applies" is
+  Calico's pinned tigera-operator.yaml, as a canned set of objects (Namespace, CRDs, operator
+  Deployment): the double never touches the network. A node is Ready only once a CNI runs (the
+  `operator.tigera.io/v1` Installation `default` and the tigera-operator Deployment are applied),
+  and STANDIN_READY_DELAY seconds after it joined and after the CNI arrived;
+- helm: `upgrade --install RELEASE CHART --repo URL --version V --namespace NS
+  [--create-namespace] --kubeconfig FILE -f VALUES [--wait --timeout T]` (values must be a YAML
+  mapping; `--wait` fails with helm's `context deadline exceeded` while no CNI runs) and
+  `list -A -o json`; releases are kept in $STANDIN_STATE/helm.json;
+- fault injection for addons: `apply-fail KIND/NAME` in $STANDIN_STATE/faults makes every server-side
+  apply of that object fail with a Forbidden error from the "API server";
 - time: now = wall clock + the seconds in $STANDIN_STATE/clock-offset (tests advance time there);
-- every invocation is appended to $STANDIN_STATE/calls.log as `NODE TOOL VERB` (no secrets).
+- every invocation is appended to $STANDIN_STATE/calls.log as `NODE TOOL VERB` (no secrets;
+  `kubectl apply` adds the applied file's base name, `helm upgrade` the release).
 """
 
 import fcntl
+import importlib
 import json
 import os
 import re
-import secrets
 import shutil
 import sys
+import subprocess
 import time
 
-import yaml
+
+class _Lazy:
+    """A module imported on first use: most calls (`kubectl get nodes`) need neither, and
+    interpreter start-up is most of a call's cost."""
+
+    def __init__(self, name):
+        self._name, self._module = name, None
+
+    def __getattr__(self, attr):
+        if self._module is None:
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attr)
+
+
+yaml = _Lazy("yaml")
+secrets = _Lazy("secrets")
 
 STATE = os.environ.get("STANDIN_STATE", "")
 NODE = os.environ.get("STANDIN_NODE", "")
@@ -302,6 +335,19 @@ def config_arg(args):
     return args[args.index("--config") + 1]
 
 
+def static_pods(action):
+    """What the kubelet does with the control plane's static pods after kubeadm wrote (or
+    removed) them: when a `kubelet-standin` executable is on PATH (the rackpipe lab puts one on
+    its Kubernetes masters), run `kubelet-standin start|stop`, which starts or stops the node's
+    etcd member. Without one, nothing runs (the stand-in's own tests)."""
+    hook = shutil.which("kubelet-standin")
+    if hook is None:
+        return
+    done = subprocess.run([hook, action], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if done.returncode != 0:
+        raise Fail(f"standin: kubelet-standin {action} failed: {done.stdout.strip()}")
+
+
 def kubeadm_init(args):
     if "--upload-certs" not in args:
         raise Fail("standin: rackpipe must run init with --upload-certs")
@@ -323,6 +369,7 @@ def kubeadm_init(args):
         write("kubelet.conf", kubeconfig(c.data, f"system:node:{NODE}"))
         register(c, init.get("nodeRegistration") or {}, True)
         c.save()
+    static_pods("start")
     endpoint = c.data["endpoint"]
     print(f"[init] Using Kubernetes version: {clus.get('kubernetesVersion')}")
     print("[upload-certs] Storing the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace")
@@ -390,6 +437,8 @@ def kubeadm_join(args):
             write("admin.conf", kubeconfig(c.data, "kubernetes-admin"))
         register(c, join.get("nodeRegistration") or {}, cp is not None)
         c.save()
+    if cp is not None:
+        static_pods("start")
     print("[preflight] Running pre-flight checks")
     print("\nThis node has joined the cluster:" if cp is None else "\nThis node has joined the cluster and a new control plane instance was created:")
     print("* Certificate signing request was sent to apiserver and a response was received.")
@@ -412,6 +461,7 @@ def kubeadm_reset(args):
             os.remove(kfile(rel))
     shutil.rmtree(kfile("pki"), ignore_errors=True)
     shutil.rmtree(kfile("manifests"), ignore_errors=True)
+    static_pods("stop")
     print("[reset] Deleted contents of the etc directories: [/etc/kubernetes/manifests /etc/kubernetes/pki]")
 
 
@@ -470,7 +520,11 @@ def kubectl(args):
     i = args.index("--kubeconfig")
     conf = args[i + 1]
     rest = args[:i] + args[i + 2:]
-    log_call("kubectl", " ".join(rest[:1]))
+    verb = " ".join(rest[:1])
+    if verb == "apply":
+        # Which file (or URL) was applied: tests check the order of addons.
+        verb += " " + os.path.basename(flag(rest, "-f") or flag(rest, "--filename") or "")
+    log_call("kubectl", verb)
     if not os.path.exists(conf):
         raise Fail(f"error: stat {conf}: no such file or directory")
     with Cluster() as c:
@@ -478,10 +532,12 @@ def kubectl(args):
             if f"standin-cluster-id: {c.data.get('id')}" not in f.read():
                 raise Fail("error: You must be logged in to the server (Unauthorized)")
         members = c.data["members"]
+        cni_at = c.data.get("cni_at")
         if rest[:2] == ["get", "nodes"]:
             items = []
             for name, m in sorted(members.items()):
-                ready = m.get("kubelet") and time.time() >= m["ready_after"]
+                ready = bool(m.get("kubelet")) and cni_at is not None \
+                    and time.time() >= max(m["ready_after"], cni_at + READY_DELAY)
                 items.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": m["labels"]},
                               "spec": {"taints": m["taints"]} if m["taints"] else {},
                               "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False",
@@ -517,7 +573,286 @@ def kubectl(args):
             c.save()
             print(f"node/{name} {'labeled' if rest[0] == 'label' else 'tainted'}")
             return
+        if rest[:1] == ["apply"]:
+            kubectl_apply(c, rest[1:])
+            return
+        if rest[:1] == ["wait"]:
+            kubectl_wait(rest[1:])
+            return
+        if rest[:1] == ["get"]:
+            kubectl_get(rest[1:])
+            return
     raise Fail(f"standin kubectl: unsupported {' '.join(rest)!r}")
+
+
+# ---------------------------------------------------------------- API objects (kubectl apply, helm)
+
+# (apiVersion, kind) -> (resource plural, namespaced) of the built-in kinds rackpipe applies.
+BUILTIN = {
+    ("v1", "Namespace"): ("namespaces", False),
+    ("v1", "ServiceAccount"): ("serviceaccounts", True),
+    ("v1", "ConfigMap"): ("configmaps", True),
+    ("v1", "Service"): ("services", True),
+    ("apps/v1", "Deployment"): ("deployments", True),
+    ("apps/v1", "DaemonSet"): ("daemonsets", True),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ("clusterroles", False),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ("clusterrolebindings", False),
+    ("rbac.authorization.k8s.io/v1", "Role"): ("roles", True),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ("rolebindings", True),
+    ("storage.k8s.io/v1", "StorageClass"): ("storageclasses", False),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): ("customresourcedefinitions", False),
+}
+INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+TIGERA_URL = re.compile(r"^https://raw\.githubusercontent\.com/projectcalico/calico/(v[0-9]+\.[0-9]+\.[0-9]+)/manifests/tigera-operator\.yaml$")
+
+
+def crd(plural, group, kind, scope="Cluster"):
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{group}"},
+            "spec": {"group": group, "names": {"plural": plural, "kind": kind}, "scope": scope,
+                     "versions": [{"name": "v1", "served": True, "storage": True}]}}
+
+
+def tigera_operator(version):
+    """The objects of tigera-operator.yaml that matter here (the real file has ~20 CRDs)."""
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tigera-operator"}},
+        crd("installations", "operator.tigera.io", "Installation"),
+        crd("apiservers", "operator.tigera.io", "APIServer"),
+        crd("ippools", "crd.projectcalico.org", "IPPool"),
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "tigera-operator", "namespace": "tigera-operator"}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "tigera-operator", "namespace": "tigera-operator"},
+         "spec": {"template": {"spec": {"containers": [{"name": "tigera-operator", "image": f"quay.io/tigera/operator:{version}"}]}}}},
+    ]
+
+
+class Objects:
+    """objects.json: key "apiVersion|kind|namespace|name" -> object. Used under the Cluster lock."""
+
+    def __init__(self):
+        self.path = os.path.join(STATE, "objects.json")
+        self.data = {}
+        if os.path.exists(self.path):
+            with open(self.path) as f:
+                self.data = json.load(f)
+
+    def save(self):
+        with open(self.path + ".tmp", "w") as f:
+            json.dump(self.data, f, indent=1, sort_keys=True)
+        os.replace(self.path + ".tmp", self.path)
+
+    def crds(self):
+        return {o["metadata"]["name"]: o for o in self.data.values() if o.get("kind") == "CustomResourceDefinition"}
+
+    def kind_info(self, api_version, kind):
+        """(resource, group, namespaced) or None when the API server does not serve the kind."""
+        group = api_version.rpartition("/")[0] if "/" in api_version else ""
+        if (api_version, kind) in BUILTIN:
+            resource, namespaced = BUILTIN[(api_version, kind)]
+            return resource, group, namespaced
+        for c in self.crds().values():
+            spec = c["spec"]
+            if spec["group"] == group and spec["names"]["kind"] == kind:
+                return spec["names"]["plural"], group, spec.get("scope") == "Namespaced"
+        return None
+
+    def namespace_exists(self, ns):
+        return ns in INITIAL_NAMESPACES or f"v1|Namespace||{ns}" in self.data
+
+    def find(self, resource, name, ns):
+        for key, o in self.data.items():
+            av, kind, ons, oname = key.split("|")
+            info = self.kind_info(av, kind)
+            if info is None or oname != name:
+                continue
+            names = {info[0], kind.lower(), f"{info[0]}.{info[1]}", f"{kind.lower()}.{info[1]}"}
+            if resource in names and (not info[2] or ons == ns):
+                return o
+        return None
+
+
+def cni_running(objs):
+    return "operator.tigera.io/v1|Installation||default" in objs.data \
+        and "apps/v1|Deployment|tigera-operator|tigera-operator" in objs.data
+
+
+def flag(args, name, default=None):
+    """--name VALUE or --name=VALUE."""
+    for i, a in enumerate(args):
+        if a == name and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith(name + "="):
+            return a.split("=", 1)[1]
+    return default
+
+
+def load_documents(path):
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise Fail(f'error: the path "{path}" does not exist')
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as e:
+        raise Fail(f"error: error parsing {path}: error converting YAML to JSON: {str(e).splitlines()[0]}")
+    for d in docs:
+        if not isinstance(d, dict):
+            raise Fail(f"error: error parsing {path}: error unmarshaling JSON: json: cannot unmarshal into Go value of type map[string]interface {{}}")
+        missing = [f for f in ("apiVersion", "kind") if not d.get(f)]
+        if missing:
+            raise Fail(f'error: error validating "{path}": error validating data: [{", ".join(m + " not set" for m in missing)}]; if you choose to ignore these errors, turn validation off with --validate=false')
+        if not (d.get("metadata") or {}).get("name"):
+            raise Fail(f'error: error when retrieving current configuration of: Resource: "{d["kind"].lower()}", Name: "", Namespace: "" from server for: "{path}": resource name may not be empty')
+    return docs
+
+
+def kubectl_apply(c, args):
+    if "--server-side" not in args:
+        raise Fail("standin: rackpipe must apply with --server-side")
+    source = flag(args, "-f") or flag(args, "--filename")
+    if not source:
+        raise Fail("error: must specify one of -f and -k")
+    if source.startswith(("http://", "https://")):
+        m = TIGERA_URL.match(source)
+        if not m:
+            raise Fail(f'error: unable to read URL "{source}", server reported 404 Not Found, status code=404')
+        docs, origin = tigera_operator(m.group(1)), source
+    else:
+        docs, origin = load_documents(source), source
+    objs = Objects()
+    fail = {p[1] for p in faults() if p[:1] == ["apply-fail"] and len(p) > 1}
+    errors = []
+    for d in docs:
+        av, kind, meta = d["apiVersion"], d["kind"], d["metadata"]
+        info = objs.kind_info(av, kind)
+        if info is None:
+            errors.append(f'error: resource mapping not found for name: "{meta["name"]}" namespace: "{meta.get("namespace", "")}" from "{origin}": no matches for kind "{kind}" in version "{av}"\nensure CRDs are installed first')
+            continue
+        resource, group, namespaced = info
+        ns = meta.get("namespace", "default") if namespaced else ""
+        if namespaced and not objs.namespace_exists(ns):
+            errors.append(f'Error from server (NotFound): error when creating "{origin}": namespaces "{ns}" not found')
+            continue
+        if f"{kind}/{meta['name']}" in fail:
+            errors.append(f'Error from server (Forbidden): error when applying patch to "{origin}": {resource}{"." + group if group else ""} "{meta["name"]}" is forbidden: standin fault injected')
+            continue
+        stored = json.loads(json.dumps(d))
+        if namespaced:
+            stored["metadata"].setdefault("namespace", ns)
+        stored["metadata"]["managedFields"] = [{"manager": flag(args, "--field-manager", "kubectl"), "operation": "Apply"}]
+        objs.data[f"{av}|{kind}|{ns}|{meta['name']}"] = stored
+        print(f"{kind.lower()}{'.' + group if group else ''}/{meta['name']} serverside-applied")
+    objs.save()
+    if cni_running(objs) and c.data.get("cni_at") is None:
+        c.data["cni_at"] = time.time()
+        c.save()
+    if errors:
+        raise Fail("\n".join(errors))
+
+
+def kubectl_wait(args):
+    cond = flag(args, "--for")
+    if cond != "condition=Established":
+        raise Fail(f"standin: unsupported wait --for {cond!r}")
+    objs = Objects()
+    crds = objs.crds()
+    for a in args:
+        if a.startswith("crd/"):
+            name = a[4:]
+            if name not in crds:
+                raise Fail(f'Error from server (NotFound): customresourcedefinitions.apiextensions.k8s.io "{name}" not found')
+            print(f"customresourcedefinition.apiextensions.k8s.io/{name} condition met")
+
+
+def kubectl_get(args):
+    words = [a for i, a in enumerate(args) if not a.startswith("-") and (i == 0 or args[i - 1] not in ("-n", "--namespace", "-o", "--output"))]
+    if len(words) != 2 or flag(args, "-o") != "json":
+        raise Fail(f"standin kubectl: unsupported get {' '.join(args)!r}")
+    resource, name = words
+    ns = flag(args, "-n") or flag(args, "--namespace") or "default"
+    obj = Objects().find(resource, name, ns)
+    if obj is None:
+        if "--ignore-not-found" in args:
+            return
+        raise Fail(f'Error from server (NotFound): {resource} "{name}" not found')
+    print(json.dumps(obj, indent=4))
+
+
+def helm(args):
+    log_call("helm", " ".join(args[:1] + ([a for a in args[2:] if not a.startswith("-")][:1] if args[:2] == ["upgrade", "--install"] else [])))
+    conf = flag(args, "--kubeconfig")
+    if not conf or not os.path.exists(conf or ""):
+        raise Fail(f"Error: Kubernetes cluster unreachable: stat {conf}: no such file or directory")
+    path = os.path.join(STATE, "helm.json")
+    with Cluster() as c:
+        with open(conf) as f:
+            if f"standin-cluster-id: {c.data.get('id')}" not in f.read():
+                raise Fail("Error: Kubernetes cluster unreachable: the server has asked for the client to provide credentials")
+        releases = {}
+        if os.path.exists(path):
+            with open(path) as f:
+                releases = json.load(f)
+        if args[:1] == ["list"]:
+            if flag(args, "-o") != "json":
+                raise Fail("standin helm: only list -o json")
+            print(json.dumps([{"name": r["name"], "namespace": r["namespace"], "revision": str(r["revision"]),
+                               "status": "deployed", "chart": f"{r['chart']}-{r['version']}"} for r in releases.values()]))
+            return
+        if args[:2] != ["upgrade", "--install"]:
+            raise Fail(f"standin helm: unsupported {' '.join(args)!r} (rackpipe runs upgrade --install)")
+        words, i = [], 2
+        takes_value = {"--repo", "--version", "--namespace", "-n", "--kubeconfig", "-f", "--values", "--timeout"}
+        while i < len(args):
+            if args[i] in takes_value:
+                i += 2
+                continue
+            if not args[i].startswith("-"):
+                words.append(args[i])
+            i += 1
+        if len(words) != 2:
+            raise Fail(f"Error: \"helm upgrade\" requires 2 arguments\n\nUsage:  helm upgrade [RELEASE] [CHART] [flags]")
+        release, chart = words
+        repo, version = flag(args, "--repo"), flag(args, "--version")
+        ns = flag(args, "--namespace") or flag(args, "-n") or "default"
+        if not repo or not repo.startswith("https://"):
+            raise Fail(f"standin: rackpipe must name the chart repository with --repo https://... (got {repo!r})")
+        if not version or not re.match(r"^v?[0-9]+\.[0-9]+\.[0-9]+$", version):
+            raise Fail(f"standin: rackpipe must pin --version (got {version!r})")
+        values_path = flag(args, "-f") or flag(args, "--values")
+        if not values_path:
+            raise Fail("standin: rackpipe passes its rendered values with -f")
+        try:
+            with open(values_path) as f:
+                values = yaml.safe_load(f)
+        except FileNotFoundError:
+            raise Fail(f"Error: open {values_path}: no such file or directory")
+        except yaml.YAMLError as e:
+            raise Fail(f"Error: failed to parse {values_path}: error converting YAML to JSON: {str(e).splitlines()[0]}")
+        if not isinstance(values, dict):
+            raise Fail(f"Error: failed to parse {values_path}: error unmarshaling JSON: json: cannot unmarshal into Go value of type map[string]interface {{}}")
+        objs = Objects()
+        if not objs.namespace_exists(ns):
+            if "--create-namespace" not in args:
+                raise Fail(f'Error: create: failed to create: namespaces "{ns}" not found')
+            objs.data[f"v1|Namespace||{ns}"] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+            objs.save()
+        if "--wait" in args and not cni_running(objs):
+            raise Fail(f"Error: UPGRADE FAILED: context deadline exceeded" if f"{ns}/{release}" in releases
+                       else "Error: INSTALLATION FAILED: context deadline exceeded")
+        old = releases.get(f"{ns}/{release}")
+        revision = old["revision"] + 1 if old else 1
+        releases[f"{ns}/{release}"] = {"name": release, "namespace": ns, "chart": chart, "repo": repo,
+                                       "version": version, "values": values, "revision": revision}
+        with open(path + ".tmp", "w") as f:
+            json.dump(releases, f, indent=1, sort_keys=True)
+        os.replace(path + ".tmp", path)
+    if old:
+        print(f'Release "{release}" has been upgraded. Happy Helming!')
+    else:
+        print(f'Release "{release}" does not exist. Installing it now.')
+    print(f"NAME: {release}\nLAST DEPLOYED: {time.strftime('%a %b %e %H:%M:%S %Y')}\nNAMESPACE: {ns}\n"
+          f"STATUS: deployed\nREVISION: {revision}\nTEST SUITE: None")
 
 
 def crictl(args):
@@ -531,14 +866,15 @@ def main():
         print("kubeadm-standin: needs TOOL and STANDIN_STATE/STANDIN_NODE (this is a test double)", file=sys.stderr)
         return 2
     tool, args = sys.argv[1], sys.argv[2:]
+    run = {"kubeadm": kubeadm, "kubectl": kubectl, "helm": helm, "crictl": crictl}.get(tool)
+    if run is None:
+        print(f"kubeadm-standin: unknown tool {tool!r}", file=sys.stderr)
+        return 2
     try:
-        {"kubeadm": kubeadm, "kubectl": kubectl, "crictl": crictl}[tool](args)
+        run(args)
     except Fail as e:
         print(str(e), file=sys.stderr)
         return 1
-    except KeyError:
-        print(f"kubeadm-standin: unknown tool {tool!r}", file=sys.stderr)
-        return 2
     return 0
 
 

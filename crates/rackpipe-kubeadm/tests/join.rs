@@ -1,6 +1,6 @@
 //! `plan` and `apply` against nine real sshd hosts on loopback (one per node of the example
-//! site), each with its own kubernetes directory and a kubeadm/kubectl/crictl **test double**
-//! (`standin/kubeadm-standin.py`) on its PATH. The double validates configs strictly, prints
+//! site, or fewer), each with its own kubernetes directory and a kubeadm/kubectl/helm/crictl
+//! **test double** (`standin/kubeadm-standin.py`) on its PATH. The double validates configs strictly, prints
 //! kubeadm's real output formats and keeps cluster and node state on disk.
 #![allow(clippy::print_stderr, clippy::missing_panics_doc)]
 
@@ -41,6 +41,11 @@ fn example_site() -> Option<Site> {
 
 impl Harness {
     fn start() -> Option<Self> {
+        Self::start_with(|_| {})
+    }
+
+    /// A harness for the example site changed by `edit` (e.g. fewer nodes).
+    fn start_with(edit: impl FnOnce(&mut Site)) -> Option<Self> {
         let python = rackpipe_testkit::require_tool("python3")?;
         let has_yaml = Command::new(&python)
             .args(["-c", "import yaml"])
@@ -60,7 +65,8 @@ impl Harness {
             .output()
             .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
             .unwrap_or(python);
-        let site = example_site()?;
+        let mut site = example_site()?;
+        edit(&mut site);
         let cluster = rackpipe_kubeadm::cluster_view(&site).unwrap();
         let dir = rackpipe_testkit::temp_dir();
         let state = dir.path().join("cluster");
@@ -72,7 +78,7 @@ impl Harness {
             let root = dir.path().join("nodes").join(&node.name);
             let bin = root.join("bin");
             std::fs::create_dir_all(&bin).unwrap();
-            for tool in ["kubeadm", "kubectl", "crictl"] {
+            for tool in ["kubeadm", "kubectl", "helm", "crictl"] {
                 let wrapper = format!(
                     "#!/bin/sh\n# TEST DOUBLE: rackpipe-kubeadm's test stand-in, not the real {tool}.\n\
                      STANDIN_STATE='{}' STANDIN_NODE='{}' STANDIN_KDIR='{}' STANDIN_READY_DELAY=0.3 \
@@ -180,6 +186,12 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+const ADDONS_AFTER: [&str; 3] = [
+    "addon nfs-provisioner",
+    "addon traefik",
+    "addon metrics-server",
+];
+
 fn resources(changes: &[rackpipe_model::documents::Change]) -> Vec<String> {
     changes.iter().map(|c| c.resource.clone()).collect()
 }
@@ -207,17 +219,21 @@ fn init_join_fail_renew_and_idempotent_second_apply() {
     .map(|s| (*s).to_owned())
     .chain((1..=6).map(|i| format!("join k8s-worker-{i}")))
     .collect();
+    // The CNI right after init, the other addons last.
+    let mut all_steps = all_joins.clone();
+    all_steps.insert(1, "addon calico".to_owned());
+    all_steps.extend(ADDONS_AFTER.iter().map(|s| (*s).to_owned()));
 
     // Plan on empty nodes: every step, nothing run.
     let p = rt.block_on(plan(&h.site, &h.options)).unwrap();
-    assert_eq!(resources(&p.changes), all_joins);
-    assert_eq!(p.summary.create, 9);
+    assert_eq!(resources(&p.changes), all_steps);
+    assert_eq!(p.summary.create, 13);
     assert!(h.calls().is_empty(), "plan ran {:?}", h.calls());
 
     // Apply: worker-2 fails half-way once; master-3's join finds the uploaded certs expired.
     h.set_faults("join-fail k8s-worker-2 1\nexpire-certs k8s-master-3\n");
     let r = rt.block_on(apply(&h.site, &h.options)).unwrap();
-    assert_eq!(resources(&r.applied), all_joins);
+    assert_eq!(resources(&r.applied), all_steps);
     let calls = h.calls();
     let count = |needle: &str| calls.iter().filter(|c| c.as_str() == needle).count();
     assert_eq!(count("k8s-master-1 kubeadm init"), 1, "{calls:#?}");
@@ -540,4 +556,342 @@ fn the_standin_validates_configs_strictly() {
     // The wrong node's config is refused.
     assert!(!validate(&worker, "k8s-worker-1").status.success());
     let _ = &h.python;
+}
+
+/// The example site with one master and one worker.
+fn small(site: &mut Site) {
+    let k = site.kubernetes.as_mut().unwrap();
+    k.masters.truncate(1);
+    k.workers.truncate(1);
+}
+
+impl Harness {
+    fn objects(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.state().join("objects.json")).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn releases(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.state().join("helm.json")).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The `rackpipe-addons` record as the stand-in's API server holds it.
+    fn record(&self) -> serde_json::Value {
+        self.objects()["v1|ConfigMap|kube-system|rackpipe-addons"]["data"].clone()
+    }
+}
+
+#[test]
+fn addons_are_applied_once_in_order_and_only_a_changed_one_again() {
+    let Some(mut h) = Harness::start_with(small) else {
+        return;
+    };
+    let rt = rt();
+    let fresh = vec![
+        "init k8s-master-1",
+        "addon calico",
+        "join k8s-worker-1",
+        "addon nfs-provisioner",
+        "addon traefik",
+        "addon metrics-server",
+    ];
+    let p = rt.block_on(plan(&h.site, &h.options)).unwrap();
+    assert_eq!(resources(&p.changes), fresh);
+    let calico = &p.changes[1];
+    assert_eq!(calico.target, "k8s-master-1");
+    assert!(
+        calico.commands[0].contains("apply --server-side --force-conflicts --field-manager=rackpipe -f https://raw.githubusercontent.com/projectcalico/calico/"),
+        "{:?}",
+        calico.commands
+    );
+    let r = rt
+        .block_on(apply_plan(&h.site, &h.options, Some(&p)))
+        .unwrap();
+    assert_eq!(resources(&r.applied), fresh);
+
+    // Each addon once, the CNI before the worker joined (it could not get Ready without it).
+    let calls = h.calls();
+    let at = |needle: &str| {
+        let hits: Vec<usize> = calls
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.as_str() == needle)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(hits.len(), 1, "{needle}: {calls:#?}");
+        hits[0]
+    };
+    let order = [
+        at("k8s-master-1 kubeadm init"),
+        at("k8s-master-1 kubectl apply tigera-operator.yaml"),
+        at("k8s-master-1 kubectl wait"),
+        at("k8s-master-1 kubectl apply calico.yaml"),
+        at("k8s-worker-1 kubeadm join"),
+        at("k8s-master-1 kubectl apply nfs-provisioner.yaml"),
+        at("k8s-master-1 helm upgrade traefik"),
+        at("k8s-master-1 helm upgrade metrics-server"),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{calls:#?}");
+
+    // What the "API server" holds: the StorageClasses, the releases with pinned charts and the
+    // rendered values, and the record of every addon's hash.
+    let objects = h.objects();
+    let prod = &objects["storage.k8s.io/v1|StorageClass||nfs-prod"];
+    assert_eq!(prod["reclaimPolicy"], "Retain");
+    assert_eq!(
+        prod["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"],
+        "true"
+    );
+    assert_eq!(
+        objects["storage.k8s.io/v1|StorageClass||nfs-nonprod"]["reclaimPolicy"],
+        "Delete"
+    );
+    assert!(objects["apps/v1|Deployment|nfs-provisioner|nfs-provisioner-nfs-prod"].is_object());
+    let releases = h.releases();
+    let traefik = &releases["traefik/traefik"];
+    assert_eq!(
+        traefik["version"],
+        rackpipe_kubeadm::addons::TRAEFIK_VERSION
+    );
+    assert_eq!(traefik["repo"], rackpipe_kubeadm::addons::TRAEFIK_REPO);
+    let http = h.site.kubernetes.as_ref().unwrap().ingress.http_node_port;
+    assert_eq!(traefik["values"]["ports"]["web"]["nodePort"], http);
+    assert_eq!(releases["metrics-server/metrics-server"]["revision"], 1);
+    let addons = rackpipe_kubeadm::addons(&h.site, None).unwrap();
+    let expected: serde_json::Map<String, serde_json::Value> = addons
+        .iter()
+        .map(|a| (a.name.clone(), serde_json::json!(a.sha256())))
+        .collect();
+    assert_eq!(h.record(), serde_json::Value::Object(expected));
+    assert_eq!(
+        h.cluster()["members"].as_object().unwrap().len(),
+        2,
+        "both nodes joined"
+    );
+
+    // Nothing changed: zero steps, and an apply runs nothing but reads.
+    let p2 = rt.block_on(plan(&h.site, &h.options)).unwrap();
+    assert!(p2.changes.is_empty(), "{:?}", resources(&p2.changes));
+    let before = h.calls().len();
+    let r2 = rt.block_on(apply(&h.site, &h.options)).unwrap();
+    assert!(r2.applied.is_empty());
+    assert_eq!(mutating(&h.calls()[before..]), Vec::<String>::new());
+
+    // The Traefik NodePort changed in the site: exactly that addon, as an update.
+    h.site.kubernetes.as_mut().unwrap().ingress.http_node_port = http + 1;
+    let p3 = rt.block_on(plan(&h.site, &h.options)).unwrap();
+    assert_eq!(resources(&p3.changes), vec!["addon traefik"]);
+    assert_eq!(
+        p3.changes[0].action,
+        rackpipe_model::documents::Action::Update
+    );
+    let stale = rt.block_on(apply_plan(&h.site, &h.options, Some(&p2)));
+    assert!(
+        stale
+            .unwrap_err()
+            .to_string()
+            .contains("the site changed since the plan was made")
+    );
+    let before = h.calls().len();
+    let r3 = rt
+        .block_on(apply_plan(&h.site, &h.options, Some(&p3)))
+        .unwrap();
+    assert_eq!(resources(&r3.applied), vec!["addon traefik"]);
+    assert_eq!(
+        mutating(&h.calls()[before..]),
+        vec![
+            "k8s-master-1 helm upgrade traefik",
+            "k8s-master-1 kubectl apply rackpipe-addons.yaml"
+        ]
+    );
+    let traefik = &h.releases()["traefik/traefik"];
+    assert_eq!(traefik["revision"], 2);
+    assert_eq!(traefik["values"]["ports"]["web"]["nodePort"], http + 1);
+    assert!(
+        rt.block_on(plan(&h.site, &h.options))
+            .unwrap()
+            .changes
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_failing_addon_names_the_host_and_the_addon_and_stops_the_rest() {
+    let Some(h) = Harness::start_with(small) else {
+        return;
+    };
+    let rt = rt();
+    h.set_faults("apply-fail StorageClass/nfs-prod\n");
+    let err = rt.block_on(apply(&h.site, &h.options)).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("k8s-master-1: addon nfs-provisioner: kubectl apply failed: Error from server (Forbidden)"),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'), "one line: {msg}");
+    assert!(!err.is_transient());
+    let calls = h.calls();
+    assert!(
+        !calls.iter().any(|c| c.contains(" helm ")),
+        "later addons ran: {calls:#?}"
+    );
+    // The CNI went in and is recorded; the failed addon is not.
+    let record = h.record();
+    assert!(record["calico"].is_string(), "{record}");
+    assert!(record.get("nfs-provisioner").is_none(), "{record}");
+    let p = rt.block_on(plan(&h.site, &h.options)).unwrap();
+    assert_eq!(resources(&p.changes), ADDONS_AFTER.to_vec());
+    h.set_faults("");
+    let r = rt.block_on(apply(&h.site, &h.options)).unwrap();
+    assert_eq!(resources(&r.applied), ADDONS_AFTER.to_vec());
+    assert!(
+        rt.block_on(plan(&h.site, &h.options))
+            .unwrap()
+            .changes
+            .is_empty()
+    );
+}
+
+#[test]
+fn the_standin_checks_kubectl_and_helm_like_the_real_tools() {
+    let Some(h) = Harness::start_with(small) else {
+        return;
+    };
+    let files = rackpipe_kubeadm::render_for_site(&h.site, None).unwrap();
+    let content = |host: &str, path: &str| {
+        files
+            .iter()
+            .find(|f| f.host == host && f.path.ends_with(path))
+            .unwrap()
+            .content
+            .clone()
+    };
+    let dir = h.dir.path();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let cfg = write("init.yaml", &content("k8s-master-1", "kubeadm-config.yaml"));
+    let m = "k8s-master-1";
+    let init = h.run_as(m, "kubeadm", &["init", "--config", &cfg, "--upload-certs"]);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let admin = h.node_root(m).join("kubernetes/admin.conf");
+    let admin = admin.to_str().unwrap();
+    let kubectl = |args: &[&str]| {
+        let mut all = vec!["--kubeconfig", admin];
+        all.extend_from_slice(args);
+        let out = h.run_as(m, "kubectl", &all);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // No CNI yet: the master stays NotReady however long it waits.
+    std::thread::sleep(Duration::from_millis(400));
+    let (_, nodes, _) = kubectl(&["get", "nodes", "-o", "json"]);
+    assert!(nodes.contains("\"status\": \"False\""), "{nodes}");
+
+    let calico = write("calico.yaml", &content("addons", "calico.yaml"));
+    let ss = ["apply", "--server-side", "-f"];
+    // Client-side apply is refused; a custom resource before its CRD is refused as kubectl does.
+    let (ok, _, err) = kubectl(&["apply", "-f", &calico]);
+    assert!(!ok && err.contains("--server-side"), "{err}");
+    let (ok, _, err) = kubectl(&[ss[0], ss[1], ss[2], &calico]);
+    assert!(!ok, "CR before CRD");
+    assert!(
+        err.contains("no matches for kind \"Installation\" in version \"operator.tigera.io/v1\""),
+        "{err}"
+    );
+    let (ok, _, err) = kubectl(&["apply", "--server-side", "-f", "/nonexistent.yaml"]);
+    assert!(
+        !ok && err.contains("the path \"/nonexistent.yaml\" does not exist"),
+        "{err}"
+    );
+    let bad = write("bad.yaml", "metadata:\n  name: x\n");
+    let (ok, _, err) = kubectl(&["apply", "--server-side", "-f", &bad]);
+    assert!(
+        !ok && err.contains("apiVersion not set, kind not set"),
+        "{err}"
+    );
+    let url = "https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/tigera-operator.yaml";
+    let (ok, out, err) = kubectl(&["apply", "--server-side", "-f", url]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("deployment.apps/tigera-operator serverside-applied"),
+        "{out}"
+    );
+    let (ok, out, _) = kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/installations.operator.tigera.io",
+    ]);
+    assert!(ok && out.contains("condition met"), "{out}");
+    let (ok, out, err) = kubectl(&["apply", "--server-side", "-f", &calico]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "installation.operator.tigera.io/default serverside-applied\napiserver.operator.tigera.io/default serverside-applied\n"
+    );
+    let (ok, out, _) = kubectl(&["get", "installation", "default", "-o", "json"]);
+    assert!(ok && out.contains("\"cidr\""), "{out}");
+    std::thread::sleep(Duration::from_millis(400));
+    let (_, nodes, _) = kubectl(&["get", "nodes", "-o", "json"]);
+    assert!(
+        nodes.contains("\"status\": \"True\""),
+        "Ready with a CNI: {nodes}"
+    );
+
+    // helm: the chart version must be pinned and the values must be a YAML mapping.
+    let values = write(
+        "traefik-values.yaml",
+        &content("addons", "traefik-values.yaml"),
+    );
+    let helm = |extra: &[&str], values: &str| {
+        let mut args = vec![
+            "upgrade",
+            "--install",
+            "traefik",
+            "traefik",
+            "--repo",
+            rackpipe_kubeadm::addons::TRAEFIK_REPO,
+            "--namespace",
+            "traefik",
+            "--create-namespace",
+            "--kubeconfig",
+            admin,
+            "-f",
+            values,
+            "--wait",
+        ];
+        args.extend_from_slice(extra);
+        let out = h.run_as(m, "helm", &args);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = helm(&[], &values);
+    assert!(!ok && err.contains("--version"), "{err}");
+    let list = write("list.yaml", "- a\n");
+    let (ok, _, err) = helm(&["--version", "35.4.0"], &list);
+    assert!(!ok && err.contains("cannot unmarshal"), "{err}");
+    let (ok, out, err) = helm(&["--version", "35.4.0"], &values);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("Release \"traefik\" does not exist. Installing it now.\nNAME: traefik\n"),
+        "{out}"
+    );
+    let (ok, out, _) = helm(&["--version", "35.4.0"], &values);
+    assert!(
+        ok && out.contains("has been upgraded") && out.contains("REVISION: 2"),
+        "{out}"
+    );
 }

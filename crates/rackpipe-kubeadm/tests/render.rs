@@ -131,3 +131,57 @@ fn rendered_files_are_stable() {
         }
     }
 }
+
+#[test]
+fn addon_manifests_are_kubernetes_objects_and_values_are_mappings() {
+    let site = example("rachuna-net");
+    let addons = rackpipe_kubeadm::addons(&site, None).unwrap();
+    let names: Vec<&str> = addons.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["calico", "nfs-provisioner", "traefik", "metrics-server"],
+        "the CNI first"
+    );
+    assert!(addons[0].cni && addons[1..].iter().all(|a| !a.cni));
+    for addon in &addons {
+        for f in &addon.files {
+            let docs = documents(&f.content);
+            assert!(!docs.is_empty(), "{}", f.name);
+            match addon.install {
+                rackpipe_kubeadm::addons::Install::Manifests { .. } => {
+                    for d in docs {
+                        for field in ["/apiVersion", "/kind", "/metadata/name"] {
+                            assert!(
+                                d.pointer(field).and_then(|v| v.as_str()).is_some(),
+                                "{}: {field} missing in {d}",
+                                f.name
+                            );
+                        }
+                    }
+                }
+                rackpipe_kubeadm::addons::Install::Helm { .. } => {
+                    assert_eq!(docs.len(), 1, "{}", f.name);
+                    assert!(docs[0].is_object(), "{}", f.name);
+                }
+            }
+        }
+    }
+    let classes: Vec<serde_json::Value> = documents(&addons[1].files[0].content)
+        .into_iter()
+        .filter(|d| d["kind"] == "StorageClass")
+        .collect();
+    assert_eq!(classes.len(), 2);
+    assert_eq!(classes[0]["metadata"]["name"], "nfs-prod");
+    assert_eq!(classes[1]["metadata"]["name"], "nfs-nonprod");
+    // A changed NodePort changes the Traefik addon's hash and nothing else's.
+    let mut changed = site.clone();
+    changed.kubernetes.as_mut().unwrap().ingress.http_node_port += 1;
+    let after = rackpipe_kubeadm::addons(&changed, None).unwrap();
+    let differs: Vec<&str> = addons
+        .iter()
+        .zip(&after)
+        .filter(|(a, b)| a.sha256() != b.sha256())
+        .map(|(a, _)| a.name.as_str())
+        .collect();
+    assert_eq!(differs, ["traefik"]);
+}

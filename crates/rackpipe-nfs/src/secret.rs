@@ -1,4 +1,5 @@
-//! Secrets: a redacting newtype and the resolution of `env:`/`file:` references.
+//! Secrets: a redacting newtype and the resolution of `env:`/`file:`/`vault:` references
+//! (through [`rackpipe_secrets`]).
 
 use std::fmt;
 
@@ -24,30 +25,30 @@ impl Secret {
         &self.0
     }
 
-    /// Resolves a reference: `env:NAME` reads the variable, `file:PATH` the file (one
-    /// trailing newline removed). `vault:` references are vault-bootstrap's job.
+    /// Resolves a reference (`env:NAME`, `file:PATH`, `vault:MOUNT/PATH#KEY`) with the
+    /// process's [`rackpipe_secrets::Resolver::global`] (Vault from `VAULT_ADDR`,
+    /// `VAULT_CACERT`, `VAULT_TOKEN` or a JWT login).
+    ///
+    /// # Errors
+    /// [`Error::Secret`] naming `field` and the reference; [`Error::Unreachable`] (transient)
+    /// when Vault cannot be reached.
     pub fn resolve(reference: &SecretRef, field: &str) -> Result<Self, Error> {
-        let text = reference.as_str();
-        if let Some(name) = text.strip_prefix("env:") {
-            return std::env::var(name).map(Self).map_err(|_| Error::Secret {
-                field: field.to_owned(),
-                message: format!("environment variable {name} is not set (from {text})"),
-            });
-        }
-        if let Some(path) = text.strip_prefix("file:") {
-            let value = std::fs::read_to_string(path).map_err(|e| Error::Secret {
-                field: field.to_owned(),
-                message: format!("cannot read {path}: {e}"),
-            })?;
-            let value = value.strip_suffix('\n').unwrap_or(&value);
-            return Ok(Self(value.strip_suffix('\r').unwrap_or(value).to_owned()));
-        }
-        Err(Error::Secret {
-            field: field.to_owned(),
-            message: format!(
-                "{text}: only env: and file: references can be resolved here (export vault secrets to a CI variable)"
-            ),
-        })
+        rackpipe_secrets::Resolver::global()
+            .resolve(reference, field)
+            .map(|s| Self(s.into_exposed()))
+            .map_err(|e| {
+                if e.is_transient() {
+                    Error::Unreachable {
+                        target: field.to_owned(),
+                        message: e.reason(),
+                    }
+                } else {
+                    Error::Secret {
+                        field: field.to_owned(),
+                        message: e.reason(),
+                    }
+                }
+            })
     }
 }
 
@@ -72,5 +73,16 @@ mod tests {
         let s = Secret::new("hunter2");
         assert!(!format!("{s:?} {s}").contains("hunter2"));
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn unresolvable_references_name_the_field() {
+        let r: rackpipe_model::types::SecretRef = "env:RACKPIPE_SURELY_UNSET_NFS".parse().unwrap();
+        let e = Secret::resolve(&r, "nas.server.password").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "nas.server.password: env:RACKPIPE_SURELY_UNSET_NFS: environment variable RACKPIPE_SURELY_UNSET_NFS is not set"
+        );
+        assert!(!e.is_transient());
     }
 }

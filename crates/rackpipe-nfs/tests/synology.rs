@@ -345,7 +345,7 @@ fn target_from_site_reads_the_password_reference_and_tls() {
     let err = DsmTarget::from_site(&missing).unwrap_err();
     assert!(
         err.to_string()
-            .starts_with("nas.server.password: cannot read /nonexistent/pw"),
+            .starts_with("nas.server.password: file:/nonexistent/pw: /nonexistent/pw: "),
         "{err}"
     );
     let vault = load(&yaml.replace(
@@ -356,6 +356,6 @@ fn target_from_site_reads_the_password_reference_and_tls() {
         DsmTarget::from_site(&vault)
             .unwrap_err()
             .to_string()
-            .contains("only env: and file:")
+            .starts_with("nas.server.password: vault:kv/dsm#password: ")
     );
 }

@@ -19,31 +19,38 @@ pub trait SecretSource: Send + Sync {
     fn resolve(&self, reference: &SecretRef) -> Result<String, String>;
 }
 
-/// Resolves `env:NAME` and `file:PATH`. pve-sync does not talk to Vault: a
-/// `vault:MOUNT/PATH#KEY` reference is read from the environment variable `KEY` (as GitLab
-/// CI provides masked variables), and is an error when that is not set.
+/// Resolves `env:NAME`, `file:PATH` and `vault:MOUNT/PATH#KEY` with the process's
+/// [`rackpipe_secrets::Resolver::global`] (Vault from `VAULT_ADDR`, `VAULT_CACERT`,
+/// `VAULT_TOKEN` or a JWT login; each path read once). When Vault is not configured
+/// (`VAULT_ADDR` unset), a `vault:` reference is still read from the environment variable
+/// `KEY`, as GitLab CI provides masked variables (pve-sync's earlier behaviour).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EnvFileSecrets;
 
 impl SecretSource for EnvFileSecrets {
     fn resolve(&self, reference: &SecretRef) -> Result<String, String> {
-        let r = reference.as_str();
-        if let Some(var) = r.strip_prefix("env:") {
-            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
-        } else if let Some(path) = r.strip_prefix("file:") {
-            std::fs::read_to_string(path)
-                .map(|s| s.trim_end().to_owned())
-                .map_err(|e| format!("{path}: cannot read: {e}"))
-        } else if let Some(key) = r.strip_prefix("vault:").and_then(|v| v.rsplit_once('#')) {
-            std::env::var(key.1).map_err(|_| {
-                format!(
-                    "{r}: pve-sync does not read Vault; export the value as environment variable {}",
-                    key.1
-                )
-            })
-        } else {
-            Err(format!("{r}: not a secret reference"))
+        let resolver = rackpipe_secrets::Resolver::global();
+        let key = reference
+            .as_str()
+            .strip_prefix("vault:")
+            .and_then(|v| v.rsplit_once('#'))
+            .map(|(_, key)| key);
+        if let Some(key) = key
+            && resolver.settings().addr.is_none()
+        {
+            return std::env::var(key)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    format!(
+                        "{reference}: VAULT_ADDR is not set; set it (and VAULT_TOKEN or VAULT_JWT_ROLE), or export the value as environment variable {key}"
+                    )
+                });
         }
+        resolver
+            .resolve(reference, "")
+            .map(rackpipe_secrets::Secret::into_exposed)
+            .map_err(|e| e.reason())
     }
 }
 
@@ -635,13 +642,16 @@ proxmox:
             let e = err.unwrap_err().to_string();
             assert_eq!(
                 e,
-                "proxmox.guests[0].cloud_init.ssh_keys[0]: environment variable KEY is not set"
+                "proxmox.guests[0].cloud_init.ssh_keys[0]: env:KEY: environment variable KEY is not set"
             );
         }
     }
 
     #[test]
     fn vault_refs_read_the_key_from_the_environment() {
+        if std::env::var_os("VAULT_ADDR").is_some() {
+            return; // Vault is configured: the reference goes to Vault.
+        }
         let r: SecretRef = "vault:kv/x#RACKPIPE_TEST_UNSET_KEY".parse().unwrap();
         let e = EnvFileSecrets.resolve(&r).unwrap_err();
         assert!(

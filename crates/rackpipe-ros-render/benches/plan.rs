@@ -19,22 +19,6 @@ use rackpipe_ros_render::{Connection, Password, RestClient, Trust};
 use rackpipe_ros_sim::{SimConfig, Simulator};
 use rackpipe_routeros::{Command, Config, Props};
 
-fn subset(config: &Config) -> Config {
-    let specs = rackpipe_ros_sim::schema::menus();
-    let mut out = Config::default();
-    for menu in &config.menus {
-        let Some(spec) = specs.iter().find(|s| s.path == menu.path) else {
-            continue;
-        };
-        for c in &menu.commands {
-            let mut c = c.clone();
-            c.props = Props::from_pairs(c.props.iter().filter(|(k, _)| spec.prop(k).is_some()));
-            out.push(&menu.path, c);
-        }
-    }
-    out
-}
-
 fn synthetic(rules: usize, leases: usize) -> Config {
     let mut c = Config::default();
     for i in 0..rules {
@@ -137,7 +121,8 @@ fn main() {
             let site = rackpipe_model::load_and_validate("rachuna-net", &bytes)
                 .expect("site")
                 .site;
-            let desired = subset(&rackpipe_ros_render::desired(&site).expect("desired"));
+            // Every menu the renderer writes (the simulator models them all).
+            let desired = rackpipe_ros_render::desired(&site).expect("desired");
             let mut ports: Vec<String> = (1..=10).map(|i| format!("ether{i}")).collect();
             ports.push("sfp-sfpplus1".to_owned());
             let sim = Simulator::start(SimConfig {

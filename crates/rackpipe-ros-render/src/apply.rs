@@ -21,8 +21,8 @@ use rackpipe_model::documents::{ApplyResult, ChangeCounts, Plan};
 use rackpipe_routeros::{Config, Props};
 use serde_json::{Value, json};
 
-use crate::plan::{Op, PlanOptions, Planned, Ref, plan_config};
-use crate::readback::{managed_menus, read_back};
+use crate::plan::{Op, OwnedRows, PlanOptions, Planned, Ref, plan_config_with};
+use crate::readback::read_back;
 use crate::rest::{Error, RestClient};
 
 /// Name of the export file and the scheduler entry of the safety net.
@@ -83,18 +83,38 @@ pub async fn apply(
     client: &RestClient,
     opts: &ApplyOptions,
 ) -> Result<ApplyResult, Error> {
-    let desired = crate::desired(site)?;
+    apply_with_facts(site, None, client, opts).await
+}
+
+/// Applies the site's router section with the leases guest facts add (and, with facts,
+/// deletes leases from earlier facts that these no longer produce; see [`crate::facts`]).
+///
+/// # Errors
+/// Facts that contradict the site; see [`apply_config`].
+pub async fn apply_with_facts(
+    site: &rackpipe_model::Site,
+    facts: Option<&crate::GuestFacts>,
+    client: &RestClient,
+    opts: &ApplyOptions,
+) -> Result<ApplyResult, Error> {
+    let desired = crate::desired_with_facts(site, facts)?;
     let identity = site
         .router
         .as_ref()
         .map(|r| r.identity.clone())
         .unwrap_or_default();
-    apply_config(
+    let owned: &[OwnedRows] = if facts.is_some() {
+        &[crate::facts::OWNED_LEASES]
+    } else {
+        &[]
+    };
+    apply_config_with(
         site.metadata.name.as_str(),
         &identity,
         &desired,
         client,
         opts,
+        owned,
     )
     .await
 }
@@ -110,10 +130,32 @@ pub async fn apply_config(
     client: &RestClient,
     opts: &ApplyOptions,
 ) -> Result<ApplyResult, Error> {
+    apply_config_with(site, target, desired, client, opts, &[]).await
+}
+
+/// [`apply_config`] that also deletes the `owned` rows no longer desired (see
+/// [`OwnedRows`]).
+///
+/// # Errors
+/// Stale plan; REST failures (the router is reverted and the error says so).
+pub async fn apply_config_with(
+    site: &str,
+    target: &str,
+    desired: &Config,
+    client: &RestClient,
+    opts: &ApplyOptions,
+    owned: &[OwnedRows],
+) -> Result<ApplyResult, Error> {
     let plan_opts = PlanOptions {
         allow_destroy: opts.allow_destroy,
     };
-    let planned = plan_config(site, target, desired, client, plan_opts).await?;
+    let planned = plan_config_with(site, target, desired, client, plan_opts, owned).await?;
+    let menus: Vec<String> = planned
+        .observed
+        .menus
+        .iter()
+        .map(|m| m.path.clone())
+        .collect();
     if let Some(expected) = &opts.expected
         && let Some(why) = stale(expected, &planned.plan)
     {
@@ -145,7 +187,7 @@ pub async fn apply_config(
             .get(index)
             .map(|c| c.resource.clone())
             .unwrap_or_default();
-        let outcome = recover(client, desired, &baseline, &cause, armed_at, opts).await;
+        let outcome = recover(client, &menus, &baseline, &cause, armed_at, opts).await;
         return Err(Error::ApplyFailed {
             index: index + 1,
             resource,
@@ -157,7 +199,7 @@ pub async fn apply_config(
     let fresh = client.with_timeout(opts.verify_timeout);
     let fresh = RestClient::clone_fresh(&fresh);
     if let Err(cause) = fresh.list("/system/identity").await {
-        let outcome = recover(client, desired, &baseline, &cause, armed_at, opts).await;
+        let outcome = recover(client, &menus, &baseline, &cause, armed_at, opts).await;
         return Err(Error::ApplyFailed {
             index: planned.ops.len(),
             resource: "verify: the router no longer answers".to_owned(),
@@ -287,7 +329,7 @@ async fn run_ops(
 /// sentence for the error message.
 async fn recover(
     client: &RestClient,
-    desired: &Config,
+    menus: &[String],
     baseline: &str,
     cause: &Error,
     armed_at: Instant,
@@ -312,7 +354,7 @@ async fn recover(
     while Instant::now() < deadline {
         if probe.list("/system/identity").await.is_ok() {
             // Answering again: reverted yet? (the scheduler entry is gone after a reset)
-            match read_back(&probe, &managed_menus(desired)).await {
+            match read_back(&probe, menus).await {
                 Ok(now) if now.content_digest() == baseline => {
                     back = true;
                     break;

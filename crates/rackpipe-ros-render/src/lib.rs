@@ -13,16 +13,22 @@
 //! - [`plan`](mod@plan): the minimal ordered diff (natural keys, firewall order by comment);
 //! - [`apply`](mod@apply): the plan applied under an automatic revert (safe-mode semantics);
 //! - [`backup`](mod@backup): `/export` and `/system backup` downloaded with checksums.
+//!
+//! Fed a `pve-sync` document (`pve-sync apply | ros-render plan -`), [`facts`] adds DHCP
+//! static leases for the guests with the MACs Proxmox gave them ([`desired_with_facts`],
+//! [`plan_with_facts`], [`apply_with_facts`]).
 
 pub mod apply;
 pub mod backup;
+pub mod facts;
 pub mod plan;
 pub mod readback;
 pub mod rest;
 
-pub use apply::{ApplyOptions, apply, apply_config};
+pub use apply::{ApplyOptions, apply, apply_config, apply_with_facts};
 pub use backup::{BackupResult, backup};
-pub use plan::{PlanOptions, Planned, plan, plan_config};
+pub use facts::GuestFacts;
+pub use plan::{PlanOptions, Planned, plan, plan_config, plan_with_facts};
 pub use rest::{Connection, Fingerprint, Password, RestClient, Trust};
 
 /// A current-thread tokio runtime for the binary's async work.
@@ -52,6 +58,14 @@ pub enum Error {
     /// The site has no `router` section.
     #[error("router: the site has no router section")]
     NoRouter,
+    /// Guest facts (from pve-sync) that are malformed or contradict the site.
+    #[error("{field}: {message}")]
+    Facts {
+        /// Field path (`facts.guests[0].nics[0].mac`, `router.dhcp.leases[3].mac`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A template could not be read or rendered.
     #[error("template {name}: {message}")]
     Template {
@@ -173,8 +187,24 @@ pub const MENU_ORDER: &[&str] = &[
 ];
 
 /// The router's desired configuration.
+///
+/// # Errors
+/// No router section.
 pub fn desired(site: &Site) -> Result<Config, Error> {
+    desired_with_facts(site, None)
+}
+
+/// The router's desired configuration, with the DHCP static leases that guest facts add
+/// (see [`facts`]).
+///
+/// # Errors
+/// No router section; facts that contradict the site.
+pub fn desired_with_facts(site: &Site, facts: Option<&GuestFacts>) -> Result<Config, Error> {
     let r = site.router.as_ref().ok_or(Error::NoRouter)?;
+    let fact_leases = match facts {
+        Some(f) => facts::fact_leases(site, f)?,
+        None => Vec::new(),
+    };
     let mut menus: Vec<Menu> = MENU_ORDER
         .iter()
         .map(|p| Menu {
@@ -189,6 +219,14 @@ pub fn desired(site: &Site) -> Result<Config, Error> {
     };
     interfaces(r, &mut push);
     addressing(r, &mut push);
+    for l in &fact_leases {
+        let props = P::new()
+            .set("server", l.server.as_str())
+            .set("address", l.address.to_string())
+            .set("mac-address", l.mac.to_string())
+            .set("comment", l.comment.as_str());
+        push("/ip/dhcp-server/lease", Command::add(props.0));
+    }
     services_and_system(r, &mut push);
     menus.retain(|m| !m.commands.is_empty());
     Ok(Config {
@@ -425,8 +463,23 @@ fn services_and_system(r: &Router, push: &mut impl FnMut(&str, Command)) {
 
 /// Renders the full `.rsc` (from the built-in template, or `templates_dir/full.rsc.j2`) and
 /// the desired state.
+///
+/// # Errors
+/// No router section; a template that cannot be read or rendered.
 pub fn render(site: &Site, templates_dir: Option<&Path>) -> Result<Rendered, Error> {
-    let config = desired(site)?;
+    render_with_facts(site, None, templates_dir)
+}
+
+/// [`render`] with the leases guest facts add (see [`facts`]).
+///
+/// # Errors
+/// As [`render`]; facts that contradict the site.
+pub fn render_with_facts(
+    site: &Site,
+    facts: Option<&GuestFacts>,
+    templates_dir: Option<&Path>,
+) -> Result<Rendered, Error> {
+    let config = desired_with_facts(site, facts)?;
     let template = match templates_dir {
         Some(dir) => {
             let path = dir.join("full.rsc.j2");

@@ -11,7 +11,9 @@
 //!   every writable property of a firewall rule), with RouterOS spellings normalised
 //!   (`yes` = `true`, MAC case, list order of port sets, durations);
 //! - dynamic and built-in rows are ignored; rows the site does not describe are reported
-//!   as unmanaged and only removed with `allow_destroy`.
+//!   as unmanaged and only removed with `allow_destroy`, except rows rackpipe added on its
+//!   own account ([`OwnedRows`], e.g. leases from guest facts), which [`diff_with`] removes
+//!   once they are no longer desired.
 //!
 //! Operations run as: deletes (reverse dependency order), then per menu in dependency order
 //! updates and creates (bond → bridge → ports → VLAN → addresses → pools → DHCP → firewall),
@@ -249,6 +251,27 @@ pub struct Diff {
     pub unmanaged: Vec<String>,
 }
 
+/// Rows rackpipe adds on its own account (not described by the site), recognised by their
+/// comment: when the desired state no longer has one, it is deleted even without
+/// `allow_destroy` (they are not the user's rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnedRows {
+    /// Menu (`/ip/dhcp-server/lease`).
+    pub menu: &'static str,
+    /// Comment prefix marking them (`rackpipe: guest `).
+    pub comment_prefix: &'static str,
+}
+
+impl OwnedRows {
+    fn owns(&self, path: &str, row: &Row) -> bool {
+        path == self.menu
+            && row
+                .props
+                .get("comment")
+                .is_some_and(|c| c.starts_with(self.comment_prefix))
+    }
+}
+
 /// Options of a plan.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PlanOptions {
@@ -444,7 +467,32 @@ fn unmanaged_line(path: &str, row: &Row) -> String {
 /// the changes (its identity).
 #[must_use]
 pub fn diff(target: &str, desired: &Config, observed: &Observed, opts: PlanOptions) -> Diff {
-    let menus = managed_menus(desired);
+    diff_with(target, desired, observed, opts, &[])
+}
+
+/// The menus a plan reads and diffs: those `desired` writes (in dependency order), then the
+/// menus of `owned` rows it does not write.
+#[must_use]
+pub fn planned_menus(desired: &Config, owned: &[OwnedRows]) -> Vec<String> {
+    let mut menus = managed_menus(desired);
+    for o in owned {
+        if !menus.iter().any(|m| m == o.menu) {
+            menus.push(o.menu.to_owned());
+        }
+    }
+    menus
+}
+
+/// [`diff`], also deleting the `owned` rows that are not desired.
+#[must_use]
+pub fn diff_with(
+    target: &str,
+    desired: &Config,
+    observed: &Observed,
+    opts: PlanOptions,
+    owned: &[OwnedRows],
+) -> Diff {
+    let menus = planned_menus(desired, owned);
     let mut b = Builder {
         target,
         diff: Diff::default(),
@@ -532,7 +580,7 @@ pub fn diff(target: &str, desired: &Config, observed: &Observed, opts: PlanOptio
                         if row.builtin || used.contains(&std::ptr::from_ref(row)) {
                             continue;
                         }
-                        if opts.allow_destroy {
+                        if opts.allow_destroy || owned.iter().any(|o| o.owns(path, row)) {
                             deletes.push((path.clone(), row));
                         } else {
                             b.diff.unmanaged.push(unmanaged_line(path, row));
@@ -718,9 +766,24 @@ pub async fn plan_config(
     client: &RestClient,
     opts: PlanOptions,
 ) -> Result<Planned, Error> {
+    plan_config_with(site, target, desired, client, opts, &[]).await
+}
+
+/// [`plan_config`] that also deletes the `owned` rows no longer desired (see [`OwnedRows`]).
+///
+/// # Errors
+/// REST failures while reading back.
+pub async fn plan_config_with(
+    site: &str,
+    target: &str,
+    desired: &Config,
+    client: &RestClient,
+    opts: PlanOptions,
+    owned: &[OwnedRows],
+) -> Result<Planned, Error> {
     let before = client.requests();
-    let observed = read_back(client, &managed_menus(desired)).await?;
-    let diff = diff(target, desired, &observed, opts);
+    let observed = read_back(client, &planned_menus(desired, owned)).await?;
+    let diff = diff_with(target, desired, &observed, opts, owned);
     let mut plan = Plan::new(
         "ros-render",
         site,
@@ -746,18 +809,38 @@ pub async fn plan(
     client: &RestClient,
     opts: PlanOptions,
 ) -> Result<Planned, Error> {
-    let desired = crate::desired(site)?;
+    plan_with_facts(site, None, client, opts).await
+}
+
+/// Plans the site's router section with the leases guest facts add; with facts, leases
+/// added from earlier facts that these no longer produce are deleted (see [`crate::facts`]).
+///
+/// # Errors
+/// No router section; facts that contradict the site; REST failures while reading back.
+pub async fn plan_with_facts(
+    site: &rackpipe_model::Site,
+    facts: Option<&crate::GuestFacts>,
+    client: &RestClient,
+    opts: PlanOptions,
+) -> Result<Planned, Error> {
+    let desired = crate::desired_with_facts(site, facts)?;
     let identity = site
         .router
         .as_ref()
         .map(|r| r.identity.clone())
         .unwrap_or_default();
-    plan_config(
+    let owned: &[OwnedRows] = if facts.is_some() {
+        &[crate::facts::OWNED_LEASES]
+    } else {
+        &[]
+    };
+    plan_config_with(
         site.metadata.name.as_str(),
         &identity,
         &desired,
         client,
         opts,
+        owned,
     )
     .await
 }
@@ -928,6 +1011,77 @@ mod tests {
             "{:?}",
             d.changes[0].commands
         );
+    }
+
+    #[test]
+    fn owned_rows_are_removed_when_no_longer_desired() {
+        let owned = [OwnedRows {
+            menu: "/ip/dhcp-server/lease",
+            comment_prefix: "rackpipe: guest ",
+        }];
+        let mut desired = Config::default();
+        desired.push(
+            "/ip/dhcp-server/lease",
+            add_lease("BC:24:11:00:00:01", "rackpipe: guest a vmid 1"),
+        );
+        let lease = |id: &str, mac: &str, comment: &str| {
+            row(
+                id,
+                &[
+                    ("server", "d"),
+                    ("address", "10.0.0.1"),
+                    ("mac-address", mac),
+                    ("comment", comment),
+                ],
+            )
+        };
+        let obs = observed(
+            "/ip/dhcp-server/lease",
+            vec![
+                lease("*1", "BC:24:11:00:00:01", "rackpipe: guest a vmid 1"),
+                lease("*2", "BC:24:11:00:00:02", "rackpipe: guest b vmid 2"),
+                lease("*3", "BC:24:11:00:00:03", "printer"),
+            ],
+        );
+        let d = diff_with("r", &desired, &obs, PlanOptions::default(), &owned);
+        assert!(
+            matches!(&d.ops[..], [Op::Remove { id, .. }] if id == "*2"),
+            "{:?}",
+            d.ops
+        );
+        assert_eq!(d.unmanaged.len(), 1, "{:?}", d.unmanaged);
+        assert!(d.unmanaged[0].contains("BC:24:11:00:00:03"));
+        // Not owned: both are only reported.
+        let d = diff("r", &desired, &obs, PlanOptions::default());
+        assert!(d.ops.is_empty(), "{:?}", d.ops);
+        assert_eq!(d.unmanaged.len(), 2);
+        // The menu is read even when nothing desired is in it.
+        let mut other = Config::default();
+        other.push(
+            "/ip/dns",
+            Command::set(None, Props::from_pairs([("servers", "1.1.1.1")])),
+        );
+        assert_eq!(
+            planned_menus(&other, &owned),
+            ["/ip/dns", "/ip/dhcp-server/lease"]
+        );
+        let d = diff_with("r", &other, &obs, PlanOptions::default(), &owned);
+        assert_eq!(
+            d.ops
+                .iter()
+                .filter(|o| matches!(o, Op::Remove { .. }))
+                .count(),
+            2
+        );
+    }
+
+    fn add_lease(mac: &str, comment: &str) -> Command {
+        Command::add(Props::from_pairs([
+            ("server", "d"),
+            ("address", "10.0.0.1"),
+            ("mac-address", mac),
+            ("comment", comment),
+        ]))
     }
 
     #[test]

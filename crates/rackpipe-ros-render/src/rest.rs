@@ -34,6 +34,10 @@ pub enum Error {
         /// What went wrong (never the secret).
         message: String,
     },
+    /// A secret could not be read because Vault is unreachable, sealed or timed out
+    /// (transient).
+    #[error(transparent)]
+    SecretUnavailable(rackpipe_secrets::Error),
     /// Bad connection settings (URL, CA file, fingerprint).
     #[error("{what}: {message}")]
     Config {
@@ -118,7 +122,7 @@ impl Error {
     #[must_use]
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Unreachable { .. } | Error::Timeout { .. } => true,
+            Error::Unreachable { .. } | Error::Timeout { .. } | Error::SecretUnavailable(_) => true,
             Error::Api { status, .. } => *status >= 500,
             _ => false,
         }
@@ -136,32 +140,27 @@ impl Password {
         Password(value.into())
     }
 
-    /// Resolves a site's secret reference: `env:NAME` or `file:PATH` (one trailing newline
-    /// is dropped). `vault:` references are resolved by `vault-bootstrap`, not here.
+    /// Resolves a site's secret reference (`env:NAME`, `file:PATH`, `vault:MOUNT/PATH#KEY`)
+    /// with the process's [`rackpipe_secrets::Resolver::global`] (Vault from `VAULT_ADDR`,
+    /// `VAULT_CACERT`, `VAULT_TOKEN` or a JWT login).
     ///
     /// # Errors
-    /// Unset variable, unreadable file, or an unsupported reference; messages name `field`.
+    /// Unset variable, unreadable file, Vault refusing ([`Error::Secret`]); Vault unreachable
+    /// ([`Error::SecretUnavailable`], transient). Messages name `field`.
     pub fn resolve(reference: &SecretRef, field: &str) -> Result<Self, Error> {
-        let bad = |message: String| Error::Secret {
-            field: field.to_owned(),
-            message,
-        };
-        let text = reference.as_str();
-        if let Some(name) = text.strip_prefix("env:") {
-            return std::env::var(name)
-                .map(Password)
-                .map_err(|_| bad(format!("environment variable {name} is not set")));
-        }
-        if let Some(path) = text.strip_prefix("file:") {
-            let content = std::fs::read_to_string(path)
-                .map_err(|e| bad(format!("cannot read {path}: {e}")))?;
-            let trimmed = content.strip_suffix('\n').unwrap_or(&content);
-            let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
-            return Ok(Password(trimmed.to_owned()));
-        }
-        Err(bad(format!(
-            "{text}: ros-render resolves env: and file: references only (export the secret into an environment variable)"
-        )))
+        rackpipe_secrets::Resolver::global()
+            .resolve(reference, field)
+            .map(|s| Password(s.into_exposed()))
+            .map_err(|e| {
+                if e.is_transient() {
+                    Error::SecretUnavailable(e)
+                } else {
+                    Error::Secret {
+                        field: field.to_owned(),
+                        message: e.reason(),
+                    }
+                }
+            })
     }
 
     fn expose(&self) -> &str {

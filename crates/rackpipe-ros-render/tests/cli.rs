@@ -42,21 +42,7 @@ fn site_file(dir: &Path) -> Option<PathBuf> {
         &format!("password: env:{PASSWORD_ENV}"),
         1,
     );
-    // The simulator has no /system/ntp/server menu: leave the clock section out.
-    let mut kept = Vec::new();
-    let mut in_clock = false;
-    for line in text.lines() {
-        if line == "  clock:" {
-            in_clock = true;
-            continue;
-        }
-        if in_clock && line.starts_with("    ") {
-            continue;
-        }
-        in_clock = false;
-        kept.push(line);
-    }
-    let text = kept.join("\n");
+    assert!(text.contains(&format!("env:{PASSWORD_ENV}")));
     let out = dir.join("site.yaml");
     std::fs::write(&out, text).unwrap();
     Some(out)
@@ -75,6 +61,11 @@ async fn run(bin: &Path, args: Vec<String>, password: &str) -> Output {
     })
     .await
     .unwrap()
+}
+
+fn conn_args(url: &str, mut a: Vec<String>) -> Vec<String> {
+    a.extend(args(&["--url", url, "--insecure-http", "--timeout", "5"]));
+    a
 }
 
 fn args(list: &[&str]) -> Vec<String> {
@@ -101,20 +92,22 @@ async fn plan_apply_backup_exit_codes() {
     .await
     .unwrap();
     let url = sim.base_url();
-    let conn = |extra: &[&str]| {
-        let mut a = args(extra);
-        a.extend(args(&["--url", &url, "--insecure-http", "--timeout", "5"]));
-        a
+    let conn = |extra: &[&str]| conn_args(&url, args(extra));
+
+    let plan_path = dir.path().join("plan.json");
+    let plan_file = plan_path.display().to_string();
+    let plan = |extra: &'static [&'static str]| {
+        let mut a = args(&["plan", &site]);
+        a.extend(args(extra));
+        conn_args(&url, a)
     };
 
-    // plan: exit 2 with changes, a Plan document with the RouterOS commands.
-    let plan_path = dir.path().join("plan.json");
-    let out = run(
-        &bin,
-        conn(&["plan", &site, "--detailed-exitcode"]),
-        PASSWORD,
-    )
-    .await;
+    // An interface by hand with the name of a bridge the site adds: the apply fails midway
+    // (RouterOS refuses the duplicate name): a clear one-line error, exit 1, and the router
+    // back at its pre-apply export.
+    sim.run_script("/interface vlan add name=BRIDGE-USERS interface=ether1 vlan-id=99")
+        .unwrap();
+    let out = run(&bin, plan(&["--detailed-exitcode"]), PASSWORD).await;
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -122,31 +115,19 @@ async fn plan_apply_backup_exit_codes() {
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::write(&plan_path, &out.stdout).unwrap();
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(plan["kind"], "Plan");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("/interface bridge add"), "{text}");
-    assert!(!text.contains(PASSWORD));
     let before = sim.export_config();
-
-    // apply: the simulator rejects a property it does not model (dhcp-snooping): a clear
-    // one-line error, exit 1, and the router back at its pre-apply export.
-    let out = run(
-        &bin,
-        conn(&[
-            "apply",
-            &site,
-            "--revert-after",
-            "5",
-            "--plan",
-            &plan_path.display().to_string(),
-        ]),
-        PASSWORD,
-    )
-    .await;
+    let apply = |extra: &[&str]| {
+        let mut a = args(&["apply", &site, "--revert-after", "20", "--plan", &plan_file]);
+        a.extend(args(extra));
+        conn_args(&url, a)
+    };
+    let out = run(&bin, apply(&[]), PASSWORD).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("400 Bad Request"), "{stderr}");
+    assert!(
+        stderr.contains("400 Bad Request") && stderr.contains("already have interface"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("reverted to the pre-apply export"),
         "{stderr}"
@@ -154,15 +135,51 @@ async fn plan_apply_backup_exit_codes() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert_eq!(sim.export_config(), before, "nothing half-applied");
 
+    // Without the obstacle: plan (exit 2, a Plan document with the RouterOS commands for
+    // every rendered menu), apply (exit 0), plan again (exit 0: nothing to do).
+    sim.run_script("/interface vlan remove [ find name=BRIDGE-USERS ]")
+        .unwrap();
+    let out = run(&bin, plan(&["--detailed-exitcode"]), PASSWORD).await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&plan_path, &out.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["kind"], "Plan");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for command in [
+        "/interface bridge add",
+        "dhcp-snooping=yes",
+        "trusted=yes",
+        "dynamic-lease-identifiers=",
+        "/system ntp server set",
+    ] {
+        assert!(text.contains(command), "{command}: {text}");
+    }
+    assert!(!text.contains(PASSWORD));
+    let out = run(&bin, apply(&[]), PASSWORD).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&bin, plan(&["--detailed-exitcode"]), PASSWORD).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+
     // A stale plan is refused.
     sim.run_script("/interface bridge add name=by-hand")
         .unwrap();
-    let out = run(
-        &bin,
-        conn(&["apply", &site, "--plan", &plan_path.display().to_string()]),
-        PASSWORD,
-    )
-    .await;
+    let out = run(&bin, apply(&[]), PASSWORD).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("stale plan"), "{stderr}");

@@ -29,7 +29,10 @@
 //!   an ethernet port).
 //! - **Defaults and built-ins**: ethernet ports exist from the start (`default-name`,
 //!   cannot be added or removed), as do `/ip/service` rows, the four default
-//!   `/system/logging/action` rows and the singletons. Replies include defaults
+//!   `/system/logging/action` rows, the four default `/system/logging` rules (`info`,
+//!   `error`, `warning` to `memory`, `critical` to `echo`; `default=yes`, changeable but not
+//!   removable, exported by print index: `set 0 topics=info,!debug`) and the singletons
+//!   (`/system/ntp/server` among them). Replies include defaults
 //!   (`"disabled":"false"`) except that `comment` is omitted when empty and firewall rules
 //!   only show what was written (plus `action`, counters, `dynamic`, `invalid`).
 //! - **Dynamic entries** (`"dynamic":"true"`; address-list entries with `timeout`, and

@@ -49,6 +49,12 @@ pub enum Ty {
     IfaceList,
     /// VLAN ids and ranges: `10,20-30`.
     VlanIds,
+    /// A non-empty comma-separated subset of the listed words (`client-mac,client-id`).
+    EnumList(&'static [&'static str]),
+    /// Logging topics: comma-separated known topic names, each optionally negated with `!`.
+    Topics,
+    /// The name of an existing `/system/logging/action` entry.
+    LogAction,
 }
 
 /// One property of a menu.
@@ -155,6 +161,100 @@ const FILTER_ACTIONS: &[&str] = &[
     "reject",
     "return",
     "tarpit",
+];
+/// Logging topics RouterOS 7 knows (terraform-provider-routeros `validTopics`).
+pub const LOG_TOPICS: &[&str] = &[
+    "account",
+    "async",
+    "backup",
+    "bfd",
+    "bgp",
+    "bridge",
+    "calc",
+    "caps",
+    "certificate",
+    "clock",
+    "container",
+    "critical",
+    "ddns",
+    "debug",
+    "dhcp",
+    "disk",
+    "dns",
+    "dot1x",
+    "dude",
+    "e-mail",
+    "error",
+    "event",
+    "fetch",
+    "firewall",
+    "gps",
+    "gsm",
+    "health",
+    "hotspot",
+    "igmp-proxy",
+    "info",
+    "interface",
+    "ipsec",
+    "iscsi",
+    "isdn",
+    "isis",
+    "kvm",
+    "l2tp",
+    "ldp",
+    "lora",
+    "lte",
+    "manager",
+    "mme",
+    "mpls",
+    "mqtt",
+    "natpmp",
+    "netinstall",
+    "netwatch",
+    "ntp",
+    "ospf",
+    "ovpn",
+    "packet",
+    "pim",
+    "poe-out",
+    "ppp",
+    "pppoe",
+    "pptp",
+    "queue",
+    "radius",
+    "radvd",
+    "raw",
+    "read",
+    "rip",
+    "route",
+    "rpki",
+    "rsvp",
+    "script",
+    "sertcp",
+    "simulator",
+    "smb",
+    "snmp",
+    "ssh",
+    "sstp",
+    "state",
+    "store",
+    "stp",
+    "system",
+    "telephony",
+    "tftp",
+    "timer",
+    "tr069",
+    "update",
+    "upnp",
+    "ups",
+    "vpls",
+    "vrrp",
+    "warning",
+    "watchdog",
+    "web-proxy",
+    "wireguard",
+    "wireless",
+    "write",
 ];
 const NAT_ACTIONS: &[&str] = &[
     "accept",
@@ -273,6 +373,7 @@ pub fn menus() -> Vec<MenuSpec> {
             )
             .d("auto"),
             p("horizon", Ty::Str).d("none"),
+            p("trusted", Ty::Bool).d("false"),
             p("dynamic", Ty::Bool).d("false").ro(),
         ]),
     );
@@ -395,6 +496,22 @@ pub fn menus() -> Vec<MenuSpec> {
         ],
     );
     logging_action.named = true;
+    // Rules: a list whose four factory rows (`default=yes`) can be changed and disabled but
+    // not removed; an export addresses them by print index (`set 0 topics=info,!debug`).
+    let logging = menu(
+        "/system/logging",
+        List,
+        vec![
+            p("topics", Ty::Topics).d("info"),
+            p("action", Ty::LogAction).d("memory"),
+            p("prefix", Ty::Str).d(""),
+            p("regex", Ty::Str),
+            p("comment", Ty::Str),
+            p("disabled", Ty::Bool).d("false"),
+            p("invalid", Ty::Bool).d("false").ro(),
+            p("default", Ty::Bool).d("false").ro(),
+        ],
+    );
 
     vec![
         ethernet,
@@ -448,6 +565,8 @@ pub fn menus() -> Vec<MenuSpec> {
                 p("admin-mac", Ty::Mac),
                 p("auto-mac", Ty::Bool).d("true"),
                 p("igmp-snooping", Ty::Bool).d("false"),
+                p("dhcp-snooping", Ty::Bool).d("false"),
+                p("add-dhcp-option82", Ty::Bool).d("false"),
                 p("arp", Ty::Enum(ARP)).d("enabled"),
             ],
         ),
@@ -489,6 +608,11 @@ pub fn menus() -> Vec<MenuSpec> {
                 .d("yes"),
                 p("use-radius", Ty::Enum(&["accounting", "no", "yes"])).d("no"),
                 p("add-arp", Ty::Bool).d("false"),
+                p(
+                    "dynamic-lease-identifiers",
+                    Ty::EnumList(&["client-mac", "client-id"]),
+                )
+                .d("client-mac,client-id"),
                 p("dhcp-option-set", Ty::Str),
                 p("dynamic", Ty::Bool).d("false").ro(),
                 p("invalid", Ty::Bool).d("false").ro(),
@@ -548,6 +672,7 @@ pub fn menus() -> Vec<MenuSpec> {
             vec![p("name", Ty::Name).d("MikroTik")],
         ),
         logging_action,
+        logging,
         menu(
             "/system/ntp/client",
             Singleton,
@@ -561,6 +686,23 @@ pub fn menus() -> Vec<MenuSpec> {
                 p("servers", Ty::Str).d(""),
                 p("vrf", Ty::Str).d("main"),
                 p("status", Ty::Str).d("stopped").ro(),
+            ],
+        ),
+        // `/system/ntp/server`: one object (`set enabled=yes`), as `help.mikrotik.com` NTP
+        // "NTP Server settings" and terraform's `routeros_system_ntp_server` describe it.
+        menu(
+            "/system/ntp/server",
+            Singleton,
+            vec![
+                p("enabled", Ty::Bool).d("false"),
+                p("broadcast", Ty::Bool).d("false"),
+                p("broadcast-addresses", Ty::IpList).d(""),
+                p("multicast", Ty::Bool).d("false"),
+                p("manycast", Ty::Bool).d("false"),
+                p("use-local-clock", Ty::Bool).d("false"),
+                p("local-clock-stratum", Ty::Int(1, 16)).d("5"),
+                p("auth-key", Ty::Str).d("none"),
+                p("vrf", Ty::Str).d("main"),
             ],
         ),
         menu(

@@ -250,6 +250,16 @@ impl Router {
                 Props::from_pairs([("name", name), ("target", target), ("default", "true")]);
             push(&mut snap, "/system/logging/action", props, true);
         }
+        // RouterOS's factory logging rules (`/system logging print`: 0-3, `default=yes`).
+        for (topics, action) in [
+            ("info", "memory"),
+            ("error", "memory"),
+            ("warning", "memory"),
+            ("critical", "echo"),
+        ] {
+            let props = Props::from_pairs([("topics", topics), ("action", action)]);
+            push(&mut snap, "/system/logging", props, true);
+        }
         for spec in self.specs.iter().filter(|s| s.kind == MenuKind::Singleton) {
             push(&mut snap, spec.path, Props::new(), true);
         }
@@ -427,6 +437,30 @@ impl Router {
                 });
                 if !ok {
                     return Err(invalid());
+                }
+                raw.to_owned()
+            }
+            Ty::EnumList(values) => {
+                if raw.is_empty() || raw.split(',').any(|w| !values.contains(&w)) {
+                    return Err(nomatch());
+                }
+                raw.to_owned()
+            }
+            Ty::Topics => {
+                let known =
+                    |t: &str| schema::LOG_TOPICS.contains(&t.strip_prefix('!').unwrap_or(t));
+                if raw.is_empty() || !raw.split(',').all(known) {
+                    return Err(nomatch());
+                }
+                raw.to_owned()
+            }
+            Ty::LogAction => {
+                if !self
+                    .table("/system/logging/action")
+                    .iter()
+                    .any(|e| e.props.get("name") == Some(raw))
+                {
+                    return Err(nomatch());
                 }
                 raw.to_owned()
             }
@@ -743,7 +777,9 @@ impl Router {
                 (Some(""), "comment") => continue,
                 (Some(v), _) => v.to_owned(),
                 (None, "dynamic") => entry.dynamic.to_string(),
-                (None, "default") if spec.path == "/system/logging/action" => {
+                (None, "default")
+                    if spec.path == "/system/logging/action" || spec.path == "/system/logging" =>
+                {
                     entry.builtin.to_string()
                 }
                 (None, "date") if spec.path == "/system/clock" => today(),
@@ -840,7 +876,12 @@ impl Router {
             menus: Vec::new(),
         };
         for spec in self.specs.iter().filter(|s| s.path != "/file") {
-            for entry in self.table(spec.path).iter().filter(|e| !e.dynamic) {
+            for (index, entry) in self
+                .table(spec.path)
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| !e.dynamic)
+            {
                 // Built-in rows are compared with their factory values.
                 let factory = if entry.builtin {
                     self.factory_no_defaults
@@ -912,6 +953,9 @@ impl Router {
                             )
                         } else if spec.path == "/ip/service" {
                             Selector::Item(entry.props.get("name").unwrap_or("").to_owned())
+                        } else if spec.path == "/system/logging" {
+                            // Unnamed built-in rules: by print index, as RouterOS exports them.
+                            Selector::Item(index.to_string())
                         } else {
                             Selector::find("name", entry.props.get("name").unwrap_or(""))
                         };

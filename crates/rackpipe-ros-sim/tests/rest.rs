@@ -596,14 +596,15 @@ async fn configure(api: &Api) {
     api.put("/interface/bonding", json!({"name": "bond1", "slaves": "ether6,ether7", "mode": "802.3ad", "transmit-hash-policy": "layer-3-and-4"})).await;
     api.put(
         "/interface/bridge",
-        json!({"name": "bridge", "vlan-filtering": "yes"}),
+        json!({"name": "bridge", "vlan-filtering": "yes", "dhcp-snooping": "yes"}),
     )
     .await;
     for iface in ["ether2", "ether3", "bond1"] {
         let pvid = if iface == "ether2" { "20" } else { "1" };
+        let trusted = if iface == "bond1" { "yes" } else { "no" };
         api.put(
             "/interface/bridge/port",
-            json!({"bridge": "bridge", "interface": iface, "pvid": pvid}),
+            json!({"bridge": "bridge", "interface": iface, "pvid": pvid, "trusted": trusted}),
         )
         .await;
     }
@@ -623,7 +624,7 @@ async fn configure(api: &Api) {
         json!({"name": "pool20", "ranges": "10.20.0.100-10.20.0.200"}),
     )
     .await;
-    api.put("/ip/dhcp-server", json!({"name": "dhcp20", "interface": "vlan20", "address-pool": "pool20", "lease-time": "1h"})).await;
+    api.put("/ip/dhcp-server", json!({"name": "dhcp20", "interface": "vlan20", "address-pool": "pool20", "lease-time": "1h", "dynamic-lease-identifiers": "client-mac"})).await;
     api.put(
         "/ip/dhcp-server/network",
         json!({"address": "10.20.0.0/24", "gateway": "10.20.0.1", "dns-server": "10.20.0.1"}),
@@ -677,6 +678,22 @@ async fn configure(api: &Api) {
     )
     .await;
     api.put(
+        "/system/logging",
+        json!({"topics": "dhcp,!debug", "action": "syslog", "prefix": "dhcp"}),
+    )
+    .await;
+    let info = api.get("/system/logging?topics=info&default=true").await;
+    api.patch(
+        &format!("/system/logging/{}", id(&info[0])),
+        json!({"topics": "info,!dhcp"}),
+    )
+    .await;
+    api.post(
+        "/system/ntp/server/set",
+        json!({"enabled": "yes", "manycast": "yes"}),
+    )
+    .await;
+    api.put(
         "/system/scheduler",
         json!({"name": "noop", "start-time": "startup", "on-event": ":log info \"$x?\""}),
     )
@@ -717,7 +734,7 @@ async fn snapshot(api: &Api, menus: &[&str]) -> Vec<(String, Vec<Value>)> {
     out
 }
 
-const MENUS: [&str; 22] = [
+const MENUS: [&str; 24] = [
     "/interface/ethernet",
     "/interface/bonding",
     "/interface/bridge",
@@ -738,7 +755,9 @@ const MENUS: [&str; 22] = [
     "/system/identity",
     "/system/clock",
     "/system/ntp/client",
+    "/system/ntp/server",
     "/system/logging/action",
+    "/system/logging",
     "/system/scheduler",
 ];
 
@@ -792,6 +811,20 @@ async fn export_parses_and_import_restores_the_same_data() {
     );
     // Compact: defaults are not printed.
     assert!(!text.contains("protocol-mode="), "{text}");
+    // A changed default logging rule by print index, as RouterOS exports it; new rules and
+    // the NTP server singleton as usual.
+    assert!(
+        text.contains("/system logging\nset 0 topics=info,!dhcp\nadd action=syslog prefix=dhcp topics=dhcp,!debug\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("/system ntp server\nset enabled=yes manycast=yes\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dhcp-snooping=yes") && text.contains("trusted=yes"),
+        "{text}"
+    );
     // `terse` gives the same model.
     let terse = api.post("/export", json!({"terse": ""})).await["ret"]
         .as_str()
@@ -1264,5 +1297,165 @@ async fn a_real_v6_export_imports_and_locks_out_rest() {
             && error
                 .contains("no such command or directory (/interface/wireless/security-profiles)"),
         "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logging_rules_ntp_server_and_dhcp_snooping() {
+    let sim = Simulator::start(quick()).await.unwrap();
+    let api = Api::new(&sim);
+    // The four factory rules: default=yes, not removable, but changeable and disableable.
+    let rules = api.get("/system/logging").await;
+    let rules = rules.as_array().unwrap();
+    let summary: Vec<(&str, &str, &str)> = rules
+        .iter()
+        .map(|r| {
+            (
+                r["topics"].as_str().unwrap(),
+                r["action"].as_str().unwrap(),
+                r["default"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("info", "memory", "true"),
+            ("error", "memory", "true"),
+            ("warning", "memory", "true"),
+            ("critical", "echo", "true"),
+        ]
+    );
+    let (status, value) = api
+        .error(
+            reqwest::Method::DELETE,
+            &format!("/system/logging/{}", id(&rules[3])),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, value["detail"].as_str()),
+        (400, Some("failure: can not remove default item"))
+    );
+    let disabled = api
+        .patch(
+            &format!("/system/logging/{}", id(&rules[3])),
+            json!({"disabled": "yes"}),
+        )
+        .await;
+    assert_eq!(disabled["disabled"], "true");
+    // New rules: defaults filled in, the action must exist, topics must be known.
+    let added = api.put("/system/logging", json!({"topics": "dhcp"})).await;
+    assert_eq!(
+        (
+            added["action"].as_str(),
+            added["default"].as_str(),
+            added["prefix"].as_str()
+        ),
+        (Some("memory"), Some("false"), Some(""))
+    );
+    for (body, detail) in [
+        (
+            json!({"topics": "info", "action": "nowhere"}),
+            "input does not match any value of action",
+        ),
+        (
+            json!({"topics": "info,bogus"}),
+            "input does not match any value of topics",
+        ),
+        (
+            json!({"topics": "info", "level": "x"}),
+            "unknown parameter level",
+        ),
+    ] {
+        let (status, value) = api
+            .error(reqwest::Method::PUT, "/system/logging", Some(body))
+            .await;
+        assert_eq!((status, value["detail"].as_str()), (400, Some(detail)));
+    }
+    let (status, _) = api
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/system/logging/{}", id(&added)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+
+    // /system/ntp/server is one object: GET gives it bare, set works, add does not.
+    let server = api.get("/system/ntp/server").await;
+    assert_eq!(
+        (
+            server["enabled"].as_str(),
+            server["local-clock-stratum"].as_str(),
+            server.get(".id")
+        ),
+        (Some("false"), Some("5"), None)
+    );
+    let set = api
+        .patch("/system/ntp/server", json!({"enabled": "yes"}))
+        .await;
+    assert_eq!(set["enabled"], "true");
+    let (status, _) = api
+        .error(
+            reqwest::Method::PUT,
+            "/system/ntp/server",
+            Some(json!({"enabled": "yes"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (_, value) = api
+        .error(
+            reqwest::Method::PATCH,
+            "/system/ntp/server",
+            Some(json!({"local-clock-stratum": "17"})),
+        )
+        .await;
+    assert_eq!(
+        value["detail"].as_str(),
+        Some("value of local-clock-stratum out of range (1..16)")
+    );
+
+    // Bridge DHCP snooping, trusted ports, DHCP server lease identifiers.
+    let bridge = api.put("/interface/bridge", json!({"name": "br0"})).await;
+    assert_eq!(
+        (
+            bridge["dhcp-snooping"].as_str(),
+            bridge["add-dhcp-option82"].as_str()
+        ),
+        (Some("false"), Some("false"))
+    );
+    let port = api
+        .put(
+            "/interface/bridge/port",
+            json!({"bridge": "br0", "interface": "ether2", "trusted": "yes"}),
+        )
+        .await;
+    assert_eq!(port["trusted"], "true");
+    let server = api
+        .put("/ip/dhcp-server", json!({"name": "d0", "interface": "br0"}))
+        .await;
+    assert_eq!(server["dynamic-lease-identifiers"], "client-mac,client-id");
+    let (_, value) = api
+        .error(
+            reqwest::Method::PATCH,
+            &format!("/ip/dhcp-server/{}", id(&server)),
+            Some(json!({"dynamic-lease-identifiers": "client-mac,hostname"})),
+        )
+        .await;
+    assert_eq!(
+        value["detail"].as_str(),
+        Some("input does not match any value of dynamic-lease-identifiers")
+    );
+    let (_, value) = api
+        .error(
+            reqwest::Method::PATCH,
+            &format!("/interface/bridge/{}", id(&bridge)),
+            Some(json!({"dhcp-snooping": "maybe"})),
+        )
+        .await;
+    assert_eq!(
+        value["detail"].as_str(),
+        Some("value of dhcp-snooping must be yes or no")
     );
 }

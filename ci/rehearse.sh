@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# The whole site rehearsed on this machine: start the lab (ci/ → rackpipe-lab: one network
+# namespace per host in 198.18.0.0/15, real OpenBao/HAProxy/keepalived/etcd/nfs-ganesha/sshd,
+# the RouterOS and Proxmox simulators), run the shared CI template on a throwaway iac-site
+# repository with gitlab-ci-local, pipeline after pipeline, and stop the lab.
+#
+#   sudo bash ci/rehearse.sh              (README: the main command; needs root for netns)
+#
+# Pipelines, in order: the operator's one-time Vault ceremony (init + unseal, keys to a 0600
+# file), merge request (validate + plan), default branch (validate + plan + every manual
+# apply), default branch again (what depends on the first apply's facts, e.g. DHCP leases for
+# the guests pve-sync created), merge request again (must plan zero changes), schedule
+# (backups + drift check, which must find no drift).
+# Progress goes to stderr; the summary (per pipeline and job: status, changes, seconds) to
+# stderr as a table and to stdout as JSON. Exit 0 only when every pipeline did what it must.
+#
+# Environment:
+#   RACKPIPE_BIN_DIR   use the binaries in this directory (skip the release build)
+#   RACKPIPE_NO_SETUP  set: do not install packages (.ci/setup.sh)
+#   RACKPIPE_LAB_DIR   where the lab keeps its state (default target/lab)
+#   RACKPIPE_KEEP_LAB  set: leave the lab running at the end (stop it with
+#                      `rackpipe-lab down --dir DIR`)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+say() { printf '[rehearse %4ss] %s\n' "$SECONDS" "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+[[ $(id -u) == 0 ]] || die "the lab creates network namespaces: run as root"
+if [[ -z ${RACKPIPE_NO_SETUP:-} ]]; then
+  say "installing what the lab needs (.ci/setup.sh)"
+  bash .ci/setup.sh
+fi
+if [[ -n ${RACKPIPE_BIN_DIR:-} ]]; then
+  bin=$(cd "$RACKPIPE_BIN_DIR" && pwd)
+else
+  say "building the release binaries"
+  cargo build --release --locked --workspace --bins -q
+  bin=$root/target/release
+fi
+for tool in ros-render pve-sync nfs-export vault-bootstrap haproxy-gen kubeadm-join etcd-backup rackpipe-lab; do
+  [[ -x $bin/$tool ]] || die "$bin/$tool is missing (cargo build --workspace --bins)"
+done
+export PATH="$bin:$PATH"
+
+lab=${RACKPIPE_LAB_DIR:-$root/target/lab}
+rackpipe-lab down --dir "$lab" >/dev/null 2>&1 || true
+rm -rf "$lab"
+mkdir -p "$lab"
+cleanup() {
+  local status=$?
+  if [[ -z ${RACKPIPE_KEEP_LAB:-} ]]; then
+    say "stopping the lab"
+    rackpipe-lab down --dir "$lab" >/dev/null || say "warning: rackpipe-lab down failed"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "starting the lab in $lab"
+t0=$SECONDS
+rackpipe-lab up --dir "$lab" > "$lab/up.json"
+lab_up_s=$((SECONDS - t0))
+rackpipe-lab health --dir "$lab" > "$lab/health.json" || die "the lab is not healthy: see $lab/health.json"
+site=$lab/site.yaml
+[[ -f $site ]] || die "the lab wrote no site ($site)"
+
+# The CI/CD variables of the site project: every tool's connection flags and the lab's
+# secrets. gitlab-ci-local reads them from this file (0600), never from the command line.
+creds=$lab/creds
+mkdir -p "$creds" && chmod 700 "$creds"
+
+# The operator's one-time ceremony: initialise Vault (keys and root token to a new 0600
+# file, never to the terminal), unseal every node. CI then logs in with a token file.
+say "vault: init + unseal (operator ceremony)"
+t0=$SECONDS
+vault_args=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("RACKPIPE_VAULT_BOOTSTRAP_ARGS", ""))' "$lab/ci-variables.json")
+# shellcheck disable=SC2086  # connection flags are shell words
+vault-bootstrap init "$site" $vault_args --keys-file "$creds/vault-init.json" > "$lab/vault-init.out.json"
+# shellcheck disable=SC2086
+vault-bootstrap unseal "$site" $vault_args --keys-file "$creds/vault-init.json" --wait 60 > "$lab/vault-unseal.json"
+python3 - "$creds/vault-init.json" "$creds/vault-token" <<'PY'
+import json, os, sys
+doc = json.load(open(sys.argv[1]))
+token = doc.get("root_token") or doc.get("root_token_plaintext") or ""
+if not token:
+    sys.exit(f"{sys.argv[1]}: no root token")
+fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, token.encode())
+os.close(fd)
+PY
+vault_s=$((SECONDS - t0))
+
+# The throwaway site repository, shaped like a GitLab checkout of an iac-* project.
+repo=$lab/iac-site
+mkdir -p "$repo/ci"
+cp ci/rackpipe.gitlab-ci.yml "$repo/ci/"
+cp "$site" "$repo/site.yaml"
+cat > "$repo/.gitlab-ci.yml" <<EOF
+workflow:
+  rules:
+    - if: \$CI_PIPELINE_SOURCE == "merge_request_event"
+    - if: \$CI_PIPELINE_SOURCE == "schedule"
+    - if: \$CI_PIPELINE_SOURCE == "push" && \$CI_COMMIT_BRANCH == \$CI_DEFAULT_BRANCH
+stages: [validate, plan, apply, backup]
+include:
+  - local: ci/rackpipe.gitlab-ci.yml
+    inputs:
+      site: site.yaml
+      version: lab
+      tags: [lab]
+      bin_dir: $bin
+      backup_dir: $lab/backups
+EOF
+printf '.gitlab-ci-local/\n.gitlab-ci-local-variables.yml\n*.json\n*.txt\n*.xml\n' > "$repo/.gitignore"
+python3 - "$lab/ci-variables.json" "$creds/vault-token" "$repo/.gitlab-ci-local-variables.yml" <<'PY'
+import json, os, sys
+variables = json.load(open(sys.argv[1]))
+token_file = sys.argv[2]
+# Data flow the site implies: ros-render's DHCP leases take the guests' real MACs from
+# pve-sync's facts.
+variables.setdefault("RACKPIPE_ROS_RENDER_FACTS_FROM", "pve-sync")
+args = variables.get("RACKPIPE_VAULT_BOOTSTRAP_ARGS", "")
+if "--token-file" not in args:
+    variables["RACKPIPE_VAULT_BOOTSTRAP_ARGS"] = (args + f" --token-file {token_file}").strip()
+fd = os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, json.dumps(variables, indent=1).encode())  # JSON is YAML
+os.close(fd)
+PY
+git_() { git -C "$repo" -c user.name=rehearsal -c user.email=rehearsal@example.invalid -c commit.gpgsign=false "$@"; }
+git_ init -q -b main
+git_ remote add origin git@gitlab.example.invalid:homelab/iac-site.git
+git_ add -A && git_ commit -q -m "site: the lab variant of rachuna-net"
+git_ update-ref refs/remotes/origin/main HEAD
+git_ symbolic-ref refs/remotes/origin/HEAD refs/remotes/origin/main
+
+results=$lab/pipelines
+mkdir -p "$results"
+# run_pipeline NAME KIND [gitlab-ci-local args...]: runs it, keeps its output and artifacts.
+run_pipeline() {
+  local name=$1 kind=$2; shift 2
+  local args=(--no-color --force-shell-executor --concurrency 1)
+  case $kind in
+    mr) args+=(--ignore-predefined-vars=CI_PIPELINE_SOURCE --variable=CI_PIPELINE_SOURCE=merge_request_event
+               --variable=CI_MERGE_REQUEST_IID=1 --unset-variable=CI_COMMIT_BRANCH) ;;
+    push) ;;
+    schedule) args+=(--ignore-predefined-vars=CI_PIPELINE_SOURCE --variable=CI_PIPELINE_SOURCE=schedule) ;;
+  esac
+  say "pipeline $name ($kind)"
+  local t0=$SECONDS status=0
+  (cd "$repo" && env -u CI -u GITLAB_CI gitlab-ci-local "${args[@]}" "$@") > "$results/$name.log" 2>&1 || status=$?
+  local seconds=$((SECONDS - t0))
+  mkdir -p "$results/$name"
+  find "$repo" -maxdepth 1 \( -name '*.json' -o -name '*.txt' -o -name '*.xml' \) -exec cp {} "$results/$name/" \;
+  find "$repo" -maxdepth 1 \( -name '*.json' -o -name '*.txt' -o -name '*.xml' \) -delete
+  printf '{"name":"%s","kind":"%s","exit":%d,"seconds":%d}\n' "$name" "$kind" "$status" "$seconds" >> "$results/index.jsonl"
+  say "pipeline $name: exit $status in ${seconds}s (log: $results/$name.log)"
+}
+
+applies=()
+for tool in ros-render pve-sync nfs-export vault-bootstrap haproxy-gen kubeadm-join; do
+  applies+=("--manual=rackpipe-apply: [$tool]")
+done
+: > "$results/index.jsonl"
+run_pipeline merge-request mr
+run_pipeline default-branch push "${applies[@]}"
+# What depends on facts the first apply created (DHCP leases for the guests pve-sync made)
+# converges in the next default-branch pipeline, as it would on GitLab.
+run_pipeline default-branch-2 push "${applies[@]}"
+run_pipeline merge-request-after-apply mr
+run_pipeline schedule schedule
+
+python3 - "$results" "$lab_up_s" "$vault_s" "$SECONDS" <<'PY'
+import json, os, re, sys
+results, lab_up, vault_s, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+pipelines, ok = [], True
+expect = {"merge-request-after-apply": "zero", "schedule": "no-drift"}
+for line in open(os.path.join(results, "index.jsonl")):
+    p = json.loads(line)
+    log = open(os.path.join(results, p["name"] + ".log"), errors="replace").read()
+    jobs = []
+    for m in re.finditer(r"^\s*(PASS|FAIL|WARN)\s+(\S.*?)\s*$", log, re.M):
+        # A warning names the failed part after the job: `WARN  job  pre_script`.
+        job = {"job": re.split(r"\s{2,}", m.group(2))[0], "status": m.group(1).lower()}
+        tool = re.search(r"\[(.+)\]", job["job"])
+        kind = job["job"].split(":")[0].replace("rackpipe-", "")
+        if tool:
+            counts = os.path.join(results, p["name"], f"plan-{tool.group(1)}.counts.json")
+            if kind == "plan" and os.path.exists(counts):
+                c = json.load(open(counts))
+                job["changes"] = c.get("create", 0) + c.get("update", 0) + c.get("delete", 0)
+            applied = os.path.join(results, p["name"], f"apply-{tool.group(1)}.json")
+            if kind == "apply" and os.path.exists(applied):
+                try:
+                    job["applied"] = len(json.load(open(applied)).get("applied", []))
+                except (ValueError, AttributeError):
+                    pass
+        for t in re.finditer(re.escape(job["job"]) + r"\s+finished in ([0-9.]+) (ms|s|min)", log):
+            v, unit = float(t.group(1)), t.group(2)
+            job["seconds"] = round(v / 1000 if unit == "ms" else v * 60 if unit == "min" else v, 1)
+        jobs.append(job)
+    p["jobs"] = jobs
+    want = expect.get(p["name"], "pass")
+    failed = [j["job"] for j in jobs if j["status"] == "fail"]
+    if p["exit"] != 0 or failed or not jobs:
+        p["verdict"] = "failed"
+    elif want == "zero" and any(j.get("changes", 0) for j in jobs):
+        p["verdict"] = "changes after apply"
+    elif want == "no-drift" and any(j["status"] == "warn" for j in jobs):
+        p["verdict"] = "drift after apply"
+    else:
+        p["verdict"] = "ok"
+    ok &= p["verdict"] == "ok"
+    pipelines.append(p)
+summary = {"apiVersion": "rackpipe/v1", "kind": "Rehearsal", "ok": ok,
+           "seconds": {"lab_up": lab_up, "vault_ceremony": vault_s, "total": total},
+           "pipelines": pipelines}
+err = sys.stderr
+print(f"\n{'pipeline':28} {'job':42} {'status':7} {'changes':>7} {'s':>6}", file=err)
+for p in pipelines:
+    print(f"{p['name']:28} {'(pipeline: ' + p['verdict'] + ')':42} {'':7} {'':>7} {p['seconds']:>6}", file=err)
+    for j in p["jobs"]:
+        ch = j.get("changes", j.get("applied", ""))
+        print(f"{'':28} {j['job']:42} {j['status']:7} {str(ch):>7} {j.get('seconds', ''):>6}", file=err)
+print(f"lab up {lab_up}s, vault ceremony {vault_s}s, total {total}s", file=err)
+json.dump(summary, sys.stdout, indent=1)
+print()
+sys.exit(0 if ok else 1)
+PY
