@@ -436,3 +436,98 @@ fn corrupt(path: &Path) {
     bytes[mid] ^= 0xff;
     std::fs::write(path, bytes).expect("write snapshot");
 }
+
+/// The router loses the management connection in the middle of `ros-render apply`: the
+/// scheduled revert armed before the first change restores the pre-apply configuration by
+/// itself, and apply says so (non-zero exit, one line).
+#[test]
+fn router_apply_losing_connectivity_is_reverted_by_the_router() {
+    let Some(drill) = Drill::up() else { return };
+    let args = drill.args("ros-render");
+    let url = args
+        .windows(2)
+        .find(|w| w[0] == "--url")
+        .map(|w| w[1].clone())
+        .expect("--url in RACKPIPE_ROS_RENDER_ARGS");
+    let site = drill.site_json();
+    let user = site["router"]["management"]["user"]
+        .as_str()
+        .expect("router user")
+        .to_owned();
+    let password_var = site["router"]["management"]["password"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("env:"))
+        .expect("the lab site's router password is an env: reference");
+    let password = drill.variables[password_var].clone();
+    let curl = |method: &str, path: &str, body: Option<&str>| -> String {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "--max-time", "5", "-X", method, "--cacert"])
+            .arg(drill.ca())
+            .arg(format!("{url}{path}"));
+        if path.starts_with("/rest") {
+            cmd.args(["-u", &format!("{user}:{password}")]);
+        }
+        if let Some(body) = body {
+            cmd.args(["-H", "content-type: application/json", "-d", body]);
+        }
+        String::from_utf8_lossy(&cmd.output().expect("curl").stdout).into_owned()
+    };
+    // The export without its header lines (which carry the time).
+    let export = || -> String {
+        let raw = curl("GET", "/__sim/export", None);
+        assert!(
+            raw.contains("by RouterOS"),
+            "no export from the simulator:\n{raw}"
+        );
+        raw.lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let before = export();
+
+    let child = drill
+        .command("ros-render", "apply", &["--revert-after", "5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn apply");
+    // As soon as the safety net is armed, the management connection goes away.
+    let armed = rackpipe_testkit::wait_until(Duration::from_secs(30), || {
+        curl("GET", "/rest/system/scheduler", None).contains("rackpipe-revert")
+    });
+    assert!(armed, "apply never armed the scheduled revert");
+    curl("POST", "/__sim/reachable", Some(r#"{"reachable":false}"#));
+    let cut = Instant::now();
+    // Longer than the revert delay plus the time a request hangs before it gives up: the
+    // router reverts itself while nobody can reach it.
+    std::thread::sleep(Duration::from_secs(16));
+    curl("POST", "/__sim/reachable", Some(r#"{"reachable":true}"#));
+    let out = wait_child(child, Duration::from_secs(120));
+    assert_ne!(
+        out.code, 0,
+        "apply succeeded without the router:\n{}",
+        out.stderr
+    );
+    let line = out
+        .stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("error"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("revert"),
+        "apply's error does not say the router reverted:\n{}",
+        out.stderr
+    );
+    assert_eq!(
+        export(),
+        before,
+        "the router is not back at its pre-apply configuration"
+    );
+    eprintln!(
+        "drill: router cut {:.1} s after arming; reverted by itself; apply exit {}: {line}",
+        cut.elapsed().as_secs_f64(),
+        out.code
+    );
+}

@@ -86,8 +86,9 @@ fn missing_token_names_the_field() {
     );
     assert_eq!(out.code, 1, "{out:?}");
     assert!(
-        out.stderr
-            .contains("proxmox.api.token: environment variable PVE_SYNC_TEST_TOKEN is not set"),
+        out.stderr.contains(
+            "proxmox.api.token: env:PVE_SYNC_TEST_TOKEN: environment variable PVE_SYNC_TEST_TOKEN is not set"
+        ),
         "{out:?}"
     );
 }

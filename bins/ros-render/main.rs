@@ -57,7 +57,62 @@ enum Command {
         /// Directory to store the files and SHA256SUMS in.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        #[command(flatten)]
+        sftp: SftpArgs,
     },
+}
+
+/// Downloading the backup files over SFTP instead of REST.
+#[derive(Debug, Clone, Args)]
+struct SftpArgs {
+    /// Download both files over SFTP (same user and password as the REST API) instead of
+    /// the REST `contents` property, which RouterOS serves for small files only.
+    #[arg(long)]
+    sftp: bool,
+    /// SSH port [default: the site's router.management.ssh_port, else 22].
+    #[arg(long, value_name = "PORT", requires = "sftp")]
+    ssh_port: Option<u16>,
+    /// Verify the router's SSH host key against this known_hosts file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "sftp",
+        conflicts_with = "ssh_fingerprint"
+    )]
+    known_hosts: Option<PathBuf>,
+    /// Pin the router's SSH host key by its fingerprint (`ssh-keygen -lf`).
+    #[arg(long, value_name = "SHA256:...", requires = "sftp")]
+    ssh_fingerprint: Option<String>,
+}
+
+impl SftpArgs {
+    /// The transfer to use; `--sftp` needs `--known-hosts` or `--ssh-fingerprint` (no
+    /// trust on first use).
+    fn transfer(
+        &self,
+        site: &rackpipe_model::Site,
+        conn: &ConnArgs,
+    ) -> Result<rackpipe_ros_render::backup::Transfer, CliError> {
+        use rackpipe_ros_render::backup::{Transfer, sftp_options};
+        if !self.sftp {
+            return Ok(Transfer::Rest);
+        }
+        let host_key = match (&self.known_hosts, &self.ssh_fingerprint) {
+            (Some(path), None) => rackpipe_ssh::HostKeyPolicy::KnownHosts {
+                path: path.clone(),
+                accept_new: false,
+            },
+            (None, Some(fp)) => rackpipe_ssh::HostKeyPolicy::Fingerprint(fp.clone()),
+            _ => {
+                return Err(CliError::usage(
+                    "--sftp needs --known-hosts FILE or --ssh-fingerprint SHA256:... (no trust on first use)",
+                ));
+            }
+        };
+        let options = sftp_options(site, conn.url.as_deref(), self.ssh_port, host_key)
+            .map_err(|e| tool_err(&e))?;
+        Ok(Transfer::Sftp(options))
+    }
 }
 
 /// How to reach the router's REST API.
@@ -185,15 +240,26 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
             rackpipe_cli::emit(&result)?;
             Ok(ExitStatus::Success)
         }
-        Command::Backup { site, conn, out } => {
+        Command::Backup {
+            site,
+            conn,
+            out,
+            sftp,
+        } => {
             let loaded = site.load(HOOKS.check)?;
+            // First: a usage error (no host-key policy) comes before any secret is read.
+            let options = rackpipe_ros_render::backup::BackupOptions {
+                transfer: sftp.transfer(&loaded.site, conn)?,
+                stamp: None,
+            };
             let client = client(&loaded.site, conn)?;
             let result = runtime()?
-                .block_on(rackpipe_ros_render::backup(
+                .block_on(rackpipe_ros_render::backup::backup_with(
                     loaded.site.metadata.name.as_str(),
                     &identity(&loaded.site),
                     &client,
                     out,
+                    &options,
                 ))
                 .map_err(|e| tool_err(&e))?;
             rackpipe_cli::emit(&result)?;

@@ -291,9 +291,28 @@ fn real_daemons_come_up_and_a_stopped_one_shows_in_health() {
     let health = lab.health();
     let down: Vec<_> = health.iter().filter(|c| !c.up).collect();
     assert!(down.is_empty(), "components down: {down:?}");
-    for kind in ["openbao", "haproxy", "keepalived", "etcd", "ganesha"] {
+    for kind in ["openbao", "haproxy", "keepalived", "ganesha"] {
         assert!(health.iter().any(|c| c.kind == kind), "{kind} missing");
     }
+    // etcd is kubeadm's: not running before `kubeadm init` (its preflight wants 2379/2380
+    // free); the kubeadm stand-in starts it with the master's `kubelet-standin`.
+    assert!(
+        !health.iter().any(|c| c.kind == "etcd"),
+        "etcd must not run before kubeadm init"
+    );
+    let master = lab.host("vm01101").expect("a master").clone();
+    let out = ssh(&lab, "vm01101", "kubelet-standin start");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid_file = rackpipe_lab::daemons::pid_file(&master, rackpipe_lab::daemons::ETCD);
+    let etcd_pid = rackpipe_lab::daemons::read_pid(&pid_file).expect("etcd pid file");
+    assert!(
+        rackpipe_lab::daemons::is_alive(etcd_pid),
+        "etcd did not start"
+    );
     // `systemctl reload haproxy` over SSH signals the lab's HAProxy (it keeps running).
     let out = ssh(
         &lab,
@@ -317,5 +336,9 @@ fn real_daemons_come_up_and_a_stopped_one_shows_in_health() {
         topology::leftovers(&id).is_empty(),
         "{:?}",
         topology::leftovers(&id)
+    );
+    assert!(
+        !rackpipe_lab::daemons::is_alive(etcd_pid),
+        "down left the kubeadm-started etcd running"
     );
 }

@@ -2,7 +2,7 @@
 //!
 //! [`SshServer::start`] runs `sshd -D -e -f <tmp config>` as the current user on a free
 //! 127.0.0.1 port with a throwaway ed25519 host key and a throwaway client key in its
-//! `authorized_keys`. The server is killed and its directory removed when the value drops.
+//! `authorized_keys`, and the `internal-sftp` subsystem starting in [`SshServer::sftp_root`]. The server is killed and its directory removed when the value drops.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -55,6 +55,7 @@ impl SshServer {
                 .expect("run ssh-keygen");
             assert!(status.success(), "ssh-keygen failed for {name}");
         }
+        std::fs::create_dir(d.join("sftp")).expect("sftp dir");
         std::fs::copy(d.join("client_ed25519.pub"), d.join("authorized_keys"))
             .expect("authorized_keys");
         let user = current_user();
@@ -67,7 +68,9 @@ impl SshServer {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
              PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nLogLevel ERROR\n\
-             AllowUsers {user}\nMaxSessions 64\nMaxStartups 64:30:128\n",
+             AllowUsers {user}\nMaxSessions 64\nMaxStartups 64:30:128\n\
+             Subsystem sftp internal-sftp -d {sftp}\n",
+            sftp = d.join("sftp").display(),
             hk = d.join("host_ed25519").display(),
             pid = d.join("sshd.pid").display(),
             ak = d.join("authorized_keys").display(),
@@ -143,6 +146,13 @@ impl SshServer {
     #[must_use]
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The SFTP server's start directory: relative SFTP paths resolve here (as RouterOS's
+    /// file root does), absolute ones as usual.
+    #[must_use]
+    pub fn sftp_root(&self) -> PathBuf {
+        self.dir.path().join("sftp")
     }
 
     /// The `sshd` process id.
