@@ -87,25 +87,17 @@ impl Cluster {
 /// # Errors
 /// No hosts, `etcd` missing, openssl, file or spawn failures.
 pub fn start(hosts: &[Host], ca: &Ca) -> Result<Cluster> {
-    if hosts.is_empty() {
-        return Err(Error::Invalid("etcd: no hosts given".to_owned()));
-    }
-    let etcd = super::find_tool("etcd", None)?;
-    let initial = hosts
-        .iter()
-        .map(|h| format!("{}=https://{}:{PEER_PORT}", h.name, h.address))
-        .collect::<Vec<_>>()
-        .join(",");
-    let client = client_pair(ca)?;
+    let (etcd, initial, client) = cluster_setup(hosts, ca)?;
     let mut members = Vec::new();
     for host in hosts {
-        let base = host.path("etcd");
-        let data_dir = base.join("data");
-        create_dir(&base)?;
-        let pair = member_pair(host, &base, ca)?;
-        let client_url = format!("https://{}:{CLIENT_PORT}", host.address);
-        let peer_url = format!("https://{}:{PEER_PORT}", host.address);
-        let args = member_args(host, &data_dir, &client_url, &peer_url, &initial, &pair, ca);
+        let MemberSetup {
+            base,
+            data_dir,
+            pair,
+            client_url,
+            peer_url,
+            args,
+        } = member_setup(host, &initial, ca)?;
         let daemon = spawn(host, ETCD, &etcd, |cmd| {
             cmd.args(&args).current_dir(&base);
         })?;
@@ -123,6 +115,50 @@ pub fn start(hosts: &[Host], ca: &Ca) -> Result<Cluster> {
         members,
         ca: ca.cert.clone(),
         client,
+    })
+}
+
+/// What every member needs: the etcd binary, the `--initial-cluster` value and the lab's
+/// client certificate.
+fn cluster_setup(hosts: &[Host], ca: &Ca) -> Result<(std::path::PathBuf, String, CertPair)> {
+    if hosts.is_empty() {
+        return Err(Error::Invalid("etcd: no hosts given".to_owned()));
+    }
+    let etcd = super::find_tool("etcd", None)?;
+    let initial = hosts
+        .iter()
+        .map(|h| format!("{}=https://{}:{PEER_PORT}", h.name, h.address))
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok((etcd, initial, client_pair(ca)?))
+}
+
+/// One member's directories, certificate, URLs and etcd arguments.
+struct MemberSetup {
+    base: std::path::PathBuf,
+    data_dir: std::path::PathBuf,
+    pair: CertPair,
+    client_url: String,
+    peer_url: String,
+    args: Vec<std::ffi::OsString>,
+}
+
+/// Creates `host`'s member directory and certificate and builds its arguments.
+fn member_setup(host: &Host, initial: &str, ca: &Ca) -> Result<MemberSetup> {
+    let base = host.path("etcd");
+    let data_dir = base.join("data");
+    create_dir(&base)?;
+    let pair = member_pair(host, &base, ca)?;
+    let client_url = format!("https://{}:{CLIENT_PORT}", host.address);
+    let peer_url = format!("https://{}:{PEER_PORT}", host.address);
+    let args = member_args(host, &data_dir, &client_url, &peer_url, initial, &pair, ca);
+    Ok(MemberSetup {
+        base,
+        data_dir,
+        pair,
+        client_url,
+        peer_url,
+        args,
     })
 }
 
@@ -203,24 +239,9 @@ fn member_args(
 /// # Errors
 /// etcd missing, certificates or files cannot be written.
 pub fn prepare_for_kubeadm(hosts: &[Host], ca: &Ca) -> Result<CertPair> {
-    if hosts.is_empty() {
-        return Err(Error::Invalid("etcd: no hosts given".to_owned()));
-    }
-    let etcd = super::find_tool("etcd", None)?;
-    let initial = hosts
-        .iter()
-        .map(|h| format!("{}=https://{}:{PEER_PORT}", h.name, h.address))
-        .collect::<Vec<_>>()
-        .join(",");
-    let client = client_pair(ca)?;
+    let (etcd, initial, client) = cluster_setup(hosts, ca)?;
     for host in hosts {
-        let base = host.path("etcd");
-        let data_dir = base.join("data");
-        create_dir(&base)?;
-        let pair = member_pair(host, &base, ca)?;
-        let client_url = format!("https://{}:{CLIENT_PORT}", host.address);
-        let peer_url = format!("https://{}:{PEER_PORT}", host.address);
-        let args = member_args(host, &data_dir, &client_url, &peer_url, &initial, &pair, ca);
+        let MemberSetup { base, args, .. } = member_setup(host, &initial, ca)?;
         let quoted: Vec<String> = std::iter::once(etcd.as_os_str().to_os_string())
             .chain(args)
             .map(|a| crate::host::shell_quote(&a.to_string_lossy()))
