@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The whole site rehearsed on this machine: start the lab (ci/ → rackpipe-lab: one network
 # namespace per host in 198.18.0.0/15, real OpenBao/HAProxy/keepalived/etcd/nfs-ganesha/sshd,
-# the RouterOS and Proxmox simulators), run the shared CI template on a throwaway iac-site
-# repository with gitlab-ci-local, pipeline after pipeline, and stop the lab.
+# the RouterOS and Proxmox simulators), run the shared CI template on throwaway iac-vault and
+# iac-site repositories with gitlab-ci-local, pipeline after pipeline, and stop the lab.
 #
 #   sudo bash ci/rehearse.sh              (README: the main command; needs root for netns)
 #
 # Pipelines, in order: the operator's one-time Vault ceremony (init + unseal, keys to a 0600
-# file), merge request (validate + plan), default branch (validate + plan + every manual
-# apply), default branch again (what depends on the first apply's facts, e.g. DHCP leases for
+# file), iac-vault's default branch (vault-bootstrap apply: mounts, PKI, policies and the
+# certificates other tools read), then iac-site's: merge request (validate + plan), default
+# branch (validate + plan + every manual apply), default branch again (what depends on the first apply's facts, e.g. DHCP leases for
 # the guests pve-sync created), merge request again (must plan zero changes), schedule
-# (backups + drift check, which must find no drift).
+# (backups copied to the NAS + drift check, which must find no drift).
 # Progress goes to stderr; the summary (per pipeline and job: status, changes, seconds) to
 # stderr as a table and to stdout as JSON. Exit 0 only when every pipeline did what it must.
 #
@@ -92,12 +93,17 @@ os.close(fd)
 PY
 vault_s=$((SECONDS - t0))
 
-# The throwaway site repository, shaped like a GitLab checkout of an iac-* project.
-repo=$lab/iac-site
-mkdir -p "$repo/ci"
-cp ci/rackpipe.gitlab-ci.yml "$repo/ci/"
-cp "$site" "$repo/site.yaml"
-cat > "$repo/.gitlab-ci.yml" <<EOF
+# The throwaway repositories, shaped like GitLab checkouts of iac-* projects: iac-vault
+# (vault-bootstrap only) goes first, as on a real site, because what the other tools read
+# from Vault (the load balancers' TLS certificate, issued by vault-bootstrap from the site's
+# PKI) must exist before they plan; iac-site runs every tool.
+# make_repo NAME TOOLS: a repository including the template for TOOLS (a YAML flow list).
+make_repo() {
+  local repo=$lab/$1 tools=$2
+  mkdir -p "$repo/ci"
+  cp ci/rackpipe.gitlab-ci.yml "$repo/ci/"
+  cp "$site" "$repo/site.yaml"
+  cat > "$repo/.gitlab-ci.yml" <<EOF
 workflow:
   rules:
     - if: \$CI_PIPELINE_SOURCE == "merge_request_event"
@@ -112,34 +118,51 @@ include:
       tags: [lab]
       bin_dir: $bin
       backup_dir: $lab/backups
+      tools: $tools
+      plan_tools: $tools
 EOF
-printf '.gitlab-ci-local/\n.gitlab-ci-local-variables.yml\n*.json\n*.txt\n*.xml\n' > "$repo/.gitignore"
-python3 - "$lab/ci-variables.json" "$creds/vault-token" "$repo/.gitlab-ci-local-variables.yml" <<'PY'
+  printf '.gitlab-ci-local/\n.gitlab-ci-local-variables.yml\n*.json\n*.txt\n*.xml\n' > "$repo/.gitignore"
+  python3 - "$lab/ci-variables.json" "$creds/vault-token" "$repo/.gitlab-ci-local-variables.yml" "$lab/lab.json" <<'PY'
 import json, os, sys
 variables = json.load(open(sys.argv[1]))
 token_file = sys.argv[2]
+state = json.load(open(sys.argv[4]))
 # Data flow the site implies: ros-render's DHCP leases take the guests' real MACs from
 # pve-sync's facts.
 variables.setdefault("RACKPIPE_ROS_RENDER_FACTS_FROM", "pve-sync")
 args = variables.get("RACKPIPE_VAULT_BOOTSTRAP_ARGS", "")
 if "--token-file" not in args:
     variables["RACKPIPE_VAULT_BOOTSTRAP_ARGS"] = (args + f" --token-file {token_file}").strip()
+# `vault:` references (the TLS certificate vault-bootstrap issues) are read from a Vault node
+# (standbys forward to the active one; not the VIP, which haproxy-gen itself sets up) with the
+# lab CA; gitlab-ci-local cannot mint ID tokens, so a token stands in for the JWT.
+nodes = [w.split("=", 1)[1] for w in variables.get("RACKPIPE_VAULT_BOOTSTRAP_ARGS", "").split()
+         if "=https://" in w]
+ca = state.get("extra", {}).get("vault_ca_file")
+if nodes and ca:
+    variables["VAULT_ADDR"] = nodes[0]
+    variables["VAULT_CACERT"] = ca
+    variables["VAULT_TOKEN"] = open(token_file).read().strip()
 fd = os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 os.write(fd, json.dumps(variables, indent=1).encode())  # JSON is YAML
 os.close(fd)
 PY
-git_() { git -C "$repo" -c user.name=rehearsal -c user.email=rehearsal@example.invalid -c commit.gpgsign=false "$@"; }
-git_ init -q -b main
-git_ remote add origin git@gitlab.example.invalid:homelab/iac-site.git
-git_ add -A && git_ commit -q -m "site: the lab variant of rachuna-net"
-git_ update-ref refs/remotes/origin/main HEAD
-git_ symbolic-ref refs/remotes/origin/HEAD refs/remotes/origin/main
+  git_ "$repo" init -q -b main
+  git_ "$repo" remote add origin "git@gitlab.example.invalid:homelab/$1.git"
+  git_ "$repo" add -A && git_ "$repo" commit -q -m "site: the lab variant of rachuna-net"
+  git_ "$repo" update-ref refs/remotes/origin/main HEAD
+  git_ "$repo" symbolic-ref refs/remotes/origin/HEAD refs/remotes/origin/main
+}
+git_() { local repo=$1; shift; git -C "$repo" -c user.name=rehearsal -c user.email=rehearsal@example.invalid -c commit.gpgsign=false "$@"; }
+make_repo iac-vault "[vault-bootstrap]"
+make_repo iac-site "[ros-render, pve-sync, nfs-export, vault-bootstrap, haproxy-gen, kubeadm-join]"
 
 results=$lab/pipelines
 mkdir -p "$results"
-# run_pipeline NAME KIND [gitlab-ci-local args...]: runs it, keeps its output and artifacts.
+# run_pipeline REPO NAME KIND [gitlab-ci-local args...]: runs it, keeps its output and
+# artifacts.
 run_pipeline() {
-  local name=$1 kind=$2; shift 2
+  local repo=$lab/$1 name=$2 kind=$3; shift 3
   local args=(--no-color --force-shell-executor --concurrency 1)
   case $kind in
     mr) args+=(--ignore-predefined-vars=CI_PIPELINE_SOURCE --variable=CI_PIPELINE_SOURCE=merge_request_event
@@ -163,17 +186,20 @@ for tool in ros-render pve-sync nfs-export vault-bootstrap haproxy-gen kubeadm-j
   applies+=("--manual=rackpipe-apply: [$tool]")
 done
 : > "$results/index.jsonl"
-run_pipeline merge-request mr
-run_pipeline default-branch push "${applies[@]}"
+run_pipeline iac-vault vault-default-branch push "--manual=rackpipe-apply: [vault-bootstrap]"
+run_pipeline iac-site merge-request mr
+run_pipeline iac-site default-branch push "${applies[@]}"
 # What depends on facts the first apply created (DHCP leases for the guests pve-sync made)
 # converges in the next default-branch pipeline, as it would on GitLab.
-run_pipeline default-branch-2 push "${applies[@]}"
-run_pipeline merge-request-after-apply mr
-run_pipeline schedule schedule
+run_pipeline iac-site default-branch-2 push "${applies[@]}"
+run_pipeline iac-site merge-request-after-apply mr
+run_pipeline iac-site schedule schedule
 
-python3 - "$results" "$lab_up_s" "$vault_s" "$SECONDS" <<'PY'
-import json, os, re, sys
+python3 - "$results" "$lab_up_s" "$vault_s" "$SECONDS" "$lab/lab.json" "$site" <<'PY'
+import json, os, re, subprocess, sys
+import yaml  # python3-yaml, installed by .ci/setup.sh
 results, lab_up, vault_s, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+lab_state = json.load(open(sys.argv[5]))
 pipelines, ok = [], True
 expect = {"merge-request-after-apply": "zero", "schedule": "no-drift"}
 for line in open(os.path.join(results, "index.jsonl")):
@@ -213,9 +239,53 @@ for line in open(os.path.join(results, "index.jsonl")):
         p["verdict"] = "ok"
     ok &= p["verdict"] == "ok"
     pipelines.append(p)
+# Data flows between tools, checked where the data lands.
+flows = []
+def backup_files(d):
+    return sorted(n for n in os.listdir(d) if not n.startswith(".")) if os.path.isdir(d) else []
+# nfs-export -> backups: the schedule's sync reports name the export and directory; the files
+# must be on the lab NAS's disk (what nfs-ganesha serves), the same as the runner's copy.
+nas_exports = lab_state.get("extra", {}).get("nas_exports", {})
+for tool in ("etcd-backup", "ros-render"):
+    flow = {"flow": f"{tool} -> nfs-export sync -> NAS", "ok": False}
+    report = os.path.join(results, "schedule", f"sync-{tool}.json")
+    if os.path.exists(report):
+        r = json.load(open(report))
+        on_nas = backup_files(os.path.join(nas_exports.get(r["export"], "/nonexistent"), r["subdir"]))
+        flow.update(destination=r["destination"], files_on_nas=len(on_nas),
+                    ok=bool(on_nas) and on_nas == backup_files(r["dir"]))
+    flows.append(flow)
+# pve-sync -> ros-render: the DHCP leases the router plan used came from pve-sync's facts.
+facts = os.path.join(results, "default-branch-2", "facts-ros-render.json")
+flows.append({"flow": "pve-sync facts -> ros-render DHCP leases", "ok": os.path.exists(facts)})
+# vault-bootstrap PKI -> haproxy-gen: each TLS-terminating listener serves the certificate
+# vault-bootstrap issued (subject and issuing CA as the site says), read off the VIP.
+site = yaml.safe_load(open(sys.argv[6]))
+lb, vault = site.get("load_balancer") or {}, site.get("vault") or {}
+vips = {v["name"]: v["address"].split("/")[0] for v in lb.get("vips", [])}
+issued = {f"vault:{c['store']['mount']}/{c['store']['path']}#pem": c for c in vault.get("certificates", [])}
+cas = {p["mount"]: p["common_name"] for p in vault.get("pki", [])}
+for svc in lb.get("services", []):
+    cert = issued.get(svc.get("tls_certificate"))
+    if not cert:
+        continue
+    where = f"{vips.get(svc['vip'])}:{svc['port']}"
+    flow = {"flow": f"vault-bootstrap PKI ({cert['pki']}) -> haproxy-gen {svc['name']}", "listener": where}
+    try:
+        pem = subprocess.run(["openssl", "s_client", "-connect", where, "-servername", cert["common_name"]],
+                             input=b"", capture_output=True, timeout=10).stdout
+        text = subprocess.run(["openssl", "x509", "-noout", "-subject", "-issuer", "-nameopt", "multiline"],
+                              input=pem, capture_output=True, timeout=10).stdout.decode()
+    except subprocess.TimeoutExpired:
+        text = ""
+    has_cn = lambda cn: re.search(r"commonName\s*=\s*" + re.escape(str(cn)) + r"\s*$", text, re.M)
+    flow["ok"] = bool(has_cn(cert["common_name"]) and has_cn(cas.get(cert["pki"])))
+    flows.append(flow)
+for f in flows:
+    ok &= f["ok"]
 summary = {"apiVersion": "rackpipe/v1", "kind": "Rehearsal", "ok": ok,
            "seconds": {"lab_up": lab_up, "vault_ceremony": vault_s, "total": total},
-           "pipelines": pipelines}
+           "pipelines": pipelines, "data_flows": flows}
 err = sys.stderr
 print(f"\n{'pipeline':28} {'job':42} {'status':7} {'changes':>7} {'s':>6}", file=err)
 for p in pipelines:
@@ -223,6 +293,10 @@ for p in pipelines:
     for j in p["jobs"]:
         ch = j.get("changes", j.get("applied", ""))
         print(f"{'':28} {j['job']:42} {j['status']:7} {str(ch):>7} {j.get('seconds', ''):>6}", file=err)
+for f in flows:
+    print(f"data flow: {f['flow']}: {'ok' if f['ok'] else 'MISSING'}"
+          + (f" ({f['files_on_nas']} files at {f['destination']})" if "destination" in f else "")
+          + (f" (served on {f['listener']})" if "listener" in f else ""), file=err)
 print(f"lab up {lab_up}s, vault ceremony {vault_s}s, total {total}s", file=err)
 json.dump(summary, sys.stdout, indent=1)
 print()

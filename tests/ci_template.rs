@@ -838,7 +838,8 @@ fn plan_apply_drift_backup_and_drill_jobs_run_against_real_targets() {
     let backups = work.path().join("backups");
     let inputs = format!(
         "{INPUTS}\ntools: [ros-render, etcd-backup]\nplan_tools: [ros-render]\n\
-         backup_tools: [etcd-backup, ros-render]\nbackup_dir: {}",
+         backup_tools: [etcd-backup, ros-render]\nbackup_dir: {}\n\
+         backup_sync: false",
         backups.display()
     );
     let repo = SiteRepo::new(&example_site_with_env_password(), &inputs);

@@ -97,7 +97,9 @@ impl Drill {
     }
 
     /// The operator's ceremony: init (keys to a 0600 file) and unseal; returns the token file.
-    fn vault_ceremony(&self) -> PathBuf {
+    /// Later commands read `vault:` references (the load balancers' certificate) through the
+    /// VIP with that token.
+    fn vault_ceremony(&mut self) -> PathBuf {
         let creds = self.lab.state().dir.join("creds");
         let keys = creds.join("vault-init.json");
         let keys_arg = keys.display().to_string();
@@ -146,6 +148,16 @@ impl Drill {
             rackpipe_testkit::wait_until(Duration::from_secs(60), || voters() == nodes),
             "raft autopilot did not make all {nodes} nodes voters"
         );
+        let vault_env = [
+            // A node, not the VIP: haproxy-gen reads its certificate before it sets the VIP
+            // up (standbys forward to the active node).
+            ("VAULT_ADDR", self.vault_nodes()[0].1.clone()),
+            ("VAULT_CACERT", self.ca().display().to_string()),
+            ("VAULT_TOKEN", root_token.to_owned()),
+        ];
+        for (k, v) in vault_env {
+            self.variables.insert(k.to_owned(), v);
+        }
         token
     }
 
@@ -296,7 +308,10 @@ fn vault_active_node_killed_during_apply_converges_on_rerun() {
 #[test]
 fn load_balancer_master_stopped_vip_moves_and_vault_answers() {
     let Some(mut drill) = Drill::up() else { return };
-    drill.vault_ceremony();
+    let token = drill.vault_ceremony();
+    let token = token.display().to_string();
+    // vault-bootstrap first: it issues the certificate haproxy-gen deploys.
+    drill.ok("vault-bootstrap", "apply", &["--token-file", &token]);
     drill.ok("haproxy-gen", "apply", &[]);
     let site = drill.site_json();
     let vip = site["load_balancer"]["vips"][0]["address"]

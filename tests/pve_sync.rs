@@ -71,6 +71,31 @@ fn unreachable_cluster_is_transient() {
 }
 
 #[test]
+fn vault_down_for_the_token_is_transient() {
+    let vault = format!("https://127.0.0.1:{}", rackpipe_testkit::free_port());
+    let site = SITE.replace("env:PVE_SYNC_TEST_TOKEN", "vault:pve/api#token");
+    let out = run_env(
+        "pve-sync",
+        &[
+            "facts",
+            "-",
+            "--url",
+            "http://127.0.0.1:9",
+            "--insecure-http",
+        ],
+        Some(site.as_bytes()),
+        &[
+            ("VAULT_ADDR", vault.as_str()),
+            ("VAULT_TOKEN", "s.not-a-real-token"),
+            ("VAULT_CLIENT_TIMEOUT", "3"),
+        ],
+    );
+    assert_eq!(out.code, 75, "{out:?}");
+    assert!(out.stderr.contains("proxmox.api.token"), "{out:?}");
+    assert!(!out.stderr.contains("s.not-a-real-token"), "{out:?}");
+}
+
+#[test]
 fn missing_token_names_the_field() {
     let out = run_env(
         "pve-sync",

@@ -106,6 +106,7 @@ fn the_rehearsal_runs_every_pipeline_against_the_lab_and_converges() {
     assert_eq!(
         names,
         [
+            "vault-default-branch",
             "merge-request",
             "default-branch",
             "default-branch-2",
@@ -114,7 +115,7 @@ fn the_rehearsal_runs_every_pipeline_against_the_lab_and_converges() {
         ]
     );
     // Every apply ran and passed; the plans after it are empty.
-    let default_branch = &pipelines[1]["jobs"];
+    let default_branch = &pipelines[2]["jobs"];
     let applies = default_branch
         .as_array()
         .expect("jobs")
@@ -126,7 +127,7 @@ fn the_rehearsal_runs_every_pipeline_against_the_lab_and_converges() {
         })
         .count();
     assert_eq!(applies, 6, "{summary:#}");
-    for job in pipelines[3]["jobs"].as_array().expect("jobs") {
+    for job in pipelines[4]["jobs"].as_array().expect("jobs") {
         if job["job"]
             .as_str()
             .is_some_and(|n| n.starts_with("rackpipe-plan"))
@@ -134,6 +135,26 @@ fn the_rehearsal_runs_every_pipeline_against_the_lab_and_converges() {
             assert_eq!(job["changes"], 0, "{summary:#}");
         }
     }
+    // Data flowed between the tools: backups landed on the NAS through nfs-export sync,
+    // ros-render planned with pve-sync's facts, HAProxy serves the certificate vault-bootstrap
+    // issued from the site's PKI.
+    let flows = summary["data_flows"].as_array().expect("data_flows");
+    for flow in flows {
+        assert_eq!(flow["ok"], true, "{flow:#}");
+    }
+    let nas_flows = flows
+        .iter()
+        .filter(|f| f["files_on_nas"].as_u64().is_some_and(|n| n > 0))
+        .count();
+    assert_eq!(
+        nas_flows, 2,
+        "etcd and router backups on the NAS: {summary:#}"
+    );
+    let tls_flows = flows.iter().filter(|f| f["listener"].is_string()).count();
+    assert_eq!(
+        tls_flows, 1,
+        "HAProxy serves the certificate Vault issued: {summary:#}"
+    );
     // Nothing of the lab is left.
     let netns = Command::new("ip")
         .args(["netns", "list"])

@@ -317,35 +317,19 @@ fn emit<T: Serialize>(kind: &'static str, body: T) -> Result<(), CliError> {
     })
 }
 
-/// The newest snapshot in `dir` that has a manifest, verified or not (what `verify --latest`
-/// checks: a damaged newest snapshot must fail, not be skipped).
+/// The newest snapshot in `dir` that has a manifest, verified or not.
 fn newest_snapshot(dir: &Path) -> Result<PathBuf, CliError> {
-    rackpipe_etcd::list(dir, false)
+    rackpipe_etcd::list::latest(dir)
         .map_err(etcd_error)?
-        .into_iter()
-        .rev()
-        .find(|e| e.manifest.is_some())
         .map(|e| e.path)
         .ok_or_else(|| CliError::error(format!("{}: no snapshot with a manifest", dir.display())))
 }
 
-/// `verify --all DIR`: every snapshot with a manifest; the list on stdout, one error line per
-/// damaged or missing snapshot on stderr, exit 1 when there is any.
+/// `verify --all DIR`: every snapshot with a manifest; the list on stdout, one error line
+/// naming every damaged or missing snapshot, exit 1 when there is any.
 fn verify_all(dir: &Path) -> Result<ExitStatus, CliError> {
-    use rackpipe_etcd::list::State;
     let entries = rackpipe_etcd::list(dir, true).map_err(etcd_error)?;
-    let bad: Vec<String> = entries
-        .iter()
-        .filter(|e| e.manifest.is_some())
-        .filter_map(|e| match &e.state {
-            State::Failed { error } => Some(format!("{}: {error}", e.path.display())),
-            State::Missing => Some(format!(
-                "{}: the snapshot file is missing",
-                e.path.display()
-            )),
-            _ => None,
-        })
-        .collect();
+    let bad = rackpipe_etcd::list::failures(&entries);
     emit(
         "EtcdSnapshotList",
         serde_json::json!({ "dir": dir, "snapshots": entries }),

@@ -52,6 +52,48 @@ enum Command {
         #[command(flatten)]
         conn: ConnArgs,
     },
+    /// Copy a backup directory to the NAS export the site's `backups.<JOB>.destination` names
+    /// (or, with --pull, from it), over NFSv4 from user space: no mount needed. Prints a JSON
+    /// report of the files copied and deleted.
+    Sync(SyncArgs),
+}
+
+/// `nfs-export sync`.
+#[derive(Debug, Args)]
+struct SyncArgs {
+    #[command(flatten)]
+    site: rackpipe_cli::SiteArg,
+    /// Which backup of the site: its `backups.<JOB>.destination` is the NAS directory.
+    #[arg(long, value_enum)]
+    backup: Backup,
+    /// The local backup directory (etcd-backup's --dest, ros-render backup's --out).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// Copy from the NAS into DIR instead (what DIR lacks), e.g. on a fresh runner.
+    #[arg(long)]
+    pull: bool,
+    /// Also delete files the receiving side has and the sending side no longer has (what
+    /// retention pruned). Refused when the sending side is empty.
+    #[arg(long)]
+    delete: bool,
+    /// Reach the NAS at this address instead of its site address.
+    #[arg(long, value_name = "HOST")]
+    target: Option<String>,
+    /// NFS port.
+    #[arg(long, default_value_t = rackpipe_nfs::sync::NFS_PORT)]
+    port: u16,
+    /// Timeout of each NFS call, in seconds.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+}
+
+/// The site's scheduled backups.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Backup {
+    /// `backups.etcd` (etcd-backup).
+    Etcd,
+    /// `backups.router` (ros-render backup).
+    Router,
 }
 
 /// How the NAS is reached.
@@ -175,10 +217,45 @@ async fn connect(site: &Site, conn: &ConnArgs) -> Result<Nas, CliError> {
     }
 }
 
+fn sync(args: &SyncArgs) -> Result<ExitStatus, CliError> {
+    use rackpipe_nfs::sync::{BackupKind, Destination, Direction, SyncOptions};
+    let loaded = args.site.load(HOOKS.check)?;
+    let kind = match args.backup {
+        Backup::Etcd => BackupKind::Etcd,
+        Backup::Router => BackupKind::Router,
+    };
+    let mut dest = Destination::from_site(&loaded.site, kind).map_err(tool_error)?;
+    if let Some(host) = &args.target {
+        dest.host.clone_from(host);
+    }
+    dest.port = args.port;
+    let options = SyncOptions {
+        direction: if args.pull {
+            Direction::Pull
+        } else {
+            Direction::Push
+        },
+        delete: args.delete,
+        timeout: Duration::from_secs(args.timeout.max(1)),
+    };
+    let report = rackpipe_nfs::sync::sync(&dest, &args.dir, &options).map_err(tool_error)?;
+    tracing::info!(
+        "{}: {} copied ({} bytes), {} deleted, {} unchanged",
+        report.destination,
+        report.copied.len(),
+        report.bytes,
+        report.deleted.len(),
+        report.unchanged
+    );
+    rackpipe_cli::emit(&report)?;
+    Ok(ExitStatus::Success)
+}
+
 fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
     match &cli.command {
         Command::Common(command) => rackpipe_cli::run_common(&HOOKS, command, &cli.global),
         Command::Lint { files } => lint(files, &cli.global),
+        Command::Sync(args) => sync(args),
         Command::Plan { plan, conn } => {
             let loaded = plan.site.load(HOOKS.check)?;
             let site = &loaded.site;

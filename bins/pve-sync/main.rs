@@ -157,9 +157,16 @@ fn client(site: &Site, conn: &Connection) -> Result<Client, CliError> {
             _ => TlsMode::System,
         }
     };
-    let token_text = EnvFileSecrets
-        .resolve(&pve.api.token)
-        .map_err(|m| CliError::error(format!("proxmox.api.token: {m}")))?;
+    // Vault down or timing out is worth a retry (exit 75); other failures get the
+    // environment-variable fallback's message.
+    let field = "proxmox.api.token";
+    let token_text = match rackpipe_secrets::Resolver::global().resolve(&pve.api.token, field) {
+        Ok(secret) => secret.into_exposed(),
+        Err(e) if e.is_transient() => return Err(CliError::transient(e.to_string())),
+        Err(_) => EnvFileSecrets
+            .resolve(&pve.api.token)
+            .map_err(|m| CliError::error(format!("{field}: {m}")))?,
+    };
     let token = ApiToken::parse(&token_text)
         .map_err(|e| CliError::error(format!("proxmox.api.token: {e}")))?;
     let mut opts = ClientOptions::new(&url, token);

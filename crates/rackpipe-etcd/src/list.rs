@@ -143,6 +143,36 @@ pub fn latest_verified(dir: &Path) -> Result<Option<Entry>> {
         }))
 }
 
+/// The newest snapshot in `dir` that has a manifest, verified or not (what `verify --latest`
+/// checks: a damaged newest snapshot must fail, not be skipped), or `None`.
+///
+/// # Errors
+/// An I/O error naming `dir` when it cannot be read.
+pub fn latest(dir: &Path) -> Result<Option<Entry>> {
+    Ok(list(dir, false)?
+        .into_iter()
+        .rev()
+        .find(|e| e.manifest.is_some()))
+}
+
+/// One line per snapshot of a verified listing ([`list`] with `verify`) that has a manifest
+/// and failed verification or is missing: `PATH: why`.
+#[must_use]
+pub fn failures(entries: &[Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| e.manifest.is_some())
+        .filter_map(|e| match &e.state {
+            State::Failed { error } => Some(format!("{}: {error}", e.path.display())),
+            State::Missing => Some(format!(
+                "{}: the snapshot file is missing",
+                e.path.display()
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
 /// What prune decided (and did).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PrunePlan {

@@ -13,8 +13,15 @@
 //! instance untouched; a failed reload or verification restores the previous files. Either
 //! way apply stops there, and later instances are not touched.
 //!
-//! Secrets: diffs and digests are computed on redacted text (`auth_pass ********`); change
-//! detection uses the real content.
+//! Certificates (`<certs dir>/<service>.pem`, mode 0600, from secret references) go up with
+//! the config: the directory is created when missing, `haproxy -c` checks a copy of the
+//! instance's `haproxy.cfg` whose `crt` points at the staged certificate (also when only the
+//! certificate changed, e.g. rotated), HAProxy is reloaded for a new certificate, and a
+//! failure restores the previous certificate with the previous config.
+//!
+//! Secrets: diffs and digests are computed on redacted text (`auth_pass ********`, a PEM as
+//! its certificate's subject, serial, expiry and SHA-256); change detection uses the real
+//! content, so a rotated certificate is a planned change and an unchanged one is not.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -25,7 +32,7 @@ use rackpipe_ssh::{ConnectOptions, HostKeyPolicy, Session, shell_quote};
 use sha2::{Digest, Sha256};
 
 use crate::daemon::{haproxy_check_command, keepalived_check_command, script_check_command};
-use crate::secrets::{REDACTED, redact_keepalived};
+use crate::secrets::{REDACTED, redact};
 use crate::{Error, TOOL};
 
 /// How to reach and operate one instance.
@@ -127,7 +134,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Digest of the desired files (redacted, so it never encodes a secret).
+/// Digest of the desired files (redacted, so it never encodes a secret value; a certificate
+/// PEM counts by its SHA-256, so a rotated certificate changes the digest).
 #[must_use]
 pub fn desired_digest(files: &[RenderedFile]) -> String {
     let mut lines: Vec<String> = files
@@ -138,7 +146,7 @@ pub fn desired_digest(files: &[RenderedFile]) -> String {
                 f.host,
                 f.path,
                 f.mode,
-                sha256_hex(redact_keepalived(&f.content).as_bytes())
+                sha256_hex(redact(&f.content).as_bytes())
             )
         })
         .collect();
@@ -152,7 +160,7 @@ type Observed = BTreeMap<(String, String), Option<Vec<u8>>>;
 fn observed_hash(content: Option<&Vec<u8>>) -> String {
     content.map_or_else(
         || "absent".to_owned(),
-        |c| sha256_hex(redact_keepalived(&String::from_utf8_lossy(c)).as_bytes()),
+        |c| sha256_hex(redact(&String::from_utf8_lossy(c)).as_bytes()),
     )
 }
 
@@ -162,7 +170,7 @@ fn observed_digest(observed: &Observed) -> String {
         .map(|((host, path), content)| {
             let hash = content.as_ref().map_or_else(
                 || "absent".to_owned(),
-                |c| sha256_hex(redact_keepalived(&String::from_utf8_lossy(c)).as_bytes()),
+                |c| sha256_hex(redact(&String::from_utf8_lossy(c)).as_bytes()),
             );
             format!("{host}\t{path}\t{hash}")
         })
@@ -218,8 +226,8 @@ async fn observe(
 }
 
 fn unified_diff(path: &str, before: Option<&str>, after: &str) -> String {
-    let before_text = before.map(redact_keepalived).unwrap_or_default();
-    let after_text = redact_keepalived(after);
+    let before_text = before.map(redact).unwrap_or_default();
+    let after_text = redact(after);
     let old_name = if before.is_some() {
         format!("a{path}")
     } else {
@@ -234,6 +242,19 @@ fn unified_diff(path: &str, before: Option<&str>, after: &str) -> String {
         format!("--- a{path}\n+++ b{path}\n# a secret value changed ({REDACTED})\n")
     } else {
         diff
+    }
+}
+
+fn haproxy_cfg_of<'a>(files: &'a [RenderedFile], host: &str) -> Option<&'a RenderedFile> {
+    files
+        .iter()
+        .find(|f| f.host == host && kind_of(&f.path) == Kind::Haproxy)
+}
+
+fn parent_dir(path: &str) -> &str {
+    match path.rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((dir, _)) => dir,
     }
 }
 
@@ -258,11 +279,25 @@ fn changes(files: &[RenderedFile], observed: &Observed) -> Vec<Change> {
             before: Some(serde_json::json!({"sha256": observed_hash(current)})),
             after: Some(serde_json::json!({"mode": f.mode})),
             diff: Some(unified_diff(&f.path, before.as_deref(), &f.content)),
-            commands: vec![
-                format!("upload {}.rackpipe-new (mode {})", f.path, f.mode),
-                check_command(&f.path, &format!("{}.rackpipe-new", f.path)),
-                format!("mv {0}.rackpipe-new {0}", f.path),
-            ],
+            commands: match (kind_of(&f.path), haproxy_cfg_of(files, &f.host)) {
+                (Kind::Certificate, Some(cfg)) => vec![
+                    format!("mkdir -p -m 0700 {}", shell_quote(parent_dir(&f.path))),
+                    format!("upload {}.rackpipe-new (mode {})", f.path, f.mode),
+                    format!(
+                        "{} (crt {} → {}.rackpipe-new)",
+                        haproxy_check_command(&format!("{}.rackpipe-check", cfg.path)),
+                        f.path,
+                        f.path
+                    ),
+                    format!("mv {0}.rackpipe-new {0}", f.path),
+                    "reload haproxy".to_owned(),
+                ],
+                _ => vec![
+                    format!("upload {}.rackpipe-new (mode {})", f.path, f.mode),
+                    check_command(&f.path, &format!("{}.rackpipe-new", f.path)),
+                    format!("mv {0}.rackpipe-new {0}", f.path),
+                ],
+            },
         });
     }
     out
@@ -289,6 +324,7 @@ enum Kind {
     Haproxy,
     Keepalived,
     Script,
+    Certificate,
     Other,
 }
 
@@ -300,6 +336,8 @@ fn kind_of(path: &str) -> Kind {
         Kind::Keepalived
     } else if name.ends_with(".sh") {
         Kind::Script
+    } else if name.ends_with(".pem") {
+        Kind::Certificate
     } else {
         Kind::Other
     }
@@ -310,8 +348,32 @@ fn check_command(final_path: &str, staged: &str) -> String {
         Kind::Haproxy => haproxy_check_command(staged),
         Kind::Keepalived => keepalived_check_command(staged),
         Kind::Script => script_check_command(staged),
-        Kind::Other => "true".to_owned(),
+        Kind::Certificate | Kind::Other => "true".to_owned(),
     }
+}
+
+/// `cfg` with every `crt FILE` of a staged certificate pointing at the staged file instead.
+fn with_staged_certs(cfg: &str, certs: &[&RenderedFile]) -> String {
+    let mut out = String::with_capacity(cfg.len());
+    for line in cfg.split_inclusive('\n') {
+        let (body, end) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
+        let mut prev = "";
+        let words: Vec<String> = body
+            .split(' ')
+            .map(|w| {
+                let word = if prev == "crt" && certs.iter().any(|c| c.path == w) {
+                    format!("{w}.rackpipe-new")
+                } else {
+                    w.to_owned()
+                };
+                prev = w;
+                word
+            })
+            .collect();
+        out.push_str(&words.join(" "));
+        out.push_str(end);
+    }
+    out
 }
 
 /// Fetches the current files and plans the changes.
@@ -468,7 +530,29 @@ async fn apply_instance(
         let _ = session.exec(&format!("rm -f -- {}", list.join(" "))).await;
     };
 
-    // 1. Upload everything to staged paths.
+    // 1. Upload everything to staged paths (certificate directories created first, 0700).
+    let cert_dirs: Vec<String> = todo
+        .iter()
+        .filter(|f| kind_of(&f.path) == Kind::Certificate)
+        .map(|f| shell_quote(parent_dir(&f.path)))
+        .collect();
+    if !cert_dirs.is_empty() {
+        let out = run(
+            session,
+            target,
+            &format!("mkdir -p -m 0700 -- {}", cert_dirs.join(" ")),
+        )
+        .await?;
+        if !out.success() {
+            return Err(Error::Deploy {
+                host: label,
+                message: format!(
+                    "cannot create the certificate directory: {}",
+                    out.first_error_line()
+                ),
+            });
+        }
+    }
     let mut staged_paths = Vec::new();
     for f in todo {
         session
@@ -483,8 +567,51 @@ async fn apply_instance(
         .iter()
         .find(|f| f.host == target.instance && kind_of(&f.path) == Kind::Script);
     let staged_script = script.filter(|s| todo.iter().any(|t| t.path == s.path));
-    for f in todo {
+    //    haproxy.cfg names its certificates by their final paths: when certificates are staged,
+    //    check a copy of the (new or current) haproxy.cfg that points at the staged ones, also
+    //    when haproxy.cfg itself did not change (a rotated certificate).
+    let staged_certs: Vec<&RenderedFile> = todo
+        .iter()
+        .copied()
+        .filter(|f| kind_of(&f.path) == Kind::Certificate)
+        .collect();
+    let cfg = haproxy_cfg_of(all_files, &target.instance);
+    let checks: Vec<&RenderedFile> = todo
+        .iter()
+        .copied()
+        .filter(|f| kind_of(&f.path) != Kind::Certificate)
+        .collect();
+    if let (Some(cfg), Some(first_cert)) = (cfg, staged_certs.first())
+        && !checks.iter().any(|f| f.path == cfg.path)
+    {
+        // Only certificates changed: the check of haproxy.cfg stands for them.
+        let probe = format!("{}.rackpipe-check", cfg.path);
+        let content = with_staged_certs(&cfg.content, &staged_certs);
+        session
+            .write_file_atomic(&probe, content.as_bytes(), 0o600)
+            .await?;
+        staged_paths.push(probe.clone());
+        let out = run(session, target, &haproxy_check_command(&probe)).await?;
+        if !out.success() {
+            cleanup(staged_paths).await;
+            return Err(Error::RemoteCheck {
+                host: label,
+                path: first_cert.path.clone(),
+                message: validator_message(&out),
+            });
+        }
+    }
+    for f in checks {
         let mut path = staged(f);
+        if kind_of(&f.path) == Kind::Haproxy && !staged_certs.is_empty() {
+            let probe = format!("{}.rackpipe-check", f.path);
+            let content = with_staged_certs(&f.content, &staged_certs);
+            session
+                .write_file_atomic(&probe, content.as_bytes(), mode_bits(&f.mode))
+                .await?;
+            staged_paths.push(probe.clone());
+            path = probe;
+        }
         if kind_of(&f.path) == Kind::Keepalived
             && let Some(s) = staged_script
         {
@@ -551,7 +678,9 @@ async fn apply_instance(
         .await;
 
     // 4. Reload what changed, 5. verify, restoring on failure.
-    let haproxy_changed = todo.iter().any(|f| kind_of(&f.path) == Kind::Haproxy);
+    let haproxy_changed = todo
+        .iter()
+        .any(|f| matches!(kind_of(&f.path), Kind::Haproxy | Kind::Certificate));
     let keepalived_changed = todo
         .iter()
         .any(|f| matches!(kind_of(&f.path), Kind::Keepalived | Kind::Script));
@@ -701,7 +830,54 @@ mod tests {
         assert_eq!(kind_of("/etc/haproxy/haproxy.cfg"), Kind::Haproxy);
         assert_eq!(kind_of("/etc/keepalived/keepalived.conf"), Kind::Keepalived);
         assert_eq!(kind_of("/etc/keepalived/check_haproxy.sh"), Kind::Script);
+        assert_eq!(kind_of("/etc/haproxy/certs/ingress.pem"), Kind::Certificate);
         assert_eq!(kind_of("/etc/x"), Kind::Other);
+    }
+
+    #[test]
+    fn probe_config_points_at_staged_certificates_only() {
+        let cert = file("lb1", "/etc/haproxy/certs/a.pem", "pem");
+        let cfg = "frontend f\n    bind 1.2.3.4:443 ssl crt /etc/haproxy/certs/a.pem crt /etc/haproxy/certs/a.pem2\n    # crt /etc/haproxy/certs/a.pem\n";
+        assert_eq!(
+            with_staged_certs(cfg, &[&cert]),
+            "frontend f\n    bind 1.2.3.4:443 ssl crt /etc/haproxy/certs/a.pem.rackpipe-new crt /etc/haproxy/certs/a.pem2\n    # crt /etc/haproxy/certs/a.pem.rackpipe-new\n"
+        );
+        assert_eq!(with_staged_certs(cfg, &[]), cfg);
+    }
+
+    #[test]
+    fn certificate_changes_show_no_key() {
+        let key = "-----BEGIN PRIVATE KEY-----\nTUlJRXZnSUJBREFOQmdrcWhraUc5dzBC\n-----END PRIVATE KEY-----\n";
+        let files = vec![
+            file("lb1", "/etc/haproxy/haproxy.cfg", "global\n"),
+            file("lb1", "/etc/haproxy/certs/a.pem", key),
+        ];
+        let mut observed = Observed::new();
+        observed.insert(
+            ("lb1".into(), "/etc/haproxy/haproxy.cfg".into()),
+            Some(b"global\n".to_vec()),
+        );
+        observed.insert(("lb1".into(), "/etc/haproxy/certs/a.pem".into()), None);
+        let c = changes(&files, &observed);
+        assert_eq!(c.len(), 1);
+        let text = serde_json::to_string(&c).unwrap();
+        assert!(!text.contains("TUlJRXZnSUJBREFOQmdrcWhraUc5dzBC"), "{text}");
+        assert!(
+            c[0].commands[2]
+                .starts_with("haproxy -c -dW -f /etc/haproxy/haproxy.cfg.rackpipe-check"),
+            "{:?}",
+            c[0].commands
+        );
+        // The digest follows the real content.
+        let other = vec![
+            files[0].clone(),
+            file(
+                "lb1",
+                "/etc/haproxy/certs/a.pem",
+                &key.replace("TUlJ", "QUJD"),
+            ),
+        ];
+        assert_ne!(desired_digest(&files), desired_digest(&other));
     }
 
     #[test]

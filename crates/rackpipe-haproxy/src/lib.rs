@@ -7,11 +7,15 @@
 //! - [`render()`] turns the `load_balancer` section into, per instance, `haproxy.cfg`,
 //!   `keepalived.conf` and the health-check script keepalived tracks (minijinja templates under
 //!   `templates/haproxy/`, built in, overridable by directory).
+//! - [`certificate`] checks a PEM taken from a secret reference (`tls_certificate:
+//!   vault:...`: a certificate and the private key that matches it) and describes it without
+//!   the key; [`render()`] adds it to every instance as `/etc/haproxy/certs/<service>.pem`.
 //! - [`daemon`] runs the real validators: `haproxy -c -dW` (warnings are errors) and
 //!   `keepalived -t` (whose exit status alone is not trusted: any output is a failure).
 //! - [`deploy`] plans (fetch + unified diff) and applies (upload, remote check, atomic move,
 //!   hitless reload, verify) over SSH, one instance at a time, refusing stale plans.
 
+pub mod certificate;
 pub mod check;
 pub mod daemon;
 pub mod deploy;

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use rackpipe_model::Site;
 use rackpipe_model::documents::RenderedFile;
-use rackpipe_model::loadbalancer::{Balance, HealthCheck, LbInstance, LoadBalancer, VrrpState};
+use rackpipe_model::loadbalancer::{
+    Balance, HealthCheck, LbInstance, LoadBalancer, TlsCertificate, VrrpState,
+};
 use serde_json::{Value, json};
 
 use crate::Error;
@@ -62,9 +64,13 @@ pub struct RenderOptions {
     pub syslog: bool,
     /// User keepalived runs scripts as (`enable_script_security`).
     pub script_user: String,
-    /// Prefix put before every certificate and CA path (lets `haproxy -c` run against
-    /// placeholder files in CI).
+    /// Prefix put before every certificate and CA path given as a path in the site (lets
+    /// `haproxy -c` run against placeholder files in CI). Not applied to certificates from
+    /// secret references, which are rendered files under `certs_dir`.
     pub cert_prefix: Option<String>,
+    /// Directory on the instance where certificates from secret references are deployed
+    /// (`<certs_dir>/<service name>.pem`).
+    pub certs_dir: String,
     /// Bind VIP listeners with `transparent`, so HAProxy starts on instances that do not hold
     /// the VIP right now.
     pub transparent_bind: bool,
@@ -87,6 +93,7 @@ impl Default for RenderOptions {
             syslog: true,
             script_user: "root".to_owned(),
             cert_prefix: None,
+            certs_dir: "/etc/haproxy/certs".to_owned(),
             transparent_bind: true,
             maxconn: 4096,
         }
@@ -96,6 +103,14 @@ impl Default for RenderOptions {
 impl RenderOptions {
     fn path(&self, template: &str, instance: &str) -> String {
         template.replace("{instance}", instance)
+    }
+
+    /// Where the certificate of service `service` from a secret reference goes on `instance`.
+    fn deployed_cert(&self, instance: &str, service: &str) -> String {
+        format!(
+            "{}/{service}.pem",
+            self.path(&self.certs_dir, instance).trim_end_matches('/')
+        )
     }
 
     fn cert(&self, path: &str) -> String {
@@ -166,9 +181,10 @@ pub fn render(
         return Err(Error::invalid(diagnostics));
     }
     let env = environment(options.templates_dir.as_deref())?;
+    let certs = certificates(lb, secrets)?;
     let mut files = Vec::new();
     for inst in &lb.instances {
-        files.extend(render_with(&env, site, lb, inst, options, secrets)?);
+        files.extend(render_with(&env, site, lb, inst, options, secrets, &certs)?);
     }
     files.sort_by(|a, b| (&a.host, &a.path).cmp(&(&b.host, &b.path)));
     Ok(files)
@@ -195,7 +211,45 @@ pub fn render_instance(
         return Err(Error::invalid(diagnostics));
     }
     let env = environment(options.templates_dir.as_deref())?;
-    render_with(&env, site, lb, inst, options, secrets)
+    let certs = certificates(lb, secrets)?;
+    render_with(&env, site, lb, inst, options, secrets, &certs)
+}
+
+/// The PEM of every service whose `tls_certificate` is a secret reference, by service index:
+/// resolved once for all instances and checked ([`crate::certificate::inspect`]). A source
+/// that [redacts](SecretSource::redacts) gets a placeholder instead.
+fn certificates(
+    lb: &LoadBalancer,
+    secrets: &dyn SecretSource,
+) -> Result<BTreeMap<usize, String>, Error> {
+    let mut out = BTreeMap::new();
+    for (i, svc) in lb.services.iter().enumerate() {
+        let Some(TlsCertificate::Secret(reference)) = &svc.tls_certificate else {
+            continue;
+        };
+        if secrets.redacts() {
+            out.insert(
+                i,
+                format!(
+                    "# certificate and private key of service {} from {reference}: read and deployed by haproxy-gen plan/apply, never shown\n",
+                    svc.name
+                ),
+            );
+            continue;
+        }
+        let path = format!("load_balancer.services[{i}].tls_certificate");
+        let mut pem = secrets.resolve_at(reference, &path)?;
+        let info = crate::certificate::inspect(&pem).map_err(|reason| Error::Secret {
+            path: path.clone(),
+            message: format!("{reference}: {reason}"),
+        })?;
+        tracing::debug!(service = %svc.name, certificate = %info.describe().trim_end(), "certificate from {reference}");
+        if !pem.ends_with('\n') {
+            pem.push('\n');
+        }
+        out.insert(i, pem);
+    }
+    Ok(out)
 }
 
 fn render_with(
@@ -205,6 +259,7 @@ fn render_with(
     inst: &LbInstance,
     options: &RenderOptions,
     secrets: &dyn SecretSource,
+    certs: &BTreeMap<usize, String>,
 ) -> Result<Vec<RenderedFile>, Error> {
     let ctx = context(site, lb, inst, options, secrets)?;
     let name = inst.name.to_string();
@@ -216,7 +271,7 @@ fn render_with(
                 message: one_line(&e),
             })
     };
-    Ok(vec![
+    let mut files = vec![
         RenderedFile {
             host: name.clone(),
             path: options.path(&options.haproxy_cfg, &name),
@@ -235,7 +290,16 @@ fn render_with(
             mode: "0755".to_owned(),
             content: render("check_haproxy.sh.j2")?,
         },
-    ])
+    ];
+    for (&i, pem) in certs {
+        files.push(RenderedFile {
+            host: name.clone(),
+            path: options.deployed_cert(&name, lb.services[i].name.as_str()),
+            mode: crate::certificate::MODE.to_owned(),
+            content: pem.clone(),
+        });
+    }
+    Ok(files)
 }
 
 fn socket(addr: IpAddr, port: u16) -> String {
@@ -325,7 +389,10 @@ fn context(
                 None => default_backend = Value::String(backend),
             }
             if let Some(crt) = &svc.tls_certificate {
-                let crt = options.cert(crt);
+                let crt = match crt {
+                    TlsCertificate::Path(path) => options.cert(path),
+                    TlsCertificate::Secret(_) => options.deployed_cert(&name, svc.name.as_str()),
+                };
                 if !certificates.contains(&crt) {
                     certificates.push(crt);
                 }
@@ -483,8 +550,9 @@ fn context(
     }))
 }
 
-/// What `haproxy-gen render` prints: the default paths, secrets as `********`, templates
-/// optionally from `templates_dir`.
+/// What `haproxy-gen render` prints: the default paths, secrets as `********`, certificates
+/// from secret references as a placeholder line (not read), templates optionally from
+/// `templates_dir`.
 ///
 /// # Errors
 /// As [`render()`].

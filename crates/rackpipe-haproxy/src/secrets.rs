@@ -33,6 +33,12 @@ pub trait SecretSource {
             message,
         })
     }
+
+    /// Whether this source only stands in for secrets ([`Redacted`]): then certificates from
+    /// secret references are not read or checked, and their files show a placeholder.
+    fn redacts(&self) -> bool {
+        false
+    }
 }
 
 /// Resolves nothing: every secret renders as [`REDACTED`].
@@ -42,6 +48,10 @@ pub struct Redacted;
 impl SecretSource for Redacted {
     fn resolve(&self, _: &SecretRef) -> Result<String, String> {
         Ok(REDACTED.to_owned())
+    }
+
+    fn redacts(&self) -> bool {
+        true
     }
 }
 
@@ -83,6 +93,14 @@ impl SecretSource for rackpipe_secrets::Resolver {
                 }
             })
     }
+}
+
+/// What a file's content may show in diffs, digests and logs: a PEM (certificate and key)
+/// becomes its [`describe`](crate::certificate::describe)d summary (subject, serial, expiry,
+/// SHA-256 of the real content), `auth_pass` values become [`REDACTED`].
+#[must_use]
+pub fn redact(text: &str) -> String {
+    crate::certificate::describe(text).unwrap_or_else(|| redact_keepalived(text))
 }
 
 /// Replaces secret values in rendered text by [`REDACTED`] (for diffs of remote files, whose

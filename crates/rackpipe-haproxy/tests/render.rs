@@ -6,17 +6,23 @@ mod common;
 use std::path::Path;
 
 use common::{
-    G, Netns, example_sites, full_site, load, placeholder_pem, referenced_pems, site_yaml,
+    G, Netns, example_sites, full_site, load, placeholder_pem, referenced_pems, site_yaml, test_pem,
 };
 use rackpipe_haproxy::daemon::{check_haproxy_file, check_keepalived_file};
 use rackpipe_haproxy::{Redacted, RenderOptions, SecretSource, render};
 use rackpipe_model::documents::RenderedFile;
 use rackpipe_model::types::SecretRef;
 
+/// Every secret is `s3cr3tpw`, except references to a `pem` key (`tls_certificate`), which
+/// hold a test certificate, its CA and its key.
 struct Fixed;
 impl SecretSource for Fixed {
-    fn resolve(&self, _: &SecretRef) -> Result<String, String> {
-        Ok("s3cr3tpw".to_owned())
+    fn resolve(&self, reference: &SecretRef) -> Result<String, String> {
+        if reference.as_str().ends_with("#pem") {
+            Ok(test_pem())
+        } else {
+            Ok("s3cr3tpw".to_owned())
+        }
     }
 }
 
@@ -29,6 +35,7 @@ fn render_and_check(label: &str, site: &rackpipe_model::Site, dir: &Path) -> Vec
         keepalived_conf: format!("{}/{{instance}}/keepalived.conf", dir.display()),
         check_script: format!("{}/{{instance}}/check_haproxy.sh", dir.display()),
         cert_prefix: Some(format!("{}/certs", dir.display())),
+        certs_dir: format!("{}/{{instance}}/certs", dir.display()),
         ..RenderOptions::default()
     };
     let files = render(site, &options, &Fixed).unwrap_or_else(|e| panic!("{label}: {e}"));
@@ -109,6 +116,60 @@ fn full_site_renders_and_passes_both_daemons() {
         "{ka}"
     );
     assert!(ka.contains("weight -30"));
+}
+
+#[test]
+fn certificate_from_a_secret_is_rendered_per_instance_and_passes_haproxy() {
+    let site = load(&full_site().replace(
+        "tls_certificate: /etc/haproxy/certs/other.pem",
+        "tls_certificate: vault:kv/lb/other#pem",
+    ));
+    let dir = rackpipe_testkit::temp_dir();
+    let files = render_and_check("secret-cert", &site, dir.path());
+    assert_eq!(
+        files.len(),
+        12,
+        "three files and the certificate per instance"
+    );
+    for host in ["lb1", "lb2", "lb3"] {
+        let cert = files
+            .iter()
+            .find(|f| f.host == host && f.path.ends_with(".pem"))
+            .unwrap();
+        assert_eq!(
+            cert.path,
+            format!("{}/{host}/certs/other-tls.pem", dir.path().display())
+        );
+        assert_eq!(
+            (cert.mode.as_str(), cert.content.as_str()),
+            ("0600", test_pem().as_str())
+        );
+        let cfg = files
+            .iter()
+            .find(|f| f.host == host && f.path.ends_with("haproxy.cfg"))
+            .unwrap();
+        // The path certificate keeps its prefix; the deployed one is named by its file.
+        assert!(
+            cfg.content.contains(&format!(
+                "ssl crt {0}/certs/etc/haproxy/certs/app.pem crt {0}/{host}/certs/other-tls.pem\n",
+                dir.path().display()
+            )),
+            "{}",
+            cfg.content
+        );
+    }
+    // `render` output: a placeholder naming the reference, no key, at the default path.
+    let shown = render(&site, &RenderOptions::default(), &Redacted).unwrap();
+    let cert = shown
+        .iter()
+        .find(|f| f.host == "lb1" && f.path == "/etc/haproxy/certs/other-tls.pem")
+        .unwrap();
+    assert!(
+        cert.content.contains("vault:kv/lb/other#pem"),
+        "{}",
+        cert.content
+    );
+    assert!(shown.iter().all(|f| !f.content.contains("PRIVATE KEY")));
 }
 
 #[test]

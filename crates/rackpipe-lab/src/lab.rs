@@ -660,7 +660,15 @@ impl Lab {
         {
             tracing::info!("lab: nfs-ganesha on {}", nas.host.name);
             let segments = &site.segments;
-            let exports = doc
+            // The root namespace runs the CI jobs (the lab's runner): its address on the
+            // NAS's bridges may mount every export (`nfs-export sync` of the backup jobs).
+            let runner: Vec<String> = self
+                .state
+                .bridges
+                .iter()
+                .map(|b| b.address.addr().to_string())
+                .collect();
+            let exports: Vec<ganesha::Export> = doc
                 .pointer("/nas/exports")
                 .and_then(Value::as_array)
                 .into_iter()
@@ -686,11 +694,30 @@ impl Lab {
                                         .map(|s| s.lab.to_string())
                                 })
                         })
+                        .chain(runner.iter().cloned())
                         .collect();
                     let id = u16::try_from(i + 1).ok()?;
-                    Some(ganesha::Export::lab(&nas.host, id, name, clients))
+                    // Clients see the site's path (nfs-ganesha: its pseudo path), as on the
+                    // real NAS; the data lives in the lab's directory.
+                    let pseudo = e
+                        .get("pseudo")
+                        .or_else(|| e.get("path"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("/");
+                    Some(ganesha::Export::lab(&nas.host, id, name, clients).at(pseudo))
                 })
                 .collect();
+            // Where each export's data lives, for checks of what clients wrote.
+            let dirs: serde_json::Map<String, Value> = exports
+                .iter()
+                .filter_map(|e| {
+                    let name = e.path.file_name()?.to_str()?.to_owned();
+                    Some((name, Value::from(e.path.display().to_string())))
+                })
+                .collect();
+            self.state
+                .extra
+                .insert("nas_exports".into(), Value::Object(dirs));
             let g = ganesha::start(
                 &nas.host,
                 &ganesha::Options {

@@ -21,7 +21,9 @@
 //!
 //! Each `vault:...#KEY` or `file:...` reference becomes `env:RACKPIPE_LAB_<N>`, numbered in
 //! document order from 1; [`LabSite::secrets`] says where each one sits and what kind of value
-//! it needs, and the lab generates the values.
+//! it needs, and the lab generates the values. References to what the site's Vault issues
+//! itself (`vault.certificates[].store`) stay: the lab's Vault serves them after
+//! vault-bootstrap applied.
 //!
 //! # Other changes
 //!
@@ -162,7 +164,8 @@ pub fn rewrite(mut document: Value, options: &LabSiteOptions) -> Result<LabSite,
     let segments = allocate(&document, options.base)?;
     lab_specific(&mut document, options);
     let mut secrets = Vec::new();
-    walk(&mut document, "", &segments, &mut secrets);
+    let keep = issued_by_vault(&document);
+    walk(&mut document, "", &segments, &mut secrets, &keep);
     if let Some(desc) = document.pointer_mut("/metadata/description") {
         let old = desc.as_str().unwrap_or_default().to_owned();
         *desc = json!(format!("LAB VARIANT (addresses in {LAB_SPACE}) of: {old}"));
@@ -299,10 +302,33 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn walk(value: &mut Value, path: &str, segs: &[SegmentMap], secrets: &mut Vec<SecretSlot>) {
+/// The `vault:MOUNT/PATH` prefixes of what the site's own Vault issues
+/// (`vault.certificates[].store`): the lab's Vault holds them once vault-bootstrap applied,
+/// so references to them stay.
+fn issued_by_vault(document: &Value) -> Vec<String> {
+    document
+        .pointer("/vault/certificates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let mount = c.pointer("/store/mount")?.as_str()?;
+            let path = c.pointer("/store/path")?.as_str()?;
+            Some(format!("vault:{mount}/{}#", path.trim_matches('/')))
+        })
+        .collect()
+}
+
+fn walk(
+    value: &mut Value,
+    path: &str,
+    segs: &[SegmentMap],
+    secrets: &mut Vec<SecretSlot>,
+    keep: &[String],
+) {
     match value {
         Value::String(s) => {
-            if is_secret_ref(s) {
+            if is_secret_ref(s) && !keep.iter().any(|k| s.starts_with(k.as_str())) {
                 let var = format!("RACKPIPE_LAB_{}", secrets.len() + 1);
                 secrets.push(SecretSlot {
                     var: var.clone(),
@@ -321,13 +347,13 @@ fn walk(value: &mut Value, path: &str, segs: &[SegmentMap], secrets: &mut Vec<Se
                 out.extend(expand(item, segs));
             }
             for (i, item) in out.iter_mut().enumerate() {
-                walk(item, &format!("{path}[{i}]"), segs, secrets);
+                walk(item, &format!("{path}[{i}]"), segs, secrets, keep);
             }
             *items = out;
         }
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
-                walk(v, &join(path, k), segs, secrets);
+                walk(v, &join(path, k), segs, secrets, keep);
             }
         }
         _ => {}
@@ -501,7 +527,7 @@ mod tests {
         let s = segs();
         let mut secrets = Vec::new();
         let mut v = json!({"address": ["10.0.0.0/8"], "lists": [{"list": "lan", "address": "10.3.0.0/22"}]});
-        walk(&mut v, "", &s, &mut secrets);
+        walk(&mut v, "", &s, &mut secrets, &[]);
         assert_eq!(
             v["address"],
             json!([
@@ -523,12 +549,25 @@ mod tests {
         let mut secrets = Vec::new();
         let mut v = json!({"router": {"management": {"password": "vault:a/b#c"}},
             "proxmox": {"api": {"token": "file:/x"}}, "x": "env:KEEP"});
-        walk(&mut v, "", &s, &mut secrets);
+        walk(&mut v, "", &s, &mut secrets, &[]);
         assert_eq!(v["router"]["management"]["password"], "env:RACKPIPE_LAB_1");
         assert_eq!(v["proxmox"]["api"]["token"], "env:RACKPIPE_LAB_2");
         assert_eq!(v["x"], "env:KEEP");
         assert_eq!(secrets[0].kind, SecretKind::Password);
         assert_eq!(secrets[1].kind, SecretKind::ProxmoxToken);
+    }
+
+    #[test]
+    fn keeps_references_to_what_the_sites_vault_issues() {
+        let s = segs();
+        let mut secrets = Vec::new();
+        let mut v = json!({
+            "vault": {"certificates": [{"name": "lb", "store": {"mount": "kv-gitlab", "path": "lb/ingress"}}]},
+            "lb": {"crt": "vault:kv-gitlab/lb/ingress#pem", "other": "vault:kv-gitlab/lb/ingress2#pem"}});
+        let keep = issued_by_vault(&v);
+        walk(&mut v, "", &s, &mut secrets, &keep);
+        assert_eq!(v["lb"]["crt"], "vault:kv-gitlab/lb/ingress#pem");
+        assert_eq!(v["lb"]["other"], "env:RACKPIPE_LAB_1");
     }
 
     #[test]

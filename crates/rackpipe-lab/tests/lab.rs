@@ -209,11 +209,18 @@ fn up_health_ssh_isolation_tools_and_down() {
                 .envs(vars.iter().filter(|(k, _)| k.starts_with("RACKPIPE_LAB_")))
                 .output()
                 .unwrap();
-            assert!(
-                out.status.success(),
-                "{t} plan: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if t == "haproxy-gen" {
+                // Its TLS certificate comes from the lab's Vault, which nothing bootstrapped
+                // here (the rehearsal and the load-balancer drill run vault-bootstrap first).
+                assert!(
+                    !out.status.success()
+                        && stderr.contains("tls_certificate: vault:kv-gitlab/lb/ingress#pem"),
+                    "{t} plan: {stderr}"
+                );
+                continue;
+            }
+            assert!(out.status.success(), "{t} plan: {stderr}");
             let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             assert!(
                 plan["summary"]["create"].as_u64().unwrap() > 0,

@@ -1,9 +1,12 @@
 //! The load-balancer layer: keepalived VIPs and HAProxy instances and services.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::net::IpAddr;
+use std::str::FromStr;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::types::{Duration, Hostname, Name, SecretRef};
 
@@ -203,9 +206,13 @@ pub struct LbService {
     /// SNI name routed to this service (several services may share a port by SNI).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sni: Option<Hostname>,
-    /// Terminate TLS with this PEM (cert + key) in HTTP mode.
+    /// Terminate TLS (HTTP mode only) with a PEM holding the certificate, its chain and its
+    /// private key. One string, either an absolute path (starts with `/`: a file that must
+    /// already exist on every load-balancer host) or a secret reference (`vault:MOUNT/PATH#KEY`,
+    /// `file:PATH`, `env:NAME`) whose value is the PEM: `haproxy-gen` then deploys it to every
+    /// instance as `/etc/haproxy/certs/<service name>.pem` (mode 0600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_certificate: Option<String>,
+    pub tls_certificate: Option<TlsCertificate>,
     /// Health check.
     pub check: HealthCheck,
     /// Balancing algorithm.
@@ -233,6 +240,93 @@ pub struct LbService {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]
     pub check_rise: Option<u8>,
+}
+
+/// Where a TLS-terminating service's PEM (certificate, chain, private key) comes from.
+///
+/// Written as one string: an absolute path (`/etc/haproxy/certs/app.pem`, a file already on
+/// every load-balancer host) or a secret reference (`vault:kv/lb/ingress#pem`, `file:PATH`,
+/// `env:NAME`) whose value is the PEM itself, deployed by `haproxy-gen`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsCertificate {
+    /// A PEM file that already exists on every load-balancer host.
+    Path(String),
+    /// A secret holding the PEM; deployed to the instances.
+    Secret(SecretRef),
+}
+
+impl TlsCertificate {
+    /// The secret reference, when the PEM comes from one.
+    #[must_use]
+    pub fn secret(&self) -> Option<&SecretRef> {
+        match self {
+            Self::Secret(r) => Some(r),
+            Self::Path(_) => None,
+        }
+    }
+
+    /// The path on the load-balancer hosts, when the PEM is already there.
+    #[must_use]
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Self::Path(p) => Some(p),
+            Self::Secret(_) => None,
+        }
+    }
+}
+
+impl FromStr for TlsCertificate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.starts_with('/') {
+            if s.len() > 1 && !s.ends_with('/') && !s.contains(char::is_whitespace) {
+                Ok(Self::Path(s.to_owned()))
+            } else {
+                Err(format!("{s:?} is not a file path (absolute, no spaces)"))
+            }
+        } else {
+            s.parse::<SecretRef>().map(Self::Secret).map_err(|_| {
+                format!(
+                    "{s:?} is neither an absolute path (/etc/haproxy/certs/x.pem) nor a secret reference (vault:MOUNT/PATH#KEY, file:PATH or env:NAME)"
+                )
+            })
+        }
+    }
+}
+
+impl fmt::Display for TlsCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Path(p) => f.write_str(p),
+            Self::Secret(r) => r.fmt(f),
+        }
+    }
+}
+
+impl Serialize for TlsCertificate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TlsCertificate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for TlsCertificate {
+    fn schema_name() -> Cow<'static, str> {
+        "TlsCertificate".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^(/[^\\s]*[^/\\s]|env:.+|file:.+|vault:.+#.+)$",
+            "description": "A PEM (certificate, chain, private key): an absolute path on the load-balancer hosts, or a secret reference (vault:MOUNT/PATH#KEY, file:PATH, env:NAME) whose value haproxy-gen deploys."
+        })
+    }
 }
 
 /// TLS towards the backends, as seen by HAProxy's health checks.
@@ -267,4 +361,51 @@ pub struct Backend {
     pub target: Name,
     /// Port on the target.
     pub port: u16,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn tls_certificate_parse_never_panics_and_round_trips(text in "\\PC{0,80}") {
+            if let Ok(c) = text.parse::<TlsCertificate>() {
+                proptest::prop_assert_eq!(c.to_string(), text);
+                proptest::prop_assert!(c.path().is_some() != c.secret().is_some());
+            }
+        }
+    }
+
+    #[test]
+    fn tls_certificate_is_a_path_or_a_reference() {
+        let p: TlsCertificate = "/etc/haproxy/certs/app.pem".parse().unwrap();
+        assert_eq!(p.path(), Some("/etc/haproxy/certs/app.pem"));
+        assert_eq!(p.to_string(), "/etc/haproxy/certs/app.pem");
+        let r: TlsCertificate = "vault:kv/lb/ingress#pem".parse().unwrap();
+        assert_eq!(
+            r.secret().map(SecretRef::as_str),
+            Some("vault:kv/lb/ingress#pem")
+        );
+        assert_eq!(r.to_string(), "vault:kv/lb/ingress#pem");
+        assert!(
+            "file:/run/secrets/ingress.pem"
+                .parse::<TlsCertificate>()
+                .is_ok()
+        );
+        assert!("env:INGRESS_PEM".parse::<TlsCertificate>().is_ok());
+        for bad in [
+            "certs/app.pem",
+            "/",
+            "/etc/haproxy/certs/",
+            "vault:kv/lb",
+            "/a b.pem",
+        ] {
+            let e = bad.parse::<TlsCertificate>().unwrap_err();
+            assert!(e.starts_with(&format!("{bad:?} is ")), "{e}");
+        }
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(json, "\"vault:kv/lb/ingress#pem\"");
+        assert_eq!(serde_json::from_str::<TlsCertificate>(&json).unwrap(), r);
+    }
 }

@@ -1,6 +1,8 @@
-//! The Vault (or OpenBao) cluster: nodes, storage, TLS, seal, PKI, mounts, policies and auth.
+//! The Vault (or OpenBao) cluster: nodes, storage, TLS, seal, PKI, mounts, policies, auth,
+//! and leaf certificates issued from the PKI into KV.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -48,6 +50,10 @@ pub struct Vault {
     /// HashiCorp Vault (audit devices through the API).
     #[serde(default)]
     pub implementation: VaultImplementation,
+    /// Leaf certificates `vault-bootstrap` issues from a PKI role and keeps valid in a KV v2
+    /// entry (for consumers such as HAProxy, which read the entry's `pem` field).
+    #[serde(default)]
+    pub certificates: Vec<Certificate>,
 }
 
 /// The server software behind the cluster.
@@ -419,4 +425,79 @@ pub struct UserpassUser {
     pub policies: Vec<Name>,
     /// Initial password, by reference.
     pub password: SecretRef,
+}
+
+/// A leaf certificate issued from a PKI role and stored in KV v2, renewed by `vault-bootstrap
+/// apply` before it expires or when its names or the mount's issuer change.
+///
+/// ```yaml
+/// vault:
+///   certificates:
+///     - name: lb-ingress
+///       pki: pki-int-prod
+///       role: web-proxy
+///       common_name: apps.rachuna-net.pl
+///       alt_names: [apps.rachuna-net.pl, "*.apps.rachuna-net.pl"]
+///       ttl: 720h
+///       renew_before: 240h
+///       store: {mount: kv-gitlab, path: lb/ingress}
+/// ```
+///
+/// The KV entry holds `certificate`, `ca_chain`, `private_key`, `pem` (certificate, chain and
+/// key concatenated, what HAProxy's `crt` loads), `serial` and `not_after` (RFC 3339); read it
+/// with `vault:MOUNT/PATH#pem`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Certificate {
+    /// Name (unique among the certificates).
+    pub name: Name,
+    /// PKI mount that issues it: a `pki` mount with a `vault.pki` entry.
+    pub pki: String,
+    /// Role of that `vault.pki` entry to issue with.
+    pub role: Name,
+    /// Subject common name (also a DNS SAN).
+    pub common_name: String,
+    /// More DNS names (wildcards allowed when the role allows them).
+    #[serde(default)]
+    pub alt_names: Vec<String>,
+    /// IP SANs (the role must allow IP SANs).
+    #[serde(default)]
+    pub ip_sans: Vec<IpAddr>,
+    /// Validity (default: the role's ttl).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<Duration>,
+    /// Renew when less than this is left (default: one third of the validity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_before: Option<Duration>,
+    /// Where the certificate and its key are written.
+    pub store: CertificateStore,
+}
+
+impl Certificate {
+    /// The validity in seconds: `ttl`, else the role's.
+    #[must_use]
+    pub fn ttl_secs(&self, role_ttl: Option<&Duration>) -> Option<u64> {
+        self.ttl.as_ref().or(role_ttl).map(Duration::as_secs)
+    }
+
+    /// The renewal margin in seconds: `renew_before`, else one third of the validity (`ttl`,
+    /// else the role's), else 240h.
+    #[must_use]
+    pub fn renew_before_secs(&self, role_ttl: Option<&Duration>) -> u64 {
+        match (&self.renew_before, self.ttl_secs(role_ttl)) {
+            (Some(r), _) => r.as_secs(),
+            (None, Some(ttl)) => ttl / 3,
+            (None, None) => 240 * 3600,
+        }
+    }
+}
+
+/// A KV v2 entry: mount and path below it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateStore {
+    /// A `kv-v2` mount of `vault.mounts`.
+    pub mount: String,
+    /// Path of the entry below the mount, e.g. `lb/ingress`.
+    pub path: String,
 }

@@ -10,7 +10,9 @@
 //!   paths, contradicting options, consumers whose export is missing or does not let them in;
 //! - **lints** ([`exports::lint`]) any exports file, with line numbers;
 //! - **plans and applies** Synology DSM share rules over the DSM Web API ([`synology`]), with
-//!   the read-back the DSM lost-save defect requires, and Linux exports over SSH ([`linux`]).
+//!   the read-back the DSM lost-save defect requires, and Linux exports over SSH ([`linux`]);
+//! - **copies backups** to and from the export the site's `backups` section names, over NFSv4
+//!   from user space ([`sync`]).
 //!
 //! Libraries never print: results are values, logs go through `tracing`.
 
@@ -19,6 +21,7 @@ pub mod exports;
 pub mod linux;
 pub mod render;
 pub mod secret;
+pub mod sync;
 pub mod synology;
 
 pub use desired::{Desired, check, resolve};

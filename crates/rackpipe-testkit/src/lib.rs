@@ -6,7 +6,12 @@
 //! - [`free_port`] picks an unused loopback port.
 //! - [`ChildGuard`] kills a spawned daemon when the test ends, also on panic.
 //! - [`shared_dir`] finds `../shared/` beside the project root, if present.
+//! - [`openssl`] and [`loopback_tls`] make throwaway TLS material.
 #![allow(clippy::print_stderr)]
+
+mod tls;
+
+pub use tls::{LoopbackTls, loopback_tls, openssl};
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

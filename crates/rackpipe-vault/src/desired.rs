@@ -1,5 +1,6 @@
 //! The desired state built from the site's `vault` section, with the semantic checks that
-//! must pass before anything is written (PKI domains, JWT audiences, policy syntax, ...).
+//! must pass before anything is written (PKI domains, JWT audiences, policy syntax,
+//! certificate references, ...).
 
 use rackpipe_model::vault::{MountType, PkiCa, Vault, VaultImplementation};
 use rackpipe_model::{Diagnostic, Site};
@@ -84,6 +85,45 @@ pub struct JwtSpec {
     pub roles: Vec<(String, Value)>,
 }
 
+/// A leaf certificate issued from a PKI role into a KV v2 entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertSpec {
+    /// Name (from the site).
+    pub name: String,
+    /// PKI mount that issues it.
+    pub pki: String,
+    /// Role of that mount.
+    pub role: String,
+    /// Subject common name.
+    pub common_name: String,
+    /// More DNS names.
+    pub alt_names: Vec<String>,
+    /// IP SANs.
+    pub ip_sans: Vec<String>,
+    /// Requested validity in seconds (`None`: the role's).
+    pub ttl: Option<u64>,
+    /// Renew when less than this many seconds are left.
+    pub renew_before: u64,
+    /// KV v2 mount of the entry.
+    pub store_mount: String,
+    /// Path of the entry below the mount.
+    pub store_path: String,
+}
+
+impl CertSpec {
+    /// The KV v2 API path of the entry (`MOUNT/data/PATH`).
+    #[must_use]
+    pub fn kv_path(&self) -> String {
+        format!("{}/data/{}", self.store_mount, self.store_path)
+    }
+
+    /// The issue endpoint (`PKI/issue/ROLE`).
+    #[must_use]
+    pub fn issue_path(&self) -> String {
+        format!("{}/issue/{}", self.pki, self.role)
+    }
+}
+
 /// Everything plan/apply manages.
 #[derive(Debug, Clone, Serialize)]
 pub struct Desired {
@@ -107,6 +147,8 @@ pub struct Desired {
     pub users: Vec<UserSpec>,
     /// Audit devices (name, file); applied through the API only for HashiCorp Vault.
     pub audit: Vec<(String, String)>,
+    /// Leaf certificates kept in KV, issued after the mounts and CAs exist.
+    pub certificates: Vec<CertSpec>,
 }
 
 /// Builds the desired state; the first problem is the error.
@@ -163,6 +205,7 @@ fn build(site: &Site) -> (Option<Desired>, Vec<(String, String)>) {
     let mounts = mounts(v, &mut problems);
     let policies = policies(v, &mut problems);
     let pki = pki(v, &mounts, domain, &mut problems);
+    let certificates = certificates(v, &mounts, &mut problems);
     let mut auth = Vec::new();
     let jwt = v.auth.gitlab_jwt.as_ref().map(|j| {
         let path = trim(&j.path);
@@ -274,6 +317,7 @@ fn build(site: &Site) -> (Option<Desired>, Vec<(String, String)>) {
             .iter()
             .map(|a| (a.name.to_string(), a.file.clone()))
             .collect(),
+        certificates,
     };
     (Some(d), problems)
 }
@@ -468,6 +512,92 @@ fn pki(
         }
     }
     ordered
+}
+
+fn certificates(
+    v: &Vault,
+    mounts: &[MountSpec],
+    problems: &mut Vec<(String, String)>,
+) -> Vec<CertSpec> {
+    let mut out: Vec<CertSpec> = Vec::new();
+    for (i, c) in v.certificates.iter().enumerate() {
+        let at = format!("vault.certificates[{i}]");
+        let pki = trim(&c.pki);
+        if out.iter().any(|o| o.name == c.name.as_str()) {
+            problems.push((
+                format!("{at}.name"),
+                format!("duplicate certificate name {:?}", c.name.as_str()),
+            ));
+        }
+        let ca = v.pki.iter().find(|ca| trim(&ca.mount) == pki);
+        let role = ca.and_then(|ca| ca.roles.iter().find(|r| r.name == c.role));
+        if !mounts.iter().any(|m| m.path == pki && m.kind == "pki") {
+            problems.push((
+                format!("{at}.pki"),
+                format!("{pki:?} is not a pki mount in vault.mounts"),
+            ));
+        } else if ca.is_none() {
+            problems.push((
+                format!("{at}.pki"),
+                format!("no CA at mount {pki:?} in vault.pki"),
+            ));
+        } else if role.is_none() {
+            problems.push((
+                format!("{at}.role"),
+                format!("unknown role {:?} in pki {pki:?}", c.role.as_str()),
+            ));
+        }
+        let store_mount = trim(&c.store.mount);
+        let store_path = trim(&c.store.path);
+        match mounts.iter().find(|m| m.path == store_mount) {
+            None => problems.push((
+                format!("{at}.store.mount"),
+                format!("no mount {store_mount:?} in vault.mounts"),
+            )),
+            Some(m) if m.kind != "kv" || m.options.get("version") != Some(&json!("2")) => {
+                problems.push((
+                    format!("{at}.store.mount"),
+                    format!("{store_mount:?} is not a kv-v2 mount"),
+                ));
+            }
+            Some(_) => {}
+        }
+        if store_path.is_empty() {
+            problems.push((format!("{at}.store.path"), "the KV path is empty".into()));
+        }
+        if out
+            .iter()
+            .any(|o| o.store_mount == store_mount && o.store_path == store_path)
+        {
+            problems.push((
+                format!("{at}.store.path"),
+                format!("another certificate is stored at {store_mount}/{store_path}"),
+            ));
+        }
+        let role_ttl = role.map(|r| &r.ttl);
+        let renew_before = c.renew_before_secs(role_ttl);
+        if let Some(ttl) = c.ttl_secs(role_ttl)
+            && renew_before >= ttl
+        {
+            problems.push((
+                format!("{at}.renew_before"),
+                format!("renew_before ({renew_before}s) is not shorter than the validity ({ttl}s); every apply would renew"),
+            ));
+        }
+        out.push(CertSpec {
+            name: c.name.to_string(),
+            pki,
+            role: c.role.to_string(),
+            common_name: c.common_name.trim().to_owned(),
+            alt_names: c.alt_names.iter().map(|n| n.trim().to_owned()).collect(),
+            ip_sans: strings(&c.ip_sans),
+            ttl: c.ttl.as_ref().map(rackpipe_model::types::Duration::as_secs),
+            renew_before,
+            store_mount,
+            store_path,
+        });
+    }
+    out
 }
 
 #[cfg(test)]

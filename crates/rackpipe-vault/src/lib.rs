@@ -8,11 +8,14 @@
 //! - [`unseal()`]: unseals every sealed node and joins raft followers; idempotent.
 //! - [`status()`]: per-node health, leader and raft peers as JSON.
 //! - [`plan()`] / [`apply()`]: mounts, PKI hierarchy, policies and auth methods, diffed against
-//!   what the API reads back; unreadable secrets are created once.
+//!   what the API reads back; unreadable secrets are created once; leaf certificates
+//!   (`vault.certificates`) are issued from a PKI role into a KV v2 entry and renewed before
+//!   they expire or when their names or the mount's issuer change.
 //!
 //! TLS is verified (by the given CA, else the system roots); secrets live in [`Secret`], which
 //! never prints itself; every client counts its requests.
 
+pub mod certificate;
 pub mod client;
 pub mod cluster;
 pub mod desired;

@@ -1,13 +1,16 @@
 //! `plan` and `apply`: read the current configuration back through GET/LIST, diff it against
 //! the [`Desired`] state, and make only the writes that change something. Objects that cannot
-//! be read back (CA keys, passwords) are created once and left alone unless asked.
+//! be read back (CA keys, passwords) are created once and left alone unless asked. Leaf
+//! certificates are read from their KV entries and issued again when missing, expiring,
+//! renamed or signed by a CA that is no longer the mount's issuer.
 
 use rackpipe_model::documents::{Action, ApplyResult, Change, ChangeCounts, Plan};
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
+use crate::certificate::{self, Inspected, Issuer, Reason};
 use crate::client::Client;
-use crate::desired::{CaSpec, Desired};
+use crate::desired::{CaSpec, CertSpec, Desired};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -56,6 +59,9 @@ enum Step {
         policies: Vec<String>,
         password_ref: Option<String>,
     },
+    Certificate {
+        cert: Box<CertSpec>,
+    },
 }
 
 struct Planner<'a> {
@@ -98,6 +104,7 @@ async fn compute(
     p.approles(&auths).await?;
     p.users(&auths).await?;
     p.audit().await?;
+    p.certificates(&mounts).await?;
     let desired_digest = digest(&serde_json::to_value(desired).unwrap_or(Value::Null));
     let observed_digest = digest(&Value::Object(p.observed.clone()));
     let (changes, steps): (Vec<Change>, Vec<Step>) = p.changes.into_iter().unzip();
@@ -133,8 +140,17 @@ pub async fn apply(api: &Client, desired: &Desired, options: &ApplyOptions) -> R
         }
     }
     let mut applied = Vec::new();
-    for (change, step) in plan.changes.into_iter().zip(steps) {
-        run(api, &step).await?;
+    let mut facts = std::collections::BTreeMap::new();
+    for (mut change, step) in plan.changes.into_iter().zip(steps) {
+        if let Some((name, issued)) = run(api, &step).await? {
+            if let (Some(after), Some(extra)) = (
+                change.after.as_mut().and_then(Value::as_object_mut),
+                issued.as_object(),
+            ) {
+                after.extend(extra.clone());
+            }
+            facts.insert(format!("certificates.{name}"), issued);
+        }
         tracing::info!(action = ?change.action, resource = %change.resource, "applied");
         applied.push(change);
     }
@@ -145,7 +161,7 @@ pub async fn apply(api: &Client, desired: &Desired, options: &ApplyOptions) -> R
         site: desired.site.clone(),
         summary: ChangeCounts::of(&applied),
         applied,
-        facts: std::collections::BTreeMap::new(),
+        facts,
     })
 }
 
@@ -232,6 +248,10 @@ impl Planner<'_> {
                 ]
             }
             Step::User { name, .. } => vec![format!("POST auth/userpass/users/{name}")],
+            Step::Certificate { cert } => vec![
+                format!("POST {}", cert.issue_path()),
+                format!("POST {}", cert.kv_path()),
+            ],
         };
         let change = Change {
             action,
@@ -768,6 +788,150 @@ impl Planner<'_> {
         Ok(())
     }
 
+    /// Leaf certificates: read each KV entry and the mount's current issuer, and plan an
+    /// issue + write when the entry is missing, unusable, renamed, from another issuer or
+    /// inside its renewal margin. Planned after the mounts and CAs, so apply creates those
+    /// first. The observed digest holds only the serial and the decision (no clock values).
+    async fn certificates(&mut self, mounts: &Map<String, Value>) -> Result<()> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let mut issuers: Map<String, Value> = Map::new();
+        let mut current_issuers: std::collections::BTreeMap<String, Option<Issuer>> =
+            std::collections::BTreeMap::new();
+        for cert in self.desired.certificates.clone() {
+            if !current_issuers.contains_key(&cert.pki) {
+                let (pem, ca) = self.current_issuer(&cert.pki, mounts).await?;
+                issuers.insert(cert.pki.clone(), json!(pem.as_deref().map(fingerprint)));
+                current_issuers.insert(cert.pki.clone(), ca);
+            }
+            let current = current_issuers.get(&cert.pki).cloned().flatten();
+            // A CA created, replaced or re-defaulted by this plan issues something else.
+            let ca_replaced = self.changes.iter().any(|(c, _)| {
+                c.resource.starts_with(&format!("{}/issuer/", cert.pki))
+                    || c.resource == format!("{}/config/issuers", cert.pki)
+            });
+            let (stored, unusable) = self.stored_certificate(&cert, mounts).await?;
+            let reason = match unusable {
+                Some(why) => Some(Reason::Unusable(why)),
+                None => {
+                    certificate::decide(&cert, stored.as_ref(), current.as_ref(), ca_replaced, now)
+                }
+            };
+            let serial = stored.as_ref().map(|s| s.serial.clone());
+            self.observed.insert(
+                format!("certificate:{}", cert.name),
+                json!({"serial": serial, "decision": reason.as_ref().map_or("valid", Reason::kind)}),
+            );
+            let Some(reason) = reason else { continue };
+            tracing::info!(certificate = %cert.name, %reason, "certificate to issue");
+            let before = stored.as_ref().map(|s| {
+                json!({"name": cert.name, "serial": s.serial,
+                    "not_after": certificate::rfc3339(s.not_after)})
+            });
+            let after = json!({
+                "name": cert.name,
+                "reason": reason.to_string(),
+                "pki": cert.pki,
+                "role": cert.role,
+                "common_name": cert.common_name,
+                "alt_names": cert.alt_names,
+                "ip_sans": cert.ip_sans,
+            });
+            let action = if stored.is_some() {
+                Action::Update
+            } else {
+                Action::Create
+            };
+            self.push(
+                action,
+                cert.kv_path(),
+                before,
+                Some(after),
+                Step::Certificate {
+                    cert: Box::new(cert.clone()),
+                },
+            );
+        }
+        self.observed
+            .insert("certificate-issuers".into(), Value::Object(issuers));
+        Ok(())
+    }
+
+    /// The default issuer's certificate of a PKI mount (`None` when the mount or its CA does
+    /// not exist yet).
+    async fn current_issuer(
+        &self,
+        mount: &str,
+        mounts: &Map<String, Value>,
+    ) -> Result<(Option<String>, Option<Issuer>)> {
+        if !mounts.contains_key(mount) {
+            return Ok((None, None));
+        }
+        let path = format!("{mount}/cert/ca");
+        let reply = self.api.call("GET", &path, None).await?;
+        if matches!(reply.status, 400 | 404) {
+            return Ok((None, None));
+        }
+        if !reply.ok() {
+            return Err(self.api.api_error("GET", &path, &reply));
+        }
+        let pem = reply
+            .data()
+            .get("certificate")
+            .and_then(Value::as_str)
+            .filter(|p| !p.trim().is_empty())
+            .map(str::to_owned);
+        let ca = match &pem {
+            Some(p) => Some(certificate::issuer(p).map_err(|reason| Error::Protocol {
+                node: self.api.name().to_owned(),
+                path: path.clone(),
+                reason,
+            })?),
+            None => None,
+        };
+        Ok((pem, ca))
+    }
+
+    /// The certificate of a KV entry, or why the entry cannot be used (no key, no bundle,
+    /// unparseable). Only the public certificate leaves this function.
+    async fn stored_certificate(
+        &self,
+        cert: &CertSpec,
+        mounts: &Map<String, Value>,
+    ) -> Result<(Option<Inspected>, Option<String>)> {
+        if !mounts.contains_key(&cert.store_mount) {
+            return Ok((None, None));
+        }
+        let path = cert.kv_path();
+        let reply = self.api.call("GET", &path, None).await?;
+        if reply.status == 404 {
+            return Ok((None, None));
+        }
+        if !reply.ok() {
+            return Err(self.api.api_error("GET", &path, &reply));
+        }
+        let data = reply.body.pointer("/data/data");
+        let field = |k: &str| {
+            data.and_then(|d| d.get(k))
+                .and_then(Value::as_str)
+                .filter(|v| !v.trim().is_empty())
+        };
+        let Some(pem) = field("certificate") else {
+            return Ok((None, None));
+        };
+        let stored = match certificate::inspect(pem) {
+            Ok(s) => s,
+            Err(why) => return Ok((None, Some(format!("certificate: {why}")))),
+        };
+        let missing: Vec<&str> = ["private_key", "pem", "ca_chain"]
+            .into_iter()
+            .filter(|k| field(k).is_none())
+            .collect();
+        let unusable = (!missing.is_empty()).then(|| format!("no {}", missing.join(", no ")));
+        Ok((Some(stored), unusable))
+    }
+
     /// HashiCorp Vault takes audit devices through the API; OpenBao only from its config file
     /// (rendered by `render`), so nothing is planned for it.
     async fn audit(&mut self) -> Result<()> {
@@ -853,7 +1017,8 @@ async fn resolve(api: &Client, reference: &str) -> Result<Option<Secret>> {
     Err(bad("not an env:, file: or vault: reference"))
 }
 
-async fn run(api: &Client, step: &Step) -> Result<()> {
+/// Runs one step; a certificate step returns its name and public facts (serial, not_after).
+async fn run(api: &Client, step: &Step) -> Result<Option<(String, Value)>> {
     match step {
         Step::Write { method, path, body } => {
             api.expect(method, path, Some(body)).await?;
@@ -888,8 +1053,100 @@ async fn run(api: &Client, step: &Step) -> Result<()> {
             api.expect("POST", &format!("auth/userpass/users/{name}"), Some(&body))
                 .await?;
         }
+        Step::Certificate { cert } => {
+            let facts = issue(api, cert).await?;
+            return Ok(Some((cert.name.clone(), facts)));
+        }
     }
-    Ok(())
+    Ok(None)
+}
+
+/// A hex SHA-256 of a PEM text (for the observed state: which CA certificate was seen).
+fn fingerprint(pem: &str) -> String {
+    hex::encode(Sha256::digest(pem.trim().as_bytes()))
+}
+
+fn with_newline(pem: &str) -> String {
+    let mut s = pem.trim().to_owned();
+    s.push('\n');
+    s
+}
+
+/// Issues a certificate from its PKI role and writes the KV v2 entry: `certificate`,
+/// `ca_chain`, `private_key`, `pem` (certificate + chain + key, what HAProxy's `crt` loads),
+/// `serial` and `not_after` (RFC 3339). The key only lives in [`Secret`]s and the request body.
+async fn issue(api: &Client, cert: &CertSpec) -> Result<Value> {
+    let path = cert.issue_path();
+    let mut body = json!({
+        "common_name": cert.common_name,
+        "alt_names": cert.alt_names.join(","),
+        "ip_sans": cert.ip_sans.join(","),
+        "format": "pem",
+    });
+    if let Some(ttl) = cert.ttl {
+        body["ttl"] = json!(format!("{ttl}s"));
+    }
+    let mut issued = api.expect("POST", &path, Some(&body)).await?;
+    let data = issued
+        .get_mut("data")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| Error::Protocol {
+            node: api.name().to_owned(),
+            path: path.clone(),
+            reason: "no data in the reply".into(),
+        })?;
+    let key = match data.remove("private_key") {
+        Some(Value::String(k)) if !k.trim().is_empty() => Secret::new(k),
+        _ => {
+            return Err(Error::Protocol {
+                node: api.name().to_owned(),
+                path,
+                reason: "no private_key in the reply".into(),
+            });
+        }
+    };
+    let text = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or_default();
+    let certificate_pem = with_newline(text("certificate"));
+    let inspected = certificate::inspect(&certificate_pem).map_err(|reason| Error::Protocol {
+        node: api.name().to_owned(),
+        path: path.clone(),
+        reason,
+    })?;
+    let mut chain: Vec<String> = data
+        .get("ca_chain")
+        .and_then(Value::as_array)
+        .map(|c| {
+            c.iter()
+                .filter_map(Value::as_str)
+                .filter(|p| !p.trim().is_empty())
+                .map(with_newline)
+                .collect()
+        })
+        .unwrap_or_default();
+    if chain.is_empty() && !text("issuing_ca").trim().is_empty() {
+        chain.push(with_newline(text("issuing_ca")));
+    }
+    let chain = chain.concat();
+    let serial = data
+        .get("serial_number")
+        .and_then(Value::as_str)
+        .map_or_else(|| inspected.serial.clone(), str::to_owned);
+    let not_after = certificate::rfc3339(inspected.not_after);
+    let bundle = Secret::new(format!(
+        "{certificate_pem}{chain}{}",
+        with_newline(key.expose())
+    ));
+    let entry = json!({"data": {
+        "certificate": certificate_pem,
+        "ca_chain": chain,
+        "private_key": key.expose(),
+        "pem": bundle.expose(),
+        "serial": serial,
+        "not_after": not_after,
+    }});
+    api.expect("POST", &cert.kv_path(), Some(&entry)).await?;
+    tracing::info!(certificate = %cert.name, %serial, %not_after, "certificate issued and stored");
+    Ok(json!({"serial": serial, "not_after": not_after}))
 }
 
 async fn intermediate(api: &Client, ca: &CaSpec) -> Result<()> {

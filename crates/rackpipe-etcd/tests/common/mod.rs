@@ -16,18 +16,7 @@ pub fn tools() -> bool {
         && require_tool("openssl").is_some()
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use rackpipe_testkit::openssl;
 
 /// Makes `<name>.key`/`<name>.crt` signed by `<ca>`, with loopback SANs and both EKUs.
 fn leaf(dir: &Path, ca: &str, name: &str) {

@@ -139,6 +139,31 @@ pub fn placeholder_pem(path: &Path, with_key: bool) {
     std::fs::write(path, pem).unwrap();
 }
 
+/// A server certificate for `cn`, its CA and its key in one PEM (what a `tls_certificate`
+/// secret reference holds), made with rcgen; the same PEM for the whole test binary.
+pub fn test_pem() -> String {
+    static PEM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PEM.get_or_init(|| {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "rackpipe test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(vec!["apps.test.example".to_owned()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "apps.test.example");
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        format!("{}{}{}", cert.pem(), ca.pem(), key.serialize_pem())
+    })
+    .clone()
+}
+
 /// Every `crt`/`ca-file` path in a rendered haproxy.cfg.
 pub fn referenced_pems(cfg: &str) -> Vec<(PathBuf, bool)> {
     let mut out = Vec::new();

@@ -45,6 +45,13 @@ impl Export {
             rw: true,
         }
     }
+
+    /// This export at another NFSv4 pseudo path (the site's: a client sees the NAS's path).
+    #[must_use]
+    pub fn at(mut self, pseudo: &str) -> Self {
+        pseudo.clone_into(&mut self.pseudo);
+        self
+    }
 }
 
 /// What [`start`] serves.

@@ -1235,6 +1235,7 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        self.vault_certificates(v, &pki_mounts);
         unique(
             self.out,
             "policy name",
@@ -1285,6 +1286,108 @@ impl<'a> Checker<'a> {
                     path,
                     format!("no policy named {:?} in vault.policies", p.as_str()),
                 );
+            }
+        }
+    }
+
+    /// `vault.certificates`: unique names, a pki mount with a CA and the role, a kv-v2 store,
+    /// and a renewal margin shorter than the validity.
+    fn vault_certificates(&mut self, v: &crate::vault::Vault, pki_mounts: &HashSet<&str>) {
+        unique(
+            self.out,
+            "certificate name",
+            v.certificates
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (format!("vault.certificates[{i}].name"), c.name.as_str())),
+        );
+        for (i, c) in v.certificates.iter().enumerate() {
+            let at = format!("vault.certificates[{i}]");
+            let mount = c.pki.trim_matches('/');
+            let ca = v.pki.iter().find(|ca| ca.mount.trim_matches('/') == mount);
+            let role = ca.and_then(|ca| ca.roles.iter().find(|r| r.name == c.role));
+            if !pki_mounts.contains(mount) {
+                self.err(
+                    "dangling-reference",
+                    format!("{at}.pki"),
+                    format!("{:?} is not a pki mount in vault.mounts", c.pki),
+                );
+            } else if ca.is_none() {
+                self.err(
+                    "dangling-reference",
+                    format!("{at}.pki"),
+                    format!("no CA at mount {:?} in vault.pki", c.pki),
+                );
+            } else if role.is_none() {
+                self.err(
+                    "dangling-reference",
+                    format!("{at}.role"),
+                    format!("unknown role {:?} in pki {:?}", c.role.as_str(), c.pki),
+                );
+            }
+            let store = c.store.mount.trim_matches('/');
+            match v.mounts.iter().find(|m| m.path.trim_matches('/') == store) {
+                None => self.err(
+                    "dangling-reference",
+                    format!("{at}.store.mount"),
+                    format!("no mount {:?} in vault.mounts", c.store.mount),
+                ),
+                Some(m) if m.kind != MountType::KvV2 => self.err(
+                    "certificate-store",
+                    format!("{at}.store.mount"),
+                    format!("{:?} is not a kv-v2 mount", c.store.mount),
+                ),
+                Some(_) => {}
+            }
+            if c.store.path.trim_matches('/').is_empty() {
+                self.err(
+                    "certificate-store",
+                    format!("{at}.store.path"),
+                    "the KV path is empty",
+                );
+            }
+            if let Some(role) = role {
+                if !c.ip_sans.is_empty() && !role.allow_ip_sans {
+                    self.err(
+                        "certificate-role",
+                        format!("{at}.ip_sans"),
+                        format!("role {:?} does not allow IP SANs", role.name.as_str()),
+                    );
+                }
+                if let Some(ttl) = &c.ttl
+                    && ttl.as_secs() > role.max_ttl.as_secs()
+                {
+                    self.err(
+                        "certificate-ttl",
+                        format!("{at}.ttl"),
+                        format!(
+                            "ttl {ttl} is longer than role {:?}'s max_ttl {}",
+                            role.name.as_str(),
+                            role.max_ttl
+                        ),
+                    );
+                }
+            }
+            let role_ttl = role.map(|r| &r.ttl);
+            if let Some(ttl) = c.ttl_secs(role_ttl) {
+                let renew = c.renew_before_secs(role_ttl);
+                if renew >= ttl {
+                    let given = c
+                        .renew_before
+                        .as_ref()
+                        .map_or_else(|| format!("{renew}s (default)"), ToString::to_string);
+                    let of = match &c.ttl {
+                        Some(t) => format!("ttl {t}"),
+                        None => format!("the role's ttl {ttl}s"),
+                    };
+                    self.err(
+                        "certificate-renewal",
+                        format!("{at}.renew_before"),
+                        format!(
+                            "renew_before {given} is not shorter than {of}; every apply would renew"
+                        ),
+                    );
+                }
             }
         }
     }

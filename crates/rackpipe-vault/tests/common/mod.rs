@@ -1,5 +1,5 @@
 //! A 3-node OpenBao raft cluster on loopback for the integration tests and the benchmark:
-//! TLS from a throwaway CA (rcgen), configs rendered by `rackpipe_vault::render` from a test
+//! TLS from a throwaway CA (openssl, rackpipe-testkit), configs rendered by `rackpipe_vault::render` from a test
 //! site, free ports, temp dirs, every server killed on drop.
 #![allow(
     dead_code,
@@ -19,40 +19,12 @@ use rackpipe_vault::{ClientOptions, Cluster, RenderOptions, render};
 
 pub const DOMAIN: &str = "rachuna-net.pl";
 
-pub struct Pki {
-    pub ca_pem: String,
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    pub ca: PathBuf,
-}
+/// The cluster's TLS files (a CA and a loopback server certificate).
+pub use rackpipe_testkit::LoopbackTls as Pki;
 
 /// A throwaway CA and one server certificate for 127.0.0.1 / localhost.
 pub fn throwaway_tls(dir: &Path) -> Pki {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "rackpipe test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    let pki = Pki {
-        ca_pem: ca_cert.pem(),
-        cert: dir.join("cert.pem"),
-        key: dir.join("key.pem"),
-        ca: dir.join("ca.pem"),
-    };
-    std::fs::write(&pki.cert, cert.pem()).unwrap();
-    std::fs::write(&pki.key, key.serialize_pem()).unwrap();
-    std::fs::write(&pki.ca, &pki.ca_pem).unwrap();
-    pki
+    rackpipe_testkit::loopback_tls(dir)
 }
 
 /// An RSA key pair for minting GitLab-shaped id_tokens with openssl.

@@ -1,0 +1,513 @@
+//! Backups onto the NAS: `nfs-export sync` copies a backup tool's directory to the export the
+//! site's `backups.<job>.destination` names (and back), over NFSv4 from user space (the `nfs`
+//! crate), so a CI runner needs no kernel NFS mount.
+//!
+//! The directory is flat (etcd-backup snapshots and their manifests, ros-render exports and
+//! its `SHA256SUMS`). As with rsync, a file is up to date when the other side has it with the
+//! same size and modification time (copies get the sender's time). `push` uploads what the NAS lacks, through a temp file renamed
+//! into place, data files before the `.json` manifests that describe them (a manifest on the
+//! NAS means its snapshot is complete); with `delete` it removes NAS files the directory no
+//! longer has (what retention pruned). `pull` downloads what the directory lacks, so a fresh
+//! runner starts from the NAS's copy before it prunes and pushes.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rackpipe_model::Site;
+use rackpipe_model::kubernetes::BackupJob;
+use rackpipe_model::nas::NfsServer;
+use serde::Serialize;
+
+use crate::{Error, resolve};
+
+/// The NFS port.
+pub const NFS_PORT: u16 = 2049;
+
+/// Which scheduled backup of the site (`backups.<job>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupKind {
+    /// `backups.etcd` (etcd-backup).
+    Etcd,
+    /// `backups.router` (ros-render backup).
+    Router,
+}
+
+impl BackupKind {
+    fn field(self) -> &'static str {
+        match self {
+            Self::Etcd => "backups.etcd",
+            Self::Router => "backups.router",
+        }
+    }
+
+    fn job(self, site: &Site) -> Option<&BackupJob> {
+        let backups = site.backups.as_ref()?;
+        match self {
+            Self::Etcd => backups.etcd.as_ref(),
+            Self::Router => backups.router.as_ref(),
+        }
+    }
+}
+
+/// Where a backup goes: a directory inside a NAS export, as NFSv4 sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Destination {
+    /// The NAS address (or `--target`).
+    pub host: String,
+    /// NFS port.
+    pub port: u16,
+    /// The export's name.
+    pub export: String,
+    /// The directory inside the export (`backups.<job>.destination.subdir`, normalised).
+    pub subdir: String,
+    /// Absolute NFSv4 path of the directory: the export's path (nfs-ganesha: its pseudo
+    /// path) joined with the destination's `subdir`.
+    pub path: String,
+}
+
+impl Destination {
+    /// The site's destination for `kind`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the field: no such backup, unknown export, a `subdir` that
+    /// leaves the export, or a NAS section that does not resolve.
+    pub fn from_site(site: &Site, kind: BackupKind) -> Result<Self, Error> {
+        let field = kind.field();
+        let invalid = |path: String, message: String| Error::Invalid { path, message };
+        let job = kind
+            .job(site)
+            .ok_or_else(|| invalid(field.to_owned(), "not set in the site".to_owned()))?;
+        let desired = resolve(site)?;
+        let dest = &job.destination;
+        let export = desired
+            .exports
+            .iter()
+            .find(|e| e.name == dest.export.as_str())
+            .ok_or_else(|| {
+                invalid(
+                    format!("{field}.destination.export"),
+                    format!("unknown export \"{}\" (not in nas.exports)", dest.export),
+                )
+            })?;
+        let base = match desired.nas.server {
+            NfsServer::Ganesha { .. } => &export.pseudo,
+            NfsServer::Linux { .. } | NfsServer::Synology { .. } => &export.path,
+        };
+        let mut path = base.trim_end_matches('/').to_owned();
+        let mut subdir = Vec::new();
+        for part in dest
+            .subdir
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+        {
+            if part == ".." {
+                return Err(invalid(
+                    format!("{field}.destination.subdir"),
+                    format!("\"{}\" leaves the export", dest.subdir),
+                ));
+            }
+            path.push('/');
+            path.push_str(part);
+            subdir.push(part);
+        }
+        if path.is_empty() {
+            path.push('/');
+        }
+        Ok(Self {
+            host: desired.server_address.to_string(),
+            port: NFS_PORT,
+            export: export.name.clone(),
+            subdir: subdir.join("/"),
+            path,
+        })
+    }
+
+    /// `nfs://HOST:PORT/PATH` (for messages and reports).
+    #[must_use]
+    pub fn url(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("nfs://{host}:{}{}", self.port, self.path)
+    }
+
+    fn file(&self, name: &str) -> String {
+        format!("{}/{name}", self.path.trim_end_matches('/'))
+    }
+}
+
+/// Which way [`sync`] copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Directory → NAS.
+    Push,
+    /// NAS → directory.
+    Pull,
+}
+
+/// How [`sync`] runs.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Copy direction.
+    pub direction: Direction,
+    /// Remove files on the receiving side that the sending side no longer has.
+    pub delete: bool,
+    /// Timeout of each NFS call.
+    pub timeout: Duration,
+}
+
+/// One copied file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Copied {
+    /// File name.
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// What [`sync`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    /// `nfs://HOST:PORT/PATH`.
+    pub destination: String,
+    /// The export's name.
+    pub export: String,
+    /// The directory inside the export.
+    pub subdir: String,
+    /// The local directory.
+    pub dir: PathBuf,
+    /// Copy direction.
+    pub direction: Direction,
+    /// Files copied, in copy order.
+    pub copied: Vec<Copied>,
+    /// Files removed from the receiving side.
+    pub deleted: Vec<String>,
+    /// Files already present on both sides.
+    pub unchanged: usize,
+    /// Bytes copied.
+    pub bytes: u64,
+}
+
+/// Size and modification time (whole seconds since the epoch) of a backup file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stat {
+    size: u64,
+    mtime: i64,
+}
+
+/// The backup files of a directory, by name.
+type Listing = std::collections::BTreeMap<String, Stat>;
+
+fn epoch_seconds(t: std::time::SystemTime) -> i64 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// Names sync considers: plain names, no temp files (`.partial`, `.tmp`, dot files).
+fn is_backup_file(name: &str) -> bool {
+    !name.starts_with('.')
+        && !name.ends_with(".partial")
+        && !name.ends_with(".tmp")
+        && !name.contains('/')
+}
+
+/// Data files first, manifests (`.json`) last: the order uploads happen in.
+fn copy_order(names: &mut [String]) {
+    names.sort_by_key(|n| (n.ends_with(".json"), n.clone()));
+}
+
+fn local_listing(dir: &Path) -> Result<Listing, Error> {
+    let io = |e: std::io::Error| Error::Invalid {
+        path: dir.display().to_string(),
+        message: format!("cannot read directory: {e}"),
+    };
+    let mut files = Listing::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let meta = entry.metadata().map_err(io)?;
+        if let Some(name) = entry.file_name().to_str()
+            && meta.is_file()
+            && is_backup_file(name)
+        {
+            let mtime = meta.modified().map(epoch_seconds).unwrap_or(0);
+            files.insert(
+                name.to_owned(),
+                Stat {
+                    size: meta.len(),
+                    mtime,
+                },
+            );
+        }
+    }
+    Ok(files)
+}
+
+/// Maps an NFS error to ours, naming the destination.
+fn nfs_error(dest: &Destination, what: &str, e: &nfs::Error) -> Error {
+    let message = e.to_string().replace('\n', " ");
+    let target = dest.url();
+    match e {
+        nfs::Error::Io(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) =>
+        {
+            Error::Timeout {
+                target,
+                message: format!("{what}: {message}"),
+            }
+        }
+        nfs::Error::Io(_) => Error::Unreachable {
+            target,
+            message: format!("{what}: {message}"),
+        },
+        _ => Error::Protocol {
+            target,
+            what: what.to_owned(),
+            message,
+        },
+    }
+}
+
+struct Remote<'a> {
+    dest: &'a Destination,
+    client: nfs::v4::blocking::Client,
+}
+
+impl<'a> Remote<'a> {
+    fn connect(dest: &'a Destination, timeout: Duration) -> Result<Self, Error> {
+        let client = nfs::v4::blocking::Client::builder(dest.host.clone())
+            .port(dest.port)
+            .timeout(Some(timeout))
+            .connect()
+            .map_err(|e| nfs_error(dest, "connect", &e))?;
+        Ok(Self { dest, client })
+    }
+
+    fn listing(&mut self, create: bool) -> Result<Listing, Error> {
+        let path = self.dest.path.clone();
+        let exists = self
+            .client
+            .exists(&path)
+            .map_err(|e| nfs_error(self.dest, "lookup", &e))?;
+        if !exists {
+            if create {
+                self.client
+                    .create_dir_all(&path, 0o750)
+                    .map_err(|e| nfs_error(self.dest, "create directory", &e))?;
+            }
+            return Ok(Listing::new());
+        }
+        let entries = self
+            .client
+            .read_dir(&path)
+            .map_err(|e| nfs_error(self.dest, "read directory", &e))?;
+        Ok(entries
+            .into_iter()
+            .filter(|e| {
+                is_backup_file(&e.name)
+                    && e.attributes.file_type == Some(nfs::v4::FileType::Regular)
+            })
+            .map(|e| {
+                let stat = Stat {
+                    size: e.attributes.size.unwrap_or(0),
+                    mtime: e.attributes.modify_time.map_or(0, |t| t.seconds),
+                };
+                (e.name, stat)
+            })
+            .collect())
+    }
+
+    fn upload(&mut self, local: &Path, name: &str, mtime: i64) -> Result<(), Error> {
+        let mut file = File::open(local).map_err(|e| Error::Invalid {
+            path: local.display().to_string(),
+            message: format!("cannot open: {e}"),
+        })?;
+        let remote = self.dest.file(name);
+        self.client
+            .write_atomic_from_reader_with_mode(&remote, &mut file, 0o640)
+            .map_err(|e| nfs_error(self.dest, &format!("write {name}"), &e))?;
+        let time = nfs::v4::NfsTime {
+            seconds: mtime,
+            nseconds: 0,
+        };
+        self.client
+            .set_times(&remote, None, Some(time))
+            .map_err(|e| nfs_error(self.dest, &format!("set the time of {name}"), &e))
+    }
+
+    fn download(&mut self, name: &str, dir: &Path, mtime: i64) -> Result<(), Error> {
+        let target = dir.join(name);
+        let tmp = dir.join(format!(".{name}.partial"));
+        let io = |e: std::io::Error| Error::Invalid {
+            path: tmp.display().to_string(),
+            message: format!("cannot write: {e}"),
+        };
+        let mut file = File::create(&tmp).map_err(io)?;
+        let read = self
+            .client
+            .read_to_writer(&self.dest.file(name), &mut file)
+            .map_err(|e| nfs_error(self.dest, &format!("read {name}"), &e));
+        let done = read.and_then(|_| {
+            file.flush().map_err(io)?;
+            let secs = u64::try_from(mtime).unwrap_or(0);
+            let time = std::time::UNIX_EPOCH + Duration::from_secs(secs);
+            file.set_modified(time).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            std::fs::rename(&tmp, &target).map_err(io)
+        });
+        if done.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        done
+    }
+
+    fn remove(&mut self, name: &str) -> Result<(), Error> {
+        self.client
+            .remove(&self.dest.file(name))
+            .map_err(|e| nfs_error(self.dest, &format!("remove {name}"), &e))
+    }
+}
+
+/// Copies between `dir` and `dest` as `options` say. Refuses to delete when the sending side
+/// is empty (a fresh runner must `pull` first, never wipe the NAS).
+///
+/// # Errors
+/// The directory cannot be read or written, the NAS is unreachable or times out, or an NFS
+/// call fails; each names the file and `nfs://` destination. Files copied before the error
+/// stay (each is complete: written to a temp name and renamed).
+pub fn sync(dest: &Destination, dir: &Path, options: &SyncOptions) -> Result<SyncReport, Error> {
+    if options.direction == Direction::Pull {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Invalid {
+            path: dir.display().to_string(),
+            message: format!("cannot create directory: {e}"),
+        })?;
+    }
+    let local = local_listing(dir)?;
+    let mut remote = Remote::connect(dest, options.timeout)?;
+    let on_nas = remote.listing(options.direction == Direction::Push)?;
+    let (from, to) = match options.direction {
+        Direction::Push => (&local, &on_nas),
+        Direction::Pull => (&on_nas, &local),
+    };
+    let mut missing: Vec<String> = from
+        .iter()
+        .filter(|(name, stat)| to.get(*name) != Some(*stat))
+        .map(|(name, _)| name.clone())
+        .collect();
+    copy_order(&mut missing);
+    let mut extra: Vec<String> = if options.delete {
+        to.keys()
+            .filter(|n| !from.contains_key(*n))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !extra.is_empty() && from.is_empty() {
+        let side = match options.direction {
+            Direction::Push => dir.display().to_string(),
+            Direction::Pull => dest.url(),
+        };
+        return Err(Error::Invalid {
+            path: side,
+            message: format!(
+                "is empty: refusing to delete {} file(s) on the other side (pull first)",
+                extra.len()
+            ),
+        });
+    }
+    let mut report = SyncReport {
+        destination: dest.url(),
+        export: dest.export.clone(),
+        subdir: dest.subdir.clone(),
+        dir: dir.to_path_buf(),
+        direction: options.direction,
+        copied: Vec::new(),
+        deleted: Vec::new(),
+        unchanged: from.len() - missing.len(),
+        bytes: 0,
+    };
+    for name in missing {
+        let Stat { size, mtime } = from
+            .get(&name)
+            .copied()
+            .unwrap_or(Stat { size: 0, mtime: 0 });
+        match options.direction {
+            Direction::Push => remote.upload(&dir.join(&name), &name, mtime)?,
+            Direction::Pull => remote.download(&name, dir, mtime)?,
+        }
+        tracing::info!(file = %name, size, "copied");
+        report.bytes += size;
+        report.copied.push(Copied { name, size });
+    }
+    // Manifests first, so no manifest is left describing a deleted snapshot.
+    copy_order(&mut extra);
+    extra.reverse();
+    for name in extra {
+        match options.direction {
+            Direction::Push => remote.remove(&name)?,
+            Direction::Pull => {
+                let path = dir.join(&name);
+                std::fs::remove_file(&path).map_err(|e| Error::Invalid {
+                    path: path.display().to_string(),
+                    message: format!("cannot delete: {e}"),
+                })?;
+            }
+        }
+        tracing::info!(file = %name, "deleted");
+        report.deleted.push(name);
+    }
+    let _ = remote.client.shutdown();
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_and_hidden_files_are_not_backups() {
+        assert!(is_backup_file("etcd-2026-11-27T020000Z.db.zst"));
+        assert!(is_backup_file("etcd-2026-11-27T020000Z.json"));
+        assert!(!is_backup_file(".etcd.db.partial"));
+        assert!(!is_backup_file("x.partial"));
+        assert!(!is_backup_file("x.tmp"));
+    }
+
+    #[test]
+    fn manifests_are_copied_after_the_data_they_describe() {
+        let mut names = vec![
+            "b.json".to_owned(),
+            "b.db".to_owned(),
+            "a.json".to_owned(),
+            "a.db".to_owned(),
+        ];
+        copy_order(&mut names);
+        assert_eq!(names, ["a.db", "b.db", "a.json", "b.json"]);
+    }
+
+    #[test]
+    fn urls_bracket_ipv6_hosts() {
+        let mut d = Destination {
+            host: "198.18.3.2".into(),
+            port: 2049,
+            export: "backups".into(),
+            subdir: "etcd".into(),
+            path: "/srv/nfs/backups/etcd".into(),
+        };
+        assert_eq!(d.url(), "nfs://198.18.3.2:2049/srv/nfs/backups/etcd");
+        d.host = "::1".into();
+        assert_eq!(d.url(), "nfs://[::1]:2049/srv/nfs/backups/etcd");
+        assert_eq!(d.file("a.db"), "/srv/nfs/backups/etcd/a.db");
+    }
+}
