@@ -147,9 +147,11 @@ impl DsmSim {
                 let _ = axum::serve(listener, app).await;
             }),
             Some(pem) => {
-                let acceptor = tls_acceptor(&pem)?;
+                let listener =
+                    rackpipe_tls::TlsListener::new(listener, &pem.cert_chain_pem, &pem.key_pem)
+                        .map_err(SimError::Tls)?;
                 tokio::spawn(async move {
-                    let _ = axum::serve(TlsListener { listener, acceptor }, app).await;
+                    let _ = axum::serve(listener, app).await;
                 })
             }
         };
@@ -217,52 +219,6 @@ impl DsmSim {
             .lock()
             .map(|i| i.log.clone())
             .unwrap_or_default()
-    }
-}
-
-fn tls_acceptor(pem: &TlsPem) -> Result<tokio_rustls::TlsAcceptor, SimError> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(pem.cert_chain_pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .map_err(|e| SimError::Tls(format!("certificate: {e}")))?;
-    let key = PrivateKeyDer::from_pem_slice(pem.key_pem.as_bytes())
-        .map_err(|e| SimError::Tls(format!("key: {e}")))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| SimError::Tls(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| SimError::Tls(e.to_string()))?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
-}
-
-struct TlsListener {
-    listener: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((stream, addr)) = self.listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            };
-            match tokio::time::timeout(Duration::from_secs(5), self.acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => return (tls, addr),
-                _ => continue,
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.listener.local_addr()
     }
 }
 

@@ -4,11 +4,12 @@
 //!
 //! The directory is flat (etcd-backup snapshots and their manifests, ros-render exports and
 //! its `SHA256SUMS`). As with rsync, a file is up to date when the other side has it with the
-//! same size and modification time (copies get the sender's time). `push` uploads what the NAS lacks, through a temp file renamed
-//! into place, data files before the `.json` manifests that describe them (a manifest on the
-//! NAS means its snapshot is complete); with `delete` it removes NAS files the directory no
-//! longer has (what retention pruned). `pull` downloads what the directory lacks, so a fresh
-//! runner starts from the NAS's copy before it prunes and pushes.
+//! same size and modification time (copies get the sender's time). `push` uploads what the
+//! NAS lacks with FILE_SYNC writes (on the NAS's disk before the rename) into a temp file
+//! renamed into place, data files before the `.json` manifests that describe them (a manifest
+//! on the NAS means its snapshot is complete); with `delete` it removes NAS files the
+//! directory no longer has (what retention pruned). `pull` downloads what the directory
+//! lacks, so a fresh runner starts from the NAS's copy before it prunes and pushes.
 
 use std::fs::File;
 use std::io::Write;

@@ -9,7 +9,6 @@
 //! [`apply`] saves one share at a time, reads every save back with `load`, and saves again
 //! until the read-back matches or the confirmation window (30 s by default) closes.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rackpipe_model::documents::{Action, ApplyResult, Change, ChangeCounts, Plan};
@@ -183,9 +182,7 @@ impl Trust {
 /// Parses `AB:CD:..` or `abcd..` into 32 bytes.
 #[must_use]
 pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
-    let clean: String = text.chars().filter(|c| *c != ':').collect();
-    let bytes = hex::decode(clean).ok()?;
-    bytes.try_into().ok()
+    rackpipe_tls::Fingerprint::parse(text).ok().map(|f| f.0)
 }
 
 /// Where and how to reach DSM.
@@ -238,67 +235,6 @@ impl DsmTarget {
             request_timeout: Duration::from_secs(15),
             confirm_timeout: Duration::from_secs(30),
         })
-    }
-}
-
-#[derive(Debug)]
-struct PinnedVerifier {
-    fingerprint: [u8; 32],
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl rustls::client::danger::ServerCertVerifier for PinnedVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &rustls_pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
-        _server_name: &rustls_pki_types::ServerName<'_>,
-        _ocsp: &[u8],
-        _now: rustls_pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        let seen: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
-        if seen == self.fingerprint {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "certificate fingerprint {} is not the pinned one",
-                hex::encode(seen)
-            )))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
     }
 }
 
@@ -376,19 +312,9 @@ fn http_client(target: &DsmTarget) -> Result<reqwest::Client, Error> {
             }
             builder.tls_certs_only(certs)
         }
-        Trust::Fingerprint(fp) => {
-            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-                .with_safe_default_protocol_versions()
-                .map_err(|e| tls_err(e.to_string()))?
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(PinnedVerifier {
-                    fingerprint: *fp,
-                    provider,
-                }))
-                .with_no_client_auth();
-            builder.tls_backend_preconfigured(config)
-        }
+        Trust::Fingerprint(fp) => builder.tls_backend_preconfigured(
+            rackpipe_tls::pinned_client_config(rackpipe_tls::Fingerprint(*fp)),
+        ),
     };
     builder.build().map_err(|e| tls_err(e.to_string()))
 }

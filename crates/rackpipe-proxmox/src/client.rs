@@ -9,7 +9,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::error::one_line;
-use crate::tls::PinnedVerifier;
 use crate::types::{
     ClusterResource, GuestConfig, GuestRef, GuestType, PendingItem, StorageVolume, TaskStatus, Upid,
 };
@@ -203,7 +202,8 @@ impl Client {
                 builder = builder.tls_certs_only(certs);
             }
             TlsMode::Pinned(pin) => {
-                builder = builder.tls_backend_preconfigured(PinnedVerifier::client_config(*pin));
+                builder =
+                    builder.tls_backend_preconfigured(rackpipe_tls::pinned_client_config(*pin));
             }
         }
         let http = builder.build().map_err(|e| Error::Config {

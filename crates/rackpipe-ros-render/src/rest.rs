@@ -12,13 +12,10 @@ use std::time::Duration;
 
 use rackpipe_model::types::SecretRef;
 use rackpipe_routeros::Props;
+pub use rackpipe_tls::Fingerprint;
 use reqwest::Method;
-use rustls::DigitallySignedStruct;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::CertificateDer;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 /// Why talking to the router failed.
 #[derive(Debug, thiserror::Error)]
@@ -174,48 +171,6 @@ impl fmt::Debug for Password {
     }
 }
 
-/// A SHA-256 certificate fingerprint.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Fingerprint(pub [u8; 32]);
-
-impl Fingerprint {
-    /// Parses `AB:CD:...` or 64 hex digits, any case.
-    ///
-    /// # Errors
-    /// When it is not 32 bytes of hex.
-    pub fn parse(text: &str) -> Result<Self, Error> {
-        let bad = |message: &str| Error::Config {
-            what: "TLS fingerprint".to_owned(),
-            message: message.to_owned(),
-        };
-        let hex_text: String = text.trim().chars().filter(|c| *c != ':').collect();
-        let bytes = hex::decode(&hex_text).map_err(|_| bad("not hex"))?;
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| bad("a SHA-256 fingerprint has 32 bytes"))?;
-        Ok(Self(arr))
-    }
-
-    /// The fingerprint of a DER certificate.
-    #[must_use]
-    pub fn of_der(der: &[u8]) -> Self {
-        Self(Sha256::digest(der).into())
-    }
-}
-
-impl fmt::Display for Fingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(|b| format!("{b:02X}")).collect();
-        f.write_str(&parts.join(":"))
-    }
-}
-
-impl fmt::Debug for Fingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Fingerprint({self})")
-    }
-}
-
 /// How the router's certificate is verified.
 #[derive(Debug, Clone)]
 pub enum Trust {
@@ -266,9 +221,13 @@ impl Connection {
         let trust = match trust {
             Some(t) => t,
             None => match &m.tls {
-                Some(tls) if tls.fingerprint_sha256.is_some() => Trust::Pinned(Fingerprint::parse(
-                    tls.fingerprint_sha256.as_deref().unwrap_or_default(),
-                )?),
+                Some(tls) if tls.fingerprint_sha256.is_some() => Trust::Pinned(
+                    Fingerprint::parse(tls.fingerprint_sha256.as_deref().unwrap_or_default())
+                        .map_err(|e| Error::Config {
+                            what: "router.management.tls.fingerprint_sha256".to_owned(),
+                            message: e.to_string(),
+                        })?,
+                ),
                 Some(tls) if tls.ca_file.is_some() => {
                     Trust::CaFile(PathBuf::from(tls.ca_file.as_deref().unwrap_or_default()))
                 }
@@ -642,79 +601,11 @@ fn tls_config(trust: &Trust) -> Result<rustls::ClientConfig, Error> {
             }
             Ok(builder.with_root_certificates(roots).with_no_client_auth())
         }
-        Trust::Pinned(pin) => Ok(builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinnedVerifier {
-                pin: *pin,
-                provider,
-            }))
-            .with_no_client_auth()),
+        Trust::Pinned(pin) => Ok(rackpipe_tls::pinned_client_config(*pin)),
         Trust::InsecureLoopbackHttp => Err(Error::Config {
             what: "TLS".to_owned(),
             message: "no TLS for plain HTTP".to_owned(),
         }),
-    }
-}
-
-/// Pins the end-entity certificate; handshake signatures are still verified (same approach
-/// as `rackpipe-proxmox`'s `tls.rs`).
-#[derive(Debug)]
-struct PinnedVerifier {
-    pin: Fingerprint,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for PinnedVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let got = Fingerprint::of_der(end_entity.as_ref());
-        if got == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "certificate fingerprint mismatch: server presented {got}"
-            )))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
     }
 }
 

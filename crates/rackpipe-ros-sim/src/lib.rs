@@ -86,7 +86,6 @@
 mod api;
 pub mod schema;
 mod state;
-mod tls;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -258,7 +257,12 @@ impl Simulator {
         let router = api::router(Arc::clone(&shared));
         let tls = config.tls.is_some();
         let server = if let Some(identity) = &config.tls {
-            let tls_listener = tls::TlsListener::new(listener, identity)?;
+            let tls_listener = rackpipe_tls::TlsListener::new(
+                listener,
+                &identity.cert_pem,
+                identity.key_pem.expose(),
+            )
+            .map_err(SimError::Tls)?;
             tokio::spawn(async move {
                 let _ = axum::serve(tls_listener, router).await;
             })

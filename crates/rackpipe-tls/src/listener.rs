@@ -1,9 +1,9 @@
-//! Optional HTTPS listener for the simulator (rustls), so clients can test CA and
-//! fingerprint pinning.
+//! An HTTPS listener for axum (the simulators): TLS from a PEM certificate chain and key.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -11,29 +11,32 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use crate::{SimError, TlsIdentity};
-
-/// A TCP listener that completes a TLS handshake before handing the stream to axum.
-pub(crate) struct TlsListener {
+/// A TCP listener that completes a TLS handshake before handing the stream to axum. A failed
+/// handshake (a client rejecting the certificate, say) drops only that connection.
+pub struct TlsListener {
     inner: TcpListener,
     acceptor: TlsAcceptor,
 }
 
 impl TlsListener {
-    pub(crate) fn new(inner: TcpListener, identity: &TlsIdentity) -> Result<Self, SimError> {
+    /// Serves `cert_chain_pem` (leaf first) with `key_pem` on `inner`.
+    ///
+    /// # Errors
+    /// A one-line message when the PEM does not parse or rustls refuses the pair.
+    pub fn new(inner: TcpListener, cert_chain_pem: &str, key_pem: &str) -> Result<Self, String> {
         let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(identity.cert_pem.as_bytes())
+            CertificateDer::pem_slice_iter(cert_chain_pem.as_bytes())
                 .collect::<Result<_, _>>()
-                .map_err(|e| SimError::Tls(format!("certificate PEM: {e}")))?;
-        let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())
-            .map_err(|e| SimError::Tls(format!("private key PEM: {e}")))?;
+                .map_err(|e| format!("certificate PEM: {e}"))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| format!("private key PEM: {e}"))?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| SimError::Tls(e.to_string()))?
+            .map_err(|e| e.to_string())?
             .with_no_client_auth()
             .with_single_cert(certs, key)
-            .map_err(|e| SimError::Tls(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             inner,
             acceptor: TlsAcceptor::from(Arc::new(config)),
@@ -48,15 +51,11 @@ impl axum::serve::Listener for TlsListener {
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
             let Ok((stream, addr)) = self.inner.accept().await else {
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             };
-            // A failed handshake (e.g. a client rejecting our pin) only drops that connection.
-            if let Ok(Ok(tls)) = tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                self.acceptor.accept(stream),
-            )
-            .await
+            if let Ok(Ok(tls)) =
+                tokio::time::timeout(Duration::from_secs(5), self.acceptor.accept(stream)).await
             {
                 return (tls, addr);
             }
