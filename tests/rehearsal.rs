@@ -155,6 +155,31 @@ fn the_rehearsal_runs_every_pipeline_against_the_lab_and_converges() {
         tls_flows, 1,
         "HAProxy serves the certificate Vault issued: {summary:#}"
     );
+    // No secret reached a job log or an artifact: not the root token the jobs used, not the
+    // TLS private key haproxy-gen deployed, not the unseal keys.
+    let token = std::fs::read_to_string(lab_dir.join("creds/vault-token")).unwrap_or_default();
+    assert!(token.len() > 10, "the ceremony wrote no token");
+    let mut files = Vec::new();
+    let mut dirs = vec![lab_dir.join("pipelines")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 20, "pipeline logs and artifacts: {files:?}");
+    for file in files {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
+        assert!(
+            !text.contains(token.trim()) && !text.contains("PRIVATE KEY"),
+            "a secret in {}",
+            file.display()
+        );
+    }
     // Nothing of the lab is left.
     let netns = Command::new("ip")
         .args(["netns", "list"])
