@@ -97,9 +97,10 @@ vault_s=$((SECONDS - t0))
 # (vault-bootstrap only) goes first, as on a real site, because what the other tools read
 # from Vault (the load balancers' TLS certificate, issued by vault-bootstrap from the site's
 # PKI) must exist before they plan; iac-site runs every tool.
-# make_repo NAME TOOLS: a repository including the template for TOOLS (a YAML flow list).
+# make_repo NAME TOOLS PLAN_TOOLS: a repository including the template for TOOLS (validate)
+# and PLAN_TOOLS (plan, apply, drift), YAML flow lists.
 make_repo() {
-  local repo=$lab/$1 tools=$2
+  local repo=$lab/$1 tools=$2 plan_tools=$3
   mkdir -p "$repo/ci"
   cp ci/rackpipe.gitlab-ci.yml "$repo/ci/"
   cp "$site" "$repo/site.yaml"
@@ -119,7 +120,7 @@ include:
       bin_dir: $bin
       backup_dir: $lab/backups
       tools: $tools
-      plan_tools: $tools
+      plan_tools: $plan_tools
 EOF
   printf '.gitlab-ci-local/\n.gitlab-ci-local-variables.yml\n*.json\n*.txt\n*.xml\n' > "$repo/.gitignore"
   python3 - "$lab/ci-variables.json" "$creds/vault-token" "$repo/.gitlab-ci-local-variables.yml" "$lab/lab.json" <<'PY'
@@ -154,8 +155,9 @@ PY
   git_ "$repo" symbolic-ref refs/remotes/origin/HEAD refs/remotes/origin/main
 }
 git_() { local repo=$1; shift; git -C "$repo" -c user.name=rehearsal -c user.email=rehearsal@example.invalid -c commit.gpgsign=false "$@"; }
-make_repo iac-vault "[vault-bootstrap]"
-make_repo iac-site "[ros-render, pve-sync, nfs-export, vault-bootstrap, haproxy-gen, kubeadm-join]"
+make_repo iac-vault "[vault-bootstrap]" "[vault-bootstrap]"
+plan_tools="[ros-render, pve-sync, nfs-export, vault-bootstrap, haproxy-gen, kubeadm-join]"
+make_repo iac-site "${plan_tools%]}, etcd-backup]" "$plan_tools"
 
 results=$lab/pipelines
 mkdir -p "$results"
