@@ -73,8 +73,8 @@ impl Destination {
     /// The site's destination for `kind`.
     ///
     /// # Errors
-    /// [`Error::Invalid`] naming the field: no such backup, unknown export, a `subdir` that
-    /// leaves the export, or a NAS section that does not resolve.
+    /// [`Error::Invalid`] naming the field: no such backup, or the site check's first error
+    /// (an unknown export, a `subdir` with `..`, a NAS section that does not resolve).
     pub fn from_site(site: &Site, kind: BackupKind) -> Result<Self, Error> {
         let field = kind.field();
         let invalid = |path: String, message: String| Error::Invalid { path, message };
@@ -104,12 +104,6 @@ impl Destination {
             .split('/')
             .filter(|p| !p.is_empty() && *p != ".")
         {
-            if part == ".." {
-                return Err(invalid(
-                    format!("{field}.destination.subdir"),
-                    format!("\"{}\" leaves the export", dest.subdir),
-                ));
-            }
             path.push('/');
             path.push_str(part);
             subdir.push(part);

@@ -12,8 +12,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use rackpipe_model::documents::{Action, Plan};
 use rackpipe_model::vault::Certificate;
 use rackpipe_vault::{
@@ -22,18 +20,7 @@ use rackpipe_vault::{
 };
 use serde_json::{Value, json};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use common::Captured;
 
 const CERT_YAML: &str = r#"
 - name: lb-ingress

@@ -13,7 +13,6 @@
 mod common;
 
 use std::io::Write as _;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rackpipe_vault::{
@@ -22,18 +21,7 @@ use rackpipe_vault::{
 };
 use serde_json::{Value, json};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use common::Captured;
 
 /// Everything a command would print (documents, errors, logs) goes through here.
 struct Output {
