@@ -6,7 +6,7 @@
 //!   segment, TLS settings that cannot work.
 //! - [`render()`] turns the `load_balancer` section into, per instance, `haproxy.cfg`,
 //!   `keepalived.conf` and the health-check script keepalived tracks (minijinja templates under
-//!   `templates/haproxy/`, built in, overridable by directory).
+//!   this crate's `templates/`, built in, overridable by directory).
 //! - [`certificate`] checks a PEM taken from a secret reference (`tls_certificate:
 //!   vault:...`: a certificate and the private key that matches it) and describes it without
 //!   the key; [`render()`] adds it to every instance as `/etc/haproxy/certs/<service>.pem`.

@@ -1,8 +1,8 @@
 //! Rendering `haproxy.cfg`, `keepalived.conf` and the keepalived health-check script.
 //!
 //! All resolution (names → addresses, defaults, per-VIP peers) happens here in Rust; the
-//! minijinja templates under `templates/haproxy/` only lay the values out. A caller may pass a
-//! directory whose files of the same name replace the built-in templates.
+//! minijinja templates under this crate's `templates/` only lay the values out. A caller may
+//! pass a directory whose files of the same name replace the built-in templates.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -26,15 +26,15 @@ use crate::secrets::SecretSource;
 pub const TEMPLATES: &[(&str, &str)] = &[
     (
         "haproxy.cfg.j2",
-        include_str!("../../../templates/haproxy/haproxy.cfg.j2"),
+        include_str!("../templates/haproxy.cfg.j2"),
     ),
     (
         "keepalived.conf.j2",
-        include_str!("../../../templates/haproxy/keepalived.conf.j2"),
+        include_str!("../templates/keepalived.conf.j2"),
     ),
     (
         "check_haproxy.sh.j2",
-        include_str!("../../../templates/haproxy/check_haproxy.sh.j2"),
+        include_str!("../templates/check_haproxy.sh.j2"),
     ),
 ];
 

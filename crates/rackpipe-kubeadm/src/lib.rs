@@ -5,7 +5,7 @@
 //! - [`render`] writes one kubeadm config per node (the first master gets `InitConfiguration` +
 //!   `ClusterConfiguration`, the others `JoinConfiguration`), in `kubeadm.k8s.io/v1beta4` or
 //!   `v1beta3`, and the addon manifests and Helm values (Calico, Traefik, NFS provisioner,
-//!   metrics-server), from the templates under `templates/kubeadm/`;
+//!   metrics-server), from the templates under this crate's `templates/`;
 //! - [`addons`] says how each addon is installed (server-side `kubectl apply` or
 //!   `helm upgrade --install` with pinned chart versions) and records what is applied;
 //! - [`schema`] holds strict JSON Schemas of the kubeadm types, written from the upstream field
@@ -326,29 +326,23 @@ fn mj<T: Serialize + ?Sized>(value: &T) -> minijinja::Value {
 
 /// Built-in templates, by name.
 const TEMPLATES: &[(&str, &str)] = &[
-    (
-        "init.yaml.j2",
-        include_str!("../../../templates/kubeadm/init.yaml.j2"),
-    ),
-    (
-        "join.yaml.j2",
-        include_str!("../../../templates/kubeadm/join.yaml.j2"),
-    ),
+    ("init.yaml.j2", include_str!("../templates/init.yaml.j2")),
+    ("join.yaml.j2", include_str!("../templates/join.yaml.j2")),
     (
         "addons/calico.yaml.j2",
-        include_str!("../../../templates/kubeadm/addons/calico.yaml.j2"),
+        include_str!("../templates/addons/calico.yaml.j2"),
     ),
     (
         "addons/traefik-values.yaml.j2",
-        include_str!("../../../templates/kubeadm/addons/traefik-values.yaml.j2"),
+        include_str!("../templates/addons/traefik-values.yaml.j2"),
     ),
     (
         "addons/nfs-provisioner.yaml.j2",
-        include_str!("../../../templates/kubeadm/addons/nfs-provisioner.yaml.j2"),
+        include_str!("../templates/addons/nfs-provisioner.yaml.j2"),
     ),
     (
         "addons/metrics-server-values.yaml.j2",
-        include_str!("../../../templates/kubeadm/addons/metrics-server-values.yaml.j2"),
+        include_str!("../templates/addons/metrics-server-values.yaml.j2"),
     ),
 ];
 

@@ -472,7 +472,7 @@ fn a_config_kubeadm_rejects_stops_apply_before_anything_starts() {
     let rt = rt();
     // Templates with a misspelt field in the join config.
     let templates = h.dir.path().join("templates");
-    let src = rackpipe_testkit::project_root().join("templates/kubeadm");
+    let src = rackpipe_testkit::project_root().join("crates/rackpipe-kubeadm/templates");
     assert!(
         Command::new("cp")
             .arg("-r")

@@ -2,7 +2,7 @@
 //! and the consumers' side (the runners' cache mount as an fstab line and a systemd mount unit,
 //! the Kubernetes NFS subdir provisioner with one StorageClass per class).
 //!
-//! Templates are minijinja files under `templates/nfs/`, built in; a caller may pass a
+//! Templates are minijinja files under this crate's `templates/`, built in; a caller may pass a
 //! directory whose files of the same name take precedence.
 
 use std::path::Path;
@@ -20,22 +20,19 @@ use crate::synology;
 
 /// The built-in templates, by file name.
 pub const TEMPLATES: &[(&str, &str)] = &[
-    (
-        "exports.j2",
-        include_str!("../../../templates/nfs/exports.j2"),
-    ),
+    ("exports.j2", include_str!("../templates/exports.j2")),
     (
         "ganesha.conf.j2",
-        include_str!("../../../templates/nfs/ganesha.conf.j2"),
+        include_str!("../templates/ganesha.conf.j2"),
     ),
     (
         "cache.mount.j2",
-        include_str!("../../../templates/nfs/cache.mount.j2"),
+        include_str!("../templates/cache.mount.j2"),
     ),
-    ("fstab.j2", include_str!("../../../templates/nfs/fstab.j2")),
+    ("fstab.j2", include_str!("../templates/fstab.j2")),
     (
         "nfs-provisioner.yaml.j2",
-        include_str!("../../../templates/nfs/nfs-provisioner.yaml.j2"),
+        include_str!("../templates/nfs-provisioner.yaml.j2"),
     ),
 ];
 

@@ -4,7 +4,7 @@
 //! same data the REST API and `/export` speak), ordered by dependency: interfaces before the
 //! ports, VLANs and addresses that use them, pools before DHCP servers, and so on. [`render`]
 //! prints it as a complete `.rsc` script for a fresh router (through the template
-//! `templates/routeros/full.rsc.j2`) and returns the desired state as JSON.
+//! this crate's `templates/full.rsc.j2`) and returns the desired state as JSON.
 //!
 //! Against a live router (RouterOS v7 REST API):
 //! - [`rest`]: the HTTPS client (CA file or pinned SHA-256 fingerprint; password from the
@@ -84,7 +84,7 @@ impl Error {
     }
 }
 
-const FULL_TEMPLATE: &str = include_str!("../../../templates/routeros/full.rsc.j2");
+const FULL_TEMPLATE: &str = include_str!("../templates/full.rsc.j2");
 
 /// What [`render`] produces.
 #[derive(Debug, Clone)]

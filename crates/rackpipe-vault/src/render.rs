@@ -1,7 +1,7 @@
 //! Server configs: one Vault/OpenBao config per node (raft with `retry_join` to the peers, or
 //! Consul on the node's local agent) and, for the Consul design, one Consul server config per
-//! node. Templates are minijinja files under `templates/vault/`, embedded at build time; a caller
-//! may pass a directory whose files override them by name.
+//! node. Templates are minijinja files under this crate's `templates/`, embedded at build
+//! time; a caller may pass a directory whose files override them by name.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,14 +14,8 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 
-const SERVER_TEMPLATE: (&str, &str) = (
-    "server.hcl.j2",
-    include_str!("../../../templates/vault/server.hcl.j2"),
-);
-const CONSUL_TEMPLATE: (&str, &str) = (
-    "consul.hcl.j2",
-    include_str!("../../../templates/vault/consul.hcl.j2"),
-);
+const SERVER_TEMPLATE: (&str, &str) = ("server.hcl.j2", include_str!("../templates/server.hcl.j2"));
+const CONSUL_TEMPLATE: (&str, &str) = ("consul.hcl.j2", include_str!("../templates/consul.hcl.j2"));
 
 /// Options of [`render`].
 #[derive(Debug, Clone, Default)]

@@ -67,7 +67,7 @@ async fn pgp_init_and_join_api() {
     };
     let templates = rackpipe_testkit::temp_dir();
     let server = std::fs::read_to_string(
-        rackpipe_testkit::project_root().join("templates/vault/server.hcl.j2"),
+        rackpipe_testkit::project_root().join("crates/rackpipe-vault/templates/server.hcl.j2"),
     )
     .unwrap();
     let start = server.find("{%- for peer in peers %}").unwrap();
