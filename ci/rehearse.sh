@@ -101,8 +101,8 @@ vault_s=$((SECONDS - t0))
 # and PLAN_TOOLS (plan, apply, drift), YAML flow lists.
 make_repo() {
   local repo=$lab/$1 tools=$2 plan_tools=$3
-  mkdir -p "$repo/ci"
-  cp ci/rackpipe.gitlab-ci.yml "$repo/ci/"
+  mkdir -p "$repo/templates"
+  cp templates/rackpipe.yml "$repo/templates/"
   cp "$site" "$repo/site.yaml"
   cat > "$repo/.gitlab-ci.yml" <<EOF
 workflow:
@@ -112,7 +112,7 @@ workflow:
     - if: \$CI_PIPELINE_SOURCE == "push" && \$CI_COMMIT_BRANCH == \$CI_DEFAULT_BRANCH
 stages: [validate, plan, apply, backup]
 include:
-  - local: ci/rackpipe.gitlab-ci.yml
+  - local: templates/rackpipe.yml
     inputs:
       site: site.yaml
       version: lab
