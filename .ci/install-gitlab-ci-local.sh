@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs gitlab-ci-local, which tests/ci_template.rs uses to run the shared CI template
-# (ci/rackpipe.gitlab-ci.yml) as a real pipeline. Idempotent: a second run changes nothing.
+# (templates/rackpipe.yml) as a real pipeline. Idempotent: a second run changes nothing.
 #
 # - rsync: gitlab-ci-local copies the work tree with it (every run exits 1 without it).
 # - gitlab-ci-local 4.73.0: the newest release that runs on Node 20 (4.74.0+ call
