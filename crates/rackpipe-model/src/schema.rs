@@ -9,8 +9,17 @@ use serde_json::Value;
 use crate::diagnostic::{Diagnostic, pointer_to_path};
 use crate::site::Site;
 
-/// The `$id` base of rackpipe's schemas.
-pub const SCHEMA_BASE: &str = "https://rackpipe.example.invalid/schemas/";
+/// The `$id` base of rackpipe's schemas: the `schemas/` directory of this release's tag in the
+/// project's repository, as GitLab serves raw files
+/// (`https://gitlab.example.invalid/rackpipe/rackpipe/-/raw/0.1.0/schemas/`). Every release
+/// publishes its schemas there by being tagged, the URL never changes for a release, and an
+/// editor's modeline can point at it (`# yaml-language-server: $schema=<SCHEMA_BASE>site.schema.json`).
+pub const SCHEMA_BASE: &str = concat!(
+    env!("CARGO_PKG_REPOSITORY"),
+    "/-/raw/",
+    env!("CARGO_PKG_VERSION"),
+    "/schemas/"
+);
 
 /// Generates the schema of a type, with `$id` `<SCHEMA_BASE><file>`.
 #[must_use]
@@ -159,6 +168,19 @@ fn one_line(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_this_releases_published_urls() {
+        for (file, schema) in all_schemas() {
+            assert_eq!(
+                schema["$id"],
+                format!(
+                    "https://gitlab.example.invalid/rackpipe/rackpipe/-/raw/{}/schemas/{file}",
+                    env!("CARGO_PKG_VERSION")
+                )
+            );
+        }
+    }
 
     #[test]
     fn schema_compiles_and_is_2020_12() {
