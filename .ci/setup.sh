@@ -11,11 +11,14 @@ packages=(
   haproxy keepalived            # haproxy-gen: real config checks, failover, VRRP
   etcd-server etcd-client       # etcd-backup: real 3-member TLS cluster
   openssh-server                # SSH apply paths against a real sshd
-  protobuf-compiler             # etcd-client's build script needs protoc
+  protobuf-compiler libprotobuf-dev  # etcd-client's build script: protoc and the well-known
+                                     # .proto files (libprotobuf-dev is only a Recommends of protoc)
   rsync git                     # gitlab-ci-local needs rsync
   nfs-kernel-server nfs-ganesha nfs-ganesha-vfs libnfs-utils  # nfs-export checks
   openssh-client gnupg curl util-linux  # keys, vault PGP tests, health checks, unshare
   iproute2 openssl hyperfine python3-venv python3-yaml  # python3-yaml: the kubeadm stand-in
+  mmdebstrap skopeo             # ci/image.sh: the image's Debian root file system (no daemon);
+                                # skopeo checks (and CI pushes) the OCI archive
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -8,7 +8,7 @@
 #
 #   benches/etcd-backup.sh                 # SIZE_MB=520 RUNS=3
 #   SIZE_MB=1024 RUNS=5 WORK=/var/tmp benches/etcd-backup.sh
-#   ZSTD_LEVEL=3 benches/etcd-backup.sh    # ours also compresses (the baseline does not)
+#   COMPRESS=1 benches/etcd-backup.sh      # ours also compresses (zstd; the baseline does not)
 #   SSH=0 benches/etcd-backup.sh           # skip the --via-ssh runs
 #
 # With sshd and ssh-keygen present (SSH=1, the default), a throwaway sshd on loopback (as the
@@ -16,16 +16,18 @@
 # `etcdctl snapshot save` into a temp dir "on the master", streamed back over SSH through the
 # same writer) runs RUNS times; its RSS is ours only (sshd and the remote etcdctl not counted).
 #
+# "Ours" is the release `etcd-backup` binary a user runs (`etcd-backup snapshot SITE --dest DIR`,
+# with `--via-ssh` for the SSH runs), given the example site with `backups.etcd.compress` set
+# from COMPRESS and the loopback member as `--endpoint`. The `etcd-fill` example of
+# rackpipe-etcd only fills the database; it is not timed.
+#
 # Needs: etcd, etcdctl (Debian etcd-server/etcd-client), openssl, GNU time (/usr/bin/time),
 # python3 (free ports); for the --via-ssh runs also sshd and ssh-keygen (Debian openssh-server).
-# Builds what it runs with `cargo build --release`. Until the etcd-backup
-# binary is wired, "ours" is the crate's `etcd-snapshot` example, which calls the same library
-# function (`rackpipe_etcd::snapshot`) the binary will; the SSH runs use the `etcd-snapshot-ssh`
-# example (`rackpipe_etcd::snapshot_via_ssh`, as `etcd-backup snapshot --via-ssh`).
+# Builds what it runs with `cargo build --release`.
 set -euo pipefail
 
 SIZE_MB=${SIZE_MB:-520}
-ZSTD_LEVEL=${ZSTD_LEVEL:-}
+COMPRESS=${COMPRESS:-0}
 RUNS=${RUNS:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${WORK:-${TMPDIR:-/tmp}}
@@ -35,8 +37,9 @@ for tool in etcd etcdctl openssl python3 /usr/bin/time; do
 done
 
 echo "== build (cargo build --release)" >&2
-(cd "$ROOT" && cargo build --release -q -p rackpipe-etcd --example etcd-snapshot --example etcd-fill --example etcd-snapshot-ssh)
-BIN=$ROOT/target/release/examples
+(cd "$ROOT" && cargo build --release -q --locked --bin etcd-backup && cargo build --release -q --locked -p rackpipe-etcd --example etcd-fill)
+ETCD_BACKUP=$ROOT/target/release/etcd-backup
+FILL=$ROOT/target/release/examples/etcd-fill
 
 W=$(mktemp -d "$WORK/etcd-backup-bench.XXXXXX")
 ETCD_PID=
@@ -84,10 +87,14 @@ done
 etcdctl --endpoints "$EP" endpoint health >/dev/null
 
 echo "== fill to ${SIZE_MB} MB" >&2
-"$BIN/etcd-fill" "$EP" "$P/ca.crt" "$P/client.crt" "$P/client.key" "$SIZE_MB" 256 >&2
+"$FILL" "$EP" "$P/ca.crt" "$P/client.crt" "$P/client.key" "$SIZE_MB" 256 >&2
 etcdctl --endpoints "$EP" endpoint status -w table >&2
 
 mkdir -p "$W/dest-ours" "$W/dest-base" "$W/scratch"
+# The example site, compressing or not as COMPRESS says (the first `compress:` is backups.etcd's).
+compress=false; [[ $COMPRESS == 1 ]] && compress=true
+sed "0,/compress: true/s//compress: $compress/" "$ROOT/examples/rachuna-net/site.yaml" > "$W/site.yaml"
+"$ETCD_BACKUP" validate "$W/site.yaml" >/dev/null
 
 # run NAME CMD...: wall seconds on stdout's last line; GNU time report in $W/NAME.time
 run() {
@@ -107,7 +114,8 @@ rss_mb() { awk -F': ' '/Maximum resident set size/ {printf "%.1f\n", $2 / 1024}'
 
 ours=(); base=(); ours_rss=(); base_rss=()
 ours_cmd() {
-  run ours-$1 "$BIN/etcd-snapshot" "$EP" "$P/ca.crt" "$P/client.crt" "$P/client.key" "$W/dest-ours" $ZSTD_LEVEL
+  run ours-$1 "$ETCD_BACKUP" snapshot "$W/site.yaml" --dest "$W/dest-ours" --endpoint "$EP" \
+    --cacert "$P/ca.crt" --cert "$P/client.crt" --key "$P/client.key"
 }
 base_cmd() {
   run base-$1 bash -c 'set -e
@@ -155,8 +163,10 @@ if [[ ${SSH:-1} == 1 && -n $SSHD ]] && command -v ssh-keygen >/dev/null; then
   echo "[127.0.0.1]:$SPORT $(cat "$S/host.pub")" > "$S/known_hosts"
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$SPORT") 2>/dev/null && break; sleep 0.1; done
   for i in $(seq "$RUNS"); do
-    t=$(REMOTE_TMP=$W/remote-tmp run ssh-$i "$BIN/etcd-snapshot-ssh" "127.0.0.1:$SPORT" "$(id -un)" \
-      "$S/client" "$S/known_hosts" "$EP" "$P/ca.crt" "$P/client.crt" "$P/client.key" "$W/dest-ssh" $ZSTD_LEVEL)
+    t=$(run ssh-$i "$ETCD_BACKUP" snapshot "$W/site.yaml" --dest "$W/dest-ssh" --via-ssh \
+      --ssh-host "127.0.0.1:$SPORT" --ssh-user "$(id -un)" --ssh-key "$S/client" --known-hosts "$S/known_hosts" \
+      --remote-endpoint "$EP" --cacert "$P/ca.crt" --cert "$P/client.crt" --key "$P/client.key" \
+      --remote-tmp "$W/remote-tmp")
     ssh_runs+=("$t"); ssh_rss+=("$(rss_mb "$W/ssh-$i.time")")
     f=$(find "$W/dest-ssh" -maxdepth 1 \( -name '*.db' -o -name '*.db.zst' \) | head -1)
     left=$(find "$W/remote-tmp" -mindepth 1 | wc -l)

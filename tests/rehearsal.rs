@@ -56,9 +56,6 @@ pub(crate) fn lab_prerequisites() -> bool {
         eprintln!("skipping: rackpipe-lab is not built (cargo build --workspace --bins)");
         return false;
     }
-    if rackpipe_testkit::shared_dir().is_none() {
-        return false;
-    }
     true
 }
 

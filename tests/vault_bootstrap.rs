@@ -536,11 +536,7 @@ fn vault_bootstrap_against_openbao() {
 #[test]
 fn vault_bootstrap_renders_the_examples() {
     for name in ["rachuna-net", "rachuna-dev"] {
-        let path = support::root().join(format!("examples/{name}/site.yaml"));
-        if !path.is_file() {
-            eprintln!("SKIP: {} is absent", path.display());
-            continue;
-        }
+        let (path, _) = rackpipe_testkit::example_site(name);
         let site = path.to_str().unwrap();
         let out = support::run(TOOL, &["validate", site], None);
         assert_eq!(out.code, 0, "{name}: {}\n{}", out.stdout, out.stderr);

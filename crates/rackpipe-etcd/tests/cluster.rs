@@ -1,7 +1,7 @@
 //! Against a real 3-member mTLS etcd cluster on loopback.
 #![allow(clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! loopback etcd with the test PKI.
 #![allow(clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Bad input: every LB rule fails with an error naming the field.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{G, full_site, site_yaml};
 use rackpipe_haproxy::{Redacted, RenderOptions, check, render};

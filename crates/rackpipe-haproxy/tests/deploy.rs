@@ -1,7 +1,7 @@
 //! plan / apply over SSH against a real sshd and real HAProxy processes on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

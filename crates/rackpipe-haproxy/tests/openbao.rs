@@ -3,7 +3,7 @@
 //! node; the failover time is printed as a FIGURE line.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -1,7 +1,7 @@
 //! Rendering: snapshots, and every rendered file checked by the real daemons.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

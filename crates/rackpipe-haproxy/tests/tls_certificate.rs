@@ -4,7 +4,7 @@
 //! sshd to two real HAProxy processes on loopback, rotated and rolled back.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

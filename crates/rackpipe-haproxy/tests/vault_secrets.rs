@@ -4,7 +4,7 @@
 //! environment-configured resolver (what `haproxy-gen plan/apply` use) runs in a child process.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 
@@ -109,7 +109,7 @@ fn child(env: &[(&str, &str)]) -> String {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command.args([
         "--exact",
-        "deploy_files_child",
+        "vault_secrets::deploy_files_child",
         "--nocapture",
         "--test-threads=1",
     ]);

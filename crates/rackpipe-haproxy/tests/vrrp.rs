@@ -3,7 +3,7 @@
 //! otherwise. Addresses are in 198.18.0.0/24, no default route; namespaces are removed on drop.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

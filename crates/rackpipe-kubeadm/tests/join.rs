@@ -27,11 +27,7 @@ fn standin() -> PathBuf {
 }
 
 fn example_site() -> Option<Site> {
-    let path = rackpipe_testkit::project_root().join("examples/rachuna-net/site.yaml");
-    let Ok(bytes) = std::fs::read(&path) else {
-        eprintln!("skipped: {} is absent", path.display());
-        return None;
-    };
+    let (_, bytes) = rackpipe_testkit::example_site("rachuna-net");
     Some(
         rackpipe_model::load_and_validate("site.yaml", &bytes)
             .expect("example validates")

@@ -31,9 +31,9 @@ pub struct LabOptions {
     pub site: PathBuf,
     /// The `rackpipe-lab` binary that serves the simulators (default: the running executable).
     pub lab_binary: Option<PathBuf>,
-    /// `../shared` (for the Proxmox API schema); default: `RACKPIPE_SHARED`, else `shared`
-    /// beside the project root.
-    pub shared_dir: Option<PathBuf>,
+    /// The Proxmox API schema the simulator validates requests against; default: the one
+    /// `rackpipe-pve-sim` carries ([`rackpipe_pve_sim::bundled_schema`]).
+    pub pve_schema: Option<PathBuf>,
     /// The kubeadm stand-in script; default: `RACKPIPE_KUBEADM_STANDIN`, else the one in the
     /// source tree this binary was built from.
     pub kubeadm_standin: Option<PathBuf>,
@@ -49,7 +49,7 @@ impl LabOptions {
             dir: dir.into(),
             site: site.into(),
             lab_binary: None,
-            shared_dir: None,
+            pve_schema: None,
             kubeadm_standin: None,
             daemons: true,
         }
@@ -82,16 +82,6 @@ impl std::fmt::Debug for Lab {
 
 fn source_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The shared folder: `RACKPIPE_SHARED`, else `../shared` beside the project root.
-#[must_use]
-pub fn shared_dir() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("RACKPIPE_SHARED") {
-        return Some(PathBuf::from(p));
-    }
-    let p = source_root().join("../shared");
-    p.is_dir().then(|| p.canonicalize().unwrap_or(p))
 }
 
 fn which(tool: &str) -> Option<PathBuf> {
@@ -357,14 +347,15 @@ impl Lab {
             ));
         }
         if let Some(pve) = self.host_with(Role::Proxmox) {
-            let shared = options
-                .shared_dir
+            let schema = options
+                .pve_schema
                 .clone()
-                .or_else(shared_dir)
-                .ok_or_else(|| LabError::State("../shared is missing (set RACKPIPE_SHARED): the Proxmox simulator needs its API schema".into()))?;
-            let schema = shared.join("upstream/proxmox/pve-8.4-apidoc.json");
+                .unwrap_or_else(rackpipe_pve_sim::bundled_schema);
             if !schema.is_file() {
-                return Err(LabError::State(format!("{}: missing", schema.display())));
+                return Err(LabError::State(format!(
+                    "{}: missing (the Proxmox simulator's API schema)",
+                    schema.display()
+                )));
             }
             let token = resolve(doc.pointer("/proxmox/api/token"))
                 .ok_or_else(|| LabError::Site("proxmox.api.token: no lab value".into()))?;

@@ -3,7 +3,7 @@
 //! another, and a client without a certificate is refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod daemons_support;
+use crate::daemons_support;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! client namespace lists it with libnfs's `nfs-ls`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod daemons_support;
+use crate::daemons_support;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! SIGHUP with one brings the VIP up on exactly one host.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod daemons_support;
+use crate::daemons_support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

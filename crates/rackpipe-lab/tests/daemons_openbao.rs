@@ -3,7 +3,7 @@
 //! initialised and unsealed, the others join it through `retry_join` over TLS.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-mod daemons_support;
+use crate::daemons_support;
 
 use std::time::{Duration, Instant};
 

@@ -17,13 +17,7 @@ fn is_root() -> bool {
 }
 
 fn example_site() -> Option<PathBuf> {
-    let p = rackpipe_testkit::project_root().join("examples/rachuna-net/site.yaml");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: {} is absent", p.display());
-        None
-    }
+    Some(rackpipe_testkit::example_site("rachuna-net").0)
 }
 
 /// Root, `ip`, `sshd`, `ssh`, `ssh-keygen` and the example site, or `None` (skipped).
@@ -39,23 +33,18 @@ fn prerequisites() -> Option<PathBuf> {
         eprintln!("SKIP: the lab needs root (network namespaces)");
         return None;
     }
-    rackpipe_testkit::shared_dir()?;
     example_site()
 }
 
 fn options(dir: &Path, site: &Path, daemons: bool) -> LabOptions {
     let mut o = LabOptions::new(dir.join("lab"), site);
     o.lab_binary = Some(PathBuf::from(env!("CARGO_BIN_EXE_rackpipe-lab")));
-    o.shared_dir = rackpipe_testkit::shared_dir();
     o.daemons = daemons;
     o
 }
 
 fn tool(name: &str) -> Option<PathBuf> {
-    let p = rackpipe_testkit::project_root()
-        .join("target/debug")
-        .join(name);
-    p.is_file().then_some(p)
+    rackpipe_testkit::workspace_binary(name)
 }
 
 fn ssh(lab: &Lab, host: &str, command: &str) -> std::process::Output {
@@ -186,7 +175,6 @@ fn up_health_ssh_isolation_tools_and_down() {
         "etcd-backup",
     ] {
         let Some(bin) = tool(t) else {
-            eprintln!("SKIP (part): target/debug/{t} is not built");
             continue;
         };
         let out = Command::new(&bin)
@@ -256,9 +244,9 @@ fn a_failed_up_removes_what_it_created() {
     let tmp = rackpipe_testkit::temp_dir();
     let mut o = options(tmp.path(), &site, false);
     // The Proxmox simulator's schema is missing: up fails after network and sshd exist.
-    o.shared_dir = Some(tmp.path().join("no-shared"));
+    o.pve_schema = Some(tmp.path().join("no-such/pve-8.4-apidoc.json"));
     let err = Lab::up(&o).unwrap_err().to_string();
-    assert!(err.contains("pve-8.4-apidoc.json"), "{err}");
+    assert!(err.contains("no-such/pve-8.4-apidoc.json"), "{err}");
     assert!(!err.contains('\n'));
     let state = LabState::load(&tmp.path().join("lab")).unwrap();
     assert_eq!(state.status, "down");

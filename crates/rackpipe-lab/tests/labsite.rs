@@ -8,11 +8,7 @@ use rackpipe_lab::labsite::{self, LabSiteOptions, SecretKind};
 
 #[test]
 fn the_example_lab_site_validates_for_every_tool() {
-    let site = rackpipe_testkit::project_root().join("examples/rachuna-net/site.yaml");
-    if !site.is_file() {
-        eprintln!("SKIP: {} is absent", site.display());
-        return;
-    }
+    let (site, _) = rackpipe_testkit::example_site("rachuna-net");
     let doc = labsite::read(&site).unwrap();
     let span = labsite::span_of(&doc).unwrap();
     assert!(span <= 24);
@@ -73,17 +69,9 @@ fn the_example_lab_site_validates_for_every_tool() {
         "kubeadm-join",
         "etcd-backup",
     ] {
-        let bin = rackpipe_testkit::project_root()
-            .join("target/debug")
-            .join(tool);
-        if !bin.is_file() {
-            assert!(
-                !rackpipe_testkit::services_required(),
-                "target/debug/{tool} is not built (cargo build --bins -p rackpipe)"
-            );
-            eprintln!("SKIP (part): target/debug/{tool} is not built");
+        let Some(bin) = rackpipe_testkit::workspace_binary(tool) else {
             continue;
-        }
+        };
         let out = Command::new(&bin)
             .arg("validate")
             .arg(&path)

@@ -3,7 +3,7 @@
 //! `exportfs -v` must show each client with the access the site asked for. The linter must
 //! agree with exportfs on the classic mistakes.
 
-mod common;
+use crate::common;
 
 use common::{ExportfsSandbox, LINUX, load, site_yaml};
 use rackpipe_nfs::linux::parse_exportfs_v;

@@ -3,7 +3,7 @@
 //! real sshd on loopback (rackpipe-ssh) and over a local shell. exportfs is the real one in a
 //! private mount namespace (see common::ExportfsSandbox): /etc is never touched.
 
-mod common;
+use crate::common;
 
 use common::{ExportfsSandbox, LINUX, load, site_yaml};
 use rackpipe_model::documents::Action;

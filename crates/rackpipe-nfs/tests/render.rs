@@ -1,7 +1,7 @@
 //! Rendering and the site checks: snapshots of every rendered file, and every kind of bad
 //! input the issue names, each with an error that names the field.
 
-mod common;
+use crate::common;
 
 use common::{LINUX, load, load_with, site_yaml};
 use rackpipe_nfs::{Error, check, render};
@@ -295,13 +295,8 @@ fn synology_refuses_what_dsm_cannot_express() {
 #[test]
 #[allow(clippy::print_stderr)]
 fn example_sites_check_and_render() {
-    let root = rackpipe_testkit::project_root();
     for name in ["rachuna-dev", "rachuna-net"] {
-        let path = root.join("examples").join(name).join("site.yaml");
-        let Ok(bytes) = std::fs::read(&path) else {
-            eprintln!("SKIP: {} is absent", path.display());
-            continue;
-        };
+        let (_, bytes) = rackpipe_testkit::example_site(name);
         let site = match rackpipe_model::load(name, &bytes) {
             Ok((site, _)) => site,
             Err(e) => panic!("{name} does not load: {e}"),

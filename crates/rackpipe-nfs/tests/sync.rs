@@ -3,7 +3,7 @@
 //! copies nothing, `--delete` mirrors local pruning, `pull` restores a fresh directory, and
 //! an empty sending side never deletes. ganesha is killed when the test ends.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -1,7 +1,7 @@
 //! Synology plan/apply against the DSM API simulator over HTTPS (rackpipe-dsm-sim), including
 //! DSM's lost-save defect: saves that answer success without writing.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -110,15 +110,12 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let Some(shared) = rackpipe_testkit::shared_dir() else {
-        return;
-    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut cfg = SimConfig::new(shared.join("upstream/proxmox/pve-8.4-apidoc.json"));
+        let mut cfg = SimConfig::new(rackpipe_pve_sim::bundled_schema());
         cfg.nodes = vec!["pve1".into(), "pve2".into(), "pve3".into()];
         cfg.latency = LATENCY;
         let sim = Simulator::start(cfg).await.unwrap();

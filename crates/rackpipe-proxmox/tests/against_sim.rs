@@ -14,8 +14,7 @@ use rackpipe_pve_sim::{
 };
 
 fn config() -> Option<SimConfig> {
-    let dir = rackpipe_testkit::shared_dir()?;
-    let mut cfg = SimConfig::new(dir.join("upstream/proxmox/pve-8.4-apidoc.json"));
+    let mut cfg = SimConfig::new(rackpipe_pve_sim::bundled_schema());
     cfg.lock_wait = Duration::from_millis(200);
     cfg.tokens.push(TokenSpec {
         tokenid: "ci@pve!sync".into(),

@@ -7,9 +7,9 @@
 //!
 //! Its point is fidelity at the boundary:
 //!
-//! - **Every request is validated against the official schema** (`pve-8.4-apidoc.json`,
-//!   whose path the caller gives; it is AGPL data, so it is loaded at run time and never
-//!   embedded): path template, method, parameter types, enums, anchored patterns,
+//! - **Every request is validated against the official schema** (`pve-8.4-apidoc.json` or
+//!   its subset; [`bundled_schema`] is the subset this crate carries in `data/`, see
+//!   `data/SOURCES.md`; it is AGPL data, so it is loaded at run time and never embedded): path template, method, parameter types, enums, anchored patterns,
 //!   min/max, lengths, required keys, indexed keys (`net0`..`net31`), property strings
 //!   (`net0`, `scsi0`, `rootfs`, `mp0`, ...) and the named formats listed in
 //!   [`schema::KNOWN_FORMATS`]. A rejected request gets PVE's 400 body
@@ -53,13 +53,21 @@ mod state;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
 
 pub use state::GuestKind;
+
+/// The Proxmox VE 8.4 API schema this crate carries (`data/pve-8.4-apidoc.subset.json`: the
+/// official API-viewer data for every endpoint pve-sync uses, unedited; provenance, digest and
+/// licence in `data/SOURCES.md`). Read at run time from the source tree, never embedded.
+#[must_use]
+pub fn bundled_schema() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/pve-8.4-apidoc.subset.json")
+}
 
 /// Errors starting the simulator.
 #[derive(Debug, thiserror::Error)]

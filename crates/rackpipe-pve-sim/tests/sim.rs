@@ -6,10 +6,50 @@ use std::time::Duration;
 
 use rackpipe_pve_sim::{FailRule, GuestKind, GuestSpec, SimConfig, Simulator, TokenSpec};
 use serde_json::{Value, json};
+use sha2::Digest as _;
 
 fn schema_path() -> Option<std::path::PathBuf> {
-    let dir = rackpipe_testkit::shared_dir()?;
-    Some(dir.join("upstream/proxmox/pve-8.4-apidoc.json"))
+    Some(rackpipe_pve_sim::bundled_schema())
+}
+
+/// The bundled schema is the file `data/SOURCES.md` describes, byte for byte.
+#[test]
+fn bundled_schema_is_the_documented_upstream_subset() {
+    let bytes = std::fs::read(rackpipe_pve_sim::bundled_schema()).unwrap();
+    let digest = hex::encode(sha2::Sha256::digest(&bytes));
+    assert_eq!(
+        digest,
+        "00a6430852197fe8462b3e1483e69c4172ed0ce89f52c825027038022a9dd0b9"
+    );
+    let sources = std::fs::read_to_string(
+        rackpipe_pve_sim::bundled_schema().with_file_name("SOURCES.md"),
+    )
+    .unwrap();
+    assert!(sources.contains(&digest), "data/SOURCES.md names the digest");
+}
+
+/// With `../shared` present: `data/make-subset.py` run on the full official schema gives the
+/// bundled file byte for byte (nothing in it was edited by hand).
+#[test]
+fn bundled_schema_is_made_from_the_full_official_schema() {
+    let Some(shared) = rackpipe_testkit::shared_dir() else {
+        return;
+    };
+    let Some(python) = rackpipe_testkit::require_tool("python3") else {
+        return;
+    };
+    let bundled = rackpipe_pve_sim::bundled_schema();
+    let out = std::process::Command::new(python)
+        .arg(bundled.with_file_name("make-subset.py"))
+        .arg(shared.join("upstream/proxmox/pve-8.4-apidoc.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stdout == std::fs::read(&bundled).unwrap(),
+        "make-subset.py does not reproduce {}",
+        bundled.display()
+    );
 }
 
 async fn start(tweak: impl FnOnce(&mut SimConfig)) -> Option<Simulator> {

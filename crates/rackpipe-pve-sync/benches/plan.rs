@@ -178,17 +178,13 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let Some(dir) = rackpipe_testkit::shared_dir() else {
-        eprintln!("skipping: ../shared is absent");
-        return;
-    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut cfg = SimConfig::new(dir.join("upstream/proxmox/pve-8.4-apidoc.json"));
+        let mut cfg = SimConfig::new(rackpipe_pve_sim::bundled_schema());
         cfg.nodes = NODES.iter().map(|s| (*s).to_owned()).collect();
         cfg.storages = vec![
             StorageSpec::new("local", "dir", &["vztmpl", "iso"], false),

@@ -32,11 +32,8 @@ fn binary() -> Option<PathBuf> {
 
 /// rachuna-dev with the password from an environment variable.
 fn site_file(dir: &Path) -> Option<PathBuf> {
-    let path = rackpipe_testkit::project_root().join("examples/rachuna-dev/site.yaml");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("skipping: {} is absent", path.display());
-        return None;
-    };
+    let (_, bytes) = rackpipe_testkit::example_site("rachuna-dev");
+    let text = String::from_utf8(bytes).expect("UTF-8 example");
     let text = text.replacen(
         "password: vault:dev.rachuna/auth/router.rachuna.dev#password",
         &format!("password: env:{PASSWORD_ENV}"),

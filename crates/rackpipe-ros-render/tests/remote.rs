@@ -15,11 +15,7 @@ use rackpipe_routeros::{Command, Config, Props};
 const PASSWORD: &str = "sim-password";
 
 fn example(name: &str) -> Option<Site> {
-    let path = rackpipe_testkit::project_root().join(format!("examples/{name}/site.yaml"));
-    let Ok(bytes) = std::fs::read(&path) else {
-        eprintln!("skipping: {} is absent", path.display());
-        return None;
-    };
+    let (path, bytes) = rackpipe_testkit::example_site(name);
     Some(
         rackpipe_model::load_and_validate(&path.display().to_string(), &bytes)
             .expect("example validates")

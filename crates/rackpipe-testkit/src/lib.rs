@@ -66,6 +66,46 @@ pub fn shared_dir() -> Option<PathBuf> {
     None
 }
 
+/// Skips the calling test: prints `SKIP: {reason}` and returns `None`, or panics with the
+/// reason when `RACKPIPE_REQUIRE_SERVICES=1`. Every skip goes through here (or through
+/// [`require_tool`] / [`shared_dir`]), so CI can never pass a test vacuously.
+#[must_use]
+pub fn skip<T>(reason: &str) -> Option<T> {
+    assert!(
+        !services_required(),
+        "{reason} (RACKPIPE_REQUIRE_SERVICES=1: this test must run)"
+    );
+    eprintln!("SKIP: {reason}; set RACKPIPE_REQUIRE_SERVICES=1 to make this an error");
+    None
+}
+
+/// The example site `examples/NAME/site.yaml`: its path and bytes. The examples are part of
+/// the tree, so a missing one fails the test.
+///
+/// # Panics
+/// When the file cannot be read.
+#[must_use]
+pub fn example_site(name: &str) -> (PathBuf, Vec<u8>) {
+    let path = project_root().join("examples").join(name).join("site.yaml");
+    let bytes =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (path, bytes)
+}
+
+/// A binary of this workspace in `target/debug` (`cargo build --workspace --bins`), or a
+/// [`skip`] naming the build command.
+#[must_use]
+pub fn workspace_binary(name: &str) -> Option<PathBuf> {
+    let path = project_root().join("target/debug").join(name);
+    if path.is_file() {
+        return Some(path);
+    }
+    skip(&format!(
+        "{} is not built (cargo build --workspace --bins)",
+        path.display()
+    ))
+}
+
 /// The workspace root (the folder holding the top-level `Cargo.toml`).
 #[must_use]
 pub fn project_root() -> PathBuf {

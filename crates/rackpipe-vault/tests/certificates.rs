@@ -10,7 +10,7 @@
     missing_docs
 )]
 
-mod common;
+use crate::common;
 
 use rackpipe_model::documents::{Action, Plan};
 use rackpipe_model::vault::Certificate;
@@ -386,11 +386,8 @@ const EXAMPLE_CERTIFICATES: &str = r#"
 
 #[test]
 fn the_suggested_example_certificate_validates() {
-    let path = rackpipe_testkit::project_root().join("examples/rachuna-net/site.yaml");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("SKIP: {} absent", path.display());
-        return;
-    };
+    let (_, bytes) = rackpipe_testkit::example_site("rachuna-net");
+    let text = String::from_utf8(bytes).expect("UTF-8 example");
     let mut doc: Value = serde_saphyr::from_str(&text).unwrap();
     doc["vault"]["certificates"] = serde_saphyr::from_str(EXAMPLE_CERTIFICATES).unwrap();
     let json = serde_json::to_string(&doc).unwrap();

@@ -10,7 +10,7 @@
     missing_docs
 )]
 
-mod common;
+use crate::common;
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -250,6 +250,11 @@ async fn cluster_lifecycle() {
     );
     assert!(second.unmanaged.is_empty(), "{:?}", second.unmanaged);
     eprintln!("no-change plan: {plan_requests} API requests");
+    assert_eq!(
+        second.requests,
+        Some(plan_requests),
+        "the plan says how many requests it made"
+    );
     // A user created from a vault: reference can log in.
     if let Some(u) = want.users.first() {
         let pw = if u.password_ref.starts_with("vault:") {

@@ -92,18 +92,15 @@ pub fn full_site() -> String {
     site_yaml("198.18.0.0/24", &guests, lb)
 }
 
-/// The example sites that exist now (skipped with a message while absent).
+/// The example sites, by name.
 pub fn example_sites() -> Vec<(String, String)> {
-    let root = rackpipe_testkit::project_root().join("examples");
-    let mut out = Vec::new();
-    for name in ["rachuna-net", "rachuna-dev"] {
-        let path = root.join(name).join("site.yaml");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => out.push((name.to_owned(), text)),
-            Err(_) => eprintln!("SKIP: {} is not there yet", path.display()),
-        }
-    }
-    out
+    ["rachuna-net", "rachuna-dev"]
+        .into_iter()
+        .map(|name| {
+            let (_, bytes) = rackpipe_testkit::example_site(name);
+            (name.to_owned(), String::from_utf8(bytes).expect("UTF-8 example"))
+        })
+        .collect()
 }
 
 /// A self-signed cert + key PEM at `path` (for `haproxy -c`, which opens `crt` files).

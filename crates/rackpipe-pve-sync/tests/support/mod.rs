@@ -27,14 +27,7 @@ impl SecretSource for FakeSecrets {
 }
 
 pub fn schema() -> Option<PathBuf> {
-    let dir = rackpipe_testkit::shared_dir()?;
-    let p = dir.join("upstream/proxmox/pve-8.4-apidoc.json");
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} is absent", p.display());
-        None
-    }
+    Some(rackpipe_pve_sim::bundled_schema())
 }
 
 pub fn load_site(yaml: &str) -> Site {
@@ -45,11 +38,7 @@ pub fn load_site(yaml: &str) -> Site {
 }
 
 pub fn example(name: &str) -> Option<Site> {
-    let path = rackpipe_testkit::project_root().join(format!("examples/{name}/site.yaml"));
-    let Ok(bytes) = std::fs::read(&path) else {
-        eprintln!("skipping: {} is absent", path.display());
-        return None;
-    };
+    let (path, bytes) = rackpipe_testkit::example_site(name);
     match rackpipe_model::load_and_validate(&path.display().to_string(), &bytes) {
         Ok(l) => Some(l.site),
         Err(e) => panic!("{}: {e:?}", path.display()),

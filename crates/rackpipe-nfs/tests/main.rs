@@ -1,0 +1,11 @@
+//! The integration tests of `rackpipe-nfs`, one test binary (one link of the dependency tree
+//! instead of one per file). Each module is one former `tests/*.rs` file.
+
+mod common;
+mod exportfs;
+mod ganesha;
+mod lint_props;
+mod linux_apply;
+mod render;
+mod sync;
+mod synology;

@@ -1,0 +1,8 @@
+//! The integration tests of `rackpipe-ros-render`, one test binary (one link of the dependency tree
+//! instead of one per file). Each module is one former `tests/*.rs` file.
+
+mod backup_sftp;
+mod cli;
+mod facts;
+mod remote;
+mod render;
