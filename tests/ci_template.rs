@@ -1,8 +1,17 @@
-//! The shared CI template `ci/rackpipe.gitlab-ci.yml` and the project's own `.gitlab-ci.yml`.
+//! The CI/CD component `templates/rackpipe.yml` (the shared template of every `iac-*`
+//! repository), the example `examples/iac-site/.gitlab-ci.yml` that includes it, and the
+//! project's own `.gitlab-ci.yml`.
 //!
-//! - Both validate against GitLab's CI JSON schema (`../shared/upstream/gitlab/ci.schema.json`,
-//!   draft-07, formats checked); the template's `spec:` header and body are checked as the two
+//! - All validate against GitLab's CI JSON schema (`../shared/upstream/gitlab/ci.schema.json`,
+//!   draft-07, formats checked); the component's `spec:` header and body are checked as the two
 //!   separate documents they are.
+//! - Every job of the component retries on exit 75 (transient, safe to retry); the README's
+//!   inputs table is generated from the component's `spec:inputs` (`RACKPIPE_BLESS=1`
+//!   rewrites it) and embeds the example pipeline verbatim.
+//! - The example's `include: component:` and the README's `include: project:` resolve offline
+//!   in gitlab-ci-local (the component placed where it caches remote includes), and the
+//!   project's pipeline lists the right jobs per pipeline kind (merge request, default branch,
+//!   other branch, schedule, release tag).
 //! - The template really runs: [`SiteRepo`] builds a throwaway GitLab-like git repository that
 //!   includes the template with the example site, and runs it with `gitlab-ci-local` (installed
 //!   by `.ci/install-gitlab-ci-local.sh`) with the freshly built binaries first on `PATH`.
@@ -31,7 +40,10 @@ const TOOLS: [&str; 7] = [
 /// How long one gitlab-ci-local run may take before the test kills it and fails.
 const PIPELINE_TIMEOUT: Duration = Duration::from_secs(60);
 
-const TEMPLATE: &str = "ci/rackpipe.gitlab-ci.yml";
+/// The component (GitLab's component project layout: `templates/NAME.yml`).
+const TEMPLATE: &str = "templates/rackpipe.yml";
+/// The complete `.gitlab-ci.yml` of an example `iac-site` repository using the component.
+const EXAMPLE_PIPELINE: &str = "examples/iac-site/.gitlab-ci.yml";
 const EXAMPLE_SITE: &str = "examples/rachuna-net/site.yaml";
 
 fn project_root() -> PathBuf {
@@ -239,6 +251,10 @@ pub(crate) enum Pipeline {
     DefaultBranch,
     /// A scheduled pipeline on the default branch.
     Schedule,
+    /// A push to a branch other than the default one, with no merge request open.
+    OtherBranch,
+    /// The pipeline of the release tag `0.1.0` (no `CI_COMMIT_BRANCH`).
+    Tag,
 }
 
 impl Pipeline {
@@ -255,6 +271,17 @@ impl Pipeline {
             Self::Schedule => &[
                 "--ignore-predefined-vars=CI_PIPELINE_SOURCE",
                 "--variable=CI_PIPELINE_SOURCE=schedule",
+            ],
+            Self::OtherBranch => &[
+                "--ignore-predefined-vars=CI_COMMIT_BRANCH,CI_COMMIT_REF_NAME",
+                "--variable=CI_COMMIT_BRANCH=feature",
+                "--variable=CI_COMMIT_REF_NAME=feature",
+            ],
+            Self::Tag => &[
+                "--ignore-predefined-vars=CI_COMMIT_TAG,CI_COMMIT_REF_NAME",
+                "--variable=CI_COMMIT_TAG=0.1.0",
+                "--variable=CI_COMMIT_REF_NAME=0.1.0",
+                "--unset-variable=CI_COMMIT_BRANCH",
             ],
         }
     }
@@ -320,6 +347,9 @@ pub(crate) struct SiteRepo {
     root: tempfile::TempDir,
 }
 
+/// The GitLab host of the throwaway repositories' `origin` (so `$CI_SERVER_FQDN`).
+const GITLAB_HOST: &str = "gitlab.example.invalid";
+
 /// A site repository's `.gitlab-ci.yml`: the workflow and stages the template documents.
 const SITE_PIPELINE: &str = r#"workflow:
   rules:
@@ -328,33 +358,49 @@ const SITE_PIPELINE: &str = r#"workflow:
     - if: $CI_PIPELINE_SOURCE == "push" && $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
 stages: [validate, plan, apply, backup]
 include:
-  - local: ci/rackpipe.gitlab-ci.yml
+  - local: templates/rackpipe.yml
     inputs:
 {inputs}
 "#;
 
 impl SiteRepo {
-    /// A repository with `ci/rackpipe.gitlab-ci.yml` (a copy of the template), `site.yaml`
-    /// holding `site`, and a `.gitlab-ci.yml` that includes the template with `inputs`
+    /// A repository with `templates/rackpipe.yml` (a copy of the component), `site.yaml`
+    /// holding `site`, and a `.gitlab-ci.yml` that includes the component with `inputs`
     /// (YAML lines indented for the `inputs:` map, e.g. `"site: site.yaml\nversion: dev"`).
     pub fn new(site: &str, inputs: &str) -> Self {
+        let inputs: String = inputs.lines().map(|l| format!("      {l}\n")).collect();
+        Self::with_files(
+            "homelab/site",
+            &[
+                (
+                    ".gitlab-ci.yml",
+                    SITE_PIPELINE.replace("{inputs}\n", &inputs),
+                ),
+                (TEMPLATE, read(&project_root().join(TEMPLATE))),
+                ("site.yaml", site.to_owned()),
+                (
+                    ".gitignore",
+                    ".gitlab-ci-local/\nvalidate-*.xml\n".to_owned(),
+                ),
+            ],
+        )
+    }
+
+    /// A repository of the GitLab project `project_path` (`group/name`, on the host
+    /// `gitlab.example.invalid`) holding `files` (relative path, contents), committed.
+    pub fn with_files(project_path: &str, files: &[(&str, String)]) -> Self {
         let repo = Self {
             root: rackpipe_testkit::temp_dir(),
         };
-        let inputs: String = inputs.lines().map(|l| format!("      {l}\n")).collect();
-        repo.write(
-            ".gitlab-ci.yml",
-            &SITE_PIPELINE.replace("{inputs}\n", &inputs),
-        );
-        repo.write(TEMPLATE, &read(&project_root().join(TEMPLATE)));
-        repo.write("site.yaml", site);
-        repo.write(".gitignore", ".gitlab-ci-local/\nvalidate-*.xml\n");
+        for (rel, contents) in files {
+            repo.write(rel, contents);
+        }
         repo.git(&["init", "-q", "-b", "main"]);
         repo.git(&[
             "remote",
             "add",
             "origin",
-            "git@gitlab.example.invalid:homelab/site.git",
+            &format!("git@{GITLAB_HOST}:{project_path}.git"),
         ]);
         repo.commit("init");
         repo.git(&[
@@ -363,6 +409,22 @@ impl SiteRepo {
             "refs/remotes/origin/main",
         ]);
         repo
+    }
+
+    /// Places `contents` where gitlab-ci-local keeps a remote include of `project_path` at
+    /// `reference` (`file` inside that project), so `include: component:`/`project:` resolve
+    /// offline. Not committed: `.gitlab-ci-local/` is gitlab-ci-local's own folder.
+    pub fn cache_remote_include(
+        &self,
+        project_path: &str,
+        reference: &str,
+        file: &str,
+        contents: &str,
+    ) {
+        self.write(
+            &format!(".gitlab-ci-local/includes/{GITLAB_HOST}/{project_path}/{reference}/{file}"),
+            contents,
+        );
     }
 
     /// The repository's root.
@@ -486,7 +548,20 @@ fn parse_summary(output: &str) -> Vec<(String, JobStatus)> {
         .collect()
 }
 
-/// The names of the jobs a `--list` run printed.
+/// The names of every job a `--list` run printed: the first column of the table under its
+/// `name  description  stage …` header (columns are two or more spaces apart).
+fn listed_job_names(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .skip_while(|line| !(line.starts_with("name ") && line.contains("stage")))
+        .skip(1)
+        .filter_map(|line| line.split("  ").next())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+/// The names of the component's jobs a `--list` run printed.
 fn listed_jobs(output: &str) -> Vec<String> {
     output
         .lines()
@@ -722,6 +797,505 @@ fn break_site_breaks_the_first_bridge_port_or_else_a_vlan_id() {
     assert_eq!(field, "router.vlans[0].vlan_id");
     let broken: Value = serde_json::from_str(&broken).unwrap();
     assert_eq!(broken["router"]["vlans"][0]["vlan_id"], 5000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The component's contract: retries, the README's inputs table, the example iac-site pipeline
+// ---------------------------------------------------------------------------------------------
+
+/// The job `name` of `body` with its `extends` chain merged in, as GitLab merges it: maps
+/// deeply, the job's own keys winning; any other value replaced whole.
+fn resolve_extends(body: &Value, name: &str) -> Value {
+    let job = body
+        .get(name)
+        .unwrap_or_else(|| panic!("no job or hidden job `{name}`"));
+    let parents: Vec<&str> = match &job["extends"] {
+        Value::String(parent) => vec![parent.as_str()],
+        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let mut merged = Value::Object(serde_json::Map::new());
+    for parent in parents {
+        deep_merge(&mut merged, &resolve_extends(body, parent));
+    }
+    deep_merge(&mut merged, job);
+    if let Value::Object(map) = &mut merged {
+        map.remove("extends");
+    }
+    merged
+}
+
+fn deep_merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(base), Value::Object(over)) => {
+            for (key, value) in over {
+                deep_merge(base.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+        (base, over) => *base = over.clone(),
+    }
+}
+
+/// Exit 75 means "transient, safe to retry" in every tool: every job of the component retries
+/// on it, at most twice. `retry:when` is spelt out (its default, `always`, would also retry
+/// invalid input and refused plans) and names no script failure, so 75 is the only exit code
+/// that retries.
+#[test]
+fn every_component_job_retries_on_exit_75_and_on_no_other_script_failure() {
+    let docs = yaml_documents(&project_root().join(TEMPLATE));
+    let body = &docs[1];
+    let jobs: Vec<&String> = body
+        .as_object()
+        .expect("the component body is a map")
+        .keys()
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            "rackpipe-validate",
+            "rackpipe-plan",
+            "rackpipe-apply",
+            "rackpipe-drift",
+            "rackpipe-backup",
+            "rackpipe-drill"
+        ],
+        "the component's jobs changed; check their retries and update this list"
+    );
+    for name in jobs {
+        let job = resolve_extends(body, name);
+        let retry = &job["retry"];
+        assert!(
+            retry["max"]
+                .as_u64()
+                .is_some_and(|max| (1..=2).contains(&max)),
+            "{name}: retry.max must be 1 or 2: {retry}"
+        );
+        let codes = match &retry["exit_codes"] {
+            Value::Array(codes) => codes.clone(),
+            code => vec![code.clone()],
+        };
+        assert_eq!(
+            codes,
+            [Value::from(75)],
+            "{name}: retry.exit_codes: {retry}"
+        );
+        let when: Vec<&str> = match &retry["when"] {
+            Value::String(when) => vec![when.as_str()],
+            Value::Array(when) => when.iter().filter_map(Value::as_str).collect(),
+            other => {
+                panic!("{name}: retry.when must be set (the default retries anything): {other}")
+            }
+        };
+        for reason in when {
+            assert!(
+                !["always", "script_failure", "unknown_failure"].contains(&reason),
+                "{name}: retry.when `{reason}` would retry failures other than exit 75"
+            );
+        }
+    }
+}
+
+const README: &str = "README.md";
+const INPUTS_BEGIN: &str = "<!-- component-inputs:begin";
+const INPUTS_END: &str = "<!-- component-inputs:end -->";
+
+/// The README's inputs table of the component, from its `spec:inputs`, in their order: the
+/// name, the default (`*required*` when there is none; a list as a YAML flow sequence) and
+/// the description on one line.
+fn inputs_table(header: &Value) -> String {
+    let inputs = header["spec"]["inputs"]
+        .as_object()
+        .expect("spec.inputs is a map");
+    let mut table = String::from("| input | default | description |\n|---|---|---|\n");
+    for (name, input) in inputs {
+        let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+        let default = match input.get("default") {
+            None => "*required*".to_owned(),
+            Some(Value::String(s)) if s.is_empty() => "`\"\"`".to_owned(),
+            Some(Value::Array(items)) => {
+                let items: Vec<String> = items.iter().map(text).collect();
+                format!("`[{}]`", items.join(", "))
+            }
+            Some(value) => format!("`{}`", text(value)),
+        };
+        let description = input["description"]
+            .as_str()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace('|', "\\|");
+        table.push_str(&format!("| `{name}` | {default} | {description} |\n"));
+    }
+    table
+}
+
+/// The inputs table in the README's "Components" section is generated from the component's
+/// `spec:inputs` (names, defaults, descriptions), so the two cannot drift;
+/// `RACKPIPE_BLESS=1` rewrites it.
+#[test]
+fn readme_inputs_table_lists_exactly_the_components_spec_inputs() {
+    let docs = yaml_documents(&project_root().join(TEMPLATE));
+    let want = inputs_table(&docs[0]);
+    let path = project_root().join(README);
+    let readme = read(&path);
+    let begin = readme
+        .find(INPUTS_BEGIN)
+        .unwrap_or_else(|| panic!("{README} has no `{INPUTS_BEGIN} … -->` marker"));
+    let start = begin
+        + readme[begin..]
+            .find("-->\n")
+            .expect("the begin marker is closed by `-->`")
+        + 4;
+    let end = readme
+        .find(INPUTS_END)
+        .unwrap_or_else(|| panic!("{README} has no `{INPUTS_END}` marker"));
+    assert!(
+        start <= end,
+        "{README}: the inputs markers are out of order"
+    );
+    let got = &readme[start..end];
+    if got == want {
+        return;
+    }
+    if std::env::var_os("RACKPIPE_BLESS").is_some() {
+        fs::write(
+            &path,
+            format!("{}{want}{}", &readme[..start], &readme[end..]),
+        )
+        .expect("write README.md");
+        return;
+    }
+    panic!(
+        "{README}'s inputs table differs from {TEMPLATE}'s spec:inputs; regenerate it with \
+         RACKPIPE_BLESS=1 cargo nextest run -p rackpipe -E 'test(/readme_inputs_table/)'\n\
+         --- {README}\n{got}--- {TEMPLATE}\n{want}"
+    );
+}
+
+/// The README shows the example iac-site pipeline, and shows it as the file has it.
+#[test]
+fn readme_shows_the_example_iac_site_pipeline_verbatim() {
+    let readme = read(&project_root().join(README));
+    let example = read(&project_root().join(EXAMPLE_PIPELINE));
+    assert!(
+        readme.contains(&format!("```yaml\n{example}```\n")),
+        "{README} must show {EXAMPLE_PIPELINE} verbatim in a ```yaml block"
+    );
+}
+
+/// The example's one include: the component of the project rackpipe/rackpipe, and the
+/// version it pins (`@VERSION`), which must be the `version` input (the image tag) too.
+fn example_component_version(example: &Value) -> String {
+    let include = &example["include"][0];
+    let component = include["component"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{EXAMPLE_PIPELINE}: include[0] is not a component: {include}"));
+    let version = component
+        .strip_prefix("$CI_SERVER_FQDN/rackpipe/rackpipe/rackpipe@")
+        .unwrap_or_else(|| {
+            panic!("{EXAMPLE_PIPELINE}: not the rackpipe component at a version: {component}")
+        });
+    assert_eq!(
+        include["inputs"]["version"].as_str(),
+        Some(version),
+        "{EXAMPLE_PIPELINE}: the `version` input must be the component's version"
+    );
+    version.to_owned()
+}
+
+#[test]
+fn example_iac_site_pipeline_validates_against_gitlab_ci_schema() {
+    let docs = yaml_documents(&project_root().join(EXAMPLE_PIPELINE));
+    assert_eq!(docs.len(), 1, "{EXAMPLE_PIPELINE} is one YAML document");
+    let version = example_component_version(&docs[0]);
+    assert!(
+        version.split('.').count() == 3 && version.split('.').all(|n| n.parse::<u32>().is_ok()),
+        "{EXAMPLE_PIPELINE}: pin a released semantic version, not {version}"
+    );
+    let Some(schema) = ci_schema() else { return };
+    let errors = schema_errors(&schema, &docs[0]);
+    assert!(
+        errors.is_empty(),
+        "{EXAMPLE_PIPELINE}:\n{}",
+        errors.join("\n")
+    );
+}
+
+/// The example pipeline as an iac-site repository has it: `include: component:` resolves
+/// (offline: the component sits where gitlab-ci-local keeps remote includes) and gives the
+/// jobs of each pipeline kind; the README's `include: project:` form gives the same jobs.
+#[test]
+fn example_iac_site_pipeline_includes_the_component_and_lists_its_jobs() {
+    let Some(gitlab_ci_local) = rackpipe_testkit::require_tool("gitlab-ci-local") else {
+        return;
+    };
+    let example = read(&project_root().join(EXAMPLE_PIPELINE));
+    let version =
+        example_component_version(&yaml_documents(&project_root().join(EXAMPLE_PIPELINE))[0]);
+    let component = read(&project_root().join(TEMPLATE));
+    let jobs = |kind: &str| -> Vec<String> {
+        let tools: &[&str] = match kind {
+            "validate" => &TOOLS,
+            "backup" => &["etcd-backup", "ros-render"],
+            _ => &TOOLS[..6],
+        };
+        tools
+            .iter()
+            .map(|tool| format!("rackpipe-{kind}: [{tool}]"))
+            .collect()
+    };
+    let mr: Vec<String> = [jobs("validate"), jobs("plan")].concat();
+    let push: Vec<String> = [mr.clone(), jobs("apply")].concat();
+    let nightly: Vec<String> = [jobs("drift"), jobs("backup")].concat();
+
+    let project_form = example.replacen(
+        &format!("  - component: $CI_SERVER_FQDN/rackpipe/rackpipe/rackpipe@{version}\n"),
+        &format!("  - project: rackpipe/rackpipe\n    ref: \"{version}\"\n    file: {TEMPLATE}\n"),
+        1,
+    );
+    assert_ne!(
+        project_form, example,
+        "the example's component include moved"
+    );
+    for pipeline in [example, project_form] {
+        let repo = SiteRepo::with_files(
+            "homelab/iac-site",
+            &[
+                (".gitlab-ci.yml", pipeline.clone()),
+                ("site.yaml", example_site()),
+                (".gitignore", ".gitlab-ci-local/\n".to_owned()),
+            ],
+        );
+        // Where gitlab-ci-local looks for both `component: HOST/rackpipe/rackpipe/rackpipe@V`
+        // and `project: rackpipe/rackpipe, ref: V, file: templates/rackpipe.yml`.
+        repo.cache_remote_include("rackpipe/rackpipe", &version, TEMPLATE, &component);
+        for (kind, want) in [
+            (Pipeline::MergeRequest, &mr),
+            (Pipeline::DefaultBranch, &push),
+            (Pipeline::Schedule, &nightly),
+        ] {
+            let run = repo.run(&gitlab_ci_local, kind, &["--list"]);
+            assert!(
+                run.success,
+                "{kind:?} --list of\n{pipeline}\n{}",
+                run.output
+            );
+            assert_eq!(&listed_jobs(&run.output), want, "{kind:?}:\n{}", run.output);
+        }
+        let run = repo.run(
+            &gitlab_ci_local,
+            Pipeline::Schedule,
+            &["--list", "--variable=RACKPIPE_SCHEDULE=drill"],
+        );
+        assert_eq!(
+            listed_jobs(&run.output),
+            ["rackpipe-drill"],
+            "{}",
+            run.output
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The project's own pipeline
+// ---------------------------------------------------------------------------------------------
+
+/// The project's `.gitlab-ci.yml` as one JSON value.
+fn project_pipeline() -> Value {
+    yaml_documents(&project_root().join(".gitlab-ci.yml")).remove(0)
+}
+
+/// Every script line of `job` (before_script, script), as written.
+fn script_lines(job: &Value) -> Vec<String> {
+    ["before_script", "script"]
+        .iter()
+        .flat_map(|key| job[key].as_array().cloned().unwrap_or_default())
+        .filter_map(|line| line.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The test job runs what `.ci/run` runs, with the daemons (not in skip mode) on a runner that
+/// may create network namespaces; the build has protoc; a tag publishes the image, the tarball
+/// and the release; no credential is ever a command argument.
+#[test]
+fn project_pipeline_tests_like_ci_run_and_releases_on_tags() {
+    let pipeline = project_pipeline();
+    let test = resolve_extends(&pipeline, "test");
+    assert!(
+        script_lines(&test).iter().any(|l| l == "bash .ci/run"),
+        "the test job must run `bash .ci/run`: {test:#}"
+    );
+    let ci_run = read(&project_root().join(".ci/run"));
+    assert!(
+        ci_run.contains("export RACKPIPE_REQUIRE_SERVICES=1")
+            && ci_run.contains("bash .ci/setup.sh"),
+        ".ci/run must install the daemons and require them"
+    );
+    assert!(
+        read(&project_root().join(".ci/setup.sh")).contains("protobuf-compiler"),
+        ".ci/setup.sh must install protoc"
+    );
+    assert_eq!(
+        test["tags"],
+        serde_json::json!(["$RACKPIPE_PRIVILEGED_TAG"]),
+        "the test job runs on the privileged runner (network namespaces)"
+    );
+    let build = resolve_extends(&pipeline, "build");
+    assert!(
+        script_lines(&build)
+            .iter()
+            .any(|l| l.contains("apt-get install") && l.contains("protobuf-compiler")),
+        "the build job must install protoc: {build:#}"
+    );
+
+    let release = &pipeline["release"];
+    assert_eq!(release["release"]["tag_name"], "$CI_COMMIT_TAG");
+    assert!(
+        release["image"]
+            .as_str()
+            .is_some_and(|image| image.contains("gitlab-org/release-cli")),
+        "{release:#}"
+    );
+    let links: Vec<&str> = release["release"]["assets"]["links"]
+        .as_array()
+        .expect("release assets links")
+        .iter()
+        .filter_map(|link| link["url"].as_str())
+        .collect();
+    assert_eq!(
+        links,
+        [
+            "$PACKAGE_REGISTRY_URL/$DIST_NAME",
+            "$PACKAGE_REGISTRY_URL/$DIST_NAME.sha256"
+        ]
+    );
+    assert_eq!(
+        pipeline["variables"]["DIST_NAME"],
+        "rackpipe-$CI_COMMIT_TAG-x86_64-unknown-linux-gnu.tar.gz",
+        "the asset is ci/dist.sh's tarball of the tag's version"
+    );
+
+    for (name, job) in pipeline.as_object().expect("a map") {
+        if !job.is_object() {
+            continue;
+        }
+        let script = script_lines(&resolve_extends(&pipeline, name)).join("\n");
+        for line in script.lines() {
+            for secret in ["$CI_JOB_TOKEN", "$CI_REGISTRY_PASSWORD"] {
+                if line.contains(secret) {
+                    assert!(
+                        line.trim_start().starts_with("printf ") && line.contains("\" |"),
+                        "{name}: {secret} must reach its command on stdin (printf … |), not as an argument:\n{line}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The project's pipeline per kind, as gitlab-ci-local resolves it (the component included
+/// from the project itself at `$CI_COMMIT_SHA`, rules and workflow evaluated).
+#[test]
+fn project_pipeline_lists_the_right_jobs_per_pipeline_kind() {
+    let Some(gitlab_ci_local) = rackpipe_testkit::require_tool("gitlab-ci-local") else {
+        return;
+    };
+    let repo = SiteRepo::with_files(
+        "rackpipe/rackpipe",
+        &[
+            (
+                ".gitlab-ci.yml",
+                read(&project_root().join(".gitlab-ci.yml")),
+            ),
+            (TEMPLATE, read(&project_root().join(TEMPLATE))),
+            (".gitignore", ".gitlab-ci-local/\n".to_owned()),
+        ],
+    );
+    let names = |jobs: &[&str]| -> Vec<String> { jobs.iter().map(|j| (*j).to_owned()).collect() };
+    let base = names(&["fmt", "test", "build"]);
+    let validate: Vec<String> = TOOLS
+        .iter()
+        .map(|tool| format!("rackpipe-validate: [{tool}]"))
+        .collect();
+    let package = names(&["oci-image", "dist"]);
+    let publish = names(&["publish-image", "publish-dist", "release"]);
+    for (kind, want) in [
+        (
+            Pipeline::MergeRequest,
+            [&base[..], &validate, &package].concat(),
+        ),
+        (
+            Pipeline::DefaultBranch,
+            [&base[..], &validate, &package].concat(),
+        ),
+        (Pipeline::OtherBranch, [&base[..], &package].concat()),
+        (Pipeline::Schedule, base.clone()),
+        (Pipeline::Tag, [&base[..], &package, &publish].concat()),
+    ] {
+        let run = repo.run(&gitlab_ci_local, kind, &["--list"]);
+        assert!(run.success, "{kind:?} --list:\n{}", run.output);
+        assert_eq!(
+            listed_job_names(&run.output),
+            want,
+            "{kind:?}:\n{}",
+            run.output
+        );
+        let run = repo.run(&gitlab_ci_local, kind, &["--validate-dependency-chain"]);
+        assert!(run.success, "{kind:?} needs:\n{}", run.output);
+    }
+}
+
+/// Run for real with gitlab-ci-local: on a tag that is not the workspace version, the `dist`
+/// job stops before packaging anything (the release's asset names are built from the tag, the
+/// tarball's from Cargo.toml), naming both.
+#[test]
+fn dist_job_refuses_a_tag_that_is_not_the_workspace_version() {
+    let Some(gitlab_ci_local) = rackpipe_testkit::require_tool("gitlab-ci-local") else {
+        return;
+    };
+    let repo = SiteRepo::with_files(
+        "rackpipe/rackpipe",
+        &[
+            (
+                ".gitlab-ci.yml",
+                read(&project_root().join(".gitlab-ci.yml")),
+            ),
+            (TEMPLATE, read(&project_root().join(TEMPLATE))),
+            ("Cargo.toml", read(&project_root().join("Cargo.toml"))),
+            (".gitignore", ".gitlab-ci-local/\n".to_owned()),
+        ],
+    );
+    let run = repo.run(
+        &gitlab_ci_local,
+        Pipeline::DefaultBranch,
+        &[
+            "dist",
+            "--ignore-predefined-vars=CI_COMMIT_TAG",
+            "--variable=CI_COMMIT_TAG=9.9.9",
+        ],
+    );
+    assert!(!run.success, "dist passed on tag 9.9.9:\n{}", run.output);
+    assert_eq!(
+        run.status("dist"),
+        Some(JobStatus::Failed),
+        "{}",
+        run.output
+    );
+    let want = format!(
+        "tag 9.9.9 is not the workspace version {} (Cargo.toml)",
+        env!("CARGO_PKG_VERSION")
+    );
+    let log = run.job_log("dist");
+    assert!(
+        log.contains(&want),
+        "want {want:?} in the dist job log:\n{log}"
+    );
+    assert!(
+        !repo.path().join("target/dist").exists(),
+        "dist packaged something for a wrong tag"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
