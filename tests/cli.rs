@@ -151,3 +151,57 @@ fn another_tools_document_embedding_the_site_is_accepted() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.json()["valid"], true);
 }
+
+/// Every binary writes its shell completions, man pages and the JSON Schemas itself (what
+/// `ci/dist.sh` packs and a user's editor needs), all from the same clap definition.
+#[test]
+fn completions_man_pages_and_schemas() {
+    let committed = |file: &str| {
+        std::fs::read_to_string(crate::support::root().join("schemas").join(file)).unwrap()
+    };
+    for tool in TOOLS {
+        for shell in ["bash", "zsh", "fish"] {
+            let out = run(tool, &["completions", shell], None);
+            assert_eq!(out.code, 0, "{tool} completions {shell}: {}", out.stderr);
+            assert!(out.stdout.contains(tool), "{tool} completions {shell}");
+            assert!(
+                out.stdout.contains("validate"),
+                "{tool} completions {shell}"
+            );
+        }
+        assert_eq!(run(tool, &["completions", "tcsh"], None).code, 64, "{tool}");
+
+        let out = run(tool, &["man"], None);
+        assert_eq!(out.code, 0, "{tool} man: {}", out.stderr);
+        assert!(out.stdout.starts_with(".ie"), "{tool} man: not roff");
+        assert!(out.stdout.contains(".TH"), "{tool} man: not roff");
+        let dir = tempfile::tempdir().unwrap();
+        let out = run(tool, &["man", "--out", dir.path().to_str().unwrap()], None);
+        assert_eq!(out.code, 0, "{tool} man --out: {}", out.stderr);
+        for page in [
+            tool.to_owned(),
+            format!("{tool}-validate"),
+            format!("{tool}-schema"),
+        ] {
+            let text = std::fs::read_to_string(dir.path().join(format!("{page}.1")))
+                .unwrap_or_else(|e| panic!("{page}.1: {e}"));
+            assert!(text.contains(".SH NAME"), "{page}.1");
+        }
+        assert!(
+            !dir.path().join(format!("{tool}-help.1")).exists(),
+            "{tool}: no page for the help verb"
+        );
+
+        let out = run(tool, &["schema"], None);
+        assert_eq!(out.code, 0, "{tool} schema: {}", out.stderr);
+        assert_eq!(out.stdout, committed("site.schema.json"), "{tool} schema");
+        let out = run(tool, &["schema", "validation-report"], None);
+        assert_eq!(
+            out.stdout,
+            committed("validation-report.schema.json"),
+            "{tool} schema validation-report"
+        );
+    }
+    let out = run("ros-render", &["schema", "no-such-kind"], None);
+    assert_eq!(out.code, 64, "{}", out.stderr);
+}

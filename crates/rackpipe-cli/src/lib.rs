@@ -6,12 +6,13 @@
 //! - exit codes come from one enum, [`ExitStatus`]; a broken pipe exits quietly.
 //!
 //! A binary declares its own clap `Subcommand`s, flattens [`CommonCommand`] into them for
-//! `validate` and `render`, and hands control to [`main`]. This module is the only place that
-//! writes to stdout and stderr.
+//! `validate`, `render`, `completions`, `man` and `schema`, and hands control to [`main`]. This
+//! module is the only place that writes to stdout and stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod exit;
 mod junit;
+mod meta;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use rackpipe_model::{API_VERSION, Diagnostic, LoadError, LoadedSite, Site};
 use serde::Serialize;
 
 pub use exit::ExitStatus;
+pub use meta::{ManArgs, SchemaKind, Shell};
 
 /// A failure that ends the command: the one-line message and the exit status.
 #[derive(Debug, thiserror::Error)]
@@ -302,6 +304,21 @@ pub enum CommonCommand {
     Validate(SiteArg),
     /// Render this tool's configuration files from the site.
     Render(RenderArgs),
+    /// Print the shell completion script for bash, zsh or fish.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Write the man pages (roff), generated from this command line.
+    #[command(hide = true)]
+    Man(ManArgs),
+    /// Print a JSON Schema: the site's by default (what an editor needs for site.yaml).
+    Schema {
+        /// Which document's schema.
+        #[arg(value_enum, default_value_t)]
+        kind: SchemaKind,
+    },
 }
 
 /// Arguments of `render`.
@@ -355,6 +372,9 @@ pub fn run_common(
     match command {
         CommonCommand::Validate(site) => validate(hooks, site, global),
         CommonCommand::Render(args) => render(hooks, args),
+        CommonCommand::Completions { shell } => meta::completions(*shell),
+        CommonCommand::Man(args) => meta::man(args),
+        CommonCommand::Schema { kind } => meta::schema(*kind),
     }
 }
 
@@ -531,7 +551,8 @@ fn init_logging(global: &GlobalArgs) {
         .try_init();
 }
 
-/// Implemented by a binary's top-level clap struct.
+/// Implemented by a binary's top-level clap struct. Its clap command (`Parser` includes
+/// `CommandFactory`) is what `completions` and `man` describe.
 pub trait ToolCli: Parser {
     /// The global options of the parsed command line.
     fn global(&self) -> &GlobalArgs;
@@ -544,6 +565,7 @@ pub fn main<C: ToolCli>(
     tool: &str,
     body: impl FnOnce(&C) -> Result<ExitStatus, CliError>,
 ) -> ExitCode {
+    meta::set_tool_command(C::command);
     let cli = match C::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
