@@ -17,8 +17,8 @@ use rackpipe_cli::{
 use rackpipe_model::documents::Plan;
 use rackpipe_model::{API_VERSION, Site};
 use rackpipe_vault::{
-    ApplyOptions, Client, ClientOptions, Cluster, Error, InitOptions, PlanOptions, Secret,
-    UnsealOptions,
+    ApplyOptions, Client, ClientOptions, Cluster, Error, InitOptions, NodeState, PlanOptions,
+    Secret, UnsealOptions,
 };
 use serde_json::{Value, json};
 
@@ -267,22 +267,16 @@ async fn api_client(
             .http()
             .node("api", rackpipe_vault::api_address(vault)));
     }
-    let status = rackpipe_vault::status(cluster, None)
-        .await
-        .map_err(|e| tool_error(&e))?;
-    let chosen = status
-        .leader
-        .as_deref()
-        .and_then(|leader| cluster.nodes().iter().find(|n| n.name() == leader))
+    let states = rackpipe_vault::states(cluster).await;
+    let chosen = states
+        .iter()
+        .position(|s| *s == NodeState::Active)
         .or_else(|| {
             // No active node: ask the first one that answers, for the precise error
             // (sealed, not initialized); else the first node (unreachable).
-            status
-                .nodes
-                .iter()
-                .position(|n| n.error.is_none())
-                .and_then(|i| cluster.nodes().get(i))
+            states.iter().position(|s| *s != NodeState::Unreachable)
         })
+        .and_then(|i| cluster.nodes().get(i))
         .or_else(|| cluster.nodes().first())
         .ok_or_else(|| CliError::error("vault.nodes: no node"))?;
     Ok(chosen.clone())
@@ -521,6 +515,11 @@ fn plan(cli: &Cli, cmd: &PlanCommand) -> Result<ExitStatus, CliError> {
             .await
             .map_err(|e| tool_error(&e))
     })?;
+    // The plan counts its own reads; this adds finding the active node and logging in.
+    tracing::info!(
+        requests = cluster.http().requests(),
+        "API requests of this command"
+    );
     rackpipe_cli::finish_plan(&plan, &cmd.args, &cli.global)
 }
 

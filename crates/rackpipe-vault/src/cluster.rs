@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::client::{Client, ClientOptions, Http};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
+use crate::wait::{Backoff, join_all, phase};
 
 /// The nodes of one cluster, each with its API client (all sharing one pool and counter).
 #[derive(Debug, Clone)]
@@ -155,8 +156,11 @@ pub async fn init(cluster: &Cluster, options: &InitOptions) -> Result<InitReport
                 .to_owned(),
         ));
     }
-    for node in cluster.nodes() {
-        match node.read("sys/init").await {
+    let t = Instant::now();
+    let checks = join_all(cluster.nodes().iter().map(|n| n.read("sys/init")).collect()).await;
+    phase("init.check", "-", t);
+    for (node, check) in cluster.nodes().iter().zip(checks) {
+        match check {
             Ok(Some(body)) if body.get("initialized") == Some(&Value::Bool(true)) => {
                 return Err(Error::AlreadyInitialized {
                     node: node.name().to_owned(),
@@ -185,7 +189,9 @@ pub async fn init(cluster: &Cluster, options: &InitOptions) -> Result<InitReport
     if let Some(key) = &options.root_token_pgp_key {
         body["root_token_pgp_key"] = json!(key);
     }
+    let t = Instant::now();
     let reply = first.call("PUT", "sys/init", Some(&body)).await?;
+    phase("init", first.name(), t);
     if !reply.ok() {
         if let Some((path, _)) = file.take() {
             let _ = std::fs::remove_file(path);
@@ -349,7 +355,9 @@ pub struct UnsealOptions {
     pub leader_ca_pem: Option<String>,
     /// How long a follower may take to join, unseal and become standby (default 60 s).
     pub timeout: Duration,
-    /// How long to wait for a `retry_join` follower before calling the join API (default 5 s).
+    /// How long, counted from the moment the leader is active, an uninitialized follower is
+    /// left to its `retry_join` before the join API is called (default 3 s: OpenBao and Vault
+    /// retry every 2 s). Zero for followers without `retry_join`.
     pub retry_join_grace: Duration,
 }
 
@@ -358,7 +366,7 @@ impl Default for UnsealOptions {
         Self {
             leader_ca_pem: None,
             timeout: Duration::from_secs(60),
-            retry_join_grace: Duration::from_secs(5),
+            retry_join_grace: Duration::from_secs(3),
         }
     }
 }
@@ -383,9 +391,34 @@ pub struct UnsealReport {
     pub nodes: Vec<NodeUnseal>,
 }
 
+/// A node's state from `sys/seal-status` (and `sys/health` when it is unsealed), with the
+/// seal status itself.
+async fn observe(node: &Client) -> Result<(NodeState, Value)> {
+    let Some(status) = node.read("sys/seal-status").await? else {
+        return Err(Error::Protocol {
+            node: node.name().to_owned(),
+            path: "sys/seal-status".into(),
+            reason: "404".into(),
+        });
+    };
+    let state = if status.get("initialized") != Some(&Value::Bool(true)) {
+        NodeState::Uninitialized
+    } else if status.get("sealed") == Some(&Value::Bool(true)) {
+        NodeState::Sealed
+    } else {
+        state(node).await
+    };
+    Ok((state, status))
+}
+
 /// Unseals every sealed node; joins uninitialized raft followers to the active node first.
 /// Idempotent: unsealed nodes are left alone. Unreachable nodes do not stop the others, but
 /// make the result an error afterwards.
+///
+/// The nodes are read at the same time; sealed members get their keys at the same time;
+/// then, while they come up, the followers wait for the active node and join and unseal
+/// side by side. Every wait is a poll with backoff, bounded by `options.timeout`. With `-v`
+/// each step's duration is logged (`phase`).
 ///
 /// # Errors
 /// Too few or wrong keys, no initialized node, join failures, timeouts, unreachable nodes.
@@ -394,27 +427,15 @@ pub async fn unseal(
     keys: &[Secret],
     options: &UnsealOptions,
 ) -> Result<UnsealReport> {
+    let started = Instant::now();
+    let observed = join_all(cluster.nodes().iter().map(observe).collect()).await;
     let mut before = Vec::new();
     let mut seal = Vec::new();
-    for node in cluster.nodes() {
-        match node.read("sys/seal-status").await {
-            Ok(Some(status)) => {
-                let s = if status.get("initialized") != Some(&Value::Bool(true)) {
-                    NodeState::Uninitialized
-                } else if status.get("sealed") == Some(&Value::Bool(true)) {
-                    NodeState::Sealed
-                } else {
-                    state(node).await
-                };
-                before.push(s);
+    for result in observed {
+        match result {
+            Ok((state, status)) => {
+                before.push(state);
                 seal.push(Some(status));
-            }
-            Ok(None) => {
-                return Err(Error::Protocol {
-                    node: node.name().to_owned(),
-                    path: "sys/seal-status".into(),
-                    reason: "404".into(),
-                });
             }
             Err(e @ Error::Unreachable { .. }) => {
                 tracing::warn!(error = %e, "node unreachable");
@@ -424,6 +445,7 @@ pub async fn unseal(
             Err(e) => return Err(e),
         }
     }
+    phase("unseal.status", "-", started);
     let Some(init_index) = before.iter().position(|s| {
         matches!(
             s,
@@ -456,39 +478,108 @@ pub async fn unseal(
             ),
         });
     }
-    let mut after = before.clone();
-    let mut joined = vec![false; before.len()];
-    // 1. Initialized, sealed nodes (the leader after init, or restarted members).
-    for (i, node) in cluster.nodes().iter().enumerate() {
-        if before[i] == NodeState::Sealed {
-            submit_keys(node, keys, false).await?;
-        }
-    }
-    // 2. Uninitialized raft followers: wait for retry_join, else join through the API.
+    let sealed: Vec<usize> = (0..before.len())
+        .filter(|&i| before[i] == NodeState::Sealed)
+        .collect();
     let followers: Vec<usize> = (0..before.len())
         .filter(|&i| before[i] == NodeState::Uninitialized)
         .collect();
-    if !followers.is_empty() {
-        if storage != "raft" {
-            let node = &cluster.nodes()[followers[0]];
-            return Err(Error::NotInitialized {
-                node: node.name().to_owned(),
-            });
+    if let Some(&i) = followers.first()
+        && storage != "raft"
+    {
+        return Err(Error::NotInitialized {
+            node: cluster.nodes()[i].name().to_owned(),
+        });
+    }
+    // 1. Initialized, sealed nodes (the leader after init, or restarted members), all at once.
+    let submitted = join_all(
+        sealed
+            .iter()
+            .map(|&i| {
+                let node = &cluster.nodes()[i];
+                let status = seal[i].as_ref();
+                async move {
+                    let t = Instant::now();
+                    let result = submit_keys(node, keys, false, status).await;
+                    phase("unseal.keys", node.name(), t);
+                    result
+                }
+            })
+            .collect(),
+    )
+    .await;
+    for result in submitted {
+        result?;
+    }
+    // 2. While those come up: uninitialized raft followers wait for the active node, then
+    //    join (retry_join, else the join API) and get their keys, side by side.
+    let members = join_all(
+        sealed
+            .iter()
+            .map(|&i| {
+                let node = &cluster.nodes()[i];
+                async move {
+                    let t = Instant::now();
+                    let result = wait_unsealed(node, keys, options.timeout).await;
+                    phase("unseal.up", node.name(), t);
+                    result
+                }
+            })
+            .collect(),
+    );
+    let joiners = async {
+        if followers.is_empty() {
+            return Ok(Vec::new());
         }
+        let t = Instant::now();
         let leader = wait_active(cluster, options.timeout).await?;
-        let leader_url = cluster.nodes()[leader].url().to_owned();
-        for &i in &followers {
-            let node = &cluster.nodes()[i];
-            joined[i] = join_if_needed(node, &leader_url, options).await?;
-            submit_keys(node, keys, true).await?;
+        let leader_node = &cluster.nodes()[leader];
+        phase("unseal.leader_active", leader_node.name(), t);
+        let active_since = Instant::now();
+        Ok(join_all(
+            followers
+                .iter()
+                .map(|&i| {
+                    follow(
+                        &cluster.nodes()[i],
+                        leader_node.url(),
+                        active_since,
+                        keys,
+                        options,
+                    )
+                })
+                .collect(),
+        )
+        .await)
+    };
+    let (members, joiners) = tokio::join!(members, joiners);
+    let joiners: Vec<Result<(bool, NodeState)>> = joiners?;
+    let mut after = before.clone();
+    let mut joined = vec![false; before.len()];
+    for (&i, result) in followers.iter().zip(joiners) {
+        let (j, state) = result?;
+        joined[i] = j;
+        after[i] = state;
+    }
+    for (&i, result) in sealed.iter().zip(members) {
+        after[i] = result?;
+    }
+    // A node just unsealed answers standby until it wins the election; report where the
+    // nodes stand now that every one is up.
+    let touched: Vec<usize> = sealed.iter().chain(&followers).copied().collect();
+    let now = join_all(
+        touched
+            .iter()
+            .map(|&i| state(&cluster.nodes()[i]))
+            .collect(),
+    )
+    .await;
+    for (&i, state) in touched.iter().zip(now) {
+        if matches!(state, NodeState::Active | NodeState::Standby) {
+            after[i] = state;
         }
     }
-    // 3. Every node we touched must reach active/standby.
-    for (i, node) in cluster.nodes().iter().enumerate() {
-        if matches!(before[i], NodeState::Sealed | NodeState::Uninitialized) {
-            after[i] = wait_unsealed(node, keys, options.timeout).await?;
-        }
-    }
+    phase("unseal", "-", started);
     if after.contains(&NodeState::Unreachable) {
         return Err(unreachable_error(cluster, &after));
     }
@@ -504,6 +595,35 @@ pub async fn unseal(
         })
         .collect();
     Ok(UnsealReport { nodes })
+}
+
+/// One uninitialized follower: join (or let `retry_join` do it), send the keys, wait until it
+/// is standby. Returns whether the join API was used, and the state reached.
+async fn follow(
+    node: &Client,
+    leader_url: &str,
+    active_since: Instant,
+    keys: &[Secret],
+    options: &UnsealOptions,
+) -> Result<(bool, NodeState)> {
+    let t = Instant::now();
+    let (joined, status) = join_if_needed(node, leader_url, active_since, options).await?;
+    phase(
+        if joined {
+            "unseal.join_api"
+        } else {
+            "unseal.retry_join"
+        },
+        node.name(),
+        t,
+    );
+    let t = Instant::now();
+    submit_keys(node, keys, true, Some(&status)).await?;
+    phase("unseal.keys", node.name(), t);
+    let t = Instant::now();
+    let state = wait_unsealed(node, keys, options.timeout).await?;
+    phase("unseal.up", node.name(), t);
+    Ok((joined, state))
 }
 
 fn unreachable_error(cluster: &Cluster, states: &[NodeState]) -> Error {
@@ -531,8 +651,17 @@ fn unreachable_error(cluster: &Cluster, states: &[NodeState]) -> Error {
 
 /// Sends keys until the node reports unsealed. A fresh raft follower may still say sealed with
 /// progress 0 after the last key (the join finishes asynchronously); the caller polls.
-async fn submit_keys(node: &Client, keys: &[Secret], fresh_follower: bool) -> Result<()> {
-    let status = node.expect("GET", "sys/seal-status", None).await?;
+/// `known` is a `sys/seal-status` just read (saves a request).
+async fn submit_keys(
+    node: &Client,
+    keys: &[Secret],
+    fresh_follower: bool,
+    known: Option<&Value>,
+) -> Result<()> {
+    let status = match known {
+        Some(status) => status.clone(),
+        None => node.expect("GET", "sys/seal-status", None).await?,
+    };
     if status.get("sealed") == Some(&Value::Bool(false)) {
         return Ok(());
     }
@@ -586,41 +715,57 @@ async fn submit_keys(node: &Client, keys: &[Secret], fresh_follower: bool) -> Re
     })
 }
 
+/// Polls every node at once until one is active; returns its index.
 async fn wait_active(cluster: &Cluster, timeout: Duration) -> Result<usize> {
-    let deadline = Instant::now() + timeout;
+    let mut backoff = Backoff::new(timeout);
     loop {
-        for (i, node) in cluster.nodes().iter().enumerate() {
-            if state(node).await == NodeState::Active {
-                return Ok(i);
-            }
+        let states = join_all(cluster.nodes().iter().map(state).collect()).await;
+        if let Some(i) = states.iter().position(|s| *s == NodeState::Active) {
+            return Ok(i);
         }
-        if Instant::now() > deadline {
+        if !backoff.wait().await {
             return Err(Error::Timeout {
                 node: "cluster".to_owned(),
                 what: "an active node".to_owned(),
                 seconds: timeout.as_secs(),
             });
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-async fn join_if_needed(node: &Client, leader_url: &str, options: &UnsealOptions) -> Result<bool> {
-    let initialized = |s: &Option<Value>| {
-        s.as_ref()
-            .and_then(|v| v.get("initialized"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-    };
-    let grace = Instant::now() + options.retry_join_grace;
+fn initialized(status: &Value) -> bool {
+    status
+        .get("initialized")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+async fn seal_status(node: &Client) -> Result<Value> {
+    Ok(node.read("sys/seal-status").await?.unwrap_or(Value::Null))
+}
+
+/// Joins an uninitialized follower unless its `retry_join` does: the follower counts as
+/// joined once it reports `initialized` (it holds the leader's challenge and waits for the
+/// keys). `retry_join` retries every 2 s, so it is given `retry_join_grace` from the moment
+/// the leader became active; after that the join API is called. Both may meet: OpenBao and
+/// Vault hand out one answer per node id, so whichever challenge the node holds when the keys
+/// arrive is answered correctly. Returns whether the join API was used, and the last
+/// `sys/seal-status`.
+async fn join_if_needed(
+    node: &Client,
+    leader_url: &str,
+    active_since: Instant,
+    options: &UnsealOptions,
+) -> Result<(bool, Value)> {
+    let mut grace = Backoff::until(active_since + options.retry_join_grace);
     loop {
-        if initialized(&node.read("sys/seal-status").await?) {
-            return Ok(false);
+        let status = seal_status(node).await?;
+        if initialized(&status) {
+            return Ok((false, status));
         }
-        if Instant::now() > grace {
+        if !grace.wait().await {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let mut body = json!({"leader_api_addr": leader_url});
     if let Some(ca) = &options.leader_ca_pem {
@@ -631,8 +776,9 @@ async fn join_if_needed(node: &Client, leader_url: &str, options: &UnsealOptions
         .await?;
     if !reply.ok() {
         // A retry_join that completed meanwhile makes the API join fail; check before failing.
-        if initialized(&node.read("sys/seal-status").await?) {
-            return Ok(false);
+        let status = seal_status(node).await?;
+        if initialized(&status) {
+            return Ok((false, status));
         }
         return Err(Error::Join {
             node: node.name().to_owned(),
@@ -648,23 +794,25 @@ async fn join_if_needed(node: &Client, leader_url: &str, options: &UnsealOptions
         });
     }
     tracing::info!(node = %node.name(), leader = %leader_url, "joined raft cluster");
-    let deadline = Instant::now() + options.timeout;
-    while !initialized(&node.read("sys/seal-status").await?) {
-        if Instant::now() > deadline {
+    let mut backoff = Backoff::new(options.timeout);
+    loop {
+        let status = seal_status(node).await?;
+        if initialized(&status) {
+            return Ok((true, status));
+        }
+        if !backoff.wait().await {
             return Err(Error::Timeout {
                 node: node.name().to_owned(),
                 what: "initialized after raft join".to_owned(),
                 seconds: options.timeout.as_secs(),
             });
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Ok(true)
 }
 
 /// Polls until the node is active or standby; re-sends the keys if a follower lost them.
 async fn wait_unsealed(node: &Client, keys: &[Secret], timeout: Duration) -> Result<NodeState> {
-    let deadline = Instant::now() + timeout;
+    let mut backoff = Backoff::new(timeout);
     let mut last_submit = Instant::now();
     loop {
         match state(node).await {
@@ -673,20 +821,19 @@ async fn wait_unsealed(node: &Client, keys: &[Secret], timeout: Duration) -> Res
                 let status = node.expect("GET", "sys/seal-status", None).await?;
                 if status.get("progress").and_then(Value::as_u64) == Some(0) {
                     tracing::info!(node = %node.name(), "still sealed; sending the keys again");
-                    submit_keys(node, keys, true).await?;
+                    submit_keys(node, keys, true, Some(&status)).await?;
                 }
                 last_submit = Instant::now();
             }
             _ => {}
         }
-        if Instant::now() > deadline {
+        if !backoff.wait().await {
             return Err(Error::Timeout {
                 node: node.name().to_owned(),
                 what: "active or standby after unseal".to_owned(),
                 seconds: timeout.as_secs(),
             });
         }
-        tokio::time::sleep(Duration::from_millis(150)).await;
     }
 }
 
@@ -747,55 +894,62 @@ pub struct StatusReport {
     pub raft_peers: Vec<RaftPeer>,
 }
 
+/// The state of every node from `sys/health`, all asked at once (one request per node).
+/// Cheaper than [`status`] when only the active node is wanted.
+pub async fn states(cluster: &Cluster) -> Vec<NodeState> {
+    join_all(cluster.nodes().iter().map(state).collect()).await
+}
+
+async fn node_status(node: &Client) -> NodeStatus {
+    let mut st = NodeStatus {
+        name: node.name().to_owned(),
+        url: node.url().to_owned(),
+        state: NodeState::Unreachable,
+        initialized: false,
+        sealed: true,
+        active: false,
+        standby: false,
+        version: None,
+        storage_type: None,
+        error: None,
+    };
+    match health(node).await {
+        Ok((state, body)) => {
+            st.state = state;
+            st.initialized = body
+                .get("initialized")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            st.sealed = body.get("sealed").and_then(Value::as_bool).unwrap_or(true);
+            st.standby = state == NodeState::Standby;
+            st.active = state == NodeState::Active;
+            st.version = body
+                .get("version")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if let Ok(Some(seal)) = node.read("sys/seal-status").await {
+                st.storage_type = seal
+                    .get("storage_type")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+            }
+        }
+        Err(e) => st.error = Some(e.to_string()),
+    }
+    st
+}
+
 /// Reads every node's health, the leader and (with a token) the raft peers. Unreachable
 /// nodes are reported, not errors.
 ///
 /// # Errors
 /// None in practice for node problems; only unexpected API statuses.
 pub async fn status(cluster: &Cluster, token: Option<&Secret>) -> Result<StatusReport> {
-    let mut nodes = Vec::new();
-    let mut peers_from: Option<&Client> = None;
-    for node in cluster.nodes() {
-        let mut st = NodeStatus {
-            name: node.name().to_owned(),
-            url: node.url().to_owned(),
-            state: NodeState::Unreachable,
-            initialized: false,
-            sealed: true,
-            active: false,
-            standby: false,
-            version: None,
-            storage_type: None,
-            error: None,
-        };
-        match health(node).await {
-            Ok((state, body)) => {
-                st.state = state;
-                st.initialized = body
-                    .get("initialized")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                st.sealed = body.get("sealed").and_then(Value::as_bool).unwrap_or(true);
-                st.standby = state == NodeState::Standby;
-                st.active = state == NodeState::Active;
-                st.version = body
-                    .get("version")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                if let Ok(Some(seal)) = node.read("sys/seal-status").await {
-                    st.storage_type = seal
-                        .get("storage_type")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
-                }
-                if st.active {
-                    peers_from = Some(node);
-                }
-            }
-            Err(e) => st.error = Some(e.to_string()),
-        }
-        nodes.push(st);
-    }
+    let nodes = join_all(cluster.nodes().iter().map(node_status).collect()).await;
+    let peers_from = nodes
+        .iter()
+        .position(|n| n.active)
+        .and_then(|i| cluster.nodes().get(i));
     let leader = nodes.iter().find(|n| n.active).map(|n| n.name.clone());
     let mut raft_peers = Vec::new();
     if let (Some(node), Some(token)) = (peers_from, token) {

@@ -24,11 +24,12 @@ pub mod hcl;
 pub mod plan;
 pub mod render;
 pub mod secret;
+mod wait;
 
 pub use client::{Client, ClientOptions, Http};
 pub use cluster::{
     Cluster, InitOptions, InitReport, NodeState, StatusReport, UnsealOptions, UnsealReport, init,
-    keys_from_env, keys_from_file, login_jwt, root_token_from_file, status, unseal,
+    keys_from_env, keys_from_file, login_jwt, root_token_from_file, states, status, unseal,
 };
 pub use desired::{Desired, check, desired};
 pub use error::{Error, Result};
