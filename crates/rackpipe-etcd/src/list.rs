@@ -224,6 +224,7 @@ impl PrunePlan {
             summary: ChangeCounts::of(&changes),
             changes,
             unmanaged: Vec::new(),
+            requests: None,
         }
     }
 }

@@ -397,6 +397,7 @@ pub async fn plan(site: &str, files: &[RenderedFile], targets: &[Target]) -> Res
         summary: ChangeCounts::of(&changes),
         changes,
         unmanaged: Vec::new(),
+        requests: None,
     })
 }
 

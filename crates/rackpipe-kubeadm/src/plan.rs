@@ -538,6 +538,7 @@ pub async fn plan(site: &Site, options: &Options) -> Result<Plan, JoinError> {
         summary: ChangeCounts::of(&changes),
         changes,
         unmanaged: Vec::new(),
+        requests: None,
     })
 }
 

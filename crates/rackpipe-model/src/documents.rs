@@ -195,6 +195,10 @@ pub struct Plan {
     /// Remote objects the site does not manage (removed only with `--allow-destroy`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmanaged: Vec<String>,
+    /// API requests the tool made to read the remote state for this plan (set by tools that
+    /// count them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
 }
 
 impl Plan {
@@ -217,6 +221,7 @@ impl Plan {
             summary: ChangeCounts::of(&changes),
             changes,
             unmanaged: Vec::new(),
+            requests: None,
         }
     }
 }

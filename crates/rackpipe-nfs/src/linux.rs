@@ -296,6 +296,7 @@ pub async fn plan(site: &Site, remote: &impl Remote, target: &LinuxTarget) -> Re
         summary: ChangeCounts::of(&changes),
         changes,
         unmanaged: others.into_iter().map(|(name, _)| name).collect(),
+        requests: None,
     })
 }
 

@@ -628,6 +628,7 @@ pub async fn plan(site: &Site, client: &DsmClient) -> Result<Plan, Error> {
         summary: ChangeCounts::of(&changes),
         changes,
         unmanaged: Vec::new(),
+        requests: None,
     })
 }
 

@@ -71,6 +71,8 @@ struct Planner<'a> {
     observed: Map<String, Value>,
     changes: Vec<(Change, Step)>,
     unmanaged: Vec<String>,
+    /// Default issuer certificates already read, by PKI mount.
+    default_pems: std::collections::BTreeMap<String, String>,
 }
 
 /// Reads the current state and returns the plan (nothing is written).
@@ -94,9 +96,18 @@ async fn compute(
         observed: Map::new(),
         changes: Vec::new(),
         unmanaged: Vec::new(),
+        default_pems: std::collections::BTreeMap::new(),
     };
-    p.preflight().await?;
-    p.policies().await?;
+    let started = std::time::Instant::now();
+    let requests_before = api.http().requests();
+    // No separate seal check: the first read fails on a sealed or uninitialized node, and
+    // only then is `sys/seal-status` asked for the precise error.
+    if let Err(e) = p.policies().await {
+        if matches!(e, Error::Sealed { .. } | Error::Api { status: 503, .. }) {
+            p.preflight().await?;
+        }
+        return Err(e);
+    }
     let mounts = p.mounts().await?;
     let auths = p.auth().await?;
     p.pki(&mounts).await?;
@@ -105,6 +116,9 @@ async fn compute(
     p.users(&auths).await?;
     p.audit().await?;
     p.certificates(&mounts).await?;
+    let requests = api.http().requests() - requests_before;
+    crate::wait::phase("plan.read", api.name(), started);
+    tracing::info!(requests, "plan read the cluster");
     let desired_digest = digest(&serde_json::to_value(desired).unwrap_or(Value::Null));
     let observed_digest = digest(&Value::Object(p.observed.clone()));
     let (changes, steps): (Vec<Change>, Vec<Step>) = p.changes.into_iter().unzip();
@@ -118,6 +132,7 @@ async fn compute(
         summary: ChangeCounts::of(&changes),
         changes,
         unmanaged: p.unmanaged,
+        requests: Some(requests),
     };
     Ok((plan, steps))
 }
@@ -141,8 +156,12 @@ pub async fn apply(api: &Client, desired: &Desired, options: &ApplyOptions) -> R
     }
     let mut applied = Vec::new();
     let mut facts = std::collections::BTreeMap::new();
+    let writes = std::time::Instant::now();
     for (mut change, step) in plan.changes.into_iter().zip(steps) {
-        if let Some((name, issued)) = run(api, &step).await? {
+        let t = std::time::Instant::now();
+        let outcome = run(api, &step).await?;
+        crate::wait::phase(step_kind(&step), &change.resource, t);
+        if let Some((name, issued)) = outcome {
             if let (Some(after), Some(extra)) = (
                 change.after.as_mut().and_then(Value::as_object_mut),
                 issued.as_object(),
@@ -154,6 +173,7 @@ pub async fn apply(api: &Client, desired: &Desired, options: &ApplyOptions) -> R
         tracing::info!(action = ?change.action, resource = %change.resource, "applied");
         applied.push(change);
     }
+    crate::wait::phase("apply.write", api.name(), writes);
     Ok(ApplyResult {
         api_version: "rackpipe/v1".into(),
         kind: "ApplyResult".into(),
@@ -163,6 +183,18 @@ pub async fn apply(api: &Client, desired: &Desired, options: &ApplyOptions) -> R
         applied,
         facts,
     })
+}
+
+/// The phase name of a step in the `-v` breakdown.
+fn step_kind(step: &Step) -> &'static str {
+    match step {
+        Step::Write { .. } => "apply.write_one",
+        Step::Delete { .. } => "apply.delete",
+        Step::Root { .. } => "apply.root_ca",
+        Step::Intermediate { .. } => "apply.intermediate_ca",
+        Step::User { .. } => "apply.user",
+        Step::Certificate { .. } => "apply.certificate",
+    }
 }
 
 fn digest(v: &Value) -> String {
@@ -318,15 +350,43 @@ impl Planner<'_> {
         Ok(())
     }
 
+    /// The ACL policy names and, on OpenBao, their texts in the same request
+    /// (`LIST sys/policies/detailed/acl`); `None` texts are read one by one.
+    async fn policy_list(&self) -> Result<(Vec<String>, Option<Map<String, Value>>)> {
+        if self.desired.implementation == "openbao" {
+            let reply = self
+                .api
+                .call("LIST", "sys/policies/detailed/acl", None)
+                .await?;
+            if reply.ok()
+                && let Some(info) = reply
+                    .body
+                    .pointer("/data/key_info")
+                    .and_then(Value::as_object)
+            {
+                return Ok((crate::client::keys_of(&reply.body), Some(info.clone())));
+            }
+            // An OpenBao without the detailed list (404/405): fall back to one read each.
+            if !matches!(reply.status, 404 | 405) {
+                return Err(self
+                    .api
+                    .api_error("LIST", "sys/policies/detailed/acl", &reply));
+            }
+        }
+        Ok((self.api.list("sys/policies/acl").await?, None))
+    }
+
     async fn policies(&mut self) -> Result<()> {
-        let names = self.api.list("sys/policies/acl").await?;
+        let (names, detailed) = self.policy_list().await?;
         let mut seen = Map::new();
         for p in &self.desired.policies {
             let path = format!("sys/policies/acl/{}", p.name);
-            let current = if names.contains(&p.name) {
-                self.api.read(&path).await?
-            } else {
+            let current = if !names.contains(&p.name) {
                 None
+            } else if let Some(info) = &detailed {
+                info.get(&p.name).map(|i| json!({"data": i}))
+            } else {
+                self.api.read(&path).await?
             };
             let text = current
                 .as_ref()
@@ -563,7 +623,22 @@ impl Planner<'_> {
         for ca in &cas {
             let mounted = mounts.contains_key(&ca.mount);
             let mut issuers = Map::new();
-            if mounted {
+            // One read answers the usual case: the site's issuer is the mount's default (its
+            // certificate is kept for the leaf certificates). Otherwise list the issuers.
+            if mounted
+                && let Some(default) = self.default_issuer(&ca.mount).await?
+                && default.get("issuer_name").and_then(Value::as_str)
+                    == Some(ca.issuer_name.as_str())
+            {
+                issuers.insert(
+                    ca.issuer_name.clone(),
+                    json!({"issuer_name": ca.issuer_name, "is_default": true}),
+                );
+                if let Some(pem) = default.get("certificate").and_then(Value::as_str) {
+                    self.default_pems.insert(ca.mount.clone(), pem.to_owned());
+                }
+            }
+            if mounted && issuers.is_empty() {
                 let reply = self
                     .api
                     .call("LIST", &format!("{}/issuers", ca.mount), None)
@@ -858,6 +933,16 @@ impl Planner<'_> {
         Ok(())
     }
 
+    /// `GET <mount>/issuer/default` (`None` when there is none, or the server answers with an
+    /// error: the caller then lists the issuers and reports from that).
+    async fn default_issuer(&self, mount: &str) -> Result<Option<Value>> {
+        let reply = self
+            .api
+            .call("GET", &format!("{mount}/issuer/default"), None)
+            .await?;
+        Ok(reply.ok().then(|| reply.data().clone()))
+    }
+
     /// The default issuer's certificate of a PKI mount (`None` when the mount or its CA does
     /// not exist yet).
     async fn current_issuer(
@@ -869,19 +954,23 @@ impl Planner<'_> {
             return Ok((None, None));
         }
         let path = format!("{mount}/cert/ca");
-        let reply = self.api.call("GET", &path, None).await?;
-        if matches!(reply.status, 400 | 404) {
-            return Ok((None, None));
-        }
-        if !reply.ok() {
-            return Err(self.api.api_error("GET", &path, &reply));
-        }
-        let pem = reply
-            .data()
-            .get("certificate")
-            .and_then(Value::as_str)
-            .filter(|p| !p.trim().is_empty())
-            .map(str::to_owned);
+        let pem = if let Some(pem) = self.default_pems.get(mount) {
+            Some(pem.clone()).filter(|p| !p.trim().is_empty())
+        } else {
+            let reply = self.api.call("GET", &path, None).await?;
+            if matches!(reply.status, 400 | 404) {
+                return Ok((None, None));
+            }
+            if !reply.ok() {
+                return Err(self.api.api_error("GET", &path, &reply));
+            }
+            reply
+                .data()
+                .get("certificate")
+                .and_then(Value::as_str)
+                .filter(|p| !p.trim().is_empty())
+                .map(str::to_owned)
+        };
         let ca = match &pem {
             Some(p) => Some(certificate::issuer(p).map_err(|reason| Error::Protocol {
                 node: self.api.name().to_owned(),
