@@ -1,6 +1,9 @@
 //! Benchmark: fresh 3-node OpenBao raft cluster (loopback, TLS) → init → unseal → full
 //! rachuna-net-style desired state applied. Prints the median over several runs, the API
 //! requests of a no-change plan, and the failover time after SIGKILL of the active node.
+//! "fresh" counts from before the servers start (fixture TLS and keys included);
+//! "uninitialised" from the running, uninitialised servers. Per-phase medians come from the
+//! `phase done` lines the library logs at info level.
 //!
 //! `cargo bench -p rackpipe-vault --bench fresh_cluster` (runs: `RACKPIPE_BENCH_RUNS`, default 5).
 #![allow(
@@ -23,6 +26,8 @@ use rackpipe_vault::{
 
 struct Run {
     to_configured: Duration,
+    from_uninitialised: Duration,
+    phases: Vec<(String, u64)>,
     init: Duration,
     unseal: Duration,
     apply: Duration,
@@ -35,6 +40,15 @@ async fn one(measure_failover: bool) -> Option<Run> {
     let mut tc = common::TestCluster::start_with(true)?;
     let cluster = tc.cluster();
     let keys_file = tc.dir.path().join("keys.json");
+    let logs = common::Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let t_uninit = Instant::now();
     let t = Instant::now();
     init(
         &cluster,
@@ -70,6 +84,24 @@ async fn one(measure_failover: bool) -> Option<Run> {
     apply(&api, &want, &ApplyOptions::default()).await.unwrap();
     let apply_time = t.elapsed();
     let to_configured = t0.elapsed();
+    let from_uninitialised = t_uninit.elapsed();
+    drop(guard);
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let phases = text
+        .lines()
+        .filter(|l| l.contains("phase done"))
+        .filter_map(|l| {
+            let field = |k: &str| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix(&format!("{k}=")))
+                    .map(|v| v.trim_matches('"').to_owned())
+            };
+            Some((
+                format!("{} {}", field("phase")?, field("node")?),
+                field("ms")?.parse().ok()?,
+            ))
+        })
+        .collect();
     let before = api.http().requests();
     let p = plan(&api, &want, &PlanOptions::default()).await.unwrap();
     assert_eq!(p.summary.total(), 0);
@@ -99,6 +131,8 @@ async fn one(measure_failover: bool) -> Option<Run> {
     }
     Some(Run {
         to_configured,
+        from_uninitialised,
+        phases,
         init: init_time,
         unseal: unseal_time,
         apply: apply_time,
@@ -124,8 +158,9 @@ fn main() {
             return;
         };
         println!(
-            "run {}: fresh→configured {:.2}s (init {:.2}s, unseal+join {:.2}s, apply {:.2}s), no-change plan {} requests, failover {}",
+            "run {}: uninitialised→configured {:.2}s, fresh→configured {:.2}s (init {:.2}s, unseal+join {:.2}s, apply {:.2}s), no-change plan {} requests, failover {}",
             i + 1,
+            run.from_uninitialised.as_secs_f64(),
             run.to_configured.as_secs_f64(),
             run.init.as_secs_f64(),
             run.unseal.as_secs_f64(),
@@ -137,8 +172,28 @@ fn main() {
         results.push(run);
     }
     let secs = |d: Duration| d.as_secs_f64();
+    let mut names: Vec<String> = Vec::new();
+    for r in &results {
+        for (name, _) in &r.phases {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+    }
+    println!("per-phase medians over {runs} (ms; `vault-bootstrap -v` logs the same lines):");
+    for name in names {
+        let v: Vec<Duration> = results
+            .iter()
+            .filter_map(|r| r.phases.iter().find(|(n, _)| *n == name))
+            .map(|(_, ms)| Duration::from_millis(*ms))
+            .collect();
+        println!("  {name:<40} {:>6}", median(v).as_millis());
+    }
     println!(
-        "median over {runs}: fresh→configured {:.2}s, init {:.2}s, unseal+join {:.2}s, apply {:.2}s, failover {:.2}s",
+        "median over {runs}: uninitialised→configured {:.2}s, fresh→configured {:.2}s, init {:.2}s, unseal+join {:.2}s, apply {:.2}s, failover {:.2}s",
+        secs(median(
+            results.iter().map(|r| r.from_uninitialised).collect()
+        )),
         secs(median(results.iter().map(|r| r.to_configured).collect())),
         secs(median(results.iter().map(|r| r.init).collect())),
         secs(median(results.iter().map(|r| r.unseal).collect())),
