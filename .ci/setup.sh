@@ -19,6 +19,7 @@ packages=(
   iproute2 openssl hyperfine python3-venv python3-yaml  # python3-yaml: the kubeadm stand-in
   mmdebstrap skopeo             # ci/image.sh: the image's Debian root file system (no daemon);
                                 # skopeo checks (and CI pushes) the OCI archive
+  containernetworking-plugins   # skopeo's containers-common needs a container-network-stack
 )
 missing=()
 for p in "${packages[@]}"; do
