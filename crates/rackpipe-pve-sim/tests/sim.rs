@@ -21,11 +21,13 @@ fn bundled_schema_is_the_documented_upstream_subset() {
         digest,
         "00a6430852197fe8462b3e1483e69c4172ed0ce89f52c825027038022a9dd0b9"
     );
-    let sources = std::fs::read_to_string(
-        rackpipe_pve_sim::bundled_schema().with_file_name("SOURCES.md"),
-    )
-    .unwrap();
-    assert!(sources.contains(&digest), "data/SOURCES.md names the digest");
+    let sources =
+        std::fs::read_to_string(rackpipe_pve_sim::bundled_schema().with_file_name("SOURCES.md"))
+            .unwrap();
+    assert!(
+        sources.contains(&digest),
+        "data/SOURCES.md names the digest"
+    );
 }
 
 /// With `../shared` present: `data/make-subset.py` run on the full official schema gives the
@@ -44,7 +46,11 @@ fn bundled_schema_is_made_from_the_full_official_schema() {
         .arg(shared.join("upstream/proxmox/pve-8.4-apidoc.json"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         out.stdout == std::fs::read(&bundled).unwrap(),
         "make-subset.py does not reproduce {}",

@@ -5,7 +5,8 @@
 //!   (set by `.ci/run`), so CI can never pass vacuously.
 //! - [`free_port`] picks an unused loopback port.
 //! - [`ChildGuard`] kills a spawned daemon when the test ends, also on panic.
-//! - [`shared_dir`] finds `../shared/` beside the project root, if present.
+//! - [`shared_dir`] finds `../shared/` beside the project root, if present (required in CI,
+//!   optional on a newcomer's machine: [`shared_required`]).
 //! - [`openssl`] and [`loopback_tls`] make throwaway TLS material.
 #![allow(clippy::print_stderr)]
 
@@ -50,8 +51,17 @@ pub fn which(tool: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// Whether the tests must find `../shared/` (its extra data: the RouterOS corpus, the full
+/// Proxmox and GitLab CI schemas). `.ci/run` sets `RACKPIPE_REQUIRE_SHARED=1` in CI, where
+/// `../shared/` is always laid beside the checkout; a newcomer's clone has none, and its
+/// `bash .ci/run` skips those tests with a message instead.
+#[must_use]
+pub fn shared_required() -> bool {
+    std::env::var("RACKPIPE_REQUIRE_SHARED").is_ok_and(|v| v == "1")
+}
+
 /// The project's `../shared/` folder, or `None` (after printing why) when it is absent.
-/// Panics when it is absent and `RACKPIPE_REQUIRE_SERVICES=1`.
+/// Panics when it is absent and `RACKPIPE_REQUIRE_SHARED=1`.
 #[must_use]
 pub fn shared_dir() -> Option<PathBuf> {
     let dir = project_root().join("../shared");
@@ -59,10 +69,12 @@ pub fn shared_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     assert!(
-        !services_required(),
-        "../shared/ is missing (RACKPIPE_REQUIRE_SERVICES=1)"
+        !shared_required(),
+        "../shared/ is missing (RACKPIPE_REQUIRE_SHARED=1: CI lays it beside the checkout)"
     );
-    eprintln!("SKIP: ../shared/ is not beside the project root");
+    eprintln!(
+        "SKIP: ../shared/ is not beside the project root (its extra test data); set RACKPIPE_REQUIRE_SHARED=1 to make this an error"
+    );
     None
 }
 
@@ -87,8 +99,7 @@ pub fn skip<T>(reason: &str) -> Option<T> {
 #[must_use]
 pub fn example_site(name: &str) -> (PathBuf, Vec<u8>) {
     let path = project_root().join("examples").join(name).join("site.yaml");
-    let bytes =
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (path, bytes)
 }
 

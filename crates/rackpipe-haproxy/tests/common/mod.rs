@@ -98,7 +98,10 @@ pub fn example_sites() -> Vec<(String, String)> {
         .into_iter()
         .map(|name| {
             let (_, bytes) = rackpipe_testkit::example_site(name);
-            (name.to_owned(), String::from_utf8(bytes).expect("UTF-8 example"))
+            (
+                name.to_owned(),
+                String::from_utf8(bytes).expect("UTF-8 example"),
+            )
         })
         .collect()
 }
