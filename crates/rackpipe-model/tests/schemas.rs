@@ -1,5 +1,5 @@
 //! The schemas committed under `schemas/` must equal the ones generated from the Rust types.
-//! Regenerate with `RACKPIPE_BLESS=1 cargo test -p rackpipe-model --test schemas`.
+//! Regenerate with `RACKPIPE_BLESS=1 cargo test -p rackpipe-model --test main schemas`.
 
 use std::path::PathBuf;
 
@@ -25,7 +25,7 @@ fn committed_schemas_match_the_types() {
     }
     assert!(
         stale.is_empty(),
-        "schemas out of date: {stale:?}; run RACKPIPE_BLESS=1 cargo test -p rackpipe-model --test schemas"
+        "schemas out of date: {stale:?}; run RACKPIPE_BLESS=1 cargo test -p rackpipe-model --test main schemas"
     );
 }
 
