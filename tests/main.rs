@@ -6,6 +6,7 @@ mod cli;
 mod drills;
 mod etcd_backup;
 mod haproxy_gen;
+mod image;
 mod nfs_export;
 mod pve_sync;
 mod rehearsal;

@@ -74,7 +74,7 @@ async fn certificates_are_issued_stored_and_renewed() {
     let _guard = tracing::subscriber::set_default(subscriber);
     let mut printed = String::new();
 
-    let Some(tc) = common::TestCluster::start_custom(1, false, None) else {
+    let Some(tc) = common::TestCluster::start_custom(1, None, None) else {
         return;
     };
     let cluster = tc.cluster();

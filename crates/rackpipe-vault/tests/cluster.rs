@@ -616,3 +616,49 @@ async fn cluster_lifecycle() {
 
 #[allow(dead_code)]
 fn unused(_: Value) {}
+
+/// The reference: the rachuna-dev Vault section applied to a fresh 3-node cluster, then
+/// a no-change plan reads the cluster in at most 30 API requests and says how many it made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rachuna_dev_no_change_plan_reads_in_at_most_30_requests() {
+    let Some(tc) = common::TestCluster::start_custom(3, Some("rachuna-dev"), None) else {
+        return;
+    };
+    let cluster = tc.cluster();
+    let keys_file = tc.dir.path().join("keys.json");
+    init(
+        &cluster,
+        &InitOptions {
+            shares: 5,
+            threshold: 3,
+            keys_file: Some(keys_file.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let keys = keys_from_file(&keys_file).unwrap();
+    let root = root_token_from_file(&keys_file).unwrap();
+    unseal(
+        &cluster,
+        &keys[..3],
+        &UnsealOptions {
+            leader_ca_pem: Some(tc.tls.ca_pem.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let api = cluster.nodes()[0]
+        .clone()
+        .with_token(Secret::new(root.expose()));
+    let want = desired(&tc.site).unwrap();
+    apply(&api, &want, &ApplyOptions::default()).await.unwrap();
+    let before = api.http().requests();
+    let p = plan(&api, &want, &PlanOptions::default()).await.unwrap();
+    let counted = api.http().requests() - before;
+    assert_eq!(p.summary.total(), 0, "{:#?}", p.changes);
+    assert_eq!(p.requests, Some(counted), "the plan says how many it made");
+    eprintln!("rachuna-dev no-change plan: {counted} API requests");
+    assert!(counted <= 30, "{counted} requests");
+}

@@ -77,8 +77,7 @@ async fn pgp_init_and_join_api() {
         format!("{}{}", &server[..start], &server[end..]),
     )
     .unwrap();
-    let Some(tc) = common::TestCluster::start_custom(2, false, Some(templates.path().into()))
-    else {
+    let Some(tc) = common::TestCluster::start_custom(2, None, Some(templates.path().into())) else {
         return;
     };
     assert!(

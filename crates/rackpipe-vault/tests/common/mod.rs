@@ -255,33 +255,35 @@ pub fn load_site(yaml: &str) -> rackpipe_model::Site {
     }
 }
 
-/// The rachuna-net example site with its `vault` section adapted to the test cluster: the
+/// The example site `name` with its `vault` section adapted to the test cluster: the
 /// example's mounts, PKI, policies and auth stay; nodes, storage, TLS, the audit file and the
 /// JWT keys (no JWKS fetch from gitlab.com: the network rule) are the test's. OpenBao runs it.
-/// `None` when the example is not there (yet).
-pub fn example_site(test_yaml: &str, jwt_pub: &str) -> Option<(rackpipe_model::Site, String)> {
-    let path = rackpipe_testkit::project_root().join("examples/rachuna-net/site.yaml");
-    let text = std::fs::read_to_string(&path).ok()?;
-    let mut doc: serde_json::Value = serde_saphyr::from_str(&text).ok()?;
+///
+/// # Panics
+/// When the example is missing or its adapted `vault` section does not fit the model.
+pub fn example_site(name: &str, test_yaml: &str, jwt_pub: &str) -> (rackpipe_model::Site, String) {
+    let (path, bytes) = rackpipe_testkit::example_site(name);
+    let mut doc: serde_json::Value = serde_saphyr::from_slice(&bytes).unwrap();
     let test: serde_json::Value = serde_saphyr::from_str(test_yaml).unwrap();
-    let vault = doc.get_mut("vault")?;
+    let vault = doc
+        .get_mut("vault")
+        .expect("the example has a vault section");
     for key in ["nodes", "storage", "tls", "audit", "implementation"] {
         vault[key] = test["vault"][key].clone();
     }
-    let jwt = vault.pointer_mut("/auth/gitlab_jwt")?;
+    let jwt = vault
+        .pointer_mut("/auth/gitlab_jwt")
+        .expect("the example has a GitLab JWT auth");
     jwt["validation_pubkeys"] = serde_json::json!([jwt_pub]);
     if let Some(o) = jwt.as_object_mut() {
         o.remove("jwks_url");
     }
     match serde_json::from_value::<rackpipe_model::Site>(doc.clone()) {
-        Ok(site) => Some((site, serde_json::to_string(&doc).unwrap())),
-        Err(e) => {
-            eprintln!(
-                "SKIP example: {} does not fit the model: {e}",
-                path.display()
-            );
-            None
-        }
+        Ok(site) => (site, serde_json::to_string(&doc).unwrap()),
+        Err(e) => panic!(
+            "{}: the adapted vault section does not fit the model: {e}",
+            path.display()
+        ),
     }
 }
 
@@ -310,15 +312,16 @@ impl TestCluster {
     }
 
     /// Like [`TestCluster::start`], with the rachuna-net example's desired state when
-    /// `example` is set and the example exists.
+    /// `example` is set.
     pub fn start_with(example: bool) -> Option<Self> {
-        Self::start_custom(3, example, None)
+        Self::start_custom(3, example.then_some("rachuna-net"), None)
     }
 
-    /// `count` nodes, optionally the example's desired state and a template override dir.
+    /// `count` nodes, optionally an example's desired state (by name) and a template
+    /// override dir.
     pub fn start_custom(
         count: usize,
-        example: bool,
+        example: Option<&str>,
         template_dir: Option<PathBuf>,
     ) -> Option<Self> {
         let bao = rackpipe_testkit::require_tool("bao")?;
@@ -330,16 +333,8 @@ impl TestCluster {
         let ports: Vec<(u16, u16)> = (0..count).map(|_| (free_port(), free_port())).collect();
         let mut yaml = site_yaml(&ports, &tls, &jwt.public_pem, None);
         let mut site = load_site(&yaml);
-        if example {
-            match example_site(&yaml, &jwt.public_pem) {
-                Some((s, y)) => {
-                    site = s;
-                    yaml = y;
-                }
-                None => eprintln!(
-                    "NOTE: examples/rachuna-net/site.yaml absent; using the built-in test site"
-                ),
-            }
+        if let Some(name) = example {
+            (site, yaml) = example_site(name, &yaml, &jwt.public_pem);
         }
         let hosts: BTreeMap<String, String> = (1..=count)
             .map(|n| (format!("vault{n}"), "127.0.0.1".to_owned()))
