@@ -16,14 +16,35 @@ use crate::secret::Secret;
 pub struct ClientOptions {
     /// PEM CA bundle that signs the servers' certificates. `None`: the system roots.
     pub ca_pem: Option<String>,
-    /// Per-request timeout (default 10 s).
+    /// Per-request timeout (default 10 s); requests that make the server generate a private
+    /// key get at least [`KEYGEN_TIMEOUT`].
     pub timeout: Option<Duration>,
+}
+
+/// The least time a request that generates a private key gets (a CA's RSA-4096 key takes the
+/// server seconds, and tens of seconds on a small or busy host). Giving up earlier reports a
+/// transient failure for a key the server is still making.
+pub const KEYGEN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Whether `path` is a PKI endpoint that generates a private key on the server.
+fn generates_key(path: &str) -> bool {
+    let path = path.trim_matches('/');
+    [
+        "/root/generate/",
+        "/intermediate/generate/",
+        "/issuers/generate/",
+        "/keys/generate/",
+        "/issue/",
+    ]
+    .iter()
+    .any(|p| path.contains(p))
 }
 
 /// A shared HTTP connection pool and request counter; cheap to clone.
 #[derive(Clone)]
 pub struct Http {
     inner: reqwest::Client,
+    timeout: Duration,
     requests: Arc<AtomicU64>,
 }
 
@@ -61,6 +82,7 @@ impl Http {
             .map_err(|e| Error::Input(format!("HTTP client: {e}")))?;
         Ok(Self {
             inner,
+            timeout,
             requests: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -181,6 +203,9 @@ impl Client {
         };
         let url = format!("{}/v1/{}{query}", self.base, path.trim_start_matches('/'));
         let mut request = self.http.inner.request(http_method, &url);
+        if generates_key(path) {
+            request = request.timeout(self.http.timeout.max(KEYGEN_TIMEOUT));
+        }
         if let Some(token) = &self.token {
             request = request.header("X-Vault-Token", token.expose());
         }
@@ -297,4 +322,30 @@ pub fn keys_of(body: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::generates_key;
+
+    #[test]
+    fn key_generating_endpoints_are_recognised() {
+        for path in [
+            "pki-root/root/generate/internal",
+            "pki-int/intermediate/generate/internal",
+            "pki/issuers/generate/root/internal",
+            "pki/keys/generate/internal",
+            "pki-int-prod/issue/web-proxy",
+        ] {
+            assert!(generates_key(path), "{path}");
+        }
+        for path in [
+            "sys/mounts",
+            "pki/roles/web",
+            "pki/issuer/default",
+            "pki/config/urls",
+        ] {
+            assert!(!generates_key(path), "{path}");
+        }
+    }
 }

@@ -26,7 +26,7 @@ pub mod render;
 pub mod secret;
 mod wait;
 
-pub use client::{Client, ClientOptions, Http};
+pub use client::{Client, ClientOptions, Http, KEYGEN_TIMEOUT};
 pub use cluster::{
     Cluster, InitOptions, InitReport, NodeState, StatusReport, UnsealOptions, UnsealReport, init,
     keys_from_env, keys_from_file, login_jwt, root_token_from_file, states, status, unseal,
