@@ -15,8 +15,7 @@ use crate::common;
 use rackpipe_model::documents::{Action, Plan};
 use rackpipe_model::vault::Certificate;
 use rackpipe_vault::{
-    ApplyOptions, Client, Desired, Error, InitOptions, PlanOptions, Secret, UnsealOptions, apply,
-    desired, init, keys_from_file, plan, root_token_from_file, unseal,
+    ApplyOptions, Client, Desired, Error, PlanOptions, Secret, apply, desired, plan,
 };
 use serde_json::{Value, json};
 
@@ -77,34 +76,7 @@ async fn certificates_are_issued_stored_and_renewed() {
     let Some(tc) = common::TestCluster::start_custom(1, None, None) else {
         return;
     };
-    let cluster = tc.cluster();
-    let keys_file = tc.dir.path().join("keys.json");
-    init(
-        &cluster,
-        &InitOptions {
-            shares: 1,
-            threshold: 1,
-            keys_file: Some(keys_file.clone()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let keys = keys_from_file(&keys_file).unwrap();
-    let root = root_token_from_file(&keys_file).unwrap();
-    unseal(
-        &cluster,
-        &keys,
-        &UnsealOptions {
-            leader_ca_pem: Some(tc.tls.ca_pem.clone()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let api = cluster.nodes()[0]
-        .clone()
-        .with_token(Secret::new(root.expose()));
+    let api = tc.bootstrap(1, 1).await;
     // Right after the first unseal the active node may still answer 500 while it sets up
     // its stores; wait (bounded) until it serves a read.
     let t = std::time::Instant::now();

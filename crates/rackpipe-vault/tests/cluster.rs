@@ -624,34 +624,7 @@ async fn rachuna_dev_no_change_plan_reads_in_at_most_30_requests() {
     let Some(tc) = common::TestCluster::start_custom(3, Some("rachuna-dev"), None) else {
         return;
     };
-    let cluster = tc.cluster();
-    let keys_file = tc.dir.path().join("keys.json");
-    init(
-        &cluster,
-        &InitOptions {
-            shares: 5,
-            threshold: 3,
-            keys_file: Some(keys_file.clone()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let keys = keys_from_file(&keys_file).unwrap();
-    let root = root_token_from_file(&keys_file).unwrap();
-    unseal(
-        &cluster,
-        &keys[..3],
-        &UnsealOptions {
-            leader_ca_pem: Some(tc.tls.ca_pem.clone()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let api = cluster.nodes()[0]
-        .clone()
-        .with_token(Secret::new(root.expose()));
+    let api = tc.bootstrap(5, 3).await;
     let want = desired(&tc.site).unwrap();
     apply(&api, &want, &ApplyOptions::default()).await.unwrap();
     let before = api.http().requests();

@@ -439,4 +439,38 @@ impl TestCluster {
     pub fn cluster(&self) -> Cluster {
         Cluster::new(&self.urls(), &self.client_options()).unwrap()
     }
+
+    /// Initialises the cluster (`shares` keys, `threshold` to unseal, kept in `keys.json` of
+    /// the test directory), unseals every node and returns the first node's client with the
+    /// root token.
+    pub async fn bootstrap(&self, shares: u8, threshold: u8) -> rackpipe_vault::Client {
+        let cluster = self.cluster();
+        let keys_file = self.dir.path().join("keys.json");
+        rackpipe_vault::init(
+            &cluster,
+            &rackpipe_vault::InitOptions {
+                shares,
+                threshold,
+                keys_file: Some(keys_file.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let keys = rackpipe_vault::keys_from_file(&keys_file).unwrap();
+        let root = rackpipe_vault::root_token_from_file(&keys_file).unwrap();
+        rackpipe_vault::unseal(
+            &cluster,
+            &keys[..usize::from(threshold)],
+            &rackpipe_vault::UnsealOptions {
+                leader_ca_pem: Some(self.tls.ca_pem.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        cluster.nodes()[0]
+            .clone()
+            .with_token(rackpipe_vault::Secret::new(root.expose()))
+    }
 }
