@@ -16,12 +16,7 @@ fn the_image_builds_without_a_daemon_and_its_binaries_run_as_the_image_user() {
             return;
         }
     }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
-        let _: Option<()> = rackpipe_testkit::skip("the image build needs root (mmdebstrap)");
+    if rackpipe_testkit::require_root("the image build (mmdebstrap)").is_none() {
         return;
     }
     // This build's binaries, stripped (the debug ones are 80 MB each; the image step only

@@ -35,16 +35,7 @@ pub(crate) fn lab_prerequisites() -> bool {
             return false;
         }
     }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
-        assert!(
-            !rackpipe_testkit::services_required(),
-            "the lab needs root (network namespaces) and RACKPIPE_REQUIRE_SERVICES is set"
-        );
-        eprintln!("skipping: the lab needs root (network namespaces)");
+    if rackpipe_testkit::require_root("the lab (network namespaces)").is_none() {
         return false;
     }
     if !bin_dir().join("rackpipe-lab").exists() {

@@ -9,13 +9,6 @@ use std::process::Command;
 use rackpipe_lab::state::LabState;
 use rackpipe_lab::{Lab, LabOptions, topology};
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 fn example_site() -> Option<PathBuf> {
     Some(rackpipe_testkit::example_site("rachuna-net").0)
 }
@@ -25,14 +18,7 @@ fn prerequisites() -> Option<PathBuf> {
     for tool in ["ip", "sshd", "ssh", "ssh-keygen", "python3"] {
         rackpipe_testkit::require_tool(tool)?;
     }
-    if !is_root() {
-        assert!(
-            !rackpipe_testkit::services_required(),
-            "the lab needs root (network namespaces); RACKPIPE_REQUIRE_SERVICES=1"
-        );
-        eprintln!("SKIP: the lab needs root (network namespaces)");
-        return None;
-    }
+    rackpipe_testkit::require_root("the lab (network namespaces)")?;
     example_site()
 }
 

@@ -91,6 +91,20 @@ pub fn skip<T>(reason: &str) -> Option<T> {
     None
 }
 
+/// `Some(())` when the test runs as root, else a [`skip`] saying that `needs` (e.g. "the lab
+/// (network namespaces)") needs root.
+#[must_use]
+pub fn require_root(needs: &str) -> Option<()> {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if root {
+        return Some(());
+    }
+    skip(&format!("{needs} needs root"))
+}
+
 /// The example site `examples/NAME/site.yaml`: its path and bytes. The examples are part of
 /// the tree, so a missing one fails the test.
 ///
