@@ -11,6 +11,7 @@
 
 pub mod diagnostic;
 pub mod documents;
+pub mod files;
 pub mod kubernetes;
 pub mod load;
 pub mod loadbalancer;
