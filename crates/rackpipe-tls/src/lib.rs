@@ -3,12 +3,17 @@
 //! handshake signatures are still verified by the crypto provider (aws-lc-rs). Everything
 //! else (CA files, the system's roots) is ordinary rustls/reqwest configuration.
 //!
+//! [`transport`] holds the rules every HTTP client follows: plain HTTP only to a literal
+//! loopback address, no redirect to another host, reply bodies read with a size limit.
+//!
 //! With the `listener` feature, [`TlsListener`] serves axum over TLS (the simulators).
 
 #[cfg(feature = "listener")]
 mod listener;
 #[cfg(feature = "listener")]
 pub use listener::TlsListener;
+
+pub mod transport;
 
 use std::fmt;
 use std::sync::Arc;
