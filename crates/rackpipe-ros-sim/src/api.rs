@@ -183,10 +183,7 @@ fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
     let Some((user, password)) = decoded.split_once(':') else {
         return false;
     };
-    shared
-        .users
-        .iter()
-        .any(|(u, p)| u == user && p.expose() == password)
+    shared.with_router(|r| r.login_ok(user, password))
 }
 
 enum Reply {
@@ -362,6 +359,7 @@ fn handle(
                 | "/system/backup/save"
                 | "/system/backup/load"
                 | "/system/reset-configuration"
+                | "/system/reboot"
         );
         if special {
             return (format!("POST {joined}"), special_command(r, &joined, body));
@@ -573,7 +571,7 @@ fn special_command(r: &mut Router, command: &str, body: &[u8]) -> Result<Reply, 
     let empty = Ok(Reply::Json(Value::Array(Vec::new())));
     match command {
         "/export" => {
-            let text = r.export_text_as(props.contains("terse"));
+            let text = r.export_text_as(props.contains("terse"), props.contains("show-sensitive"));
             match props.get("file") {
                 Some(file) => {
                     let name = if file.ends_with(".rsc") {
@@ -606,14 +604,22 @@ fn special_command(r: &mut Router, command: &str, body: &[u8]) -> Result<Reply, 
             empty
         }
         "/system/backup/save" => {
-            r.backup_save(props.get("name").unwrap_or("backup"));
+            let password = props
+                .get("password")
+                .filter(|_| props.get("dont-encrypt") != Some("yes"));
+            r.backup_save(props.get("name").unwrap_or("backup"), password);
             empty
         }
         "/system/backup/load" => {
             let name = props
                 .get("name")
                 .ok_or_else(|| ApiError::bad("missing value(s) of argument(s) name"))?;
-            r.backup_load(name).map_err(ApiError::bad)?;
+            r.backup_load(name, props.get("password"))
+                .map_err(ApiError::bad)?;
+            empty
+        }
+        "/system/reboot" => {
+            r.reboot();
             empty
         }
         "/system/reset-configuration" => {
@@ -920,7 +926,7 @@ mod tests {
         assert!(result.is_ok());
         let before = r.export();
         let text = r.export_text();
-        r.reset(true);
+        r.reset(true, true);
         r.run_config(&rackpipe_routeros::parse(&text).unwrap())
             .unwrap();
         assert_eq!(r.export(), before);

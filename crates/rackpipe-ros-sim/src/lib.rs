@@ -4,8 +4,24 @@
 //! `rackpipe-ros-sim` serves `/rest/...` on a loopback port with in-memory state, following
 //! the documented semantics collected in `shared/reference/routeros.md` §3:
 //!
-//! - **Auth**: HTTP Basic; wrong or missing credentials → `401
-//!   {"error":401,"message":"Unauthorized"}`.
+//! - **Auth**: HTTP Basic against the router's own `/user` table (seeded from
+//!   [`SimConfig::users`], group `full`); wrong or missing credentials, or a user the router
+//!   no longer has → `401 {"error":401,"message":"Unauthorized"}`.
+//! - **What survives what** (`docs/reference/routeros-revert.md`): `/user` (passwords
+//!   write-only, never shown), `/user/ssh-keys`, `/certificate` (private keys never shown;
+//!   with HTTPS the certificate `www-ssl` serves is installed as `sim-https`, and the API
+//!   answers only while `www-ssl`'s certificate exists with its private key) and the
+//!   sensitive values (`/interface/wireguard private-key`, generated when not given;
+//!   `/ip/ipsec/identity secret`). `/export` never prints users, SSH keys, certificates or
+//!   files, and prints sensitive values only with `show-sensitive`. `/system
+//!   reset-configuration` goes back to the factory state (one user `admin` with an empty
+//!   password) unless `keep-users=yes` keeps `/user` and `/user/ssh-keys`; certificates and
+//!   keys are gone; files stay; then it reboots. `/system backup save name=x [password=p]`
+//!   writes everything to `x.backup` (encrypted with `p`: a SHA-256 keystream standing in for
+//!   AES, so the file holds no plaintext secret); `load` restores it all, or fails with a
+//!   wrong password changing nothing, and reboots. A **reboot** ([`SimConfig::reboot_time`])
+//!   answers nothing for a while, keeps the configuration, drops dynamic entries and
+//!   scheduler run counts and, with [`SimConfig::flash`], every file outside `flash/`.
 //! - **Verbs**: `GET /rest/<menu>` (array; a bare object for singleton menus such as
 //!   `/ip/dns`, `/system/identity`), `GET /rest/<menu>/<id|name>`, `PUT /rest/<menu>`
 //!   (add; returns the created object with its `.id`, e.g. `*1A`; `place-before` inserts),
@@ -78,10 +94,13 @@
 //! `POST /__sim/populate {"filter_rules":2000,"leases":500}`, `GET /__sim/export`
 //! (export text), `GET /__sim/log` (scheduler runs and script errors).
 //!
-//! Simplifications (deliberate): one user list from [`SimConfig::users`] (no `/user`
-//! menu); no `/interface/list`; bridge/VLAN reachability ignores STP and hardware offload;
+//! Simplifications (deliberate): no `/user group` (every user may do everything);
+//! `/user/ssh-keys` and `/certificate` accept `add` (RouterOS imports keys and signs or
+//! imports certificates; an added certificate has no private key); the `www-ssl` binding
+//! survives a reset (the missing certificate, not the binding, stops HTTPS); no
+//! `/interface/list`; bridge/VLAN reachability ignores STP and hardware offload;
 //! removing an interface leaves references by name (RouterOS would show `*2C`); backups are
-//! JSON, not encrypted; `/system/clock` is UTC; IPv4 only.
+//! JSON inside the simulator's own envelope; `/system/clock` is UTC; IPv4 only.
 
 mod api;
 pub mod schema;
@@ -190,12 +209,19 @@ pub struct SimConfig {
     pub routeros_version: String,
     /// Scheduler resolution.
     pub tick: Duration,
+    /// How long a reboot (after `/system backup load`, `/system reset-configuration` or
+    /// `/system reboot`) keeps the router from answering.
+    pub reboot_time: Duration,
+    /// The device has a `flash` directory in `/file`: only files under `flash/` survive a
+    /// reboot (RouterBOARDs with NAND; a CHR has none).
+    pub flash: bool,
 }
 
 impl Default for SimConfig {
     /// User `admin` / `sim-password`, ports `ether1`..`ether8` and `sfp-sfpplus1`,
     /// management client on `ether1` (`192.168.88.1/24`), no latency, serial, 60 s
-    /// unreachable timeout, plain HTTP, RouterOS `7.16.2`, 20 ms scheduler tick.
+    /// unreachable timeout, plain HTTP, RouterOS `7.16.2`, 20 ms scheduler tick, reboots
+    /// taking 500 ms, no `flash` directory.
     fn default() -> Self {
         let mut ports: Vec<String> = (1..=8).map(|i| format!("ether{i}")).collect();
         ports.push("sfp-sfpplus1".to_owned());
@@ -209,6 +235,8 @@ impl Default for SimConfig {
             tls: None,
             routeros_version: "7.16.2".to_owned(),
             tick: Duration::from_millis(20),
+            reboot_time: Duration::from_millis(500),
+            flash: false,
         }
     }
 }
@@ -309,7 +337,8 @@ impl Simulator {
         self.addr
     }
 
-    /// The first configured user and password.
+    /// The first configured user and password (as configured at start; the router's own
+    /// `/user` table decides who can log in).
     #[must_use]
     pub fn credentials(&self) -> (String, Secret) {
         self.shared
@@ -317,6 +346,18 @@ impl Simulator {
             .first()
             .cloned()
             .unwrap_or_else(|| (String::new(), Secret::new("")))
+    }
+
+    /// The rows of a modelled menu as `GET /rest/<menu>` shows them (passwords and private
+    /// keys left out).
+    #[must_use]
+    pub fn rows(&self, menu: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        self.shared.with_router(|r| r.list(menu))
+    }
+
+    /// Reboots the router now (see [`SimConfig::reboot_time`]).
+    pub fn reboot(&self) {
+        self.shared.with_router(state::Router::reboot);
     }
 
     /// A copy of the request statistics.
@@ -360,6 +401,14 @@ impl Simulator {
     #[must_use]
     pub fn export_text(&self) -> String {
         self.shared.with_router(|r| r.export_text())
+    }
+
+    /// The current `/export` text, with sensitive values when `show_sensitive` (as `/export
+    /// show-sensitive`).
+    #[must_use]
+    pub fn export_text_with(&self, show_sensitive: bool) -> String {
+        self.shared
+            .with_router(|r| r.export_text_as(false, show_sensitive))
     }
 
     /// Runs console lines as the router would run a script (see the crate docs).

@@ -70,6 +70,12 @@ pub struct PropSpec {
     pub required: bool,
     /// Returned but never written by clients.
     pub read_only: bool,
+    /// A secret (password, private or preshared key): `/export` leaves it out unless
+    /// `show-sensitive` is given.
+    pub sensitive: bool,
+    /// Written (or generated) but never shown: not in replies, never exported (user
+    /// passwords, certificates' private keys). Only a binary backup carries it.
+    pub hidden: bool,
 }
 
 fn p(name: &'static str, ty: Ty) -> PropSpec {
@@ -79,6 +85,8 @@ fn p(name: &'static str, ty: Ty) -> PropSpec {
         default: None,
         required: false,
         read_only: false,
+        sensitive: false,
+        hidden: false,
     }
 }
 
@@ -93,6 +101,14 @@ impl PropSpec {
     }
     fn ro(mut self) -> Self {
         self.read_only = true;
+        self
+    }
+    fn sens(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+    fn hidden(mut self) -> Self {
+        self.hidden = true;
         self
     }
 }
@@ -114,6 +130,9 @@ pub struct MenuSpec {
     pub sparse: bool,
     /// Properties that together must be unique (`failure: ... already`).
     pub unique: &'static [&'static str],
+    /// Whether `/export` prints the menu (`/user`, `/certificate` and `/file` are never
+    /// exported).
+    pub exported: bool,
 }
 
 fn menu(path: &'static str, kind: MenuKind, props: Vec<PropSpec>) -> MenuSpec {
@@ -126,7 +145,15 @@ fn menu(path: &'static str, kind: MenuKind, props: Vec<PropSpec>) -> MenuSpec {
         interface: false,
         sparse: false,
         unique: &[],
+        exported: true,
     }
+}
+
+/// A menu `/export` never prints.
+fn unexported(path: &'static str, props: Vec<PropSpec>) -> MenuSpec {
+    let mut spec = menu(path, MenuKind::List, props);
+    spec.exported = false;
+    spec
 }
 
 impl MenuSpec {
@@ -581,6 +608,18 @@ pub fn menus() -> Vec<MenuSpec> {
                 p("use-service-tag", Ty::Bool).d("false"),
             ],
         ),
+        // WireGuard: RouterOS generates `private-key` when none is given and derives
+        // `public-key` from it (the simulator's derivation is a stand-in, not Curve25519).
+        iface(
+            "/interface/wireguard",
+            vec![
+                p("name", Ty::Name).req(),
+                p("listen-port", Ty::Int(1, 65535)).d("13231"),
+                p("mtu", Ty::Int(0, 65535)).d("1420"),
+                p("private-key", Ty::Str).sens(),
+                p("public-key", Ty::Str).ro(),
+            ],
+        ),
         bridge_port,
         bridge_vlan,
         menu(
@@ -640,6 +679,32 @@ pub fn menus() -> Vec<MenuSpec> {
         address_list,
         firewall("/ip/firewall/filter", FILTER_ACTIONS),
         firewall("/ip/firewall/nat", NAT_ACTIONS),
+        menu(
+            "/ip/ipsec/peer",
+            List,
+            vec![
+                p("name", Ty::Name).req(),
+                p("address", Ty::Str),
+                p("exchange-mode", Ty::Enum(&["aggressive", "ike2", "main"])).d("main"),
+                p("comment", Ty::Str),
+                p("disabled", Ty::Bool).d("false"),
+            ],
+        ),
+        menu(
+            "/ip/ipsec/identity",
+            List,
+            vec![
+                p("peer", Ty::Str).req(),
+                p(
+                    "auth-method",
+                    Ty::Enum(&["digital-signature", "eap", "pre-shared-key"]),
+                )
+                .d("pre-shared-key"),
+                p("secret", Ty::Str).sens(),
+                p("comment", Ty::Str),
+                p("disabled", Ty::Bool).d("false"),
+            ],
+        ),
         menu(
             "/ip/service",
             Fixed,
@@ -721,15 +786,45 @@ pub fn menus() -> Vec<MenuSpec> {
                 p("next-run", Ty::Str).ro(),
             ]),
         ),
-        menu(
+        unexported(
             "/file",
-            List,
             vec![
                 p("name", Ty::Name).req(),
                 p("type", Ty::Str).ro(),
                 p("size", Ty::Str).ro(),
                 p("creation-time", Ty::Str).ro(),
                 p("contents", Ty::Str).d(""),
+            ],
+        ),
+        // Users, their SSH keys and certificates are not configuration an export prints
+        // (docs/reference/routeros-revert.md §1); passwords and private keys are never shown.
+        unexported(
+            "/user",
+            vec![
+                p("name", Ty::Name).req(),
+                p("group", Ty::Enum(&["full", "read", "write"])).req(),
+                p("password", Ty::Str).hidden(),
+                p("address", Ty::Str).d(""),
+                p("comment", Ty::Str),
+                p("disabled", Ty::Bool).d("false"),
+            ],
+        ),
+        unexported(
+            "/user/ssh-keys",
+            vec![
+                p("user", Ty::Str).req(),
+                p("key", Ty::Str).req(),
+                p("key-owner", Ty::Str).ro(),
+            ],
+        ),
+        unexported(
+            "/certificate",
+            vec![
+                p("name", Ty::Name).req(),
+                p("common-name", Ty::Str),
+                p("fingerprint", Ty::Str).ro(),
+                p("private-key", Ty::Bool).d("false").ro(),
+                p("key", Ty::Str).ro().hidden(),
             ],
         ),
     ]

@@ -69,6 +69,12 @@ pub(crate) struct Router {
     pub log: Vec<String>,
     /// Reachability, computed once per state change (cleared by every mutation).
     reach_cache: std::cell::RefCell<Option<Result<(), String>>>,
+    /// How long a reboot keeps the router away.
+    reboot_time: Duration,
+    /// The device has a `flash` directory: only files under `flash/` survive a reboot.
+    flash: bool,
+    /// Set while rebooting: the router answers nothing until then.
+    down_until: Option<Instant>,
 }
 
 fn now_unix() -> u64 {
@@ -157,6 +163,72 @@ fn wall_clock(date: Option<&str>, time: &str) -> Option<u64> {
         .map(|day| day * 86_400 + h * 3600 + m * 60 + s)
 }
 
+/// Name of the certificate the simulator's `www-ssl` serves.
+pub(crate) const SIM_CERTIFICATE: &str = "sim-https";
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// SHA-256 of the first certificate's DER in `pem` (hex), as `/certificate print` shows it.
+fn pem_fingerprint(pem: &str) -> String {
+    use base64::Engine as _;
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .unwrap_or_default();
+    sha256_hex(&der)
+}
+
+/// Generated key material (a stand-in for a WireGuard key: 32 bytes, base64).
+fn generated_key(seed: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let digest = sha2::Sha256::digest(format!("{seed}/{nanos}").as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(digest)
+}
+
+/// The public half of a [`generated_key`] (stand-in derivation, not Curve25519).
+fn public_of(private: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("public/{private}").as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(digest)
+}
+
+/// Header of a simulated binary backup file.
+const BACKUP_MAGIC: &str = "RACKPIPE-ROS-SIM-BACKUP";
+
+/// A keystream from SHA-256(password, salt, counter), XORed over the data. The simulator
+/// stands in for RouterOS's AES encryption so a saved file never holds plaintext secrets; it
+/// is not a cipher to rely on outside tests.
+fn keystream_xor(password: &str, salt: &str, data: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    let mut out = Vec::with_capacity(data.len());
+    for (block, chunk) in data.chunks(32).enumerate() {
+        let pad = sha2::Sha256::digest(format!("{password}\0{salt}\0{block}").as_bytes());
+        out.extend(chunk.iter().zip(pad.iter()).map(|(a, b)| a ^ b));
+    }
+    out
+}
+
+fn backup_tag(password: &str, salt: &str, plain: &[u8]) -> String {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(format!("tag\0{password}\0{salt}\0").as_bytes());
+    hasher.update(plain);
+    hex::encode(hasher.finalize())
+}
+
 fn mac_for(n: u32) -> String {
     let b = n.to_be_bytes();
     format!("02:52:53:{:02X}:{:02X}:{:02X}", b[1], b[2], b[3])
@@ -177,10 +249,57 @@ impl Router {
             version: config.routeros_version.clone(),
             log: Vec::new(),
             reach_cache: std::cell::RefCell::new(None),
+            reboot_time: config.reboot_time,
+            flash: config.flash,
+            down_until: None,
         };
         router.build_factory(config);
         router.state = router.factory.clone();
+        router.install(config);
         router
+    }
+
+    /// What an operator set up on top of the factory state before the tests start: the
+    /// configured users (group `full`) and, with HTTPS, the certificate `www-ssl` serves
+    /// (with its private key).
+    fn install(&mut self, config: &SimConfig) {
+        let mut users = Vec::new();
+        for (name, password) in &config.users {
+            let id = self.state.next_id;
+            self.state.next_id += 1;
+            users.push(Entry {
+                id,
+                props: Props::from_pairs([
+                    ("name", name.as_str()),
+                    ("group", "full"),
+                    ("password", password.expose()),
+                ]),
+                dynamic: false,
+                builtin: false,
+            });
+        }
+        self.state.tables.insert("/user".to_owned(), users);
+        if let Some(tls) = &config.tls {
+            let id = self.state.next_id;
+            self.state.next_id += 1;
+            let key = sha256_hex(tls.key_pem.expose().as_bytes());
+            self.state
+                .tables
+                .entry("/certificate".to_owned())
+                .or_default()
+                .push(Entry {
+                    id,
+                    props: Props::from_pairs([
+                        ("name", SIM_CERTIFICATE),
+                        ("common-name", "rackpipe-ros-sim"),
+                        ("fingerprint", pem_fingerprint(&tls.cert_pem).as_str()),
+                        ("private-key", "true"),
+                        ("key", key.as_str()),
+                    ]),
+                    dynamic: false,
+                    builtin: false,
+                });
+        }
     }
 
     fn build_factory(&mut self, config: &SimConfig) {
@@ -262,6 +381,22 @@ impl Router {
         }
         for spec in self.specs.iter().filter(|s| s.kind == MenuKind::Singleton) {
             push(&mut snap, spec.path, Props::new(), true);
+        }
+        // The factory user: `admin`, group full, empty password (RouterOS before 6.49.8/7.x
+        // stickers; the simulator does not model per-device default passwords).
+        push(
+            &mut snap,
+            "/user",
+            Props::from_pairs([("name", "admin"), ("group", "full"), ("password", "")]),
+            false,
+        );
+        if config.flash {
+            push(
+                &mut snap,
+                "/file",
+                Props::from_pairs([("name", "flash"), ("type", "directory")]),
+                true,
+            );
         }
         self.factory_no_defaults = snap.clone();
         if let Some(mgmt) = &config.management {
@@ -566,7 +701,36 @@ impl Router {
             };
             return Err(ApiError::bad(detail));
         }
+        // References RouterOS checks: a service's certificate must exist.
+        if path == "/ip/service"
+            && let Some(cert) = input.get("certificate")
+            && cert != "none"
+            && !self
+                .table("/certificate")
+                .iter()
+                .any(|e| e.props.get("name") == Some(cert))
+        {
+            return Err(ApiError::bad(
+                "input does not match any value of certificate",
+            ));
+        }
         // Computed read-only values.
+        if path == "/interface/wireguard" {
+            if !props.contains("private-key") {
+                let seed = format!("{}/{}", self.state.next_id, props.get("name").unwrap_or(""));
+                props.insert("private-key", generated_key(&seed));
+            }
+            let public = public_of(props.get("private-key").unwrap_or(""));
+            props.insert("public-key", public);
+        }
+        if path == "/user/ssh-keys" {
+            let owner = props
+                .get("key")
+                .and_then(|k| k.split_whitespace().nth(2))
+                .unwrap_or("")
+                .to_owned();
+            props.insert("key-owner", owner);
+        }
         if path == "/ip/address" {
             if let Some((ip, len)) = props.get("address").and_then(schema::parse_cidr)
                 && !input.contains("network")
@@ -772,7 +936,7 @@ impl Router {
         if spec.kind != MenuKind::Singleton {
             out.insert(".id".to_owned(), Value::String(format!("*{:X}", entry.id)));
         }
-        for prop in &spec.props {
+        for prop in spec.props.iter().filter(|p| !p.hidden) {
             let value = match (entry.props.get(prop.name), prop.name) {
                 (Some(""), "comment") => continue,
                 (Some(v), _) => v.to_owned(),
@@ -866,8 +1030,15 @@ impl Router {
 
     // ---------------------------------------------------------------- export / import
 
-    /// `/export` (compact): only values that differ from the defaults.
+    /// `/export` (compact): only values that differ from the defaults; no users, no
+    /// certificates, no sensitive values.
     pub fn export(&self) -> Config {
+        self.export_with(false)
+    }
+
+    /// `/export [show-sensitive]`: sensitive values (WireGuard private keys, IPsec secrets)
+    /// only with `show_sensitive`; users, passwords and private keys never.
+    pub fn export_with(&self, show_sensitive: bool) -> Config {
         let mut config = Config {
             header: Header {
                 routeros_version: Some(self.version.clone()),
@@ -875,7 +1046,7 @@ impl Router {
             },
             menus: Vec::new(),
         };
-        for spec in self.specs.iter().filter(|s| s.path != "/file") {
+        for spec in self.specs.iter().filter(|s| s.exported) {
             for (index, entry) in self
                 .table(spec.path)
                 .iter()
@@ -904,6 +1075,8 @@ impl Router {
                     .filter(|(k, v)| {
                         spec.prop(k).is_some_and(|p| {
                             !p.read_only
+                                && !p.hidden
+                                && (show_sensitive || !p.sensitive)
                                 && (differs(k, v, p.default)
                                     || (spec.sparse && entry.props.contains(k)))
                                 && !(spec.path == "/interface/ethernet"
@@ -983,13 +1156,13 @@ impl Router {
 
     /// Export text with a dated header.
     pub fn export_text(&self) -> String {
-        self.export_text_as(false)
+        self.export_text_as(false, false)
     }
 
     /// Export text, standard or `terse` (full menu path on every line).
-    pub fn export_text_as(&self, terse: bool) -> String {
+    pub fn export_text_as(&self, terse: bool, show_sensitive: bool) -> String {
         let (y, m, d, h, mi, s) = civil(now_unix());
-        let config = self.export();
+        let config = self.export_with(show_sensitive);
         let body = if terse {
             rackpipe_routeros::print_terse(&config)
         } else {
@@ -1114,9 +1287,16 @@ impl Router {
     }
 
     /// `/system/reset-configuration`: back to the factory state (without the default
-    /// configuration with `no-defaults`).
-    pub fn reset(&mut self, no_defaults: bool) {
+    /// configuration with `no-defaults`). Users (with their passwords and SSH keys) survive
+    /// only with `keep_users`; certificates and every key are gone; files stay. The router
+    /// then reboots ([`Router::reboot`]).
+    pub fn reset(&mut self, no_defaults: bool, keep_users: bool) {
         let next_id = self.state.next_id;
+        let files = self.state.tables.get("/file").cloned().unwrap_or_default();
+        let users: Vec<(String, Vec<Entry>)> = ["/user", "/user/ssh-keys"]
+            .iter()
+            .map(|m| ((*m).to_owned(), self.table(m).to_vec()))
+            .collect();
         self.reach_cache.replace(None);
         self.state = if no_defaults {
             self.factory_no_defaults.clone()
@@ -1125,7 +1305,57 @@ impl Router {
         };
         // Ids are never reused, also across a reset (files survive it).
         self.state.next_id = self.state.next_id.max(next_id);
+        self.state.tables.insert("/file".to_owned(), files);
+        if keep_users {
+            for (menu, rows) in users {
+                self.state.tables.insert(menu, rows);
+            }
+        }
         self.next_runs.clear();
+        self.reboot();
+    }
+
+    /// A reboot: the router answers nothing for [`SimConfig::reboot_time`]; the saved
+    /// configuration stays; dynamic entries, scheduler run counts and (on a device with a
+    /// `flash` directory) every file outside `flash/` are lost; scheduler entries start
+    /// counting again from the boot.
+    pub fn reboot(&mut self) {
+        self.reach_cache.replace(None);
+        let flash = self.flash;
+        for (menu, rows) in &mut self.state.tables {
+            rows.retain(|e| !e.dynamic);
+            if menu == "/file" && flash {
+                rows.retain(|e| {
+                    e.builtin || e.props.get("name").is_some_and(|n| n.starts_with("flash/"))
+                });
+            }
+            if menu == "/system/scheduler" {
+                for row in rows.iter_mut() {
+                    row.props.remove("run-count");
+                }
+            }
+        }
+        self.down_until = Some(Instant::now() + self.reboot_time);
+        self.reschedule_all();
+        let delay = self.reboot_time;
+        for at in self.next_runs.values_mut() {
+            *at += delay;
+        }
+        self.log.push("system: rebooted".to_owned());
+    }
+
+    /// Whether `user` may log in with `password` (an enabled `/user` row).
+    pub fn login_ok(&self, user: &str, password: &str) -> bool {
+        self.table("/user").iter().any(|e| {
+            e.props.get("name") == Some(user)
+                && e.props.get("password").unwrap_or("") == password
+                && e.props.get("disabled") != Some("true")
+        })
+    }
+
+    /// Whether the router is still booting.
+    pub fn rebooting(&self) -> bool {
+        self.down_until.is_some_and(|t| Instant::now() < t)
     }
 
     pub fn file_contents(&self, name: &str) -> Option<String> {
@@ -1171,8 +1401,10 @@ impl Router {
         self.run_config(&config)
     }
 
-    /// `/system/backup/save`: the whole state as an opaque file.
-    pub fn backup_save(&mut self, name: &str) {
+    /// `/system/backup/save`: the whole state (users with passwords and SSH keys,
+    /// certificates with private keys, every sensitive value) as one file, encrypted when a
+    /// `password` is given (see [`keystream_xor`]).
+    pub fn backup_save(&mut self, name: &str, password: Option<&str>) {
         let name = if name.ends_with(".backup") {
             name.to_owned()
         } else {
@@ -1180,12 +1412,28 @@ impl Router {
         };
         let mut snapshot = self.state.clone();
         snapshot.tables.remove("/file");
-        let contents = serde_json::to_string(&snapshot).unwrap_or_default();
+        let plain = serde_json::to_string(&snapshot).unwrap_or_default();
+        let contents = match password.filter(|p| !p.is_empty()) {
+            None => format!("{BACKUP_MAGIC} plain\n{plain}"),
+            Some(password) => {
+                use base64::Engine as _;
+                let salt = sha256_hex(format!("{}/{}", self.state.next_id, now_unix()).as_bytes())
+                    [..32]
+                    .to_owned();
+                let tag = backup_tag(password, &salt, plain.as_bytes());
+                let sealed = keystream_xor(password, &salt, plain.as_bytes());
+                format!(
+                    "{BACKUP_MAGIC} encrypted\n{salt}\n{tag}\n{}",
+                    base64::engine::general_purpose::STANDARD.encode(sealed)
+                )
+            }
+        };
         self.write_file(&name, &contents);
     }
 
-    /// `/system/backup/load`.
-    pub fn backup_load(&mut self, name: &str) -> Result<(), String> {
+    /// `/system/backup/load`: restores everything the backup holds (files stay as they are)
+    /// and reboots. An encrypted backup needs its password; a wrong one changes nothing.
+    pub fn backup_load(&mut self, name: &str, password: Option<&str>) -> Result<(), String> {
         let with_ext = if name.ends_with(".backup") {
             name.to_owned()
         } else {
@@ -1194,14 +1442,40 @@ impl Router {
         let text = self
             .file_contents(&with_ext)
             .ok_or_else(|| format!("failure: no such file {with_ext}"))?;
-        let mut snapshot: Snapshot =
-            serde_json::from_str(&text).map_err(|_| "failure: bad backup file".to_owned())?;
+        let bad = || "failure: bad backup file".to_owned();
+        let (kind, rest) = text
+            .strip_prefix(BACKUP_MAGIC)
+            .and_then(|t| t.trim_start_matches(' ').split_once('\n'))
+            .ok_or_else(bad)?;
+        let plain = match kind {
+            "plain" => rest.as_bytes().to_vec(),
+            "encrypted" => {
+                use base64::Engine as _;
+                let mut lines = rest.splitn(3, '\n');
+                let (salt, tag, body) = (
+                    lines.next().ok_or_else(bad)?,
+                    lines.next().ok_or_else(bad)?,
+                    lines.next().ok_or_else(bad)?,
+                );
+                let password = password.unwrap_or("");
+                let sealed = base64::engine::general_purpose::STANDARD
+                    .decode(body.trim())
+                    .map_err(|_| bad())?;
+                let plain = keystream_xor(password, salt, &sealed);
+                if backup_tag(password, salt, &plain) != tag {
+                    return Err("failure: wrong password or damaged backup file".to_owned());
+                }
+                plain
+            }
+            _ => return Err(bad()),
+        };
+        let mut snapshot: Snapshot = serde_json::from_slice(&plain).map_err(|_| bad())?;
         let files = self.state.tables.get("/file").cloned().unwrap_or_default();
         snapshot.tables.insert("/file".to_owned(), files);
         snapshot.next_id = snapshot.next_id.max(self.state.next_id);
         self.reach_cache.replace(None);
         self.state = snapshot;
-        self.reschedule_all();
+        self.reboot();
         Ok(())
     }
 
@@ -1247,12 +1521,10 @@ impl Router {
                 }
                 "/system/reset-configuration" => {
                     let props = flags_and_props(command);
-                    let no_defaults = props.get("no-defaults").is_some_and(|v| v == "yes");
+                    let yes = |k: &str| props.get(k).is_some_and(|v| v == "yes");
                     let run_after = props.get("run-after-reset").map(str::to_owned);
                     // The script file survives the reset (it lives on the flash).
-                    let files = self.state.tables.get("/file").cloned().unwrap_or_default();
-                    self.reset(no_defaults);
-                    self.state.tables.insert("/file".to_owned(), files);
+                    self.reset(yes("no-defaults"), yes("keep-users"));
                     if let Some(file) = run_after {
                         self.import_file(&file)?;
                     }
@@ -1260,12 +1532,13 @@ impl Router {
                 "/system/backup" => {
                     let props = flags_and_props(command);
                     let name = props.get("name").unwrap_or("backup").to_owned();
+                    let password = props.get("password").map(str::to_owned);
                     if props.contains("load")
                         || command.selector == Some(Selector::Item("load".to_owned()))
                     {
-                        self.backup_load(&name)?;
+                        self.backup_load(&name, password.as_deref())?;
                     } else {
-                        self.backup_save(&name);
+                        self.backup_save(&name, password.as_deref());
                     }
                 }
                 _ => self.run_config(&config)?,
@@ -1322,6 +1595,9 @@ impl Router {
 
     /// Fires due scheduler entries; returns how many ran.
     pub fn tick(&mut self) -> usize {
+        if self.rebooting() {
+            return 0;
+        }
         let now = Instant::now();
         let due: Vec<u32> = self
             .next_runs
@@ -1373,6 +1649,9 @@ impl Router {
         if self.forced_unreachable {
             return Err("forced unreachable by /__sim/reachable".to_owned());
         }
+        if self.rebooting() {
+            return Err("rebooting".to_owned());
+        }
         if let Some(cached) = self.reach_cache.borrow().as_ref() {
             return cached.clone();
         }
@@ -1382,6 +1661,24 @@ impl Router {
     }
 
     fn compute_reachable(&self) -> Result<(), String> {
+        if self.tls {
+            // HTTPS needs the service's certificate, with its private key (whatever the
+            // management path).
+            let cert = self
+                .table("/ip/service")
+                .iter()
+                .find(|e| e.props.get("name") == Some("www-ssl"))
+                .and_then(|e| e.props.get("certificate"))
+                .unwrap_or("none");
+            let usable = self.table("/certificate").iter().any(|e| {
+                e.props.get("name") == Some(cert) && e.props.get("private-key") == Some("true")
+            });
+            if !usable {
+                return Err(format!(
+                    "/ip/service www-ssl: certificate {cert} is not in /certificate with a private key (no TLS handshake)"
+                ));
+            }
+        }
         let Some(mgmt) = &self.management else {
             return Ok(());
         };
@@ -1398,6 +1695,7 @@ impl Router {
             if svc.props.get("disabled") == Some("true") {
                 return Err(format!("/ip/service {service} is disabled"));
             }
+
             if let Some(allowed) = svc.props.get("address").filter(|a| !a.is_empty())
                 && !allowed
                     .split(',')

@@ -848,8 +848,11 @@ async fn export_parses_and_import_restores_the_same_data() {
     );
     let files = api.get("/file?name=saved.rsc").await;
     assert_eq!(files[0]["type"], "script");
-    sim.run_script("/system reset-configuration no-defaults=yes run-after-reset=saved.rsc")
-        .unwrap();
+    // keep-users: an export holds no users, so without it the API user would be gone.
+    sim.run_script(
+        "/system reset-configuration no-defaults=yes keep-users=yes run-after-reset=saved.rsc",
+    )
+    .unwrap();
     let after = snapshot(&api, &MENUS).await;
     for ((menu, a), (_, b)) in before.iter().zip(&after) {
         assert_eq!(a, b, "{menu} differs after export → reset → import");
@@ -862,13 +865,17 @@ async fn scheduler_reverts_a_lockout_unless_removed() {
     let api = Api::new(&sim);
     api.patch("/system/identity", json!({"name": "before"}))
         .await;
-    // 1. Save, schedule the revert, apply a breaking change.
-    api.post("/export", json!({"file": "rollback"})).await;
+    // 1. Save a binary backup, schedule its load, apply a breaking change.
+    api.post(
+        "/system/backup/save",
+        json!({"name": "rollback", "password": "one-time"}),
+    )
+    .await;
     let entry = api
         .put(
             "/system/scheduler",
             json!({"name": "rackpipe-rollback", "interval": "1s",
-                   "on-event": "/system reset-configuration no-defaults=yes skip-backup=yes run-after-reset=rollback.rsc"}),
+                   "on-event": "/system backup load name=rollback.backup password=one-time"}),
         )
         .await;
     assert!(entry["next-run"].is_string(), "{entry}");
@@ -886,7 +893,7 @@ async fn scheduler_reverts_a_lockout_unless_removed() {
     assert!(sim.reachable().is_err());
     let identity = api.get("/system/identity").await;
     let waited = started.elapsed();
-    assert_eq!(identity["name"], "before", "the export was restored");
+    assert_eq!(identity["name"], "before", "the backup was loaded");
     assert!(
         waited >= Duration::from_millis(500) && waited < Duration::from_secs(5),
         "{waited:?}"
@@ -899,7 +906,7 @@ async fn scheduler_reverts_a_lockout_unless_removed() {
     assert_eq!(
         api.get("/system/scheduler").await,
         json!([]),
-        "the rollback entry was not in the saved export"
+        "the rollback entry was not in the saved backup"
     );
     assert!(
         sim.log()
@@ -1254,6 +1261,8 @@ async fn a_real_v6_export_imports_and_locks_out_rest() {
     let config_sim = SimConfig {
         ethernet_ports: ports,
         management: Some(management),
+        // The reachability checks right after each reset need no boot time.
+        reboot_time: Duration::ZERO,
         ..quick()
     };
     let sim = Simulator::start(config_sim).await.unwrap();
@@ -1458,4 +1467,263 @@ async fn logging_rules_ntp_server_and_dhcp_snooping() {
         value["detail"].as_str(),
         Some("value of dhcp-snooping must be yes or no")
     );
+}
+
+/// An HTTPS simulator with a pinned-by-CA client, for the certificate tests.
+async fn tls_sim(dir: &std::path::Path, config: SimConfig) -> (Simulator, reqwest::Client) {
+    let tls = rackpipe_testkit::loopback_tls(dir);
+    let identity = TlsIdentity {
+        cert_pem: std::fs::read_to_string(&tls.cert).unwrap(),
+        key_pem: rackpipe_ros_sim::Secret::new(std::fs::read_to_string(&tls.key).unwrap()),
+    };
+    let sim = Simulator::start(SimConfig {
+        tls: Some(identity),
+        ..config
+    })
+    .await
+    .unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(tls.ca_pem.as_bytes()).unwrap()])
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    (sim, client)
+}
+
+/// Logs in as `user` with `password` and reads the identity: the HTTP status (0: no answer).
+async fn login(client: &reqwest::Client, sim: &Simulator, user: &str, password: &str) -> u16 {
+    match client
+        .get(format!("{}/system/identity", sim.rest_url()))
+        .basic_auth(user, Some(password))
+        .send()
+        .await
+    {
+        Ok(response) => response.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+/// Users, SSH keys, a WireGuard interface (generated key) and an IPsec secret, as an
+/// operator would have them before rackpipe touches the router.
+fn seed_secrets(sim: &Simulator) {
+    sim.run_script(
+        "/user add name=ops group=full password=ops-secret\n\
+         /user ssh-keys add user=ops key=\"ssh-ed25519 AAAAC3Nza ops@laptop\"\n\
+         /interface wireguard add name=wg0 listen-port=51820\n\
+         /ip ipsec peer add name=hq address=198.18.0.9\n\
+         /ip ipsec identity add peer=hq secret=psk-secret",
+    )
+    .unwrap();
+}
+
+fn wireguard_key(sim: &Simulator) -> String {
+    sim.rows("/interface/wireguard")[0]["private-key"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_leaves_out_users_and_private_keys_and_hides_sensitive_values() {
+    let sim = Simulator::start(quick()).await.unwrap();
+    let api = Api::new(&sim);
+    seed_secrets(&sim);
+    let key = wireguard_key(&sim);
+    assert_eq!(key.len(), 44, "a generated 32-byte key, base64");
+    // Passwords are never shown, not even to a full user.
+    let users = api.get("/user").await;
+    assert_eq!(users.as_array().unwrap().len(), 2, "{users}");
+    assert!(users[1].get("password").is_none(), "{users}");
+    let plain = api.post("/export", json!({})).await["ret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sensitive = api.post("/export", json!({"show-sensitive": ""})).await["ret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for text in [&plain, &sensitive] {
+        for absent in [
+            "/user",
+            "ops-secret",
+            "sim-password",
+            "ssh-ed25519",
+            "/certificate",
+        ] {
+            assert!(!text.contains(absent), "{absent} in\n{text}");
+        }
+        assert!(text.contains("/interface wireguard\nadd listen-port=51820 name=wg0"));
+    }
+    assert!(
+        !plain.contains(&key) && !plain.contains("psk-secret"),
+        "{plain}"
+    );
+    assert!(
+        sensitive.contains(&format!("private-key=\"{key}\""))
+            || sensitive.contains(&format!("private-key={key}")),
+        "{sensitive}"
+    );
+    assert!(sensitive.contains("secret=psk-secret"), "{sensitive}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reset_configuration_loses_users_certificates_and_keys_unless_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, client) = tls_sim(dir.path(), quick()).await;
+    seed_secrets(&sim);
+    assert_eq!(login(&client, &sim, "admin", "sim-password").await, 200);
+    let certs = sim.rows("/certificate");
+    assert_eq!(certs[0]["name"], "sim-https");
+    assert_eq!(certs[0]["private-key"], "true");
+    assert!(
+        certs[0].get("key").is_none(),
+        "private keys are never shown"
+    );
+
+    // The old revert: reset + a plain export. The export cannot bring back what it lacks.
+    let key = wireguard_key(&sim);
+    let export = sim.export_text();
+    sim.run_script("/system reset-configuration no-defaults=yes skip-backup=yes")
+        .unwrap();
+    sim.import(&rackpipe_routeros::parse(&export).unwrap())
+        .unwrap_or(());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(sim.rows("/certificate").is_empty());
+    assert!(
+        sim.reachable()
+            .unwrap_err()
+            .contains("certificate sim-https"),
+        "HTTPS is gone with the certificate"
+    );
+    let users: Vec<String> = sim
+        .rows("/user")
+        .iter()
+        .map(|u| u["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(users, ["admin"], "only the factory user is left");
+    assert!(sim.rows("/user/ssh-keys").is_empty());
+    assert_ne!(
+        wireguard_key(&sim),
+        key,
+        "wg0 came back from the export with a new key"
+    );
+    assert_eq!(
+        login(&client, &sim, "admin", "sim-password").await,
+        0,
+        "no HTTPS"
+    );
+
+    // keep-users keeps the users with their passwords and keys, not the certificates.
+    // (No management path: `no-defaults` also removes the factory address.)
+    let sim = Simulator::start(SimConfig {
+        management: None,
+        ..quick()
+    })
+    .await
+    .unwrap();
+    seed_secrets(&sim);
+    sim.run_script("/system reset-configuration no-defaults=yes keep-users=yes")
+        .unwrap();
+    let api = Api::new(&sim);
+    assert_eq!(api.get("/user").await.as_array().unwrap().len(), 2);
+    assert_eq!(sim.rows("/user/ssh-keys").len(), 1);
+    assert!(sim.rows("/interface/wireguard").is_empty());
+    // Without keep-users the API user is gone: 401.
+    sim.run_script("/system reset-configuration no-defaults=yes")
+        .unwrap();
+    let (status, _) = api
+        .call(reqwest::Method::GET, "/system/identity", None)
+        .await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn binary_backup_round_trips_everything_and_load_reboots() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, client) = tls_sim(dir.path(), quick()).await;
+    seed_secrets(&sim);
+    let key = wireguard_key(&sim);
+    let fingerprint = sim.rows("/certificate")[0]["fingerprint"].clone();
+    sim.run_script("/system backup save name=pre password=backup-pw")
+        .unwrap();
+    let file = sim
+        .rows("/file")
+        .into_iter()
+        .find(|f| f["name"] == "pre.backup")
+        .unwrap();
+    let contents = file["contents"].as_str().unwrap();
+    for secret in [
+        "backup-pw",
+        "ops-secret",
+        "sim-password",
+        "psk-secret",
+        key.as_str(),
+    ] {
+        assert!(!contents.contains(secret), "{secret} in plaintext");
+    }
+
+    // Lose everything: reset without keep-users.
+    sim.run_script("/system reset-configuration no-defaults=yes")
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(sim.reachable().is_err());
+    // A wrong password changes nothing.
+    assert_eq!(
+        sim.run_script("/system backup load name=pre password=wrong"),
+        Err("failure: wrong password or damaged backup file".to_owned())
+    );
+    assert!(sim.rows("/certificate").is_empty());
+    // The right one restores users, passwords, SSH keys, the certificate with its key,
+    // WireGuard and IPsec secrets, and reboots.
+    sim.run_script("/system backup load name=pre password=backup-pw")
+        .unwrap();
+    assert_eq!(sim.reachable(), Err("rebooting".to_owned()));
+    let started = Instant::now();
+    assert_eq!(login(&client, &sim, "ops", "ops-secret").await, 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "the request waited for the boot"
+    );
+    assert_eq!(login(&client, &sim, "admin", "sim-password").await, 200);
+    assert_eq!(login(&client, &sim, "ops", "nope").await, 401);
+    assert_eq!(sim.rows("/certificate")[0]["fingerprint"], fingerprint);
+    assert_eq!(wireguard_key(&sim), key);
+    assert_eq!(sim.rows("/user/ssh-keys").len(), 1);
+    assert!(
+        sim.export_text_with(true).contains("secret=psk-secret"),
+        "IPsec secret restored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reboot_keeps_the_configuration_and_loses_ram_files() {
+    let sim = Simulator::start(SimConfig {
+        flash: true,
+        ..quick()
+    })
+    .await
+    .unwrap();
+    let api = Api::new(&sim);
+    assert_eq!(api.get("/file?name=flash").await[0]["type"], "directory");
+    api.patch("/system/identity", json!({"name": "kept"})).await;
+    api.post("/export", json!({"file": "ram"})).await;
+    api.post("/export", json!({"file": "flash/kept"})).await;
+    sim.add_dynamic(
+        "/ip/dhcp-server/lease",
+        rackpipe_routeros::Props::from_pairs([("address", "10.0.0.9")]),
+    )
+    .unwrap();
+    api.post("/system/reboot", json!({})).await;
+    assert_eq!(sim.reachable(), Err("rebooting".to_owned()));
+    assert_eq!(api.get("/system/identity").await["name"], "kept");
+    let names: Vec<String> = api
+        .get("/file")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["flash", "flash/kept.rsc"]);
+    assert_eq!(api.get("/ip/dhcp-server/lease").await, json!([]));
 }
