@@ -13,6 +13,7 @@ use std::time::Duration;
 use rackpipe_model::types::SecretRef;
 use rackpipe_routeros::Props;
 pub use rackpipe_tls::Fingerprint;
+use rackpipe_tls::transport::{self, BodyError, PlainHttp};
 use reqwest::Method;
 use rustls_pki_types::CertificateDer;
 use serde_json::{Map, Value};
@@ -287,13 +288,6 @@ fn chain(err: &dyn std::error::Error) -> String {
     text.replace('\n', " ")
 }
 
-fn is_loopback_url(url: &str) -> bool {
-    let rest = url.strip_prefix("http://").unwrap_or("");
-    let host = rest.split('/').next().unwrap_or("");
-    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    host == "localhost" || host.starts_with("127.") || host == "[::1]"
-}
-
 impl RestClient {
     /// Builds the client (no request is sent).
     ///
@@ -366,7 +360,15 @@ impl RestClient {
         }
         let resp = req.send().await.map_err(|e| self.transport(&url, &e))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| self.transport(&url, &e))?;
+        let bytes = transport::read_body_limited(resp, transport::API_BODY_LIMIT)
+            .await
+            .map_err(|e| match e {
+                BodyError::Transport(e) => self.transport(&url, &e),
+                other => Error::BadReply {
+                    path: path.to_owned(),
+                    message: other.to_string(),
+                },
+            })?;
         if status == reqwest::StatusCode::UNAUTHORIZED {
             return Err(Error::Unauthorized {
                 url,
@@ -540,25 +542,28 @@ fn build_http(conn: &Connection) -> Result<reqwest::Client, Error> {
         what: conn.url.clone(),
         message,
     };
-    let mut builder = reqwest::Client::builder()
+    let plain = match conn.trust {
+        Trust::InsecureLoopbackHttp => PlainHttp::Loopback,
+        _ => PlainHttp::Refuse,
+    };
+    let url = transport::check_url(&conn.url, plain).map_err(|e| Error::Config {
+        what: "router URL".to_owned(),
+        message: e.to_string(),
+    })?;
+    let mut builder = transport::client_builder()
         .connect_timeout(conn.timeout.min(Duration::from_secs(10)))
         .timeout(conn.timeout)
         .pool_idle_timeout(Duration::from_secs(4))
         .user_agent(concat!("rackpipe-ros-render/", env!("CARGO_PKG_VERSION")));
     match &conn.trust {
         Trust::InsecureLoopbackHttp => {
-            if !is_loopback_url(&conn.url) {
+            if url.scheme() != "http" {
                 return Err(cfg(
-                    "plain HTTP is only allowed to a loopback address (simulator tests)".to_owned(),
+                    "--insecure-http is for a plain http:// URL to a loopback address".to_owned(),
                 ));
             }
         }
-        trust => {
-            if !conn.url.starts_with("https://") {
-                return Err(cfg("the URL must start with https://".to_owned()));
-            }
-            builder = builder.tls_backend_preconfigured(tls_config(trust)?);
-        }
+        trust => builder = builder.tls_backend_preconfigured(tls_config(trust)?),
     }
     builder
         .build()
@@ -632,12 +637,59 @@ mod tests {
         assert!(Password::resolve(&v, "f").is_err());
     }
 
+    /// The URL rule and the reply limit of `rackpipe_tls::transport`, through this client:
+    /// plain HTTP to a name or a non-loopback host is refused before any connection (a
+    /// `localhost` URL to a listening stub stays unanswered); a 2 GiB reply is a one-line
+    /// error, not an allocation.
     #[test]
-    fn loopback_only_for_http() {
-        assert!(is_loopback_url("http://127.0.0.1:8080"));
-        assert!(is_loopback_url("http://localhost:1"));
-        assert!(!is_loopback_url("http://10.3.0.1"));
-        assert!(!is_loopback_url("https://127.0.0.1"));
+    fn plain_http_refused_before_connecting_and_replies_bounded() {
+        use rackpipe_testkit::http::{Reply, StubServer};
+        let stub = StubServer::start(Reply::Announced(2 << 30));
+        let conn = |url: String| Connection {
+            url,
+            user: "admin".to_owned(),
+            password: Password::new("hunter2"),
+            trust: Trust::InsecureLoopbackHttp,
+            timeout: Duration::from_secs(5),
+        };
+        for (url, host) in [
+            (format!("http://localhost:{}", stub.port()), "localhost"),
+            (format!("http://0x7f.1:{}", stub.port()), "127.0.0.1"),
+            ("http://127.evil.example".to_owned(), "127.evil.example"),
+            ("http://198.18.0.1".to_owned(), "198.18.0.1"),
+        ] {
+            let err = RestClient::new(&conn(url.clone())).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("plain http:// to {host} refused")),
+                "{text}"
+            );
+            assert!(!text.contains('\n') && !text.contains("hunter2"), "{text}");
+        }
+        let err = RestClient::new(&conn(format!(
+            "http://admin:hunter2@127.0.0.1:{}",
+            stub.port()
+        )))
+        .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert_eq!(stub.connections(), 0, "a refused URL was contacted");
+
+        let client = RestClient::new(&conn(stub.url())).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let err = rt
+            .block_on(client.request(Method::GET, "/system/identity", None))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "/system/identity: unexpected reply: {}: reply larger than 64 MiB, refused (not read further)",
+                stub.url()
+            )
+        );
+        assert!(!err.is_transient());
     }
 
     #[test]

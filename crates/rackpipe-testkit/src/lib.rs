@@ -8,8 +8,11 @@
 //! - [`shared_dir`] finds `../shared/` beside the project root, if present (required in CI,
 //!   optional on a newcomer's machine: [`shared_required`]).
 //! - [`openssl`] and [`loopback_tls`] make throwaway TLS material.
+//! - [`http::StubServer`] is a hostile HTTP peer on loopback (a 2 GiB reply, a 500, a
+//!   redirect) that counts the connections it got.
 #![allow(clippy::print_stderr)]
 
+pub mod http;
 mod tls;
 
 pub use tls::{LoopbackTls, loopback_tls, openssl};
