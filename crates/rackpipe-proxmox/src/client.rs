@@ -8,6 +8,8 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use rackpipe_tls::transport::{self, BodyError, PlainHttp};
+
 use crate::error::one_line;
 use crate::types::{
     ClusterResource, GuestConfig, GuestRef, GuestType, PendingItem, StorageVolume, TaskStatus, Upid,
@@ -169,13 +171,11 @@ impl Client {
     /// # Errors
     /// Unreadable CA file, bad URL or TLS set-up.
     pub fn new(opts: ClientOptions) -> Result<Self, Error> {
-        if !(opts.base_url.starts_with("https://") || opts.base_url.starts_with("http://")) {
-            return Err(Error::Config {
-                what: opts.base_url.clone(),
-                message: "base URL must start with https:// (or http:// for tests)".to_owned(),
-            });
-        }
-        let mut builder = reqwest::Client::builder()
+        transport::check_url(&opts.base_url, PlainHttp::Loopback).map_err(|e| Error::Config {
+            what: "Proxmox API URL".to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut builder = transport::client_builder()
             .connect_timeout(opts.connect_timeout)
             .timeout(opts.request_timeout)
             // pveproxy closes idle keep-alive connections after 5 s.
@@ -259,10 +259,17 @@ impl Client {
             .map_err(|e| self.transport_error(&url, &e))?;
         let status = resp.status();
         let reason = status.canonical_reason().unwrap_or("").to_owned();
-        let body: Value = match resp.bytes().await {
+        let body: Value = match transport::read_body_limited(resp, transport::API_BODY_LIMIT).await
+        {
             Ok(b) if b.is_empty() => Value::Null,
             Ok(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
-            Err(e) => return Err(self.transport_error(&url, &e)),
+            Err(BodyError::Transport(e)) => return Err(self.transport_error(&url, &e)),
+            Err(e) => {
+                return Err(Error::Decode {
+                    url,
+                    message: e.to_string(),
+                });
+            }
         };
         if status.is_success() {
             return Ok(body.get("data").cloned().unwrap_or(Value::Null));
@@ -775,6 +782,113 @@ fn parse_permission(message: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn options(url: &str) -> ClientOptions {
+        let token = ApiToken::parse("root@pam!ci=5e3f0000-aaaa-bbbb-cccc-hunter2hunter2").unwrap();
+        ClientOptions::new(url, token)
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// The shared URL rule: plain HTTP to anything but a literal loopback address is refused
+    /// when the client is built, before any connection (before this, any `http://` base URL
+    /// was accepted and the token went out in clear).
+    #[test]
+    fn plain_http_only_to_a_literal_loopback_address() {
+        use rackpipe_testkit::http::{Reply, StubServer};
+        let stub = StubServer::start(Reply::status("200 OK", "{\"data\":[]}"));
+        for (url, host) in [
+            (format!("http://localhost:{}", stub.port()), "localhost"),
+            (format!("http://2130706433:{}", stub.port()), "127.0.0.1"),
+            (
+                "http://pve1.lab.example:8006".to_owned(),
+                "pve1.lab.example",
+            ),
+            ("http://10.3.0.11:8006".to_owned(), "10.3.0.11"),
+        ] {
+            let err = Client::new(options(&url)).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!("Proxmox API URL: plain http:// to {host} refused")),
+                "{text}"
+            );
+            assert!(!text.contains('\n') && !text.contains("hunter2"), "{text}");
+        }
+        assert_eq!(stub.connections(), 0, "a refused URL was contacted");
+        let client = Client::new(options(&stub.url())).unwrap();
+        let data = runtime()
+            .block_on(client.get("/nodes", &Params::new()))
+            .unwrap();
+        assert_eq!(data, serde_json::json!([]));
+    }
+
+    /// A hostile peer: a 2 GiB reply, a 500 with a huge body, a redirect to another host.
+    /// Each is one line naming the peer, with the right retry class; no token in it.
+    #[test]
+    fn hostile_replies_are_one_line_errors() {
+        use rackpipe_testkit::http::{Reply, StubServer};
+        let rt = runtime();
+        let huge = StubServer::start(Reply::Announced(2 << 30));
+        let client = Client::new(options(&huge.url())).unwrap();
+        let err = rt
+            .block_on(client.get("/cluster/resources", &Params::new()))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}/api2/json/cluster/resources: unexpected response: {}: reply larger than 64 MiB, refused (not read further)",
+                huge.url(),
+                huge.url()
+            )
+        );
+        assert!(!err.is_transient());
+
+        let endless = StubServer::start(Reply::Endless);
+        let client = Client::new(options(&endless.url())).unwrap();
+        let err = rt
+            .block_on(client.get("/cluster/resources", &Params::new()))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("reply larger than 64 MiB"),
+            "{err}"
+        );
+
+        let body = format!("{{\"message\":\"{}\"}}", "x".repeat(100));
+        let failing = StubServer::start(Reply::status("500 Internal Server Error", &body));
+        let client = Client::new(options(&failing.url())).unwrap();
+        let err = rt
+            .block_on(client.get("/nodes", &Params::new()))
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("{}/api2/json/nodes: HTTP 500", failing.url())),
+            "{text}"
+        );
+        assert!(!text.contains('\n') && !text.contains("hunter2"), "{text}");
+
+        let redirect = StubServer::start(Reply::Raw(
+            b"HTTP/1.1 302 Found\r\nLocation: https://203.0.113.9:8006/api2/json/nodes\r\nContent-Length: 0\r\n\r\n"
+                .to_vec(),
+        ));
+        let client = Client::new(options(&redirect.url())).unwrap();
+        let err = rt
+            .block_on(client.get("/nodes", &Params::new()))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}/api2/json/nodes: unexpected response: {}: HTTP 302 redirect to https://203.0.113.9:8006 refused (credentials are never sent to another host)",
+                redirect.url(),
+                redirect.url()
+            )
+        );
+        assert!(!err.is_transient());
+    }
 
     #[test]
     fn params_encode_flags_and_redact() {
