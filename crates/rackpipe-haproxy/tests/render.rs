@@ -63,7 +63,7 @@ fn render_and_check(label: &str, site: &rackpipe_model::Site, dir: &Path) -> Vec
         .unwrap()
         .vips
         .iter()
-        .map(|v| v.interface.clone())
+        .map(|v| v.interface.to_string())
         .collect();
     let netns = keepalived
         .as_ref()

@@ -341,9 +341,10 @@ fn init_join_fail_renew_and_idempotent_second_apply() {
 
     // A label changed in the site: only that label is applied.
     let k = h.site.kubernetes.as_mut().unwrap();
-    k.workers[2]
-        .labels
-        .insert("topology.kubernetes.io/zone".into(), "pve-s9".into());
+    k.workers[2].labels.insert(
+        "topology.kubernetes.io/zone".parse().unwrap(),
+        "pve-s9".parse().unwrap(),
+    );
     let p3 = rt.block_on(plan(&h.site, &h.options)).unwrap();
     assert_eq!(resources(&p3.changes), vec!["label k8s-worker-3"]);
     let r3 = rt.block_on(apply(&h.site, &h.options)).unwrap();

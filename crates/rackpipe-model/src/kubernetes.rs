@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 use crate::nas::NfsMount;
-use crate::types::{Duration, Hostname, Name, Network};
+use crate::types::{Duration, Hostname, LabelKey, LabelValue, Name, Network, Taint};
 
 /// The Kubernetes section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -99,12 +99,24 @@ pub struct K8sNode {
     pub name: Name,
     /// Guest it runs on.
     pub guest: Name,
-    /// Node labels.
+    /// Node labels (Kubernetes label keys and values; rendered into kubelet's
+    /// `--node-labels` and `kubectl label`).
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// Extra taints (`key=value:Effect`); masters get the control-plane taint anyway.
+    #[schemars(schema_with = "labels_schema")]
+    pub labels: BTreeMap<LabelKey, LabelValue>,
+    /// Extra taints (`key[=value]:Effect`); masters get the control-plane taint anyway.
     #[serde(default)]
-    pub taints: Vec<String>,
+    pub taints: Vec<Taint>,
+}
+
+/// Labels: every key a [`LabelKey`], every value a [`LabelValue`] (`propertyNames`, so a bad
+/// key is reported as one, not as an unknown field).
+fn labels_schema(generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "propertyNames": generator.subschema_for::<LabelKey>(),
+        "additionalProperties": generator.subschema_for::<LabelValue>(),
+    })
 }
 
 /// An NFS StorageClass served by the NFS subdir provisioner.

@@ -8,7 +8,9 @@ use std::str::FromStr;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::types::{Duration, Hostname, Name, SecretRef};
+use crate::types::{
+    Duration, FilePath, Hostname, InterfaceName, Name, SecretRef, UrlPath, check_file_path,
+};
 
 /// The load-balancer section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -44,8 +46,8 @@ pub struct Vip {
     /// VRRP router id (unique per segment).
     #[schemars(range(min = 1, max = 255))]
     pub vrid: u8,
-    /// Interface on the instances (`eth0`).
-    pub interface: String,
+    /// Interface on the instances (`eth0`), written into keepalived's `interface` and `dev`.
+    pub interface: InterfaceName,
     /// Advertisement interval in seconds.
     #[serde(default = "default_advert")]
     pub advert_int: u8,
@@ -137,16 +139,18 @@ fn default_state() -> VrrpState {
 pub struct Stats {
     /// Port.
     pub port: u16,
-    /// URI.
+    /// URI (HAProxy's `stats uri`, also probed by the check script).
     #[serde(default = "default_stats_uri")]
-    pub uri: String,
+    pub uri: UrlPath,
     /// Refresh interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh: Option<Duration>,
 }
 
-fn default_stats_uri() -> String {
-    "/stats".to_owned()
+fn default_stats_uri() -> UrlPath {
+    "/stats"
+        .parse()
+        .unwrap_or_else(|_| unreachable!("static path"))
 }
 
 /// Proxy modes.
@@ -279,10 +283,11 @@ impl FromStr for TlsCertificate {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         if s.starts_with('/') {
-            if s.len() > 1 && !s.ends_with('/') && !s.contains(char::is_whitespace) {
-                Ok(Self::Path(s.to_owned()))
+            check_file_path(s)?;
+            if s.ends_with('/') {
+                Err(format!("{s:?} is a directory, not a file path"))
             } else {
-                Err(format!("{s:?} is not a file path (absolute, no spaces)"))
+                Ok(Self::Path(s.to_owned()))
             }
         } else {
             s.parse::<SecretRef>().map(Self::Secret).map_err(|_| {
@@ -323,7 +328,7 @@ impl JsonSchema for TlsCertificate {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "pattern": "^(/[^\\s]*[^/\\s]|env:.+|file:.+|vault:.+#.+)$",
+            "pattern": "^(/[A-Za-z0-9/._+@~-]*[A-Za-z0-9._+@~-]|env:.+|file:.+|vault:.+#.+)$",
             "description": "A PEM (certificate, chain, private key): an absolute path on the load-balancer hosts, or a secret reference (vault:MOUNT/PATH#KEY, file:PATH, env:NAME) whose value haproxy-gen deploys."
         })
     }
@@ -339,7 +344,7 @@ pub struct BackendTls {
     /// CA bundle on the LB instance that signs the backend certificates; absent: the
     /// certificate is not verified (`verify none`, reported as a warning).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<String>,
+    pub ca_file: Option<FilePath>,
     /// Name sent as SNI and checked against the certificate (default: the service's `sni`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_name: Option<Hostname>,
@@ -400,9 +405,14 @@ mod tests {
             "/etc/haproxy/certs/",
             "vault:kv/lb",
             "/a b.pem",
+            "/a\nb.pem",
+            "/a\"b.pem",
+            "/a#b.pem",
+            "/a{b}.pem",
+            "/a;b.pem",
         ] {
             let e = bad.parse::<TlsCertificate>().unwrap_err();
-            assert!(e.starts_with(&format!("{bad:?} is ")), "{e}");
+            assert!(e.starts_with(&format!("{bad:?} ")), "{e}");
         }
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(json, "\"vault:kv/lb/ingress#pem\"");

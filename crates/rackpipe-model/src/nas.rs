@@ -62,8 +62,9 @@ pub enum NfsServer {
 pub struct Export {
     /// Export name, referenced by consumers.
     pub name: Name,
-    /// Absolute path on the NAS.
-    #[schemars(regex(pattern = "^/"))]
+    /// Absolute path on the NAS, rendered into exports(5) and ganesha's `Path`: letters,
+    /// digits and `/ . _ - + @ ~` only (`crate::types::check_file_path`).
+    #[schemars(regex(pattern = crate::types::FILE_PATH_PATTERN))]
     pub path: String,
     /// Who may mount it.
     #[schemars(length(min = 1))]
@@ -72,9 +73,9 @@ pub struct Export {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub export_id: Option<u16>,
-    /// NFSv4 pseudo path for nfs-ganesha; defaults to `path`.
+    /// NFSv4 pseudo path for nfs-ganesha; defaults to `path` (same characters as `path`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^/"))]
+    #[schemars(regex(pattern = crate::types::FILE_PATH_PATTERN))]
     pub pseudo: Option<String>,
 }
 
@@ -150,8 +151,9 @@ pub enum Squash {
 pub struct NfsMount {
     /// Export name.
     pub export: Name,
-    /// Mount point on the consumer.
-    #[schemars(regex(pattern = "^/"))]
+    /// Mount point on the consumer (rendered into fstab and a systemd mount unit; same
+    /// characters as an export's `path`).
+    #[schemars(regex(pattern = crate::types::FILE_PATH_PATTERN))]
     pub mountpoint: String,
     /// Mount options.
     #[serde(default)]
@@ -159,6 +161,6 @@ pub struct NfsMount {
     /// Path on the NAS that is mounted, when it is not the export's own path (a directory
     /// inside the export). Must lie inside the export.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^/"))]
+    #[schemars(regex(pattern = crate::types::FILE_PATH_PATTERN))]
     pub path: Option<String>,
 }

@@ -131,6 +131,14 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A path the tools write into a configuration or a command line (the same rule as
+    /// [`crate::types::FilePath`], for fields still held as plain strings).
+    fn file_path(&mut self, path: String, value: &str) {
+        if let Err(message) = crate::types::check_file_path(value) {
+            self.err("unsafe-path", path, message);
+        }
+    }
+
     fn check_guest_ref(&mut self, path: String, name: &Name) {
         if self.guest(name).is_none() {
             self.err(
@@ -1106,6 +1114,10 @@ impl<'a> Checker<'a> {
                 .map(|(i, e)| (format!("nas.exports[{i}].path"), e.path.as_str())),
         );
         for (i, e) in n.exports.iter().enumerate() {
+            self.file_path(format!("nas.exports[{i}].path"), &e.path);
+            if let Some(p) = &e.pseudo {
+                self.file_path(format!("nas.exports[{i}].pseudo"), p);
+            }
             for (j, c) in e.clients.iter().enumerate() {
                 let path = format!("nas.exports[{i}].clients[{j}]");
                 let count = usize::from(c.segment.is_some())
@@ -1671,6 +1683,10 @@ impl<'a> Checker<'a> {
     fn runners_and_backups(&mut self) {
         if let Some(r) = &self.site.runners {
             self.check_export_ref("runners.cache.export".to_owned(), &r.cache.export);
+            self.file_path("runners.cache.mountpoint".to_owned(), &r.cache.mountpoint);
+            if let Some(p) = &r.cache.path {
+                self.file_path("runners.cache.path".to_owned(), p);
+            }
             unique(
                 self.out,
                 "runner name",
