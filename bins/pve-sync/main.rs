@@ -15,6 +15,7 @@ use rackpipe_cli::{
 use rackpipe_model::Site;
 use rackpipe_proxmox::{ApiToken, Client, ClientOptions, Fingerprint, TlsMode};
 use rackpipe_pve_sync::{EnvFileSecrets, Options, SecretSource};
+use rackpipe_tls::transport::{self, PlainHttp};
 
 /// Keep the Proxmox cluster's guests in line with the site: plan, apply, facts.
 #[derive(Debug, Parser)]
@@ -119,24 +120,22 @@ fn client(site: &Site, conn: &Connection) -> Result<Client, CliError> {
             }
         }
     };
-    if let Some(rest) = url.strip_prefix("http://") {
-        let host = rest.split('/').next().unwrap_or_default();
-        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-        let loopback = host == "localhost"
-            || host
-                .trim_matches(|c| c == '[' || c == ']')
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if !conn.insecure_http || !loopback {
-            return Err(CliError::usage(format!(
-                "--url {url}: plain http is only allowed to a loopback address with --insecure-http"
-            )));
-        }
-    } else if !url.starts_with("https://") {
-        return Err(CliError::usage(format!(
-            "--url {url}: expected https://HOST:PORT"
-        )));
-    }
+    let plain = if conn.insecure_http {
+        PlainHttp::Loopback
+    } else {
+        PlainHttp::Refuse
+    };
+    transport::check_url(&url, plain).map_err(|e| {
+        let hint = match (conn.insecure_http, &e) {
+            (false, transport::UrlError::PlainHttpNever { .. })
+                if transport::is_loopback_http(&url) =>
+            {
+                " (--insecure-http allows it to a loopback simulator)"
+            }
+            _ => "",
+        };
+        CliError::usage(format!("--url: {e}{hint}"))
+    })?;
     let tls = if let Some(ca) = &conn.ca_file {
         TlsMode::CaFile(ca.clone())
     } else if let Some(fp) = &conn.fingerprint {

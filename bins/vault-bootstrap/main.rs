@@ -176,11 +176,13 @@ fn parse_node(s: &str) -> Result<(String, String), String> {
     let (name, url) = s
         .split_once('=')
         .ok_or_else(|| format!("{s:?}: expected NAME=URL"))?;
-    if name.is_empty() || !(url.starts_with("https://") || url.starts_with("http://")) {
+    if name.is_empty() {
         return Err(format!(
-            "{s:?}: expected NAME=URL with an http(s) URL, e.g. vault-1=https://127.0.0.1:8200"
+            "{s:?}: expected NAME=URL, e.g. vault-1=https://127.0.0.1:8200"
         ));
     }
+    rackpipe_tls::transport::check_url(url, rackpipe_tls::transport::PlainHttp::Loopback)
+        .map_err(|e| format!("{name}: {e}"))?;
     Ok((name.to_owned(), url.trim_end_matches('/').to_owned()))
 }
 
@@ -260,7 +262,10 @@ async fn api_client(
 ) -> Result<Client, CliError> {
     let vault = vault_of(site)?;
     if let Some(url) = &connection.api {
-        return Ok(cluster.http().node("api", url.trim_end_matches('/')));
+        return cluster
+            .http()
+            .checked_node("api", url.trim_end_matches('/'))
+            .map_err(|e| CliError::usage(e.to_string()));
     }
     if connection.nodes.is_empty() {
         return Ok(cluster

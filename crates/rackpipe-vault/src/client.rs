@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use rackpipe_tls::transport::{self, BodyError, PlainHttp};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -63,7 +64,7 @@ impl Http {
     /// [`Error::Input`] when the CA bundle is not PEM.
     pub fn new(options: &ClientOptions) -> Result<Self> {
         let timeout = options.timeout.unwrap_or(Duration::from_secs(10));
-        let mut builder = reqwest::Client::builder()
+        let mut builder = transport::client_builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(3))
             .no_proxy()
@@ -93,7 +94,8 @@ impl Http {
         self.requests.load(Ordering::Relaxed)
     }
 
-    /// A client for one node (or the cluster address).
+    /// A client for one node (or the cluster address). A URL the transport rule refuses
+    /// (see [`Http::checked_node`]) makes every call of this client fail before sending.
     #[must_use]
     pub fn node(&self, name: impl Into<String>, url: impl Into<String>) -> Client {
         Client {
@@ -102,6 +104,17 @@ impl Http {
             base: url.into().trim_end_matches('/').to_owned(),
             token: None,
         }
+    }
+
+    /// A client for one node, its URL checked first: `https://`, or plain `http://` only to a
+    /// literal loopback address (`rackpipe_tls::transport::check_url`).
+    ///
+    /// # Errors
+    /// [`Error::Input`], one line naming the node and the host.
+    pub fn checked_node(&self, name: impl Into<String>, url: impl Into<String>) -> Result<Client> {
+        let client = self.node(name, url);
+        client.check_url()?;
+        Ok(client)
     }
 }
 
@@ -201,6 +214,7 @@ impl Client {
             "DELETE" => (Method::DELETE, ""),
             other => return Err(Error::Input(format!("unsupported HTTP method {other}"))),
         };
+        self.check_url()?;
         let url = format!("{}/v1/{}{query}", self.base, path.trim_start_matches('/'));
         let mut request = self.http.inner.request(http_method, &url);
         if generates_key(path) {
@@ -219,10 +233,16 @@ impl Client {
             .await
             .map_err(|e| self.unreachable(&url, &e))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
+        let bytes = transport::read_body_limited(response, transport::API_BODY_LIMIT)
             .await
-            .map_err(|e| self.unreachable(&url, &e))?;
+            .map_err(|e| match e {
+                BodyError::Transport(e) => self.unreachable(&url, &e),
+                other => Error::Protocol {
+                    node: self.name.clone(),
+                    path: path.to_owned(),
+                    reason: other.to_string(),
+                },
+            })?;
         let body = if bytes.is_empty() || status == StatusCode::NO_CONTENT {
             Value::Null
         } else {
@@ -233,6 +253,13 @@ impl Client {
             status: status.as_u16(),
             body,
         })
+    }
+
+    /// The transport rule for this client's URL.
+    fn check_url(&self) -> Result<()> {
+        transport::check_url(&self.base, PlainHttp::Loopback)
+            .map(drop)
+            .map_err(|e| Error::Input(format!("{}: {e}", self.name)))
     }
 
     fn unreachable(&self, url: &str, e: &reqwest::Error) -> Error {
@@ -326,7 +353,116 @@ pub fn keys_of(body: &Value) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::generates_key;
+    use rackpipe_testkit::http::{Reply, StubServer};
+
+    use super::*;
+    use crate::cluster::Cluster;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// The shared URL rule, before any request: a cluster whose node URL is plain HTTP to a
+    /// name or a non-loopback address is refused when built, and a client made without the
+    /// check (`--api`) fails its first call without connecting.
+    #[test]
+    fn plain_http_only_to_a_literal_loopback_address() {
+        let stub = StubServer::start(Reply::status("200 OK", "{}"));
+        let options = ClientOptions::default();
+        for (url, host) in [
+            (format!("http://localhost:{}", stub.port()), "localhost"),
+            (
+                format!("http://127.0.0.1@vault.example:{}", stub.port()),
+                "",
+            ),
+            (
+                "http://vault-1.lab.example:8200".to_owned(),
+                "vault-1.lab.example",
+            ),
+            ("http://10.3.0.31:8200".to_owned(), "10.3.0.31"),
+        ] {
+            let nodes = [("vault-1".to_owned(), url.clone())];
+            let err = Cluster::new(&nodes, &options).unwrap_err();
+            let text = err.to_string();
+            assert!(text.starts_with("vault-1: "), "{text}");
+            assert!(
+                text.contains(&format!("plain http:// to {host} refused")) || host.is_empty(),
+                "{text}"
+            );
+            assert!(!text.contains('\n') && !err.is_transient(), "{text}");
+            let api = Http::new(&options).unwrap().node("api", url);
+            let err = runtime()
+                .block_on(
+                    api.with_token(Secret::new("s.hunter2"))
+                        .call("GET", "sys/health", None),
+                )
+                .unwrap_err();
+            assert!(err.to_string().starts_with("api: "), "{err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        assert_eq!(stub.connections(), 0, "a refused URL was contacted");
+        let nodes = [("vault-1".to_owned(), stub.url())];
+        let cluster = Cluster::new(&nodes, &options).unwrap();
+        let reply = runtime()
+            .block_on(cluster.nodes()[0].call("GET", "sys/health", None))
+            .unwrap();
+        assert_eq!(reply.status, 200);
+    }
+
+    /// A hostile node: a 2 GiB reply, a redirect to another host (the token would have
+    /// followed it: reqwest strips only the standard authorization headers), a 500 with a
+    /// huge body. One line naming the node, and the right retry class.
+    #[test]
+    fn hostile_replies_are_one_line_errors() {
+        let rt = runtime();
+        let http = Http::new(&ClientOptions::default()).unwrap();
+        let huge = StubServer::start(Reply::Announced(2 << 30));
+        let node = http
+            .node("vault-1", huge.url())
+            .with_token(Secret::new("s.hunter2"));
+        let err = rt.block_on(node.read("secret/data/x")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "vault-1: secret/data/x: unexpected response: {}: reply larger than 64 MiB, refused (not read further)",
+                huge.url()
+            )
+        );
+        assert!(!err.is_transient());
+
+        let redirect = StubServer::start(Reply::Raw(
+            b"HTTP/1.1 307 Temporary Redirect\r\nLocation: https://203.0.113.7:8200/v1/sys/health\r\nContent-Length: 0\r\n\r\n"
+                .to_vec(),
+        ));
+        let node = http
+            .node("vault-2", redirect.url())
+            .with_token(Secret::new("s.hunter2"));
+        let err = rt.block_on(node.read("sys/health")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "vault-2: sys/health: unexpected response: {}: HTTP 307 redirect to https://203.0.113.7:8200 refused (credentials are never sent to another host)",
+                redirect.url()
+            )
+        );
+
+        let body = format!("{{\"errors\":[\"{}\"]}}", "internal error ".repeat(1000));
+        let failing = StubServer::start(Reply::status("500 Internal Server Error", &body));
+        let node = http
+            .node("vault-3", failing.url())
+            .with_token(Secret::new("s.hunter2"));
+        let err = rt.block_on(node.read("sys/mounts")).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("vault-3: GET sys/mounts: HTTP 500: internal error"),
+            "{text}"
+        );
+        assert!(!text.contains('\n') && !text.contains("hunter2"), "{text}");
+        assert!(err.is_transient());
+    }
 
     #[test]
     fn key_generating_endpoints_are_recognised() {

@@ -24,7 +24,7 @@ impl Cluster {
     /// A cluster of `(name, url)` nodes.
     ///
     /// # Errors
-    /// A bad CA bundle, or no node.
+    /// A bad CA bundle, no node, or a node URL the transport rule refuses.
     pub fn new(nodes: &[(String, String)], options: &ClientOptions) -> Result<Self> {
         if nodes.is_empty() {
             return Err(Error::Input("no Vault node given".to_owned()));
@@ -32,8 +32,8 @@ impl Cluster {
         let http = Http::new(options)?;
         let nodes = nodes
             .iter()
-            .map(|(name, url)| http.node(name.clone(), url.clone()))
-            .collect();
+            .map(|(name, url)| http.checked_node(name.clone(), url.clone()))
+            .collect::<Result<_>>()?;
         Ok(Self { http, nodes })
     }
 
