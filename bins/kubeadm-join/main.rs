@@ -41,7 +41,10 @@ enum Command {
     /// Preflight, init the first master if there is no cluster, apply the CNI (Calico), join
     /// masters one at a time and workers in parallel, wait until Ready, label, taint, then
     /// apply the other addons on the first master (`kubectl apply --server-side` of rendered
-    /// manifests, `helm upgrade --install` of pinned charts): the master needs kubectl and helm.
+    /// manifests, `helm upgrade --install` of pinned charts). Every upstream manifest and chart
+    /// is downloaded on the master and checked against its SHA-256 in `kubernetes.artifacts`
+    /// before it is used; then the bootstrap tokens made for the joins are deleted. The master
+    /// needs kubectl, helm, curl and sha256sum.
     Apply {
         #[command(flatten)]
         apply: ApplyArgs,

@@ -2,15 +2,24 @@
 //!
 //! | addon             | how                                                                 |
 //! |-------------------|---------------------------------------------------------------------|
-//! | `calico` (CNI)    | `kubectl apply --server-side` of the Tigera operator manifest of the site's `cni.version`, wait for its CRDs, then the rendered `Installation`/`APIServer` |
+//! | `calico` (CNI)    | the Tigera operator manifest of the site's `cni.version` downloaded and checked, `kubectl apply --server-side` of it, wait for its CRDs, then the rendered `Installation`/`APIServer` |
 //! | `nfs-provisioner` | `kubectl apply --server-side` of rendered manifests: the upstream `deploy/` objects of nfs-subdir-external-provisioner, one Deployment + StorageClass per `storage_classes[]` |
-//! | `traefik`         | `helm upgrade --install` of the `traefik` chart ([`TRAEFIK_REPO`], [`TRAEFIK_VERSION`]) with the rendered values |
-//! | `metrics-server`  | `helm upgrade --install` of the `metrics-server` chart ([`METRICS_SERVER_REPO`], [`METRICS_SERVER_VERSION`]) with the rendered values |
+//! | `traefik`         | `helm upgrade --install` of the `traefik` chart ([`TRAEFIK_REPO`], [`TRAEFIK_VERSION`]), pulled and checked, with the rendered values |
+//! | `metrics-server`  | `helm upgrade --install` of the `metrics-server` chart ([`METRICS_SERVER_REPO`], [`METRICS_SERVER_VERSION`]), pulled and checked, with the rendered values |
 //!
-//! Charts are installed with `helm upgrade --install --repo URL --version V` (no `helm repo add`,
-//! so nothing is left in the node's helm config) and `--wait`, the way upstream documents them;
-//! plain manifests go through server-side apply (`--force-conflicts`, field manager `rackpipe`),
-//! which takes the Tigera operator's large CRDs that client-side apply cannot annotate.
+//! **Nothing downloaded is used unchecked.** Every upstream artefact (the operator manifest, each
+//! chart archive) is pinned by version *and* SHA-256: the site's `kubernetes.artifacts` maps its
+//! file name with the version (`tigera-operator-v3.29.1.yaml`, `traefik-35.4.0.tgz`) to the hash,
+//! and an artefact without a pin is refused before anything runs. Apply downloads it on the
+//! master into a fresh private directory (`curl --proto =https` for a manifest, `helm pull --repo
+//! URL --version V` for a chart: no `helm repo add`, nothing left in the node's helm config),
+//! checks `sha256sum` against the pin, and only then runs `kubectl apply -f FILE` or `helm
+//! upgrade --install RELEASE FILE.tgz ... --wait`, so what is installed is byte for byte what
+//! was pinned (a URL handed to kubectl, or a chart re-resolved by helm, could be another file).
+//! A mismatch stops the addon with one line naming the artefact, the URL, both hashes and the
+//! field to change. Plain manifests go through server-side apply (`--force-conflicts`, field
+//! manager `rackpipe`), which takes the Tigera operator's large CRDs that client-side apply
+//! cannot annotate.
 //!
 //! **What is applied** is recorded the way kOps' channels tool records addon versions: after an
 //! addon is applied, the ConfigMap `kube-system/rackpipe-addons` gets `data.<addon>` = the
@@ -29,7 +38,7 @@ use rackpipe_model::Site;
 use rackpipe_model::documents::{Action, Change};
 use serde::Serialize;
 
-use crate::remote::{JoinError, Node};
+use crate::remote::{ChecksumMismatch, JoinError, Node};
 use crate::{ClusterView, Error, cluster_view, environment, mj, render_template};
 
 /// Chart repository of the `traefik` chart.
@@ -50,16 +59,58 @@ pub const RECORD_CONFIGMAP: &str = "rackpipe-addons";
 pub const FIELD_MANAGER: &str = "rackpipe";
 /// Limit of `helm --wait` and `kubectl wait`.
 const WAIT_TIMEOUT: &str = "10m0s";
+/// Largest artefact `curl` downloads (the Tigera operator manifest is about 2 MB).
+const MAX_DOWNLOAD_BYTES: u64 = 64 << 20;
+
+/// An upstream artefact pinned by version and SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Artifact {
+    /// File name with the version, the key in the site's `kubernetes.artifacts`
+    /// (`tigera-operator-v3.29.1.yaml`, `traefik-35.4.0.tgz`).
+    pub name: String,
+    /// Where it comes from: the manifest's URL, or the chart repository.
+    pub url: String,
+    /// The pinned SHA-256, lower-case hex.
+    pub sha256: String,
+}
+
+/// The pin of `name` in the site (`kubernetes.artifacts`), checked for shape.
+fn pinned(pins: &BTreeMap<String, String>, name: &str, url: &str) -> Result<Artifact, Error> {
+    let sha = pins.get(name).ok_or_else(|| Error::Unresolved {
+        path: "kubernetes.artifacts".to_owned(),
+        message: format!(
+            "no sha256 pinned for {name} ({url}): download it, check it, and add `{name}: <sha256sum>`"
+        ),
+    })?;
+    if !is_sha256(sha) {
+        return Err(Error::Unresolved {
+            path: format!("kubernetes.artifacts.{name}"),
+            message: format!("{sha:?} is not a SHA-256 (64 lower-case hex digits)"),
+        });
+    }
+    Ok(Artifact {
+        name: name.to_owned(),
+        url: url.to_owned(),
+        sha256: sha.clone(),
+    })
+}
+
+/// 64 lower-case hex digits.
+pub(crate) fn is_sha256(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+}
 
 /// How an addon is installed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "method")]
 pub enum Install {
-    /// `kubectl apply --server-side` of `urls` (pinned upstream manifests), `kubectl wait` for
-    /// `crds` to be Established, then of every file.
+    /// `kubectl apply --server-side` of `upstream` (pinned manifests, downloaded and checked),
+    /// `kubectl wait` for `crds` to be Established, then of every file.
     Manifests {
-        /// Upstream manifests applied first, by URL.
-        urls: Vec<String>,
+        /// Upstream manifests applied first.
+        upstream: Vec<Artifact>,
         /// CRDs (`name.group`) that must be Established before the files are applied.
         crds: Vec<String>,
     },
@@ -75,7 +126,20 @@ pub enum Install {
         repo: String,
         /// Pinned chart version.
         version: String,
+        /// The chart archive (`CHART-VERSION.tgz`) and its pinned hash.
+        archive: Artifact,
     },
+}
+
+/// One command of an addon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AddonCommand {
+    /// Short label for errors (`kubectl apply`).
+    pub label: &'static str,
+    /// The shell command.
+    pub command: String,
+    /// `Some`: the command is `sha256sum` of a downloaded file, whose hash must be this pin.
+    pub verify: Option<Artifact>,
 }
 
 /// A rendered file of an addon.
@@ -108,20 +172,34 @@ impl Addon {
     }
 
     /// The commands apply runs, with `dir` the remote directory holding the files and
-    /// `admin` the (quoted) admin kubeconfig.
+    /// `admin` the (quoted) admin kubeconfig. A `sha256sum` line is followed by the hash it
+    /// must print; apply stops there when it prints another.
     #[must_use]
     pub fn commands(&self, dir: &str, admin: &str) -> Vec<String> {
         self.labelled_commands(dir, admin)
             .into_iter()
-            .map(|(_, c)| c)
+            .map(|c| match c.verify {
+                Some(a) => format!("{}  # must be {}", c.command, a.sha256),
+                None => c.command,
+            })
             .collect()
     }
 
-    /// [`Addon::commands`], each with a short label for errors (`kubectl apply`).
-    fn labelled_commands(&self, dir: &str, admin: &str) -> Vec<(&'static str, String)> {
+    /// [`Addon::commands`], each with a short label for errors and the pin it checks.
+    pub(crate) fn labelled_commands(&self, dir: &str, admin: &str) -> Vec<AddonCommand> {
         let q = rackpipe_ssh::shell_quote;
+        let run = |label: &'static str, command: String| AddonCommand {
+            label,
+            command,
+            verify: None,
+        };
+        let verify = |path: &str, a: &Artifact| AddonCommand {
+            label: "sha256sum",
+            command: format!("sha256sum -- {}", q(path)),
+            verify: Some(a.clone()),
+        };
         let apply = |what: &str| {
-            (
+            run(
                 "kubectl apply",
                 format!(
                     "kubectl --kubeconfig {admin} apply --server-side --force-conflicts --field-manager={FIELD_MANAGER} -f {}",
@@ -130,10 +208,23 @@ impl Addon {
             )
         };
         match &self.install {
-            Install::Manifests { urls, crds } => {
-                let mut out: Vec<_> = urls.iter().map(|u| apply(u)).collect();
+            Install::Manifests { upstream, crds } => {
+                let mut out = Vec::new();
+                for a in upstream {
+                    let path = format!("{dir}/{}", a.name);
+                    out.push(run(
+                        "curl",
+                        format!(
+                            "curl -fsSL --proto =https --max-redirs 3 --max-filesize {MAX_DOWNLOAD_BYTES} --max-time 300 -o {} -- {}",
+                            q(&path),
+                            q(&a.url)
+                        ),
+                    ));
+                    out.push(verify(&path, a));
+                    out.push(apply(&path));
+                }
                 if !crds.is_empty() {
-                    out.push(("kubectl wait", format!(
+                    out.push(run("kubectl wait", format!(
                         "kubectl --kubeconfig {admin} wait --for=condition=Established --timeout={WAIT_TIMEOUT} {}",
                         crds.iter()
                             .map(|c| format!("crd/{c}"))
@@ -154,21 +245,33 @@ impl Addon {
                 chart,
                 repo,
                 version,
-            } => self
-                .files
-                .iter()
-                .map(|f| {
-                    ("helm upgrade", format!(
-                        "helm upgrade --install {} {} --repo {} --version {} --namespace {} --create-namespace --kubeconfig {admin} -f {} --wait --timeout {WAIT_TIMEOUT}",
-                        q(release),
-                        q(chart),
-                        q(repo),
-                        q(version),
+                archive,
+            } => {
+                let path = format!("{dir}/{}", archive.name);
+                let mut out = vec![
+                    run(
+                        "helm pull",
+                        format!(
+                            "helm pull --repo {} --version {} --destination {} -- {}",
+                            q(repo),
+                            q(version),
+                            q(dir),
+                            q(chart)
+                        ),
+                    ),
+                    verify(&path, archive),
+                ];
+                out.extend(self.files.iter().map(|f| {
+                    run("helm upgrade", format!(
+                        "helm upgrade --install --namespace {} --create-namespace --kubeconfig {admin} -f {} --wait --timeout {WAIT_TIMEOUT} -- {} {}",
                         q(namespace),
-                        q(&format!("{dir}/{}", f.name))
+                        q(&format!("{dir}/{}", f.name)),
+                        q(release),
+                        q(&path),
                     ))
-                })
-                .collect(),
+                }));
+                out
+            }
         }
     }
 }
@@ -196,12 +299,15 @@ pub(crate) fn addons_of(
             content: render_template(&env, template, ctx)?,
         })
     };
-    let helm = |release: &str, chart: &str, repo: &str, version: &str| Install::Helm {
-        release: release.to_owned(),
-        namespace: release.to_owned(),
-        chart: chart.to_owned(),
-        repo: repo.to_owned(),
-        version: version.to_owned(),
+    let helm = |release: &str, chart: &str, repo: &str, version: &str| {
+        Ok::<_, Error>(Install::Helm {
+            release: release.to_owned(),
+            namespace: release.to_owned(),
+            chart: chart.to_owned(),
+            repo: repo.to_owned(),
+            version: version.to_owned(),
+            archive: pinned(&k.artifacts, &format!("{chart}-{version}.tgz"), repo)?,
+        })
     };
     let mut out = Vec::new();
     if k.cni.name != "calico" {
@@ -214,10 +320,14 @@ pub(crate) fn addons_of(
         name: "calico".to_owned(),
         cni: true,
         install: Install::Manifests {
-            urls: vec![format!(
-                "https://raw.githubusercontent.com/projectcalico/calico/{}/manifests/tigera-operator.yaml",
-                k.cni.version
-            )],
+            upstream: vec![pinned(
+                &k.artifacts,
+                &format!("tigera-operator-{}.yaml", k.cni.version),
+                &format!(
+                    "https://raw.githubusercontent.com/projectcalico/calico/{}/manifests/tigera-operator.yaml",
+                    k.cni.version
+                ),
+            )?],
             crds: vec![
                 "installations.operator.tigera.io".to_owned(),
                 "apiservers.operator.tigera.io".to_owned(),
@@ -260,7 +370,7 @@ pub(crate) fn addons_of(
             name: "nfs-provisioner".to_owned(),
             cni: false,
             install: Install::Manifests {
-                urls: Vec::new(),
+                upstream: Vec::new(),
                 crds: Vec::new(),
             },
             files: vec![file(
@@ -280,7 +390,7 @@ pub(crate) fn addons_of(
             message: format!("{:?} is not supported (traefik is)", k.ingress.name),
         });
     }
-    let traefik = helm("traefik", "traefik", TRAEFIK_REPO, TRAEFIK_VERSION);
+    let traefik = helm("traefik", "traefik", TRAEFIK_REPO, TRAEFIK_VERSION)?;
     out.push(Addon {
         name: "traefik".to_owned(),
         cni: false,
@@ -296,7 +406,7 @@ pub(crate) fn addons_of(
         "metrics-server",
         METRICS_SERVER_REPO,
         METRICS_SERVER_VERSION,
-    );
+    )?;
     out.push(Addon {
         name: "metrics-server".to_owned(),
         cni: false,
@@ -479,10 +589,14 @@ async fn apply_in(
             .map_err(ssh)?;
     }
     let admin = api.kpath("admin.conf");
-    for (label, command) in addon.labelled_commands(dir, &admin) {
-        tracing::info!("{}: addon {}: {label}", api.name, addon.name);
-        api.check(&command, &format!("addon {}: {label}", addon.name))
+    for c in addon.labelled_commands(dir, &admin) {
+        tracing::info!("{}: addon {}: {}", api.name, addon.name, c.label);
+        let out = api
+            .check(&c.command, &format!("addon {}: {}", addon.name, c.label))
             .await?;
+        if let Some(pin) = &c.verify {
+            check_sha256(api, addon, pin, &out)?;
+        }
     }
     let mut next = record.clone();
     next.insert(addon.name.clone(), step.sha256.clone());
@@ -503,6 +617,30 @@ async fn apply_in(
     Ok(step.change())
 }
 
+/// Compares what `sha256sum` printed for a downloaded artefact with its pin.
+fn check_sha256(api: &Node, addon: &Addon, pin: &Artifact, out: &str) -> Result<(), JoinError> {
+    let got = out.split_whitespace().next().unwrap_or_default();
+    if !is_sha256(got) {
+        return Err(JoinError::Output {
+            node: api.name.clone(),
+            command: format!("addon {}: sha256sum {}", addon.name, pin.name),
+            message: "no SHA-256 printed".to_owned(),
+        });
+    }
+    if got == pin.sha256 {
+        Ok(())
+    } else {
+        Err(JoinError::Checksum(Box::new(ChecksumMismatch {
+            node: api.name.clone(),
+            addon: addon.name.clone(),
+            artifact: pin.name.clone(),
+            url: pin.url.clone(),
+            got: got.to_owned(),
+            pinned: pin.sha256.clone(),
+        })))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,7 +650,7 @@ mod tests {
             name: name.to_owned(),
             cni: false,
             install: Install::Manifests {
-                urls: Vec::new(),
+                upstream: Vec::new(),
                 crds: Vec::new(),
             },
             files: vec![AddonFile {
@@ -551,6 +689,11 @@ mod tests {
                 chart: "traefik".to_owned(),
                 repo: TRAEFIK_REPO.to_owned(),
                 version: TRAEFIK_VERSION.to_owned(),
+                archive: Artifact {
+                    name: "traefik-35.4.0.tgz".to_owned(),
+                    url: TRAEFIK_REPO.to_owned(),
+                    sha256: "ab".repeat(32),
+                },
             },
             files: vec![AddonFile {
                 name: "traefik-values.yaml".to_owned(),
@@ -558,9 +701,38 @@ mod tests {
             }],
         };
         let c = a.commands("/tmp/x", "/etc/kubernetes/admin.conf");
-        assert_eq!(c.len(), 1);
-        assert!(c[0].starts_with("helm upgrade --install traefik traefik --repo https://traefik.github.io/charts --version 35.4.0 --namespace traefik --create-namespace"), "{}", c[0]);
-        assert!(c[0].contains("-f /tmp/x/traefik-values.yaml --wait"));
+        assert_eq!(
+            c,
+            vec![
+                "helm pull --repo https://traefik.github.io/charts --version 35.4.0 --destination /tmp/x -- traefik".to_owned(),
+                format!("sha256sum -- /tmp/x/traefik-35.4.0.tgz  # must be {}", "ab".repeat(32)),
+                "helm upgrade --install --namespace traefik --create-namespace --kubeconfig /etc/kubernetes/admin.conf -f /tmp/x/traefik-values.yaml --wait --timeout 10m0s -- traefik /tmp/x/traefik-35.4.0.tgz".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_artefact_needs_a_well_formed_pin() {
+        let mut pins = BTreeMap::new();
+        let err = pinned(&pins, "traefik-35.4.0.tgz", TRAEFIK_REPO).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "kubernetes.artifacts: no sha256 pinned for traefik-35.4.0.tgz (https://traefik.github.io/charts): download it, check it, and add `traefik-35.4.0.tgz: <sha256sum>`"
+        );
+        pins.insert("traefik-35.4.0.tgz".to_owned(), "AB".repeat(32));
+        let err = pinned(&pins, "traefik-35.4.0.tgz", TRAEFIK_REPO).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("kubernetes.artifacts.traefik-35.4.0.tgz: \"ABAB"),
+            "{err}"
+        );
+        pins.insert("traefik-35.4.0.tgz".to_owned(), "ab".repeat(32));
+        assert_eq!(
+            pinned(&pins, "traefik-35.4.0.tgz", TRAEFIK_REPO)
+                .unwrap()
+                .sha256,
+            "ab".repeat(32)
+        );
     }
 
     #[test]

@@ -27,6 +27,11 @@ use crate::remote::{
 };
 use crate::{ClusterView, JoinSecrets, NodeView, cluster_view, node_config};
 
+/// Lifetime of the bootstrap token joins use: it is deleted after the joins anyway, this bounds
+/// it when the deletion cannot run (kubeadm's default is 24 h). Longer than the uploaded
+/// certificates' 2 h, which apply renews, so a long run of master joins keeps its token.
+const TOKEN_TTL: &str = "4h0m0s";
+
 /// Uploaded certificates are deleted after 2 h; renew the key well before.
 const CERT_KEY_MAX_AGE: Duration = Duration::from_secs(110 * 60);
 
@@ -174,6 +179,8 @@ async fn apply_connected(
     let mut cert_key = None;
     let mut api_name = observed.api_node.clone();
     let mut initialized = None;
+    // Bootstrap tokens this apply made (init's and `token create`'s), deleted after the joins.
+    let mut tokens: Vec<String> = Vec::new();
     if let Some(step @ (Step::Init(name) | Step::ResetInit(name))) = joins.first() {
         let node = node_of(nodes, name)?;
         if matches!(step, Step::ResetInit(_)) {
@@ -203,6 +210,9 @@ async fn apply_connected(
             key,
             uploaded: Instant::now(),
         });
+        // `kubeadm init` makes a bootstrap token (24 h) that rackpipe never uses: joins get
+        // their own. It goes with the others after the joins.
+        tokens.extend(parse_join_command(&out).map(|j| token_id(&j.token)));
         api_name = Some(name.clone());
         initialized = Some(name.clone());
         applied.push(step.change(&node.kdir));
@@ -217,19 +227,98 @@ async fn apply_connected(
         return Ok(result(site, applied));
     };
     let api = Arc::clone(node_of(nodes, &api_name)?);
-
-    // The CNI, then the new first master's Ready wait (nodes are NotReady without a CNI).
-    for step in &cni_steps {
-        applied.push(apply_addon(&api, &addons, step, &mut record).await?);
+    let joined = cni_and_joins(
+        site,
+        cluster,
+        options,
+        nodes,
+        &api,
+        (&cni_steps, &rest),
+        (&addons, &mut record),
+        cert_key,
+        initialized.as_deref(),
+        &mut tokens,
+    )
+    .await;
+    // Whether the joins worked or not, no bootstrap token made here outlives the apply.
+    let deleted = delete_tokens(&api, &tokens).await;
+    match (joined, deleted) {
+        (Ok(changes), Ok(())) => applied.extend(changes),
+        (Err(e), Ok(())) | (Ok(_), Err(e)) => return Err(e),
+        (Err(e), Err(d)) => {
+            tracing::error!("{d}");
+            return Err(e);
+        }
     }
-    if let Some(name) = &initialized {
-        wait_ready(&api, name, options.ready_timeout).await?;
+    finish(
+        cluster,
+        &api,
+        &joins,
+        observed,
+        (&addons, &addon_steps),
+        record,
+        applied,
+    )
+    .await
+    .map(|applied| result(site, applied))
+}
+
+/// Deletes the bootstrap tokens `ids` (`kubeadm token delete -- ID...`), trying twice.
+async fn delete_tokens(api: &Node, ids: &[String]) -> Result<(), JoinError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let cmd = format!("kubeadm token delete -- {}", ids.join(" "));
+    tracing::info!("{}: {cmd}", api.name);
+    if let Err(e) = api.check(&cmd, "kubeadm token delete").await {
+        tracing::warn!("{e}; trying again");
+        api.check(&cmd, "kubeadm token delete").await.map_err(|e| {
+            JoinError::Cluster(format!(
+                "{e} (bootstrap token {} stays valid until it expires: `kubeadm token delete` it)",
+                ids.join(", ")
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// The public id of a bootstrap token (`abcdef` of `abcdef.0123456789abcdef`): not a secret.
+fn token_id(token: &Secret) -> String {
+    token
+        .expose()
+        .split_once('.')
+        .map_or_else(String::new, |(id, _)| id.to_owned())
+}
+
+/// The CNI, the new first master's Ready wait, then the joins (masters one at a time, workers
+/// in parallel). Pushes the id of every bootstrap token it creates to `tokens`.
+#[allow(clippy::too_many_arguments)]
+async fn cni_and_joins(
+    site: &Site,
+    cluster: &ClusterView,
+    options: &Options,
+    nodes: &Nodes,
+    api: &Arc<Node>,
+    (cni_steps, rest): (&[&AddonStep], &[&Step]),
+    (addons, record): (&[Addon], &mut BTreeMap<String, String>),
+    cert_key: Option<CertKey>,
+    initialized: Option<&str>,
+    tokens: &mut Vec<String>,
+) -> Result<Vec<Change>, JoinError> {
+    let mut applied = Vec::new();
+    let api_name = api.name.clone();
+    // The CNI, then the new first master's Ready wait (nodes are NotReady without a CNI).
+    for step in cni_steps {
+        applied.push(apply_addon(api, addons, step, record).await?);
+    }
+    if let Some(name) = initialized {
+        wait_ready(api, name, options.ready_timeout).await?;
     }
 
     if !rest.is_empty() {
         let out = api
             .check(
-                "kubeadm token create --print-join-command",
+                &format!("kubeadm token create --ttl {TOKEN_TTL} --print-join-command"),
                 "kubeadm token create",
             )
             .await?;
@@ -238,11 +327,12 @@ async fn apply_connected(
             command: "kubeadm token create --print-join-command".to_owned(),
             message: "no `kubeadm join <endpoint> --token ... --discovery-token-ca-cert-hash sha256:...` line".to_owned(),
         })?;
+        tokens.push(token_id(&join.token));
         let ctx = Arc::new(Ctx {
             site: site.clone(),
             cluster: cluster.clone(),
             options: options.clone(),
-            api: Arc::clone(&api),
+            api: Arc::clone(api),
             join,
             cert_key: Mutex::new(cert_key),
         });
@@ -277,11 +367,23 @@ async fn apply_connected(
             return Err(e);
         }
     }
+    Ok(applied)
+}
 
+/// Labels and taints, then the other addons.
+async fn finish(
+    cluster: &ClusterView,
+    api: &Node,
+    joins: &[&Step],
+    observed: plan::Observed,
+    (addons, addon_steps): (&[Addon], &[&AddonStep]),
+    mut record: BTreeMap<String, String>,
+    mut applied: Vec<Change>,
+) -> Result<Vec<Change>, JoinError> {
     // Labels and taints, from the API server's current view (joined nodes are members now).
     let mut reobserved = observed;
     if !joins.is_empty() {
-        let view = plan::api_nodes(&api).await?;
+        let view = plan::api_nodes(api).await?;
         for o in &mut reobserved.nodes {
             if let Some((ready, labels, taints)) = view.get(&o.name) {
                 if joins.iter().any(|s| s.node() == o.name) {
@@ -296,26 +398,11 @@ async fn apply_connected(
     }
     for step in plan::metadata_steps(cluster, &reobserved) {
         let admin = api.kpath("admin.conf");
-        let (verb, args) = match &step {
-            Step::Label(_, l) => (
-                "label",
-                l.iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>(),
-            ),
-            Step::Taint(_, t) => ("taint", t.clone()),
-            _ => continue,
+        let Some((verb, args)) = step.kubectl_args() else {
+            continue;
         };
-        let args = args
-            .iter()
-            .map(|a| rackpipe_ssh::shell_quote(a))
-            .collect::<Vec<_>>()
-            .join(" ");
         api.check(
-            &format!(
-                "kubectl --kubeconfig {admin} {verb} node {} {args} --overwrite",
-                rackpipe_ssh::shell_quote(step.node())
-            ),
+            &format!("kubectl --kubeconfig {admin} {args}"),
             &format!("kubectl {verb} node {}", step.node()),
         )
         .await?;
@@ -323,10 +410,10 @@ async fn apply_connected(
     }
 
     // The other addons, in order; the first failure stops the rest.
-    for step in &addon_steps {
-        applied.push(apply_addon(&api, &addons, step, &mut record).await?);
+    for step in addon_steps {
+        applied.push(apply_addon(api, addons, step, &mut record).await?);
     }
-    Ok(result(site, applied))
+    Ok(applied)
 }
 
 async fn apply_addon(
@@ -387,7 +474,7 @@ async fn preflight(
     let script = format!(
         "if [ \"$(awk 'NR>1' /proc/swaps | wc -l)\" -ne 0 ]; then echo 'swap is on (swapoff -a and remove it from /etc/fstab)'; fi; \
          if ! command -v kubeadm >/dev/null; then echo 'kubeadm is not installed'; fi; \
-         if ! crictl --runtime-endpoint {cri} info >/dev/null 2>&1; then echo 'container runtime at '{cri}' does not answer crictl info'; fi; \
+         if ! crictl --runtime-endpoint={cri} info >/dev/null 2>&1; then echo 'container runtime at '{cri}' does not answer crictl info'; fi; \
          {port_checks}{sep} echo \"clock $(date +%s)\"",
         sep = if port_checks.is_empty() { "" } else { ";" }
     );

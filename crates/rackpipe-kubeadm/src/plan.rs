@@ -135,23 +135,20 @@ impl Step {
                 ],
                 None,
             ),
-            Self::Label(n, l) => (
+            Self::Label(_, l) => (
                 Action::Update,
-                vec![format!(
-                    "kubectl label node {n} {} --overwrite",
-                    l.iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                )],
+                self.kubectl_args()
+                    .map(|(_, a)| format!("kubectl {a}"))
+                    .into_iter()
+                    .collect(),
                 Some(serde_json::json!({ "labels": l })),
             ),
-            Self::Taint(n, t) => (
+            Self::Taint(_, t) => (
                 Action::Update,
-                vec![format!(
-                    "kubectl taint node {n} {} --overwrite",
-                    t.join(" ")
-                )],
+                self.kubectl_args()
+                    .map(|(_, a)| format!("kubectl {a}"))
+                    .into_iter()
+                    .collect(),
                 Some(serde_json::json!({ "taints": t })),
             ),
             Self::Addon(a) => return a.change(),
@@ -165,6 +162,34 @@ impl Step {
             diff: None,
             commands,
         }
+    }
+}
+
+impl Step {
+    /// For a label or taint step, the verb and the `kubectl` arguments after the kubeconfig,
+    /// shell-quoted: `label node --overwrite -- NAME k=v ...`. Option parsing ends with `--`
+    /// before the first site value, so a node name, label or taint starting with `-` is never
+    /// read as an option.
+    #[must_use]
+    pub fn kubectl_args(&self) -> Option<(&'static str, String)> {
+        let (verb, node, specs) = match self {
+            Self::Label(n, l) => (
+                "label",
+                n,
+                l.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>(),
+            ),
+            Self::Taint(n, t) => ("taint", n, t.clone()),
+            _ => return None,
+        };
+        let q = rackpipe_ssh::shell_quote;
+        let mut args = format!("{verb} node --overwrite -- {}", q(node));
+        for s in &specs {
+            args.push(' ');
+            args.push_str(&q(s));
+        }
+        Some((verb, args))
     }
 }
 
@@ -606,6 +631,23 @@ mod tests {
         let s: Vec<String> = steps(&c, &o).iter().map(ToString::to_string).collect();
         assert_eq!(s[0], "reset+init k8s-master-1");
         assert_eq!(s.len(), 9);
+    }
+
+    #[test]
+    fn site_values_come_after_the_end_of_options() {
+        let labels: BTreeMap<String, String> =
+            [("--kubeconfig".to_owned(), "/tmp/x".to_owned())].into();
+        let (verb, args) = Step::Label("-n".to_owned(), labels).kubectl_args().unwrap();
+        assert_eq!(verb, "label");
+        assert_eq!(args, "label node --overwrite -- -n --kubeconfig=/tmp/x");
+        let step = Step::Taint("--all".to_owned(), vec!["-x=y:NoSchedule".to_owned()]);
+        let (_, args) = step.kubectl_args().unwrap();
+        assert_eq!(args, "taint node --overwrite -- --all -x=y:NoSchedule");
+        assert_eq!(
+            step.change("/etc/kubernetes").commands,
+            vec![format!("kubectl {args}")]
+        );
+        assert!(Step::Join("w".to_owned()).kubectl_args().is_none());
     }
 
     #[test]

@@ -186,6 +186,23 @@ impl Options {
     }
 }
 
+/// An artefact whose SHA-256 is not its pin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChecksumMismatch {
+    /// Node name (the master that downloaded it).
+    pub node: String,
+    /// Addon name.
+    pub addon: String,
+    /// Artefact file name (the key in `kubernetes.artifacts`).
+    pub artifact: String,
+    /// Where it came from.
+    pub url: String,
+    /// The SHA-256 of what was downloaded.
+    pub got: String,
+    /// The pinned SHA-256.
+    pub pinned: String,
+}
+
 /// Why `plan` or `apply` failed. Messages are one line, name the node, and never hold a
 /// token or certificate key.
 #[derive(Debug, thiserror::Error)]
@@ -229,6 +246,9 @@ pub enum JoinError {
         /// What was wrong.
         message: String,
     },
+    /// A downloaded artefact is not the pinned one; nothing was applied from it.
+    #[error("{}: addon {}: {} from {} has sha256 {}, not the {} pinned in kubernetes.artifacts; nothing applied from it", .0.node, .0.addon, .0.artifact, .0.url, .0.got, .0.pinned)]
+    Checksum(Box<ChecksumMismatch>),
     /// A joined node did not become Ready in time.
     #[error("{node}: not Ready after {seconds}s")]
     NotReady {

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""TEST DOUBLE for kubeadm, kubectl, helm and crictl. Never install this on a real host.
+"""TEST DOUBLE for kubeadm, kubectl, helm, crictl and curl. Never install this on a real host.
 
 rackpipe's kubeadm-join tests cannot run kubeadm or a kubelet, so the test harness puts a
 wrapper named `kubeadm` / `kubectl` / `helm` / `crictl` on each test node's PATH that runs:
@@ -27,18 +27,27 @@ What it does (see ../../../../shared/reference/lb-etcd-kubeadm.md section 4 for 
   bootstrap that times out) and `expire-certs NODE` (when NODE joins, the clock jumps past the
   uploaded certificate key's 2 h expiry first); a node whose $STANDIN_KDIR/../runtime-down exists has
   no container runtime (crictl fails);
-- kubectl (only what rackpipe runs): `get nodes -o json`, `label`/`taint`/`delete node`,
-  `apply --server-side -f FILE|URL` (the file must exist and hold YAML documents with apiVersion,
+- kubeadm `token create [--ttl D] --print-join-command` and `token delete [--] ID...` (deleted
+  tokens no longer join; they are kept under `deleted_tokens` only for the tests' leak checks);
+- kubectl (only what rackpipe runs): `get nodes -o json`, `label`/`taint`/`delete node` (parsed
+  as pflag does: before `--` a word starting with `-` is a flag and an unknown one is an error,
+  after `--` every word is an argument), `apply --server-side -f FILE` (the file must exist and hold YAML documents with apiVersion,
   kind and metadata.name; the kind must be built in or served by an applied CRD; a namespaced
   object needs its Namespace; prints `deployment.apps/NAME serverside-applied` lines),
   `wait --for=condition=Established crd/NAME...` and `get KIND NAME [-n NS] [--ignore-not-found]
-  -o json`. Applied objects are kept in $STANDIN_STATE/objects.json. The only URL it "applies" is
-  Calico's pinned tigera-operator.yaml, as a canned set of objects (Namespace, CRDs, operator
-  Deployment): the double never touches the network. A node is Ready only once a CNI runs (the
+  -o json`. Applied objects are kept in $STANDIN_STATE/objects.json. A URL is refused: rackpipe
+  must apply the file it downloaded and checked;
+- curl `-o FILE [--] URL`: the only URL that "exists" is Calico's tigera-operator.yaml, served as
+  canned, deterministic bytes (Namespace, CRDs, operator Deployment as JSON documents): the
+  double never touches the network; `helm pull --repo URL --version V --destination DIR CHART`
+  writes a canned `DIR/CHART-V.tgz` (not a real archive: a marker line and the chart's
+  coordinates). `tamper WORD` in $STANDIN_STATE/faults serves an altered copy of every artefact
+  whose `NAME-VERSION` contains WORD (as a compromised mirror would); A node is Ready only once a CNI runs (the
   `operator.tigera.io/v1` Installation `default` and the tigera-operator Deployment are applied),
   and STANDIN_READY_DELAY seconds after it joined and after the CNI arrived;
-- helm: `upgrade --install RELEASE CHART --repo URL --version V --namespace NS
-  [--create-namespace] --kubeconfig FILE -f VALUES [--wait --timeout T]` (values must be a YAML
+- helm: `upgrade --install --namespace NS [--create-namespace] --kubeconfig FILE -f VALUES
+  [--wait --timeout T] [--] RELEASE DIR/CHART-V.tgz` (only an archive `helm pull` wrote: the
+  release records the chart, repository and version it came from; values must be a YAML
   mapping; `--wait` fails with helm's `context deadline exceeded` while no CNI runs) and
   `list -A -o json`; releases are kept in $STANDIN_STATE/helm.json;
 - fault injection for addons: `apply-fail KIND/NAME` in $STANDIN_STATE/faults makes every server-side
@@ -465,6 +474,14 @@ def kubeadm_reset(args):
     print("[reset] Deleted contents of the etc directories: [/etc/kubernetes/manifests /etc/kubernetes/pki]")
 
 
+def duration(text):
+    """A Go duration as kubeadm takes it (`2h0m0s`, `90m`, `30s`), in seconds."""
+    parts = re.findall(r"([0-9]+)([hms])", text or "")
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise Fail(f'invalid argument "{text}" for "--ttl" flag: time: invalid duration "{text}"')
+    return sum(int(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+
+
 def need_admin():
     if not os.path.exists(kfile("admin.conf")):
         raise Fail("failed to load admin kubeconfig: open /etc/kubernetes/admin.conf: no such file or directory")
@@ -498,15 +515,35 @@ def kubeadm(args):
         if "--print-join-command" not in args:
             raise Fail("standin: only token create --print-join-command is implemented")
         need_admin()
+        ttl = flag(args, "--ttl")
+        ttl = duration(ttl) if ttl is not None else TOKEN_TTL
         key = None
         if "--certificate-key" in args:
             key = args[args.index("--certificate-key") + 1]
             if not KEY_RE.match(key):
                 raise Fail("invalid certificate key: must be 64 hex characters")
         with Cluster() as c:
-            token = new_token(c)
+            token = new_token(c, ttl)
             c.save()
             print(join_command(c, token, key))
+    elif args[:2] == ["token", "delete"]:
+        need_admin()
+        ids = [a for a in args[2:] if a != "--"]
+        if not ids:
+            raise Fail("missing subcommand; 'token delete' is missing token of form \"[a-z0-9]{6}\" or \"[a-z0-9]{6}\\.[a-z0-9]{16}\"")
+        with Cluster() as c:
+            for tid in ids:
+                if not re.match(r"^[a-z0-9]{6}$", tid) and not TOKEN_RE.match(tid):
+                    raise Fail(f'given token didn\'t match pattern "[a-z0-9]{{6}}" or "[a-z0-9]{{6}}\\.[a-z0-9]{{16}}"')
+                tid = tid.split(".")[0]
+                gone = [t for t in c.data["tokens"] if t["token"].split(".")[0] == tid]
+                if not gone:
+                    raise Fail(f'secrets "bootstrap-token-{tid}" not found')
+                c.data["tokens"] = [t for t in c.data["tokens"] if t not in gone]
+                # Kept only so tests can check no deleted token leaked into a document.
+                c.data.setdefault("deleted_tokens", []).extend(gone)
+                print(f'bootstrap token "{tid}" deleted')
+            c.save()
     elif args[:3] == ["config", "validate", "--config"] or args[:2] == ["config", "validate"]:
         check_documents(config_arg(args))
         print("ok")
@@ -544,8 +581,11 @@ def kubectl(args):
                                                          "reason": "KubeletReady" if ready else "KubeletNotReady"}]}})
             print(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
             return
-        if rest[:1] in (["label"], ["taint"], ["delete"]) and len(rest) >= 3 and rest[1] in ("node", "nodes"):
-            name = rest[2]
+        if rest[:1] in (["label"], ["taint"], ["delete"]):
+            words, flags = positional(rest[1:], {"--overwrite"})
+            if len(words) < 2 or words[0] not in ("node", "nodes"):
+                raise Fail(f"standin kubectl: unsupported {' '.join(rest)!r}")
+            name = words[1]
             if name not in members:
                 raise Fail(f'Error from server (NotFound): nodes "{name}" not found')
             if rest[0] == "delete":
@@ -553,9 +593,7 @@ def kubectl(args):
                 c.save()
                 print(f'node "{name}" deleted')
                 return
-            for spec in rest[3:]:
-                if spec.startswith("--"):
-                    continue
+            for spec in words[2:]:
                 if rest[0] == "label":
                     k, sep, v = spec.partition("=")
                     if not sep:
@@ -611,6 +649,71 @@ def crd(plural, group, kind, scope="Cluster"):
             "metadata": {"name": f"{plural}.{group}"},
             "spec": {"group": group, "names": {"plural": plural, "kind": kind}, "scope": scope,
                      "versions": [{"name": "v1", "served": True, "storage": True}]}}
+
+
+def artifact(kind, name, version, source):
+    """The canned bytes the double "downloads" (deterministic, so a site can pin their sha256).
+    `tamper WORD` in the faults serves an altered copy of every artefact whose name has WORD."""
+    if kind == "manifest":
+        body = "".join("---\n" + json.dumps(d, sort_keys=True) + "\n" for d in tigera_operator(version))
+        head = f"# TEST DOUBLE: canned tigera-operator.yaml {version} ({source})\n"
+    else:
+        head = f"# TEST DOUBLE: canned chart archive {name}-{version}.tgz ({source})\n"
+        body = json.dumps({"chart": name, "version": version, "repo": source}, sort_keys=True) + "\n"
+    text = head + body
+    if any(p[:1] == ["tamper"] and len(p) > 1 and p[1] in f"{name}-{version}" for p in faults()):
+        text = text.replace("quay.io/tigera/operator", "quay.io/evil/operator") + "# tampered\n"
+    return text.encode()
+
+
+def curl(args):
+    """curl -fsSL ... -o FILE [--] URL: only the pinned tigera-operator.yaml URL "exists"."""
+    out, url, i = None, None, 0
+    takes_value = {"-o", "--output", "--proto", "--max-redirs", "--max-filesize", "--max-time"}
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            url = args[i + 1] if i + 1 < len(args) else None
+            break
+        if a in takes_value:
+            if a in ("-o", "--output"):
+                out = args[i + 1]
+            i += 2
+            continue
+        if not a.startswith("-"):
+            url = a
+        i += 1
+    log_call("curl", os.path.basename(url or ""))
+    if not out or not url:
+        raise Fail("curl: standin: rackpipe downloads with -o FILE URL")
+    m = TIGERA_URL.match(url)
+    if not m:
+        raise Fail(f"curl: (22) The requested URL returned error: 404")
+    with open(out, "wb") as f:
+        f.write(artifact("manifest", "tigera-operator", m.group(1), url))
+
+
+def helm_pull(args):
+    words, i = [], 1
+    takes_value = {"--repo", "--version", "--destination", "-d"}
+    while i < len(args):
+        if args[i] in takes_value:
+            i += 2
+            continue
+        if not args[i].startswith("-"):
+            words.append(args[i])
+        i += 1
+    log_call("helm", "pull " + " ".join(words))
+    repo, version, dest = flag(args, "--repo"), flag(args, "--version"), flag(args, "--destination") or "."
+    if len(words) != 1:
+        raise Fail(f"Error: \"helm pull\" requires at least 1 argument")
+    chart = words[0]
+    if not repo or not repo.startswith("https://"):
+        raise Fail(f"standin: rackpipe must name the chart repository with --repo https://... (got {repo!r})")
+    if not version or not re.match(r"^v?[0-9]+\.[0-9]+\.[0-9]+$", version):
+        raise Fail(f"standin: rackpipe must pin --version (got {version!r})")
+    with open(os.path.join(dest, f"{chart}-{version}.tgz"), "wb") as f:
+        f.write(artifact("chart", chart, version, repo))
 
 
 def tigera_operator(version):
@@ -676,6 +779,27 @@ def cni_running(objs):
         and "apps/v1|Deployment|tigera-operator|tigera-operator" in objs.data
 
 
+def positional(args, known_flags):
+    """(positional words, flags) of a kubectl command line after its verb, as cobra/pflag parse
+    it: before `--` a word starting with `-` is a flag (an unknown one is an error), after `--`
+    every word is positional."""
+    words, flags, i = [], [], 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            words.extend(args[i + 1:])
+            break
+        if a.startswith("-") and len(a) > 1:
+            if a.split("=", 1)[0] not in known_flags:
+                name = a.lstrip("-").split("=", 1)[0]
+                raise Fail(f"error: unknown {'flag: --' if a.startswith('--') else 'shorthand flag: '}{name if a.startswith('--') else repr(name[0])} in {a}")
+            flags.append(a)
+        else:
+            words.append(a)
+        i += 1
+    return words, flags
+
+
 def flag(args, name, default=None):
     """--name VALUE or --name=VALUE."""
     for i, a in enumerate(args):
@@ -714,12 +838,10 @@ def kubectl_apply(c, args):
     if not source:
         raise Fail("error: must specify one of -f and -k")
     if source.startswith(("http://", "https://")):
-        m = TIGERA_URL.match(source)
-        if not m:
-            raise Fail(f'error: unable to read URL "{source}", server reported 404 Not Found, status code=404')
-        docs, origin = tigera_operator(m.group(1)), source
-    else:
-        docs, origin = load_documents(source), source
+        # Real kubectl fetches URLs itself; rackpipe must apply only the file it downloaded and
+        # checked against its pin, so the double refuses URLs.
+        raise Fail(f"standin: rackpipe must apply a downloaded, checksum-verified file, not the URL {source}")
+    docs, origin = load_documents(source), source
     objs = Objects()
     fail = {p[1] for p in faults() if p[:1] == ["apply-fail"] and len(p) > 1}
     errors = []
@@ -780,7 +902,11 @@ def kubectl_get(args):
 
 
 def helm(args):
-    log_call("helm", " ".join(args[:1] + ([a for a in args[2:] if not a.startswith("-")][:1] if args[:2] == ["upgrade", "--install"] else [])))
+    if args[:1] == ["pull"]:
+        helm_pull(args)
+        return
+    release_word = args[args.index("--") + 1:][:1] if "--" in args else [a for a in args[2:] if not a.startswith("-")][:1]
+    log_call("helm", " ".join(args[:1] + (release_word if args[:2] == ["upgrade", "--install"] else [])))
     conf = flag(args, "--kubeconfig")
     if not conf or not os.path.exists(conf or ""):
         raise Fail(f"Error: Kubernetes cluster unreachable: stat {conf}: no such file or directory")
@@ -813,12 +939,17 @@ def helm(args):
         if len(words) != 2:
             raise Fail(f"Error: \"helm upgrade\" requires 2 arguments\n\nUsage:  helm upgrade [RELEASE] [CHART] [flags]")
         release, chart = words
-        repo, version = flag(args, "--repo"), flag(args, "--version")
         ns = flag(args, "--namespace") or flag(args, "-n") or "default"
-        if not repo or not repo.startswith("https://"):
-            raise Fail(f"standin: rackpipe must name the chart repository with --repo https://... (got {repo!r})")
-        if not version or not re.match(r"^v?[0-9]+\.[0-9]+\.[0-9]+$", version):
-            raise Fail(f"standin: rackpipe must pin --version (got {version!r})")
+        # rackpipe installs the archive it pulled and checked, never a chart helm resolves.
+        if not chart.endswith(".tgz") or not os.path.isfile(chart):
+            raise Fail(f"standin: rackpipe must install the pulled, checksum-verified chart archive (got {chart!r})")
+        with open(chart) as f:
+            lines = f.read().splitlines()
+        try:
+            meta = json.loads(lines[1])
+        except (IndexError, ValueError):
+            raise Fail(f"Error: file '{chart}' does not appear to be a gzipped archive; got 'application/octet-stream'")
+        chart, repo, version = meta["chart"], meta["repo"], meta["version"]
         values_path = flag(args, "-f") or flag(args, "--values")
         if not values_path:
             raise Fail("standin: rackpipe passes its rendered values with -f")
@@ -866,7 +997,7 @@ def main():
         print("kubeadm-standin: needs TOOL and STANDIN_STATE/STANDIN_NODE (this is a test double)", file=sys.stderr)
         return 2
     tool, args = sys.argv[1], sys.argv[2:]
-    run = {"kubeadm": kubeadm, "kubectl": kubectl, "helm": helm, "crictl": crictl}.get(tool)
+    run = {"kubeadm": kubeadm, "kubectl": kubectl, "helm": helm, "crictl": crictl, "curl": curl}.get(tool)
     if run is None:
         print(f"kubeadm-standin: unknown tool {tool!r}", file=sys.stderr)
         return 2

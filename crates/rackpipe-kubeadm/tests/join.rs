@@ -1,5 +1,5 @@
 //! `plan` and `apply` against nine real sshd hosts on loopback (one per node of the example
-//! site, or fewer), each with its own kubernetes directory and a kubeadm/kubectl/helm/crictl
+//! site, or fewer), each with its own kubernetes directory and a kubeadm/kubectl/helm/crictl/curl
 //! **test double** (`standin/kubeadm-standin.py`) on its PATH. The double validates configs strictly, prints
 //! kubeadm's real output formats and keeps cluster and node state on disk.
 #![allow(clippy::print_stderr, clippy::missing_panics_doc)]
@@ -74,7 +74,7 @@ impl Harness {
             let root = dir.path().join("nodes").join(&node.name);
             let bin = root.join("bin");
             std::fs::create_dir_all(&bin).unwrap();
-            for tool in ["kubeadm", "kubectl", "helm", "crictl"] {
+            for tool in ["kubeadm", "kubectl", "helm", "crictl", "curl"] {
                 let wrapper = format!(
                     "#!/bin/sh\n# TEST DOUBLE: rackpipe-kubeadm's test stand-in, not the real {tool}.\n\
                      STANDIN_STATE='{}' STANDIN_NODE='{}' STANDIN_KDIR='{}' STANDIN_READY_DELAY=0.3 \
@@ -148,17 +148,21 @@ impl Harness {
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
     }
 
+    /// The bootstrap tokens that still join (not deleted).
+    fn live_tokens(&self) -> usize {
+        self.cluster()["tokens"].as_array().map_or(0, Vec::len)
+    }
+
     fn set_faults(&self, lines: &str) {
         std::fs::write(self.state().join("faults"), lines).unwrap();
     }
 
-    /// Every token and certificate key the cluster ever issued.
+    /// Every token and certificate key the cluster ever issued (deleted tokens too).
     fn secrets(&self) -> Vec<String> {
         let c = self.cluster();
-        let mut s: Vec<String> = c["tokens"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let mut s: Vec<String> = ["tokens", "deleted_tokens"]
+            .iter()
+            .flat_map(|k| c[*k].as_array().cloned().unwrap_or_default())
             .filter_map(|t| t["token"].as_str().map(str::to_owned))
             .collect();
         s.extend(c["cert_key"]["key"].as_str().map(str::to_owned));
@@ -233,6 +237,13 @@ fn init_join_fail_renew_and_idempotent_second_apply() {
     let calls = h.calls();
     let count = |needle: &str| calls.iter().filter(|c| c.as_str() == needle).count();
     assert_eq!(count("k8s-master-1 kubeadm init"), 1, "{calls:#?}");
+    // init's token and the one the joins used are deleted once the joins are over.
+    assert_eq!(count("k8s-master-1 kubeadm token delete"), 1, "{calls:#?}");
+    assert_eq!(h.live_tokens(), 0, "{}", h.cluster()["tokens"]);
+    assert_eq!(
+        h.cluster()["deleted_tokens"].as_array().map_or(0, Vec::len),
+        2
+    );
     assert_eq!(count("k8s-worker-2 kubeadm reset"), 1);
     assert_eq!(count("k8s-worker-2 kubeadm join"), 2);
     assert_eq!(count("k8s-master-3 kubeadm reset"), 1);
@@ -373,6 +384,12 @@ fn init_join_fail_renew_and_idempotent_second_apply() {
         assert!(!msg.contains(s.as_str()), "secret in error");
     }
     assert!(!err.is_transient());
+    // The join failed for good, and its token is deleted all the same.
+    assert_eq!(h.live_tokens(), 0, "{}", h.cluster()["tokens"]);
+    assert_eq!(
+        h.calls().last().map(String::as_str),
+        Some("k8s-master-1 kubeadm token delete")
+    );
     // It is half-joined now (pki/ca.crt left behind): plan says reset+rejoin.
     assert!(
         h.node_root("k8s-worker-5")
@@ -597,8 +614,19 @@ fn addons_are_applied_once_in_order_and_only_a_changed_one_again() {
     assert_eq!(resources(&p.changes), fresh);
     let calico = &p.changes[1];
     assert_eq!(calico.target, "k8s-master-1");
+    // Downloaded, checked against the site's pin, and only then applied from the file.
+    let pin = &h.site.kubernetes.as_ref().unwrap().artifacts["tigera-operator-v3.29.1.yaml"];
+    assert_eq!(
+        calico.commands[..2],
+        [
+            "curl -fsSL --proto =https --max-redirs 3 --max-filesize 67108864 --max-time 300 -o '$ADDONS_DIR/tigera-operator-v3.29.1.yaml' -- https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/tigera-operator.yaml".to_owned(),
+            format!("sha256sum -- '$ADDONS_DIR/tigera-operator-v3.29.1.yaml'  # must be {pin}"),
+        ],
+        "{:?}",
+        calico.commands
+    );
     assert!(
-        calico.commands[0].contains("apply --server-side --force-conflicts --field-manager=rackpipe -f https://raw.githubusercontent.com/projectcalico/calico/"),
+        calico.commands[2].contains(" apply --server-side --force-conflicts --field-manager=rackpipe -f '$ADDONS_DIR/tigera-operator-v3.29.1.yaml'"),
         "{:?}",
         calico.commands
     );
@@ -621,12 +649,15 @@ fn addons_are_applied_once_in_order_and_only_a_changed_one_again() {
     };
     let order = [
         at("k8s-master-1 kubeadm init"),
-        at("k8s-master-1 kubectl apply tigera-operator.yaml"),
+        at("k8s-master-1 curl tigera-operator.yaml"),
+        at("k8s-master-1 kubectl apply tigera-operator-v3.29.1.yaml"),
         at("k8s-master-1 kubectl wait"),
         at("k8s-master-1 kubectl apply calico.yaml"),
         at("k8s-worker-1 kubeadm join"),
         at("k8s-master-1 kubectl apply nfs-provisioner.yaml"),
+        at("k8s-master-1 helm pull traefik"),
         at("k8s-master-1 helm upgrade traefik"),
+        at("k8s-master-1 helm pull metrics-server"),
         at("k8s-master-1 helm upgrade metrics-server"),
     ];
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{calls:#?}");
@@ -698,6 +729,7 @@ fn addons_are_applied_once_in_order_and_only_a_changed_one_again() {
     assert_eq!(
         mutating(&h.calls()[before..]),
         vec![
+            "k8s-master-1 helm pull traefik",
             "k8s-master-1 helm upgrade traefik",
             "k8s-master-1 kubectl apply rackpipe-addons.yaml"
         ]
@@ -818,7 +850,30 @@ fn the_standin_checks_kubectl_and_helm_like_the_real_tools() {
         "{err}"
     );
     let url = "https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/tigera-operator.yaml";
-    let (ok, out, err) = kubectl(&["apply", "--server-side", "-f", url]);
+    // A URL handed to kubectl is refused: rackpipe applies only what it downloaded and checked.
+    let (ok, _, err) = kubectl(&["apply", "--server-side", "-f", url]);
+    assert!(!ok && err.contains("checksum-verified"), "{err}");
+    let operator = dir.join("tigera-operator.yaml");
+    let operator = operator.to_str().unwrap();
+    let got = h.run_as(m, "curl", &["-fsSL", "-o", operator, "--", url]);
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let missing = h.run_as(
+        m,
+        "curl",
+        &[
+            "-fsSL",
+            "-o",
+            operator,
+            "--",
+            &url.replace("v3.29.1", "v0.0.0-nope"),
+        ],
+    );
+    assert!(!missing.status.success());
+    let (ok, out, err) = kubectl(&["apply", "--server-side", "-f", operator]);
     assert!(ok, "{err}");
     assert!(
         out.contains("deployment.apps/tigera-operator serverside-applied"),
@@ -845,19 +900,37 @@ fn the_standin_checks_kubectl_and_helm_like_the_real_tools() {
         "Ready with a CNI: {nodes}"
     );
 
-    // helm: the chart version must be pinned and the values must be a YAML mapping.
+    // helm: the chart is pulled at a pinned version, installed from the pulled archive only,
+    // and the values must be a YAML mapping.
     let values = write(
         "traefik-values.yaml",
         &content("addons", "traefik-values.yaml"),
     );
-    let helm = |extra: &[&str], values: &str| {
+    let dest = dir.to_str().unwrap();
+    let pull = |extra: &[&str]| {
         let mut args = vec![
-            "upgrade",
-            "--install",
-            "traefik",
-            "traefik",
+            "pull",
             "--repo",
             rackpipe_kubeadm::addons::TRAEFIK_REPO,
+            "--destination",
+            dest,
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "traefik"]);
+        h.run_as(m, "helm", &args)
+    };
+    let out = pull(&[]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--version"),
+        "unpinned pull"
+    );
+    assert!(pull(&["--version", "35.4.0"]).status.success());
+    let archive = dir.join("traefik-35.4.0.tgz");
+    let archive = archive.to_str().unwrap();
+    let helm = |chart: &str, values: &str| {
+        let args = vec![
+            "upgrade",
+            "--install",
             "--namespace",
             "traefik",
             "--create-namespace",
@@ -866,8 +939,10 @@ fn the_standin_checks_kubectl_and_helm_like_the_real_tools() {
             "-f",
             values,
             "--wait",
+            "--",
+            "traefik",
+            chart,
         ];
-        args.extend_from_slice(extra);
         let out = h.run_as(m, "helm", &args);
         (
             out.status.success(),
@@ -875,20 +950,186 @@ fn the_standin_checks_kubectl_and_helm_like_the_real_tools() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (ok, _, err) = helm(&[], &values);
-    assert!(!ok && err.contains("--version"), "{err}");
+    let (ok, _, err) = helm("traefik", &values);
+    assert!(
+        !ok && err.contains("checksum-verified chart archive"),
+        "{err}"
+    );
     let list = write("list.yaml", "- a\n");
-    let (ok, _, err) = helm(&["--version", "35.4.0"], &list);
+    let (ok, _, err) = helm(archive, &list);
     assert!(!ok && err.contains("cannot unmarshal"), "{err}");
-    let (ok, out, err) = helm(&["--version", "35.4.0"], &values);
+    let (ok, out, err) = helm(archive, &values);
     assert!(ok, "{err}");
     assert!(
         out.starts_with("Release \"traefik\" does not exist. Installing it now.\nNAME: traefik\n"),
         "{out}"
     );
-    let (ok, out, _) = helm(&["--version", "35.4.0"], &values);
+    let (ok, out, _) = helm(archive, &values);
     assert!(
         ok && out.contains("has been upgraded") && out.contains("REVISION: 2"),
         "{out}"
     );
+}
+
+/// [`small`] with a taint of its own on the master.
+fn small_with_master_taint(site: &mut Site) {
+    small(site);
+    let k = site.kubernetes.as_mut().unwrap();
+    k.masters[0].taints =
+        vec![serde_json::from_value(serde_json::json!("dedicated=infra:NoExecute")).unwrap()];
+}
+
+#[test]
+fn masters_taints_are_planned_and_applied_like_workers() {
+    let Some(h) = Harness::start_with(small_with_master_taint) else {
+        return;
+    };
+    let rt = rt();
+    rt.block_on(apply(&h.site, &h.options)).unwrap();
+    let taints = |node: &str| {
+        let mut t: Vec<String> = h.cluster()["members"][node]["taints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["key"].as_str().unwrap().to_owned())
+            .collect();
+        t.sort();
+        t
+    };
+    assert_eq!(
+        taints("k8s-master-1"),
+        ["dedicated", "node-role.kubernetes.io/control-plane"]
+    );
+    assert!(
+        rt.block_on(plan(&h.site, &h.options))
+            .unwrap()
+            .changes
+            .is_empty()
+    );
+
+    // Both taints of the master removed behind rackpipe's back: plan and apply put them back.
+    let path = h.state().join("cluster.json");
+    let mut c = h.cluster();
+    c["members"]["k8s-master-1"]["taints"] = serde_json::json!([]);
+    std::fs::write(&path, serde_json::to_vec(&c).unwrap()).unwrap();
+    let p = rt.block_on(plan(&h.site, &h.options)).unwrap();
+    assert_eq!(resources(&p.changes), vec!["taint k8s-master-1"]);
+    assert_eq!(
+        p.changes[0].after,
+        Some(serde_json::json!({"taints": [
+            "node-role.kubernetes.io/control-plane:NoSchedule",
+            "dedicated=infra:NoExecute"
+        ]}))
+    );
+    let r = rt
+        .block_on(apply_plan(&h.site, &h.options, Some(&p)))
+        .unwrap();
+    assert_eq!(resources(&r.applied), vec!["taint k8s-master-1"]);
+    assert_eq!(
+        taints("k8s-master-1"),
+        ["dedicated", "node-role.kubernetes.io/control-plane"]
+    );
+    assert!(
+        rt.block_on(plan(&h.site, &h.options))
+            .unwrap()
+            .changes
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_tampered_manifest_or_chart_is_refused_before_it_is_used() {
+    let Some(h) = Harness::start_with(small) else {
+        return;
+    };
+    let rt = rt();
+    let pins = h.site.kubernetes.as_ref().unwrap().artifacts.clone();
+
+    // The operator manifest served is not the pinned one (a compromised mirror, a moved tag).
+    h.set_faults("tamper tigera-operator\n");
+    let err = rt.block_on(apply(&h.site, &h.options)).unwrap_err();
+    let msg = err.to_string();
+    let pin = &pins["tigera-operator-v3.29.1.yaml"];
+    assert!(
+        msg.starts_with("k8s-master-1: addon calico: tigera-operator-v3.29.1.yaml from https://raw.githubusercontent.com/projectcalico/calico/v3.29.1/manifests/tigera-operator.yaml has sha256 "),
+        "{msg}"
+    );
+    assert!(
+        msg.ends_with(&format!(
+            ", not the {pin} pinned in kubernetes.artifacts; nothing applied from it"
+        )),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'), "one line: {msg}");
+    assert!(!err.is_transient());
+    let calls = h.calls();
+    assert!(calls.contains(&"k8s-master-1 curl tigera-operator.yaml".to_owned()));
+    assert!(
+        !calls.iter().any(|c| c.contains("kubectl apply")),
+        "something was applied: {calls:#?}"
+    );
+    assert!(h.objects().is_null(), "no object reached the API server");
+    // The token kubeadm init made is gone although the apply stopped before any join.
+    assert_eq!(h.live_tokens(), 0);
+
+    // The operator is fine now; a chart archive is not: nothing is installed from it.
+    h.set_faults("tamper traefik\n");
+    let msg = rt
+        .block_on(apply(&h.site, &h.options))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with("k8s-master-1: addon traefik: traefik-35.4.0.tgz from https://traefik.github.io/charts has sha256 "),
+        "{msg}"
+    );
+    assert!(msg.contains(&pins["traefik-35.4.0.tgz"]), "{msg}");
+    assert!(
+        !h.calls()
+            .iter()
+            .any(|c| c.ends_with("helm upgrade traefik"))
+    );
+    assert!(h.releases().get("traefik/traefik").is_none());
+    assert!(
+        h.record().get("traefik").is_none(),
+        "not recorded as applied"
+    );
+    assert_eq!(h.live_tokens(), 0);
+
+    // Served as pinned again: the rest goes in, and nothing is left to do.
+    h.set_faults("");
+    let r = rt.block_on(apply(&h.site, &h.options)).unwrap();
+    assert_eq!(
+        resources(&r.applied),
+        vec!["addon traefik", "addon metrics-server"]
+    );
+    assert!(
+        rt.block_on(plan(&h.site, &h.options))
+            .unwrap()
+            .changes
+            .is_empty()
+    );
+}
+
+#[test]
+fn an_artefact_without_a_pin_is_refused_before_anything_runs() {
+    let Some(mut h) = Harness::start_with(small) else {
+        return;
+    };
+    let rt = rt();
+    h.site
+        .kubernetes
+        .as_mut()
+        .unwrap()
+        .artifacts
+        .remove("metrics-server-3.12.2.tgz");
+    for result in [
+        rt.block_on(plan(&h.site, &h.options)).map(drop),
+        rt.block_on(apply(&h.site, &h.options)).map(drop),
+    ] {
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "kubernetes.artifacts: no sha256 pinned for metrics-server-3.12.2.tgz (https://kubernetes-sigs.github.io/metrics-server/): download it, check it, and add `metrics-server-3.12.2.tgz: <sha256sum>`"
+        );
+    }
+    assert!(h.calls().is_empty(), "{:?}", h.calls());
 }

@@ -8,7 +8,7 @@
 //! rc files (root's `.bashrc` may prepend its own directories) and runs the command with
 //! `/bin/sh -c`, so each host's `bin/` comes first: a `systemctl` shim that
 //! signals the lab's daemons through `host.dir/run/<unit>.pid`, and on Kubernetes nodes the
-//! kubeadm/kubectl/helm/crictl TEST DOUBLE from `crates/rackpipe-kubeadm/standin`.
+//! kubeadm/kubectl/helm/crictl/curl TEST DOUBLE from `crates/rackpipe-kubeadm/standin`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -118,7 +118,7 @@ pub fn prepare(
         .any(|r| matches!(r, Role::KubernetesMaster | Role::KubernetesWorker));
     if is_k8s && let Some(s) = standin {
         let node = host.kubernetes_node.as_deref().unwrap_or(&h.name);
-        for tool in ["kubeadm", "kubectl", "helm", "crictl"] {
+        for tool in ["kubeadm", "kubectl", "helm", "crictl", "curl"] {
             let wrapper = format!(
                 "#!/bin/sh\n# TEST DOUBLE: rackpipe-kubeadm's stand-in, not the real {tool} (rackpipe lab).\n\
                  STANDIN_STATE={state} STANDIN_NODE={node} STANDIN_KDIR=/etc/kubernetes \

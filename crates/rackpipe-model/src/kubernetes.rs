@@ -45,6 +45,12 @@ pub struct Kubernetes {
     /// NFS StorageClasses.
     #[serde(default)]
     pub storage_classes: Vec<StorageClass>,
+    /// SHA-256 (64 lower-case hex digits) of every artefact the addons download, by file name
+    /// with its version (`tigera-operator-v3.29.1.yaml`, `traefik-35.4.0.tgz`,
+    /// `metrics-server-3.12.2.tgz`). Apply downloads each one, checks its hash before it is
+    /// applied or installed, and refuses an artefact that has no pin here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub artifacts: BTreeMap<String, String>,
 }
 
 fn default_dns_domain() -> Hostname {
