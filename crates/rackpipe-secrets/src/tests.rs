@@ -151,7 +151,12 @@ fn secret_values_never_reach_error_messages() {
 fn vault_needs_https_and_credentials() {
     let resolver = Resolver::builder().vault_addr("http://127.0.0.1:1").build();
     let e = resolver.resolve(&r("vault:kv/x#y"), "f").unwrap_err();
-    assert!(e.to_string().contains("not an https:// URL"), "{e}");
+    assert!(
+        e.to_string().contains(
+            "VAULT_ADDR: plain http:// to 127.0.0.1 refused: this client speaks only https://"
+        ),
+        "{e}"
+    );
     let resolver = Resolver::builder()
         .vault_addr("https://127.0.0.1:1")
         .build();
@@ -292,4 +297,83 @@ fn a_silent_server_times_out_as_transient() {
     assert!(e.is_transient(), "{e}");
     assert!(e.to_string().contains("no answer within 0.5s"), "{e}");
     drop(listener);
+}
+
+/// The shared URL rule, stricter for secrets: no plain HTTP at all, no user information in
+/// `VAULT_ADDR`; refused before any connection (a listening stub stays uncontacted).
+#[test]
+fn vault_addr_is_checked_before_any_connection() {
+    use rackpipe_testkit::http::{Reply, StubServer};
+    let stub = StubServer::start(Reply::status("200 OK", "{}"));
+    for (addr, expect) in [
+        (
+            format!("http://127.0.0.1:{}", stub.port()),
+            "plain http:// to 127.0.0.1 refused",
+        ),
+        (
+            format!("http://localhost:{}", stub.port()),
+            "plain http:// to localhost refused",
+        ),
+        (
+            format!("https://root:hunter2@127.0.0.1:{}", stub.port()),
+            "a user name or password in the URL is refused",
+        ),
+    ] {
+        let resolver = Resolver::builder()
+            .vault_addr(addr)
+            .token(Secret::new("s.hunter2"))
+            .build();
+        let e = resolver.resolve(&r("vault:kv/x#y"), "a.b").unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains(expect), "{text}");
+        assert!(!text.contains("hunter2") && !text.contains('\n'), "{text}");
+        assert!(!e.is_transient());
+        assert_eq!(resolver.vault_requests(), 0);
+    }
+    assert_eq!(stub.connections(), 0, "a refused VAULT_ADDR was contacted");
+}
+
+/// A hostile Vault over verified TLS: a 2 GiB reply, an endless one, a redirect to another
+/// host (the token would have followed it), a 500 with a long body. One line each, no
+/// secret, and only the 500 is worth a retry.
+#[test]
+fn hostile_vault_replies_are_one_line_errors() {
+    use rackpipe_testkit::http::{Reply, StubServer};
+    let Some(_) = rackpipe_testkit::require_tool("openssl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tls = rackpipe_testkit::loopback_tls(dir.path());
+    let errors = format!("{{\"errors\":[\"{}\"]}}", "internal error ".repeat(2000));
+    for (reply, expect, transient) in [
+        (Reply::Announced(2 << 30), "reply larger than 16 MiB", false),
+        (Reply::Endless, "reply larger than 16 MiB", false),
+        (
+            Reply::Raw(
+                b"HTTP/1.1 307 Temporary Redirect\r\nLocation: https://203.0.113.5:8200/v1/kv/data/x\r\nContent-Length: 0\r\n\r\n"
+                    .to_vec(),
+            ),
+            "HTTP 307 redirect to https://203.0.113.5:8200 refused",
+            false,
+        ),
+        (
+            Reply::status("500 Internal Server Error", &errors),
+            "HTTP 500: internal error",
+            true,
+        ),
+    ] {
+        let stub = StubServer::start_tls(reply, &tls);
+        let resolver = Resolver::builder()
+            .vault_addr(stub.url())
+            .ca_file(&tls.ca)
+            .token(Secret::new("s.hunter2"))
+            .timeout(Duration::from_secs(20))
+            .build();
+        let e = resolver.resolve(&r("vault:kv/x#y"), "a.b").unwrap_err();
+        let text = e.to_string();
+        assert!(text.starts_with("a.b: vault:kv/x#y: "), "{text}");
+        assert!(text.contains(expect), "{text}");
+        assert!(!text.contains("hunter2") && !text.contains('\n'), "{text}");
+        assert_eq!(e.is_transient(), transient, "{text}");
+    }
 }

@@ -5,11 +5,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use rackpipe_tls::transport::{self, BodyError, PlainHttp};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value, json};
 use tokio::sync::OnceCell;
 
 use crate::{ErrorKind, Secret, VaultAuth, VaultRef, VaultSettings};
+
+/// The largest Vault reply read into memory: a KV entry (certificates and keys included) or a
+/// login answer is a few KiB.
+const SECRET_REPLY_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// A definitive outcome of reading one `MOUNT/PATH` (transient failures are not kept).
 type Fetched = Result<Arc<Map<String, Value>>, ErrorKind>;
@@ -91,11 +96,11 @@ impl Vault {
                 "VAULT_ADDR is not set (vault: references need Vault)".to_owned(),
             )
         })?;
-        if !addr.starts_with("https://") {
-            return Err(ErrorKind::NotConfigured(format!(
-                "VAULT_ADDR {addr:?} is not an https:// URL (TLS is never disabled)"
-            )));
-        }
+        // The shared rule, stricter here: secrets are read only over verified TLS, even on
+        // loopback (a local user could listen on a free loopback port and take the token).
+        transport::check_url(addr, PlainHttp::Refuse).map_err(|e| {
+            ErrorKind::NotConfigured(format!("VAULT_ADDR: {e} (TLS is never disabled)"))
+        })?;
         Ok(addr.trim_end_matches('/'))
     }
 
@@ -234,10 +239,12 @@ impl Vault {
             .await
             .map_err(|e| transport_error(addr, self.settings.timeout, &e))?;
         let status = reply.status().as_u16();
-        let bytes = reply
-            .bytes()
+        let bytes = transport::read_body_limited(reply, SECRET_REPLY_LIMIT)
             .await
-            .map_err(|e| transport_error(addr, self.settings.timeout, &e))?;
+            .map_err(|e| match e {
+                BodyError::Transport(e) => transport_error(addr, self.settings.timeout, &e),
+                other => ErrorKind::BadReply(format!("{path}: {other}")),
+            })?;
         let value = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
@@ -276,7 +283,7 @@ fn pick(fetched: &Fetched, v: &VaultRef<'_>) -> Result<Secret, ErrorKind> {
 }
 
 fn build_client(settings: &VaultSettings) -> Result<reqwest::Client, ErrorKind> {
-    let mut builder = reqwest::Client::builder()
+    let mut builder = transport::client_builder()
         .timeout(settings.timeout)
         .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
         .no_proxy()

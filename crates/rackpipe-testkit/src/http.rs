@@ -3,8 +3,8 @@
 //! redirect to another host) and counts the connections it accepted, so a test can also show that
 //! a refused URL made no connection at all.
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -39,6 +39,7 @@ impl Reply {
 #[derive(Debug)]
 pub struct StubServer {
     addr: SocketAddr,
+    tls: bool,
     connections: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
@@ -50,6 +51,35 @@ impl StubServer {
     /// When no loopback port can be bound.
     #[must_use]
     pub fn start(reply: Reply) -> Self {
+        Self::spawn(reply, None)
+    }
+
+    /// Like [`StubServer::start`], over TLS with the server certificate of `tls` (clients
+    /// trust `tls.ca`).
+    ///
+    /// # Panics
+    /// When the certificate or key does not load.
+    #[must_use]
+    pub fn start_tls(reply: Reply, tls: &crate::LoopbackTls) -> Self {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_file_iter(&tls.cert)
+            .expect("server certificate")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("server certificate PEM");
+        let key = PrivateKeyDer::from_pem_file(&tls.key).expect("server key PEM");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server certificate and key");
+        Self::spawn(reply, Some(Arc::new(config)))
+    }
+
+    fn spawn(reply: Reply, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         listener
             .set_nonblocking(true)
@@ -58,6 +88,7 @@ impl StubServer {
         let connections = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (count, stopped) = (Arc::clone(&connections), Arc::clone(&stop));
+        let tls_enabled = tls.is_some();
         std::thread::spawn(move || {
             while !stopped.load(Ordering::Relaxed) {
                 match listener.accept() {
@@ -65,7 +96,24 @@ impl StubServer {
                         count.fetch_add(1, Ordering::Relaxed);
                         let reply = reply.clone();
                         let stopped = Arc::clone(&stopped);
-                        std::thread::spawn(move || answer(stream, &reply, &stopped));
+                        let tls = tls.clone();
+                        std::thread::spawn(move || {
+                            let _ = stream.set_nonblocking(false);
+                            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                            match tls {
+                                None => answer(stream, &reply, &stopped),
+                                Some(config) => {
+                                    let Ok(conn) = rustls::ServerConnection::new(config) else {
+                                        return;
+                                    };
+                                    answer(
+                                        rustls::StreamOwned::new(conn, stream),
+                                        &reply,
+                                        &stopped,
+                                    );
+                                }
+                            }
+                        });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
@@ -73,6 +121,7 @@ impl StubServer {
         });
         Self {
             addr,
+            tls: tls_enabled,
             connections,
             stop,
         }
@@ -84,10 +133,11 @@ impl StubServer {
         self.addr.port()
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when started with TLS).
     #[must_use]
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Connections accepted so far.
@@ -103,9 +153,7 @@ impl Drop for StubServer {
     }
 }
 
-fn answer(mut stream: TcpStream, reply: &Reply, stop: &AtomicBool) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+fn answer<S: Read + Write>(mut stream: S, reply: &Reply, stop: &AtomicBool) {
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
