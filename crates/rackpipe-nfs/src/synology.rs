@@ -15,6 +15,7 @@ use rackpipe_model::documents::{Action, ApplyResult, Change, ChangeCounts, Plan}
 use rackpipe_model::nas::NfsServer;
 use rackpipe_model::router::TlsTrust;
 use rackpipe_model::{API_VERSION, Site};
+use rackpipe_tls::transport::{self, BodyError, PlainHttp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -298,10 +299,13 @@ fn http_client(target: &DsmTarget) -> Result<reqwest::Client, Error> {
         target: target.base_url.clone(),
         message,
     };
-    let builder = reqwest::Client::builder()
+    transport::check_url(&target.base_url, PlainHttp::Loopback).map_err(|e| Error::Invalid {
+        path: "DSM URL".to_owned(),
+        message: e.to_string(),
+    })?;
+    let builder = transport::client_builder()
         .timeout(target.request_timeout)
-        .connect_timeout(target.request_timeout)
-        .redirect(reqwest::redirect::Policy::none());
+        .connect_timeout(target.request_timeout);
     let builder = match &target.trust {
         Trust::WebPki => builder,
         Trust::CaPem(pem) => {
@@ -375,17 +379,24 @@ async fn call(
         }
         let response = result.map_err(|e| classify(&target.base_url, &e))?;
         let status = response.status();
-        if !status.is_success() {
+        if !status.is_success() && !status.is_redirection() {
             return Err(Error::Http {
                 target: target.base_url.clone(),
                 status: status.as_u16(),
                 what: what.to_owned(),
             });
         }
-        let body = response
-            .bytes()
+        // A redirect is refused here, naming where it pointed; a body is read up to the limit.
+        let body = transport::read_body_limited(response, transport::API_BODY_LIMIT)
             .await
-            .map_err(|e| classify(&target.base_url, &e))?;
+            .map_err(|e| match e {
+                BodyError::Transport(e) => classify(&target.base_url, &e),
+                other => Error::Protocol {
+                    target: target.base_url.clone(),
+                    what: what.to_owned(),
+                    message: other.to_string(),
+                },
+            })?;
         let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
             target: target.base_url.clone(),
             what: what.to_owned(),
@@ -688,6 +699,89 @@ pub async fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn target(url: &str) -> DsmTarget {
+        DsmTarget {
+            base_url: url.to_owned(),
+            user: "admin".to_owned(),
+            password: Secret::new("hunter2"),
+            trust: Trust::WebPki,
+            request_timeout: Duration::from_secs(5),
+            confirm_timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// The shared URL rule before the login (the password is in its form): plain HTTP to a
+    /// name or a non-loopback address is refused without a connection. Before, any
+    /// `--target http://...` sent the DSM password in clear.
+    #[test]
+    fn plain_http_only_to_a_literal_loopback_address() {
+        use rackpipe_testkit::http::{Reply, StubServer};
+        let stub = StubServer::start(Reply::status("200 OK", "{\"success\":false}"));
+        let rt = runtime();
+        for (url, host) in [
+            (format!("http://localhost:{}", stub.port()), "localhost"),
+            ("http://nas.lab.example:5000".to_owned(), "nas.lab.example"),
+            ("http://10.3.0.5:5000".to_owned(), "10.3.0.5"),
+        ] {
+            let err = rt.block_on(DsmClient::login(target(&url))).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!("DSM URL: plain http:// to {host} refused")),
+                "{text}"
+            );
+            assert!(!text.contains('\n') && !text.contains("hunter2"), "{text}");
+        }
+        assert_eq!(stub.connections(), 0, "a refused URL was contacted");
+    }
+
+    /// A hostile NAS: a 2 GiB reply, a redirect to another host, a 500. One line each.
+    #[test]
+    fn hostile_replies_are_one_line_errors() {
+        use rackpipe_testkit::http::{Reply, StubServer};
+        let rt = runtime();
+        let huge = StubServer::start(Reply::Announced(2 << 30));
+        let err = rt
+            .block_on(DsmClient::login(target(&huge.url())))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{0}: unexpected answer to SYNO.API.Auth.login: {0}: reply larger than 64 MiB, refused (not read further)",
+                huge.url()
+            )
+        );
+        assert!(!err.is_transient());
+        let redirect = StubServer::start(Reply::Raw(
+            b"HTTP/1.1 302 Found\r\nLocation: http://203.0.113.8:5000/webapi/entry.cgi\r\nContent-Length: 0\r\n\r\n"
+                .to_vec(),
+        ));
+        let err = rt
+            .block_on(DsmClient::login(target(&redirect.url())))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("HTTP 302 redirect to http://203.0.113.8:5000 refused (credentials are never sent to another host)"),
+            "{err}"
+        );
+        let failing = StubServer::start(Reply::status("500 Internal Server Error", "oops"));
+        let err = rt
+            .block_on(DsmClient::login(target(&failing.url())))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("{}: HTTP 500 from SYNO.API.Auth.login", failing.url())
+        );
+        assert!(err.is_transient());
+        assert_eq!(failing.connections(), 3, "a 500 is retried twice");
+    }
 
     #[test]
     fn fingerprints() {
