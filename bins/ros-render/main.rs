@@ -160,7 +160,12 @@ fn render(
 }
 
 fn tool_err(e: &rackpipe_ros_render::rest::Error) -> CliError {
-    CliError::from_tool(e, e.is_transient())
+    let mut err = CliError::from_tool(e, e.is_transient());
+    if matches!(e, rackpipe_ros_render::rest::Error::RevertArmed { .. }) {
+        // Applied, but the router will undo it unless someone removes the revert: exit 3.
+        err.status = ExitStatus::RevertArmed;
+    }
+    err
 }
 
 fn client(site: &rackpipe_model::Site, conn: &ConnArgs) -> Result<RestClient, CliError> {

@@ -11,6 +11,10 @@ pub enum ExitStatus {
     Error,
     /// 2: success with changes present; only with `--detailed-exitcode`.
     Changes,
+    /// 3: the changes were applied but an automatic revert is still armed on the target
+    /// (`ros-render apply` could not remove its scheduled backup load): it undoes them at
+    /// the time the error line names unless removed by hand. Never retried.
+    RevertArmed,
     /// 64: usage error (clap's own 2 is remapped so a typo never reads as "changes").
     Usage,
     /// 75: transient failure (unreachable, timeout, 5xx): safe to retry.
@@ -27,6 +31,7 @@ impl ExitStatus {
             Self::Success => 0,
             Self::Error => 1,
             Self::Changes => 2,
+            Self::RevertArmed => 3,
             Self::Usage => 64,
             Self::Transient => 75,
             Self::Interrupted => 130,
@@ -60,6 +65,7 @@ mod tests {
             (ExitStatus::Success, 0),
             (ExitStatus::Error, 1),
             (ExitStatus::Changes, 2),
+            (ExitStatus::RevertArmed, 3),
             (ExitStatus::Usage, 64),
             (ExitStatus::Transient, 75),
             (ExitStatus::Interrupted, 130),

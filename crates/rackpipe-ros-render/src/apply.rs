@@ -1,15 +1,21 @@
-//! Applying a plan over the REST API with a safety net against lock-out (RouterOS safe-mode
-//! semantics, built from documented commands):
+//! Applying a plan over the REST API with a safety net against lock-out that restores
+//! everything (see `docs/reference/routeros-revert.md` for the vendor facts behind it):
 //!
 //! 1. re-plan and refuse a stale plan (desired or observed digest, or the changes, differ);
-//! 2. `/export file=rackpipe-revert` (the pre-apply configuration, kept on the router);
+//! 2. remove any leftover `rackpipe-revert` scheduler entry, then `/system backup save
+//!    name=[flash/]rackpipe-revert password=<one-time>`: a binary backup holds users and their
+//!    passwords and SSH keys, certificates with private keys and every WireGuard/IPsec key,
+//!    which an export never does; it goes under `flash/` when the router has that directory
+//!    (only files there survive the reboot); the password is random, made for this apply
+//!    only, never logged or printed;
 //! 3. add `/system scheduler` entry `rackpipe-revert` that runs, after `revert_after`,
-//!    `/system reset-configuration no-defaults=yes skip-backup=yes
-//!    run-after-reset=rackpipe-revert.rsc`;
-//! 4. run the operations; on a RouterOS error, revert at once (same command) and wait for
-//!    the router; on a lost connection, wait for the scheduled revert;
+//!    `/system backup load name=... password=...` (the router restores it and reboots);
+//! 4. run the operations; on a RouterOS error, load the backup at once (same command) and
+//!    wait for the router to come back; on a lost connection, wait for the scheduled load;
 //! 5. check over a new connection that the router still answers, then remove the scheduler
-//!    entry (the revert is cancelled).
+//!    entry (retried a few times, never past 3/4 of the delay) and the backup file. When the
+//!    entry cannot be removed, [`Error::RevertArmed`] says that a revert is armed and when it
+//!    fires (the CLI exits 3, never 75: a retry would find nothing to change).
 //!
 //! After a failure the router is read back and compared (content, not ids) with the state
 //! before apply, and the error says whether it was restored.
@@ -25,8 +31,12 @@ use crate::plan::{Op, OwnedRows, PlanOptions, Planned, Ref, plan_config_with};
 use crate::readback::read_back;
 use crate::rest::{Error, RestClient};
 
-/// Name of the export file and the scheduler entry of the safety net.
+/// Name of the backup file (`rackpipe-revert.backup`) and of the scheduler entry of the
+/// safety net.
 pub const REVERT_NAME: &str = "rackpipe-revert";
+
+/// How many times a failed disarm is tried in all.
+const DISARM_ATTEMPTS: u32 = 5;
 
 /// How to apply.
 #[derive(Debug, Clone)]
@@ -55,10 +65,52 @@ impl Default for ApplyOptions {
     }
 }
 
-fn revert_script() -> String {
-    format!(
-        "/system reset-configuration no-defaults=yes skip-backup=yes run-after-reset={REVERT_NAME}.rsc"
-    )
+/// The armed revert: where the backup is, its one-time password, and when it fires.
+struct Armed {
+    /// `rackpipe-revert.backup` or `flash/rackpipe-revert.backup`.
+    file: String,
+    /// The backup's one-time password (never logged; see the module docs).
+    password: crate::rest::Password,
+    /// When the scheduler entry was added (monotonic).
+    at: Instant,
+    /// When it fires (wall clock).
+    fires_at: std::time::SystemTime,
+}
+
+impl Armed {
+    /// The console command that restores the backup (and reboots the router).
+    fn load_script(&self) -> String {
+        format!(
+            "/system backup load name={} password={}",
+            self.file,
+            self.password.expose()
+        )
+    }
+
+    /// `(UTC time, seconds from now)` of the scheduled load.
+    fn fires(&self) -> (String, u64) {
+        let in_secs = self
+            .fires_at
+            .duration_since(std::time::SystemTime::now())
+            .map_or(0, |d| d.as_secs());
+        let when = jiff::Timestamp::try_from(self.fires_at)
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_else(|_| "(unknown time)".to_owned());
+        (when, in_secs)
+    }
+}
+
+/// 32 hex digits from the OS random source: the backup's one-time password.
+fn one_time_password() -> Result<crate::rest::Password, Error> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::Io {
+            path: "/dev/urandom".to_owned(),
+            message: format!("cannot read random bytes for the revert backup's password: {e}"),
+        })?;
+    Ok(crate::rest::Password::new(hex::encode(bytes)))
 }
 
 fn stale(expected: &Plan, fresh: &Plan) -> Option<String> {
@@ -176,18 +228,17 @@ pub async fn apply_config_with(
             .insert("requests".to_owned(), json!(client.requests()));
         return Ok(result);
     }
-    arm(client, opts.revert_after).await?;
-    let armed_at = Instant::now();
+    let armed = arm(client, opts.revert_after).await?;
     let baseline = planned.observed.content_digest();
     let budget = opts.revert_after.mul_f32(0.75);
-    if let Err((index, cause)) = run_ops(client, &planned, armed_at, budget).await {
+    if let Err((index, cause)) = run_ops(client, &planned, armed.at, budget).await {
         let resource = planned
             .plan
             .changes
             .get(index)
             .map(|c| c.resource.clone())
             .unwrap_or_default();
-        let outcome = recover(client, &menus, &baseline, &cause, armed_at, opts).await;
+        let outcome = recover(client, &menus, &baseline, &cause, &armed, opts).await;
         return Err(Error::ApplyFailed {
             index: index + 1,
             resource,
@@ -199,7 +250,7 @@ pub async fn apply_config_with(
     let fresh = client.with_timeout(opts.verify_timeout);
     let fresh = RestClient::clone_fresh(&fresh);
     if let Err(cause) = fresh.list("/system/identity").await {
-        let outcome = recover(client, &menus, &baseline, &cause, armed_at, opts).await;
+        let outcome = recover(client, &menus, &baseline, &cause, &armed, opts).await;
         return Err(Error::ApplyFailed {
             index: planned.ops.len(),
             resource: "verify: the router no longer answers".to_owned(),
@@ -207,41 +258,66 @@ pub async fn apply_config_with(
             outcome,
         });
     }
-    disarm(client).await?;
+    disarm_confirmed(client, &armed, budget).await?;
     result.applied = planned.plan.changes.clone();
     result.summary = planned.plan.summary;
-    result.facts.insert(
-        "revert_export".to_owned(),
-        json!(format!("{REVERT_NAME}.rsc")),
-    );
     result
         .facts
         .insert("requests".to_owned(), json!(client.requests()));
     Ok(result)
 }
 
-/// Saves the export and schedules the revert.
-async fn arm(client: &RestClient, after: Duration) -> Result<(), Error> {
-    client
-        .post("/export", &json!({ "file": REVERT_NAME }))
-        .await?;
+/// Saves the binary backup and schedules its load (module docs, steps 2 and 3).
+async fn arm(client: &RestClient, after: Duration) -> Result<Armed, Error> {
     disarm(client).await?;
+    let flash = client
+        .list("/file?name=flash")
+        .await?
+        .iter()
+        .any(|f| f.get("type").and_then(Value::as_str) == Some("directory"));
+    let base = if flash {
+        format!("flash/{REVERT_NAME}")
+    } else {
+        REVERT_NAME.to_owned()
+    };
+    let password = one_time_password()?;
+    client
+        .post(
+            "/system/backup/save",
+            &json!({ "name": base, "password": password.expose(), "encryption": "aes-sha256" }),
+        )
+        .await?;
+    let file = format!("{base}.backup");
+    if client.list(&format!("/file?name={file}")).await?.is_empty() {
+        return Err(Error::BadReply {
+            path: "/system/backup/save".to_owned(),
+            message: format!("the router did not write {file}; nothing was changed"),
+        });
+    }
     let secs = after.as_secs().max(1);
+    let mut armed = Armed {
+        file,
+        password,
+        at: Instant::now(),
+        fires_at: std::time::SystemTime::now() + Duration::from_secs(secs),
+    };
     client
         .add(
             "/system/scheduler",
             &Props::from_pairs([
                 ("name", REVERT_NAME.to_owned()),
                 ("interval", format!("{secs}s")),
-                ("on-event", revert_script()),
+                ("on-event", armed.load_script()),
                 (
                     "comment",
-                    "rackpipe: revert unless apply confirms".to_owned(),
+                    "rackpipe: restore the pre-apply backup unless apply confirms".to_owned(),
                 ),
             ]),
         )
         .await?;
-    Ok(())
+    armed.at = Instant::now();
+    armed.fires_at = std::time::SystemTime::now() + Duration::from_secs(secs);
+    Ok(armed)
 }
 
 /// Removes the revert entry (if any).
@@ -254,6 +330,58 @@ async fn disarm(client: &RestClient) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Removes the backup file (best effort: it is encrypted with a password nobody keeps).
+async fn remove_backup(client: &RestClient, file: &str) {
+    let removed = async {
+        for row in client.list(&format!("/file?name={file}")).await? {
+            if let Some(id) = row.get(".id").and_then(Value::as_str) {
+                client.remove("/file", id).await?;
+            }
+        }
+        Ok::<_, Error>(())
+    }
+    .await;
+    if let Err(e) = removed {
+        tracing::warn!(file, error = %e, "could not remove the revert backup from the router");
+    }
+}
+
+/// After a good apply: disarm, retried up to [`DISARM_ATTEMPTS`] times with back-off
+/// (0.5 s, 1 s, 2 s, ...) while less than `budget` has passed since arming; then remove the
+/// backup. Still armed: [`Error::RevertArmed`] with the time it fires.
+async fn disarm_confirmed(
+    client: &RestClient,
+    armed: &Armed,
+    budget: Duration,
+) -> Result<(), Error> {
+    let mut delay = Duration::from_millis(500);
+    let mut attempt = 1;
+    loop {
+        match disarm(client).await {
+            Ok(()) => {
+                remove_backup(client, &armed.file).await;
+                return Ok(());
+            }
+            Err(cause) => {
+                let out_of_time = armed.at.elapsed() + delay > budget;
+                if attempt >= DISARM_ATTEMPTS || out_of_time {
+                    let (fires_at, in_secs) = armed.fires();
+                    return Err(Error::RevertArmed {
+                        fires_at,
+                        in_secs,
+                        attempts: attempt,
+                        cause: Box::new(cause),
+                    });
+                }
+                tracing::info!(attempt, error = %cause, "disarming the revert failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+        }
+    }
 }
 
 /// Runs the operations in order; stops (to revert) when `budget` since `armed_at` is used
@@ -332,22 +460,18 @@ async fn recover(
     menus: &[String],
     baseline: &str,
     cause: &Error,
-    armed_at: Instant,
+    armed: &Armed,
     opts: &ApplyOptions,
 ) -> String {
     let answered = !matches!(cause, Error::Unreachable { .. } | Error::Timeout { .. });
     if answered {
-        // The router answered with an error: revert now rather than wait.
-        let body = json!({
-            "no-defaults": "yes",
-            "skip-backup": "yes",
-            "run-after-reset": format!("{REVERT_NAME}.rsc"),
-        });
-        if let Err(e) = client.post("/system/reset-configuration", &body).await {
-            tracing::warn!(error = %e, "immediate revert failed; waiting for the scheduled one");
+        // The router answered with an error: restore now rather than wait (it reboots).
+        let body = json!({ "name": armed.file, "password": armed.password.expose() });
+        if let Err(e) = client.post("/system/backup/load", &body).await {
+            tracing::warn!(error = %e, "immediate restore failed; waiting for the scheduled one");
         }
     }
-    let deadline = armed_at + opts.revert_after + opts.revert_grace;
+    let deadline = armed.at + opts.revert_after + opts.revert_grace;
     let probe = RestClient::clone_fresh(&client.with_timeout(Duration::from_secs(3)));
     let mut back = false;
     // Bounded: one probe per second (or per timeout) until the deadline.
@@ -364,15 +488,23 @@ async fn recover(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let waited = armed_at.elapsed().as_secs();
+    let waited = armed.at.elapsed().as_secs();
+    if back {
+        // Restored and rebooted: the backup predates the scheduler entry, so only the file
+        // is left to remove.
+        remove_backup(&probe, &armed.file).await;
+    }
     match (back, answered) {
-        (true, true) => "the router was reverted to the pre-apply export".to_owned(),
+        (true, true) => {
+            "the router was restored from the pre-apply backup (users, certificates and keys included) and rebooted".to_owned()
+        }
         (true, false) => format!(
-            "the router lost the management connection and reverted itself to the pre-apply export ({waited}s after apply started)"
+            "the router lost the management connection and restored the pre-apply backup by itself ({waited}s after apply started)"
         ),
         (false, _) => format!(
-            "the router did not return to the pre-apply state within {}s; check it by hand (export {REVERT_NAME}.rsc is on the router)",
-            (opts.revert_after + opts.revert_grace).as_secs()
+            "the router did not return to the pre-apply state within {}s; check it by hand (backup {} is on the router; /system scheduler {REVERT_NAME} loads it)",
+            (opts.revert_after + opts.revert_grace).as_secs(),
+            armed.file
         ),
     }
 }

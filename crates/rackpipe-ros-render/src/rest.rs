@@ -105,6 +105,24 @@ pub enum Error {
         /// What happened to the router afterwards.
         outcome: String,
     },
+    /// The changes were applied but the scheduled revert could not be removed: the router
+    /// will load the pre-apply backup (undoing the apply, and rebooting) at `fires_at`
+    /// unless someone removes the scheduler entry first. Never transient: a retry would find
+    /// nothing to change and leave the revert armed.
+    #[error(
+        "the changes were applied but a revert is still ARMED: the router loads the pre-apply backup (undoing them, with a reboot) at {fires_at} (in {in_secs}s) unless /system scheduler {entry} is removed first; disarming failed {attempts} times: {cause}",
+        entry = crate::apply::REVERT_NAME
+    )]
+    RevertArmed {
+        /// When the revert fires (UTC, RFC 3339).
+        fires_at: String,
+        /// Seconds from the error until it fires.
+        in_secs: u64,
+        /// How many times disarming was tried.
+        attempts: u32,
+        /// The last disarm failure.
+        cause: Box<Error>,
+    },
     /// Reading or writing a local file.
     #[error("{path}: {message}")]
     Io {
@@ -161,7 +179,7 @@ impl Password {
             })
     }
 
-    fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }

@@ -126,7 +126,7 @@ async fn plan_apply_backup_exit_codes() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("reverted to the pre-apply export"),
+        stderr.contains("restored from the pre-apply backup"),
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
@@ -180,6 +180,46 @@ async fn plan_apply_backup_exit_codes() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("stale plan"), "{stderr}");
+
+    // Disarming the revert fails (every DELETE of a scheduler entry answers 500): the
+    // changes are in, the revert is armed: one line saying so and when, exit 3 (not 75: a
+    // retry would find nothing to change). The revert then fires and undoes the apply.
+    sim.run_script(
+        "/interface bridge remove [ find name=by-hand ]\n/system identity set name=drifted",
+    )
+    .unwrap();
+    let out = run(&bin, plan(&[]), PASSWORD).await;
+    std::fs::write(&plan_path, &out.stdout).unwrap();
+    sim.fail_next("DELETE", "/system/scheduler", 100, 500);
+    let started = std::time::Instant::now();
+    let out = run(
+        &bin,
+        conn_args(
+            &url,
+            args(&["apply", &site, "--revert-after", "5", "--plan", &plan_file]),
+        ),
+        PASSWORD,
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("revert is still ARMED")
+            && stderr.contains("/system scheduler rackpipe-revert")
+            && stderr.contains("Z (in "),
+        "{stderr}"
+    );
+    assert_ne!(sim.rows("/system/identity")[0]["name"], "drifted");
+    let deadline = started + Duration::from_secs(20);
+    while sim.rows("/system/identity")[0]["name"] != "drifted" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the armed revert never fired: {:?}",
+            sim.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // Wrong password: exit 1, no secret in the output.
     let out = run(&bin, conn(&["plan", &site]), "wrong-password").await;

@@ -381,10 +381,10 @@ async fn lock_out_is_reverted_automatically() {
     let text = err.to_string();
     assert!(matches!(err, Error::ApplyFailed { .. }), "{text}");
     assert!(
-        text.contains("reverted itself to the pre-apply export"),
+        text.contains("restored the pre-apply backup by itself"),
         "{text}"
     );
-    assert_eq!(sim.export_config(), before, "the export was restored");
+    assert_eq!(sim.export_config(), before, "the backup was restored");
     assert!(sim.reachable().is_ok());
     assert!(
         sim.log()
@@ -416,7 +416,10 @@ async fn rest_error_mid_apply_leaves_nothing_half_applied() {
         "{text}"
     );
     assert!(text.contains("change 2"), "{text}");
-    assert!(text.contains("reverted to the pre-apply export"), "{text}");
+    assert!(
+        text.contains("restored from the pre-apply backup"),
+        "{text}"
+    );
     assert!(!text.contains('\n'));
     assert_eq!(sim.export_config(), before);
 }
@@ -612,4 +615,192 @@ async fn site_connection_resolves_file_password() {
             "{err}"
         );
     }
+}
+
+/// Issue 16: an apply that fails mid-way restores the router completely. The old revert
+/// (`reset-configuration` + a plain export) left the router without the API user (the export
+/// has no users), without the `www-ssl` certificate (no private keys in an export) and with a
+/// new WireGuard key (hidden in the export): this test fails with it at the first login. The
+/// binary backup keeps all three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_apply_keeps_the_api_user_the_pinned_certificate_and_the_keys() {
+    let (identity, leaf_der, _) = tls_identity();
+    let sim = Simulator::start(SimConfig {
+        tls: Some(identity),
+        management: None,
+        unreachable_timeout: Duration::from_secs(5),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    // What an operator set up by hand, outside what ros-render manages.
+    sim.run_script(
+        "/user add name=ops group=full password=ops-secret\n\
+         /user ssh-keys add user=ops key=\"ssh-ed25519 AAAAC3Nza ops@laptop\"\n\
+         /interface wireguard add name=wg0 listen-port=51820",
+    )
+    .unwrap();
+    let wg_key = sim.rows("/interface/wireguard")[0]["private-key"].clone();
+    let fingerprint = sim.rows("/certificate")[0]["fingerprint"].clone();
+    let pinned = |password: &str| {
+        RestClient::new(&Connection {
+            url: sim.base_url(),
+            user: "admin".to_owned(),
+            password: Password::new(password),
+            trust: Trust::Pinned(Fingerprint::of_der(&leaf_der)),
+            timeout: Duration::from_secs(5),
+        })
+        .unwrap()
+    };
+    let client = pinned(PASSWORD);
+    let before = sim.export_config();
+    // Change 2 names an interface the router does not have: RouterOS refuses it.
+    let mut desired = Config::default();
+    desired.push("/interface/bridge", add(&[("name", "br0")]));
+    desired.push(
+        "/interface/bridge/port",
+        add(&[("bridge", "br0"), ("interface", "ether42")]),
+    );
+    let err = apply_config("t", "r", &desired, &client, &quick_apply())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("change 2") && text.contains("restored from the pre-apply backup"),
+        "{text}"
+    );
+    // The API user logs in with its password over the pinned certificate, on a new
+    // connection; the certificate is the same one; the WireGuard key and the other user,
+    // with its SSH key, are still there.
+    let fresh = pinned(PASSWORD);
+    assert_eq!(fresh.list("/system/identity").await.unwrap().len(), 1);
+    assert_eq!(sim.rows("/certificate")[0]["fingerprint"], fingerprint);
+    assert_eq!(sim.rows("/interface/wireguard")[0]["private-key"], wg_key);
+    assert_eq!(sim.rows("/user/ssh-keys").len(), 1);
+    assert!(matches!(
+        pinned("not-it").list("/system/identity").await,
+        Err(Error::Unauthorized { .. })
+    ));
+    assert_eq!(sim.export_config(), before, "nothing half-applied");
+    // The one-time backup and its scheduler entry are gone; the password was never shown.
+    assert!(sim.rows("/system/scheduler").is_empty());
+    assert!(
+        sim.rows("/file")
+            .iter()
+            .all(|f| f["name"] != "rackpipe-revert.backup"),
+        "{:?}",
+        sim.rows("/file")
+    );
+    assert!(!text.contains("password="), "{text}");
+}
+
+/// On a device with a `flash` directory the revert backup is saved under `flash/` (files
+/// elsewhere are lost by the reboot the load causes), and a lock-out restores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revert_backup_lives_on_flash_where_there_is_one() {
+    let sim = Simulator::start(SimConfig {
+        flash: true,
+        unreachable_timeout: Duration::from_secs(2),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let client = client_for(&sim, PASSWORD);
+    let before = sim.export_config();
+    let mut desired = Config::default();
+    desired.push(
+        "/ip/firewall/filter",
+        add(&[("chain", "input"), ("action", "drop"), ("comment", "cut")]),
+    );
+    let err = apply_config("t", "r", &desired, &client, &quick_apply())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("restored the pre-apply backup by itself"),
+        "{err}"
+    );
+    assert_eq!(sim.export_config(), before);
+    assert!(
+        sim.log()
+            .iter()
+            .any(|l| l == "scheduler rackpipe-revert: ran"),
+        "{:?}",
+        sim.log()
+    );
+    let files: Vec<String> = sim
+        .rows("/file")
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        files,
+        ["flash"],
+        "the backup was found under flash/ and removed"
+    );
+}
+
+/// A failed disarm after a good apply is retried, then reported: a revert is armed, when it
+/// fires (UTC and seconds from now); it is not a transient error (a retry would find
+/// nothing to change and leave the revert armed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_disarm_is_retried_then_says_the_revert_is_armed_and_when() {
+    let sim = Simulator::start(sim_config(&[])).await.unwrap();
+    let client = client_for(&sim, PASSWORD);
+    sim.fail_next("DELETE", "/system/scheduler", 2, 500);
+    let mut desired = Config::default();
+    desired.push("/interface/bridge", add(&[("name", "br-retried")]));
+    let opts = ApplyOptions {
+        revert_after: Duration::from_secs(8),
+        ..quick_apply()
+    };
+    apply_config("t", "r", &desired, &client, &opts)
+        .await
+        .expect("two failures, then the third attempt disarms");
+    assert!(sim.rows("/system/scheduler").is_empty());
+    assert_eq!(
+        sim.stats()
+            .by_route
+            .iter()
+            .filter(|(k, _)| k.contains("(injected)"))
+            .map(|(_, n)| n)
+            .sum::<u64>(),
+        2
+    );
+
+    // Always failing: RevertArmed, and the revert does fire.
+    sim.fail_next("DELETE", "/system/scheduler", 100, 500);
+    let mut desired = Config::default();
+    desired.push("/interface/bridge", add(&[("name", "br-armed")]));
+    let err = apply_config("t", "r", &desired, &client, &quick_apply())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    let Error::RevertArmed {
+        in_secs,
+        attempts,
+        ref fires_at,
+        ..
+    } = err
+    else {
+        panic!("{text}");
+    };
+    assert!(!err.is_transient());
+    assert!(in_secs <= 3, "{text}");
+    assert!(attempts >= 2, "{text}");
+    assert!(
+        fires_at.ends_with('Z') && fires_at.len() == 20,
+        "{fires_at}"
+    );
+    assert!(
+        text.contains("revert is still ARMED")
+            && text.contains(&format!("at {fires_at} (in {in_secs}s)"))
+            && text.contains("500"),
+        "{text}"
+    );
+    assert!(!text.contains('\n'));
+    let bridges = |sim: &Simulator| sim.rows("/interface/bridge").len();
+    assert_eq!(bridges(&sim), 2, "applied");
+    tokio::time::sleep(Duration::from_secs(in_secs + 2)).await;
+    assert_eq!(bridges(&sim), 1, "the armed revert fired: {:?}", sim.log());
 }

@@ -21,6 +21,8 @@ pub(crate) struct Shared {
     router: Mutex<Router>,
     pub users: Vec<(String, Secret)>,
     pub stats: Mutex<Stats>,
+    /// Injected failures: `(method, path prefix below /rest, remaining, status)`.
+    pub failures: Mutex<Vec<(Method, String, u32, u16)>>,
     gate: tokio::sync::Mutex<()>,
     latency: Duration,
     serial: bool,
@@ -33,6 +35,7 @@ impl Shared {
             router: Mutex::new(Router::new(config)),
             users: config.users.clone(),
             stats: Mutex::new(Stats::default()),
+            failures: Mutex::new(Vec::new()),
             gate: tokio::sync::Mutex::new(()),
             latency: config.latency,
             serial: config.serial,
@@ -154,6 +157,13 @@ async fn rest(
             detail: None,
         });
     }
+    if let Some(status) = injected_failure(&shared, &method, &path) {
+        shared.count(format!("{method} /{path} (injected)"), true);
+        return error_response(&ApiError {
+            status,
+            detail: Some("injected failure (rackpipe-ros-sim test hook)".to_owned()),
+        });
+    }
     let (route, result) =
         shared.with_router(|r| handle(r, &method, &path, query.as_deref(), &body));
     shared.count(route, result.is_err());
@@ -162,6 +172,17 @@ async fn rest(
         Ok(Reply::NoContent) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => error_response(&e),
     }
+}
+
+/// Consumes one matching injected failure, if any: its status.
+fn injected_failure(shared: &Shared, method: &Method, path: &str) -> Option<u16> {
+    let full = format!("/{path}");
+    let mut failures = lock(&shared.failures);
+    let rule = failures.iter_mut().find(|(m, prefix, left, _)| {
+        m == method && full.starts_with(prefix.as_str()) && *left > 0
+    })?;
+    rule.2 -= 1;
+    Some(rule.3)
 }
 
 fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {

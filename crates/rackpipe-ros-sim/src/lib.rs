@@ -88,6 +88,8 @@
 //! - **Performance**: requests are handled one at a time (RouterOS's www server is
 //!   serial), each after an optional [`SimConfig::latency`].
 //!
+//! [`Simulator::fail_next`] makes chosen requests fail (without changing the router).
+//!
 //! Test-only control endpoints live under `/__sim/` (no auth, always answering):
 //! `GET /__sim/stats`, `POST /__sim/reset-stats`, `GET|POST /__sim/reachable`,
 //! `POST /__sim/dynamic {"menu":"/ip/dhcp-server/lease","props":{...}}`,
@@ -97,7 +99,10 @@
 //! Simplifications (deliberate): no `/user group` (every user may do everything);
 //! `/user/ssh-keys` and `/certificate` accept `add` (RouterOS imports keys and signs or
 //! imports certificates; an added certificate has no private key); the `www-ssl` binding
-//! survives a reset (the missing certificate, not the binding, stops HTTPS); no
+//! survives a reset (the missing certificate, not the binding, stops HTTPS); a service's
+//! `certificate` may name a certificate the router does not have (RouterOS refuses it with
+//! `input does not match any value of certificate`; the example sites name theirs and
+//! most tests run without HTTPS); no
 //! `/interface/list`; bridge/VLAN reachability ignores STP and hardware offload;
 //! removing an interface leaves references by name (RouterOS would show `*2C`); backups are
 //! JSON inside the simulator's own envelope; `/system/clock` is UTC; IPv4 only.
@@ -353,6 +358,15 @@ impl Simulator {
     #[must_use]
     pub fn rows(&self, menu: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
         self.shared.with_router(|r| r.list(menu))
+    }
+
+    /// Makes the next `times` requests `method /rest<path_prefix>...` fail with `status`
+    /// (and a RouterOS-shaped body) without touching the router: a test hook for errors a
+    /// real router gives (a `500`, a `400` on a busy menu).
+    pub fn fail_next(&self, method: &str, path_prefix: &str, times: u32, status: u16) {
+        let method =
+            axum::http::Method::from_bytes(method.as_bytes()).unwrap_or(axum::http::Method::GET);
+        lock(&self.shared.failures).push((method, path_prefix.to_owned(), times, status));
     }
 
     /// Reboots the router now (see [`SimConfig::reboot_time`]).

@@ -701,19 +701,6 @@ impl Router {
             };
             return Err(ApiError::bad(detail));
         }
-        // References RouterOS checks: a service's certificate must exist.
-        if path == "/ip/service"
-            && let Some(cert) = input.get("certificate")
-            && cert != "none"
-            && !self
-                .table("/certificate")
-                .iter()
-                .any(|e| e.props.get("name") == Some(cert))
-        {
-            return Err(ApiError::bad(
-                "input does not match any value of certificate",
-            ));
-        }
         // Computed read-only values.
         if path == "/interface/wireguard" {
             if !props.contains("private-key") {
