@@ -87,7 +87,8 @@ enum Command {
         /// The snapshot file.
         #[arg(long, value_name = "FILE")]
         snapshot: PathBuf,
-        /// Where the member data directories go (must not exist or be empty).
+        /// Where the member data directories go: `DIR/<member>` for each (each must not
+        /// exist or be empty), so every member of a multi-master site gets its own.
         #[arg(long, value_name = "DIR")]
         data_dir: PathBuf,
         /// Restore only this member (a master's node name).

@@ -3,7 +3,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use etcd_client::GetOptions;
@@ -92,7 +92,9 @@ pub async fn drill(snapshot: &Path, options: &DrillOptions) -> Result<DrillRepor
     let manifest = Manifest::read(&Manifest::path_for(&snapshot))?;
     let base = options.work_dir.clone().unwrap_or_else(std::env::temp_dir);
     let dir = crate::snapshot::partial_path(&base).with_extension("drill");
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
+    // 0700: the restored data dir (and a decompressed copy of the snapshot) hold every Secret;
+    // no other local user may read them, whatever the umask.
+    crate::snapshot::private_dir(&dir)?;
     let mut throwaway = Throwaway {
         child: None,
         dir: dir.clone(),
@@ -112,9 +114,10 @@ pub async fn drill(snapshot: &Path, options: &DrillOptions) -> Result<DrillRepor
     restore_member(&snapshot, &plan, "drill")?;
 
     let log_path = dir.join("etcd.log");
-    let log = std::fs::File::create(&log_path).map_err(|e| Error::io(&log_path, "create", e))?;
+    let log = rackpipe_model::files::create_private(&log_path)
+        .map_err(|e| Error::io(&e.path, "create", e.source))?;
     let started = Instant::now();
-    let child = Command::new(&options.etcd)
+    let child = crate::child::command(&options.etcd)
         .args(["--name", "drill"])
         .arg("--data-dir")
         .arg(&data)

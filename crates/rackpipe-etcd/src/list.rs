@@ -58,7 +58,9 @@ fn is_snapshot_name(name: &str) -> bool {
 /// (which reads every byte).
 ///
 /// # Errors
-/// An I/O error naming `dir` when it cannot be read; per-file problems become states.
+/// An I/O error naming `dir` when it cannot be read; [`Error::Manifest`] for a manifest that
+/// names anything but the snapshot beside it (so [`prune`] deletes nothing then); other
+/// per-file problems become states.
 pub fn list(dir: &Path, verify: bool) -> Result<Vec<Entry>> {
     let read = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "read directory", e))?;
     let mut names: Vec<String> = read
@@ -82,14 +84,18 @@ pub fn list(dir: &Path, verify: bool) -> Result<Vec<Entry>> {
                 size,
                 state: State::Partial,
             });
-        } else if let Some(snapshot_name) = name.strip_suffix(".json") {
-            let Ok(manifest) = Manifest::read(&path) else {
-                continue;
+        } else if name.ends_with(".json") {
+            let manifest = match Manifest::load(&path) {
+                Ok(manifest) => manifest,
+                Err(e) => {
+                    tracing::warn!(error = %e, "not a snapshot manifest; ignored");
+                    continue;
+                }
             };
+            // A manifest of ours that names anything but the snapshot beside it is refused:
+            // prune deletes what manifests name.
+            manifest.check_file(&path)?;
             let file = dir.join(&manifest.file);
-            if manifest.file != snapshot_name {
-                tracing::warn!(manifest = %path.display(), file = %manifest.file, "manifest names another file");
-            }
             let size = std::fs::metadata(&file).map_or(0, |m| m.len());
             let state = if !file.exists() {
                 State::Missing

@@ -1,6 +1,5 @@
 //! The JSON manifest written beside every snapshot (`<snapshot file>.json`).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -95,11 +94,20 @@ impl Manifest {
         snapshot.with_file_name(name)
     }
 
-    /// Reads and checks a manifest.
+    /// Reads and checks a manifest: ours, and naming only the snapshot beside it (see
+    /// [`Manifest::check_file`]).
     ///
     /// # Errors
-    /// [`Error::Manifest`] naming the path when it is unreadable, not JSON, or not ours.
+    /// [`Error::Manifest`] naming the path when it is unreadable, not JSON, not ours, or names
+    /// any file but its own snapshot.
     pub fn read(path: &Path) -> Result<Self> {
+        let manifest = Self::load(path)?;
+        manifest.check_file(path)?;
+        Ok(manifest)
+    }
+
+    /// Reads a manifest and checks its `kind`, not yet its `file`.
+    pub(crate) fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::Manifest {
             path: path.to_path_buf(),
             reason: format!("cannot read: {e}"),
@@ -117,13 +125,40 @@ impl Manifest {
                 ),
             });
         }
-        if manifest.file.contains('/') || manifest.file.is_empty() {
-            return Err(Error::Manifest {
-                path: path.to_path_buf(),
-                reason: format!("file \"{}\" must be a plain file name", manifest.file),
-            });
-        }
         Ok(manifest)
+    }
+
+    /// A manifest at `path` (`<snapshot>.json`) may name only the snapshot beside it: its
+    /// `file` must be exactly its own name without `.json`, and a snapshot name (`.db` or
+    /// `.db.zst`, not hidden). So `prune`, which deletes what manifests name, can delete
+    /// nothing else: not `../x`, an absolute path, a directory, another snapshot or any other
+    /// file of the directory.
+    ///
+    /// # Errors
+    /// [`Error::Manifest`] naming the manifest and the `file` field.
+    pub fn check_file(&self, path: &Path) -> Result<()> {
+        let own = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".json"));
+        let file = self.file.as_str();
+        let snapshot_name = !file.starts_with('.')
+            && (file.ends_with(".db") || file.ends_with(".db.zst"))
+            && !file.contains(['/', '\\', '\0']);
+        if own == Some(file) && snapshot_name {
+            return Ok(());
+        }
+        let expected = own.map_or_else(
+            || "a manifest is named <snapshot>.json".to_owned(),
+            |own| format!("must be \"{own}\", the snapshot beside the manifest"),
+        );
+        Err(Error::Manifest {
+            path: path.to_path_buf(),
+            reason: format!(
+                "file: \"{}\" {expected} (a .db or .db.zst file in the same directory)",
+                file.escape_debug()
+            ),
+        })
     }
 
     /// Pretty JSON with a final newline.
@@ -143,23 +178,9 @@ impl Manifest {
     }
 }
 
-/// Writes `bytes` to `path` through a temp file in the same directory, fsynced and renamed.
+/// Writes `bytes` to `path` privately (`0600` whatever the umask) through a temp file in the
+/// same directory, fsynced and renamed.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let tmp = crate::snapshot::partial_path(dir);
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| Error::io(&tmp, "create", e))?;
-        f.write_all(bytes)
-            .map_err(|e| Error::io(&tmp, "write", e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, "fsync", e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, "rename", e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    rackpipe_model::files::write_private(path, bytes)
+        .map_err(|e| Error::io(&e.path, "write", e.source))
 }

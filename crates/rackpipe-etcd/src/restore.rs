@@ -6,8 +6,8 @@
 //! remove the staging dir whatever happens (etcdctl leaves a partial data dir on a hash
 //! mismatch).
 
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use rackpipe_model::Site;
 
@@ -38,20 +38,38 @@ pub struct RestorePlan {
 }
 
 impl RestorePlan {
-    /// The plan for the site's masters, each with `data_dir` (the same path on every master,
-    /// kubeadm's is `/var/lib/etcd`; restore into a new path and switch the manifest to it).
+    /// The plan for the site's masters: each member gets its own data dir, `data_dir/<name>`
+    /// (copy it to its master, e.g. beside kubeadm's `/var/lib/etcd`, and switch the static
+    /// pod manifest to it). One shared path would make every member after the first fail (or,
+    /// restored on separate machines from one directory, give them one member identity).
     ///
     /// # Errors
-    /// [`Error::Site`] when the members cannot be derived.
+    /// [`Error::Site`] when the members cannot be derived, or a member name is not a plain
+    /// directory name.
     pub fn from_site(site: &Site, data_dir: &Path, cluster_token: &str) -> Result<Self> {
         let members = members_from_site(site)?
             .into_iter()
-            .map(|m| RestoreMember {
-                name: m.name,
-                peer_url: m.peer_url,
-                data_dir: data_dir.to_path_buf(),
+            .map(|m| {
+                let plain = !m.name.is_empty()
+                    && m.name != "."
+                    && m.name != ".."
+                    && !m.name.contains(['/', '\0']);
+                if !plain {
+                    return Err(Error::Site {
+                        field: "kubernetes.masters".into(),
+                        reason: format!(
+                            "member name \"{}\" cannot name a data directory",
+                            m.name.escape_debug()
+                        ),
+                    });
+                }
+                Ok(RestoreMember {
+                    data_dir: data_dir.join(&m.name),
+                    name: m.name,
+                    peer_url: m.peer_url,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             members,
             cluster_token: cluster_token.to_owned(),
@@ -75,12 +93,26 @@ pub fn etcdctl() -> PathBuf {
     std::env::var_os("RACKPIPE_ETCDCTL").map_or_else(|| PathBuf::from("etcdctl"), PathBuf::from)
 }
 
-/// Restores every member of `plan` on this machine (distinct data dirs). When one fails, the
-/// ones already restored by this call are removed again.
+/// Restores every member of `plan` on this machine, each into its own data dir (two members
+/// sharing one are refused before anything is restored). When one fails, the ones already
+/// restored by this call are removed again.
 ///
 /// # Errors
-/// As [`restore_member`].
+/// [`Error::Site`] for a shared data dir; as [`restore_member`].
 pub fn restore(snapshot: &Path, plan: &RestorePlan) -> Result<Vec<PathBuf>> {
+    let mut seen = std::collections::BTreeMap::new();
+    for member in &plan.members {
+        if let Some(other) = seen.insert(&member.data_dir, &member.name) {
+            return Err(Error::Site {
+                field: "restore.members".into(),
+                reason: format!(
+                    "members \"{other}\" and \"{}\" share the data directory {}; each member needs its own",
+                    member.name,
+                    member.data_dir.display()
+                ),
+            });
+        }
+    }
     let mut done: Vec<PathBuf> = Vec::new();
     for member in &plan.members {
         match restore_member(snapshot, plan, &member.name) {
@@ -133,7 +165,17 @@ pub fn restore_member(snapshot: &Path, plan: &RestorePlan, name: &str) -> Result
     };
     std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, "create directory", e))?;
     let staging = partial_path(&parent).with_extension("restore");
-    std::fs::create_dir(&staging).map_err(|e| Error::io(&staging, "create directory", e))?;
+    // 0700: the decompressed snapshot and the new data dir hold every Secret.
+    std::fs::DirBuilder::new()
+        .mode(rackpipe_model::files::PRIVATE_DIR)
+        .create(&staging)
+        .and_then(|()| {
+            std::fs::set_permissions(
+                &staging,
+                std::fs::Permissions::from_mode(rackpipe_model::files::PRIVATE_DIR),
+            )
+        })
+        .map_err(|e| Error::io(&staging, "create directory", e))?;
     let result = (|| {
         let raw = if compression == Compression::None {
             snapshot.clone()
@@ -183,7 +225,7 @@ fn run_etcdctl_restore(
     data: &Path,
 ) -> Result<()> {
     let tool = etcdctl();
-    let out = Command::new(&tool)
+    let out = crate::child::command(&tool)
         .env("ETCDCTL_API", "3")
         .args(["snapshot", "restore"])
         .arg(raw)
@@ -217,6 +259,28 @@ fn run_etcdctl_restore(
 mod tests {
     use super::*;
     use crate::format::tests::fake_snapshot;
+
+    #[test]
+    fn members_sharing_a_data_dir_are_refused_before_anything() {
+        let dir = rackpipe_testkit::temp_dir();
+        let snap = dir.path().join("s.db");
+        std::fs::write(&snap, fake_snapshot(2, 1)).unwrap();
+        let member = |name: &str| RestoreMember {
+            name: name.into(),
+            peer_url: format!("https://{name}:2380"),
+            data_dir: dir.path().join("data"),
+        };
+        let plan = RestorePlan {
+            members: vec![member("m1"), member("m2")],
+            cluster_token: "t".into(),
+        };
+        let err = restore(&snap, &plan).unwrap_err().to_string();
+        assert!(
+            err.starts_with("restore.members: members \"m1\" and \"m2\" share the data directory"),
+            "{err}"
+        );
+        assert!(!dir.path().join("data").exists());
+    }
 
     #[test]
     fn non_empty_target_is_refused_before_anything_else() {

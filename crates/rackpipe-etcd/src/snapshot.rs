@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -79,6 +80,13 @@ pub struct Snapshot {
     pub manifest: Manifest,
 }
 
+/// Creates the destination (and missing parents) and makes it `0700`: snapshots and their
+/// manifests are private whatever the umask.
+pub(crate) fn private_dir(dest: &Path) -> Result<()> {
+    rackpipe_model::files::ensure_private_dir(dest)
+        .map_err(|e| Error::io(&e.path, "create directory", e.source))
+}
+
 /// A unique temp file name in `dir` (hidden, ending in [`PARTIAL_SUFFIX`]).
 pub(crate) fn partial_path(dir: &Path) -> PathBuf {
     static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -140,7 +148,7 @@ async fn snapshot_inner(
     dest: &Path,
     options: &SnapshotOptions,
 ) -> Result<Snapshot> {
-    std::fs::create_dir_all(dest).map_err(|e| Error::io(dest, "create directory", e))?;
+    private_dir(dest)?;
     let mut attempts = Vec::new();
     for endpoint in &target.endpoints {
         match snapshot_from(endpoint, target, dest, options).await {
@@ -309,10 +317,18 @@ impl Partial {
     /// Creates the temp file in `dest` (which must exist).
     pub(crate) fn create(dest: &Path) -> Result<Self> {
         let tmp = partial_path(dest);
+        // 0600 whatever the umask: a snapshot holds every Kubernetes Secret.
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(rackpipe_model::files::PRIVATE_FILE)
             .open(&tmp)
+            .and_then(|f| {
+                f.set_permissions(std::fs::Permissions::from_mode(
+                    rackpipe_model::files::PRIVATE_FILE,
+                ))
+                .map(|()| f)
+            })
             .map_err(|e| Error::io(dest, "create temp file", e))?;
         Ok(Self {
             dest: dest.to_path_buf(),

@@ -138,7 +138,7 @@ pub async fn snapshot_via_ssh(
         return Err(Error::NoEndpoints("ssh.members".into()));
     }
     let inner = async {
-        std::fs::create_dir_all(dest).map_err(|e| Error::io(dest, "create directory", e))?;
+        crate::snapshot::private_dir(dest)?;
         let mut attempts = Vec::new();
         for member in &target.members {
             match snapshot_from(member, target, dest, options).await {

@@ -198,7 +198,8 @@ kubernetes:
         assert_eq!(plan.initial_cluster(), "m1=https://10.3.0.21:2380");
         assert_eq!(
             plan.members[0].data_dir,
-            std::path::Path::new("/var/lib/etcd-restored")
+            std::path::Path::new("/var/lib/etcd-restored/m1"),
+            "each member its own data dir, named after it"
         );
         let members = members_from_site(&one).unwrap();
         assert_eq!(

@@ -191,11 +191,20 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// that want the plain `.db` (e.g. `etcdctl snapshot restore`).
 pub(crate) fn decompress_to(path: &Path, compression: Compression, out: &Path) -> Result<()> {
     let input = File::open(path).map_err(|e| Error::io(path, "open", e))?;
-    let mut output = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(out)
-        .map_err(|e| Error::io(out, "create", e))?;
+    let mut output = {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let mode = rackpipe_model::files::PRIVATE_FILE;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(out)
+            .and_then(|f| {
+                f.set_permissions(std::fs::Permissions::from_mode(mode))
+                    .map(|()| f)
+            })
+            .map_err(|e| Error::io(out, "create", e))?
+    };
     match compression {
         Compression::Zstd => {
             let mut dec = zstd::stream::read::Decoder::new(input)
@@ -264,5 +273,21 @@ mod tests {
 
         let err = verify(&dir.path().join("missing.db")).unwrap_err();
         assert!(err.to_string().contains("missing.db"), "{err}");
+    }
+
+    /// The decompressed copy restore and the drill hand to etcdctl is 0600 (it was created
+    /// with the umask's mode, 0644 under 022).
+    #[test]
+    fn the_decompressed_copy_is_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = rackpipe_testkit::temp_dir();
+        let snap = fake_snapshot(2, 3);
+        let z = dir.path().join("a.db.zst");
+        std::fs::write(&z, zstd::encode_all(snap.as_slice(), 3).unwrap()).unwrap();
+        let out = dir.path().join("copy.db");
+        decompress_to(&z, Compression::Zstd, &out).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), snap);
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 }

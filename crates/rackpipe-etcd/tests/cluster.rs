@@ -33,6 +33,11 @@ async fn fill(cluster: &Cluster, n: usize) -> i64 {
         .revision()
 }
 
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
 fn dir_entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
@@ -79,6 +84,12 @@ async fn snapshot_verify_restore_and_damage() {
     assert_eq!(&on_disk, m);
     let v = verify(&snap.path).expect("verify raw");
     assert!(v.manifest_checked);
+    // Private whatever the umask: the snapshot holds every Secret of the cluster.
+    assert_eq!(
+        [mode(&dest), mode(&snap.path), mode(&snap.manifest_path)],
+        [0o700, 0o600, 0o600],
+        "destination dir, snapshot, manifest"
+    );
     assert_eq!(
         dir_entries(&dest).len(),
         2,
@@ -133,7 +144,8 @@ async fn snapshot_verify_restore_and_damage() {
     let err = verify(&truncated).unwrap_err();
     assert!(matches!(err, Error::Truncated { .. }), "{err}");
     // Truncated against its manifest: the size gives it away first.
-    std::fs::copy(&snap.manifest_path, dest.join("truncated.db.json")).unwrap();
+    mf["file"] = "truncated.db".into();
+    std::fs::write(dest.join("truncated.db.json"), mf.to_string()).unwrap();
     let err = verify(&truncated).unwrap_err();
     assert!(
         matches!(err, Error::Truncated { .. }) && err.to_string().contains("manifest says"),

@@ -209,3 +209,82 @@ fn prune_refuses_an_empty_policy_and_a_missing_dir() {
     .unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
 }
+
+/// A manifest (`<snapshot>.json`) may name only the snapshot beside it. Each hostile variant
+/// beside three old snapshots that the policy would prune: `list` and `prune` refuse with one
+/// line naming the manifest and its `file`, and nothing anywhere is deleted, inside the
+/// directory or out. Before, prune deleted whatever `file` named (`../x` was joined to the
+/// directory; another snapshot or any `*.txt` beside it went too).
+#[test]
+fn a_manifest_naming_anything_but_its_own_snapshot_deletes_nothing() {
+    let policy = Retention {
+        keep_last: 1,
+        daily: 0,
+        weekly: 0,
+        monthly: 0,
+    };
+    let hostile: [(&str, String); 6] = [
+        ("parent", "../outside/victim.db".to_owned()),
+        ("absolute", String::new()), // filled in below: the victim's absolute path
+        ("directory", "sub".to_owned()),
+        ("dot-dot", "..".to_owned()),
+        ("sibling", String::new()), // another snapshot of the directory
+        ("other file", "notes.txt".to_owned()),
+    ];
+    for (what, file) in hostile {
+        let tmp = rackpipe_testkit::temp_dir();
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        let victim = outside.join("victim.db");
+        std::fs::write(&victim, b"not ours").unwrap();
+        let dir = tmp.path().join("backups");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("notes.txt"), b"keep me").unwrap();
+        let first: Timestamp = "2026-09-01T02:00:00Z".parse().unwrap();
+        let names: Vec<String> = (0..4i64)
+            .map(|i| write_snapshot(&dir, first.checked_add((i * 24).hours()).unwrap(), i + 1))
+            .collect();
+        let file = match what {
+            "absolute" => victim.display().to_string(),
+            "sibling" => names[3].clone(),
+            _ => file,
+        };
+        // The hostile manifest belongs to the oldest snapshot (the one prune would delete).
+        let manifest_path = dir.join(format!("{}.json", names[0]));
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+        m["file"] = file.clone().into();
+        std::fs::write(&manifest_path, m.to_string()).unwrap();
+        let before = tree(tmp.path());
+
+        let err = prune(&dir, &policy, true).unwrap_err();
+        let line = err.to_string();
+        assert!(!line.contains('\n'), "{what}: one line: {line}");
+        assert!(
+            line.starts_with(&format!("{}: ", manifest_path.display()))
+                && line.contains(&format!("file: \"{file}\" must be \"{}\"", names[0])),
+            "{what}: {line}"
+        );
+        assert!(list(&dir, false).is_err(), "{what}: list refuses too");
+        assert_eq!(tree(tmp.path()), before, "{what}: nothing deleted");
+    }
+}
+
+/// Every file under `root` with its content.
+fn tree(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p.clone());
+                out.push((p.display().to_string(), Vec::new()));
+            } else {
+                out.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
