@@ -5,14 +5,25 @@
 //! The directory is flat (etcd-backup snapshots and their manifests, ros-render exports and
 //! its `SHA256SUMS`). As with rsync, a file is up to date when the other side has it with the
 //! same size and modification time (copies get the sender's time). `push` uploads what the
-//! NAS lacks with FILE_SYNC writes (on the NAS's disk before the rename) into a temp file
-//! renamed into place, data files before the `.json` manifests that describe them (a manifest
-//! on the NAS means its snapshot is complete); with `delete` it removes NAS files the
-//! directory no longer has (what retention pruned). `pull` downloads what the directory
-//! lacks, so a fresh runner starts from the NAS's copy before it prunes and pushes.
+//! NAS lacks, data files before the `.json` manifests that describe them (a manifest on the
+//! NAS means its snapshot is complete); with `delete` it removes NAS files the directory no
+//! longer has (what retention pruned). `pull` downloads what the directory lacks, so a fresh
+//! runner starts from the NAS's copy before it prunes and pushes.
+//!
+//! **No file on the NAS looks complete unless it is.** An upload goes to a hidden temporary
+//! name beside the final one (`.NAME.sync-PID-NANOS.partial`, never listed as a backup):
+//! FILE_SYNC writes, then a COMMIT of the whole file, then the server's size compared with
+//! the bytes sent, then the file read back and compared byte for byte with the local file;
+//! only then its time is set and it is renamed to its final name (NFSv4 RENAME replaces a file
+//! atomically). Any error (the connection lost half-way, the server restarted, the export
+//! full) removes the temporary file when the server still answers, and a later push removes
+//! temporaries left by a run that could not ([`STALE_TEMP`]). A pull writes a 0600 file in a
+//! 0700 directory under a temporary name, checks the byte count against the NAS's listing,
+//! fsyncs and renames. See `docs/reference/nfs-crate.md` for what the crate does and does not
+//! guarantee.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,6 +36,20 @@ use crate::{Error, resolve};
 
 /// The NFS port.
 pub const NFS_PORT: u16 = 2049;
+
+/// A temporary upload file on the NAS older than this (by its change time) is left over from
+/// a run that could not remove it (killed, or the connection lost) and is removed by the next
+/// push. Far longer than any upload, so a concurrent run's file is never taken.
+pub const STALE_TEMP: Duration = Duration::from_secs(6 * 3600);
+
+/// Bytes per READ and WRITE (the server may lower it): the crate's default, 128 KiB, makes a
+/// 256 MiB upload 2048 FILE_SYNC writes, each waiting for the server's disk; 512 KiB cuts the
+/// waits by four and stays below the session's 1 MiB request limit with the headers.
+const IO_SIZE: u32 = 512 * 1024;
+
+/// Mode of backup files created on the NAS (they hold every Kubernetes Secret, the router's
+/// users and keys).
+const NAS_FILE_MODE: u32 = 0o600;
 
 /// Which scheduled backup of the site (`backups.<job>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -214,6 +239,76 @@ fn is_backup_file(name: &str) -> bool {
         && !name.contains('/')
 }
 
+/// The temporary name an upload of `name` is written under (hidden, `.partial`).
+fn temp_name(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(".{name}.sync-{}-{nanos}.partial", std::process::id())
+}
+
+/// A temporary upload file of this module (or of the `nfs` crate's own atomic write).
+fn is_upload_temp(name: &str) -> bool {
+    (name.starts_with('.') && name.contains(".sync-") && name.ends_with(".partial"))
+        || name.starts_with(".nfs-rs-tmp-")
+}
+
+/// Reads a local file while counting what was read; remembers a read error so it is reported
+/// as the local file's, not as the NAS's.
+struct Counting<R> {
+    inner: R,
+    len: u64,
+    error: Option<std::io::Error>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.len += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                let copy = std::io::Error::new(e.kind(), e.to_string());
+                self.error = Some(e);
+                Err(copy)
+            }
+        }
+    }
+}
+
+/// Compares what is written to it (the read-back of an upload) with the local file, byte for
+/// byte: stronger than comparing hashes, and cheaper.
+struct Compare<R> {
+    local: R,
+    len: u64,
+    /// Offset of the first difference (or where the local file ended early).
+    differs_at: Option<u64>,
+    buf: Vec<u8>,
+}
+
+impl<R: Read> Write for Compare<R> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.differs_at.is_none() {
+            self.buf.resize(data.len(), 0);
+            match self.local.read_exact(&mut self.buf) {
+                Ok(()) => {
+                    if let Some(i) = data.iter().zip(&self.buf).position(|(a, b)| a != b) {
+                        self.differs_at = Some(self.len + i as u64);
+                    }
+                }
+                Err(_) => self.differs_at = Some(self.len),
+            }
+        }
+        self.len += data.len() as u64;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Data files first, manifests (`.json`) last: the order uploads happen in.
 fn copy_order(names: &mut [String]) {
     names.sort_by_key(|n| (n.ends_with(".json"), n.clone()));
@@ -276,6 +371,8 @@ fn nfs_error(dest: &Destination, what: &str, e: &nfs::Error) -> Error {
 struct Remote<'a> {
     dest: &'a Destination,
     client: nfs::v4::blocking::Client,
+    /// Temporary upload files left over by earlier runs (see [`STALE_TEMP`]).
+    stale: Vec<String>,
 }
 
 impl<'a> Remote<'a> {
@@ -283,9 +380,14 @@ impl<'a> Remote<'a> {
         let client = nfs::v4::blocking::Client::builder(dest.host.clone())
             .port(dest.port)
             .timeout(Some(timeout))
+            .io_size(IO_SIZE)
             .connect()
             .map_err(|e| nfs_error(dest, "connect", &e))?;
-        Ok(Self { dest, client })
+        Ok(Self {
+            dest,
+            client,
+            stale: Vec::new(),
+        })
     }
 
     fn listing(&mut self, create: bool) -> Result<Listing, Error> {
@@ -306,6 +408,20 @@ impl<'a> Remote<'a> {
             .client
             .read_dir(&path)
             .map_err(|e| nfs_error(self.dest, "read directory", &e))?;
+        let now = epoch_seconds(std::time::SystemTime::now());
+        let stale = i64::try_from(STALE_TEMP.as_secs()).unwrap_or(i64::MAX);
+        self.stale = entries
+            .iter()
+            .filter(|e| {
+                is_upload_temp(&e.name)
+                    && e.attributes.file_type == Some(nfs::v4::FileType::Regular)
+                    && e.attributes
+                        .metadata_time
+                        .or(e.attributes.modify_time)
+                        .is_some_and(|t| now.saturating_sub(t.seconds) > stale)
+            })
+            .map(|e| e.name.clone())
+            .collect();
         Ok(entries
             .into_iter()
             .filter(|e| {
@@ -322,39 +438,136 @@ impl<'a> Remote<'a> {
             .collect())
     }
 
-    fn upload(&mut self, local: &Path, name: &str, mtime: i64) -> Result<(), Error> {
-        let mut file = File::open(local).map_err(|e| Error::Invalid {
-            path: local.display().to_string(),
-            message: format!("cannot open: {e}"),
-        })?;
-        let remote = self.dest.file(name);
+    /// Uploads `local` as `name`: temporary name, FILE_SYNC writes, COMMIT, the server's
+    /// size, the file read back and compared byte for byte, time set, rename. On any error the
+    /// temporary file is removed (when the server still answers) and no file of the final
+    /// name is created or changed.
+    fn upload(&mut self, local: &Path, name: &str, stat: Stat) -> Result<(), Error> {
+        let tmp = self.dest.file(&temp_name(name));
+        let result = self.upload_to(&tmp, name, local, stat);
+        if result.is_err() {
+            // Best effort: when the server is gone, a later push removes it (STALE_TEMP).
+            let _ = self.client.remove(&tmp);
+        }
+        result
+    }
+
+    fn upload_to(&mut self, tmp: &str, name: &str, local: &Path, stat: Stat) -> Result<(), Error> {
+        let dest = self.dest;
+        let open = || {
+            File::open(local)
+                .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
+                .map_err(|e| Error::Invalid {
+                    path: local.display().to_string(),
+                    message: format!("cannot open: {e}"),
+                })
+        };
+        let fail = |what: &str, e: &nfs::Error| nfs_error(dest, &format!("{what} {name}"), e);
+        let mismatch = |message: String| Error::Protocol {
+            target: dest.url(),
+            what: format!("verify {name}"),
+            message,
+        };
+        let mut reader = Counting {
+            inner: open()?,
+            len: 0,
+            error: None,
+        };
         self.client
-            .write_atomic_from_reader_with_mode(&remote, &mut file, 0o640)
-            .map_err(|e| nfs_error(self.dest, &format!("write {name}"), &e))?;
+            .create_new_with_mode(tmp, NAS_FILE_MODE)
+            .map_err(|e| fail("create a temporary file for", &e))?;
+        let written = self
+            .client
+            .write_from_reader_with_mode(tmp, &mut reader, NAS_FILE_MODE);
+        if let Some(e) = reader.error.take() {
+            return Err(Error::Invalid {
+                path: local.display().to_string(),
+                message: format!("cannot read: {e}"),
+            });
+        }
+        let written = written.map_err(|e| fail("write", &e))?;
+        if written != stat.size || reader.len != stat.size {
+            return Err(Error::Invalid {
+                path: local.display().to_string(),
+                message: format!(
+                    "changed while it was copied ({} bytes listed, {written} read)",
+                    stat.size
+                ),
+            });
+        }
+        // The writes were FILE_SYNC, but the crate does not check the `committed` level of
+        // the replies: a COMMIT of the whole file makes the server put it on stable storage.
+        self.client
+            .commit(tmp, 0, 0)
+            .map_err(|e| fail("commit", &e))?;
+        let size = self
+            .client
+            .metadata(tmp)
+            .map_err(|e| fail("read the size of", &e))?
+            .size;
+        if size != Some(stat.size) {
+            return Err(mismatch(format!(
+                "the NAS holds {} bytes of the {} sent",
+                size.map_or_else(|| "an unknown number of".to_owned(), |s| s.to_string()),
+                stat.size
+            )));
+        }
+        let mut back = Compare {
+            local: open()?,
+            len: 0,
+            differs_at: None,
+            buf: Vec::new(),
+        };
+        self.client
+            .read_to_writer(tmp, &mut back)
+            .map_err(|e| fail("read back", &e))?;
+        if let Some(at) = back.differs_at {
+            return Err(mismatch(format!(
+                "the copy read back differs from the local file at byte {at}"
+            )));
+        }
+        if back.len != stat.size {
+            return Err(mismatch(format!(
+                "read back {} bytes of the {} sent",
+                back.len, stat.size
+            )));
+        }
         let time = nfs::v4::NfsTime {
-            seconds: mtime,
+            seconds: stat.mtime,
             nseconds: 0,
         };
         self.client
-            .set_times(&remote, None, Some(time))
-            .map_err(|e| nfs_error(self.dest, &format!("set the time of {name}"), &e))
+            .set_times(tmp, None, Some(time))
+            .map_err(|e| fail("set the time of", &e))?;
+        self.client
+            .rename(tmp, &dest.file(name))
+            .map_err(|e| fail("rename into place", &e))
     }
 
-    fn download(&mut self, name: &str, dir: &Path, mtime: i64) -> Result<(), Error> {
+    /// Downloads `name` into `dir` (0600, under a temporary name, renamed when complete and
+    /// as long as the listing said).
+    fn download(&mut self, name: &str, dir: &Path, stat: Stat) -> Result<(), Error> {
         let target = dir.join(name);
         let tmp = dir.join(format!(".{name}.partial"));
         let io = |e: std::io::Error| Error::Invalid {
             path: tmp.display().to_string(),
             message: format!("cannot write: {e}"),
         };
-        let mut file = File::create(&tmp).map_err(io)?;
+        let mut file = rackpipe_model::files::create_private(&tmp).map_err(|e| io(e.source))?;
         let read = self
             .client
             .read_to_writer(&self.dest.file(name), &mut file)
             .map_err(|e| nfs_error(self.dest, &format!("read {name}"), &e));
-        let done = read.and_then(|_| {
+        let done = read.and_then(|got| {
+            if got != stat.size {
+                return Err(Error::Protocol {
+                    target: self.dest.url(),
+                    what: format!("read {name}"),
+                    message: format!("got {got} bytes, the listing said {}", stat.size),
+                });
+            }
             file.flush().map_err(io)?;
-            let secs = u64::try_from(mtime).unwrap_or(0);
+            let secs = u64::try_from(stat.mtime).unwrap_or(0);
             let time = std::time::UNIX_EPOCH + Duration::from_secs(secs);
             file.set_modified(time).map_err(io)?;
             file.sync_all().map_err(io)?;
@@ -382,9 +595,10 @@ impl<'a> Remote<'a> {
 /// stay (each is complete: written to a temp name and renamed).
 pub fn sync(dest: &Destination, dir: &Path, options: &SyncOptions) -> Result<SyncReport, Error> {
     if options.direction == Direction::Pull {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Invalid {
-            path: dir.display().to_string(),
-            message: format!("cannot create directory: {e}"),
+        // Pulled backups are private whatever the umask: 0700 directory, 0600 files.
+        rackpipe_model::files::ensure_private_dir(dir).map_err(|e| Error::Invalid {
+            path: e.path.display().to_string(),
+            message: format!("cannot create directory: {}", e.source),
         })?;
     }
     let local = local_listing(dir)?;
@@ -432,14 +646,23 @@ pub fn sync(dest: &Destination, dir: &Path, options: &SyncOptions) -> Result<Syn
         unchanged: from.len() - missing.len(),
         bytes: 0,
     };
+    if options.direction == Direction::Push {
+        for name in std::mem::take(&mut remote.stale) {
+            match remote.remove(&name) {
+                Ok(()) => tracing::info!(file = %name, "removed a stale temporary file"),
+                Err(e) => tracing::warn!(error = %e, "cannot remove a stale temporary file"),
+            }
+        }
+    }
     for name in missing {
-        let Stat { size, mtime } = from
+        let stat = from
             .get(&name)
             .copied()
             .unwrap_or(Stat { size: 0, mtime: 0 });
+        let size = stat.size;
         match options.direction {
-            Direction::Push => remote.upload(&dir.join(&name), &name, mtime)?,
-            Direction::Pull => remote.download(&name, dir, mtime)?,
+            Direction::Push => remote.upload(&dir.join(&name), &name, stat)?,
+            Direction::Pull => remote.download(&name, dir, stat)?,
         }
         tracing::info!(file = %name, size, "copied");
         report.bytes += size;
@@ -477,6 +700,23 @@ mod tests {
         assert!(!is_backup_file(".etcd.db.partial"));
         assert!(!is_backup_file("x.partial"));
         assert!(!is_backup_file("x.tmp"));
+    }
+
+    #[test]
+    fn upload_temps_are_hidden_partial_files_and_recognised() {
+        let t = temp_name("etcd-2026.db");
+        assert!(
+            t.starts_with(".etcd-2026.db.sync-") && t.ends_with(".partial"),
+            "{t}"
+        );
+        assert!(!is_backup_file(&t));
+        assert!(is_upload_temp(&t));
+        assert!(is_upload_temp(".nfs-rs-tmp-1-2-3"));
+        assert!(!is_upload_temp("etcd-2026.db"));
+        assert!(
+            !is_upload_temp(".etcd.db.partial"),
+            "etcd-backup's own temp: not ours"
+        );
     }
 
     #[test]

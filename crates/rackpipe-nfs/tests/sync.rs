@@ -1,3 +1,4 @@
+#![allow(clippy::print_stderr)]
 //! `sync` against a real nfs-ganesha on loopback (a free port): push uploads what the NAS
 //! lacks (data before manifests) into the site's `backups.etcd.destination`, a second push
 //! copies nothing, `--delete` mirrors local pruning, `pull` restores a fresh directory, and
@@ -5,7 +6,7 @@
 
 use crate::common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -14,8 +15,41 @@ use rackpipe_nfs::sync::{BackupKind, Destination, Direction, SyncOptions, sync};
 use rackpipe_testkit::{ChildGuard, free_port, require_tool, temp_dir, wait_until};
 
 struct Ganesha {
-    _child: ChildGuard,
+    child: ChildGuard,
     port: u16,
+    bin: PathBuf,
+    conf: PathBuf,
+    work: PathBuf,
+}
+
+impl Ganesha {
+    fn spawn(&mut self) {
+        let child = Command::new(&self.bin)
+            .arg("-F")
+            .arg("-f")
+            .arg(&self.conf)
+            .arg("-L")
+            .arg(self.work.join("ganesha.log"))
+            .arg("-p")
+            .arg(self.work.join("ganesha.pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start ganesha.nfsd");
+        self.child = ChildGuard::new("ganesha", child);
+        let port = self.port;
+        let up = wait_until(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "ganesha did not listen on 127.0.0.1:{port}");
+    }
+
+    /// Kills the server (SIGKILL: no clean shutdown) and starts it again on the same port.
+    fn restart(&mut self) {
+        self.child.kill();
+        self.spawn();
+    }
 }
 
 /// ganesha serving `export` (pseudo path = its path, as for the site's default) on 127.0.0.1.
@@ -41,28 +75,16 @@ fn start_ganesha(work: &Path, export: &Path) -> Option<Ganesha> {
         ),
     )
     .unwrap();
-    let child = Command::new(bin)
-        .arg("-F")
-        .arg("-f")
-        .arg(&conf)
-        .arg("-L")
-        .arg(work.join("ganesha.log"))
-        .arg("-p")
-        .arg(work.join("ganesha.pid"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ganesha.nfsd");
-    let child = ChildGuard::new("ganesha", child);
-    let up = wait_until(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(up, "ganesha did not listen on 127.0.0.1:{port}");
-    Some(Ganesha {
-        _child: child,
+    let sleeper = Command::new("true").spawn().expect("spawn true");
+    let mut ganesha = Ganesha {
+        child: ChildGuard::new("placeholder", sleeper),
         port,
-    })
+        bin,
+        conf,
+        work: work.to_path_buf(),
+    };
+    ganesha.spawn();
+    Some(ganesha)
 }
 
 fn site(root: &str, subdir: &str) -> rackpipe_model::Site {
@@ -212,4 +234,247 @@ fn destinations_come_from_the_site_and_stay_inside_the_export() {
         "{err}"
     );
     assert!(matches!(err, Error::Invalid { .. }));
+}
+
+/// Writes `mib` MiB of non-repeating bytes to `path`.
+fn big_file(path: &Path, mib: usize) {
+    use std::io::Write as _;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut block = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        for chunk in block.chunks_exact_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes());
+        }
+        file.write_all(&block).unwrap();
+    }
+    file.flush().unwrap();
+}
+
+/// Whether two files hold the same bytes.
+fn same_content(a: &Path, b: &Path) -> bool {
+    use std::io::Read as _;
+    let (mut a, mut b) = (
+        std::fs::File::open(a).unwrap(),
+        std::fs::File::open(b).unwrap(),
+    );
+    let (mut x, mut y) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = a.read(&mut x).unwrap();
+        let mut filled = 0;
+        while filled < n {
+            match b.read(&mut y[filled..n]).unwrap() {
+                0 => return false,
+                m => filled += m,
+            }
+        }
+        if x[..n] != y[..n] {
+            return false;
+        }
+        if n == 0 {
+            return b.read(&mut y).unwrap() == 0;
+        }
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// A destination on `ganesha` for the test site's `backups.etcd` (subdir `etcd/lab`).
+fn destination(root: &Path, ganesha: &Ganesha) -> Destination {
+    let site = site(&root.display().to_string(), "etcd/lab");
+    let mut dest = Destination::from_site(&site, BackupKind::Etcd).unwrap();
+    dest.host = "127.0.0.1".into();
+    dest.port = ganesha.port;
+    dest
+}
+
+/// A 256 MiB snapshot goes up and comes back byte for byte: on the NAS only the final names
+/// (0600), no temporary file; pulled into a fresh directory it is 0600 in a 0700 directory
+/// (before: the umask's 0644 in 0755). Prints the push and pull times.
+#[test]
+fn a_large_backup_is_copied_verified_and_pulled_back_private() {
+    let work = temp_dir();
+    let root = work.path().join("nas");
+    let Some(ganesha) = start_ganesha(work.path(), &root.join("pve")) else {
+        return;
+    };
+    let dest = destination(&root, &ganesha);
+    let local = work.path().join("runner");
+    std::fs::create_dir_all(&local).unwrap();
+    big_file(&local.join("big.db"), 256);
+    std::fs::write(local.join("big.db.json"), b"{}").unwrap();
+
+    let t = std::time::Instant::now();
+    let pushed = sync(&dest, &local, &options(Direction::Push, false)).unwrap();
+    let push_s = t.elapsed().as_secs_f64();
+    assert_eq!(names(&pushed.copied), ["big.db", "big.db.json"]);
+    let on_nas = root.join("pve/etcd/lab");
+    assert_eq!(
+        file_names(&on_nas),
+        ["big.db", "big.db.json"],
+        "no temp left"
+    );
+    assert!(same_content(&on_nas.join("big.db"), &local.join("big.db")));
+    assert_eq!(mode(&on_nas.join("big.db")), 0o600);
+
+    let fresh = work.path().join("fresh/etcd");
+    let t = std::time::Instant::now();
+    let pulled = sync(&dest, &fresh, &options(Direction::Pull, false)).unwrap();
+    let pull_s = t.elapsed().as_secs_f64();
+    assert_eq!(names(&pulled.copied), ["big.db", "big.db.json"]);
+    assert!(same_content(&fresh.join("big.db"), &local.join("big.db")));
+    assert_eq!(
+        [
+            mode(&fresh),
+            mode(&fresh.join("big.db")),
+            mode(&fresh.join("big.db.json"))
+        ],
+        [0o700, 0o600, 0o600]
+    );
+    eprintln!(
+        "256 MiB through ganesha: push (write, commit, read back, rename) {push_s:.1} s, pull {pull_s:.1} s"
+    );
+}
+
+/// The NAS dies half-way through a 256 MiB upload (SIGKILL once a quarter is on its disk):
+/// push fails naming the file, transient (exit 75), and neither the snapshot nor its
+/// manifest exists under a final name. After the server restarts, a pull sees no backup (the
+/// half-written temporary file is not one) and the next push completes.
+#[test]
+fn the_server_killed_mid_copy_leaves_no_final_file() {
+    let work = temp_dir();
+    let root = work.path().join("nas");
+    let Some(mut ganesha) = start_ganesha(work.path(), &root.join("pve")) else {
+        return;
+    };
+    let dest = destination(&root, &ganesha);
+    let local = work.path().join("runner");
+    std::fs::create_dir_all(&local).unwrap();
+    big_file(&local.join("big.db"), 256);
+    std::fs::write(local.join("big.db.json"), b"{}").unwrap();
+    let on_nas = root.join("pve/etcd/lab");
+
+    let push = {
+        let (dest, local) = (dest.clone(), local.clone());
+        std::thread::spawn(move || sync(&dest, &local, &options(Direction::Push, false)))
+    };
+    let quarter = wait_until(Duration::from_secs(60), || {
+        std::fs::read_dir(&on_nas).is_ok_and(|rd| {
+            rd.flatten().any(|e| {
+                e.file_name().to_string_lossy().starts_with(".big.db.sync-")
+                    && e.metadata().is_ok_and(|m| m.len() >= 64 << 20)
+            })
+        })
+    });
+    assert!(
+        quarter,
+        "the upload did not reach 64 MiB: {:?}",
+        file_names(&on_nas)
+    );
+    ganesha.child.kill();
+    let err = push.join().unwrap().unwrap_err();
+    eprintln!("killed mid-copy: {err}");
+    assert!(err.is_transient(), "{err}");
+    assert!(err.to_string().contains("big.db"), "{err}");
+    let left = file_names(&on_nas);
+    assert!(
+        !left.contains(&"big.db".to_owned()) && !left.contains(&"big.db.json".to_owned()),
+        "a final name after a failed upload: {left:?}"
+    );
+
+    ganesha.restart();
+    let fresh = work.path().join("fresh");
+    let pulled = sync(&dest, &fresh, &options(Direction::Pull, false)).unwrap();
+    assert!(
+        pulled.copied.is_empty(),
+        "a temp file is no backup: {pulled:?}"
+    );
+    assert_eq!(file_names(&fresh), Vec::<String>::new());
+
+    let again = sync(&dest, &local, &options(Direction::Push, false)).unwrap();
+    assert_eq!(names(&again.copied), ["big.db", "big.db.json"]);
+    assert!(same_content(&on_nas.join("big.db"), &local.join("big.db")));
+}
+
+/// Unmounts a test filesystem when dropped (after the server that exports it).
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A full export (ganesha exporting a 64 MiB tmpfs, a 96 MiB snapshot): push fails naming
+/// the file, the temporary file is removed (the server still answers), no final name exists;
+/// the space is free again for the next, smaller backup.
+#[test]
+fn a_full_export_fails_and_leaves_no_final_file() {
+    if rackpipe_testkit::require_root("mounting a small tmpfs for ganesha to export").is_none() {
+        return;
+    }
+    if require_tool("ganesha.nfsd").is_none() {
+        return;
+    }
+    let work = temp_dir();
+    let export = work.path().join("full");
+    std::fs::create_dir_all(&export).unwrap();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs"])
+        .arg(&export)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount a tmpfs on {}", export.display());
+    let _mounted = Mounted(export.clone());
+    let Some(ganesha) = start_ganesha(work.path(), &export) else {
+        return;
+    };
+    let site = site(&work.path().display().to_string(), "etcd/lab");
+    let mut dest = Destination::from_site(&site, BackupKind::Etcd).unwrap();
+    // The test site's export `pve` is ROOT/pve; this server exports the tmpfs itself.
+    dest.path = format!("{}/etcd/lab", export.display());
+    dest.host = "127.0.0.1".into();
+    dest.port = ganesha.port;
+
+    let local = work.path().join("runner");
+    std::fs::create_dir_all(&local).unwrap();
+    big_file(&local.join("big.db"), 96);
+    std::fs::write(local.join("big.db.json"), b"{}").unwrap();
+    let err = sync(&dest, &local, &options(Direction::Push, false)).unwrap_err();
+    let line = err.to_string();
+    eprintln!("full export: {line}");
+    assert!(!line.contains('\n') && line.contains("big.db"), "{line}");
+    let on_nas = export.join("etcd/lab");
+    assert_eq!(
+        file_names(&on_nas),
+        Vec::<String>::new(),
+        "no final name, and the temporary file removed: {line}"
+    );
+
+    std::fs::remove_file(local.join("big.db")).unwrap();
+    std::fs::remove_file(local.join("big.db.json")).unwrap();
+    big_file(&local.join("small.db"), 8);
+    let pushed = sync(&dest, &local, &options(Direction::Push, false)).unwrap();
+    assert_eq!(names(&pushed.copied), ["small.db"]);
+    assert!(same_content(
+        &on_nas.join("small.db"),
+        &local.join("small.db")
+    ));
 }
