@@ -49,9 +49,14 @@ fn tls_options(tls: &TlsFiles) -> Result<TlsOptions> {
 /// refused connection or a failed handshake is an immediate, classified error.
 ///
 /// # Errors
-/// [`Error::Unreachable`], [`Error::Timeout`], [`Error::Tls`], [`Error::TlsFile`] or
-/// [`Error::NotEtcd`], naming the endpoint.
+/// [`Error::Url`] for a URL the transport rule refuses; [`Error::Unreachable`],
+/// [`Error::Timeout`], [`Error::Tls`], [`Error::TlsFile`] or [`Error::NotEtcd`], naming the
+/// endpoint.
 pub async fn connect(endpoint: &str, target: &Target) -> Result<Client> {
+    // The shared rule: plain http:// only to a literal loopback address (the snapshot holds
+    // every Kubernetes Secret), decided on the parsed host before any connection.
+    rackpipe_tls::transport::check_url(endpoint, rackpipe_tls::transport::PlainHttp::Loopback)
+        .map_err(|e| Error::Url(e.to_string()))?;
     install_crypto_provider();
     let mut ep = Endpoint::from_shared(endpoint.to_owned())
         .map_err(|e| Error::NotEtcd {
@@ -328,6 +333,40 @@ fn classify_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shared URL rule: a plain http:// endpoint that is not a literal loopback address is
+    /// refused before any connection (before, `--insecure-http` sent the snapshot request, and
+    /// received every Kubernetes Secret, in clear to any master address).
+    #[test]
+    fn plain_http_only_to_a_literal_loopback_address() {
+        use rackpipe_testkit::http::{Reply, StubServer};
+        let stub = StubServer::start(Reply::status("200 OK", ""));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for (endpoint, host) in [
+            (format!("http://localhost:{}", stub.port()), "localhost"),
+            (format!("http://0x7f.1:{}", stub.port()), "127.0.0.1"),
+            ("http://10.3.0.21:2379".to_owned(), "10.3.0.21"),
+            ("http://127.0.0.1@k8s-m1.lab.example:2379".to_owned(), ""),
+        ] {
+            let target = Target::new(vec![endpoint.clone()], None);
+            let Err(e) = rt.block_on(connect(&endpoint, &target)) else {
+                panic!("{endpoint} was accepted");
+            };
+            let text = e.to_string();
+            assert!(matches!(e, Error::Url(_)) && !e.is_transient(), "{text}");
+            assert!(text.starts_with("etcd endpoint "), "{text}");
+            if !host.is_empty() {
+                assert!(
+                    text.contains(&format!("plain http:// to {host} refused")),
+                    "{text}"
+                );
+            }
+        }
+        assert_eq!(stub.connections(), 0, "a refused endpoint was contacted");
+    }
 
     #[test]
     fn classification_by_text() {

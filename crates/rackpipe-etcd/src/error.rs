@@ -93,6 +93,10 @@ pub enum Error {
     /// No endpoint was given.
     #[error("{0}: no etcd endpoint configured")]
     NoEndpoints(String),
+    /// An endpoint URL the transport rule refuses (plain `http://` to anything but a literal
+    /// loopback address, a user name or password in the URL); nothing was sent to it.
+    #[error("etcd endpoint {0}")]
+    Url(String),
     /// A TLS file (CA, certificate, key) could not be read or parsed.
     #[error("{path}: {reason}")]
     TlsFile {
