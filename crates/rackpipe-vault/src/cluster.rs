@@ -123,11 +123,15 @@ pub struct InitReport {
     pub keys_file: Option<String>,
 }
 
-/// Initializes the cluster on its first node. Refuses if any node is already initialized, and
-/// refuses before any request if the keys or the root token would have nowhere safe to go.
+/// Initializes the cluster on its first node. Refuses unless every node answers and says it is
+/// not initialized (a node that is down or partitioned could hold a cluster, and init would
+/// make a second one), and refuses before any request if the keys or the root token would
+/// have nowhere safe to go.
 ///
 /// # Errors
-/// [`Error::AlreadyInitialized`], [`Error::Input`] for bad options, API and file errors.
+/// [`Error::AlreadyInitialized`], [`Error::Unreachable`] naming the first node that did not
+/// answer (transient: retry when it is back), [`Error::Input`] for bad options, API and file
+/// errors.
 pub async fn init(cluster: &Cluster, options: &InitOptions) -> Result<InitReport> {
     if options.threshold == 0 || options.shares == 0 || options.threshold > options.shares {
         return Err(Error::Input(format!(
@@ -159,16 +163,38 @@ pub async fn init(cluster: &Cluster, options: &InitOptions) -> Result<InitReport
     let t = Instant::now();
     let checks = join_all(cluster.nodes().iter().map(|n| n.read("sys/init")).collect()).await;
     phase("init.check", "-", t);
+    // Every node must answer and say it is not initialised. A node that does not answer (down,
+    // or partitioned from us but not from its peers) may hold an initialised cluster: init
+    // would then make a second one, with its own keys, beside it.
+    const REFUSED: &str = "init refused: every node must answer and be uninitialised (a node \
+                           that does not could hold a cluster init would duplicate)";
     for (node, check) in cluster.nodes().iter().zip(checks) {
+        let name = node.name().to_owned();
         match check {
-            Ok(Some(body)) if body.get("initialized") == Some(&Value::Bool(true)) => {
-                return Err(Error::AlreadyInitialized {
-                    node: node.name().to_owned(),
+            Ok(Some(body)) => match body.get("initialized") {
+                Some(Value::Bool(true)) => return Err(Error::AlreadyInitialized { node: name }),
+                Some(Value::Bool(false)) => {}
+                _ => {
+                    return Err(Error::Protocol {
+                        node: name,
+                        path: "sys/init".to_owned(),
+                        reason: format!("no \"initialized\" in the answer; {REFUSED}"),
+                    });
+                }
+            },
+            Ok(None) => {
+                return Err(Error::Protocol {
+                    node: name,
+                    path: "sys/init".to_owned(),
+                    reason: format!("not found; {REFUSED}"),
                 });
             }
-            Ok(_) => {}
-            Err(e @ Error::Unreachable { .. }) => {
-                tracing::warn!(error = %e, "node unreachable during init check")
+            Err(Error::Unreachable { node, url, reason }) => {
+                return Err(Error::Unreachable {
+                    node,
+                    url,
+                    reason: format!("{reason}; {REFUSED}"),
+                });
             }
             Err(e) => return Err(e),
         }

@@ -82,6 +82,47 @@ async fn cluster_lifecycle() {
         .unwrap_err();
     assert!(matches!(e, Error::NotInitialized { .. }), "{e}");
 
+    // init refuses unless every node answers: a node pointed at a dead loopback port (as if
+    // partitioned), then a stopped node. One line naming the node, transient (exit 75),
+    // nothing initialised and no keys file. Before, an unreachable node was only logged and
+    // init went ahead: a partitioned node holding a cluster would get a second one beside it.
+    let refused_keys = tc.dir.path().join("refused-keys.json");
+    let refused_opts = InitOptions {
+        shares: 5,
+        threshold: 3,
+        keys_file: Some(refused_keys.clone()),
+        ..Default::default()
+    };
+    let mut partitioned = tc.urls();
+    let dead = format!("https://127.0.0.1:{}", rackpipe_testkit::free_port());
+    partitioned[2].1 = dead.clone();
+    let split = rackpipe_vault::Cluster::new(&partitioned, &tc.client_options()).unwrap();
+    let e = init(&split, &refused_opts).await.unwrap_err();
+    let line = e.to_string();
+    assert!(
+        e.is_transient()
+            && !line.contains('\n')
+            && line.starts_with(&format!("vault3: unreachable at {dead}"))
+            && line.contains("init refused: every node must answer"),
+        "{line}"
+    );
+    out.err(&e);
+    tc.kill(1);
+    let e = init(&cluster, &refused_opts).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Unreachable { node, .. } if node == "vault2"),
+        "{e}"
+    );
+    out.err(&e);
+    tc.spawn(1);
+    tc.wait_listening(1);
+    assert!(!refused_keys.exists(), "a refused init leaves no keys file");
+    let st = status(&cluster, None).await.unwrap();
+    assert!(
+        st.nodes.iter().all(|n| n.state == NodeState::Uninitialized),
+        "nothing initialised: {st:?}"
+    );
+
     // init: refuses to hand out plaintext; writes a 0600 file; refuses a second init.
     let e = init(
         &cluster,
