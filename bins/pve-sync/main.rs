@@ -39,9 +39,10 @@ enum Command {
         #[command(flatten)]
         conn: Connection,
     },
-    /// Make the changes (pools, templates, guests, power, HA); deletes unmanaged,
-    /// unprotected guests only with --allow-destroy. Prints the result with the site and
-    /// the guests' facts embedded, for `pve-sync apply | ros-render ...`.
+    /// Make the changes (pools, templates, guests, power, HA; every site guest gets the
+    /// `rackpipe` ownership tag); with --allow-destroy, deletes unprotected guests that carry
+    /// the tag and are gone from the site, never a guest without it. Prints the result with
+    /// the site and the guests' facts embedded, for `pve-sync apply | ros-render ...`.
     Apply {
         #[command(flatten)]
         args: ApplyArgs,

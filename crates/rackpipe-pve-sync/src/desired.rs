@@ -338,9 +338,17 @@ fn guest(
     config.insert("memory".to_owned(), g.memory_mib.to_string());
     config.insert("onboot".to_owned(), b(g.onboot));
     config.insert("protection".to_owned(), b(g.protection));
-    if !g.tags.is_empty() {
-        config.insert("tags".to_owned(), g.tags.join(";"));
-    }
+    // The site's tags and the ownership tag: what `--allow-destroy` may delete carries it.
+    let tags: Vec<&str> = g
+        .tags
+        .iter()
+        .map(AsRef::as_ref)
+        .chain([crate::OWNER_TAG])
+        .collect();
+    config.insert(
+        "tags".to_owned(),
+        rackpipe_proxmox::normalize::normalize_tags(&tags.join(";")),
+    );
     if let Some(d) = &g.description {
         config.insert("description".to_owned(), d.clone());
     }

@@ -26,7 +26,8 @@ use crate::{Error, TOOL};
 pub struct Options {
     /// Requests in flight at most (config reads; guests applied in parallel).
     pub concurrency: usize,
-    /// Delete unmanaged guests (never protected ones).
+    /// Delete guests that carry the ownership tag ([`crate::OWNER_TAG`]) and are no longer in
+    /// the site (never protected ones, never guests without the tag).
     pub allow_destroy: bool,
 }
 
@@ -181,10 +182,22 @@ async fn analyse(
             .and_then(|c| c.get("protection"))
             .is_some_and(|p| p == "1");
         let name = r.name.clone().unwrap_or_default();
+        let tags = observed
+            .configs
+            .get(vmid)
+            .and_then(|c| c.get("tags"))
+            .or(r.tags.as_deref());
         if protected {
             unmanaged.push(format!(
                 "{} {vmid} ({name}) on {}: protected, never deleted",
                 gref.kind, gref.node
+            ));
+        } else if !tags.is_some_and(crate::has_owner_tag) {
+            unmanaged.push(format!(
+                "{} {vmid} ({name}) on {}: unmanaged, left alone (no `{}` tag: not created by rackpipe)",
+                gref.kind,
+                gref.node,
+                crate::OWNER_TAG
             ));
         } else {
             unmanaged.push(format!(

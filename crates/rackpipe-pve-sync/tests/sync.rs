@@ -73,7 +73,8 @@ async fn small_site_converges_and_facts_match() {
     assert_eq!(p2.summary.total(), 0, "{:#?}", p2.changes);
 
     let ct = sim.guest_config(201).unwrap();
-    assert_eq!(ct["tags"], "db;web");
+    // The site's tags as PVE stores them, and the ownership tag.
+    assert_eq!(ct["tags"], "db;rackpipe;web");
     assert_eq!(ct["unprivileged"], "0");
     assert!(
         ct["net0"].contains("hwaddr=BC:24:11:AA:00:01"),
@@ -159,7 +160,13 @@ async fn drift_is_planned_and_repaired() {
     };
     let upid = pve.delete_guest(&ct_b, true).await.unwrap();
     pve.wait_task(&upid).await.unwrap();
-    for (vmid, protection) in [(900, "0"), (901, "1")] {
+    // 900 made by hand (no ownership tag), 901 protected, 902 one rackpipe made once (tagged)
+    // that is no longer in the site.
+    for (vmid, protection, tags) in [
+        (900, "0", "web"),
+        (901, "1", "rackpipe"),
+        (902, "0", "Web;RackPipe"),
+    ] {
         sim.add_guest(GuestSpec {
             vmid,
             kind: GuestKind::Lxc,
@@ -167,6 +174,7 @@ async fn drift_is_planned_and_repaired() {
             config: vec![
                 ("hostname".into(), format!("byhand{vmid}")),
                 ("protection".into(), protection.into()),
+                ("tags".into(), tags.into()),
                 (
                     "rootfs".into(),
                     format!("local-lvm:vm-{vmid}-disk-0,size=2G"),
@@ -190,11 +198,13 @@ async fn drift_is_planned_and_repaired() {
     );
     assert_eq!(find("guest/ct-b").action, Action::Create);
     assert_eq!(p.summary.total(), 3, "{:#?}", p.changes);
-    assert_eq!(p.unmanaged.len(), 2, "{:?}", p.unmanaged);
-    assert!(
-        p.unmanaged
-            .iter()
-            .any(|u| u.contains("901") && u.contains("protected"))
+    assert_eq!(
+        p.unmanaged,
+        vec![
+            "lxc 900 (byhand900) on pve2: unmanaged, left alone (no `rackpipe` tag: not created by rackpipe)",
+            "lxc 901 (byhand901) on pve2: protected, never deleted",
+            "lxc 902 (byhand902) on pve2: deleted by apply --allow-destroy",
+        ]
     );
 
     // Without --allow-destroy the hand-made guests stay.
@@ -211,8 +221,12 @@ async fn drift_is_planned_and_repaired() {
         .unwrap();
     assert_eq!(r.summary.delete, 1);
     assert!(
-        sim.guest_config(900).is_none(),
-        "unprotected unmanaged guest deleted"
+        sim.guest_config(902).is_none(),
+        "rackpipe's guest, gone from the site, deleted"
+    );
+    assert!(
+        sim.guest_config(900).is_some(),
+        "a guest rackpipe did not create is never deleted"
     );
     assert!(
         sim.guest_config(901).is_some(),
@@ -220,6 +234,124 @@ async fn drift_is_planned_and_repaired() {
     );
     let p = plan(&site, &pve, &opts(), &FakeSecrets).await.unwrap();
     assert_eq!(p.summary.total(), 0, "{:#?}", p.changes);
+    assert_schema_clean(&sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allow_destroy_deletes_only_what_rackpipe_created_and_adopts_older_guests() {
+    let Some(schema) = schema() else { return };
+    let site = load_site(SMALL_SITE);
+    let sim = sim_for(&site, schema, |_| {}).await;
+    let pve = client(&sim);
+    let r = apply(&site, &pve, &opts(), &FakeSecrets, None)
+        .await
+        .unwrap();
+    let guests = &site.proxmox.as_ref().unwrap().guests;
+    let made = r.facts["guests"].as_array().unwrap().clone();
+    assert_eq!(made.len(), guests.len());
+    // Every guest rackpipe created carries the ownership tag, as PVE stores tags.
+    for f in &made {
+        let vmid = u32::try_from(f["vmid"].as_u64().unwrap()).unwrap();
+        let tags = sim.guest_config(vmid).unwrap()["tags"].clone();
+        assert!(tags.split(';').any(|t| t == "rackpipe"), "{f} {tags}");
+    }
+
+    // Guests made before the ownership tag existed (tags as the site has them, no `rackpipe`):
+    // the next plan adopts them (a tag update each), the one after plans nothing.
+    for f in &made {
+        let g = guests
+            .iter()
+            .find(|g| g.name.as_str() == f["name"])
+            .unwrap();
+        let gref = GuestRef {
+            node: f["node"].as_str().unwrap().to_owned(),
+            kind: if f["kind"] == "lxc" {
+                GuestType::Lxc
+            } else {
+                GuestType::Qemu
+            },
+            vmid: u32::try_from(f["vmid"].as_u64().unwrap()).unwrap(),
+        };
+        let params = if g.tags.is_empty() {
+            Params::new().with("delete", "tags")
+        } else {
+            Params::new().with(
+                "tags",
+                g.tags
+                    .iter()
+                    .map(AsRef::as_ref)
+                    .collect::<Vec<&str>>()
+                    .join(";"),
+            )
+        };
+        pve.update_config(&gref, &params).await.unwrap();
+    }
+    // A guest somebody made by hand, not in the site.
+    sim.add_guest(GuestSpec {
+        vmid: 950,
+        kind: GuestKind::Lxc,
+        node: "pve2".into(),
+        config: vec![
+            ("hostname".into(), "byhand".into()),
+            ("rootfs".into(), "local-lvm:vm-950-disk-0,size=2G".into()),
+        ],
+        running: true,
+    })
+    .unwrap();
+    let p = plan(&site, &pve, &opts(), &FakeSecrets).await.unwrap();
+    assert_eq!(p.summary.update, guests.len(), "{:#?}", p.changes);
+    for c in &p.changes {
+        let after = c.after.as_ref().unwrap().as_object().unwrap();
+        assert_eq!(after.keys().collect::<Vec<_>>(), ["tags"], "{c:?}");
+    }
+    let destroy = Options {
+        allow_destroy: true,
+        ..opts()
+    };
+    let r = apply(&site, &pve, &destroy, &FakeSecrets, Some(&p))
+        .await
+        .unwrap();
+    assert_eq!(r.summary.delete, 0, "{:#?}", r.applied);
+    assert!(
+        sim.guest_config(950).is_some(),
+        "a hand-made guest survives --allow-destroy"
+    );
+    let p = plan(&site, &pve, &opts(), &FakeSecrets).await.unwrap();
+    assert_eq!(p.summary.total(), 0, "adopted: {:#?}", p.changes);
+    assert_eq!(
+        p.unmanaged,
+        vec![
+            "lxc 950 (byhand) on pve2: unmanaged, left alone (no `rackpipe` tag: not created by rackpipe)"
+        ]
+    );
+
+    // A guest removed from the site: it carries the tag, so --allow-destroy deletes it.
+    let mut smaller = site.clone();
+    let gone = smaller.proxmox.as_mut().unwrap().guests.remove(1);
+    let p = plan(&smaller, &pve, &opts(), &FakeSecrets).await.unwrap();
+    assert!(
+        p.unmanaged
+            .iter()
+            .any(|u| u.contains(&format!("({})", gone.name))
+                && u.ends_with("deleted by apply --allow-destroy")),
+        "{:?}",
+        p.unmanaged
+    );
+    let r = apply(&smaller, &pve, &destroy, &FakeSecrets, Some(&p))
+        .await
+        .unwrap();
+    assert_eq!(r.summary.delete, 1, "{:#?}", r.applied);
+    let gone_vmid = made
+        .iter()
+        .find(|f| f["name"] == gone.name.as_str())
+        .unwrap()["vmid"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        sim.guest_config(u32::try_from(gone_vmid).unwrap())
+            .is_none()
+    );
+    assert!(sim.guest_config(950).is_some());
     assert_schema_clean(&sim);
 }
 
