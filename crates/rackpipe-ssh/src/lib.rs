@@ -252,6 +252,17 @@ pub enum Error {
         /// The cause.
         message: String,
     },
+    /// A command printed more than the output limit (it is not read further; a broken or
+    /// hostile host cannot exhaust our memory).
+    #[error("{host}: {what}: more than {limit} of output, refused (not read further)")]
+    OutputTooLarge {
+        /// `host:port`.
+        host: String,
+        /// `"cat" standard output`.
+        what: String,
+        /// The limit, human-readable.
+        limit: String,
+    },
     /// A remote file operation failed.
     #[error("{host}: {path}: {message}")]
     Remote {
@@ -287,6 +298,7 @@ impl Error {
             | Self::AuthRejected { host, .. }
             | Self::Ssh { host, .. }
             | Self::LocalWrite { host, .. }
+            | Self::OutputTooLarge { host, .. }
             | Self::Remote { host, .. } => Some(host),
             Self::BadFingerprint(_) | Self::Key { .. } => None,
         }
@@ -493,7 +505,13 @@ pub struct Session {
     handle: Handle<Verifier>,
     label: String,
     exec_timeout: Duration,
+    output_limit: usize,
 }
+
+/// The most standard output, and separately standard error, one [`Session::exec`] keeps in
+/// memory (the largest real output, a `cat` of a configuration or a manifest, is KiBs; large
+/// transfers stream: [`Session::exec_streaming`], [`Session::sftp_download`]).
+pub const EXEC_OUTPUT_LIMIT: usize = 64 * 1024 * 1024;
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -626,6 +644,7 @@ impl Session {
             handle,
             label,
             exec_timeout: options.exec_timeout,
+            output_limit: EXEC_OUTPUT_LIMIT,
         })
     }
 
@@ -664,6 +683,14 @@ impl Session {
             })?
     }
 
+    /// The same session with another limit for [`Session::exec`] output (default
+    /// [`EXEC_OUTPUT_LIMIT`]).
+    #[must_use]
+    pub fn with_output_limit(mut self, bytes: usize) -> Self {
+        self.output_limit = bytes;
+        self
+    }
+
     async fn exec_inner(&self, command: &str, stdin: Option<&[u8]>) -> Result<Output, Error> {
         let ssh_err = |e: russh::Error| Error::Ssh {
             host: self.label.clone(),
@@ -680,10 +707,26 @@ impl Session {
             stdout: Vec::new(),
             stderr: Vec::new(),
         };
+        let limit = self.output_limit;
+        let too_large = |stream: &str| Error::OutputTooLarge {
+            host: self.label.clone(),
+            what: format!("{:?} {stream}", first_word(command)),
+            limit: human_size(limit),
+        };
         while let Some(msg) = channel.wait().await {
             match msg {
-                ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
-                ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
+                ChannelMsg::Data { data } => {
+                    if out.stdout.len() + data.len() > limit {
+                        return Err(too_large("standard output"));
+                    }
+                    out.stdout.extend_from_slice(&data);
+                }
+                ChannelMsg::ExtendedData { data, ext: 1 } => {
+                    if out.stderr.len() + data.len() > limit {
+                        return Err(too_large("standard error"));
+                    }
+                    out.stderr.extend_from_slice(&data);
+                }
                 ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
                 ChannelMsg::Close => break,
                 _ => {}
@@ -1078,6 +1121,17 @@ impl Session {
     }
 }
 
+/// `67108864` → `64 MiB`.
+fn human_size(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 fn first_word(command: &str) -> &str {
     command.split_whitespace().next().unwrap_or(command)
 }
@@ -1165,6 +1219,44 @@ mod tests {
         };
         assert!(!k.is_transient());
         assert!(k.to_string().starts_with("h:22: host key"));
+    }
+}
+
+/// Output limits against a real OpenSSH `sshd` on loopback (skipped without OpenSSH, failing
+/// in CI).
+#[cfg(all(test, feature = "testing"))]
+mod output_limit_tests {
+    use super::*;
+    use crate::testing::SshServer;
+
+    /// A command that prints without end is cut at the limit with one line naming the host
+    /// (before, `exec` kept everything: a hostile host could exhaust our memory); output within
+    /// the limit is whole, and the session still works afterwards.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn endless_output_is_refused_at_the_limit() {
+        let Some(server) = SshServer::start() else {
+            return;
+        };
+        let s = Session::connect(&server.options())
+            .await
+            .unwrap()
+            .with_output_limit(1 << 20);
+        let err = s.exec("yes rackpipe").await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::OutputTooLarge { .. }), "{text}");
+        assert!(
+            text.ends_with(
+                ": \"yes\" standard output: more than 1 MiB of output, refused (not read further)"
+            ),
+            "{text}"
+        );
+        assert_eq!(err.host(), Some(s.host()));
+        assert!(!err.is_transient());
+        let err = s.exec("yes rackpipe >&2").await.unwrap_err();
+        assert!(err.to_string().contains("standard error"), "{err}");
+        let out = s.exec("head -c 1048576 /dev/zero").await.unwrap();
+        assert_eq!(out.stdout.len(), 1 << 20);
+        s.close().await;
     }
 }
 
