@@ -37,8 +37,8 @@ enum Command {
         #[arg(long)]
         allow_destroy: bool,
     },
-    /// Apply the changes under an automatic revert (the router restores its pre-apply
-    /// export unless apply confirms it still answers).
+    /// Apply the changes under an automatic revert (the router loads a binary backup taken
+    /// just before, users and keys included, unless apply confirms it still answers).
     Apply {
         #[command(flatten)]
         args: ApplyArgs,
@@ -256,6 +256,8 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
             let options = rackpipe_ros_render::backup::BackupOptions {
                 transfer: sftp.transfer(&loaded.site, conn)?,
                 stamp: None,
+                password: rackpipe_ros_render::backup::backup_password(&loaded.site)
+                    .map_err(|e| tool_err(&e))?,
             };
             let client = client(&loaded.site, conn)?;
             let result = runtime()?

@@ -72,6 +72,10 @@ pub struct Management {
     pub user: String,
     /// Where the API password comes from.
     pub password: SecretRef,
+    /// Where the password that encrypts the router's binary backups comes from (`ros-render
+    /// backup`; without it the backup is saved unencrypted, with a warning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_password: Option<SecretRef>,
     /// TLS trust: a CA file or a pinned SHA-256 fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsTrust>,

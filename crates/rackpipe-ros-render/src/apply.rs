@@ -496,10 +496,10 @@ async fn recover(
     }
     match (back, answered) {
         (true, true) => {
-            "the router was restored from the pre-apply backup (users, certificates and keys included) and rebooted".to_owned()
+            "the router was reverted: it loaded the pre-apply backup (users, certificates and keys included) and rebooted".to_owned()
         }
         (true, false) => format!(
-            "the router lost the management connection and restored the pre-apply backup by itself ({waited}s after apply started)"
+            "the router lost the management connection and reverted itself by loading the pre-apply backup ({waited}s after apply started)"
         ),
         (false, _) => format!(
             "the router did not return to the pre-apply state within {}s; check it by hand (backup {} is on the router; /system scheduler {REVERT_NAME} loads it)",

@@ -1,6 +1,10 @@
 //! Backups: `/export` (text) and `/system backup save` (binary), made on the router,
 //! downloaded through `/file` and stored locally with SHA-256 checksums (`SHA256SUMS`,
-//! `sha256sum -c` format). The files are removed from the router afterwards.
+//! `sha256sum -c` format). The binary backup is encrypted on the router with the site's
+//! `router.management.backup_password` ([`BackupOptions::password`]). Both files are removed
+//! from the router afterwards, whether the download worked or not (they hold the whole
+//! configuration). Locally every file is private: `0600` in a `0700` directory whatever the
+//! umask (`rackpipe_model::files`).
 //!
 //! Two ways to bring the files home ([`Transfer`]):
 //!
@@ -53,6 +57,26 @@ pub struct BackupOptions {
     /// UTC time stamp in the file names (`%Y%m%dT%H%M%SZ`); `None` means now. Fixed stamps
     /// make file names predictable (tests).
     pub stamp: Option<String>,
+    /// Password the router encrypts the binary backup with (`router.management.
+    /// backup_password`, see [`backup_password`]); `None` saves it unencrypted (with a
+    /// warning).
+    pub password: Option<crate::rest::Password>,
+}
+
+/// The site's `router.management.backup_password`, resolved; `None` when the site has none.
+///
+/// # Errors
+/// No router section; an unresolvable reference (the message names the field).
+pub fn backup_password(
+    site: &rackpipe_model::Site,
+) -> Result<Option<crate::rest::Password>, Error> {
+    let router = site.router.as_ref().ok_or(crate::Error::NoRouter)?;
+    router
+        .management
+        .backup_password
+        .as_ref()
+        .map(|r| crate::rest::Password::resolve(r, "router.management.backup_password"))
+        .transpose()
 }
 
 /// SSH options to reach the site's router for [`Transfer::Sftp`]: user and password from
@@ -202,9 +226,9 @@ pub async fn download_sftp(
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.partial"));
     let result = async {
-        let file = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(|e| io_err(&tmp, "cannot create", &e))?;
+        let file = rackpipe_model::files::create_private(&tmp)
+            .map(tokio::fs::File::from_std)
+            .map_err(|e| io_err(&tmp, "cannot create", &e.source))?;
         let mut writer = HashingWriter {
             inner: file,
             hasher: Sha256::new(),
@@ -270,31 +294,39 @@ async fn find_file(client: &RestClient, name: &str) -> Result<Map<String, Value>
     })
 }
 
-/// Removes the file from the router; a failure is only logged (the backup itself is safe).
-async fn remove_file(client: &RestClient, name: &str, row: &Map<String, Value>) {
-    if let Some(id) = row.get(".id").and_then(Value::as_str)
-        && let Err(e) = client.remove("/file", id).await
-    {
-        tracing::warn!(file = name, error = %e, "could not remove the file from the router");
+/// Removes every `/file` row named one of `names` from the router, whatever happened before
+/// (a failed download must not leave the configuration lying on the router). A failure is
+/// logged, never returned: it must not hide the error that brought us here.
+async fn remove_files(client: &RestClient, names: &[String]) {
+    for name in names {
+        let removed = async {
+            for row in client.list(&format!("/file?name={name}")).await? {
+                if let Some(id) = row.get(".id").and_then(Value::as_str) {
+                    client.remove("/file", id).await?;
+                }
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
+        if let Err(e) = removed {
+            tracing::warn!(file = %name, error = %e, "could not remove the file from the router");
+        }
     }
 }
 
 async fn download(client: &RestClient, name: &str) -> Result<String, Error> {
     let row = find_file(client, name).await?;
-    let contents = row
-        .get("contents")
+    row.get("contents")
         .and_then(Value::as_str)
         .map(str::to_owned)
         .ok_or_else(|| Error::BadReply {
             path: format!("/file/{name}"),
             message: "no contents (file too large for REST download?)".to_owned(),
-        })?;
-    remove_file(client, name, &row).await;
-    Ok(contents)
+        })
 }
 
-/// Finds `name` in `/file`, downloads it over SFTP to `dest`, then removes it from the router.
-async fn download_sftp_and_remove(
+/// Finds `name` in `/file` and downloads it over SFTP to `dest`.
+async fn download_sftp_named(
     client: &RestClient,
     session: &rackpipe_ssh::Session,
     name: &str,
@@ -306,29 +338,15 @@ async fn download_sftp_and_remove(
         .and_then(Value::as_str)
         .unwrap_or(name)
         .to_owned();
-    let file = download_sftp(session, &remote, dest).await?;
-    remove_file(client, name, &row).await;
-    Ok(file)
+    download_sftp(session, &remote, dest).await
 }
 
 fn store(dir: &Path, name: &str, content: &[u8]) -> Result<BackupFile, Error> {
-    use std::io::Write as _;
     let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.partial"));
-    let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(content)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::Io {
-            path: path.display().to_string(),
-            message: format!("cannot write: {e}"),
-        });
-    }
-    sync_dir(dir);
+    rackpipe_model::files::write_private(&path, content).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        message: format!("cannot write: {}", e.source),
+    })?;
     Ok(BackupFile {
         path: path.display().to_string(),
         sha256: hex::encode(Sha256::digest(content)),
@@ -363,9 +381,9 @@ pub async fn backup_with(
     out_dir: &Path,
     options: &BackupOptions,
 ) -> Result<BackupResult, Error> {
-    std::fs::create_dir_all(out_dir).map_err(|e| Error::Io {
+    rackpipe_model::files::ensure_private_dir(out_dir).map_err(|e| Error::Io {
         path: out_dir.display().to_string(),
-        message: format!("cannot create: {e}"),
+        message: format!("cannot create: {}", e.source),
     })?;
     let session = match &options.transfer {
         Transfer::Rest => None,
@@ -392,51 +410,52 @@ pub async fn backup_with(
         })
         .collect();
     let local = format!("{safe}-{stamp}");
-    let files = if let Some(session) = &session {
-        let result = async {
-            client.post("/export", &json!({ "file": base })).await?;
-            let export = download_sftp_and_remove(
+    let save_body = match &options.password {
+        Some(password) => json!({ "name": base, "password": password.expose() }),
+        None => {
+            tracing::warn!(
+                "router.management.backup_password is not set: the binary backup is saved unencrypted"
+            );
+            json!({ "name": base, "dont-encrypt": "yes" })
+        }
+    };
+    let remote = [format!("{base}.rsc"), format!("{base}.backup")];
+    let result = async {
+        client.post("/export", &json!({ "file": base })).await?;
+        if let Some(session) = &session {
+            let export = download_sftp_named(
                 client,
                 session,
-                &format!("{base}.rsc"),
+                &remote[0],
                 &out_dir.join(format!("{local}.rsc")),
             )
             .await?;
-            client
-                .post(
-                    "/system/backup/save",
-                    &json!({ "name": base, "dont-encrypt": "yes" }),
-                )
-                .await?;
-            let binary = download_sftp_and_remove(
+            client.post("/system/backup/save", &save_body).await?;
+            let binary = download_sftp_named(
                 client,
                 session,
-                &format!("{base}.backup"),
+                &remote[1],
                 &out_dir.join(format!("{local}.backup")),
             )
             .await?;
             Ok::<_, Error>(vec![export, binary])
+        } else {
+            let export = download(client, &remote[0]).await?;
+            client.post("/system/backup/save", &save_body).await?;
+            let binary = download(client, &remote[1]).await?;
+            Ok(vec![
+                store(out_dir, &format!("{local}.rsc"), export.as_bytes())?,
+                store(out_dir, &format!("{local}.backup"), binary.as_bytes())?,
+            ])
         }
-        .await;
-        result?
-    } else {
-        client.post("/export", &json!({ "file": base })).await?;
-        let export = download(client, &format!("{base}.rsc")).await?;
-        client
-            .post(
-                "/system/backup/save",
-                &json!({ "name": base, "dont-encrypt": "yes" }),
-            )
-            .await?;
-        let binary = download(client, &format!("{base}.backup")).await?;
-        vec![
-            store(out_dir, &format!("{local}.rsc"), export.as_bytes())?,
-            store(out_dir, &format!("{local}.backup"), binary.as_bytes())?,
-        ]
-    };
+    }
+    .await;
+    // Whatever happened: nothing of ours stays on the router.
+    remove_files(client, &remote).await;
     if let Some(session) = session {
         session.close().await;
     }
+    let files = result?;
     let mut sums = String::new();
     for f in &files {
         let name = PathBuf::from(&f.path)
@@ -448,9 +467,11 @@ pub async fn backup_with(
     let sums_path = out_dir.join("SHA256SUMS");
     let mut existing = std::fs::read_to_string(&sums_path).unwrap_or_default();
     existing.push_str(&sums);
-    std::fs::write(&sums_path, existing).map_err(|e| Error::Io {
-        path: sums_path.display().to_string(),
-        message: format!("cannot write: {e}"),
+    rackpipe_model::files::write_private(&sums_path, existing.as_bytes()).map_err(|e| {
+        Error::Io {
+            path: sums_path.display().to_string(),
+            message: format!("cannot write: {}", e.source),
+        }
     })?;
     Ok(BackupResult {
         api_version: rackpipe_model::API_VERSION.to_owned(),

@@ -56,6 +56,7 @@ fn options(server: &SshServer) -> BackupOptions {
     BackupOptions {
         transfer: Transfer::Sftp(server.options()),
         stamp: Some(STAMP.to_owned()),
+        password: None,
     }
 }
 
@@ -145,6 +146,7 @@ async fn sftp_backup_refuses_a_wrong_host_key_before_saving_anything() {
         &BackupOptions {
             transfer: Transfer::Sftp(ssh),
             stamp: Some(STAMP.to_owned()),
+            password: None,
         },
     )
     .await
@@ -182,9 +184,10 @@ async fn sftp_backup_missing_remote_file_names_host_and_path() {
         )
     );
     assert!(!err.is_transient());
-    // The router's file stays (the download failed); no partial file is left locally.
+    // The router's file is removed although the download failed; no partial file is left
+    // locally.
     let files = client.list("/file").await.unwrap();
-    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files.is_empty(), "{files:?}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
@@ -209,6 +212,7 @@ async fn sftp_unreachable_is_transient_and_names_the_host() {
         &BackupOptions {
             transfer: Transfer::Sftp(ssh),
             stamp: None,
+            password: None,
         },
     )
     .await

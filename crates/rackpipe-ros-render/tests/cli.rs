@@ -12,6 +12,8 @@ use rackpipe_ros_sim::{Secret, SimConfig, Simulator};
 
 const PASSWORD: &str = "cli-sim-password";
 const PASSWORD_ENV: &str = "ROS_RENDER_TEST_ROUTER_PASSWORD";
+const BACKUP_PASSWORD: &str = "cli-backup-password";
+const BACKUP_PASSWORD_ENV: &str = "ROS_RENDER_TEST_BACKUP_PASSWORD";
 
 fn binary() -> Option<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
@@ -36,7 +38,7 @@ fn site_file(dir: &Path) -> Option<PathBuf> {
     let text = String::from_utf8(bytes).expect("UTF-8 example");
     let text = text.replacen(
         "password: vault:dev.rachuna/auth/router.rachuna.dev#password",
-        &format!("password: env:{PASSWORD_ENV}"),
+        &format!("password: env:{PASSWORD_ENV}\n    backup_password: env:{BACKUP_PASSWORD_ENV}"),
         1,
     );
     assert!(text.contains(&format!("env:{PASSWORD_ENV}")));
@@ -52,6 +54,7 @@ async fn run(bin: &Path, args: Vec<String>, password: &str) -> Output {
         std::process::Command::new(bin)
             .args(args)
             .env(PASSWORD_ENV, password)
+            .env(BACKUP_PASSWORD_ENV, BACKUP_PASSWORD)
             .env("NO_COLOR", "1")
             .output()
             .unwrap()
@@ -125,10 +128,7 @@ async fn plan_apply_backup_exit_codes() {
         stderr.contains("400 Bad Request") && stderr.contains("already have interface"),
         "{stderr}"
     );
-    assert!(
-        stderr.contains("restored from the pre-apply backup"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("loaded the pre-apply backup"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert_eq!(sim.export_config(), before, "nothing half-applied");
 
@@ -266,4 +266,11 @@ async fn plan_apply_backup_exit_codes() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["files"].as_array().map(Vec::len), Some(2));
     assert!(backups.join("SHA256SUMS").exists());
+    // Encrypted with the site's router.management.backup_password.
+    let binary = std::fs::read_to_string(doc["files"][1]["path"].as_str().unwrap()).unwrap();
+    assert!(
+        binary.starts_with("RACKPIPE-ROS-SIM-BACKUP encrypted") && !binary.contains(PASSWORD),
+        "{binary}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(BACKUP_PASSWORD));
 }

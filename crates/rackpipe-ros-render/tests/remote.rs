@@ -381,7 +381,7 @@ async fn lock_out_is_reverted_automatically() {
     let text = err.to_string();
     assert!(matches!(err, Error::ApplyFailed { .. }), "{text}");
     assert!(
-        text.contains("restored the pre-apply backup by itself"),
+        text.contains("reverted itself by loading the pre-apply backup"),
         "{text}"
     );
     assert_eq!(sim.export_config(), before, "the backup was restored");
@@ -416,10 +416,7 @@ async fn rest_error_mid_apply_leaves_nothing_half_applied() {
         "{text}"
     );
     assert!(text.contains("change 2"), "{text}");
-    assert!(
-        text.contains("restored from the pre-apply backup"),
-        "{text}"
-    );
+    assert!(text.contains("loaded the pre-apply backup"), "{text}");
     assert!(!text.contains('\n'));
     assert_eq!(sim.export_config(), before);
 }
@@ -666,7 +663,7 @@ async fn failed_apply_keeps_the_api_user_the_pinned_certificate_and_the_keys() {
         .unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("change 2") && text.contains("restored from the pre-apply backup"),
+        text.contains("change 2") && text.contains("loaded the pre-apply backup"),
         "{text}"
     );
     // The API user logs in with its password over the pinned certificate, on a new
@@ -717,7 +714,7 @@ async fn revert_backup_lives_on_flash_where_there_is_one() {
         .unwrap_err();
     assert!(
         err.to_string()
-            .contains("restored the pre-apply backup by itself"),
+            .contains("reverted itself by loading the pre-apply backup"),
         "{err}"
     );
     assert_eq!(sim.export_config(), before);
@@ -803,4 +800,89 @@ async fn failed_disarm_is_retried_then_says_the_revert_is_armed_and_when() {
     assert_eq!(bridges(&sim), 2, "applied");
     tokio::time::sleep(Duration::from_secs(in_secs + 2)).await;
     assert_eq!(bridges(&sim), 1, "the armed revert fired: {:?}", sim.log());
+}
+
+/// `ros-render backup`: the binary backup is encrypted on the router with the site's backup
+/// password; both files are stored 0600 in a 0700 directory, whatever modes were there
+/// before; the router keeps none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_is_encrypted_and_private() {
+    use rackpipe_ros_render::backup::{BackupOptions, backup_with};
+    use std::os::unix::fs::PermissionsExt as _;
+    let sim = Simulator::start(sim_config(&[])).await.unwrap();
+    let client = client_for(&sim, PASSWORD);
+    sim.run_script("/interface wireguard add name=wg0").unwrap();
+    let wg_key = sim.rows("/interface/wireguard")[0]["private-key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = rackpipe_testkit::temp_dir();
+    let out = dir.path().join("router");
+    // A world-readable directory and checksum file from an older version.
+    std::fs::create_dir(&out).unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(out.join("SHA256SUMS"), "").unwrap();
+    std::fs::set_permissions(
+        out.join("SHA256SUMS"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let options = BackupOptions {
+        stamp: Some("20261207T000000Z".to_owned()),
+        password: Some(Password::new("backup-secret")),
+        ..BackupOptions::default()
+    };
+    let result = backup_with("t", "r", &client, &out, &options)
+        .await
+        .unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&out), 0o700);
+    assert_eq!(mode(&out.join("SHA256SUMS")), 0o600);
+    for f in &result.files {
+        assert_eq!(mode(std::path::Path::new(&f.path)), 0o600, "{}", f.path);
+    }
+    let binary = std::fs::read_to_string(&result.files[1].path).unwrap();
+    assert!(
+        binary.starts_with("RACKPIPE-ROS-SIM-BACKUP encrypted"),
+        "{binary}"
+    );
+    for secret in ["backup-secret", PASSWORD, wg_key.as_str()] {
+        assert!(!binary.contains(secret), "{secret} in the backup");
+    }
+    assert!(client.list("/file").await.unwrap().is_empty());
+}
+
+/// A download that fails still removes both files from the router (they hold the whole
+/// configuration), and leaves nothing half-written locally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_backup_download_still_removes_the_router_files() {
+    use rackpipe_ros_render::backup::{BackupOptions, backup_with};
+    let sim = Simulator::start(sim_config(&[])).await.unwrap();
+    let client = client_for(&sim, PASSWORD);
+    let dir = rackpipe_testkit::temp_dir();
+    let options = BackupOptions {
+        stamp: Some("20261207T000000Z".to_owned()),
+        password: Some(Password::new("backup-secret")),
+        ..BackupOptions::default()
+    };
+    // The export's download fails.
+    sim.fail_next("GET", "/file", 1, 500);
+    let err = backup_with("t", "r", &client, dir.path(), &options)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("500"), "{err}");
+    assert!(sim.rows("/file").is_empty(), "{:?}", sim.rows("/file"));
+    // The export is downloaded, then saving the binary backup fails: the export is removed
+    // from the router all the same.
+    sim.fail_next("POST", "/system/backup/save", 1, 500);
+    let err = backup_with("t", "r", &client, dir.path(), &options)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("/system/backup/save"), "{err}");
+    assert!(sim.rows("/file").is_empty(), "{:?}", sim.rows("/file"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing stored locally"
+    );
 }
