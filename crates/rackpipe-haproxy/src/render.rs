@@ -484,14 +484,16 @@ fn context(
             Some(reference) => {
                 let path = format!("load_balancer.vips[{i}].auth_pass");
                 let value = secrets.resolve_at(reference, &path)?;
-                if value.is_empty()
-                    || value.len() > 8
-                    || value.chars().any(|c| c.is_whitespace() || c.is_control())
-                {
+                // keepalived splits on white space, reads `#` and `!` as comments, `"` as
+                // quotes and `{ }` as blocks: only printable ASCII outside those goes in.
+                let unsafe_char = |c: char| {
+                    !c.is_ascii_graphic() || matches!(c, '#' | '!' | '"' | '\'' | '{' | '}' | '\\')
+                };
+                if value.is_empty() || value.len() > 8 || value.chars().any(unsafe_char) {
                     return Err(Error::Secret {
                         path,
                         message: format!(
-                            "the VRRP PASS password must be 1 to 8 characters without spaces (keepalived truncates longer ones); {} has {}",
+                            "the VRRP PASS password must be 1 to 8 printable ASCII characters without spaces, quotes, braces, '\\', '#' or '!' (keepalived truncates longer ones and reads those as syntax); {} has {} characters",
                             reference,
                             value.chars().count()
                         ),

@@ -4,6 +4,7 @@
 mod check;
 mod common;
 mod deploy;
+mod injection;
 mod openbao;
 mod render;
 mod tls_certificate;

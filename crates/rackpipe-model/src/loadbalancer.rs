@@ -284,11 +284,7 @@ impl FromStr for TlsCertificate {
     fn from_str(s: &str) -> Result<Self, String> {
         if s.starts_with('/') {
             check_file_path(s)?;
-            if s.ends_with('/') {
-                Err(format!("{s:?} is a directory, not a file path"))
-            } else {
-                Ok(Self::Path(s.to_owned()))
-            }
+            Ok(Self::Path(s.to_owned()))
         } else {
             s.parse::<SecretRef>().map(Self::Secret).map_err(|_| {
                 format!(
@@ -328,7 +324,7 @@ impl JsonSchema for TlsCertificate {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "pattern": "^(/[A-Za-z0-9/._+@~-]*[A-Za-z0-9._+@~-]|env:.+|file:.+|vault:.+#.+)$",
+            "pattern": "^((/(\\.{0,2}[A-Za-z0-9_+@~-][A-Za-z0-9._+@~-]*|\\.{3,}[A-Za-z0-9._+@~-]*))+|env:.+|file:.+|vault:.+#.+)$",
             "description": "A PEM (certificate, chain, private key): an absolute path on the load-balancer hosts, or a secret reference (vault:MOUNT/PATH#KEY, file:PATH, env:NAME) whose value haproxy-gen deploys."
         })
     }

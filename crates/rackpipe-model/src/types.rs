@@ -521,7 +521,9 @@ macro_rules! checked_string {
 
 /// The one rule for a file path that the tools write into a daemon configuration, a script,
 /// an fstab line or a command line (certificate and CA files, NFS export paths, mount
-/// points): absolute, at most 4096 bytes, and only letters, digits and `/ . _ - + @ ~`.
+/// points): absolute, at most 4096 bytes, and only letters, digits and `/ . _ - + @ ~`; no
+/// empty (`//`, a trailing `/`), `.` or `..` component, so it names one file, the same one
+/// everywhere.
 /// Everything else is refused: white space (splits a directive or an fstab field), quotes
 /// and `\` (end or escape a quoted value), `#`, `;` and `!` (start a comment or a statement),
 /// `{ }` (open or close a block), `$` and `` ` `` (shell expansion), `%`, `,`, `:` and `=`
@@ -542,6 +544,13 @@ pub fn check_file_path(s: &str) -> Result<(), String> {
             "{s:?} contains {c:?}; a path may hold only letters, digits and / . _ - + @ ~"
         ));
     }
+    for component in s[1..].split('/') {
+        match component {
+            "" => return Err(format!("{s:?} has an empty component ('//' or a trailing '/')")),
+            "." | ".." => return Err(format!("{s:?} has a '{component}' component")),
+            _ => {}
+        }
+    }
     Ok(())
 }
 
@@ -549,8 +558,10 @@ fn is_path_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | '@' | '~')
 }
 
-/// The JSON Schema pattern of [`check_file_path`] (without the length limit).
-pub const FILE_PATH_PATTERN: &str = "^/[A-Za-z0-9/._+@~-]*$";
+/// The JSON Schema pattern of [`check_file_path`] (without the length limit): components
+/// of the allowed characters, none empty, `.` or `..`.
+pub const FILE_PATH_PATTERN: &str =
+    "^(/(\\.{0,2}[A-Za-z0-9_+@~-][A-Za-z0-9._+@~-]*|\\.{3,}[A-Za-z0-9._+@~-]*))+$";
 
 /// An absolute file path safe to write into a configuration, script or command line; see
 /// [`check_file_path`] for the rule.
@@ -911,6 +922,10 @@ mod tests {
     fn file_paths_refuse_every_hostile_character() {
         assert!("/etc/haproxy/certs/app.pem".parse::<FilePath>().is_ok());
         assert!("/volume1/k8s-prod_v2/x+y@z~".parse::<FilePath>().is_ok());
+        assert!("/a/.hidden/..x/.../b.".parse::<FilePath>().is_ok());
+        for bad in ["/", "/a/", "/a//b", "/a/./b", "/a/../b", "/.."] {
+            assert!(bad.parse::<FilePath>().is_err(), "{bad:?}");
+        }
         assert!("relative/x.pem".parse::<FilePath>().is_err());
         assert!("-rf".parse::<FilePath>().is_err());
         for bad in HOSTILE {
@@ -1007,7 +1022,7 @@ mod tests {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
         /// The JSON Schema pattern and the parser agree on every string.
         #[test]
-        fn schema_patterns_agree_with_the_parsers(text in "[ -~\\n\t]{0,24}|/[a-z0-9/._#;\"' {}-]{0,12}|[a-z./-]{1,10}(=[a-z.-]{0,5})?:(NoSchedule|Never)") {
+        fn schema_patterns_agree_with_the_parsers(text in "[ -~\\n\t]{0,24}|/[a-z0-9/._#;\"' {}-]{0,12}|(/\\.{0,3}[a-z~]{0,2}){1,4}/?|[a-z./-]{1,10}(=[a-z.-]{0,5})?:(NoSchedule|Never)") {
             fn agree<T: FromStr + JsonSchema>(text: &str) -> bool {
                 let schema = T::json_schema(&mut SchemaGenerator::default());
                 let pattern = schema.get("pattern").and_then(|p| p.as_str()).unwrap_or_default().to_owned();
@@ -1020,6 +1035,7 @@ mod tests {
             proptest::prop_assert!(agree::<LabelKey>(&text), "LabelKey {text:?}");
             proptest::prop_assert!(agree::<LabelValue>(&text), "LabelValue {text:?}");
             proptest::prop_assert!(agree::<Taint>(&text), "Taint {text:?}");
+            proptest::prop_assert!(agree::<crate::loadbalancer::TlsCertificate>(&text), "TlsCertificate {text:?}");
         }
     }
 

@@ -2,6 +2,7 @@
 //! instead of one per file). Each module is one former `tests/*.rs` file.
 
 mod fuzz;
+mod injection;
 mod schemas;
 mod semantic;
 mod vault_certificates;
