@@ -453,8 +453,9 @@ fn corrupt(path: &Path) {
 }
 
 /// The router loses the management connection in the middle of `ros-render apply`: the
-/// scheduled revert armed before the first change restores the pre-apply configuration by
-/// itself, and apply says so (non-zero exit, one line).
+/// scheduled revert armed before the first change (a `/system backup load` of the binary
+/// backup taken just before) restores the pre-apply configuration by itself, users and the
+/// `www-ssl` certificate included, and apply says so (non-zero exit, one line).
 #[test]
 fn router_apply_losing_connectivity_is_reverted_by_the_router() {
     let Some(drill) = Drill::up() else { return };
@@ -500,7 +501,11 @@ fn router_apply_losing_connectivity_is_reverted_by_the_router() {
             .join("\n")
     };
     let before = export();
+    // The API user logs in over the CA-verified HTTPS connection (before and after).
+    let logs_in = || curl("GET", "/rest/system/identity", None).contains("\"name\"");
+    assert!(logs_in(), "the API user cannot log in before the drill");
 
+    let started = Instant::now();
     let child = drill
         .command("ros-render", "apply", &["--revert-after", "5"])
         .stdout(Stdio::piped())
@@ -512,13 +517,16 @@ fn router_apply_losing_connectivity_is_reverted_by_the_router() {
         curl("GET", "/rest/system/scheduler", None).contains("rackpipe-revert")
     });
     assert!(armed, "apply never armed the scheduled revert");
+    let armed_after = started.elapsed();
     curl("POST", "/__sim/reachable", Some(r#"{"reachable":false}"#));
     let cut = Instant::now();
     // Longer than the revert delay plus the time a request hangs before it gives up: the
     // router reverts itself while nobody can reach it.
     std::thread::sleep(Duration::from_secs(16));
     curl("POST", "/__sim/reachable", Some(r#"{"reachable":true}"#));
+    let reconnected = Instant::now();
     let out = wait_child(child, Duration::from_secs(120));
+    let apply_done = started.elapsed();
     assert_ne!(
         out.code, 0,
         "apply succeeded without the router:\n{}",
@@ -540,9 +548,22 @@ fn router_apply_losing_connectivity_is_reverted_by_the_router() {
         before,
         "the router is not back at its pre-apply configuration"
     );
+    assert!(
+        logs_in(),
+        "after the revert the API user no longer logs in over the same certificate"
+    );
+    assert!(
+        curl("GET", "/__sim/log", None).contains("scheduler rackpipe-revert: ran"),
+        "the scheduled backup load did not run"
+    );
     eprintln!(
-        "drill: router cut {:.1} s after arming; reverted by itself; apply exit {}: {line}",
-        cut.elapsed().as_secs_f64(),
+        "drill: armed {:.1} s after apply started; cut right after; reverted by itself (backup load + reboot) while cut; reconnected after {:.1} s; apply returned {:.1} s after reconnecting ({:.1} s in all), exit {}: {line}",
+        armed_after.as_secs_f64(),
+        reconnected.duration_since(cut).as_secs_f64(),
+        apply_done
+            .saturating_sub(reconnected.duration_since(started))
+            .as_secs_f64(),
+        apply_done.as_secs_f64(),
         out.code
     );
 }
