@@ -288,18 +288,24 @@ pub async fn init(cluster: &Cluster, options: &InitOptions) -> Result<InitReport
     Ok(report)
 }
 
+/// A new file (it must not exist) with mode 0600 whatever the umask (`mode` at creation is
+/// only masked by it, so the mode is also set explicitly).
 fn create_private(path: &Path) -> Result<std::fs::File> {
-    let mut open = std::fs::OpenOptions::new();
-    open.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        open.mode(0o600);
-    }
-    open.open(path).map_err(|e| Error::File {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mode = rackpipe_model::files::PRIVATE_FILE;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .and_then(|f| {
+            f.set_permissions(std::fs::Permissions::from_mode(mode))
+                .map(|()| f)
+        })
+        .map_err(|e| Error::File {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
 }
 
 /// Reads unseal keys from a keys file written by [`init`] (`keys_base64`) or a text file with
