@@ -10,5 +10,6 @@ mod image;
 mod nfs_export;
 mod pve_sync;
 mod rehearsal;
+mod render_modes;
 mod support;
 mod vault_bootstrap;

@@ -306,6 +306,27 @@ fn vault_bootstrap_against_openbao() {
     assert_eq!(st["kind"], "VaultStatus");
     assert_eq!(states(&st).get("uninitialized"), Some(&NODES), "{st}");
 
+    // init with one node not answering (a dead loopback port, as if partitioned): refused in
+    // one line naming it, exit 75, nothing initialised, no keys file.
+    let dead = format!(
+        "vault-3=https://127.0.0.1:{}",
+        rackpipe_testkit::free_port()
+    );
+    let mut split = vec!["init".to_owned(), site.to_owned()];
+    split.extend(conn.iter().take(conn.len() - 2).cloned());
+    split.extend(["--node".to_owned(), dead]);
+    let refused = dir.join("refused-keys.json");
+    split.extend(["--keys-file".to_owned(), refused.display().to_string()]);
+    let out = runs.expect(75, &split, &[]);
+    let line = error_line(&out);
+    assert!(
+        line.contains("vault-3: unreachable") && line.contains("init refused"),
+        "{line}"
+    );
+    assert!(!refused.exists(), "a refused init leaves no keys file");
+    let st = runs.expect(0, &with("status", &[]), &[]).json();
+    assert_eq!(states(&st).get("uninitialized"), Some(&NODES), "{st}");
+
     // init: keys to a new 0600 file, nothing secret printed; an existing file and a second
     // init are refused.
     let keys_file = dir.join("keys.json");

@@ -467,8 +467,11 @@ fn render(hooks: &ToolHooks, args: &RenderArgs) -> Result<ExitStatus, CliError> 
     Ok(ExitStatus::Success)
 }
 
-/// Writes rendered files under `dir/<host>/<path>` (paths are made relative; `..` is refused).
+/// Writes rendered files under `dir/<host>/<path>` (paths are made relative; `..` is refused),
+/// each with the mode its tool declares (`0600` for a router script, `0755` for a check
+/// script), whatever the umask. Every path and mode is checked before anything is written.
 pub fn write_files(dir: &Path, files: &[RenderedFile]) -> Result<(), CliError> {
+    let mut checked = Vec::with_capacity(files.len());
     for file in files {
         let rel = Path::new(&file.host).join(file.path.trim_start_matches('/'));
         if rel
@@ -480,16 +483,36 @@ pub fn write_files(dir: &Path, files: &[RenderedFile]) -> Result<(), CliError> {
                 rel.display()
             )));
         }
-        let target = dir.join(&rel);
+        let mode = file_mode(&file.mode).ok_or_else(|| {
+            CliError::error(format!(
+                "{}: mode \"{}\" is not an octal file mode such as 0644",
+                rel.display(),
+                file.mode
+            ))
+        })?;
+        checked.push((dir.join(&rel), mode, file));
+    }
+    for (target, mode, file) in checked {
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| {
                 CliError::error(format!("{}: cannot create: {e}", parent.display()))
             })?;
         }
-        std::fs::write(&target, &file.content)
-            .map_err(|e| CliError::error(format!("{}: cannot write: {e}", target.display())))?;
+        rackpipe_model::files::write_with_mode(&target, file.content.as_bytes(), mode).map_err(
+            |e| CliError::error(format!("{}: cannot write: {}", e.path.display(), e.source)),
+        )?;
     }
     Ok(())
+}
+
+/// A declared mode (`0644`, `644`, `0o600`) as permission bits; `None` unless octal and at most
+/// `07777`.
+fn file_mode(text: &str) -> Option<u32> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return None;
+    }
+    u32::from_str_radix(digits, 8).ok().filter(|m| *m <= 0o7777)
 }
 
 /// Prints findings on stderr, one line each: `TOOL: error: FILE:LINE:COL: PATH: message`.
@@ -599,5 +622,48 @@ pub fn main<C: ToolCli>(
             });
             err.status.into()
         }
+    }
+}
+
+#[cfg(test)]
+mod write_files_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    fn file(path: &str, mode: &str) -> RenderedFile {
+        RenderedFile {
+            host: "h".into(),
+            path: path.into(),
+            mode: mode.into(),
+            content: "x\n".into(),
+        }
+    }
+
+    #[test]
+    fn declared_modes_are_parsed_and_a_bad_one_writes_nothing() {
+        assert_eq!(file_mode("0644"), Some(0o644));
+        assert_eq!(file_mode("0o600"), Some(0o600));
+        assert_eq!(file_mode("755"), Some(0o755));
+        for bad in ["", "rw-r--r--", "0899", "077777", "-644"] {
+            assert_eq!(file_mode(bad), None, "{bad}");
+        }
+        let dir = std::env::temp_dir().join(format!("rackpipe-write-files-{}", std::process::id()));
+        let err = write_files(
+            &dir,
+            &[file("/etc/a.rsc", "0600"), file("/etc/b.sh", "rwx")],
+        )
+        .unwrap_err();
+        assert!(
+            err.message
+                .ends_with("h/etc/b.sh: mode \"rwx\" is not an octal file mode such as 0644"),
+            "{}",
+            err.message
+        );
+        assert!(!dir.exists(), "nothing written");
+        write_files(&dir, &[file("/etc/a.rsc", "0600"), file("b.sh", "0755")]).unwrap();
+        let mode = |p: &str| std::fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o7777;
+        let modes = (mode("h/etc/a.rsc"), mode("h/b.sh"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(modes, (0o600, 0o755));
     }
 }
