@@ -272,6 +272,17 @@ fn ganesha_export(e: &ResolvedExport) -> GaneshaExport<'_> {
 
 /// Renders the nfs-ganesha EXPORT blocks.
 pub fn render_ganesha(desired: &Desired<'_>, env: &Environment<'_>) -> Result<String, Error> {
+    // `Path = "...";` and `Pseudo = "...";`: a quote, `;`, `#`, a brace or a newline in either
+    // would end the value or the block. Site validation refuses them already; this holds for
+    // a site built in code too.
+    for e in &desired.exports {
+        for (what, value) in [("path", &e.path), ("pseudo", &e.pseudo)] {
+            rackpipe_model::types::check_file_path(value).map_err(|message| Error::Invalid {
+                path: format!("{}.{what}", e.field),
+                message,
+            })?;
+        }
+    }
     let ctx = GaneshaCtx {
         site: desired.site.metadata.name.as_str(),
         exports: desired.exports.iter().map(ganesha_export).collect(),
@@ -447,6 +458,25 @@ pub fn render_provisioner(
 #[cfg(test)]
 mod tests {
     use super::mount_unit_name;
+
+    /// A site built in code (never validated) with a quote in a ganesha path: the renderer
+    /// refuses it naming the field instead of writing `Path = "/srv/a";…`.
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn ganesha_refuses_a_path_that_would_end_the_value() {
+        let yaml = "apiVersion: rackpipe/v1\nkind: Site\nmetadata: {name: g, domain: g.example}\nsegments:\n  - {name: storage, cidr: 198.18.1.0/24}\nhosts:\n  - {name: nas, address: 198.18.1.1, segment: storage}\nnas:\n  host: nas\n  server: {kind: ganesha, ssh_user: root}\n  exports:\n    - {name: data, path: /srv/data, clients: [{segment: storage}]}\n";
+        let (mut site, _) = rackpipe_model::load("g.yaml", yaml.as_bytes()).unwrap();
+        assert!(super::render(&site, None).is_ok());
+        for bad in ["/srv/a\";Path=\"/", "/srv/a b", "/srv/a}", "/srv/a#b"] {
+            site.nas.as_mut().unwrap().exports[0].path = bad.to_owned();
+            let err = super::render(&site, None).unwrap_err().to_string();
+            assert!(err.starts_with("nas.exports[0].path: "), "{bad:?}: {err}");
+        }
+        site.nas.as_mut().unwrap().exports[0].path = "/srv/data".to_owned();
+        site.nas.as_mut().unwrap().exports[0].pseudo = Some("/data\"x".to_owned());
+        let err = super::render(&site, None).unwrap_err().to_string();
+        assert!(err.starts_with("nas.exports[0].pseudo: "), "{err}");
+    }
 
     #[test]
     fn unit_names_follow_systemd_escape() {
