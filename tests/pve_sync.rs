@@ -20,19 +20,48 @@ const TOKEN: (&str, &str) = ("PVE_SYNC_TEST_TOKEN", "ci@pve!sync=00000000-1111")
 
 #[test]
 fn plain_http_needs_loopback_and_the_flag() {
-    for args in [
-        &["plan", "-", "--url", "http://127.0.0.1:9"][..],
-        &[
-            "plan",
-            "-",
-            "--url",
+    for (url, flag, expect) in [
+        (
+            "http://127.0.0.1:9",
+            false,
+            "--url: plain http:// to 127.0.0.1 refused: this client speaks only https:// (--insecure-http allows it to a loopback simulator)",
+        ),
+        (
             "http://10.9.0.1:8006",
-            "--insecure-http",
-        ][..],
+            true,
+            "--url: plain http:// to 10.9.0.1 refused: credentials go only over verified TLS",
+        ),
+        // Names and look-alikes are not loopback (rackpipe_tls::transport).
+        (
+            "http://localhost:9",
+            true,
+            "--url: plain http:// to localhost refused",
+        ),
+        (
+            "http://127.0.0.1.evil.example:9",
+            true,
+            "--url: plain http:// to 127.0.0.1.evil.example refused",
+        ),
+        (
+            "http://127.0.0.1:hunter2@pve.example:8006",
+            true,
+            "--url: http://***@pve.example:8006: a user name or password in the URL is refused",
+        ),
     ] {
-        let out = run_env("pve-sync", args, Some(SITE.as_bytes()), &[TOKEN]);
+        let mut args = vec!["plan", "-", "--url", url];
+        if flag {
+            args.push("--insecure-http");
+        }
+        let out = run_env("pve-sync", &args, Some(SITE.as_bytes()), &[TOKEN]);
         assert_eq!(out.code, 64, "{out:?}");
-        assert!(out.stderr.contains("plain http is only allowed"), "{out:?}");
+        assert!(
+            out.stderr
+                .lines()
+                .any(|l| l.starts_with(&format!("pve-sync: error: {expect}"))),
+            "{out:?}"
+        );
+        assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+        assert!(!out.stderr.contains("hunter2") && !out.stderr.contains("00000000-1111"));
         assert_eq!(out.json()["kind"], "Error");
     }
 }
