@@ -13,6 +13,7 @@ use rackpipe_cli::{
 };
 use rackpipe_model::Site;
 use rackpipe_model::nas::NfsServer;
+use rackpipe_nfs::ganesha::GaneshaTarget;
 use rackpipe_nfs::linux::{LinuxTarget, SshRemote};
 use rackpipe_nfs::synology::{DsmClient, DsmTarget};
 use rackpipe_ssh::{ConnectOptions, HostKeyPolicy};
@@ -45,7 +46,9 @@ enum Command {
         #[command(flatten)]
         conn: ConnArgs,
     },
-    /// Write the exports (Linux: atomically, then `exportfs -ra`; Synology: save and read back).
+    /// Write the exports (Linux: `/etc/exports.d/<site>.exports` atomically, then `exportfs
+    /// -ra`; nfs-ganesha: its include file `/etc/ganesha/<site>.conf`, which ganesha.conf must
+    /// `%include`, then a reload and a read-back over D-Bus; Synology: save and read back).
     Apply {
         #[command(flatten)]
         apply: ApplyArgs,
@@ -115,6 +118,19 @@ struct ConnArgs {
     /// address.
     #[arg(long, value_name = "HOST|URL")]
     target: Option<String>,
+    /// nfs-ganesha NAS: directory of the include file nfs-export manages.
+    #[arg(long, value_name = "DIR", default_value = "/etc/ganesha")]
+    ganesha_config_dir: String,
+    /// nfs-ganesha NAS: ganesha's main configuration, which must `%include` that file.
+    #[arg(long, value_name = "FILE", default_value = "/etc/ganesha/ganesha.conf")]
+    ganesha_main_config: String,
+    /// nfs-ganesha NAS: the command that makes ganesha re-read its exports (SIGHUP).
+    #[arg(
+        long,
+        value_name = "COMMAND",
+        default_value = "systemctl reload nfs-ganesha"
+    )]
+    ganesha_reload: String,
 }
 
 impl ToolCli for Cli {
@@ -166,6 +182,7 @@ fn lint(files: &[PathBuf], global: &GlobalArgs) -> Result<ExitStatus, CliError> 
 /// A connected NAS.
 enum Nas {
     Linux(SshRemote, LinuxTarget),
+    Ganesha(SshRemote, GaneshaTarget),
     Synology(DsmClient),
 }
 
@@ -212,7 +229,18 @@ async fn connect(site: &Site, conn: &ConnArgs) -> Result<Nas, CliError> {
             let remote = SshRemote::connect(&options, Duration::from_secs(60))
                 .await
                 .map_err(tool_error)?;
-            Ok(Nas::Linux(remote, LinuxTarget::for_user(ssh_user)))
+            Ok(match &nas.server {
+                NfsServer::Ganesha { .. } => Nas::Ganesha(
+                    remote,
+                    GaneshaTarget {
+                        config_dir: conn.ganesha_config_dir.clone(),
+                        main_config: conn.ganesha_main_config.clone(),
+                        reload: conn.ganesha_reload.clone(),
+                        ..GaneshaTarget::for_user(ssh_user)
+                    },
+                ),
+                _ => Nas::Linux(remote, LinuxTarget::for_user(ssh_user)),
+            })
         }
     }
 }
@@ -264,6 +292,9 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
                     Nas::Linux(remote, target) => {
                         rackpipe_nfs::linux::plan(site, &remote, &target).await
                     }
+                    Nas::Ganesha(remote, target) => {
+                        rackpipe_nfs::ganesha::plan(site, &remote, &target).await
+                    }
                     Nas::Synology(client) => rackpipe_nfs::synology::plan(site, &client).await,
                 }
                 .map_err(tool_error)
@@ -278,6 +309,10 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
                 match connect(site, conn).await? {
                     Nas::Linux(remote, target) => {
                         rackpipe_nfs::linux::apply(site, &remote, &target, expected.as_ref()).await
+                    }
+                    Nas::Ganesha(remote, target) => {
+                        rackpipe_nfs::ganesha::apply(site, &remote, &target, expected.as_ref())
+                            .await
                     }
                     Nas::Synology(client) => {
                         rackpipe_nfs::synology::apply(site, &client, expected.as_ref()).await

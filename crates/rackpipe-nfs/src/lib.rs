@@ -10,7 +10,9 @@
 //!   paths, contradicting options, consumers whose export is missing or does not let them in;
 //! - **lints** ([`exports::lint`]) any exports file, with line numbers;
 //! - **plans and applies** Synology DSM share rules over the DSM Web API ([`synology`]), with
-//!   the read-back the DSM lost-save defect requires, and Linux exports over SSH ([`linux`]);
+//!   the read-back the DSM lost-save defect requires, Linux exports over SSH ([`linux`]) and
+//!   nfs-ganesha's EXPORT blocks in a rackpipe-owned include file, reloaded and read back over
+//!   D-Bus ([`ganesha`]);
 //! - **copies backups** to and from the export the site's `backups` section names, over NFSv4
 //!   from user space ([`sync`]).
 //!
@@ -18,6 +20,7 @@
 
 pub mod desired;
 pub mod exports;
+pub mod ganesha;
 pub mod linux;
 pub mod render;
 pub mod secret;

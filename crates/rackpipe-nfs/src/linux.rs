@@ -87,11 +87,16 @@ impl LinuxTarget {
     }
 
     fn privileged(&self, command: &str) -> String {
-        if self.sudo {
-            format!("sudo -n sh -c {}", sh_quote(command))
-        } else {
-            command.to_owned()
-        }
+        privileged(self.sudo, command)
+    }
+}
+
+/// `command` as it runs with privileges: through `sudo -n sh -c` when `sudo`.
+pub(crate) fn privileged(sudo: bool, command: &str) -> String {
+    if sudo {
+        format!("sudo -n sh -c {}", sh_quote(command))
+    } else {
+        command.to_owned()
     }
 }
 
@@ -109,7 +114,7 @@ fn first_line(text: &str) -> String {
         .to_owned()
 }
 
-async fn run(
+pub(crate) async fn run(
     remote: &impl Remote,
     command: &str,
     stdin: Option<&[u8]>,
@@ -346,8 +351,20 @@ async fn write_atomic(
     path: &str,
     content: &str,
 ) -> Result<(), Error> {
+    write_file_atomic(remote, target.sudo, path, content).await
+}
+
+/// Writes `content` to `path` (0644) through a temporary file in the same directory and `mv`,
+/// so a reader never sees half a file; privileged through `sudo -n` when `sudo`.
+pub(crate) async fn write_file_atomic(
+    remote: &impl Remote,
+    sudo: bool,
+    path: &str,
+    content: &str,
+) -> Result<(), Error> {
     let (dir, name) = path.rsplit_once('/').unwrap_or((".", path));
-    // The temporary name does not end in .exports, so exportfs never reads a half file.
+    // The temporary name does not end in .exports (or .conf), so neither exportfs nor an
+    // include pattern ever reads a half file.
     let tmp = format!("{dir}/.{name}.rackpipe-tmp");
     let command = format!(
         "umask 022 && mkdir -p {d} && cat > {t} && chmod 0644 {t} && mv -f {t} {p}",
@@ -357,7 +374,7 @@ async fn write_atomic(
     );
     run(
         remote,
-        &target.privileged(&command),
+        &privileged(sudo, &command),
         Some(content.as_bytes()),
     )
     .await
@@ -439,7 +456,7 @@ pub async fn apply(
     Ok(result(site, current.changes))
 }
 
-fn result(site: &Site, applied: Vec<Change>) -> ApplyResult {
+pub(crate) fn result(site: &Site, applied: Vec<Change>) -> ApplyResult {
     ApplyResult {
         api_version: API_VERSION.to_owned(),
         kind: "ApplyResult".to_owned(),

@@ -11,16 +11,16 @@ use std::time::{Duration, Instant};
 
 use rackpipe_testkit::{ChildGuard, require_tool};
 
-struct Netns(String);
+pub(crate) struct Netns(pub(crate) String);
 
 impl Netns {
-    fn new(name: String) -> Self {
+    pub(crate) fn new(name: String) -> Self {
         run(&["ip", "netns", "add", &name]);
         run(&["ip", "-n", &name, "link", "set", "lo", "up"]);
         Self(name)
     }
 
-    fn exec(&self, args: &[&str]) -> Output {
+    pub(crate) fn exec(&self, args: &[&str]) -> Output {
         let mut full = vec!["ip", "netns", "exec", self.0.as_str(), "timeout", "15"];
         full.extend_from_slice(args);
         Command::new(full[0])
@@ -37,7 +37,7 @@ impl Drop for Netns {
     }
 }
 
-fn run(args: &[&str]) {
+pub(crate) fn run(args: &[&str]) {
     let out = Command::new(args[0])
         .args(&args[1..])
         .output()
@@ -50,7 +50,7 @@ fn run(args: &[&str]) {
 }
 
 /// Connects `client` to `server` with a veth pair on 198.18.<net>.0/24 (.1 server, .2 client).
-fn link(tag: &str, server: &Netns, client: &Netns, net: u8, suffix: &str) {
+pub(crate) fn link(tag: &str, server: &Netns, client: &Netns, net: u8, suffix: &str) {
     let (s_if, c_if) = (format!("rp{tag}s{suffix}"), format!("rp{tag}{suffix}"));
     run(&[
         "ip", "link", "add", &s_if, "netns", &server.0, "type", "veth", "peer", "name", &c_if,

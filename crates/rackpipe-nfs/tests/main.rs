@@ -4,6 +4,7 @@
 mod common;
 mod exportfs;
 mod ganesha;
+mod ganesha_apply;
 mod lint_props;
 mod linux_apply;
 mod render;
