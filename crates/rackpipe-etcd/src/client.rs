@@ -366,6 +366,25 @@ mod tests {
             }
         }
         assert_eq!(stub.connections(), 0, "a refused endpoint was contacted");
+        // A snapshot checks every endpoint first: one line, non-transient, nothing contacted
+        // (not even the acceptable first endpoint) and nothing written.
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("snapshots");
+        let target = Target::new(vec![stub.url(), "http://10.3.0.21:2379".to_owned()], None);
+        let e = rt
+            .block_on(crate::snapshot(
+                &target,
+                &dest,
+                &crate::SnapshotOptions::default(),
+            ))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "etcd endpoint plain http:// to 10.3.0.21 refused: credentials go only over verified TLS (https://); plain HTTP is allowed only to a literal loopback address (127.0.0.0/8 or [::1])"
+        );
+        assert!(!e.is_transient());
+        assert!(!dest.exists());
+        assert_eq!(stub.connections(), 0);
     }
 
     #[test]

@@ -128,6 +128,12 @@ pub async fn snapshot(target: &Target, dest: &Path, options: &SnapshotOptions) -
     if target.endpoints.is_empty() {
         return Err(Error::NoEndpoints("target.endpoints".into()));
     }
+    // Every endpoint passes the transport rule before the first connection: one line for the
+    // first refused one, not one per member (a refused URL is not the member's failure).
+    for endpoint in &target.endpoints {
+        rackpipe_tls::transport::check_url(endpoint, rackpipe_tls::transport::PlainHttp::Loopback)
+            .map_err(|e| Error::Url(e.to_string()))?;
+    }
     match options.timeout {
         Some(limit) => {
             match tokio::time::timeout(limit, snapshot_inner(target, dest, options)).await {
