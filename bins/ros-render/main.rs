@@ -256,8 +256,10 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
             let options = rackpipe_ros_render::backup::BackupOptions {
                 transfer: sftp.transfer(&loaded.site, conn)?,
                 stamp: None,
-                password: rackpipe_ros_render::backup::backup_password(&loaded.site)
-                    .map_err(|e| tool_err(&e))?,
+                password: Some(
+                    rackpipe_ros_render::backup::backup_password(&loaded.site)
+                        .map_err(|e| tool_err(&e))?,
+                ),
             };
             let client = client(&loaded.site, conn)?;
             let result = runtime()?

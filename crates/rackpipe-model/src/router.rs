@@ -73,7 +73,7 @@ pub struct Management {
     /// Where the API password comes from.
     pub password: SecretRef,
     /// Where the password that encrypts the router's binary backups comes from (`ros-render
-    /// backup`; without it the backup is saved unencrypted, with a warning).
+    /// backup`); without it they are encrypted with the API password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_password: Option<SecretRef>,
     /// TLS trust: a CA file or a pinned SHA-256 fingerprint.

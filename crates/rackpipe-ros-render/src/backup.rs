@@ -1,7 +1,8 @@
 //! Backups: `/export` (text) and `/system backup save` (binary), made on the router,
 //! downloaded through `/file` and stored locally with SHA-256 checksums (`SHA256SUMS`,
 //! `sha256sum -c` format). The binary backup is encrypted on the router with the site's
-//! `router.management.backup_password` ([`BackupOptions::password`]). Both files are removed
+//! `router.management.backup_password`, or the API password when the site names none
+//! ([`backup_password`], [`BackupOptions::password`]): never stored in the clear. Both files are removed
 //! from the router afterwards, whether the download worked or not (they hold the whole
 //! configuration). Locally every file is private: `0600` in a `0700` directory whatever the
 //! umask (`rackpipe_model::files`).
@@ -57,26 +58,29 @@ pub struct BackupOptions {
     /// UTC time stamp in the file names (`%Y%m%dT%H%M%SZ`); `None` means now. Fixed stamps
     /// make file names predictable (tests).
     pub stamp: Option<String>,
-    /// Password the router encrypts the binary backup with (`router.management.
-    /// backup_password`, see [`backup_password`]); `None` saves it unencrypted (with a
-    /// warning).
+    /// Password the router encrypts the binary backup with (see [`backup_password`]);
+    /// `None` saves it unencrypted, with a warning (library callers only: the CLI always
+    /// sets one).
     pub password: Option<crate::rest::Password>,
 }
 
-/// The site's `router.management.backup_password`, resolved; `None` when the site has none.
+/// The password that encrypts the site's binary backups: `router.management.backup_password`,
+/// or else the API password `router.management.password` (both secret references).
 ///
 /// # Errors
 /// No router section; an unresolvable reference (the message names the field).
-pub fn backup_password(
-    site: &rackpipe_model::Site,
-) -> Result<Option<crate::rest::Password>, Error> {
-    let router = site.router.as_ref().ok_or(crate::Error::NoRouter)?;
-    router
-        .management
-        .backup_password
+pub fn backup_password(site: &rackpipe_model::Site) -> Result<crate::rest::Password, Error> {
+    let m = &site
+        .router
         .as_ref()
-        .map(|r| crate::rest::Password::resolve(r, "router.management.backup_password"))
-        .transpose()
+        .ok_or(crate::Error::NoRouter)?
+        .management;
+    match &m.backup_password {
+        Some(reference) => {
+            crate::rest::Password::resolve(reference, "router.management.backup_password")
+        }
+        None => crate::rest::Password::resolve(&m.password, "router.management.password"),
+    }
 }
 
 /// SSH options to reach the site's router for [`Transfer::Sftp`]: user and password from

@@ -886,3 +886,51 @@ async fn failed_backup_download_still_removes_the_router_files() {
         "nothing stored locally"
     );
 }
+
+/// Without `router.management.backup_password` the binary backup is encrypted with the API
+/// password (never stored in the clear); the downloaded file loads on the router with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_falls_back_to_the_api_password_and_loads_back() {
+    use rackpipe_ros_render::backup::{BackupOptions, backup_password, backup_with};
+    let Some(mut site) = example("rachuna-dev") else {
+        return;
+    };
+    let dir = rackpipe_testkit::temp_dir();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+    let router = site.router.as_mut().unwrap();
+    router.management.password = format!("file:{}", pw.display()).parse().unwrap();
+    assert!(router.management.backup_password.is_none());
+    let sim = Simulator::start(sim_config(&[])).await.unwrap();
+    let client = client_for(&sim, PASSWORD);
+    sim.run_script("/system identity set name=saved").unwrap();
+    let options = BackupOptions {
+        stamp: Some("20261207T000000Z".to_owned()),
+        password: Some(backup_password(&site).unwrap()),
+        ..BackupOptions::default()
+    };
+    let out = dir.path().join("out");
+    let result = backup_with("t", "r", &client, &out, &options)
+        .await
+        .unwrap();
+    let binary = std::fs::read_to_string(&result.files[1].path).unwrap();
+    assert!(!binary.contains(PASSWORD));
+    // Put it back on the router and load it with the API password.
+    sim.run_script("/system identity set name=changed").unwrap();
+    client
+        .add(
+            "/file",
+            &Props::from_pairs([("name", "restore.backup"), ("contents", binary.as_str())]),
+        )
+        .await
+        .unwrap();
+    assert!(
+        sim.run_script("/system backup load name=restore.backup password=wrong")
+            .is_err()
+    );
+    sim.run_script(&format!(
+        "/system backup load name=restore.backup password={PASSWORD}"
+    ))
+    .unwrap();
+    assert_eq!(sim.rows("/system/identity")[0]["name"], "saved");
+}
