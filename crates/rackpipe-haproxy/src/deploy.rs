@@ -7,11 +7,14 @@
 //! **apply** refuses a stale plan (either digest differs now), connects to every instance
 //! first (an unreachable one stops everything before any change), then goes **one instance at
 //! a time**: upload each changed file to `<path>.rackpipe-new`, run the real validator there
-//! (`haproxy -c -dW`, `keepalived -t` with its output checked, `sh -n`), keep the old file as
-//! `<path>.rackpipe-prev`, move the new one into place (rename), reload (HAProxy
-//! master-worker reload is hitless), and verify the instance serves. A failed check leaves the
-//! instance untouched; a failed reload or verification restores the previous files. Either
-//! way apply stops there, and later instances are not touched.
+//! (`haproxy -c -dW`, `keepalived -t` with its output checked, `sh -n`), back up the old file
+//! as `<path>.rackpipe-prev` (copied to a temp file beside it, flushed, compared, renamed: a
+//! backup is complete or absent), move the new one into place (rename), reload (HAProxy
+//! master-worker reload is hitless), and verify the instance serves. A failed check or a
+//! failed backup (a full disk) leaves the instance untouched; a failed reload or verification
+//! restores the previous files, each only from a backup whose SHA-256 is that of the file as
+//! observed (an incomplete or stale backup is never moved over a file; the error says which
+//! file stayed). Either way apply stops there, and later instances are not touched.
 //!
 //! Certificates (`<certs dir>/<service>.pem`, mode 0600, from secret references) go up with
 //! the config: the directory is created when missing, `haproxy -c` checks a copy of the
@@ -636,33 +639,64 @@ async fn apply_instance(
             });
         }
     }
-    // 3. Keep the previous files, then move the new ones into place (rename = atomic).
-    let mut script_cmds = Vec::new();
-    for f in todo {
-        let q = shell_quote(&f.path);
-        let prev = shell_quote(&format!("{}.rackpipe-prev", f.path));
-        script_cmds.push(format!("if [ -e {q} ]; then cp -p {q} {prev}; fi"));
-    }
-    for f in todo {
-        script_cmds.push(format!(
-            "mv -f {} {}",
-            shell_quote(&staged(f)),
-            shell_quote(&f.path)
+    // 3. Back up every file about to be replaced: copied beside it to a temp file, flushed to
+    //    disk, compared with the original, then renamed to `<path>.rackpipe-prev`. A backup is
+    //    complete or absent, never half-written; when one fails (a full disk), nothing has
+    //    been moved and the originals stay as they are.
+    let existed = |f: &RenderedFile| {
+        observed
+            .get(&(target.instance.clone(), f.path.clone()))
+            .is_some_and(Option::is_some)
+    };
+    let mut backup_cmds = Vec::new();
+    let mut backup_tmps = Vec::new();
+    for f in todo.iter().filter(|f| existed(f)) {
+        let tmp = format!("{}.tmp", prev_path(f));
+        let (q, qt) = (shell_quote(&f.path), shell_quote(&tmp));
+        backup_cmds.push(format!(
+            "rm -f -- {qt}; cp -p -- {q} {qt}; sync -- {qt}; cmp -s -- {q} {qt}; mv -f -- {qt} {}; sync -- {} 2>/dev/null || true",
+            shell_quote(&prev_path(f)),
+            shell_quote(parent_dir(&f.path))
         ));
+        backup_tmps.push(tmp);
     }
-    let out = run(
-        session,
-        target,
-        &format!("set -e; {}", script_cmds.join("; ")),
-    )
-    .await?;
+    if !backup_cmds.is_empty() {
+        let out = run(
+            session,
+            target,
+            &format!("set -e; {}", backup_cmds.join("; ")),
+        )
+        .await?;
+        if !out.success() {
+            cleanup(staged_paths.iter().chain(&backup_tmps).cloned().collect()).await;
+            return Err(Error::Deploy {
+                host: label,
+                message: format!(
+                    "backing up the current files failed ({}; a full disk?); nothing was changed",
+                    out.first_error_line()
+                ),
+            });
+        }
+    }
+    //    Then move the new files into place (rename = atomic).
+    let moves: Vec<String> = todo
+        .iter()
+        .map(|f| {
+            format!(
+                "mv -f -- {} {}",
+                shell_quote(&staged(f)),
+                shell_quote(&f.path)
+            )
+        })
+        .collect();
+    let out = run(session, target, &format!("set -e; {}", moves.join("; "))).await?;
     if !out.success() {
         cleanup(staged_paths).await;
-        restore(session, todo, observed, &target.instance).await;
+        let restored = restore(session, todo, observed, &target.instance).await;
         return Err(Error::Deploy {
             host: label,
             message: format!(
-                "moving the files into place failed: {}",
+                "moving the files into place failed: {}; {restored}",
                 out.first_error_line()
             ),
         });
@@ -688,18 +722,15 @@ async fn apply_instance(
     let result =
         reload_and_verify(session, target, haproxy_changed, keepalived_changed, script).await;
     if let Err(message) = result {
-        restore(session, todo, observed, &target.instance).await;
+        let restored = restore(session, todo, observed, &target.instance).await;
         let _ =
             reload_and_verify(session, target, haproxy_changed, keepalived_changed, script).await;
         return Err(Error::Deploy {
             host: label,
-            message: format!("{message}; previous files restored"),
+            message: format!("{message}; {restored}"),
         });
     }
-    let prevs: Vec<String> = todo
-        .iter()
-        .map(|f| shell_quote(&format!("{}.rackpipe-prev", f.path)))
-        .collect();
+    let prevs: Vec<String> = todo.iter().map(|f| shell_quote(&prev_path(f))).collect();
     let _ = session.exec(&format!("rm -f -- {}", prevs.join(" "))).await;
     Ok(())
 }
@@ -753,19 +784,92 @@ async fn reload_and_verify(
     }
 }
 
-async fn restore(session: &Session, todo: &[&RenderedFile], observed: &Observed, instance: &str) {
+/// Where apply keeps the previous version of `f` until the new one serves.
+fn prev_path(f: &RenderedFile) -> String {
+    format!("{}.rackpipe-prev", f.path)
+}
+
+/// Puts back the files as they were observed, and says what it did in a few words.
+///
+/// A file is only ever replaced by its backup when the backup's SHA-256 is that of the file
+/// as observed: a file that was never replaced is left alone, and a backup that is
+/// incomplete or stale is never moved over the current file (which then stays, and is
+/// named in the answer). A file that did not exist before is removed only when it holds
+/// exactly what apply wrote.
+async fn restore(
+    session: &Session,
+    todo: &[&RenderedFile],
+    observed: &Observed,
+    instance: &str,
+) -> String {
+    let mut problems = Vec::new();
     for f in todo {
-        let q = shell_quote(&f.path);
-        let prev = shell_quote(&format!("{}.rackpipe-prev", f.path));
-        let existed = observed
-            .get(&(instance.to_owned(), f.path.clone()))
-            .is_some_and(Option::is_some);
-        let cmd = if existed {
-            format!("mv -f {prev} {q}")
-        } else {
-            format!("rm -f -- {q}")
+        let (q, prev) = (shell_quote(&f.path), shell_quote(&prev_path(f)));
+        let hashes = session
+            .exec(&format!(
+                "for f in {q} {prev}; do if [ -f \"$f\" ]; then sha256sum < \"$f\" | cut -d ' ' -f 1; else echo absent; fi; done"
+            ))
+            .await;
+        let (now, backup) = match &hashes {
+            Ok(out) if out.success() => {
+                let text = out.stdout_text();
+                let mut lines = text.lines().map(str::to_owned);
+                (
+                    lines.next().unwrap_or_default(),
+                    lines.next().unwrap_or_default(),
+                )
+            }
+            Ok(out) => {
+                problems.push(format!(
+                    "{}: not checked ({})",
+                    f.path,
+                    out.first_error_line()
+                ));
+                continue;
+            }
+            Err(e) => {
+                problems.push(format!("{}: not checked ({e})", f.path));
+                continue;
+            }
         };
-        let _ = session.exec(&cmd).await;
+        let original = observed
+            .get(&(instance.to_owned(), f.path.clone()))
+            .and_then(Option::as_ref);
+        let step = match original {
+            Some(bytes) => {
+                let want = sha256_hex(bytes);
+                if now == want {
+                    format!("rm -f -- {prev}")
+                } else if backup == want {
+                    format!("mv -f -- {prev} {q}")
+                } else {
+                    problems.push(format!(
+                        "{}: kept as it is, not restored: its backup {} is {} (sha256 {}, not {want})",
+                        f.path,
+                        prev_path(f),
+                        if backup == "absent" { "missing" } else { "incomplete or stale" },
+                        backup
+                    ));
+                    continue;
+                }
+            }
+            None if now == sha256_hex(f.content.as_bytes()) => format!("rm -f -- {q}"),
+            None => continue,
+        };
+        match session.exec(&step).await {
+            Ok(out) if out.success() => {}
+            Ok(out) => problems.push(format!(
+                "{}: {step} failed ({})",
+                f.path,
+                out.first_error_line()
+            )),
+            Err(e) => problems.push(format!("{}: {step} failed ({e})", f.path)),
+        }
+    }
+    if problems.is_empty() {
+        "previous files restored".to_owned()
+    } else {
+        format!("previous files NOT all restored: {}", problems.join("; "))
     }
 }
 

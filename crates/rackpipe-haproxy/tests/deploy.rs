@@ -311,3 +311,141 @@ async fn unreachable_host_and_wrong_host_key_change_nothing() {
         assert!(!Path::new(&f.path).exists(), "{} was written", f.path);
     }
 }
+
+/// A valid haproxy.cfg (one listener) ending with `tail`.
+fn small_cfg(tail: &str) -> String {
+    format!(
+        "global\n    maxconn 100\n\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 5s\n    timeout server 5s\n\nfrontend f\n    bind 127.0.0.1:1\n    default_backend b\n\nbackend b\n    server s 127.0.0.1:2\n{tail}"
+    )
+}
+
+/// One instance `lb1` whose haproxy.cfg lives in `dir`, reloaded by `reload` (a shell
+/// command), verified by `true`.
+fn single_target(server: &SshServer, reload: &str) -> Vec<Target> {
+    let mut t = Target::new("lb1", server.options());
+    t.reload_haproxy = reload.to_owned();
+    t.reload_keepalived = "true".to_owned();
+    t.verify = Some("true".to_owned());
+    vec![t]
+}
+
+fn cfg_file(dir: &Path, content: String) -> RenderedFile {
+    RenderedFile {
+        host: "lb1".into(),
+        path: dir.join("haproxy.cfg").display().to_string(),
+        mode: "0644".into(),
+        content,
+    }
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Sets sshd's soft file-size limit (RLIMIT_FSIZE, inherited by every session it forks):
+/// a write past it fails part-way, as on a full disk, without root or a small file system.
+fn limit_file_size(server: &SshServer, soft: &str) {
+    let prlimit = rackpipe_testkit::require_tool("prlimit").expect("prlimit");
+    let status = std::process::Command::new(prlimit)
+        .arg("--pid")
+        .arg(server.pid().to_string())
+        .arg(format!("--fsize={soft}:"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "prlimit --fsize={soft}");
+}
+
+/// The backup copy of the file being replaced fails part-way (16 KiB of a 64 KiB file, the
+/// disk "full"): apply stops before moving anything, the original is byte-identical and no
+/// half-written backup or staged file is left. Before, the half-written backup was moved over
+/// the intact original ("restore").
+#[tokio::test]
+async fn backup_that_fails_part_way_leaves_the_original_intact() {
+    if rackpipe_testkit::require_tool("haproxy").is_none()
+        || rackpipe_testkit::require_tool("prlimit").is_none()
+    {
+        return;
+    }
+    let Some(server) = SshServer::start() else {
+        return;
+    };
+    let dir = rackpipe_testkit::temp_dir();
+    let padding: String = (0..1024)
+        .map(|i| format!("# padding line {i:05} of the file as it was before the apply ......\n"))
+        .collect();
+    let original = small_cfg(&padding);
+    assert!(original.len() > 64 * 1024);
+    let cfg = dir.path().join("haproxy.cfg");
+    std::fs::write(&cfg, &original).unwrap();
+    let files = vec![cfg_file(dir.path(), small_cfg("# new\n"))];
+    let targets = single_target(&server, "true");
+    let p = plan("test-site", &files, &targets).await.unwrap();
+    assert_eq!(p.changes.len(), 1);
+
+    limit_file_size(&server, "16384");
+    let err = apply(&p, &files, &targets).await.unwrap_err();
+    let now = std::fs::read(&cfg).unwrap();
+    assert!(
+        now == original.as_bytes(),
+        "the original haproxy.cfg changed: {} bytes now, {} before ({err})",
+        now.len(),
+        original.len()
+    );
+    let text = err.to_string();
+    assert!(matches!(err, Error::Deploy { .. }), "{text}");
+    assert!(
+        text.contains("backing up the current files failed")
+            && text.contains("nothing was changed"),
+        "{text}"
+    );
+    assert_eq!(names(dir.path()), vec!["haproxy.cfg"], "leftovers");
+
+    // Space again: the same plan applies, and the backup is gone afterwards.
+    limit_file_size(&server, "unlimited");
+    apply(&p, &files, &targets).await.unwrap();
+    assert_eq!(read(&files[0].path), files[0].content);
+    assert_eq!(names(dir.path()), vec!["haproxy.cfg"]);
+}
+
+/// The reload fails and the backup is no longer what the file was (here cut to 10 bytes by
+/// the reload command): restore leaves the new, complete file in place and says it could not
+/// restore, instead of moving the broken backup over it. A good backup is restored exactly.
+#[tokio::test]
+async fn restore_never_moves_a_damaged_backup_over_the_file() {
+    if rackpipe_testkit::require_tool("haproxy").is_none() {
+        return;
+    }
+    let Some(server) = SshServer::start() else {
+        return;
+    };
+    let dir = rackpipe_testkit::temp_dir();
+    let cfg = dir.path().join("haproxy.cfg");
+    let original = small_cfg("# before\n");
+    std::fs::write(&cfg, &original).unwrap();
+    let files = vec![cfg_file(dir.path(), small_cfg("# after\n"))];
+    let prev = format!("{}.rackpipe-prev", cfg.display());
+
+    // A failing reload with a good backup: the original comes back byte for byte.
+    let targets = single_target(&server, "false");
+    let p = plan("test-site", &files, &targets).await.unwrap();
+    let err = apply(&p, &files, &targets).await.unwrap_err().to_string();
+    assert!(err.ends_with("previous files restored"), "{err}");
+    assert_eq!(std::fs::read(&cfg).unwrap(), original.as_bytes());
+
+    // A failing reload that also damages the backup: the new file stays, named in the error.
+    let targets = single_target(&server, &format!("truncate -s 10 '{prev}'; false"));
+    let p = plan("test-site", &files, &targets).await.unwrap();
+    let err = apply(&p, &files, &targets).await.unwrap_err().to_string();
+    assert!(
+        err.contains("NOT all restored")
+            && err.contains(&format!("{}: kept as it is", cfg.display())),
+        "{err}"
+    );
+    assert_eq!(read(&files[0].path), files[0].content);
+}
