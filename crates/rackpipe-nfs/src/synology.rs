@@ -760,7 +760,7 @@ mod tests {
         );
         assert!(!err.is_transient());
         let redirect = StubServer::start(Reply::Raw(
-            b"HTTP/1.1 302 Found\r\nLocation: http://203.0.113.8:5000/webapi/entry.cgi\r\nContent-Length: 0\r\n\r\n"
+            b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.2:9/webapi/entry.cgi\r\nContent-Length: 0\r\n\r\n"
                 .to_vec(),
         ));
         let err = rt
@@ -768,7 +768,7 @@ mod tests {
             .unwrap_err();
         assert!(
             err.to_string()
-                .ends_with("HTTP 302 redirect to http://203.0.113.8:5000 refused (credentials are never sent to another host)"),
+                .ends_with("HTTP 302 redirect to http://127.0.0.2:9 refused (credentials are never sent to another host)"),
             "{err}"
         );
         let failing = StubServer::start(Reply::status("500 Internal Server Error", "oops"));

@@ -872,7 +872,7 @@ mod tests {
         assert!(!text.contains('\n') && !text.contains("hunter2"), "{text}");
 
         let redirect = StubServer::start(Reply::Raw(
-            b"HTTP/1.1 302 Found\r\nLocation: https://203.0.113.9:8006/api2/json/nodes\r\nContent-Length: 0\r\n\r\n"
+            b"HTTP/1.1 302 Found\r\nLocation: https://127.0.0.2:9/api2/json/nodes\r\nContent-Length: 0\r\n\r\n"
                 .to_vec(),
         ));
         let client = Client::new(options(&redirect.url())).unwrap();
@@ -882,7 +882,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                "{}/api2/json/nodes: unexpected response: {}: HTTP 302 redirect to https://203.0.113.9:8006 refused (credentials are never sent to another host)",
+                "{}/api2/json/nodes: unexpected response: {}: HTTP 302 redirect to https://127.0.0.2:9 refused (credentials are never sent to another host)",
                 redirect.url(),
                 redirect.url()
             )

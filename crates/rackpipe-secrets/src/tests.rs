@@ -350,10 +350,10 @@ fn hostile_vault_replies_are_one_line_errors() {
         (Reply::Endless, "reply larger than 16 MiB", false),
         (
             Reply::Raw(
-                b"HTTP/1.1 307 Temporary Redirect\r\nLocation: https://203.0.113.5:8200/v1/kv/data/x\r\nContent-Length: 0\r\n\r\n"
+                b"HTTP/1.1 307 Temporary Redirect\r\nLocation: https://127.0.0.2:9/v1/kv/data/x\r\nContent-Length: 0\r\n\r\n"
                     .to_vec(),
             ),
-            "HTTP 307 redirect to https://203.0.113.5:8200 refused",
+            "HTTP 307 redirect to https://127.0.0.2:9 refused",
             false,
         ),
         (

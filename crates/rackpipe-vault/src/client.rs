@@ -434,7 +434,7 @@ mod tests {
         assert!(!err.is_transient());
 
         let redirect = StubServer::start(Reply::Raw(
-            b"HTTP/1.1 307 Temporary Redirect\r\nLocation: https://203.0.113.7:8200/v1/sys/health\r\nContent-Length: 0\r\n\r\n"
+            b"HTTP/1.1 307 Temporary Redirect\r\nLocation: https://127.0.0.2:9/v1/sys/health\r\nContent-Length: 0\r\n\r\n"
                 .to_vec(),
         ));
         let node = http
@@ -444,7 +444,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                "vault-2: sys/health: unexpected response: {}: HTTP 307 redirect to https://203.0.113.7:8200 refused (credentials are never sent to another host)",
+                "vault-2: sys/health: unexpected response: {}: HTTP 307 redirect to https://127.0.0.2:9 refused (credentials are never sent to another host)",
                 redirect.url()
             )
         );
