@@ -253,6 +253,14 @@ fn is_upload_temp(name: &str) -> bool {
         || name.starts_with(".nfs-rs-tmp-")
 }
 
+/// Whether `name` is a temporary upload file last changed (`changed`, seconds since the epoch,
+/// the server's clock) more than [`STALE_TEMP`] before `now`: left by a run that could not
+/// remove it. A file without a time is never taken.
+fn is_stale_temp(name: &str, changed: Option<i64>, now: i64) -> bool {
+    let limit = i64::try_from(STALE_TEMP.as_secs()).unwrap_or(i64::MAX);
+    is_upload_temp(name) && changed.is_some_and(|t| now.saturating_sub(t) > limit)
+}
+
 /// Reads a local file while counting what was read; remembers a read error so it is reported
 /// as the local file's, not as the NAS's.
 struct Counting<R> {
@@ -409,16 +417,12 @@ impl<'a> Remote<'a> {
             .read_dir(&path)
             .map_err(|e| nfs_error(self.dest, "read directory", &e))?;
         let now = epoch_seconds(std::time::SystemTime::now());
-        let stale = i64::try_from(STALE_TEMP.as_secs()).unwrap_or(i64::MAX);
         self.stale = entries
             .iter()
             .filter(|e| {
-                is_upload_temp(&e.name)
-                    && e.attributes.file_type == Some(nfs::v4::FileType::Regular)
-                    && e.attributes
-                        .metadata_time
-                        .or(e.attributes.modify_time)
-                        .is_some_and(|t| now.saturating_sub(t.seconds) > stale)
+                let changed = e.attributes.metadata_time.or(e.attributes.modify_time);
+                e.attributes.file_type == Some(nfs::v4::FileType::Regular)
+                    && is_stale_temp(&e.name, changed.map(|t| t.seconds), now)
             })
             .map(|e| e.name.clone())
             .collect();
@@ -717,6 +721,24 @@ mod tests {
             !is_upload_temp(".etcd.db.partial"),
             "etcd-backup's own temp: not ours"
         );
+    }
+
+    #[test]
+    fn only_old_upload_temps_are_stale() {
+        let now = 1_800_000_000;
+        let hours = |h: i64| Some(now - h * 3600);
+        let t = temp_name("a.db");
+        assert!(is_stale_temp(&t, hours(7), now));
+        assert!(
+            !is_stale_temp(&t, hours(5), now),
+            "a concurrent run's upload"
+        );
+        assert!(!is_stale_temp(&t, None, now));
+        assert!(
+            !is_stale_temp("a.db", hours(100), now),
+            "a backup is never a temp"
+        );
+        assert!(!is_stale_temp(".x.db.partial", hours(100), now), "not ours");
     }
 
     #[test]
