@@ -584,11 +584,40 @@ fn vault_bootstrap_renders_the_examples() {
 fn vault_bootstrap_refuses_bad_usage_before_connecting() {
     let site = support::root().join("tests/sites/minimal.yaml");
     let site = site.to_str().unwrap();
-    let cases: [(&[&str], i32, &str); 6] = [
+    let cases: [(&[&str], i32, &str); 9] = [
         (
             &["status", site, "--node", "nope=https://127.0.0.1:1"],
             64,
             "no node named \"nope\" in vault.nodes (vault-1, vault-2, vault-3)",
+        ),
+        // The transport rule (rackpipe_tls::transport): plain HTTP only to a literal loopback
+        // address, no user information; refused while reading the options.
+        (
+            &[
+                "status",
+                site,
+                "--node",
+                "vault-1=http://vault-1.lab.example:8200",
+            ],
+            64,
+            "vault-1: plain http:// to vault-1.lab.example refused",
+        ),
+        (
+            &["status", site, "--node", "vault-1=http://localhost:8200"],
+            64,
+            "vault-1: plain http:// to localhost refused",
+        ),
+        (
+            &[
+                "plan",
+                site,
+                "--token-env",
+                "PATH",
+                "--api",
+                "http://127.0.0.1@vault.example:8200",
+            ],
+            64,
+            "vault-bootstrap: error: api: http://***@vault.example:8200: a user name or password in the URL is refused",
         ),
         (
             &["status", site, "--node", "vault-1=127.0.0.1:8200"],
