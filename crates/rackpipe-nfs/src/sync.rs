@@ -231,12 +231,16 @@ fn epoch_seconds(t: std::time::SystemTime) -> i64 {
     }
 }
 
-/// Names sync considers: plain names, no temp files (`.partial`, `.tmp`, dot files).
+/// Names sync considers: plain names, no temp files (`.partial`, `.tmp`, dot files), nothing
+/// a hostile NAS listing could use to escape the directory or forge a log line (`/`, `\`,
+/// control characters such as a newline).
 fn is_backup_file(name: &str) -> bool {
-    !name.starts_with('.')
+    !name.is_empty()
+        && !name.starts_with('.')
         && !name.ends_with(".partial")
         && !name.ends_with(".tmp")
-        && !name.contains('/')
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control)
 }
 
 /// The temporary name an upload of `name` is written under (hidden, `.partial`).
@@ -704,6 +708,19 @@ mod tests {
         assert!(!is_backup_file(".etcd.db.partial"));
         assert!(!is_backup_file("x.partial"));
         assert!(!is_backup_file("x.tmp"));
+        for odd in [
+            "",
+            "..",
+            "a/b",
+            "a\\b",
+            "a\nb.db",
+            "a\rb",
+            "a\u{1b}[2Jb",
+            "a\0b",
+        ] {
+            assert!(!is_backup_file(odd), "{odd:?}");
+        }
+        assert!(is_backup_file("étcd ü.db"), "any other UTF-8 name is fine");
     }
 
     #[test]

@@ -478,3 +478,29 @@ fn a_full_export_fails_and_leaves_no_final_file() {
         &local.join("small.db")
     ));
 }
+
+/// A NAS listing with odd names: a pull copies the plain backup only; a name with a newline
+/// (it would forge a log line), a hidden file and a temporary upload are never backups.
+#[test]
+fn a_pull_skips_odd_names_on_the_nas() {
+    let work = temp_dir();
+    let root = work.path().join("nas");
+    let Some(ganesha) = start_ganesha(work.path(), &root.join("pve")) else {
+        return;
+    };
+    let dest = destination(&root, &ganesha);
+    let on_nas = root.join("pve/etcd/lab");
+    std::fs::create_dir_all(&on_nas).unwrap();
+    for name in [
+        "ok.db",
+        "evil\nrackpipe: error: forged.db",
+        ".hidden.db",
+        ".ok.db.sync-1-2.partial",
+    ] {
+        std::fs::write(on_nas.join(name), b"x").unwrap();
+    }
+    let fresh = work.path().join("fresh");
+    let pulled = sync(&dest, &fresh, &options(Direction::Pull, false)).unwrap();
+    assert_eq!(names(&pulled.copied), ["ok.db"]);
+    assert_eq!(file_names(&fresh), ["ok.db"]);
+}
