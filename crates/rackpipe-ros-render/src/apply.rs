@@ -295,13 +295,15 @@ async fn arm(client: &RestClient, after: Duration) -> Result<Armed, Error> {
         });
     }
     let secs = after.as_secs().max(1);
-    let mut armed = Armed {
+    // Taken before the request: the router starts counting when it adds the entry, so the
+    // revert fires at the latest `secs` after this (reported times err on the early side).
+    let armed = Armed {
         file,
         password,
         at: Instant::now(),
         fires_at: std::time::SystemTime::now() + Duration::from_secs(secs),
     };
-    client
+    let added = client
         .add(
             "/system/scheduler",
             &Props::from_pairs([
@@ -314,9 +316,15 @@ async fn arm(client: &RestClient, after: Duration) -> Result<Armed, Error> {
                 ),
             ]),
         )
-        .await?;
-    armed.at = Instant::now();
-    armed.fires_at = std::time::SystemTime::now() + Duration::from_secs(secs);
+        .await;
+    if let Err(e) = added {
+        // Nothing was changed yet: leave nothing armed and no backup behind.
+        if let Err(still) = disarm(client).await {
+            tracing::warn!(error = %still, "could not check that no revert was armed");
+        }
+        remove_backup(client, &armed.file).await;
+        return Err(e);
+    }
     Ok(armed)
 }
 
