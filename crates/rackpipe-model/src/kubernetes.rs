@@ -138,6 +138,7 @@ pub struct StorageClass {
     pub default: bool,
     /// `Delete` or `Retain`.
     #[serde(default = "default_reclaim")]
+    #[schemars(regex(pattern = "^(Delete|Retain)$"))]
     pub reclaim_policy: String,
 }
 

@@ -117,11 +117,13 @@ pub struct ExportClient {
     /// Allow source ports above 1024.
     #[serde(default)]
     pub insecure: bool,
-    /// Security flavours in order of preference.
+    /// Security flavours in order of preference (`sys`, `krb5`, `krb5i`, `krb5p`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = "^[a-z0-9]+$")))]
     pub sec: Vec<String>,
-    /// File system id.
+    /// File system id (`root`, a number or a UUID).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = "^[A-Za-z0-9-]+$"))]
     pub fsid: Option<String>,
     /// Export child mounts.
     #[serde(default)]
@@ -155,8 +157,10 @@ pub struct NfsMount {
     /// characters as an export's `path`).
     #[schemars(regex(pattern = crate::types::FILE_PATH_PATTERN))]
     pub mountpoint: String,
-    /// Mount options.
+    /// Mount options, one per item (`rw`, `timeo=10`): joined with `,` into fstab and the
+    /// mount unit, so no `,`, white space, quotes or comment characters.
     #[serde(default)]
+    #[schemars(inner(regex(pattern = "^[A-Za-z0-9_][A-Za-z0-9_.=:/+@-]*$")))]
     pub options: Vec<String>,
     /// Path on the NAS that is mounted, when it is not the export's own path (a directory
     /// inside the export). Must lie inside the export.

@@ -101,7 +101,8 @@ fn default_cluster_port() -> u16 {
 pub enum VaultStorage {
     /// Integrated storage; members join each other.
     Raft {
-        /// Data directory.
+        /// Data directory (written into the server config).
+        #[schemars(regex(pattern = crate::types::FILE_PATH_PATTERN))]
         path: String,
         /// Election speed factor (1 = fastest; Vault's default is 5).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,11 +140,14 @@ fn default_datacenter() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VaultTls {
-    /// Certificate file.
+    /// Certificate file (written into the server config, like the two below).
+    #[schemars(regex(pattern = crate::types::FILE_PATH_PATTERN))]
     pub cert_file: String,
     /// Key file.
+    #[schemars(regex(pattern = crate::types::FILE_PATH_PATTERN))]
     pub key_file: String,
     /// CA file (client verification and peers).
+    #[schemars(regex(pattern = crate::types::FILE_PATH_PATTERN))]
     pub ca_file: String,
 }
 
@@ -178,7 +182,8 @@ impl Default for Seal {
 pub struct AuditDevice {
     /// Device path name.
     pub name: Name,
-    /// File to write.
+    /// File to write (written into the server config).
+    #[schemars(regex(pattern = crate::types::FILE_PATH_PATTERN))]
     pub file: String,
 }
 

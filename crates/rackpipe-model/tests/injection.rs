@@ -80,6 +80,46 @@ const FIELDS: &[Field] = &[
         prefix: "/srv/nfs/gitlab-runner-cache/",
     },
     Field {
+        path: "nas.exports[0].clients[0].sec[0]",
+        pointer: "/nas/exports/0/clients/0/sec/0",
+        prefix: "",
+    },
+    Field {
+        path: "nas.exports[0].clients[0].fsid",
+        pointer: "/nas/exports/0/clients/0/fsid",
+        prefix: "",
+    },
+    Field {
+        path: "runners.cache.options[0]",
+        pointer: "/runners/cache/options/0",
+        prefix: "",
+    },
+    Field {
+        path: "kubernetes.storage_classes[0].reclaim_policy",
+        pointer: "/kubernetes/storage_classes/0/reclaim_policy",
+        prefix: "Retain",
+    },
+    Field {
+        path: "vault.tls.cert_file",
+        pointer: "/vault/tls/cert_file",
+        prefix: "/etc/",
+    },
+    Field {
+        path: "vault.tls.key_file",
+        pointer: "/vault/tls/key_file",
+        prefix: "/etc/",
+    },
+    Field {
+        path: "vault.tls.ca_file",
+        pointer: "/vault/tls/ca_file",
+        prefix: "/etc/",
+    },
+    Field {
+        path: "vault.audit[0].file",
+        pointer: "/vault/audit/0/file",
+        prefix: "/var/log/",
+    },
+    Field {
         path: "kubernetes.workers[0].labels.topology.kubernetes.io/zone",
         pointer: "/kubernetes/workers/0/labels/topology.kubernetes.io~1zone",
         prefix: "",
@@ -108,6 +148,9 @@ fn set(doc: &mut Value, pointer: &str, value: Value) {
     let mut node = doc;
     for token in pointer.split('/').skip(1) {
         let token = token.replace("~1", "/").replace("~0", "~");
+        if node.is_null() && token.parse::<usize>().is_ok() {
+            *node = Value::Array(Vec::new());
+        }
         node = match node {
             Value::Array(items) => {
                 let i: usize = token.parse().expect("array index");
@@ -170,6 +213,8 @@ fn every_field_accepts_a_benign_value() {
         let mut doc = example();
         let benign = if f.path.contains("taints[") {
             format!("{}benign:NoSchedule", f.prefix)
+        } else if f.path.ends_with("reclaim_policy") {
+            f.prefix.to_owned()
         } else {
             format!("{}benign", f.prefix)
         };

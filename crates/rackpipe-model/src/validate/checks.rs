@@ -1146,6 +1146,19 @@ impl<'a> Checker<'a> {
 
     fn vault(&mut self) {
         let Some(v) = &self.site.vault else { return };
+        if let crate::vault::VaultStorage::Raft { path, .. } = &v.storage {
+            self.file_path("vault.storage.path".to_owned(), path);
+        }
+        for (field, value) in [
+            ("cert_file", &v.tls.cert_file),
+            ("key_file", &v.tls.key_file),
+            ("ca_file", &v.tls.ca_file),
+        ] {
+            self.file_path(format!("vault.tls.{field}"), value);
+        }
+        for (i, a) in v.audit.iter().enumerate() {
+            self.file_path(format!("vault.audit[{i}].file"), &a.file);
+        }
         unique(
             self.out,
             "node name",
