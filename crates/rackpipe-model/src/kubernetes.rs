@@ -78,8 +78,10 @@ pub struct ControlPlane {
 #[serde(deny_unknown_fields)]
 pub struct Cni {
     /// Plugin (`calico`).
+    #[schemars(regex(pattern = "^[a-z0-9][a-z0-9-]{0,62}$"))]
     pub name: String,
-    /// Version.
+    /// Version, `vMAJOR.MINOR.PATCH` (it names the manifest downloaded and its file).
+    #[schemars(regex(pattern = "^v[0-9]+\\.[0-9]+\\.[0-9]+$"))]
     pub version: String,
 }
 

@@ -269,6 +269,17 @@ fn leading_dash_never_reaches_a_command_line() {
         ),
         ("/nas/exports/0/path", "nas.exports[0].path", "-rf"),
         (
+            "/kubernetes/cni/version",
+            "kubernetes.cni.version",
+            "-v3.29.1",
+        ),
+        (
+            "/kubernetes/cni/version",
+            "kubernetes.cni.version",
+            "v3.29.1/../../x",
+        ),
+        ("/kubernetes/cni/name", "kubernetes.cni.name", "--calico"),
+        (
             "/kubernetes/workers/5/taints/0",
             "kubernetes.workers[5].taints[0]",
             "--overwrite:NoSchedule",
