@@ -197,6 +197,11 @@ fn restore_gives_each_member_its_own_data_dir_and_etcdctl_no_secrets() {
         let name = dir.file_name().unwrap().to_str().unwrap();
         let restored = std::fs::read_to_string(dir.join("member/name")).unwrap();
         assert_eq!(restored.trim(), name, "each member's own data");
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{name}'s data dir (the stand-in made it 0755)");
+        }
         assert_clean_env(&report.join(format!("env-{name}")));
         let staging = std::fs::read_to_string(report.join(format!("staging-{name}"))).unwrap();
         assert_eq!(staging.trim(), "700", "staging dir of {name}");

@@ -186,6 +186,12 @@ pub fn restore_member(snapshot: &Path, plan: &RestorePlan, name: &str) -> Result
         };
         let data = staging.join("data");
         run_etcdctl_restore(&raw, plan, member, &data)?;
+        // etcdctl makes it 0700 (etcd refuses wider); hold that whatever the tool does.
+        std::fs::set_permissions(
+            &data,
+            std::fs::Permissions::from_mode(rackpipe_model::files::PRIVATE_DIR),
+        )
+        .map_err(|e| Error::io(&data, "set mode", e))?;
         if target.exists() {
             // An empty directory: rename(2) replaces it atomically.
             check_empty(target)?;

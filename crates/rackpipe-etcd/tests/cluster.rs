@@ -172,6 +172,7 @@ async fn snapshot_verify_restore_and_damage() {
     };
     rackpipe_etcd::restore::restore(&z.path, &plan).expect("restore");
     assert!(data_dir.join("member/snap/db").is_file());
+    assert_eq!(mode(&data_dir), 0o700, "the restored data dir is private");
     let err = rackpipe_etcd::restore::restore(&z.path, &plan).unwrap_err();
     assert!(matches!(err, Error::TargetNotEmpty { .. }), "{err}");
     // A corrupt snapshot is refused before etcdctl runs, and leaves nothing behind.
