@@ -495,8 +495,21 @@ pub fn check(site: &Site) -> Vec<Diagnostic> {
             out.push(Diagnostic::error("api-mode", "kubernetes.control_plane.service", "the API must be proxied in tcp mode (kubeadm's certificates end at the API server)"));
         }
     }
-    for (i, w) in k.workers.iter().enumerate() {
-        for (j, t) in w.taints.iter().enumerate() {
+    // Masters' taints as much as workers' (the typed `Taint` rejects these when the site is
+    // parsed; this keeps the rule for documents built in code).
+    let nodes = k
+        .masters
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (format!("kubernetes.masters[{i}]"), n))
+        .chain(
+            k.workers
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (format!("kubernetes.workers[{i}]"), n)),
+        );
+    for (field, node) in nodes {
+        for (j, t) in node.taints.iter().enumerate() {
             let effect = t.rsplit_once(':').map(|(_, e)| e);
             if !matches!(
                 effect,
@@ -504,11 +517,17 @@ pub fn check(site: &Site) -> Vec<Diagnostic> {
             ) {
                 out.push(Diagnostic::error(
                     "taint",
-                    format!("kubernetes.workers[{i}].taints[{j}]"),
+                    format!("{field}.taints[{j}]"),
                     format!("{t:?} is not key[=value]:NoSchedule|PreferNoSchedule|NoExecute"),
                 ));
             }
         }
+    }
+    // Every downloaded artefact needs its pin (plan, apply and render refuse without one).
+    if let Err(Error::Unresolved { path, message }) = addons::addons(site, None)
+        && path.starts_with("kubernetes.artifacts")
+    {
+        out.push(Diagnostic::error("artifact-pin", path, message));
     }
     out
 }

@@ -185,3 +185,29 @@ fn addon_manifests_are_kubernetes_objects_and_values_are_mappings() {
         .collect();
     assert_eq!(differs, ["traefik"]);
 }
+
+#[test]
+fn validate_reports_an_artefact_without_a_well_formed_pin() {
+    let mut site = example("rachuna-net");
+    assert!(
+        rackpipe_kubeadm::check(&site).iter().all(|d| !d.is_error()),
+        "{:?}",
+        rackpipe_kubeadm::check(&site)
+    );
+    let pins = &mut site.kubernetes.as_mut().unwrap().artifacts;
+    pins.insert("traefik-35.4.0.tgz".to_owned(), "not-a-hash".to_owned());
+    let found = rackpipe_kubeadm::check(&site);
+    let e = found.iter().find(|d| d.rule == "artifact-pin").unwrap();
+    assert_eq!(e.path, "kubernetes.artifacts.traefik-35.4.0.tgz");
+    assert!(e.is_error());
+    site.kubernetes.as_mut().unwrap().artifacts.clear();
+    let found = rackpipe_kubeadm::check(&site);
+    let e = found.iter().find(|d| d.rule == "artifact-pin").unwrap();
+    assert_eq!(e.path, "kubernetes.artifacts");
+    assert!(
+        e.message
+            .starts_with("no sha256 pinned for tigera-operator-v3.29.1.yaml"),
+        "{}",
+        e.message
+    );
+}
