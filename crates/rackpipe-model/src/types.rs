@@ -546,7 +546,11 @@ pub fn check_file_path(s: &str) -> Result<(), String> {
     }
     for component in s[1..].split('/') {
         match component {
-            "" => return Err(format!("{s:?} has an empty component ('//' or a trailing '/')")),
+            "" => {
+                return Err(format!(
+                    "{s:?} has an empty component ('//' or a trailing '/')"
+                ));
+            }
             "." | ".." => return Err(format!("{s:?} has a '{component}' component")),
             _ => {}
         }
