@@ -260,6 +260,9 @@ impl Connection {
                 }
             },
         };
+        // The URL is checked before the password is fetched (nothing is read for a URL that
+        // would be refused anyway); `RestClient::new` checks it again.
+        check_router_url(&url, &trust)?;
         let password = Password::resolve(&m.password, "router.management.password")?;
         Ok(Self {
             url,
@@ -555,19 +558,25 @@ fn parse_json_lenient(bytes: &[u8]) -> Option<Value> {
     serde_json::from_slice(&fixed).ok()
 }
 
+/// The shared transport rule for the router's URL: plain HTTP only with
+/// [`Trust::InsecureLoopbackHttp`] and only to a literal loopback address.
+fn check_router_url(url: &str, trust: &Trust) -> Result<reqwest::Url, Error> {
+    let plain = match trust {
+        Trust::InsecureLoopbackHttp => PlainHttp::Loopback,
+        _ => PlainHttp::Refuse,
+    };
+    transport::check_url(url, plain).map_err(|e| Error::Config {
+        what: "router URL".to_owned(),
+        message: e.to_string(),
+    })
+}
+
 fn build_http(conn: &Connection) -> Result<reqwest::Client, Error> {
     let cfg = |message: String| Error::Config {
         what: conn.url.clone(),
         message,
     };
-    let plain = match conn.trust {
-        Trust::InsecureLoopbackHttp => PlainHttp::Loopback,
-        _ => PlainHttp::Refuse,
-    };
-    let url = transport::check_url(&conn.url, plain).map_err(|e| Error::Config {
-        what: "router URL".to_owned(),
-        message: e.to_string(),
-    })?;
+    let url = check_router_url(&conn.url, &conn.trust)?;
     let mut builder = transport::client_builder()
         .connect_timeout(conn.timeout.min(Duration::from_secs(10)))
         .timeout(conn.timeout)
@@ -691,6 +700,21 @@ mod tests {
         .unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert_eq!(stub.connections(), 0, "a refused URL was contacted");
+        // From the site: the URL is refused before the password reference is even resolved
+        // (the example's is a vault: reference, and no Vault is configured here).
+        let (path, bytes) = rackpipe_testkit::example_site("rachuna-net");
+        let (site, _) = rackpipe_model::load(&path.display().to_string(), &bytes).unwrap();
+        let err = Connection::from_site(
+            &site,
+            Some(&format!("http://localhost:{}", stub.port())),
+            Some(Trust::InsecureLoopbackHttp),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("router URL: plain http:// to localhost refused"),
+            "{err}"
+        );
 
         let client = RestClient::new(&conn(stub.url())).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
