@@ -304,11 +304,12 @@ impl<R: Read> Write for Compare<R> {
         if self.differs_at.is_none() {
             self.buf.resize(data.len(), 0);
             match self.local.read_exact(&mut self.buf) {
-                Ok(()) => {
-                    if let Some(i) = data.iter().zip(&self.buf).position(|(a, b)| a != b) {
-                        self.differs_at = Some(self.len + i as u64);
-                    }
+                // Slice equality is one memcmp; the position only when they differ.
+                Ok(()) if data != self.buf.as_slice() => {
+                    let i = data.iter().zip(&self.buf).position(|(a, b)| a != b);
+                    self.differs_at = Some(self.len + i.unwrap_or(0) as u64);
                 }
+                Ok(()) => {}
                 Err(_) => self.differs_at = Some(self.len),
             }
         }
