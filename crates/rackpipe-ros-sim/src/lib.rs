@@ -9,8 +9,8 @@
 //!   no longer has → `401 {"error":401,"message":"Unauthorized"}`.
 //! - **What survives what** (`docs/reference/routeros-revert.md`): `/user` (passwords
 //!   write-only, never shown), `/user/ssh-keys`, `/certificate` (private keys never shown;
-//!   with HTTPS the certificate `www-ssl` serves is installed as `sim-https`, and the API
-//!   answers only while `www-ssl`'s certificate exists with its private key) and the
+//!   with HTTPS the certificate the listener serves is installed as `sim-https`, and the API
+//!   answers only while `/certificate` still holds it with its private key) and the
 //!   sensitive values (`/interface/wireguard private-key`, generated when not given;
 //!   `/ip/ipsec/identity secret`). `/export` never prints users, SSH keys, certificates or
 //!   files, and prints sensitive values only with `show-sensitive`. `/system
@@ -101,8 +101,9 @@
 //! imports certificates; an added certificate has no private key); the `www-ssl` binding
 //! survives a reset (the missing certificate, not the binding, stops HTTPS); a service's
 //! `certificate` may name a certificate the router does not have (RouterOS refuses it with
-//! `input does not match any value of certificate`; the example sites name theirs and
-//! most tests run without HTTPS); no
+//! `input does not match any value of certificate`; the example sites name theirs), and the
+//! listener serves its one identity whatever name `www-ssl` gives: what decides HTTPS is
+//! whether `/certificate` still holds that certificate with its key; no
 //! `/interface/list`; bridge/VLAN reachability ignores STP and hardware offload;
 //! removing an interface leaves references by name (RouterOS would show `*2C`); backups are
 //! JSON inside the simulator's own envelope; `/system/clock` is UTC; IPv4 only.

@@ -75,6 +75,8 @@ pub(crate) struct Router {
     flash: bool,
     /// Set while rebooting: the router answers nothing until then.
     down_until: Option<Instant>,
+    /// SHA-256 of the certificate the HTTPS listener serves (with TLS).
+    tls_fingerprint: Option<String>,
 }
 
 fn now_unix() -> u64 {
@@ -252,6 +254,7 @@ impl Router {
             reboot_time: config.reboot_time,
             flash: config.flash,
             down_until: None,
+            tls_fingerprint: config.tls.as_ref().map(|t| pem_fingerprint(&t.cert_pem)),
         };
         router.build_factory(config);
         router.state = router.factory.clone();
@@ -1648,21 +1651,16 @@ impl Router {
     }
 
     fn compute_reachable(&self) -> Result<(), String> {
-        if self.tls {
-            // HTTPS needs the service's certificate, with its private key (whatever the
-            // management path).
-            let cert = self
-                .table("/ip/service")
-                .iter()
-                .find(|e| e.props.get("name") == Some("www-ssl"))
-                .and_then(|e| e.props.get("certificate"))
-                .unwrap_or("none");
+        if let Some(served) = &self.tls_fingerprint {
+            // HTTPS needs the certificate the simulator serves, with its private key, in
+            // /certificate (whatever name www-ssl gives it: the simulator has one identity).
             let usable = self.table("/certificate").iter().any(|e| {
-                e.props.get("name") == Some(cert) && e.props.get("private-key") == Some("true")
+                e.props.get("fingerprint") == Some(served.as_str())
+                    && e.props.get("private-key") == Some("true")
             });
             if !usable {
                 return Err(format!(
-                    "/ip/service www-ssl: certificate {cert} is not in /certificate with a private key (no TLS handshake)"
+                    "/ip/service www-ssl: the certificate it serves ({SIM_CERTIFICATE}, sha256 {served}) is no longer in /certificate with its private key (no TLS handshake)"
                 ));
             }
         }

@@ -1592,7 +1592,7 @@ async fn reset_configuration_loses_users_certificates_and_keys_unless_kept() {
     assert!(
         sim.reachable()
             .unwrap_err()
-            .contains("certificate sim-https"),
+            .contains("no longer in /certificate"),
         "HTTPS is gone with the certificate"
     );
     let users: Vec<String> = sim
