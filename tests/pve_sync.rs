@@ -146,3 +146,58 @@ fn missing_token_names_the_field() {
         "{out:?}"
     );
 }
+
+/// Issue 16, bad input from a hostile or broken peer (a loopback stub): a 2 GiB reply, an
+/// endless one, a cross-host redirect and a 500 with a 25 kB message are each one short line
+/// and exit 1 (PVE answers 500 for a failed handler, not worth a retry; a 503 from a proxy in
+/// front is, exit 75). The token never shows. Before, the 2 GiB reply was read whole and the
+/// 25 kB message printed whole.
+#[test]
+fn hostile_api_replies_are_one_line_with_the_right_exit_code() {
+    use rackpipe_testkit::http::{Reply, StubServer};
+    for (reply, code, expect) in [
+        (Reply::Announced(2 << 30), 1, "reply larger than 64 MiB, refused"),
+        (Reply::Endless, 1, "reply larger than 64 MiB, refused"),
+        (
+            Reply::Raw(
+                b"HTTP/1.1 302 Found\r\nLocation: https://127.0.0.2:9/\r\nContent-Length: 0\r\n\r\n"
+                    .to_vec(),
+            ),
+            1,
+            "HTTP 302 redirect to https://127.0.0.2:9 refused",
+        ),
+        (
+            Reply::status(
+                "500 Internal Server Error",
+                &format!("{{\"message\":\"{}\"}}", "boom ".repeat(5000)),
+            ),
+            1,
+            "HTTP 500: boom boom",
+        ),
+        (
+            Reply::status("503 Service Unavailable", "{}"),
+            75,
+            "HTTP 503",
+        ),
+    ] {
+        let stub = StubServer::start(reply);
+        let url = stub.url();
+        let out = run_env(
+            "pve-sync",
+            &["plan", "-", "--url", &url, "--insecure-http", "--timeout", "20"],
+            Some(SITE.as_bytes()),
+            &[TOKEN],
+        );
+        assert_eq!(out.code, code, "{out:?}");
+        let errors: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("pve-sync: error: "))
+            .collect();
+        assert_eq!(errors.len(), 1, "{out:?}");
+        assert!(errors[0].contains(expect), "{out:?}");
+        assert!(errors[0].len() < 600, "one short line: {}", errors[0]);
+        assert!(!out.stderr.contains("00000000-1111"), "the secret never shows");
+        assert_eq!(out.json()["exit_code"], code);
+    }
+}

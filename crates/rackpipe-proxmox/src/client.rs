@@ -277,7 +277,7 @@ impl Client {
         let message = body
             .get("message")
             .and_then(Value::as_str)
-            .map_or(reason, one_line);
+            .map_or(reason, |m| transport::peer_text(&one_line(m)));
         Err(classify(url, status, message, &body))
     }
 
@@ -747,7 +747,10 @@ fn classify(url: String, status: StatusCode, message: String, body: &Value) -> E
                 url,
                 errors: errors
                     .iter()
-                    .map(|(k, v)| (k.clone(), one_line(v.as_str().unwrap_or(&v.to_string()))))
+                    .map(|(k, v)| {
+                        let text = one_line(v.as_str().unwrap_or(&v.to_string()));
+                        (k.clone(), transport::peer_text(&text))
+                    })
                     .collect(),
             },
             _ => Error::Api {

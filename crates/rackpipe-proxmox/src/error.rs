@@ -119,11 +119,13 @@ pub enum Error {
 }
 
 fn format_params(errors: &BTreeMap<String, String>) -> String {
-    errors
+    let all = errors
         .iter()
         .map(|(k, v)| format!("{k}: {}", one_line(v)))
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    // The peer's text: one short line, whatever it sent.
+    rackpipe_tls::transport::peer_text(&all)
 }
 
 /// Joins a multi-line PVE message into one line.

@@ -537,8 +537,10 @@ pub fn props_json(props: &Props) -> Value {
     )
 }
 
+/// RouterOS's own text (`message`, `detail`) for an error line: one line, control characters
+/// out, cut at `PEER_TEXT_LIMIT` characters.
 fn one_line(s: &str) -> String {
-    s.replace(['\n', '\r'], " ")
+    transport::peer_text(s)
 }
 
 /// Parses JSON, re-escaping raw control characters inside strings once if needed

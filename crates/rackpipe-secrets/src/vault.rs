@@ -318,7 +318,8 @@ fn errors(reply: &Value) -> String {
     if list.is_empty() {
         "no error message".to_owned()
     } else {
-        list.join("; ").replace('\n', " ")
+        // The peer's text: one short line (control characters out, cut), whatever it sent.
+        transport::peer_text(&list.join("; "))
     }
 }
 

@@ -289,6 +289,41 @@ pub fn human_size(bytes: u64) -> String {
     format!("{bytes} bytes")
 }
 
+/// How many characters of a peer's own text (an API error message) an error line repeats.
+pub const PEER_TEXT_LIMIT: usize = 300;
+
+/// A peer's text made fit for one error line: runs of whitespace and control characters
+/// (newlines, tabs, terminal escape sequences' ESC) become one space, and the text is cut at
+/// [`PEER_TEXT_LIMIT`] characters, saying how much was left out. A hostile or broken peer
+/// cannot print a 2 MB line or move the cursor of the terminal reading our errors.
+#[must_use]
+pub fn peer_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(PEER_TEXT_LIMIT + 32));
+    let mut kept = 0usize;
+    let mut space = false;
+    let mut chars = text.trim().chars();
+    for c in chars.by_ref() {
+        if c.is_whitespace() || c.is_control() {
+            space = true;
+            continue;
+        }
+        let gap = space && !out.is_empty();
+        if kept + usize::from(gap) >= PEER_TEXT_LIMIT {
+            let rest = 1 + usize::from(gap) + chars.count();
+            out.push_str(&format!("… ({rest} more characters)"));
+            return out;
+        }
+        if gap {
+            out.push(' ');
+            kept += 1;
+        }
+        space = false;
+        out.push(c);
+        kept += 1;
+    }
+    out
+}
+
 /// Reads a reply body into memory, at most `limit` bytes: a `Content-Length` above the limit
 /// is refused before reading, a streamed (chunked, or close-delimited) body is read chunk by
 /// chunk and refused as soon as it passes the limit. A redirect reply (one the

@@ -138,12 +138,14 @@ impl Reply {
     #[must_use]
     pub fn errors(&self) -> String {
         match self.body.get("errors").and_then(Value::as_array) {
-            Some(list) if !list.is_empty() => list
-                .iter()
-                .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_owned))
-                .map(|e| e.replace(['\n', '\t'], " "))
-                .collect::<Vec<_>>()
-                .join("; "),
+            // The peer's text: one short line (control characters out, cut), whatever it sent.
+            Some(list) if !list.is_empty() => transport::peer_text(
+                &list
+                    .iter()
+                    .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
             _ => String::from("(no error message)"),
         }
     }
@@ -461,6 +463,11 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains('\n') && !text.contains("hunter2"), "{text}");
+        // The node's 15 kB message is cut to one short line.
+        assert!(
+            text.ends_with("more characters)") && text.len() < 500,
+            "{text}"
+        );
         assert!(err.is_transient());
     }
 

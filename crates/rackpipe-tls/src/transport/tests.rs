@@ -157,6 +157,25 @@ proptest! {
 }
 
 #[test]
+fn peer_text_is_one_short_line() {
+    assert_eq!(
+        peer_text("  permission\n\tdenied \u{1b}[2J now "),
+        "permission denied [2J now"
+    );
+    let long = "boom ".repeat(5000);
+    let cut = peer_text(&long);
+    assert!(cut.starts_with("boom boom"), "{cut}");
+    // 300 characters kept ("boom" x 60 with their spaces), the rest counted.
+    assert!(cut.ends_with("boom… (24700 more characters)"), "{cut}");
+    assert_eq!(cut.chars().count(), 299 + "… (24700 more characters)".chars().count());
+    assert_eq!(
+        peer_text(&"é".repeat(PEER_TEXT_LIMIT)),
+        "é".repeat(PEER_TEXT_LIMIT)
+    );
+    assert_eq!(peer_text(""), "");
+}
+
+#[test]
 fn sizes_read_as_people_write_them() {
     assert_eq!(human_size(API_BODY_LIMIT), "64 MiB");
     assert_eq!(human_size(2 << 30), "2 GiB");
