@@ -211,16 +211,18 @@ fn classify_transport(endpoint: &str, err: &tonic::transport::Error) -> Error {
 pub(crate) fn classify(endpoint: &str, during: &'static str, err: &etcd_client::Error) -> Error {
     match err {
         etcd_client::Error::GRpcStatus(status) => {
+            // The member's own text: one short line, whatever it sent.
+            let message = rackpipe_tls::transport::peer_text(status.message());
             let detail = match status.source() {
                 Some(src) => {
                     let text = chain(src);
                     if text.starts_with(status.message()) {
                         text
                     } else {
-                        format!("{}: {text}", status.message())
+                        format!("{message}: {text}")
                     }
                 }
-                None => status.message().to_owned(),
+                None => message,
             };
             classify_text(endpoint, during, &detail, Some(status.code()))
         }
