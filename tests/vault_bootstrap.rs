@@ -131,10 +131,11 @@ fn write_site(dir: &Path, ports: &[(u16, u16)], jwt_pub: &str) -> PathBuf {
         "fqdn": "vault.mini.test",
         "implementation": "openbao",
         "nodes": nodes,
-        "storage": {"backend": "raft", "path": "data", "performance_multiplier": 1},
+        // Vault's paths are absolute (the site rule); each node's directory replaces /node-dir.
+        "storage": {"backend": "raft", "path": "/node-dir/data", "performance_multiplier": 1},
         "tls": {"cert_file": path("cert.pem"), "key_file": path("key.pem"), "ca_file": path("ca.pem")},
         "seal": {"shares": 3, "threshold": 2},
-        "audit": [{"name": "file", "file": "audit.log"}],
+        "audit": [{"name": "file", "file": "/node-dir/audit.log"}],
         "mounts": [
             {"path": "kv", "type": "kv-v2", "description": "CI secrets"},
             {"path": "pki", "type": "pki", "max_lease_ttl": "87600h"},
@@ -259,6 +260,7 @@ fn vault_bootstrap_against_openbao() {
         }
         assert!(!text.contains("mini.test"), "{text}");
         let node_dir = dir.join(&name);
+        text = text.replace("/node-dir", node_dir.to_str().unwrap());
         std::fs::create_dir_all(node_dir.join("data")).unwrap();
         std::fs::write(node_dir.join("server.hcl"), text).unwrap();
         let log = std::fs::File::create(node_dir.join("server.log")).unwrap();
