@@ -467,19 +467,25 @@ fn render(hooks: &ToolHooks, args: &RenderArgs) -> Result<ExitStatus, CliError> 
     Ok(ExitStatus::Success)
 }
 
-/// Writes rendered files under `dir/<host>/<path>` (paths are made relative; `..` is refused),
+/// Writes rendered files under `dir/<host>/<path>` (paths are made relative; `..` and an
+/// absolute host are refused),
 /// each with the mode its tool declares (`0600` for a router script, `0755` for a check
 /// script), whatever the umask. Every path and mode is checked before anything is written.
 pub fn write_files(dir: &Path, files: &[RenderedFile]) -> Result<(), CliError> {
     let mut checked = Vec::with_capacity(files.len());
     for file in files {
         let rel = Path::new(&file.host).join(file.path.trim_start_matches('/'));
-        if rel
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-        {
+        // An absolute host (`/etc`) would make `dir.join(rel)` leave `dir`.
+        if rel.components().any(|c| {
+            matches!(
+                c,
+                std::path::Component::ParentDir
+                    | std::path::Component::RootDir
+                    | std::path::Component::Prefix(_)
+            )
+        }) {
             return Err(CliError::error(format!(
-                "{}: refusing a path with '..'",
+                "{}: refusing a path with '..' or outside the output directory",
                 rel.display()
             )));
         }
@@ -656,6 +662,15 @@ mod write_files_tests {
         assert!(
             err.message
                 .ends_with("h/etc/b.sh: mode \"rwx\" is not an octal file mode such as 0644"),
+            "{}",
+            err.message
+        );
+        assert!(!dir.exists(), "nothing written");
+        let mut absolute = file("a.rsc", "0600");
+        absolute.host = "/tmp/elsewhere".into();
+        let err = write_files(&dir, &[absolute]).unwrap_err();
+        assert!(
+            err.message.contains("outside the output directory"),
             "{}",
             err.message
         );

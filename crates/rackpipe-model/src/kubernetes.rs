@@ -26,8 +26,10 @@ pub struct Kubernetes {
     /// Cluster DNS domain.
     #[serde(default = "default_dns_domain")]
     pub dns_domain: Hostname,
-    /// CRI socket.
+    /// CRI socket, a `unix://` URL of an absolute path (kubeadm's `criSocket`, and
+    /// `crictl --runtime-endpoint` in apply's preflight).
     #[serde(default = "default_cri")]
+    #[schemars(regex(pattern = "^unix://(/[A-Za-z0-9._+@~-]+)+$"))]
     pub cri_socket: String,
     /// CNI plugin.
     pub cni: Cni,
@@ -89,7 +91,8 @@ pub struct Cni {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ingress {
-    /// Controller (`traefik`).
+    /// Controller (`traefik`): a lowercase name, like `cni.name`.
+    #[schemars(regex(pattern = "^[a-z0-9][a-z0-9-]{0,62}$"))]
     pub name: String,
     /// HTTP NodePort.
     #[schemars(range(min = 30000, max = 32767))]

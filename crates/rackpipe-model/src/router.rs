@@ -7,14 +7,18 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{
-    AddressRange, Duration, Hostname, InterfaceAddress, MacAddress, Name, Network, SecretRef,
+    AddressRange, Duration, Hostname, InterfaceAddress, MacAddress, Name, Network, RosPropertyName,
+    SecretRef,
 };
 
 /// The router section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Router {
-    /// `/system identity` name.
+    /// `/system identity` name: a host name (RFC 1123 labels), because it is written into the
+    /// comment header of the rendered script and names the directory `render --out` writes
+    /// the script to (a newline would end the comment, a `/` would leave the directory).
+    #[schemars(regex(pattern = crate::types::HOSTNAME_PATTERN))]
     pub identity: String,
     /// How rackpipe reaches the router's REST API and SSH.
     pub management: Management,
@@ -450,11 +454,24 @@ pub struct FirewallRule {
     pub action: String,
     /// Other matchers and parameters, as RouterOS names them
     /// (`out-interface`, `connection-state`, `protocol`, `dst-port`, `to-addresses`, ...).
+    /// Each key is a [`RosPropertyName`] (it is written unquoted before `=` in the script);
+    /// each value is quoted by the script printer.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub properties: BTreeMap<String, String>,
+    #[schemars(schema_with = "properties_schema")]
+    pub properties: BTreeMap<RosPropertyName, String>,
     /// Rule disabled.
     #[serde(default)]
     pub disabled: bool,
+}
+
+/// Rule properties: every key a [`RosPropertyName`] (`propertyNames`, so a bad key is
+/// reported as one, not as an unknown field), every value a string.
+fn properties_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "propertyNames": generator.subschema_for::<RosPropertyName>(),
+        "additionalProperties": { "type": "string" },
+    })
 }
 
 /// An address-list entry.

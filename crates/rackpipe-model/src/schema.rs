@@ -131,27 +131,51 @@ pub fn check(document: &Value) -> Vec<Diagnostic> {
             )];
         }
     };
-    let mut out: Vec<Diagnostic> = validator
-        .iter_errors(document)
-        .map(|e| {
-            let mut pointer = e.instance_path().as_str().to_owned();
-            let message = match e.kind() {
-                // Name the unexpected field itself, not the object holding it.
-                jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected }
-                    if unexpected.len() == 1 =>
-                {
-                    pointer.push('/');
-                    pointer.push_str(&unexpected[0]);
-                    "unknown field (typo?)".to_owned()
-                }
-                _ => one_line(&e.to_string()),
-            };
-            Diagnostic::error("schema", pointer_to_path(&pointer), message)
-        })
-        .collect();
+    let mut out: Vec<Diagnostic> = Vec::new();
+    for e in validator.iter_errors(document) {
+        diagnostics_of(&e, &mut out);
+    }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out.dedup();
     out
+}
+
+/// One validation error as diagnostics. A `oneOf` of a tagged enum (`vault.storage` with
+/// `backend: consul`) that fails is reported by the errors of the one variant whose tag
+/// matches (every other variant fails its `const`), so the bad field itself is named
+/// (`vault.storage.address`) instead of "not valid under any of the schemas" at the enum.
+fn diagnostics_of(e: &jsonschema::ValidationError<'_>, out: &mut Vec<Diagnostic>) {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    if let Kind::OneOfNotValid { context } = e.kind() {
+        let mut tagged = context.iter().filter(|errors| {
+            !errors
+                .iter()
+                .any(|x| matches!(x.kind(), Kind::Constant { .. }))
+        });
+        if let (Some(variant), None) = (tagged.next(), tagged.next())
+            && !variant.is_empty()
+        {
+            for inner in variant {
+                diagnostics_of(inner, out);
+            }
+            return;
+        }
+    }
+    let mut pointer = e.instance_path().as_str().to_owned();
+    let message = match e.kind() {
+        // Name the unexpected field itself, not the object holding it.
+        Kind::AdditionalProperties { unexpected } if unexpected.len() == 1 => {
+            pointer.push('/');
+            pointer.push_str(&unexpected[0]);
+            "unknown field (typo?)".to_owned()
+        }
+        _ => one_line(&e.to_string()),
+    };
+    out.push(Diagnostic::error(
+        "schema",
+        pointer_to_path(&pointer),
+        message,
+    ));
 }
 
 /// Shortens a validator message to one line of reasonable length.

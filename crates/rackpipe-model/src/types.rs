@@ -378,11 +378,10 @@ impl fmt::Display for Hostname {
     }
 }
 
-string_newtype!(
-    Hostname,
-    "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
-    "A DNS host name or FQDN."
-);
+/// The JSON Schema pattern of [`Hostname`] (without the 253-byte limit).
+pub const HOSTNAME_PATTERN: &str = "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$";
+
+string_newtype!(Hostname, HOSTNAME_PATTERN, "A DNS host name or FQDN.");
 
 /// A reference to a secret held outside the site document: `env:NAME`, `file:/path` or
 /// `vault:mount/path#key`. The site never holds secret values themselves.
@@ -402,8 +401,16 @@ impl FromStr for SecretRef {
     fn from_str(s: &str) -> Result<Self, String> {
         let ok = s.strip_prefix("env:").is_some_and(|n| !n.is_empty())
             || s.strip_prefix("file:").is_some_and(|n| !n.is_empty())
-            || s.strip_prefix("vault:").is_some_and(|n| n.contains('#'));
-        if ok {
+            || s.strip_prefix("vault:")
+                .and_then(|n| n.split_once('#'))
+                .is_some_and(|(path, key)| !path.is_empty() && !key.is_empty());
+        if let Some(c) = s.chars().find(|c| c.is_control()) {
+            // A reference is written into comments of rendered configs (Vault's HCL names
+            // the Consul token's reference): a newline there would start a directive.
+            Err(format!(
+                "{s:?} contains the control character {c:?}; a secret reference is one line of text"
+            ))
+        } else if ok {
             Ok(Self(s.to_owned()))
         } else {
             Err(format!(
@@ -421,7 +428,7 @@ impl fmt::Display for SecretRef {
 
 string_newtype!(
     SecretRef,
-    "^(env:.+|file:.+|vault:.+#.+)$",
+    "^(env:[^\\x00-\\x1F\\x7F-\\x9F]+|file:[^\\x00-\\x1F\\x7F-\\x9F]+|vault:[^\\x00-\\x1F\\x7F-\\x9F]+#[^\\x00-\\x1F\\x7F-\\x9F]+)$",
     "Where a secret is read from: env:NAME, file:PATH or vault:MOUNT/PATH#KEY. Never the secret itself."
 );
 
@@ -647,6 +654,40 @@ string_newtype!(
     UrlPath,
     "^/[A-Za-z0-9/._~-]{0,255}$",
     "A URL path, e.g. /stats: '/' then letters, digits and / - . _ ~ only."
+);
+
+/// A RouterOS property name as a command line takes it before `=` (`out-interface`,
+/// `connection-state`, `dst-port`, `to-addresses`): a lowercase letter, then at most 63
+/// lowercase letters, digits and `-`. The script printer writes the key unquoted (RouterOS has
+/// no quoting for a parameter name), so a space, `=`, `;`, `"`, `[`, `$` or a newline in it
+/// would add or change arguments or start another command.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RosPropertyName(String);
+
+impl FromStr for RosPropertyName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let b = s.as_bytes();
+        let ok = !b.is_empty()
+            && b.len() <= 64
+            && b[0].is_ascii_lowercase()
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(format!(
+                "{s:?} is not a RouterOS property name (a lowercase letter, then at most 63 lowercase letters, digits and '-')"
+            ))
+        }
+    }
+}
+
+checked_string!(RosPropertyName);
+string_newtype!(
+    RosPropertyName,
+    "^[a-z][a-z0-9-]{0,63}$",
+    "A RouterOS property name, e.g. out-interface: a lowercase letter, then lowercase letters, digits and '-'."
 );
 
 /// Kubernetes' name part of a qualified name and a label value: at most 63 characters,
@@ -1022,6 +1063,38 @@ mod tests {
         }
     }
 
+    #[test]
+    fn routeros_property_names() {
+        for ok in [
+            "out-interface",
+            "dst-port",
+            "to-addresses",
+            "layer7-protocol",
+            "p",
+        ] {
+            assert!(ok.parse::<RosPropertyName>().is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-x",
+            "7bit",
+            "Out-Interface",
+            "a=b",
+            "a b",
+            "a;b",
+            "!comment",
+            &"a".repeat(65),
+        ] {
+            assert!(bad.parse::<RosPropertyName>().is_err(), "{bad:?}");
+        }
+        for bad in HOSTILE {
+            assert!(
+                format!("a{bad}b").parse::<RosPropertyName>().is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
         /// The JSON Schema pattern and the parser agree on every string.
@@ -1040,6 +1113,11 @@ mod tests {
             proptest::prop_assert!(agree::<LabelValue>(&text), "LabelValue {text:?}");
             proptest::prop_assert!(agree::<Taint>(&text), "Taint {text:?}");
             proptest::prop_assert!(agree::<crate::loadbalancer::TlsCertificate>(&text), "TlsCertificate {text:?}");
+            proptest::prop_assert!(agree::<RosPropertyName>(&text), "RosPropertyName {text:?}");
+            for prefix in ["env:", "file:", "vault:", "vault:a#"] {
+                let reference = format!("{prefix}{text}");
+                proptest::prop_assert!(agree::<SecretRef>(&reference), "SecretRef {reference:?}");
+            }
         }
     }
 

@@ -110,16 +110,23 @@ pub enum VaultStorage {
     },
     /// Consul on each node (local agent over TLS).
     Consul {
-        /// Local agent address.
+        /// Local agent address, `host:port` (written quoted into the server config's HCL:
+        /// host name or IPv4 letters, digits, `.` and `-`, or an IPv6 address in brackets).
         #[serde(default = "default_consul_address")]
+        #[schemars(regex(pattern = "^([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5}$"))]
         address: String,
-        /// KV path prefix.
+        /// KV path prefix (`vault/`; written quoted into the server config's HCL): segments of
+        /// letters, digits, `. _ -` separated by `/`, no empty segment.
         #[serde(default = "default_consul_path")]
+        #[schemars(regex(
+            pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*/?$"
+        ))]
         path: String,
         /// ACL token, by reference.
         token: SecretRef,
-        /// Consul datacenter.
+        /// Consul datacenter (written quoted into Consul's HCL): letters, digits, `_` and `-`.
         #[serde(default = "default_datacenter")]
+        #[schemars(regex(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
         datacenter: String,
     },
 }

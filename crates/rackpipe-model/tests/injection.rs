@@ -40,6 +40,11 @@ struct Field {
 
 const FIELDS: &[Field] = &[
     Field {
+        path: "router.identity",
+        pointer: "/router/identity",
+        prefix: "",
+    },
+    Field {
         path: "load_balancer.vips[0].interface",
         pointer: "/load_balancer/vips/0/interface",
         prefix: "",
@@ -352,5 +357,148 @@ fn label_keys_follow_the_kubernetes_syntax() {
         );
         let refused = errors_at(&diagnostics(&doc), "kubernetes.workers[5].taints[0]");
         assert_eq!(refused, !ok, "{taint:?}");
+    }
+}
+
+#[test]
+fn routeros_property_names_are_typed() {
+    // A firewall rule's property name is written unquoted before '=' in the router script
+    // (RouterOS has no quoting for a parameter name): a space or '=' adds an argument, ';' or a
+    // newline a command. A bad name is named at the properties map.
+    for key in [
+        "out-interface disabled",
+        "a=b",
+        "x;/system/reboot",
+        "x\n/user add",
+        "Out-Interface",
+        "-x",
+        "a[b]",
+        "",
+    ] {
+        let mut doc = example();
+        doc["router"]["firewall"]["filter"][0]["properties"]
+            .as_object_mut()
+            .expect("properties")
+            .insert(key.to_owned(), Value::String("v".to_owned()));
+        let diags = diagnostics(&doc);
+        assert!(
+            errors_at(&diags, "router.firewall.filter[0].properties"),
+            "key {key:?}:\n{}",
+            listing(&diags)
+        );
+    }
+    let mut doc = example();
+    doc["router"]["firewall"]["filter"][0]["properties"]
+        .as_object_mut()
+        .expect("properties")
+        .insert("dst-port".to_owned(), Value::String("22,8291".to_owned()));
+    assert!(!diagnostics(&doc).iter().any(Diagnostic::is_error));
+}
+
+#[test]
+fn consul_storage_cri_socket_and_ingress_are_typed() {
+    // (pointer, field path, a benign value, where a hostile value goes: before, after it)
+    let fields = [
+        (
+            "/vault/storage/address",
+            "vault.storage.address",
+            "127.0.0.1:8501",
+            ("127.0.0.1", ":8501"),
+        ),
+        (
+            "/vault/storage/path",
+            "vault.storage.path",
+            "vault/rachuna/",
+            ("vault/", ""),
+        ),
+        (
+            "/vault/storage/datacenter",
+            "vault.storage.datacenter",
+            "dc-1_a",
+            ("dc", ""),
+        ),
+        (
+            "/kubernetes/cri_socket",
+            "kubernetes.cri_socket",
+            "unix:///var/run/crio/crio.sock",
+            ("unix:///run/", ".sock"),
+        ),
+        (
+            "/kubernetes/ingress/name",
+            "kubernetes.ingress.name",
+            "traefik",
+            ("traefik", ""),
+        ),
+    ];
+    for (pointer, path, benign, _) in fields {
+        let mut doc = example();
+        set(&mut doc, pointer, Value::String(benign.to_owned()));
+        let diags = diagnostics(&doc);
+        assert!(
+            !errors_at(&diags, path),
+            "{path} = {benign:?}:\n{}",
+            listing(&diags)
+        );
+    }
+    for hostile in HOSTILE {
+        let mut doc = example();
+        for (pointer, _, _, (before, after)) in fields {
+            set(
+                &mut doc,
+                pointer,
+                Value::String(format!("{before}{hostile}{after}")),
+            );
+        }
+        let diags = diagnostics(&doc);
+        for (_, path, _, _) in fields {
+            assert!(
+                errors_at(&diags, path),
+                "{path} with {hostile:?}:\n{}",
+                listing(&diags)
+            );
+        }
+    }
+    for (pointer, path, value) in [
+        (
+            "/kubernetes/cri_socket",
+            "kubernetes.cri_socket",
+            "--cri-socket=x",
+        ),
+        (
+            "/kubernetes/cri_socket",
+            "kubernetes.cri_socket",
+            "/run/containerd/containerd.sock",
+        ),
+        ("/vault/storage/path", "vault.storage.path", "/vault"),
+        ("/vault/storage/path", "vault.storage.path", "vault//x"),
+        (
+            "/vault/storage/address",
+            "vault.storage.address",
+            "127.0.0.1",
+        ),
+    ] {
+        let mut doc = example();
+        set(&mut doc, pointer, Value::String(value.to_owned()));
+        assert!(errors_at(&diagnostics(&doc), path), "{path} = {value:?}");
+    }
+}
+
+#[test]
+fn secret_references_are_one_line() {
+    // Vault's server config names the Consul token's reference in a comment: a newline in
+    // it would start an HCL directive.
+    for hostile in ["x\ny", "x\r\ny", "x\u{0}y", "x\u{7f}y", "x\u{85}y"] {
+        let mut doc = example();
+        set(
+            &mut doc,
+            "/vault/storage/token",
+            Value::String(format!("file:/etc/{hostile}")),
+        );
+        let diags = diagnostics(&doc);
+        assert!(
+            errors_at(&diags, "vault.storage.token"),
+            "{hostile:?}:\n{}",
+            listing(&diags)
+        );
     }
 }

@@ -391,7 +391,7 @@ fn addressing(r: &Router, push: &mut impl FnMut(&str, Command)) {
                 .set("chain", rule.chain.as_str())
                 .set("action", rule.action.as_str());
             for (k, v) in &rule.properties {
-                props = props.set(k, v.as_str());
+                props = props.set(k.as_str(), v.as_str());
             }
             if rule.disabled {
                 props = props.set("disabled", "yes");
@@ -461,6 +461,29 @@ fn services_and_system(r: &Router, push: &mut impl FnMut(&str, Command)) {
     }
 }
 
+/// Template filter `rsc_string`: a value as a RouterOS script word, bare when it only has
+/// safe characters, else double-quoted with `"`, `\`, `$`, `?` and control characters escaped
+/// (the printer's own [`rackpipe_routeros::export::quote`], the one place the script is
+/// quoted). For values a custom template writes outside the generated body.
+fn rsc_string(value: &str) -> String {
+    rackpipe_routeros::export::quote(value)
+}
+
+/// Template filter `rsc_comment`: a value for a `#` comment line, every control character
+/// (a newline would end the comment and start a command) replaced by a space.
+fn rsc_comment(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// Renders the full `.rsc` (from the built-in template, or `templates_dir/full.rsc.j2`) and
 /// the desired state.
 ///
@@ -493,6 +516,8 @@ pub fn render_with_facts(
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.add_filter("rsc_string", rsc_string);
+    env.add_filter("rsc_comment", rsc_comment);
     let tmpl_err = |e: minijinja::Error| Error::Template {
         name: "full.rsc.j2".to_owned(),
         message: e.to_string(),

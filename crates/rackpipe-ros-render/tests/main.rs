@@ -4,5 +4,6 @@
 mod backup_sftp;
 mod cli;
 mod facts;
+mod injection;
 mod remote;
 mod render;
