@@ -47,6 +47,44 @@ impl Output {
     }
 }
 
+/// Listens on a port and drops every connection at once, until dropped (then the port is
+/// free again for the node it stands in for).
+struct PortSquatter {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PortSquatter {
+    fn hold(port: u16) -> Self {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("hold the stopped node's port {port}: {e}"));
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => drop(conn),
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for PortSquatter {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_lifecycle() {
     let logs = Captured::default();
@@ -108,12 +146,17 @@ async fn cluster_lifecycle() {
     );
     out.err(&e);
     tc.kill(1);
+    // Hold the stopped node's port (accepting and dropping connections, as a dead host's
+    // kernel resets them) so that no server another test starts meanwhile can take it and
+    // answer for vault2.
+    let squatter = PortSquatter::hold(tc.nodes[1].api);
     let e = init(&cluster, &refused_opts).await.unwrap_err();
     assert!(
         matches!(&e, Error::Unreachable { node, .. } if node == "vault2"),
         "{e}"
     );
     out.err(&e);
+    drop(squatter);
     tc.spawn(1);
     tc.wait_listening(1);
     assert!(!refused_keys.exists(), "a refused init leaves no keys file");
