@@ -934,3 +934,69 @@ async fn backup_falls_back_to_the_api_password_and_loads_back() {
     .unwrap();
     assert_eq!(sim.rows("/system/identity")[0]["name"], "saved");
 }
+
+/// The full example over HTTPS, as the lab serves it: the apply that rewrites `www-ssl`
+/// (its certificate name and address list) must not lock the router out, and a second plan
+/// is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rachuna_net_over_https_applies_without_locking_itself_out() {
+    let Some(site) = example("rachuna-net") else {
+        return;
+    };
+    let desired = desired(&site).unwrap();
+    let ports: Vec<&str> = site
+        .router
+        .as_ref()
+        .unwrap()
+        .ethernet
+        .iter()
+        .map(|e| e.default_name.as_str())
+        .collect();
+    let (identity, leaf_der, _ca_pem) = tls_identity();
+    let sim = Simulator::start(SimConfig {
+        tls: Some(identity),
+        ..sim_config(&ports)
+    })
+    .await
+    .unwrap();
+    let client = RestClient::new(&Connection {
+        url: sim.base_url(),
+        user: "admin".to_owned(),
+        password: Password::new(PASSWORD),
+        trust: Trust::Pinned(Fingerprint::of_der(&leaf_der)),
+        timeout: Duration::from_secs(10),
+    })
+    .unwrap();
+    let first = plan_config(
+        "rachuna-net",
+        "router",
+        &desired,
+        &client,
+        PlanOptions::default(),
+    )
+    .await
+    .unwrap();
+    let result = apply_config(
+        "rachuna-net",
+        "router",
+        &desired,
+        &client,
+        &ApplyOptions {
+            expected: Some(first.plan.clone()),
+            ..quick_apply()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("apply over https: {e}\nsim: {:?}", sim.reachable()));
+    assert_eq!(result.applied.len(), first.plan.changes.len());
+    let second = plan_config(
+        "rachuna-net",
+        "router",
+        &desired,
+        &client,
+        PlanOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(second.plan.summary.total(), 0, "{:#?}", second.plan.changes);
+}
