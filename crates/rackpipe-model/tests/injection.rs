@@ -502,3 +502,26 @@ fn secret_references_are_one_line() {
         );
     }
 }
+
+#[test]
+fn a_tagged_storage_variant_names_its_own_field() {
+    // `vault.storage` is a oneOf of the raft and consul variants: the schema errors of the
+    // variant whose `backend` matches are reported at their field, not "not valid under any
+    // of the schemas" at `vault.storage`.
+    let (_, bytes) = rackpipe_testkit::example_site("rachuna-dev");
+    let mut doc = parse("rachuna-dev.yaml", &bytes)
+        .expect("example parses")
+        .value;
+    assert_eq!(doc["vault"]["storage"]["backend"], "raft");
+    set(
+        &mut doc,
+        "/vault/storage/path",
+        Value::String("/var/lib/vault\"\n}\nstorage \"inmem\" {".to_owned()),
+    );
+    let diags = diagnostics(&doc);
+    assert!(
+        errors_at(&diags, "vault.storage.path") && !errors_at(&diags, "vault.storage"),
+        "{}",
+        listing(&diags)
+    );
+}
