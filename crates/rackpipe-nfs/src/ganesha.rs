@@ -22,9 +22,9 @@ use rackpipe_model::documents::{Action, ApplyResult, Change, ChangeCounts, Plan}
 
 use crate::Error;
 use crate::desired::resolve;
-use crate::linux::{Remote, result, run, sh_quote, write_file_atomic};
+use crate::linux::{Remote, file_change, result, run, sh_quote, write_file_atomic};
 use crate::render::{environment, render_ganesha};
-use crate::synology::{digest, unified_diff};
+use crate::synology::digest;
 
 /// ganesha's D-Bus call listing the live exports.
 pub const SHOW_EXPORTS: &str = "dbus-send --system --print-reply --reply-timeout=10000 --dest=org.ganesha.nfsd /org/ganesha/nfsd/ExportMgr org.ganesha.nfsd.exportmgr.ShowExports";
@@ -247,29 +247,13 @@ pub async fn plan(
     let reload = [target.reload.clone(), target.show_exports.clone()];
     let mut changes = Vec::new();
     if observed.file.as_deref() != Some(content.as_str()) {
-        changes.push(Change {
-            action: if observed.file.is_some() {
-                Action::Update
-            } else {
-                Action::Create
-            },
-            target: remote.host().to_owned(),
-            resource: path.clone(),
-            before: observed
-                .file
-                .as_ref()
-                .map(|f| serde_json::Value::String(f.clone())),
-            after: Some(serde_json::Value::String(content.clone())),
-            diff: Some(unified_diff(
-                observed.file.as_deref().unwrap_or(""),
-                &content,
-                &path,
-            )),
-            commands: [format!("write {path} (0644, atomically)")]
-                .into_iter()
-                .chain(reload.iter().cloned())
-                .collect(),
-        });
+        changes.push(file_change(
+            remote.host(),
+            &path,
+            observed.file.as_deref(),
+            &content,
+            reload.to_vec(),
+        ));
     } else {
         let wrong = problems(&observed.live, &wanted, &BTreeSet::new());
         if !wrong.is_empty() {

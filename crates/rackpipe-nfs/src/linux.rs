@@ -222,6 +222,32 @@ fn observed_value(o: &Observed) -> serde_json::Value {
     serde_json::json!({ "file": o.file, "active": o.active })
 }
 
+/// The change that writes the managed file `path` on `host` (created or updated, with a
+/// unified diff), then runs `then` (reload and read back).
+pub(crate) fn file_change(
+    host: &str,
+    path: &str,
+    observed: Option<&str>,
+    content: &str,
+    then: Vec<String>,
+) -> Change {
+    Change {
+        action: if observed.is_some() {
+            Action::Update
+        } else {
+            Action::Create
+        },
+        target: host.to_owned(),
+        resource: path.to_owned(),
+        before: observed.map(|f| serde_json::Value::String(f.to_owned())),
+        after: Some(serde_json::Value::String(content.to_owned())),
+        diff: Some(unified_diff(observed.unwrap_or(""), content, path)),
+        commands: std::iter::once(format!("write {path} (0644, atomically)"))
+            .chain(then)
+            .collect(),
+    }
+}
+
 /// Plans the Linux exports file on `remote`.
 pub async fn plan(site: &Site, remote: &impl Remote, target: &LinuxTarget) -> Result<Plan, Error> {
     let desired = resolve(site)?;
@@ -250,30 +276,16 @@ pub async fn plan(site: &Site, remote: &impl Remote, target: &LinuxTarget) -> Re
     }
     let mut changes = Vec::new();
     if observed.file.as_deref() != Some(content.as_str()) {
-        changes.push(Change {
-            action: if observed.file.is_some() {
-                Action::Update
-            } else {
-                Action::Create
-            },
-            target: remote.host().to_owned(),
-            resource: path.clone(),
-            before: observed
-                .file
-                .as_ref()
-                .map(|f| serde_json::Value::String(f.clone())),
-            after: Some(serde_json::Value::String(content.clone())),
-            diff: Some(unified_diff(
-                observed.file.as_deref().unwrap_or(""),
-                &content,
-                &path,
-            )),
-            commands: vec![
-                format!("write {path} (0644, atomically)"),
+        changes.push(file_change(
+            remote.host(),
+            &path,
+            observed.file.as_deref(),
+            &content,
+            vec![
                 format!("{} -ra", target.exportfs),
                 format!("{} -v", target.exportfs),
             ],
-        });
+        ));
     } else {
         let missing = missing_active(&desired, &observed.active);
         if !missing.is_empty() {
