@@ -167,7 +167,10 @@ fn peer_text_is_one_short_line() {
     assert!(cut.starts_with("boom boom"), "{cut}");
     // 300 characters kept ("boom" x 60 with their spaces), the rest counted.
     assert!(cut.ends_with("boom… (24700 more characters)"), "{cut}");
-    assert_eq!(cut.chars().count(), 299 + "… (24700 more characters)".chars().count());
+    assert_eq!(
+        cut.chars().count(),
+        299 + "… (24700 more characters)".chars().count()
+    );
     assert_eq!(
         peer_text(&"é".repeat(PEER_TEXT_LIMIT)),
         "é".repeat(PEER_TEXT_LIMIT)
