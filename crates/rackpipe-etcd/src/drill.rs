@@ -117,7 +117,7 @@ pub async fn drill(snapshot: &Path, options: &DrillOptions) -> Result<DrillRepor
     let log = rackpipe_model::files::create_private(&log_path)
         .map_err(|e| Error::io(&e.path, "create", e.source))?;
     let started = Instant::now();
-    let child = crate::child::command(&options.etcd)
+    let child = rackpipe_model::child::command(&options.etcd)
         .args(["--name", "drill"])
         .arg("--data-dir")
         .arg(&data)

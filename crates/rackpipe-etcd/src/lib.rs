@@ -19,7 +19,6 @@
 //! ([`members_from_site`]). Errors are one line naming the endpoint or path;
 //! [`Error::is_transient`] tells the CLI when to exit 75.
 
-pub mod child;
 pub mod client;
 pub mod drill;
 pub mod error;

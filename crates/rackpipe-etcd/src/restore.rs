@@ -231,7 +231,7 @@ fn run_etcdctl_restore(
     data: &Path,
 ) -> Result<()> {
     let tool = etcdctl();
-    let out = crate::child::command(&tool)
+    let out = rackpipe_model::child::command(&tool)
         .env("ETCDCTL_API", "3")
         .args(["snapshot", "restore"])
         .arg(raw)

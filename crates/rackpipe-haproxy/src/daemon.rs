@@ -6,8 +6,8 @@
 //!   was printed.
 
 use std::path::Path;
-use std::process::Command;
 
+use rackpipe_model::child::command;
 use rackpipe_ssh::shell_quote;
 
 /// The remote (shell) command checking an HAProxy config file.
@@ -37,7 +37,7 @@ pub fn script_check_command(path: &str) -> String {
 /// # Errors
 /// When the config is rejected or has warnings, or haproxy cannot be run.
 pub fn check_haproxy_file(haproxy: &Path, cfg: &Path) -> Result<(), String> {
-    let out = Command::new(haproxy)
+    let out = command(haproxy)
         .args(["-c", "-dW", "-f"])
         .arg(cfg)
         .output()
@@ -77,11 +77,11 @@ pub fn check_keepalived_file(
     }
     let mut cmd = match netns {
         Some(ns) => {
-            let mut c = Command::new("ip");
+            let mut c = command("ip");
             c.args(["netns", "exec", ns]).arg(keepalived);
             c
         }
-        None => Command::new(keepalived),
+        None => command(keepalived),
     };
     let out = cmd
         .arg("-t")

@@ -9,6 +9,7 @@
 //!   and runs the semantic checks ([`validate`]) that no schema can express, collecting every
 //!   problem as a [`Diagnostic`] that names the field path and, for YAML, line and column.
 
+pub mod child;
 pub mod diagnostic;
 pub mod documents;
 pub mod files;

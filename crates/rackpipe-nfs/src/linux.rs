@@ -495,7 +495,8 @@ impl Remote for LocalShell {
 
     async fn exec(&self, command: &str, stdin: Option<&[u8]>) -> Result<RemoteOutput, Error> {
         use tokio::io::AsyncWriteExt;
-        let mut child = tokio::process::Command::new("sh")
+        // No credential of this process (the NAS password, a Vault token) reaches the shell.
+        let mut child = tokio::process::Command::from(rackpipe_model::child::command("sh"))
             .arg("-c")
             .arg(command)
             .stdin(std::process::Stdio::piped())

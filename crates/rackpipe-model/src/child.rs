@@ -1,4 +1,5 @@
-//! Child processes (`etcdctl`, the drill's `etcd`) start with a clean environment: only the
+//! Child processes every tool starts on the machine it runs on (`etcdctl`, the drill's `etcd`,
+//! `haproxy -c`, `keepalived -t`, nfs-export's local shell) start with a clean environment: only the
 //! variables a program needs to run ([`INHERITED`]) pass, so no credential of the tool's own
 //! environment reaches them (`VAULT_TOKEN`, `BAO_TOKEN`, the GitLab job's `VAULT_ID_TOKEN`,
 //! and any `env:NAME` the site refers to for a secret: its names are the site's, not ours,
@@ -23,4 +24,25 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
         }
     }
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    /// Only the allow-listed variables reach the child: a token in this process's environment
+    /// does not.
+    #[test]
+    fn a_child_sees_no_token() {
+        let out = super::command("env")
+            .env("RACKPIPE_CHILD_TEST", "1")
+            .output()
+            .expect("env runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for line in text.lines() {
+            let name = line.split('=').next().unwrap_or("");
+            assert!(
+                super::INHERITED.contains(&name) || name == "RACKPIPE_CHILD_TEST",
+                "{line}"
+            );
+        }
+    }
 }
