@@ -505,6 +505,15 @@ fn router_apply_losing_connectivity_is_reverted_by_the_router() {
     let logs_in = || curl("GET", "/rest/system/identity", None).contains("\"name\"");
     assert!(logs_in(), "the API user cannot log in before the drill");
 
+    // As soon as the safety net is armed, the management connection goes away: the
+    // simulator cuts itself right after the request that adds the revert's scheduler entry
+    // (polling for the entry from here raced a fast apply, which then finished first).
+    let cut_set = curl(
+        "POST",
+        "/__sim/reachable",
+        Some(r#"{"reachable":false,"when_scheduled":"rackpipe-revert"}"#),
+    );
+    assert!(cut_set.contains("\"reachable\":true"), "{cut_set}");
     let started = Instant::now();
     let child = drill
         .command("ros-render", "apply", &["--revert-after", "5"])
@@ -512,13 +521,11 @@ fn router_apply_losing_connectivity_is_reverted_by_the_router() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn apply");
-    // As soon as the safety net is armed, the management connection goes away.
     let armed = rackpipe_testkit::wait_until(Duration::from_secs(30), || {
-        curl("GET", "/rest/system/scheduler", None).contains("rackpipe-revert")
+        curl("GET", "/__sim/reachable", None).contains("\"reachable\":false")
     });
     assert!(armed, "apply never armed the scheduled revert");
     let armed_after = started.elapsed();
-    curl("POST", "/__sim/reachable", Some(r#"{"reachable":false}"#));
     let cut = Instant::now();
     // Longer than the revert delay plus the time a request hangs before it gives up: the
     // router reverts itself while nobody can reach it.

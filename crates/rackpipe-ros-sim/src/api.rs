@@ -164,8 +164,11 @@ async fn rest(
             detail: Some("injected failure (rackpipe-ros-sim test hook)".to_owned()),
         });
     }
-    let (route, result) =
-        shared.with_router(|r| handle(r, &method, &path, query.as_deref(), &body));
+    let (route, result) = shared.with_router(|r| {
+        let out = handle(r, &method, &path, query.as_deref(), &body);
+        r.cut_if_scheduled();
+        out
+    });
     shared.count(route, result.is_err());
     match result {
         Ok(Reply::Json(value)) => axum::Json(value).into_response(),
@@ -716,7 +719,24 @@ async fn sim_reachable_post(State(shared): State<Arc<Shared>>, body: Bytes) -> R
         )
             .into_response();
     };
-    shared.with_router(|r| r.forced_unreachable = !reachable);
+    // `{"reachable": false, "when_scheduled": NAME}`: cut later, right after the request that
+    // adds the scheduler entry NAME (see `Router::cut_when_scheduled`).
+    if let Some(name) = value.get("when_scheduled").and_then(Value::as_str) {
+        if reachable {
+            return (
+                StatusCode::BAD_REQUEST,
+                "when_scheduled goes with reachable: false",
+            )
+                .into_response();
+        }
+        let name = name.to_owned();
+        shared.with_router(|r| r.cut_when_scheduled = Some(name));
+    } else {
+        shared.with_router(|r| {
+            r.forced_unreachable = !reachable;
+            r.cut_when_scheduled = None;
+        });
+    }
     sim_reachable_get(State(shared)).await
 }
 

@@ -62,6 +62,10 @@ pub(crate) struct Router {
     /// Scheduler entry id → next run.
     next_runs: BTreeMap<u32, Instant>,
     pub forced_unreachable: bool,
+    /// Test hook: the management connection goes away (as `forced_unreachable`) right after
+    /// the request that leaves a `/system/scheduler` entry with this name (a lock-out drill
+    /// cuts the router the moment apply has armed its revert, whatever the timing).
+    pub cut_when_scheduled: Option<String>,
     pub management: Option<Management>,
     pub tls: bool,
     pub version: String,
@@ -246,6 +250,7 @@ impl Router {
             factory_no_defaults: Snapshot::default(),
             next_runs: BTreeMap::new(),
             forced_unreachable: false,
+            cut_when_scheduled: None,
             management: config.management.clone(),
             tls: config.tls.is_some(),
             version: config.routeros_version.clone(),
@@ -421,6 +426,23 @@ impl Router {
 
     pub fn spec(&self, path: &str) -> Option<&MenuSpec> {
         self.specs.iter().find(|s| s.path == path)
+    }
+
+    /// The [`Router::cut_when_scheduled`] hook, run after each REST request: cuts the
+    /// connection once the named scheduler entry exists (that request is still answered).
+    pub fn cut_if_scheduled(&mut self) {
+        let Some(name) = self.cut_when_scheduled.as_deref() else {
+            return;
+        };
+        let scheduled = self
+            .table("/system/scheduler")
+            .iter()
+            .any(|e| e.props.get("name") == Some(name));
+        if scheduled {
+            self.cut_when_scheduled = None;
+            self.forced_unreachable = true;
+            self.reach_cache.replace(None);
+        }
     }
 
     fn table(&self, path: &str) -> &[Entry] {
