@@ -295,21 +295,11 @@ pub async fn apply(
     expected: Option<&Plan>,
 ) -> Result<ApplyResult, Error> {
     let current = plan(site, remote, target).await?;
-    if let Some(expected) = expected {
-        if expected.desired_digest != current.desired_digest {
-            return Err(Error::StalePlan {
-                message: "the site changed since the plan was made".to_owned(),
-            });
-        }
-        if expected.observed_digest != current.observed_digest {
-            return Err(Error::StalePlan {
-                message: format!(
-                    "the ganesha exports on {} changed since the plan was made",
-                    remote.host()
-                ),
-            });
-        }
-    }
+    crate::check_fresh(
+        expected,
+        &current,
+        &format!("the ganesha exports on {}", remote.host()),
+    )?;
     if current.changes.is_empty() {
         return Ok(result(site, Vec::new()));
     }

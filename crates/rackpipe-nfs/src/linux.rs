@@ -401,21 +401,11 @@ pub async fn apply(
     expected: Option<&Plan>,
 ) -> Result<ApplyResult, Error> {
     let current = plan(site, remote, target).await?;
-    if let Some(expected) = expected {
-        if expected.desired_digest != current.desired_digest {
-            return Err(Error::StalePlan {
-                message: "the site changed since the plan was made".to_owned(),
-            });
-        }
-        if expected.observed_digest != current.observed_digest {
-            return Err(Error::StalePlan {
-                message: format!(
-                    "the exports on {} changed since the plan was made",
-                    remote.host()
-                ),
-            });
-        }
-    }
+    crate::check_fresh(
+        expected,
+        &current,
+        &format!("the exports on {}", remote.host()),
+    )?;
     let desired = resolve(site)?;
     let content = render_linux_exports(&desired, &environment(None)?)?;
     let path = format!(

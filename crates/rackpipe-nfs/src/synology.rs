@@ -651,21 +651,11 @@ pub async fn apply(
     expected: Option<&Plan>,
 ) -> Result<ApplyResult, Error> {
     let current = plan(site, client).await?;
-    if let Some(expected) = expected {
-        if expected.desired_digest != current.desired_digest {
-            return Err(Error::StalePlan {
-                message: "the site changed since the plan was made".to_owned(),
-            });
-        }
-        if expected.observed_digest != current.observed_digest {
-            return Err(Error::StalePlan {
-                message: format!(
-                    "the rules on {} changed since the plan was made",
-                    client.base_url()
-                ),
-            });
-        }
-    }
+    crate::check_fresh(
+        expected,
+        &current,
+        &format!("the rules on {}", client.base_url()),
+    )?;
     let desired = resolve(site)?;
     let wanted = desired_rules(&desired)?;
     let mut applied = Vec::new();
