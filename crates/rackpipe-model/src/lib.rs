@@ -25,6 +25,7 @@ pub mod site;
 pub mod types;
 pub mod validate;
 pub mod vault;
+pub mod wait;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use load::{LoadError, LoadedSite, load, load_and_validate, load_and_validate_with};

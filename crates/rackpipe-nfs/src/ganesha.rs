@@ -43,6 +43,9 @@ pub struct GaneshaTarget {
     pub show_exports: String,
     /// Run file writes and the reload through `sudo -n` (an SSH user other than root).
     pub sudo: bool,
+    /// How long to wait for ganesha to show the exports after the reload: SIGHUP returns at
+    /// once and ganesha re-reads its configuration afterwards, so the read-back is polled.
+    pub reload_timeout: std::time::Duration,
 }
 
 impl Default for GaneshaTarget {
@@ -53,6 +56,7 @@ impl Default for GaneshaTarget {
             reload: "systemctl reload nfs-ganesha".to_owned(),
             show_exports: SHOW_EXPORTS.to_owned(),
             sudo: false,
+            reload_timeout: std::time::Duration::from_secs(15),
         }
     }
 }
@@ -282,6 +286,28 @@ pub async fn plan(
     })
 }
 
+/// Reads the live exports back until they are what the site says or `reload_timeout` has
+/// passed (ganesha reloads after SIGHUP has returned). `Err` holds what was still wrong and
+/// how long it waited.
+async fn loaded(
+    remote: &impl Remote,
+    target: &GaneshaTarget,
+    wanted: &BTreeSet<(u16, String)>,
+    dropped: &BTreeSet<u16>,
+) -> Result<Result<(), (Vec<String>, std::time::Duration)>, Error> {
+    let mut backoff = rackpipe_model::wait::Backoff::new(target.reload_timeout);
+    loop {
+        let wrong = problems(&live(remote, target).await?, wanted, dropped);
+        if wrong.is_empty() {
+            return Ok(Ok(()));
+        }
+        match backoff.next_delay() {
+            Some(delay) => tokio::time::sleep(delay).await,
+            None => return Ok(Err((wrong, backoff.waited()))),
+        }
+    }
+}
+
 /// Applies the plan: write the include file, reload ganesha, read the live exports back;
 /// put the previous file back (and reload) when they are not what the site says.
 ///
@@ -308,21 +334,18 @@ pub async fn apply(
     let dropped = dropped(previous.as_deref(), &wanted);
     write_file_atomic(remote, target.sudo, &path, &content).await?;
     let verified = match run(remote, &target.privileged(&target.reload), None).await {
-        Ok(_) => {
-            let wrong = problems(&live(remote, target).await?, &wanted, &dropped);
-            if wrong.is_empty() {
-                Ok(())
-            } else {
-                Err(Error::Remote {
-                    target: remote.host().to_owned(),
-                    command: target.reload.clone(),
-                    message: format!(
-                        "ganesha did not load {path} as written: {} (see ganesha's log); the previous file is restored",
-                        wrong.join(", ")
-                    ),
-                })
-            }
-        }
+        Ok(_) => match loaded(remote, target, &wanted, &dropped).await? {
+            Ok(()) => Ok(()),
+            Err((wrong, waited)) => Err(Error::Remote {
+                target: remote.host().to_owned(),
+                command: target.reload.clone(),
+                message: format!(
+                    "ganesha did not load {path} as written: {} (still so after {}; see ganesha's log); the previous file is restored",
+                    wrong.join(", "),
+                    rackpipe_model::wait::human(waited)
+                ),
+            }),
+        },
         Err(e) => Err(e),
     };
     if let Err(e) = verified {

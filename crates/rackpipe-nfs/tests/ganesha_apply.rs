@@ -150,6 +150,8 @@ fn apply_writes_ganesha_include_reloads_and_the_export_appears() {
         reload: format!("kill -HUP \"$(cat '{root}/ganesha.pid')\""),
         show_exports: format!("DBUS_SYSTEM_BUS_ADDRESS='{bus}' {}", ganesha::SHOW_EXPORTS),
         sudo: false,
+        // A broken export below never loads: give up on it after 3 s.
+        reload_timeout: Duration::from_secs(3),
     };
     let shell = LocalShell {
         label: "nas".to_owned(),

@@ -7,44 +7,25 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-/// Poll delays: 25 ms, doubling up to 250 ms, never sleeping past the deadline.
+/// The shared poll delays ([`rackpipe_model::wait::Backoff`]) slept on tokio.
 #[derive(Debug, Clone)]
-pub(crate) struct Backoff {
-    delay: Duration,
-    deadline: Instant,
-}
+pub(crate) struct Backoff(rackpipe_model::wait::Backoff);
 
 impl Backoff {
-    const FIRST: Duration = Duration::from_millis(25);
-    const MAX: Duration = Duration::from_millis(250);
-
     /// Polls for at most `timeout` from now.
     pub(crate) fn new(timeout: Duration) -> Self {
-        Self::until(Instant::now() + timeout)
+        Self(rackpipe_model::wait::Backoff::new(timeout))
     }
 
     /// Polls until `deadline`.
     pub(crate) fn until(deadline: Instant) -> Self {
-        Self {
-            delay: Self::FIRST,
-            deadline,
-        }
-    }
-
-    /// The next sleep at `now` (cut at the deadline), `None` once the deadline has passed.
-    fn next_sleep(&mut self, now: Instant) -> Option<Duration> {
-        if now >= self.deadline {
-            return None;
-        }
-        let sleep = self.delay.min(self.deadline - now);
-        self.delay = (self.delay * 2).min(Self::MAX);
-        Some(sleep)
+        Self(rackpipe_model::wait::Backoff::until(deadline))
     }
 
     /// Sleeps the next delay. `false` when the deadline had passed already: the caller gives
     /// up.
     pub(crate) async fn wait(&mut self) -> bool {
-        match self.next_sleep(Instant::now()) {
+        match self.0.next_delay() {
             Some(sleep) => {
                 tokio::time::sleep(sleep).await;
                 true
@@ -89,20 +70,6 @@ pub(crate) fn phase(name: &str, node: &str, started: Instant) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_to_the_cap_and_stops_at_the_deadline() {
-        let start = Instant::now();
-        let mut b = Backoff::until(start + Duration::from_millis(1000));
-        let ms: Vec<u128> = (0..6)
-            .filter_map(|_| b.next_sleep(start))
-            .map(|d| d.as_millis())
-            .collect();
-        assert_eq!(ms, [25, 50, 100, 200, 250, 250]);
-        let near = start + Duration::from_millis(990);
-        assert_eq!(b.next_sleep(near), Some(Duration::from_millis(10)));
-        assert_eq!(b.next_sleep(start + Duration::from_millis(1000)), None);
-    }
 
     #[tokio::test]
     async fn join_all_runs_concurrently_and_keeps_order() {
