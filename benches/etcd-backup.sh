@@ -12,14 +12,14 @@
 #   SSH=0 benches/etcd-backup.sh           # skip the --via-ssh runs
 #
 # With sshd and ssh-keygen present (SSH=1, the default), a throwaway sshd on loopback (as the
-# current user) is started too and the `--via-ssh` path (`rackpipe_etcd::snapshot_via_ssh`:
+# current user) is started too and the `--via-ssh` path (`rackpipe_etcd_backup::snapshot_via_ssh`:
 # `etcdctl snapshot save` into a temp dir "on the master", streamed back over SSH through the
 # same writer) runs RUNS times; its RSS is ours only (sshd and the remote etcdctl not counted).
 #
 # "Ours" is the release `etcd-backup` binary a user runs (`etcd-backup snapshot SITE --dest DIR`,
 # with `--via-ssh` for the SSH runs), given the example site with `backups.etcd.compress` set
 # from COMPRESS and the loopback member as `--endpoint`. The `etcd-fill` example of
-# rackpipe-etcd only fills the database; it is not timed.
+# rackpipe-etcd-backup only fills the database; it is not timed.
 #
 # Needs: etcd, etcdctl (Debian etcd-server/etcd-client), openssl, GNU time (/usr/bin/time),
 # python3 (free ports); for the --via-ssh runs also sshd and ssh-keygen (Debian openssh-server).
@@ -37,7 +37,7 @@ for tool in etcd etcdctl openssl python3 /usr/bin/time; do
 done
 
 echo "== build (cargo build --release)" >&2
-(cd "$ROOT" && cargo build --release -q --locked --bin etcd-backup && cargo build --release -q --locked -p rackpipe-etcd --example etcd-fill)
+(cd "$ROOT" && cargo build --release -q --locked --bin etcd-backup && cargo build --release -q --locked -p rackpipe-etcd-backup --example etcd-fill)
 ETCD_BACKUP=$ROOT/target/release/etcd-backup
 FILL=$ROOT/target/release/examples/etcd-fill
 

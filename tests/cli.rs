@@ -3,7 +3,7 @@
 
 use crate::support::{TOOLS, bin, run};
 
-const SMALL: &str = "crates/rackpipe-model/tests/fixtures/small.yaml";
+const SMALL: &str = "crates/core/rackpipe-model/tests/fixtures/small.yaml";
 
 #[test]
 fn version_and_help_exit_zero() {

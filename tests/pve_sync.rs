@@ -1,5 +1,5 @@
 //! `pve-sync` as a binary: connection options, exit codes and error documents. The
-//! behaviour against a cluster is tested in `crates/rackpipe-pve-sync/tests` against the
+//! behaviour against a cluster is tested in `crates/tools/rackpipe-pve-sync/tests` against the
 //! PVE simulator; these runs never reach an API (loopback only).
 
 use crate::support::run_env;

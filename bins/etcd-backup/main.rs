@@ -1,6 +1,6 @@
 //! `etcd-backup`: snapshot, verify, retain and restore the Kubernetes cluster's etcd.
 //!
-//! A thin binary: arguments are parsed here, the work is done by `rackpipe-etcd`.
+//! A thin binary: arguments are parsed here, the work is done by `rackpipe-etcd-backup`.
 //! `snapshot` talks gRPC to the members' port 2379, or with `--via-ssh` runs `etcdctl snapshot
 //! save` on a master and streams the file back; both write the same files and manifest.
 
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use rackpipe_cli::{CliError, CommonCommand, ExitStatus, GlobalArgs, SiteArg, ToolCli, ToolHooks};
-use rackpipe_etcd::{SnapshotOptions, SshMember, SshTarget, Target, TlsFiles};
+use rackpipe_etcd_backup::{SnapshotOptions, SshMember, SshTarget, Target, TlsFiles};
 use rackpipe_model::API_VERSION;
 use rackpipe_ssh::{ConnectOptions, HostKeyPolicy};
 use serde::Serialize;
@@ -199,7 +199,7 @@ impl SshArgs {
             .ok_or_else(|| CliError::usage("--ssh-key is required with --via-ssh"))?;
         // (member name, host, port); `--ssh-host` members are named by their `host:port`.
         let hosts: Vec<(Option<String>, String, u16)> = if self.ssh_hosts.is_empty() {
-            rackpipe_etcd::members_from_site(site)
+            rackpipe_etcd_backup::members_from_site(site)
                 .map_err(etcd_error)?
                 .into_iter()
                 .map(|m| (Some(m.name), m.address.to_string(), self.ssh_port))
@@ -296,7 +296,7 @@ const HOOKS: ToolHooks = ToolHooks {
     render: None,
 };
 
-fn etcd_error(e: rackpipe_etcd::Error) -> CliError {
+fn etcd_error(e: rackpipe_etcd_backup::Error) -> CliError {
     CliError::from_tool(&e, e.is_transient())
 }
 
@@ -320,7 +320,7 @@ fn emit<T: Serialize>(kind: &'static str, body: T) -> Result<(), CliError> {
 
 /// The newest snapshot in `dir` that has a manifest, verified or not.
 fn newest_snapshot(dir: &Path) -> Result<PathBuf, CliError> {
-    rackpipe_etcd::list::latest(dir)
+    rackpipe_etcd_backup::list::latest(dir)
         .map_err(etcd_error)?
         .map(|e| e.path)
         .ok_or_else(|| CliError::error(format!("{}: no snapshot with a manifest", dir.display())))
@@ -329,8 +329,8 @@ fn newest_snapshot(dir: &Path) -> Result<PathBuf, CliError> {
 /// `verify --all DIR`: every snapshot with a manifest; the list on stdout, one error line
 /// naming every damaged or missing snapshot, exit 1 when there is any.
 fn verify_all(dir: &Path) -> Result<ExitStatus, CliError> {
-    let entries = rackpipe_etcd::list(dir, true).map_err(etcd_error)?;
-    let bad = rackpipe_etcd::list::failures(&entries);
+    let entries = rackpipe_etcd_backup::list(dir, true).map_err(etcd_error)?;
+    let bad = rackpipe_etcd_backup::list::failures(&entries);
     emit(
         "EtcdSnapshotList",
         serde_json::json!({ "dir": dir, "snapshots": entries }),
@@ -347,7 +347,7 @@ fn verify_all(dir: &Path) -> Result<ExitStatus, CliError> {
 }
 
 fn newest(dir: &Path) -> Result<PathBuf, CliError> {
-    rackpipe_etcd::list::latest_verified(dir)
+    rackpipe_etcd_backup::list::latest_verified(dir)
         .map_err(etcd_error)?
         .map(|e| e.path)
         .ok_or_else(|| CliError::error(format!("{}: no verified snapshot", dir.display())))
@@ -365,14 +365,14 @@ fn snapshot(
     if ssh.via_ssh {
         let target = ssh.target(site, conn)?;
         let snap = rackpipe_cli::runtime()?
-            .block_on(rackpipe_etcd::snapshot_via_ssh(&target, dest, &options))
+            .block_on(rackpipe_etcd_backup::snapshot_via_ssh(&target, dest, &options))
             .map_err(etcd_error)?;
         rackpipe_cli::emit_text(&snap.manifest.to_json())?;
         return Ok(ExitStatus::Success);
     }
     let scheme = if conn.insecure_http { "http" } else { "https" };
     let endpoints = if conn.endpoints.is_empty() {
-        rackpipe_etcd::members_from_site(site)
+        rackpipe_etcd_backup::members_from_site(site)
             .map_err(etcd_error)?
             .into_iter()
             .map(|m| m.client_url.replacen("https", scheme, 1))
@@ -392,7 +392,7 @@ fn snapshot(
     };
     let target = Target::new(endpoints, tls);
     let snap = rackpipe_cli::runtime()?
-        .block_on(rackpipe_etcd::snapshot(&target, dest, &options))
+        .block_on(rackpipe_etcd_backup::snapshot(&target, dest, &options))
         .map_err(etcd_error)?;
     rackpipe_cli::emit_text(&snap.manifest.to_json())?;
     Ok(ExitStatus::Success)
@@ -437,12 +437,12 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
                     ));
                 }
             };
-            let verified = rackpipe_etcd::verify(&path).map_err(etcd_error)?;
+            let verified = rackpipe_etcd_backup::verify(&path).map_err(etcd_error)?;
             emit("EtcdSnapshotVerified", verified)?;
             Ok(ExitStatus::Success)
         }
         Command::List { dest, verify } => {
-            let entries = rackpipe_etcd::list(dest, *verify).map_err(etcd_error)?;
+            let entries = rackpipe_etcd_backup::list(dest, *verify).map_err(etcd_error)?;
             emit(
                 "EtcdSnapshotList",
                 serde_json::json!({ "dir": dest, "snapshots": entries }),
@@ -460,7 +460,7 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
                 .ok_or_else(|| {
                     CliError::error("backups.etcd: the site has no etcd backup job (retention)")
                 })?;
-            let plan = rackpipe_etcd::prune(dest, &policy, *apply).map_err(etcd_error)?;
+            let plan = rackpipe_etcd_backup::prune(dest, &policy, *apply).map_err(etcd_error)?;
             if *apply {
                 emit("EtcdPrune", plan)?;
             } else {
@@ -476,13 +476,13 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
             cluster_token,
         } => {
             let loaded = site.load(HOOKS.check)?;
-            let plan = rackpipe_etcd::RestorePlan::from_site(&loaded.site, data_dir, cluster_token)
+            let plan = rackpipe_etcd_backup::RestorePlan::from_site(&loaded.site, data_dir, cluster_token)
                 .map_err(etcd_error)?;
             let dirs = match member {
                 Some(name) => {
-                    vec![rackpipe_etcd::restore_member(snapshot, &plan, name).map_err(etcd_error)?]
+                    vec![rackpipe_etcd_backup::restore_member(snapshot, &plan, name).map_err(etcd_error)?]
                 }
-                None => rackpipe_etcd::restore(snapshot, &plan).map_err(etcd_error)?,
+                None => rackpipe_etcd_backup::restore(snapshot, &plan).map_err(etcd_error)?,
             };
             emit(
                 "EtcdRestore",
@@ -497,9 +497,9 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
                 (None, None) => return Err(CliError::usage("give a snapshot or --latest DIR")),
             };
             let report = rackpipe_cli::runtime()?
-                .block_on(rackpipe_etcd::drill(
+                .block_on(rackpipe_etcd_backup::drill(
                     &path,
-                    &rackpipe_etcd::DrillOptions::default(),
+                    &rackpipe_etcd_backup::DrillOptions::default(),
                 ))
                 .map_err(etcd_error)?;
             emit("EtcdDrill", report)?;

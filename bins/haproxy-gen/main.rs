@@ -1,6 +1,6 @@
 //! `haproxy-gen`: render, check and deploy HAProxy and keepalived for the site's VIPs.
 //!
-//! A thin binary: arguments are parsed here, the work is done by `rackpipe-haproxy`.
+//! A thin binary: arguments are parsed here, the work is done by `rackpipe-haproxy-gen`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,8 +10,8 @@ use rackpipe_cli::{
     ApplyArgs, CliError, CommonCommand, ExitStatus, GlobalArgs, PlanArgs, RenderOutcome, ToolCli,
     ToolHooks,
 };
-use rackpipe_haproxy::Error as HaproxyError;
-use rackpipe_haproxy::deploy::{self, SshDefaults, Target};
+use rackpipe_haproxy_gen::Error as HaproxyError;
+use rackpipe_haproxy_gen::deploy::{self, SshDefaults, Target};
 use rackpipe_model::Site;
 
 /// Render, check and deploy HAProxy and keepalived for the site's VIPs.
@@ -109,7 +109,7 @@ impl ToolCli for Cli {
 
 const HOOKS: ToolHooks = ToolHooks {
     name: "haproxy-gen",
-    check: rackpipe_haproxy::check,
+    check: rackpipe_haproxy_gen::check,
     render: Some(render),
 };
 
@@ -118,7 +118,7 @@ fn tool_error(e: HaproxyError) -> CliError {
 }
 
 fn render(site: &Site, templates: Option<&std::path::Path>) -> Result<RenderOutcome, CliError> {
-    let files = rackpipe_haproxy::render_redacted(site, templates).map_err(tool_error)?;
+    let files = rackpipe_haproxy_gen::render_redacted(site, templates).map_err(tool_error)?;
     Ok(RenderOutcome {
         files,
         desired: None,
@@ -127,10 +127,10 @@ fn render(site: &Site, templates: Option<&std::path::Path>) -> Result<RenderOutc
 
 /// The files as deployed: real secrets from `env:`/`file:` references.
 fn deploy_files(site: &Site) -> Result<Vec<rackpipe_model::documents::RenderedFile>, CliError> {
-    rackpipe_haproxy::render(
+    rackpipe_haproxy_gen::render(
         site,
-        &rackpipe_haproxy::RenderOptions::default(),
-        &rackpipe_haproxy::EnvFileSecrets,
+        &rackpipe_haproxy_gen::RenderOptions::default(),
+        &rackpipe_haproxy_gen::EnvFileSecrets,
     )
     .map_err(tool_error)
 }

@@ -1,6 +1,6 @@
 //! `kubeadm-join`: bootstrap and grow the site's kubeadm cluster behind the VIP.
 //!
-//! A thin binary: arguments are parsed here, the work is done by `rackpipe-kubeadm`.
+//! A thin binary: arguments are parsed here, the work is done by `rackpipe-kubeadm-join`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use rackpipe_cli::{
     ApplyArgs, CliError, CommonCommand, ExitStatus, GlobalArgs, PlanArgs, RenderOutcome, ToolCli,
     ToolHooks,
 };
-use rackpipe_kubeadm::{JoinError, Options};
+use rackpipe_kubeadm_join::{JoinError, Options};
 use rackpipe_model::Site;
 use rackpipe_ssh::HostKeyPolicy;
 
@@ -96,7 +96,7 @@ impl NodeArgs {
         if let Some(path) = &self.inventory {
             let text = std::fs::read(path)
                 .map_err(|e| CliError::error(format!("{}: cannot read: {e}", path.display())))?;
-            let inventory: BTreeMap<String, rackpipe_kubeadm::remote::InventoryEntry> =
+            let inventory: BTreeMap<String, rackpipe_kubeadm_join::remote::InventoryEntry> =
                 serde_saphyr::from_slice(&text)
                     .map_err(|e| CliError::error(format!("{}: {e}", path.display())))?;
             options.add_inventory(inventory);
@@ -113,12 +113,12 @@ impl ToolCli for Cli {
 
 const HOOKS: ToolHooks = ToolHooks {
     name: "kubeadm-join",
-    check: rackpipe_kubeadm::check,
+    check: rackpipe_kubeadm_join::check,
     render: Some(render),
 };
 
 fn render(site: &Site, templates: Option<&std::path::Path>) -> Result<RenderOutcome, CliError> {
-    let files = rackpipe_kubeadm::render_for_site(site, templates)
+    let files = rackpipe_kubeadm_join::render_for_site(site, templates)
         .map_err(|e| CliError::from_tool(&e, e.is_transient()))?;
     Ok(RenderOutcome {
         files,
@@ -137,7 +137,7 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
             let loaded = plan.site.load(HOOKS.check)?;
             let options = nodes.options()?;
             let result = rackpipe_cli::runtime()?
-                .block_on(rackpipe_kubeadm::plan(&loaded.site, &options))
+                .block_on(rackpipe_kubeadm_join::plan(&loaded.site, &options))
                 .map_err(join_error)?;
             rackpipe_cli::finish_plan(&result, plan, &cli.global)
         }
@@ -153,7 +153,7 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
             options.ready_timeout = Duration::from_secs(*ready_timeout);
             let expected = apply.read_plan(HOOKS.name)?;
             let result = rackpipe_cli::runtime()?
-                .block_on(rackpipe_kubeadm::apply_plan(
+                .block_on(rackpipe_kubeadm_join::apply_plan(
                     &loaded.site,
                     &options,
                     expected.as_ref(),

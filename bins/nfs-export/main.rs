@@ -1,6 +1,6 @@
 //! `nfs-export`: render, lint and apply the NAS's NFS exports and the mounts that use them.
 //!
-//! A thin binary: arguments are parsed here, the work is done by `rackpipe-nfs`.
+//! A thin binary: arguments are parsed here, the work is done by `rackpipe-nfs-export`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,9 +13,9 @@ use rackpipe_cli::{
 };
 use rackpipe_model::Site;
 use rackpipe_model::nas::NfsServer;
-use rackpipe_nfs::ganesha::GaneshaTarget;
-use rackpipe_nfs::linux::{LinuxTarget, SshRemote};
-use rackpipe_nfs::synology::{DsmClient, DsmTarget};
+use rackpipe_nfs_export::ganesha::GaneshaTarget;
+use rackpipe_nfs_export::linux::{LinuxTarget, SshRemote};
+use rackpipe_nfs_export::synology::{DsmClient, DsmTarget};
 use rackpipe_ssh::{ConnectOptions, HostKeyPolicy};
 
 /// Render, lint and apply the NAS's NFS exports and the mounts that use them.
@@ -83,7 +83,7 @@ struct SyncArgs {
     #[arg(long, value_name = "HOST")]
     target: Option<String>,
     /// NFS port.
-    #[arg(long, default_value_t = rackpipe_nfs::sync::NFS_PORT)]
+    #[arg(long, default_value_t = rackpipe_nfs_export::sync::NFS_PORT)]
     port: u16,
     /// Timeout of each NFS call, in seconds.
     #[arg(long, default_value_t = 30)]
@@ -141,16 +141,16 @@ impl ToolCli for Cli {
 
 const HOOKS: ToolHooks = ToolHooks {
     name: "nfs-export",
-    check: rackpipe_nfs::check,
+    check: rackpipe_nfs_export::check,
     render: Some(render),
 };
 
-fn tool_error(e: rackpipe_nfs::Error) -> CliError {
+fn tool_error(e: rackpipe_nfs_export::Error) -> CliError {
     CliError::from_tool(&e, e.is_transient())
 }
 
 fn render(site: &Site, templates: Option<&std::path::Path>) -> Result<RenderOutcome, CliError> {
-    let files = rackpipe_nfs::render(site, templates).map_err(tool_error)?;
+    let files = rackpipe_nfs_export::render(site, templates).map_err(tool_error)?;
     Ok(RenderOutcome {
         files,
         desired: None,
@@ -164,7 +164,7 @@ fn lint(files: &[PathBuf], global: &GlobalArgs) -> Result<ExitStatus, CliError> 
             .map_err(|e| CliError::error(format!("{}: cannot read: {e}", path.display())))?;
         inputs.push((path.display().to_string(), text));
     }
-    let reports = rackpipe_nfs::exports::lint_files(&inputs);
+    let reports = rackpipe_nfs_export::exports::lint_files(&inputs);
     let valid = reports.iter().all(|r| r.valid);
     if !global.quiet {
         for r in &reports {
@@ -221,7 +221,7 @@ async fn connect(site: &Site, conn: &ConnArgs) -> Result<Nas, CliError> {
             let host = match &conn.target {
                 Some(h) => h.clone(),
                 None => {
-                    let desired = rackpipe_nfs::resolve(site).map_err(tool_error)?;
+                    let desired = rackpipe_nfs_export::resolve(site).map_err(tool_error)?;
                     desired.server_address.to_string()
                 }
             };
@@ -246,7 +246,7 @@ async fn connect(site: &Site, conn: &ConnArgs) -> Result<Nas, CliError> {
 }
 
 fn sync(args: &SyncArgs) -> Result<ExitStatus, CliError> {
-    use rackpipe_nfs::sync::{BackupKind, Destination, Direction, SyncOptions};
+    use rackpipe_nfs_export::sync::{BackupKind, Destination, Direction, SyncOptions};
     let loaded = args.site.load(HOOKS.check)?;
     let kind = match args.backup {
         Backup::Etcd => BackupKind::Etcd,
@@ -266,7 +266,7 @@ fn sync(args: &SyncArgs) -> Result<ExitStatus, CliError> {
         delete: args.delete,
         timeout: Duration::from_secs(args.timeout.max(1)),
     };
-    let report = rackpipe_nfs::sync::sync(&dest, &args.dir, &options).map_err(tool_error)?;
+    let report = rackpipe_nfs_export::sync::sync(&dest, &args.dir, &options).map_err(tool_error)?;
     tracing::info!(
         "{}: {} copied ({} bytes), {} deleted, {} unchanged",
         report.destination,
@@ -290,12 +290,12 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
             let result = rackpipe_cli::runtime()?.block_on(async {
                 match connect(site, conn).await? {
                     Nas::Linux(remote, target) => {
-                        rackpipe_nfs::linux::plan(site, &remote, &target).await
+                        rackpipe_nfs_export::linux::plan(site, &remote, &target).await
                     }
                     Nas::Ganesha(remote, target) => {
-                        rackpipe_nfs::ganesha::plan(site, &remote, &target).await
+                        rackpipe_nfs_export::ganesha::plan(site, &remote, &target).await
                     }
-                    Nas::Synology(client) => rackpipe_nfs::synology::plan(site, &client).await,
+                    Nas::Synology(client) => rackpipe_nfs_export::synology::plan(site, &client).await,
                 }
                 .map_err(tool_error)
             })?;
@@ -308,14 +308,14 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
             let result = rackpipe_cli::runtime()?.block_on(async {
                 match connect(site, conn).await? {
                     Nas::Linux(remote, target) => {
-                        rackpipe_nfs::linux::apply(site, &remote, &target, expected.as_ref()).await
+                        rackpipe_nfs_export::linux::apply(site, &remote, &target, expected.as_ref()).await
                     }
                     Nas::Ganesha(remote, target) => {
-                        rackpipe_nfs::ganesha::apply(site, &remote, &target, expected.as_ref())
+                        rackpipe_nfs_export::ganesha::apply(site, &remote, &target, expected.as_ref())
                             .await
                     }
                     Nas::Synology(client) => {
-                        rackpipe_nfs::synology::apply(site, &client, expected.as_ref()).await
+                        rackpipe_nfs_export::synology::apply(site, &client, expected.as_ref()).await
                     }
                 }
                 .map_err(tool_error)

@@ -1,6 +1,6 @@
 //! `vault-bootstrap`: initialise, unseal and configure the site's Vault (or OpenBao) cluster.
 //!
-//! A thin binary: arguments are parsed here, the work is done by `rackpipe-vault`. Unseal keys
+//! A thin binary: arguments are parsed here, the work is done by `rackpipe-vault-bootstrap`. Unseal keys
 //! and tokens only ever travel through files, environment variables and the API: they are
 //! never printed, logged or put in an error message.
 
@@ -16,7 +16,7 @@ use rackpipe_cli::{
 };
 use rackpipe_model::documents::Plan;
 use rackpipe_model::{API_VERSION, Site};
-use rackpipe_vault::{
+use rackpipe_vault_bootstrap::{
     ApplyOptions, Client, ClientOptions, Cluster, Error, InitOptions, NodeState, PlanOptions,
     Secret, UnsealOptions,
 };
@@ -188,17 +188,17 @@ fn parse_node(s: &str) -> Result<(String, String), String> {
 
 const HOOKS: ToolHooks = ToolHooks {
     name: NAME,
-    check: rackpipe_vault::check,
+    check: rackpipe_vault_bootstrap::check,
     render: Some(render),
 };
 
 fn render(site: &Site, templates: Option<&Path>) -> Result<RenderOutcome, CliError> {
-    let options = rackpipe_vault::RenderOptions {
+    let options = rackpipe_vault_bootstrap::RenderOptions {
         template_dir: templates.map(Path::to_path_buf),
         ..Default::default()
     };
-    let files = rackpipe_vault::render(site, &options).map_err(|e| tool_error(&e))?;
-    let desired = rackpipe_vault::desired(site)
+    let files = rackpipe_vault_bootstrap::render(site, &options).map_err(|e| tool_error(&e))?;
+    let desired = rackpipe_vault_bootstrap::desired(site)
         .map_err(|e| tool_error(&e))
         .and_then(|d| {
             serde_json::to_value(&d).map_err(|e| CliError::error(format!("internal: {e}")))
@@ -235,7 +235,7 @@ fn read_ca(connection: &Connection) -> Result<Option<String>, CliError> {
 /// The site's nodes with `--node` overrides applied, and the client pool.
 fn cluster(site: &Site, connection: &Connection) -> Result<Cluster, CliError> {
     let vault = vault_of(site)?;
-    let derived = rackpipe_vault::node_addresses(site, vault, &BTreeMap::new());
+    let derived = rackpipe_vault_bootstrap::node_addresses(site, vault, &BTreeMap::new());
     let overrides: BTreeMap<String, String> = connection.nodes.iter().cloned().collect();
     for name in overrides.keys() {
         if !derived.iter().any(|(n, _)| n == name) {
@@ -246,7 +246,7 @@ fn cluster(site: &Site, connection: &Connection) -> Result<Cluster, CliError> {
             )));
         }
     }
-    let nodes = rackpipe_vault::cluster::override_urls(derived, &overrides);
+    let nodes = rackpipe_vault_bootstrap::cluster::override_urls(derived, &overrides);
     let options = ClientOptions {
         ca_pem: read_ca(connection)?,
         timeout: Some(Duration::from_secs(connection.timeout.max(1))),
@@ -270,9 +270,9 @@ async fn api_client(
     if connection.nodes.is_empty() {
         return Ok(cluster
             .http()
-            .node("api", rackpipe_vault::api_address(vault)));
+            .node("api", rackpipe_vault_bootstrap::api_address(vault)));
     }
-    let states = rackpipe_vault::states(cluster).await;
+    let states = rackpipe_vault_bootstrap::states(cluster).await;
     let chosen = states
         .iter()
         .position(|s| *s == NodeState::Active)
@@ -299,7 +299,7 @@ fn env_secret(var: &str, what: &str) -> Result<Secret, CliError> {
 }
 
 fn token_from_file(path: &Path) -> Result<Secret, CliError> {
-    if let Ok(token) = rackpipe_vault::root_token_from_file(path) {
+    if let Ok(token) = rackpipe_vault_bootstrap::root_token_from_file(path) {
         return Ok(token);
     }
     let text = Secret::new(
@@ -332,7 +332,7 @@ async fn token(site: &Site, auth: &Auth, api: &Client) -> Result<Option<Secret>,
                 .and_then(|v| v.auth.gitlab_jwt.as_ref())
                 .map_or_else(|| "jwt".to_owned(), |j| j.path.clone())
         });
-        let token = rackpipe_vault::login_jwt(api, &mount, role, &jwt)
+        let token = rackpipe_vault_bootstrap::login_jwt(api, &mount, role, &jwt)
             .await
             .map_err(|e| tool_error(&e))?;
         tracing::info!(mount = %mount, role = %role, "logged in with JWT");
@@ -416,7 +416,7 @@ fn internal(e: &serde_json::Error) -> CliError {
 }
 
 fn init(args: &InitArgs) -> Result<ExitStatus, CliError> {
-    let loaded = args.site.load(rackpipe_vault::check)?;
+    let loaded = args.site.load(rackpipe_vault_bootstrap::check)?;
     let site = &loaded.site;
     let vault = vault_of(site)?;
     if let Some(path) = &args.keys_file
@@ -448,7 +448,7 @@ fn init(args: &InitArgs) -> Result<ExitStatus, CliError> {
     };
     let cluster = cluster(site, &args.connection)?;
     let report = rackpipe_cli::runtime()?
-        .block_on(rackpipe_vault::init(&cluster, &options))
+        .block_on(rackpipe_vault_bootstrap::init(&cluster, &options))
         .map_err(|e| tool_error(&e))?;
     rackpipe_cli::emit(&document(
         "VaultInit",
@@ -459,11 +459,11 @@ fn init(args: &InitArgs) -> Result<ExitStatus, CliError> {
 }
 
 fn unseal(args: &UnsealArgs) -> Result<ExitStatus, CliError> {
-    let loaded = args.site.load(rackpipe_vault::check)?;
+    let loaded = args.site.load(rackpipe_vault_bootstrap::check)?;
     let site = &loaded.site;
     let keys = match (&args.keys_file, &args.keys_env) {
-        (Some(path), _) => rackpipe_vault::keys_from_file(path),
-        (None, Some(var)) => rackpipe_vault::keys_from_env(var),
+        (Some(path), _) => rackpipe_vault_bootstrap::keys_from_file(path),
+        (None, Some(var)) => rackpipe_vault_bootstrap::keys_from_env(var),
         (None, None) => return Err(CliError::usage("give --keys-file FILE or --keys-env VAR")),
     }
     .map_err(|e| tool_error(&e))?;
@@ -474,7 +474,7 @@ fn unseal(args: &UnsealArgs) -> Result<ExitStatus, CliError> {
         ..Default::default()
     };
     let report = rackpipe_cli::runtime()?
-        .block_on(rackpipe_vault::unseal(&cluster, &keys, &options))
+        .block_on(rackpipe_vault_bootstrap::unseal(&cluster, &keys, &options))
         .map_err(|e| tool_error(&e))?;
     rackpipe_cli::emit(&document(
         "VaultUnseal",
@@ -485,7 +485,7 @@ fn unseal(args: &UnsealArgs) -> Result<ExitStatus, CliError> {
 }
 
 fn status(args: &StatusArgs) -> Result<ExitStatus, CliError> {
-    let loaded = args.site.load(rackpipe_vault::check)?;
+    let loaded = args.site.load(rackpipe_vault_bootstrap::check)?;
     let site = &loaded.site;
     let cluster = cluster(site, &args.connection)?;
     let report = rackpipe_cli::runtime()?.block_on(async {
@@ -495,7 +495,7 @@ fn status(args: &StatusArgs) -> Result<ExitStatus, CliError> {
         } else {
             None
         };
-        rackpipe_vault::status(&cluster, token.as_ref())
+        rackpipe_vault_bootstrap::status(&cluster, token.as_ref())
             .await
             .map_err(|e| tool_error(&e))
     })?;
@@ -504,10 +504,10 @@ fn status(args: &StatusArgs) -> Result<ExitStatus, CliError> {
 }
 
 fn plan(cli: &Cli, cmd: &PlanCommand) -> Result<ExitStatus, CliError> {
-    let loaded = cmd.args.site.load(rackpipe_vault::check)?;
+    let loaded = cmd.args.site.load(rackpipe_vault_bootstrap::check)?;
     let site = &loaded.site;
     require_auth(&cmd.auth)?;
-    let want = rackpipe_vault::desired(site).map_err(|e| tool_error(&e))?;
+    let want = rackpipe_vault_bootstrap::desired(site).map_err(|e| tool_error(&e))?;
     let cluster = cluster(site, &cmd.connection)?;
     let options = PlanOptions {
         allow_destroy: cmd.allow_destroy,
@@ -516,7 +516,7 @@ fn plan(cli: &Cli, cmd: &PlanCommand) -> Result<ExitStatus, CliError> {
     let plan = rackpipe_cli::runtime()?.block_on(async {
         let api = api_client(site, &cmd.connection, &cluster).await?;
         let api = authenticated(site, &cmd.auth, api).await?;
-        rackpipe_vault::plan(&api, &want, &options)
+        rackpipe_vault_bootstrap::plan(&api, &want, &options)
             .await
             .map_err(|e| tool_error(&e))
     })?;
@@ -547,11 +547,11 @@ fn same_changes(expected: &Plan, now: &Plan) -> Result<(), CliError> {
 }
 
 fn apply(cmd: &ApplyCommand) -> Result<ExitStatus, CliError> {
-    let loaded = cmd.args.site.load(rackpipe_vault::check)?;
+    let loaded = cmd.args.site.load(rackpipe_vault_bootstrap::check)?;
     let site = &loaded.site;
     let expected = cmd.args.read_plan(NAME)?;
     require_auth(&cmd.auth)?;
-    let want = rackpipe_vault::desired(site).map_err(|e| tool_error(&e))?;
+    let want = rackpipe_vault_bootstrap::desired(site).map_err(|e| tool_error(&e))?;
     let cluster = cluster(site, &cmd.connection)?;
     let plan_options = PlanOptions {
         allow_destroy: cmd.args.allow_destroy,
@@ -561,7 +561,7 @@ fn apply(cmd: &ApplyCommand) -> Result<ExitStatus, CliError> {
         let api = api_client(site, &cmd.connection, &cluster).await?;
         let api = authenticated(site, &cmd.auth, api).await?;
         if let Some(expected) = &expected {
-            let now = rackpipe_vault::plan(&api, &want, &plan_options)
+            let now = rackpipe_vault_bootstrap::plan(&api, &want, &plan_options)
                 .await
                 .map_err(|e| tool_error(&e))?;
             same_changes(expected, &now)?;
@@ -570,7 +570,7 @@ fn apply(cmd: &ApplyCommand) -> Result<ExitStatus, CliError> {
             plan: plan_options.clone(),
             expected,
         };
-        rackpipe_vault::apply(&api, &want, &options)
+        rackpipe_vault_bootstrap::apply(&api, &want, &options)
             .await
             .map_err(|e| tool_error(&e))
     })?;

@@ -1,9 +1,0 @@
-//! The integration tests of `rackpipe-vault`, one test binary (one link of the dependency tree
-//! instead of one per file). Each module is one former `tests/*.rs` file.
-
-mod certificates;
-mod cluster;
-mod common;
-mod consul_mock;
-mod pgp_join;
-mod site_checks;

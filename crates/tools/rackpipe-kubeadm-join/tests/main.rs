@@ -1,0 +1,5 @@
+//! The integration tests of `rackpipe-kubeadm-join`, one test binary (one link of the dependency tree
+//! instead of one per file). Each module is one former `tests/*.rs` file.
+
+mod join;
+mod render;

@@ -1,0 +1,12 @@
+//! The integration tests of `rackpipe-nfs-export`, one test binary (one link of the dependency tree
+//! instead of one per file). Each module is one former `tests/*.rs` file.
+
+mod common;
+mod exportfs;
+mod ganesha;
+mod ganesha_apply;
+mod lint_props;
+mod linux_apply;
+mod render;
+mod sync;
+mod synology;
