@@ -49,6 +49,40 @@ pub enum HostKeyPolicy {
     },
 }
 
+impl HostKeyPolicy {
+    /// The one way a tool turns its host-key flags and the site into a policy (no trust on
+    /// first use): a pinned `fingerprint` given on the command line wins, then the host's key
+    /// pinned in the site or an inventory (`site_pin`), then the `known_hosts` file. A
+    /// fingerprint must read `SHA256:<base64>`, as `ssh-keygen -lf` prints it.
+    ///
+    /// # Errors
+    /// [`Error::BadFingerprint`] for a malformed fingerprint, [`Error::NoHostKeyPolicy`] when
+    /// none of the three is given (callers name their own flags in the usage message).
+    pub fn from_options(
+        fingerprint: Option<&str>,
+        known_hosts: Option<&Path>,
+        site_pin: Option<&str>,
+    ) -> Result<Self, Error> {
+        if let Some(fp) = fingerprint.or(site_pin) {
+            check_fingerprint_syntax(fp)?;
+            return Ok(Self::Fingerprint(fp.to_owned()));
+        }
+        known_hosts
+            .map(|path| Self::KnownHosts {
+                path: path.to_owned(),
+                accept_new: false,
+            })
+            .ok_or(Error::NoHostKeyPolicy)
+    }
+
+    /// This policy, or the fingerprint `pin` when one is given for this host (the site's or an
+    /// inventory's pinned key overrides the tool-wide policy).
+    #[must_use]
+    pub fn pinned_or(self, pin: Option<&str>) -> Self {
+        pin.map_or(self, |fp| Self::Fingerprint(fp.to_owned()))
+    }
+}
+
 /// Where and how to connect.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -208,6 +242,11 @@ pub enum Error {
         "host_key: {0:?} is not a SHA-256 fingerprint like SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"
     )]
     BadFingerprint(String),
+    /// Neither a pinned fingerprint nor a `known_hosts` file was given.
+    #[error(
+        "no host key to verify against: give a known_hosts file or a pinned SHA256: fingerprint (host keys are always verified; no trust on first use)"
+    )]
+    NoHostKeyPolicy,
     /// The known_hosts file could not be read or written.
     #[error("{host}: known_hosts {path}: {message}")]
     KnownHosts {
@@ -300,7 +339,7 @@ impl Error {
             | Self::LocalWrite { host, .. }
             | Self::OutputTooLarge { host, .. }
             | Self::Remote { host, .. } => Some(host),
-            Self::BadFingerprint(_) | Self::Key { .. } => None,
+            Self::BadFingerprint(_) | Self::NoHostKeyPolicy | Self::Key { .. } => None,
         }
     }
 }
@@ -1177,6 +1216,42 @@ mod tests {
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
         assert_eq!(shell_quote("$(rm -rf /)"), "'$(rm -rf /)'");
+    }
+
+    #[test]
+    fn host_key_policy_from_options() {
+        let fp = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
+        let other = "SHA256:AAAAztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
+        let kh = Path::new("/etc/ssh/ssh_known_hosts");
+        let known = HostKeyPolicy::KnownHosts {
+            path: kh.to_owned(),
+            accept_new: false,
+        };
+        assert_eq!(
+            HostKeyPolicy::from_options(Some(fp), Some(kh), Some(other)).unwrap(),
+            HostKeyPolicy::Fingerprint(fp.into())
+        );
+        assert_eq!(
+            HostKeyPolicy::from_options(None, Some(kh), Some(other)).unwrap(),
+            HostKeyPolicy::Fingerprint(other.into())
+        );
+        assert_eq!(
+            HostKeyPolicy::from_options(None, Some(kh), None).unwrap(),
+            known
+        );
+        let none = HostKeyPolicy::from_options(None, None, None).unwrap_err();
+        assert!(matches!(none, Error::NoHostKeyPolicy), "{none}");
+        assert_eq!(
+            none.to_string(),
+            "no host key to verify against: give a known_hosts file or a pinned SHA256: fingerprint (host keys are always verified; no trust on first use)"
+        );
+        let bad = HostKeyPolicy::from_options(Some("MD5:aa"), Some(kh), None).unwrap_err();
+        assert!(matches!(bad, Error::BadFingerprint(_)), "{bad}");
+        assert_eq!(known.clone().pinned_or(None), known);
+        assert_eq!(
+            known.pinned_or(Some(fp)),
+            HostKeyPolicy::Fingerprint(fp.into())
+        );
     }
 
     #[test]
