@@ -7,6 +7,9 @@
 //!   CI name them (`VAULT_ADDR`, `VAULT_CACERT`, `VAULT_TOKEN`, or a JWT login with
 //!   `VAULT_JWT_ROLE` and the job's `id_tokens:` variable); [`Resolver::builder`] sets them
 //!   explicitly. Vault is only contacted for `vault:` references.
+//! - [`SecretSource`] is the one interface tools resolve through (the [`Resolver`], or a
+//!   stand-in); [`resolve_all`] keeps going past a failure, so one run reports every missing
+//!   reference ([`Unresolved`]: one line each, with its site field path).
 //! - [`Resolver::resolve`] blocks (callable from anywhere, also inside an async runtime);
 //!   [`Resolver::resolve_async`] is the same for async callers.
 //! - `vault:` references are read from KV v2 (`GET /v1/MOUNT/data/PATH`, then KV v1's
@@ -17,7 +20,10 @@
 //!   75) from "not found / denied / misconfigured".
 
 mod local;
+mod source;
 mod vault;
+
+pub use source::{SecretSource, Unresolved, resolve_all};
 
 use std::fmt;
 use std::path::PathBuf;

@@ -378,3 +378,29 @@ fn hostile_vault_replies_are_one_line_errors() {
         assert_eq!(e.is_transient(), transient, "{text}");
     }
 }
+
+#[test]
+fn resolve_all_reports_every_missing_reference() {
+    let resolver = Resolver::builder().build();
+    let refs = [
+        r("env:RACKPIPE_SURELY_UNSET_A"),
+        r("env:CARGO_PKG_NAME"),
+        r("env:RACKPIPE_SURELY_UNSET_B"),
+    ];
+    let fields = ["a.first", "a.second", "a.third"];
+    let e = resolve_all(
+        &resolver,
+        refs.iter().zip(fields).map(|(r, f)| (r, f.to_owned())),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "a.first: env:RACKPIPE_SURELY_UNSET_A: environment variable RACKPIPE_SURELY_UNSET_A is not set\n\
+         a.third: env:RACKPIPE_SURELY_UNSET_B: environment variable RACKPIPE_SURELY_UNSET_B is not set"
+    );
+    assert_eq!(e.errors().len(), 2);
+    assert_eq!(e.first().field(), "a.first");
+    assert!(!e.is_transient());
+    let ok = resolve_all(&resolver, [(&refs[1], "a.second".to_owned())]).unwrap();
+    assert_eq!(ok.len(), 1);
+}

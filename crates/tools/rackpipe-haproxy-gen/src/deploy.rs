@@ -106,19 +106,18 @@ pub fn targets_for_site(site: &Site, ssh: &SshDefaults) -> Result<Vec<Target>, E
             })
             .or_else(|| crate::check::backend_address(site, inst.guest.as_str()).ok())
             .ok_or_else(|| Error::NoTarget(inst.name.to_string()))?;
-        let policy = match (&inst.ssh_host_key, &ssh.known_hosts) {
-            (Some(fp), _) => HostKeyPolicy::Fingerprint(fp.clone()),
-            (None, Some(kh)) => HostKeyPolicy::KnownHosts {
-                path: kh.clone(),
-                accept_new: false,
-            },
-            (None, None) => {
-                return Err(Error::NoTarget(format!(
-                    "{} (no ssh_host_key and no known_hosts file)",
-                    inst.name
-                )));
-            }
-        };
+        let policy = HostKeyPolicy::from_options(
+            None,
+            ssh.known_hosts.as_deref(),
+            inst.ssh_host_key.as_deref(),
+        )
+        .map_err(|e| match e {
+            rackpipe_ssh::Error::NoHostKeyPolicy => Error::NoTarget(format!(
+                "{} (no ssh_host_key and no known_hosts file)",
+                inst.name
+            )),
+            e => Error::Ssh(e),
+        })?;
         out.push(Target::new(
             inst.name.to_string(),
             ConnectOptions::new(

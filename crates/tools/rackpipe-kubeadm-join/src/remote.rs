@@ -162,9 +162,10 @@ impl Options {
     /// Adds per-node targets from an inventory (node name → entry).
     pub fn add_inventory(&mut self, inventory: BTreeMap<String, InventoryEntry>) {
         for (node, e) in inventory {
-            let host_key = e
-                .host_key_fingerprint
-                .map_or_else(|| self.host_key.clone(), HostKeyPolicy::Fingerprint);
+            let host_key = self
+                .host_key
+                .clone()
+                .pinned_or(e.host_key_fingerprint.as_deref());
             let connect = ConnectOptions::new(
                 e.host,
                 e.port.unwrap_or(22),
