@@ -224,6 +224,110 @@ impl Plan {
             requests: None,
         }
     }
+
+    /// Refuses a saved plan (`expected`, e.g. `apply --plan FILE`) that no longer matches
+    /// this plan, made now from the same site against the same remote: the site changed (the
+    /// desired digests differ) or the remote did (the observed digests differ; `observed`
+    /// names it for the message, e.g. `"the router"`, `"the exports on nas1"`). `None` (no
+    /// saved plan) is always fresh. The one stale-plan check of every tool.
+    ///
+    /// # Errors
+    /// [`StalePlan`] saying which side changed.
+    pub fn check_fresh(&self, expected: Option<&Plan>, observed: &str) -> Result<(), StalePlan> {
+        check_digests(
+            expected,
+            &self.desired_digest,
+            &self.observed_digest,
+            observed,
+        )
+    }
+
+    /// As [`Plan::check_fresh`], and also refuses a saved plan whose changes differ from this
+    /// plan's although both digests match: it was made with other options (e.g. without
+    /// `--allow-destroy`), so applying it now would do something else than it shows.
+    ///
+    /// # Errors
+    /// [`StalePlan`] saying which side changed.
+    pub fn check_same(&self, expected: Option<&Plan>, observed: &str) -> Result<(), StalePlan> {
+        self.check_fresh(expected, observed)?;
+        match expected {
+            Some(expected) if expected.changes != self.changes => Err(StalePlan {
+                part: PlanPart::Changes,
+                what: String::new(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The stale-plan check for a tool that computes the digests without building a whole plan:
+/// refuses `expected` when its desired digest differs from `desired_digest` (the site
+/// changed) or its observed digest from `observed_digest` (`observed`, e.g. `"the nodes"`,
+/// changed). `None` is always fresh. [`Plan::check_fresh`] is this on a plan's digests.
+///
+/// # Errors
+/// [`StalePlan`] saying which side changed.
+pub fn check_digests(
+    expected: Option<&Plan>,
+    desired_digest: &str,
+    observed_digest: &str,
+    observed: &str,
+) -> Result<(), StalePlan> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    if expected.desired_digest != desired_digest {
+        return Err(StalePlan {
+            part: PlanPart::Desired,
+            what: "the site".to_owned(),
+        });
+    }
+    if expected.observed_digest != observed_digest {
+        return Err(StalePlan {
+            part: PlanPart::Observed,
+            what: observed.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Which part of a saved plan no longer matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanPart {
+    /// The desired state: the site (or the rendered files) changed.
+    Desired,
+    /// The observed remote state changed.
+    Observed,
+    /// Both digests match, but the changes differ (the plan was made with other options).
+    Changes,
+}
+
+/// A saved plan refused because it no longer matches what apply would do now (exit 1: plan
+/// again). One message for every tool:
+/// `stale plan: the site changed since the plan was made; run plan again`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("stale plan: {}; run plan again", self.reason())]
+pub struct StalePlan {
+    /// Which part differs.
+    pub part: PlanPart,
+    /// What changed, for the message: `the site`, or the remote (`the router`,
+    /// `the remote files (lb2:/etc/haproxy/haproxy.cfg)`); empty for [`PlanPart::Changes`].
+    pub what: String,
+}
+
+impl StalePlan {
+    /// The reason, without the `stale plan:` prefix.
+    #[must_use]
+    pub fn reason(&self) -> String {
+        match self.part {
+            PlanPart::Desired | PlanPart::Observed => {
+                format!("{} changed since the plan was made", self.what)
+            }
+            PlanPart::Changes => "its changes differ from what apply would do now (was it made \
+                 with other options, e.g. --allow-destroy?)"
+                .to_owned(),
+        }
+    }
 }
 
 /// Result of `TOOL apply`.
@@ -270,6 +374,51 @@ pub struct ErrorDocument {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn plan(desired: &str, observed: &str, changes: Vec<Change>) -> Plan {
+        Plan::new("t", "s", desired.to_owned(), observed.to_owned(), changes)
+    }
+
+    #[test]
+    fn stale_plans_are_refused_with_one_message() {
+        let now = plan("d", "o", Vec::new());
+        assert_eq!(now.check_fresh(None, "the router"), Ok(()));
+        assert_eq!(now.check_fresh(Some(&now.clone()), "the router"), Ok(()));
+        let site = now.check_fresh(Some(&plan("d2", "o", Vec::new())), "the router");
+        assert_eq!(
+            site.unwrap_err().to_string(),
+            "stale plan: the site changed since the plan was made; run plan again"
+        );
+        let remote = now
+            .check_fresh(Some(&plan("d", "o2", Vec::new())), "the router")
+            .unwrap_err();
+        assert_eq!(remote.part, PlanPart::Observed);
+        assert_eq!(
+            remote.to_string(),
+            "stale plan: the router changed since the plan was made; run plan again"
+        );
+        let other = plan(
+            "d",
+            "o",
+            vec![Change {
+                action: Action::Delete,
+                target: "h".into(),
+                resource: "r".into(),
+                before: None,
+                after: None,
+                diff: None,
+                commands: Vec::new(),
+            }],
+        );
+        assert_eq!(other.check_fresh(Some(&now), "x"), Ok(()), "digests only");
+        let changes = other.check_same(Some(&now), "x").unwrap_err();
+        assert_eq!(changes.part, PlanPart::Changes);
+        assert_eq!(
+            changes.to_string(),
+            "stale plan: its changes differ from what apply would do now (was it made with \
+             other options, e.g. --allow-destroy?); run plan again"
+        );
+    }
 
     #[test]
     fn digest_ignores_key_order() {

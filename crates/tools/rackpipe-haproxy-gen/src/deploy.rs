@@ -29,7 +29,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rackpipe_model::documents::{Action, ApplyResult, Change, ChangeCounts, Plan, RenderedFile};
+use rackpipe_model::documents::{
+    Action, ApplyResult, Change, ChangeCounts, Plan, RenderedFile, check_digests,
+};
 use rackpipe_model::{API_VERSION, Site};
 use rackpipe_ssh::{ConnectOptions, HostKeyPolicy, Session, shell_quote};
 use sha2::{Digest, Sha256};
@@ -389,18 +391,13 @@ pub async fn plan(site: &str, files: &[RenderedFile], targets: &[Target]) -> Res
         s.close().await;
     }
     let changes = changes(files, &observed);
-    Ok(Plan {
-        api_version: API_VERSION.to_owned(),
-        kind: "Plan".to_owned(),
-        tool: TOOL.to_owned(),
-        site: site.to_owned(),
-        desired_digest: desired_digest(files),
-        observed_digest: observed_digest(&observed),
-        summary: ChangeCounts::of(&changes),
+    Ok(Plan::new(
+        TOOL,
+        site,
+        desired_digest(files),
+        observed_digest(&observed),
         changes,
-        unmanaged: Vec::new(),
-        requests: None,
-    })
+    ))
 }
 
 /// The plan's diffs concatenated: the artifact CI keeps.
@@ -426,14 +423,13 @@ pub async fn apply(
     files: &[RenderedFile],
     targets: &[Target],
 ) -> Result<ApplyResult, Error> {
-    if desired_digest(files) != plan.desired_digest {
-        return Err(Error::StalePlan(
-            "the rendered files differ from the ones the plan was made from".to_owned(),
-        ));
-    }
+    let desired = desired_digest(files);
+    // The site side first, before connecting (the plan's own observed digest passes).
+    check_digests(Some(plan), &desired, &plan.observed_digest, "")?;
     let sessions = connect_all(files, targets).await?;
     let observed = observe(files, &sessions).await?;
-    if observed_digest(&observed) != plan.observed_digest {
+    let now = observed_digest(&observed);
+    if now != plan.observed_digest {
         let moved: Vec<String> = observed
             .iter()
             .filter(|((host, path), content)| {
@@ -464,9 +460,12 @@ pub async fn apply(
         } else {
             format!(" ({})", moved.join(", "))
         };
-        return Err(Error::StalePlan(format!(
-            "the remote files changed since the plan{detail}"
-        )));
+        check_digests(
+            Some(plan),
+            &desired,
+            &now,
+            &format!("the remote files{detail}"),
+        )?;
     }
     let mut applied = Vec::new();
     for instance in instances_in_order(files) {

@@ -90,8 +90,8 @@ pub enum Error {
         message: String,
     },
     /// The plan no longer matches the site or the remote files.
-    #[error("stale plan: {0}; run plan again")]
-    StalePlan(String),
+    #[error(transparent)]
+    StalePlan(#[from] rackpipe_model::documents::StalePlan),
     /// No connection settings were given for an instance.
     #[error("load_balancer.instances: no SSH target for instance {0:?}")]
     NoTarget(String),

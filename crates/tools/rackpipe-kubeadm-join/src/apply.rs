@@ -106,18 +106,12 @@ async fn apply_connected(
 ) -> Result<ApplyResult, JoinError> {
     let addons = crate::addons::addons_of(site, cluster, options.templates.as_deref())?;
     let observed = plan::observe(cluster, nodes).await?;
-    if let Some(p) = expected {
-        if p.desired_digest != plan::desired_digest(cluster, &addons) {
-            return Err(JoinError::StalePlan(
-                "the site changed since the plan was made".to_owned(),
-            ));
-        }
-        if p.observed_digest != plan::digest(&observed) {
-            return Err(JoinError::StalePlan(
-                "the nodes changed since the plan was made".to_owned(),
-            ));
-        }
-    }
+    rackpipe_model::documents::check_digests(
+        expected,
+        &plan::desired_digest(cluster, &addons),
+        &plan::digest(&observed),
+        "the nodes",
+    )?;
     let api_view = plan::api_master(cluster, &observed)
         .ok_or_else(|| JoinError::Cluster("no master in the site".to_owned()))?;
     let steps = plan::all_steps(

@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use rackpipe_model::Site;
-use rackpipe_model::documents::{Action, Change, ChangeCounts, Plan};
+use rackpipe_model::documents::{Action, Change, Plan};
 use serde::Serialize;
 use sha2::Digest;
 use tokio::sync::Semaphore;
@@ -553,18 +553,13 @@ pub async fn plan(site: &Site, options: &Options) -> Result<Plan, JoinError> {
             s.change(&kdir)
         })
         .collect();
-    Ok(Plan {
-        api_version: "rackpipe/v1".to_owned(),
-        kind: "Plan".to_owned(),
-        tool: "kubeadm-join".to_owned(),
-        site: site.metadata.name.to_string(),
-        desired_digest: desired_digest(&cluster, &addons),
-        observed_digest: digest(&observed),
-        summary: ChangeCounts::of(&changes),
+    Ok(Plan::new(
+        "kubeadm-join",
+        site.metadata.name.as_str(),
+        desired_digest(&cluster, &addons),
+        digest(&observed),
         changes,
-        unmanaged: Vec::new(),
-        requests: None,
-    })
+    ))
 }
 
 /// Closes every session.

@@ -259,8 +259,8 @@ pub enum JoinError {
         seconds: u64,
     },
     /// A saved plan no longer matches the site or the nodes; nothing was started.
-    #[error("plan: {0}, nothing started (run plan again)")]
-    StalePlan(String),
+    #[error(transparent)]
+    StalePlan(#[from] rackpipe_model::documents::StalePlan),
     /// The observed cluster is in a state apply will not touch.
     #[error("kubernetes: {0}")]
     Cluster(String),

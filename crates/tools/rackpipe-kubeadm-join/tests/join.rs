@@ -342,7 +342,7 @@ fn init_join_fail_renew_and_idempotent_second_apply() {
         .unwrap_err();
     assert_eq!(
         stale.to_string(),
-        "plan: the nodes changed since the plan was made, nothing started (run plan again)"
+        "stale plan: the nodes changed since the plan was made; run plan again"
     );
     let r2 = rt
         .block_on(apply_plan(&h.site, &h.options, Some(&p2)))

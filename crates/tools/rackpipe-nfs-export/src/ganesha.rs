@@ -18,7 +18,7 @@
 use std::collections::BTreeSet;
 
 use rackpipe_model::Site;
-use rackpipe_model::documents::{Action, ApplyResult, Change, ChangeCounts, Plan};
+use rackpipe_model::documents::{Action, ApplyResult, Change, Plan};
 
 use crate::Error;
 use crate::desired::resolve;
@@ -272,18 +272,13 @@ pub async fn plan(
             });
         }
     }
-    Ok(Plan {
-        api_version: rackpipe_model::API_VERSION.to_owned(),
-        kind: "Plan".to_owned(),
-        tool: "nfs-export".to_owned(),
-        site: site.metadata.name.to_string(),
-        desired_digest: digest(&serde_json::Value::String(content)),
-        observed_digest: digest(&observed_value(&observed)),
-        summary: ChangeCounts::of(&changes),
+    Ok(Plan::new(
+        "nfs-export",
+        site.metadata.name.as_str(),
+        digest(&serde_json::Value::String(content)),
+        digest(&observed_value(&observed)),
         changes,
-        unmanaged: Vec::new(),
-        requests: None,
-    })
+    ))
 }
 
 /// Reads the live exports back until they are what the site says or `reload_timeout` has
@@ -321,9 +316,8 @@ pub async fn apply(
     expected: Option<&Plan>,
 ) -> Result<ApplyResult, Error> {
     let current = plan(site, remote, target).await?;
-    crate::check_fresh(
+    current.check_fresh(
         expected,
-        &current,
         &format!("the ganesha exports on {}", remote.host()),
     )?;
     if current.changes.is_empty() {

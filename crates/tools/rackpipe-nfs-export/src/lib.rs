@@ -130,11 +130,8 @@ pub enum Error {
         seconds: u64,
     },
     /// The plan was made against another site or remote state.
-    #[error("plan is stale: {message}; run plan again")]
-    StalePlan {
-        /// Which digest moved.
-        message: String,
-    },
+    #[error(transparent)]
+    StalePlan(#[from] rackpipe_model::documents::StalePlan),
     /// A remote command failed (SSH apply).
     #[error("{target}: {command}: {message}")]
     Remote {
@@ -177,31 +174,4 @@ impl Error {
             _ => false,
         }
     }
-}
-
-/// Refuses a saved plan (`expected`) that no longer matches the plan made now: the site
-/// changed, or `observed` (what the plan read on the server, e.g. "the exports on HOST")
-/// changed since. One check for every nfs-export back end.
-///
-/// # Errors
-/// [`Error::StalePlan`] saying which side changed.
-pub(crate) fn check_fresh(
-    expected: Option<&rackpipe_model::documents::Plan>,
-    current: &rackpipe_model::documents::Plan,
-    observed: &str,
-) -> Result<(), Error> {
-    let Some(expected) = expected else {
-        return Ok(());
-    };
-    if expected.desired_digest != current.desired_digest {
-        return Err(Error::StalePlan {
-            message: "the site changed since the plan was made".to_owned(),
-        });
-    }
-    if expected.observed_digest != current.observed_digest {
-        return Err(Error::StalePlan {
-            message: format!("{observed} changed since the plan was made"),
-        });
-    }
-    Ok(())
 }

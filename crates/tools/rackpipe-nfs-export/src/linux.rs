@@ -303,18 +303,15 @@ pub async fn plan(site: &Site, remote: &impl Remote, target: &LinuxTarget) -> Re
             });
         }
     }
-    Ok(Plan {
-        api_version: API_VERSION.to_owned(),
-        kind: "Plan".to_owned(),
-        tool: "nfs-export".to_owned(),
-        site: site.metadata.name.to_string(),
-        desired_digest: digest(&serde_json::Value::String(content)),
-        observed_digest: digest(&observed_value(&observed)),
-        summary: ChangeCounts::of(&changes),
+    let mut plan = Plan::new(
+        "nfs-export",
+        site.metadata.name.as_str(),
+        digest(&serde_json::Value::String(content)),
+        digest(&observed_value(&observed)),
         changes,
-        unmanaged: others.into_iter().map(|(name, _)| name).collect(),
-        requests: None,
-    })
+    );
+    plan.unmanaged = others.into_iter().map(|(name, _)| name).collect();
+    Ok(plan)
 }
 
 /// The other `*.exports` files of the directory (and a non-empty main `/etc/exports` when the
@@ -401,11 +398,7 @@ pub async fn apply(
     expected: Option<&Plan>,
 ) -> Result<ApplyResult, Error> {
     let current = plan(site, remote, target).await?;
-    crate::check_fresh(
-        expected,
-        &current,
-        &format!("the exports on {}", remote.host()),
-    )?;
+    current.check_fresh(expected, &format!("the exports on {}", remote.host()))?;
     let desired = resolve(site)?;
     let content = render_linux_exports(&desired, &environment(None)?)?;
     let path = format!(

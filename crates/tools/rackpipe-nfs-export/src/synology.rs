@@ -629,18 +629,13 @@ pub async fn plan(site: &Site, client: &DsmClient) -> Result<Plan, Error> {
         });
     }
     let desired_value = serde_json::to_value(&wanted).unwrap_or_default();
-    Ok(Plan {
-        api_version: API_VERSION.to_owned(),
-        kind: "Plan".to_owned(),
-        tool: "nfs-export".to_owned(),
-        site: site.metadata.name.to_string(),
-        desired_digest: digest(&desired_value),
-        observed_digest: digest(&serde_json::Value::Object(observed)),
-        summary: ChangeCounts::of(&changes),
+    Ok(Plan::new(
+        "nfs-export",
+        site.metadata.name.as_str(),
+        digest(&desired_value),
+        digest(&serde_json::Value::Object(observed)),
         changes,
-        unmanaged: Vec::new(),
-        requests: None,
-    })
+    ))
 }
 
 /// Applies: plans again, refuses when `expected` (a saved plan) no longer matches, then saves
@@ -651,11 +646,7 @@ pub async fn apply(
     expected: Option<&Plan>,
 ) -> Result<ApplyResult, Error> {
     let current = plan(site, client).await?;
-    crate::check_fresh(
-        expected,
-        &current,
-        &format!("the rules on {}", client.base_url()),
-    )?;
+    current.check_fresh(expected, &format!("the rules on {}", client.base_url()))?;
     let desired = resolve(site)?;
     let wanted = desired_rules(&desired)?;
     let mut applied = Vec::new();

@@ -42,11 +42,8 @@ pub enum Error {
         source: rackpipe_proxmox::Error,
     },
     /// `apply --plan` with a plan made against another site or cluster state.
-    #[error("stale plan: the {which} state changed since the plan was made; plan again")]
-    StalePlan {
-        /// `desired` or `observed`.
-        which: &'static str,
-    },
+    #[error(transparent)]
+    StalePlan(#[from] rackpipe_model::documents::StalePlan),
     /// Several guests failed during apply (the first error, and how many more).
     #[error("{first} (and {more} more failures)")]
     Many {

@@ -732,14 +732,12 @@ pub async fn apply(
     expected: Option<&Plan>,
 ) -> Result<ApplyResult, Error> {
     let a = analyse(site, client, opts, secrets).await?;
-    if let Some(p) = expected {
-        if p.desired_digest != a.desired_digest {
-            return Err(Error::StalePlan { which: "desired" });
-        }
-        if p.observed_digest != a.observed_digest {
-            return Err(Error::StalePlan { which: "observed" });
-        }
-    }
+    rackpipe_model::documents::check_digests(
+        expected,
+        &a.desired_digest,
+        &a.observed_digest,
+        "the Proxmox cluster",
+    )?;
     let mut applied = Vec::new();
     let planned = changes(&a);
     for (p, comment) in &a.pools {

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use rackpipe_model::documents::Action;
+use rackpipe_model::documents::{Action, PlanPart};
 use rackpipe_proxmox::{GuestRef, GuestType, Params};
 use rackpipe_pve_sim::{FailRule, GuestKind, GuestSpec};
 use rackpipe_pve_sync::{Error, Options, apply, facts, plan};
@@ -367,7 +367,7 @@ async fn stale_plan_is_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::StalePlan { which: "observed" }),
+        matches!(&err, Error::StalePlan(s) if s.part == PlanPart::Observed),
         "{err}"
     );
     assert_schema_clean(&sim);

@@ -113,19 +113,6 @@ fn one_time_password() -> Result<crate::rest::Password, Error> {
     Ok(crate::rest::Password::new(hex::encode(bytes)))
 }
 
-fn stale(expected: &Plan, fresh: &Plan) -> Option<String> {
-    if expected.desired_digest != fresh.desired_digest {
-        return Some("the site changed since the plan (desired digest differs)".to_owned());
-    }
-    if expected.observed_digest != fresh.observed_digest {
-        return Some("the router changed since the plan (observed digest differs)".to_owned());
-    }
-    if expected.changes != fresh.changes {
-        return Some("the plan was made with other options (its changes differ)".to_owned());
-    }
-    None
-}
-
 /// Applies the site's router section.
 ///
 /// # Errors
@@ -208,11 +195,9 @@ pub async fn apply_config_with(
         .iter()
         .map(|m| m.path.clone())
         .collect();
-    if let Some(expected) = &opts.expected
-        && let Some(why) = stale(expected, &planned.plan)
-    {
-        return Err(Error::StalePlan(why));
-    }
+    planned
+        .plan
+        .check_same(opts.expected.as_ref(), "the router")?;
     let mut result = ApplyResult {
         api_version: rackpipe_model::API_VERSION.to_owned(),
         kind: "ApplyResult".to_owned(),

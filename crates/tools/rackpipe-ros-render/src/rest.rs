@@ -91,8 +91,8 @@ pub enum Error {
         message: String,
     },
     /// `apply --plan` was given a plan that no longer matches the site or the router.
-    #[error("stale plan: {0}; run plan again")]
-    StalePlan(String),
+    #[error(transparent)]
+    StalePlan(#[from] rackpipe_model::documents::StalePlan),
     /// A change failed; the router was put back to the pre-apply export.
     #[error("apply stopped at change {index} ({resource}): {cause}; {outcome}")]
     ApplyFailed {
