@@ -1,0 +1,263 @@
+//! The shared driver: a tool implements [`Tool`] (check, render, connect, plan, apply and its
+//! own verbs) and [`run`] does once what every binary needs: the command line (common verbs,
+//! `plan` and `apply` with the tool's connection flags), loading and checking the site, reading
+//! the `--plan` to apply, connecting with the tool's flag groups, one async runtime, emitting
+//! the documents (respecting `--format`) and mapping failures to exit codes.
+//!
+//! A binary's `main.rs` is then its argument definitions, its `Tool` impl and
+//! `rackpipe_cli::driver::run::<MyTool>()`.
+
+use std::process::ExitCode;
+
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use rackpipe_model::documents::Plan;
+use rackpipe_model::load::LoadedSite;
+use rackpipe_model::{Diagnostic, Site};
+use serde::Serialize;
+
+use crate::{
+    ApplyArgs, CliError, CommonCommand, ExitStatus, GlobalArgs, PlanArgs, RenderOutcome, SiteArg,
+    ToolCli, ToolHooks,
+};
+
+/// One tool as the driver runs it. The associated argument types are clap groups the driver
+/// flattens into the tool's command line; [`NoArgs`] and [`NoVerbs`] stand for none.
+///
+/// The async methods run on the driver's single-threaded runtime (so they need not be `Send`).
+#[allow(async_fn_in_trait)]
+pub trait Tool: Sized + 'static {
+    /// Binary name.
+    const NAME: &'static str;
+    /// One line for `--help`.
+    const ABOUT: &'static str;
+    /// What `plan` does, for `plan --help`.
+    const PLAN_ABOUT: &'static str;
+    /// What `apply` does, for `apply --help`.
+    const APPLY_ABOUT: &'static str;
+    /// The tool's renderer; `None` while it renders nothing (`render` then says so).
+    const RENDER: Option<crate::RenderFn> = None;
+
+    /// How the tool reaches the system it manages (the flag groups of [`crate::flags`]);
+    /// flattened into `plan` and `apply`.
+    type Conn: Args + std::fmt::Debug;
+    /// `plan`'s own flags.
+    type PlanFlags: Args + std::fmt::Debug;
+    /// `apply`'s own flags.
+    type ApplyFlags: Args + std::fmt::Debug;
+    /// The tool's own verbs.
+    type Verb: Subcommand + std::fmt::Debug;
+    /// The connected system: a client, the hosts to reach.
+    type Target;
+    /// What `apply` prints.
+    type Applied: Serialize;
+
+    /// The tool's own semantic rules, run by `validate` and before every other command.
+    #[must_use]
+    fn check(_site: &Site) -> Vec<Diagnostic> {
+        Vec::new()
+    }
+
+    /// Connects: builds the target from the site and the connection flags.
+    async fn connect(site: &LoadedSite, conn: &Self::Conn) -> Result<Self::Target, CliError>;
+
+    /// Reads the system and plans the changes.
+    async fn plan(
+        site: &LoadedSite,
+        target: &Self::Target,
+        flags: &Self::PlanFlags,
+    ) -> Result<Plan, CliError>;
+
+    /// Makes the changes: exactly `expected` when `--plan` was given (refused when stale),
+    /// else a fresh plan's.
+    async fn apply(
+        site: &LoadedSite,
+        target: &Self::Target,
+        flags: &Self::ApplyFlags,
+        apply: &ApplyArgs,
+        expected: Option<Plan>,
+    ) -> Result<Self::Applied, CliError>;
+
+    /// Runs one of the tool's own verbs.
+    async fn verb(verb: &Self::Verb, ctx: &Context<'_>) -> Result<ExitStatus, CliError>;
+
+    /// Called with the plan before it is printed (e.g. to write a diff file).
+    fn after_plan(_plan: &Plan, _flags: &Self::PlanFlags) -> Result<(), CliError> {
+        Ok(())
+    }
+}
+
+/// What a tool's own verbs get from the driver.
+#[derive(Debug)]
+pub struct Context<'a> {
+    /// The global options.
+    pub global: &'a GlobalArgs,
+    /// The tool's name.
+    pub tool: &'static str,
+    check: fn(&Site) -> Vec<Diagnostic>,
+}
+
+impl Context<'_> {
+    /// Loads and checks the site with the tool's rules.
+    pub fn load(&self, site: &SiteArg) -> Result<LoadedSite, CliError> {
+        site.load(self.check)
+    }
+
+    /// Prints a result document (JSON, or text with `--format text`).
+    pub fn emit<T: Serialize>(&self, document: &T) -> Result<(), CliError> {
+        emit_document(document, self.global)
+    }
+}
+
+/// Prints a result document: the one place the driver writes a verb's result, so `--format`
+/// is honoured alike by every verb.
+pub fn emit_document<T: Serialize>(document: &T, _global: &GlobalArgs) -> Result<(), CliError> {
+    crate::emit(document)
+}
+
+/// No flags of a tool's own.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct NoArgs {}
+
+/// No verbs of a tool's own.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum NoVerbs {}
+
+/// A tool's verbs: the common ones, `plan`, `apply`, then its own.
+#[derive(Debug, Subcommand)]
+pub enum Verb<T: Tool> {
+    /// The verbs every binary has.
+    #[command(flatten)]
+    Common(CommonCommand),
+    /// Compare the site with the system and print the changes.
+    Plan {
+        /// The common plan arguments.
+        #[command(flatten)]
+        args: PlanArgs,
+        /// How the system is reached.
+        #[command(flatten)]
+        conn: T::Conn,
+        /// The tool's own plan flags.
+        #[command(flatten)]
+        flags: T::PlanFlags,
+    },
+    /// Make the changes.
+    Apply {
+        /// The common apply arguments.
+        #[command(flatten)]
+        args: ApplyArgs,
+        /// How the system is reached.
+        #[command(flatten)]
+        conn: T::Conn,
+        /// The tool's own apply flags.
+        #[command(flatten)]
+        flags: T::ApplyFlags,
+    },
+    /// The tool's own verbs.
+    #[command(flatten)]
+    Own(T::Verb),
+}
+
+/// A tool's whole command line.
+#[derive(Debug)]
+pub struct Cli<T: Tool> {
+    /// The global options.
+    pub global: GlobalArgs,
+    /// The verb.
+    pub command: Verb<T>,
+}
+
+impl<T: Tool> FromArgMatches for Cli<T> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(Self {
+            global: GlobalArgs::from_arg_matches(matches)?,
+            command: Verb::<T>::from_arg_matches(matches)?,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl<T: Tool> CommandFactory for Cli<T> {
+    fn command() -> clap::Command {
+        let command = clap::Command::new(T::NAME)
+            .version(env!("CARGO_PKG_VERSION"))
+            .about(T::ABOUT)
+            .subcommand_required(true)
+            .arg_required_else_help(true);
+        let command = GlobalArgs::augment_args(command);
+        Verb::<T>::augment_subcommands(command)
+            .mut_subcommand("plan", |c| c.about(T::PLAN_ABOUT))
+            .mut_subcommand("apply", |c| c.about(T::APPLY_ABOUT))
+    }
+
+    fn command_for_update() -> clap::Command {
+        Self::command()
+    }
+}
+
+impl<T: Tool> Parser for Cli<T> {}
+
+impl<T: Tool> ToolCli for Cli<T> {
+    fn global(&self) -> &GlobalArgs {
+        &self.global
+    }
+}
+
+/// The whole life of a tool's binary: parse, run the verb, report (see [`crate::main`]).
+pub fn run<T: Tool>() -> ExitCode {
+    crate::main::<Cli<T>>(T::NAME, execute::<T>)
+}
+
+fn hooks<T: Tool>() -> ToolHooks {
+    ToolHooks {
+        name: T::NAME,
+        check: T::check,
+        render: T::RENDER,
+    }
+}
+
+fn execute<T: Tool>(cli: &Cli<T>) -> Result<ExitStatus, CliError> {
+    let global = &cli.global;
+    match &cli.command {
+        Verb::Common(command) => crate::run_common(&hooks::<T>(), command, global),
+        Verb::Plan { args, conn, flags } => {
+            let loaded = args.site.load(T::check)?;
+            let plan = crate::runtime()?.block_on(async {
+                let target = T::connect(&loaded, conn).await?;
+                T::plan(&loaded, &target, flags).await
+            })?;
+            T::after_plan(&plan, flags)?;
+            crate::finish_plan(&plan, args, global)
+        }
+        Verb::Apply { args, conn, flags } => {
+            let loaded = args.site.load(T::check)?;
+            let expected = args.read_plan(T::NAME)?;
+            let applied = crate::runtime()?.block_on(async {
+                let target = T::connect(&loaded, conn).await?;
+                T::apply(&loaded, &target, flags, args, expected).await
+            })?;
+            emit_document(&applied, global)?;
+            Ok(ExitStatus::Success)
+        }
+        Verb::Own(verb) => {
+            let ctx = Context {
+                global,
+                tool: T::NAME,
+                check: T::check,
+            };
+            crate::runtime()?.block_on(T::verb(verb, &ctx))
+        }
+    }
+}
+
+/// A [`RenderOutcome`] of files only.
+#[must_use]
+pub fn files_only(files: Vec<rackpipe_model::documents::RenderedFile>) -> RenderOutcome {
+    RenderOutcome {
+        files,
+        desired: None,
+    }
+}
