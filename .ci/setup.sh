@@ -11,6 +11,7 @@ packages=(
   haproxy keepalived            # haproxy-gen: real config checks, failover, VRRP
   etcd-server etcd-client       # etcd-backup: real 3-member TLS cluster
   openssh-server                # SSH apply paths against a real sshd
+  libzstd-dev                   # .ci/run's test build links the system zstd (ZSTD_SYS_USE_PKG_CONFIG)
   protobuf-compiler libprotobuf-dev  # etcd-client's build script: protoc and the well-known
                                      # .proto files (libprotobuf-dev is only a Recommends of protoc)
   rsync git                     # gitlab-ci-local needs rsync
