@@ -9,10 +9,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use rackpipe_cli::{CliError, CommonCommand, ExitStatus, GlobalArgs, SiteArg, ToolCli, ToolHooks};
-use rackpipe_etcd_backup::{SnapshotOptions, SshMember, SshTarget, Target, TlsFiles};
-use rackpipe_model::API_VERSION;
-use rackpipe_ssh::{ConnectOptions, HostKeyPolicy};
-use serde::Serialize;
+use rackpipe_etcd_backup::{
+    self as etcd, Document, Kind, SnapshotOptions, SshOptions, TlsOverrides,
+};
 
 /// Snapshot, verify, retain and restore the Kubernetes cluster's etcd.
 #[derive(Debug, Parser)]
@@ -190,97 +189,30 @@ struct SshArgs {
     remote_tmp: String,
 }
 
-impl SshArgs {
-    /// The masters as SSH members: `--ssh-host` in order, or the site's masters.
-    fn target(&self, site: &rackpipe_model::Site, conn: &ConnArgs) -> Result<SshTarget, CliError> {
-        let key = self
-            .ssh_key
-            .clone()
-            .ok_or_else(|| CliError::usage("--ssh-key is required with --via-ssh"))?;
-        // (member name, host, port); `--ssh-host` members are named by their `host:port`.
-        let hosts: Vec<(Option<String>, String, u16)> = if self.ssh_hosts.is_empty() {
-            rackpipe_etcd_backup::members_from_site(site)
-                .map_err(etcd_error)?
-                .into_iter()
-                .map(|m| (Some(m.name), m.address.to_string(), self.ssh_port))
-                .collect()
-        } else {
-            self.ssh_hosts
-                .iter()
-                .map(|h| {
-                    let (host, port) = split_host_port(h, self.ssh_port)?;
-                    Ok((None, host, port))
-                })
-                .collect::<Result<_, CliError>>()?
-        };
-        let policy = match (&self.host_fingerprint, &self.known_hosts) {
-            (Some(_), _) if hosts.len() > 1 => {
-                return Err(CliError::usage(format!(
-                    "--host-fingerprint pins one host key but there are {} masters; give --known-hosts",
-                    hosts.len()
-                )));
-            }
-            (Some(fp), _) => HostKeyPolicy::Fingerprint(fp.clone()),
-            (None, Some(path)) => HostKeyPolicy::KnownHosts {
-                path: path.clone(),
-                accept_new: false,
-            },
-            (None, None) => {
-                return Err(CliError::usage(
-                    "give --known-hosts or --host-fingerprint: host keys are always verified",
-                ));
-            }
-        };
-        let members = hosts
-            .into_iter()
-            .map(|(name, host, port)| {
-                let ssh = ConnectOptions::new(
-                    host,
-                    port,
-                    self.ssh_user.clone(),
-                    key.clone(),
-                    policy.clone(),
-                );
-                SshMember {
-                    name: name.unwrap_or_else(|| ssh.label()),
-                    ssh,
-                }
-            })
-            .collect();
-        let mut target = SshTarget::new(members);
-        target.etcdctl.clone_from(&self.etcdctl);
-        target.endpoint.clone_from(&self.remote_endpoint);
-        target.remote_tmp.clone_from(&self.remote_tmp);
-        let default = TlsFiles::kubeadm_healthcheck();
-        target.tls = TlsFiles {
-            ca: conn.cacert.clone().unwrap_or(default.ca),
-            cert: conn.cert.clone().unwrap_or(default.cert),
-            key: conn.key.clone().unwrap_or(default.key),
-        };
-        Ok(target)
+impl ConnArgs {
+    fn tls(&self) -> TlsOverrides {
+        TlsOverrides {
+            ca: self.cacert.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+        }
     }
 }
 
-/// `HOST`, `HOST:PORT`, `[V6]:PORT` or a bare IPv6 address.
-fn split_host_port(text: &str, default_port: u16) -> Result<(String, u16), CliError> {
-    let bad = || CliError::usage(format!("--ssh-host {text:?}: expected HOST or HOST:PORT"));
-    if let Some(rest) = text.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
-        return match after.strip_prefix(':') {
-            Some(port) => Ok((host.to_owned(), port.parse().map_err(|_| bad())?)),
-            None if after.is_empty() => Ok((host.to_owned(), default_port)),
-            None => Err(bad()),
-        };
-    }
-    match text.split_once(':') {
-        Some((host, port)) if !port.contains(':') => {
-            if host.is_empty() {
-                return Err(bad());
-            }
-            Ok((host.to_owned(), port.parse().map_err(|_| bad())?))
+impl SshArgs {
+    fn options(&self, conn: &ConnArgs) -> SshOptions {
+        SshOptions {
+            hosts: self.ssh_hosts.clone(),
+            user: self.ssh_user.clone(),
+            port: self.ssh_port,
+            key: self.ssh_key.clone(),
+            known_hosts: self.known_hosts.clone(),
+            host_fingerprint: self.host_fingerprint.clone(),
+            etcdctl: self.etcdctl.clone(),
+            remote_endpoint: self.remote_endpoint.clone(),
+            remote_tmp: self.remote_tmp.clone(),
+            tls: conn.tls(),
         }
-        _ if text.is_empty() => Err(bad()),
-        _ => Ok((text.to_owned(), default_port)),
     }
 }
 
@@ -296,61 +228,16 @@ const HOOKS: ToolHooks = ToolHooks {
     render: None,
 };
 
-fn etcd_error(e: rackpipe_etcd_backup::Error) -> CliError {
-    CliError::from_tool(&e, e.is_transient())
-}
-
-/// A result document in the standard envelope.
-#[derive(Serialize)]
-struct Document<T: Serialize> {
-    #[serde(rename = "apiVersion")]
-    api_version: &'static str,
-    kind: &'static str,
-    #[serde(flatten)]
-    body: T,
-}
-
-fn emit<T: Serialize>(kind: &'static str, body: T) -> Result<(), CliError> {
-    rackpipe_cli::emit(&Document {
-        api_version: API_VERSION,
-        kind,
-        body,
-    })
-}
-
-/// The newest snapshot in `dir` that has a manifest, verified or not.
-fn newest_snapshot(dir: &Path) -> Result<PathBuf, CliError> {
-    rackpipe_etcd_backup::list::latest(dir)
-        .map_err(etcd_error)?
-        .map(|e| e.path)
-        .ok_or_else(|| CliError::error(format!("{}: no snapshot with a manifest", dir.display())))
-}
-
-/// `verify --all DIR`: every snapshot with a manifest; the list on stdout, one error line
-/// naming every damaged or missing snapshot, exit 1 when there is any.
-fn verify_all(dir: &Path) -> Result<ExitStatus, CliError> {
-    let entries = rackpipe_etcd_backup::list(dir, true).map_err(etcd_error)?;
-    let bad = rackpipe_etcd_backup::list::failures(&entries);
-    emit(
-        "EtcdSnapshotList",
-        serde_json::json!({ "dir": dir, "snapshots": entries }),
-    )?;
-    if bad.is_empty() {
-        return Ok(ExitStatus::Success);
+fn etcd_error(e: etcd::Error) -> CliError {
+    if e.is_usage() {
+        CliError::usage(e.to_string())
+    } else {
+        CliError::from_tool(&e, e.is_transient())
     }
-    let count = bad.len();
-    Err(CliError::error(format!(
-        "{count} snapshot(s) in {} fail verification: {}",
-        dir.display(),
-        bad.join("; ")
-    )))
 }
 
-fn newest(dir: &Path) -> Result<PathBuf, CliError> {
-    rackpipe_etcd_backup::list::latest_verified(dir)
-        .map_err(etcd_error)?
-        .map(|e| e.path)
-        .ok_or_else(|| CliError::error(format!("{}: no verified snapshot", dir.display())))
+fn emit<T: Kind>(body: T) -> Result<(), CliError> {
+    rackpipe_cli::emit(&Document::new(body))
 }
 
 fn snapshot(
@@ -361,56 +248,19 @@ fn snapshot(
 ) -> Result<ExitStatus, CliError> {
     let loaded = site.load(HOOKS.check)?;
     let site = &loaded.site;
-    let options = snapshot_options(site);
-    if ssh.via_ssh {
-        let target = ssh.target(site, conn)?;
-        let snap = rackpipe_cli::runtime()?
-            .block_on(rackpipe_etcd_backup::snapshot_via_ssh(&target, dest, &options))
+    let options = SnapshotOptions::for_site(site);
+    let rt = rackpipe_cli::runtime()?;
+    let snap = if ssh.via_ssh {
+        let target = etcd::ssh_target(site, &ssh.options(conn)).map_err(etcd_error)?;
+        rt.block_on(etcd::snapshot_via_ssh(&target, dest, &options))
+    } else {
+        let target = etcd::grpc_target(site, &conn.endpoints, conn.insecure_http, &conn.tls())
             .map_err(etcd_error)?;
-        rackpipe_cli::emit_text(&snap.manifest.to_json())?;
-        return Ok(ExitStatus::Success);
+        rt.block_on(etcd::snapshot(&target, dest, &options))
     }
-    let scheme = if conn.insecure_http { "http" } else { "https" };
-    let endpoints = if conn.endpoints.is_empty() {
-        rackpipe_etcd_backup::members_from_site(site)
-            .map_err(etcd_error)?
-            .into_iter()
-            .map(|m| m.client_url.replacen("https", scheme, 1))
-            .collect()
-    } else {
-        conn.endpoints.clone()
-    };
-    let tls = if conn.insecure_http {
-        None
-    } else {
-        let default = TlsFiles::kubeadm();
-        Some(TlsFiles {
-            ca: conn.cacert.clone().unwrap_or(default.ca),
-            cert: conn.cert.clone().unwrap_or(default.cert),
-            key: conn.key.clone().unwrap_or(default.key),
-        })
-    };
-    let target = Target::new(endpoints, tls);
-    let snap = rackpipe_cli::runtime()?
-        .block_on(rackpipe_etcd_backup::snapshot(&target, dest, &options))
-        .map_err(etcd_error)?;
+    .map_err(etcd_error)?;
     rackpipe_cli::emit_text(&snap.manifest.to_json())?;
     Ok(ExitStatus::Success)
-}
-
-/// File prefix (the cluster name), zstd and timeout from the site's `backups.etcd` job.
-fn snapshot_options(site: &rackpipe_model::Site) -> SnapshotOptions {
-    let prefix = site
-        .kubernetes
-        .as_ref()
-        .map_or_else(|| "etcd".to_owned(), |k| k.cluster_name.to_string());
-    match site.backups.as_ref().and_then(|b| b.etcd.as_ref()) {
-        Some(job) => SnapshotOptions::from_job(job, &prefix),
-        None => SnapshotOptions {
-            prefix,
-            ..SnapshotOptions::default()
-        },
-    }
 }
 
 fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
@@ -426,43 +276,39 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
             path: None,
             latest: None,
             all: Some(dir),
-        } => verify_all(dir),
+        } => {
+            let all = etcd::VerifyAll::run(dir).map_err(etcd_error)?;
+            emit(all.list.clone())?;
+            all.outcome().map_err(etcd_error)?;
+            Ok(ExitStatus::Success)
+        }
         Command::Verify { path, latest, .. } => {
             let path = match (path, latest) {
                 (Some(p), _) => p.clone(),
-                (None, Some(dir)) => newest_snapshot(dir)?,
+                (None, Some(dir)) => etcd::newest(dir).map_err(etcd_error)?,
                 (None, None) => {
                     return Err(CliError::usage(
                         "give a snapshot, --latest DIR or --all DIR",
                     ));
                 }
             };
-            let verified = rackpipe_etcd_backup::verify(&path).map_err(etcd_error)?;
-            emit("EtcdSnapshotVerified", verified)?;
+            emit(etcd::verify(&path).map_err(etcd_error)?)?;
             Ok(ExitStatus::Success)
         }
         Command::List { dest, verify } => {
-            let entries = rackpipe_etcd_backup::list(dest, *verify).map_err(etcd_error)?;
-            emit(
-                "EtcdSnapshotList",
-                serde_json::json!({ "dir": dest, "snapshots": entries }),
-            )?;
+            let snapshots = etcd::list(dest, *verify).map_err(etcd_error)?;
+            emit(etcd::SnapshotList {
+                dir: dest.clone(),
+                snapshots,
+            })?;
             Ok(ExitStatus::Success)
         }
         Command::Prune { site, dest, apply } => {
             let loaded = site.load(HOOKS.check)?;
-            let policy = loaded
-                .site
-                .backups
-                .as_ref()
-                .and_then(|b| b.etcd.as_ref())
-                .map(|j| j.retention)
-                .ok_or_else(|| {
-                    CliError::error("backups.etcd: the site has no etcd backup job (retention)")
-                })?;
-            let plan = rackpipe_etcd_backup::prune(dest, &policy, *apply).map_err(etcd_error)?;
+            let policy = etcd::retention_of(&loaded.site).map_err(etcd_error)?;
+            let plan = etcd::prune(dest, &policy, *apply).map_err(etcd_error)?;
             if *apply {
-                emit("EtcdPrune", plan)?;
+                emit(plan)?;
             } else {
                 rackpipe_cli::emit(&plan.to_plan(loaded.site.metadata.name.as_str()))?;
             }
@@ -476,33 +322,27 @@ fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
             cluster_token,
         } => {
             let loaded = site.load(HOOKS.check)?;
-            let plan = rackpipe_etcd_backup::RestorePlan::from_site(&loaded.site, data_dir, cluster_token)
-                .map_err(etcd_error)?;
-            let dirs = match member {
-                Some(name) => {
-                    vec![rackpipe_etcd_backup::restore_member(snapshot, &plan, name).map_err(etcd_error)?]
-                }
-                None => rackpipe_etcd_backup::restore(snapshot, &plan).map_err(etcd_error)?,
-            };
-            emit(
-                "EtcdRestore",
-                serde_json::json!({ "snapshot": snapshot, "data_dirs": dirs }),
-            )?;
+            let result = etcd::restore_for_site(
+                &loaded.site,
+                snapshot,
+                data_dir,
+                member.as_deref(),
+                cluster_token,
+            )
+            .map_err(etcd_error)?;
+            emit(result)?;
             Ok(ExitStatus::Success)
         }
         Command::Drill { snapshot, latest } => {
             let path = match (snapshot, latest) {
                 (Some(p), _) => p.clone(),
-                (None, Some(dir)) => newest(dir)?,
+                (None, Some(dir)) => etcd::newest_verified(dir).map_err(etcd_error)?,
                 (None, None) => return Err(CliError::usage("give a snapshot or --latest DIR")),
             };
             let report = rackpipe_cli::runtime()?
-                .block_on(rackpipe_etcd_backup::drill(
-                    &path,
-                    &rackpipe_etcd_backup::DrillOptions::default(),
-                ))
+                .block_on(etcd::drill(&path, &etcd::DrillOptions::default()))
                 .map_err(etcd_error)?;
-            emit("EtcdDrill", report)?;
+            emit(report)?;
             Ok(ExitStatus::Success)
         }
     }

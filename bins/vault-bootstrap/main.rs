@@ -4,7 +4,6 @@
 //! and tokens only ever travel through files, environment variables and the API: they are
 //! never printed, logged or put in an error message.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,13 +13,9 @@ use rackpipe_cli::{
     ApplyArgs, CliError, CommonCommand, ExitStatus, GlobalArgs, PlanArgs, RenderOutcome, SiteArg,
     ToolCli, ToolHooks,
 };
-use rackpipe_model::documents::Plan;
-use rackpipe_model::{API_VERSION, Site};
-use rackpipe_vault_bootstrap::{
-    ApplyOptions, Client, ClientOptions, Cluster, Error, InitOptions, NodeState, PlanOptions,
-    Secret, UnsealOptions,
-};
-use serde_json::{Value, json};
+use rackpipe_model::Site;
+use rackpipe_vault_bootstrap::command::{self, InitRequest, UnsealKeys};
+use rackpipe_vault_bootstrap::{Connection, Credentials, Error, PlanOptions, parse_node};
 
 const NAME: &str = "vault-bootstrap";
 
@@ -54,7 +49,7 @@ enum Command {
 
 /// How to reach the nodes.
 #[derive(Debug, Clone, Args)]
-struct Connection {
+struct ConnectionArgs {
     /// Reach node NAME at URL instead of `https://<guest>.<domain>:<api_port>` (repeatable).
     #[arg(long = "node", value_name = "NAME=URL", value_parser = parse_node)]
     nodes: Vec<(String, String)>,
@@ -91,9 +86,34 @@ struct Auth {
     jwt_path: Option<String>,
 }
 
+impl ConnectionArgs {
+    fn connection(&self) -> Connection {
+        Connection {
+            nodes: self.nodes.clone(),
+            api: self.api.clone(),
+            ca_file: self.ca_file.clone(),
+            timeout: Duration::from_secs(self.timeout),
+        }
+    }
+}
+
 impl Auth {
-    fn given(&self) -> bool {
-        self.token_env.is_some() || self.token_file.is_some() || self.jwt_env.is_some()
+    fn credentials(&self) -> Credentials {
+        match (
+            &self.token_env,
+            &self.token_file,
+            &self.jwt_env,
+            &self.jwt_role,
+        ) {
+            (Some(var), ..) => Credentials::TokenEnv(var.clone()),
+            (None, Some(path), ..) => Credentials::TokenFile(path.clone()),
+            (None, None, Some(var), Some(role)) => Credentials::Jwt {
+                var: var.clone(),
+                role: role.clone(),
+                mount: self.jwt_path.clone(),
+            },
+            _ => Credentials::None,
+        }
     }
 }
 
@@ -102,7 +122,7 @@ struct InitArgs {
     #[command(flatten)]
     site: SiteArg,
     #[command(flatten)]
-    connection: Connection,
+    connection: ConnectionArgs,
     /// Operators' PGP public keys, one per share (binary, base64 or ASCII-armored); default:
     /// the site's `vault.seal.pgp_keys`.
     #[arg(long, value_name = "FILE", num_args = 1..)]
@@ -121,7 +141,7 @@ struct UnsealArgs {
     #[command(flatten)]
     site: SiteArg,
     #[command(flatten)]
-    connection: Connection,
+    connection: ConnectionArgs,
     /// Read the unseal keys from FILE (the keys file `init` wrote, or one key per line).
     #[arg(long, value_name = "FILE", group = "keys")]
     keys_file: Option<PathBuf>,
@@ -138,7 +158,7 @@ struct StatusArgs {
     #[command(flatten)]
     site: SiteArg,
     #[command(flatten)]
-    connection: Connection,
+    connection: ConnectionArgs,
     #[command(flatten)]
     auth: Auth,
 }
@@ -148,7 +168,7 @@ struct PlanCommand {
     #[command(flatten)]
     args: PlanArgs,
     #[command(flatten)]
-    connection: Connection,
+    connection: ConnectionArgs,
     #[command(flatten)]
     auth: Auth,
     /// Also plan deletes of unmanaged objects (otherwise they are only listed).
@@ -161,7 +181,7 @@ struct ApplyCommand {
     #[command(flatten)]
     args: ApplyArgs,
     #[command(flatten)]
-    connection: Connection,
+    connection: ConnectionArgs,
     #[command(flatten)]
     auth: Auth,
 }
@@ -170,20 +190,6 @@ impl ToolCli for Cli {
     fn global(&self) -> &GlobalArgs {
         &self.global
     }
-}
-
-fn parse_node(s: &str) -> Result<(String, String), String> {
-    let (name, url) = s
-        .split_once('=')
-        .ok_or_else(|| format!("{s:?}: expected NAME=URL"))?;
-    if name.is_empty() {
-        return Err(format!(
-            "{s:?}: expected NAME=URL, e.g. vault-1=https://127.0.0.1:8200"
-        ));
-    }
-    rackpipe_tls::transport::check_url(url, rackpipe_tls::transport::PlainHttp::Loopback)
-        .map_err(|e| format!("{name}: {e}"))?;
-    Ok((name.to_owned(), url.trim_end_matches('/').to_owned()))
 }
 
 const HOOKS: ToolHooks = ToolHooks {
@@ -210,370 +216,96 @@ fn render(site: &Site, templates: Option<&Path>) -> Result<RenderOutcome, CliErr
 }
 
 fn tool_error(e: &Error) -> CliError {
-    CliError::from_tool(e, e.is_transient())
-}
-
-/// The site's vault section, or the one-line error.
-fn vault_of(site: &Site) -> Result<&rackpipe_model::vault::Vault, CliError> {
-    site.vault
-        .as_ref()
-        .ok_or_else(|| CliError::error("vault: the site has no vault section"))
-}
-
-fn read_ca(connection: &Connection) -> Result<Option<String>, CliError> {
-    connection
-        .ca_file
-        .as_ref()
-        .map(|path| {
-            std::fs::read_to_string(path).map_err(|e| {
-                CliError::error(format!("{}: cannot read CA bundle: {e}", path.display()))
-            })
-        })
-        .transpose()
-}
-
-/// The site's nodes with `--node` overrides applied, and the client pool.
-fn cluster(site: &Site, connection: &Connection) -> Result<Cluster, CliError> {
-    let vault = vault_of(site)?;
-    let derived = rackpipe_vault_bootstrap::node_addresses(site, vault, &BTreeMap::new());
-    let overrides: BTreeMap<String, String> = connection.nodes.iter().cloned().collect();
-    for name in overrides.keys() {
-        if !derived.iter().any(|(n, _)| n == name) {
-            let known: Vec<&str> = derived.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(CliError::usage(format!(
-                "--node {name}=...: no node named {name:?} in vault.nodes ({})",
-                known.join(", ")
-            )));
-        }
-    }
-    let nodes = rackpipe_vault_bootstrap::cluster::override_urls(derived, &overrides);
-    let options = ClientOptions {
-        ca_pem: read_ca(connection)?,
-        timeout: Some(Duration::from_secs(connection.timeout.max(1))),
-    };
-    Cluster::new(&nodes, &options).map_err(|e| tool_error(&e))
-}
-
-/// The client plan/apply talk to: `--api`, else the active overridden node, else the VIP.
-async fn api_client(
-    site: &Site,
-    connection: &Connection,
-    cluster: &Cluster,
-) -> Result<Client, CliError> {
-    let vault = vault_of(site)?;
-    if let Some(url) = &connection.api {
-        return cluster
-            .http()
-            .checked_node("api", url.trim_end_matches('/'))
-            .map_err(|e| CliError::usage(e.to_string()));
-    }
-    if connection.nodes.is_empty() {
-        return Ok(cluster
-            .http()
-            .node("api", rackpipe_vault_bootstrap::api_address(vault)));
-    }
-    let states = rackpipe_vault_bootstrap::states(cluster).await;
-    let chosen = states
-        .iter()
-        .position(|s| *s == NodeState::Active)
-        .or_else(|| {
-            // No active node: ask the first one that answers, for the precise error
-            // (sealed, not initialized); else the first node (unreachable).
-            states.iter().position(|s| *s != NodeState::Unreachable)
-        })
-        .and_then(|i| cluster.nodes().get(i))
-        .or_else(|| cluster.nodes().first())
-        .ok_or_else(|| CliError::error("vault.nodes: no node"))?;
-    Ok(chosen.clone())
-}
-
-fn env_secret(var: &str, what: &str) -> Result<Secret, CliError> {
-    let value = Secret::new(std::env::var(var).unwrap_or_default());
-    let trimmed = Secret::new(value.expose().trim());
-    if trimmed.is_empty() {
-        return Err(CliError::usage(format!(
-            "${var}: unset or empty; it should hold the {what}"
-        )));
-    }
-    Ok(trimmed)
-}
-
-fn token_from_file(path: &Path) -> Result<Secret, CliError> {
-    if let Ok(token) = rackpipe_vault_bootstrap::root_token_from_file(path) {
-        return Ok(token);
-    }
-    let text = Secret::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| CliError::error(format!("{}: cannot read token: {e}", path.display())))?,
-    );
-    let token = Secret::new(text.expose().trim());
-    if token.is_empty() || token.expose().contains(char::is_whitespace) {
-        return Err(CliError::error(format!(
-            "{}: neither a keys file with root_token nor a file holding one token",
-            path.display()
-        )));
-    }
-    Ok(token)
-}
-
-/// The token from `--token-env`, `--token-file` or a JWT login; `None` without any of them.
-async fn token(site: &Site, auth: &Auth, api: &Client) -> Result<Option<Secret>, CliError> {
-    if let Some(var) = &auth.token_env {
-        return env_secret(var, "Vault token").map(Some);
-    }
-    if let Some(path) = &auth.token_file {
-        return token_from_file(path).map(Some);
-    }
-    if let (Some(var), Some(role)) = (&auth.jwt_env, &auth.jwt_role) {
-        let jwt = env_secret(var, "JWT (GitLab CI id_tokens)")?;
-        let mount = auth.jwt_path.clone().unwrap_or_else(|| {
-            site.vault
-                .as_ref()
-                .and_then(|v| v.auth.gitlab_jwt.as_ref())
-                .map_or_else(|| "jwt".to_owned(), |j| j.path.clone())
-        });
-        let token = rackpipe_vault_bootstrap::login_jwt(api, &mount, role, &jwt)
-            .await
-            .map_err(|e| tool_error(&e))?;
-        tracing::info!(mount = %mount, role = %role, "logged in with JWT");
-        return Ok(Some(token));
-    }
-    Ok(None)
-}
-
-/// Refuses, before any request, a plan/apply without credentials.
-fn require_auth(auth: &Auth) -> Result<(), CliError> {
-    if auth.given() {
-        Ok(())
+    if e.is_usage() {
+        CliError::usage(e.to_string())
     } else {
-        Err(CliError::usage(
-            "no credentials: give --token-env VAR, --token-file FILE or --jwt-env VAR --jwt-role ROLE",
-        ))
+        CliError::from_tool(e, e.is_transient())
     }
-}
-
-async fn authenticated(site: &Site, auth: &Auth, api: Client) -> Result<Client, CliError> {
-    require_auth(auth)?;
-    match token(site, auth, &api).await? {
-        Some(token) => Ok(api.with_token(token)),
-        None => Err(CliError::usage("no credentials")),
-    }
-}
-
-/// A PGP public key file as the API wants it: base64 of the binary key.
-fn pgp_key(path: &Path) -> Result<String, CliError> {
-    use base64::Engine as _;
-    let bytes = std::fs::read(path)
-        .map_err(|e| CliError::error(format!("{}: cannot read PGP key: {e}", path.display())))?;
-    let engine = &base64::engine::general_purpose::STANDARD;
-    let text = String::from_utf8_lossy(&bytes);
-    let body: String = if text.contains("-----BEGIN PGP PUBLIC KEY BLOCK-----") {
-        // ASCII armor: headers, a blank line, base64 lines, `=CRC`, the end line.
-        text.lines()
-            .skip_while(|l| !l.starts_with("-----BEGIN"))
-            .skip(1)
-            .skip_while(|l| !l.trim().is_empty())
-            .take_while(|l| !l.starts_with('=') && !l.starts_with("-----END"))
-            .map(str::trim)
-            .collect()
-    } else {
-        text.split_whitespace().collect()
-    };
-    match engine.decode(body.as_bytes()) {
-        Ok(decoded) if starts_public_key(&decoded) => Ok(engine.encode(decoded)),
-        _ if starts_public_key(&bytes) => Ok(engine.encode(&bytes)),
-        _ => Err(CliError::error(format!(
-            "{}: not a PGP public key (binary, base64 or ASCII-armored)",
-            path.display()
-        ))),
-    }
-}
-
-/// Whether the bytes start with an OpenPGP public-key packet (tag 6, old or new format).
-fn starts_public_key(bytes: &[u8]) -> bool {
-    match bytes.first() {
-        Some(b) if b & 0xC0 == 0xC0 => b & 0x3F == 6,
-        Some(b) if b & 0x80 == 0x80 => (b >> 2) & 0x0F == 6,
-        _ => false,
-    }
-}
-
-fn document(kind: &str, site: &Site, body: Value) -> Value {
-    let mut doc = json!({
-        "apiVersion": API_VERSION,
-        "kind": kind,
-        "tool": NAME,
-        "site": site.metadata.name.to_string(),
-    });
-    if let (Some(doc), Value::Object(fields)) = (doc.as_object_mut(), body) {
-        doc.extend(fields);
-    }
-    doc
-}
-
-fn internal(e: &serde_json::Error) -> CliError {
-    CliError::error(format!("internal: {e}"))
 }
 
 fn init(args: &InitArgs) -> Result<ExitStatus, CliError> {
     let loaded = args.site.load(rackpipe_vault_bootstrap::check)?;
-    let site = &loaded.site;
-    let vault = vault_of(site)?;
-    if let Some(path) = &args.keys_file
-        && std::fs::symlink_metadata(path).is_ok()
-    {
-        return Err(CliError::error(format!(
-            "{}: already exists; refusing to overwrite (unseal keys may be in it)",
-            path.display()
-        )));
-    }
-    let pgp_files: Vec<PathBuf> = if args.pgp_keys.is_empty() {
-        vault.seal.pgp_keys.iter().map(PathBuf::from).collect()
-    } else {
-        args.pgp_keys.clone()
-    };
-    let options = InitOptions {
-        shares: vault.seal.shares,
-        threshold: vault.seal.threshold,
-        pgp_keys: pgp_files
-            .iter()
-            .map(|p| pgp_key(p))
-            .collect::<Result<_, _>>()?,
-        root_token_pgp_key: args
-            .root_token_pgp_key
-            .as_deref()
-            .map(pgp_key)
-            .transpose()?,
+    let request = InitRequest {
+        pgp_keys: args.pgp_keys.clone(),
+        root_token_pgp_key: args.root_token_pgp_key.clone(),
         keys_file: args.keys_file.clone(),
     };
-    let cluster = cluster(site, &args.connection)?;
-    let report = rackpipe_cli::runtime()?
-        .block_on(rackpipe_vault_bootstrap::init(&cluster, &options))
+    let document = rackpipe_cli::runtime()?
+        .block_on(command::init(
+            &loaded.site,
+            &args.connection.connection(),
+            &request,
+        ))
         .map_err(|e| tool_error(&e))?;
-    rackpipe_cli::emit(&document(
-        "VaultInit",
-        site,
-        serde_json::to_value(&report).map_err(|e| internal(&e))?,
-    ))?;
+    rackpipe_cli::emit(&document)?;
     Ok(ExitStatus::Success)
 }
 
 fn unseal(args: &UnsealArgs) -> Result<ExitStatus, CliError> {
     let loaded = args.site.load(rackpipe_vault_bootstrap::check)?;
-    let site = &loaded.site;
     let keys = match (&args.keys_file, &args.keys_env) {
-        (Some(path), _) => rackpipe_vault_bootstrap::keys_from_file(path),
-        (None, Some(var)) => rackpipe_vault_bootstrap::keys_from_env(var),
+        (Some(path), _) => UnsealKeys::File(path.clone()),
+        (None, Some(var)) => UnsealKeys::Env(var.clone()),
         (None, None) => return Err(CliError::usage("give --keys-file FILE or --keys-env VAR")),
-    }
-    .map_err(|e| tool_error(&e))?;
-    let cluster = cluster(site, &args.connection)?;
-    let options = UnsealOptions {
-        leader_ca_pem: read_ca(&args.connection)?,
-        timeout: Duration::from_secs(args.wait.max(1)),
-        ..Default::default()
     };
-    let report = rackpipe_cli::runtime()?
-        .block_on(rackpipe_vault_bootstrap::unseal(&cluster, &keys, &options))
+    let document = rackpipe_cli::runtime()?
+        .block_on(command::unseal(
+            &loaded.site,
+            &args.connection.connection(),
+            &keys,
+            Duration::from_secs(args.wait),
+        ))
         .map_err(|e| tool_error(&e))?;
-    rackpipe_cli::emit(&document(
-        "VaultUnseal",
-        site,
-        serde_json::to_value(&report).map_err(|e| internal(&e))?,
-    ))?;
+    rackpipe_cli::emit(&document)?;
     Ok(ExitStatus::Success)
 }
 
 fn status(args: &StatusArgs) -> Result<ExitStatus, CliError> {
     let loaded = args.site.load(rackpipe_vault_bootstrap::check)?;
-    let site = &loaded.site;
-    let cluster = cluster(site, &args.connection)?;
-    let report = rackpipe_cli::runtime()?.block_on(async {
-        let token = if args.auth.given() {
-            let api = api_client(site, &args.connection, &cluster).await?;
-            token(site, &args.auth, &api).await?
-        } else {
-            None
-        };
-        rackpipe_vault_bootstrap::status(&cluster, token.as_ref())
-            .await
-            .map_err(|e| tool_error(&e))
-    })?;
+    let report = rackpipe_cli::runtime()?
+        .block_on(command::status(
+            &loaded.site,
+            &args.connection.connection(),
+            &args.auth.credentials(),
+        ))
+        .map_err(|e| tool_error(&e))?;
     rackpipe_cli::emit(&report)?;
     Ok(ExitStatus::Success)
 }
 
 fn plan(cli: &Cli, cmd: &PlanCommand) -> Result<ExitStatus, CliError> {
     let loaded = cmd.args.site.load(rackpipe_vault_bootstrap::check)?;
-    let site = &loaded.site;
-    require_auth(&cmd.auth)?;
-    let want = rackpipe_vault_bootstrap::desired(site).map_err(|e| tool_error(&e))?;
-    let cluster = cluster(site, &cmd.connection)?;
     let options = PlanOptions {
         allow_destroy: cmd.allow_destroy,
         ..Default::default()
     };
-    let plan = rackpipe_cli::runtime()?.block_on(async {
-        let api = api_client(site, &cmd.connection, &cluster).await?;
-        let api = authenticated(site, &cmd.auth, api).await?;
-        rackpipe_vault_bootstrap::plan(&api, &want, &options)
-            .await
-            .map_err(|e| tool_error(&e))
-    })?;
-    // The plan counts its own reads; this adds finding the active node and logging in.
-    tracing::info!(
-        requests = cluster.http().requests(),
-        "API requests of this command"
-    );
+    let plan = rackpipe_cli::runtime()?
+        .block_on(command::plan(
+            &loaded.site,
+            &cmd.connection.connection(),
+            &cmd.auth.credentials(),
+            &options,
+        ))
+        .map_err(|e| tool_error(&e))?;
     rackpipe_cli::finish_plan(&plan, &cmd.args, &cli.global)
-}
-
-/// Refuses a plan whose changes differ from what apply would do now (options or state).
-fn same_changes(expected: &Plan, now: &Plan) -> Result<(), CliError> {
-    let stale = |why: &str| tool_error(&Error::StalePlan(why.to_owned()));
-    if expected.desired_digest != now.desired_digest {
-        return Err(stale("the site changed since the plan"));
-    }
-    if expected.observed_digest != now.observed_digest {
-        return Err(stale("the cluster changed since the plan"));
-    }
-    let changes = |p: &Plan| serde_json::to_value(&p.changes).map_err(|e| internal(&e));
-    if changes(expected)? != changes(now)? {
-        return Err(stale(
-            "the plan's changes differ from what apply would do now (was it made with the same --allow-destroy?)",
-        ));
-    }
-    Ok(())
 }
 
 fn apply(cmd: &ApplyCommand) -> Result<ExitStatus, CliError> {
     let loaded = cmd.args.site.load(rackpipe_vault_bootstrap::check)?;
-    let site = &loaded.site;
     let expected = cmd.args.read_plan(NAME)?;
-    require_auth(&cmd.auth)?;
-    let want = rackpipe_vault_bootstrap::desired(site).map_err(|e| tool_error(&e))?;
-    let cluster = cluster(site, &cmd.connection)?;
-    let plan_options = PlanOptions {
+    let options = PlanOptions {
         allow_destroy: cmd.args.allow_destroy,
         ..Default::default()
     };
-    let result = rackpipe_cli::runtime()?.block_on(async {
-        let api = api_client(site, &cmd.connection, &cluster).await?;
-        let api = authenticated(site, &cmd.auth, api).await?;
-        if let Some(expected) = &expected {
-            let now = rackpipe_vault_bootstrap::plan(&api, &want, &plan_options)
-                .await
-                .map_err(|e| tool_error(&e))?;
-            same_changes(expected, &now)?;
-        }
-        let options = ApplyOptions {
-            plan: plan_options.clone(),
+    let result = rackpipe_cli::runtime()?
+        .block_on(command::apply(
+            &loaded.site,
+            &cmd.connection.connection(),
+            &cmd.auth.credentials(),
+            &options,
             expected,
-        };
-        rackpipe_vault_bootstrap::apply(&api, &want, &options)
-            .await
-            .map_err(|e| tool_error(&e))
-    })?;
+        ))
+        .map_err(|e| tool_error(&e))?;
     rackpipe_cli::emit(&result)?;
     Ok(ExitStatus::Success)
 }
@@ -592,44 +324,6 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn node_overrides_parse() {
-        assert_eq!(
-            parse_node("vault-1=https://127.0.0.1:8200/").unwrap(),
-            ("vault-1".to_owned(), "https://127.0.0.1:8200".to_owned())
-        );
-        assert!(parse_node("vault-1").is_err());
-        assert!(parse_node("=https://x").is_err());
-        assert!(parse_node("vault-1=127.0.0.1:8200").is_err());
-    }
-
-    #[test]
-    fn pgp_keys_are_read_armored_base64_or_binary() {
-        use base64::Engine as _;
-        let engine = &base64::engine::general_purpose::STANDARD;
-        let key: Vec<u8> = [0x99, 0x01, 0x0d, 0x04].repeat(20);
-        let b64 = engine.encode(&key);
-        let dir = tempfile::tempdir().unwrap();
-        let armored = format!(
-            "-----BEGIN PGP PUBLIC KEY BLOCK-----\nComment: test\n\n{}\n{}\n=abcd\n-----END PGP PUBLIC KEY BLOCK-----\n",
-            &b64[..40],
-            &b64[40..]
-        );
-        for (name, content) in [
-            ("armored.asc", armored.into_bytes()),
-            ("key.b64", format!("{b64}\n").into_bytes()),
-            ("key.gpg", key.clone()),
-        ] {
-            let path = dir.path().join(name);
-            std::fs::write(&path, content).unwrap();
-            assert_eq!(pgp_key(&path).unwrap(), b64, "{name}");
-        }
-        let path = dir.path().join("nonsense");
-        std::fs::write(&path, "not a key at all").unwrap();
-        let e = pgp_key(&path).unwrap_err();
-        assert!(e.message.contains("not a PGP public key"), "{}", e.message);
-    }
 
     #[test]
     fn cli_is_consistent() {

@@ -198,6 +198,25 @@ pub enum Error {
         "{0}: empty retention policy (keep_last, daily, weekly and monthly all 0) would delete every snapshot; refusing"
     )]
     EmptyPolicy(String),
+    /// Options that do not fit together or a malformed option value (the CLI exits 64).
+    #[error("{0}")]
+    Usage(String),
+    /// No snapshot of the kind asked for in a destination directory.
+    #[error("{}: no {what}", dir.display())]
+    NoSnapshot {
+        /// The destination directory.
+        dir: PathBuf,
+        /// What was looked for (`snapshot with a manifest`, `verified snapshot`).
+        what: &'static str,
+    },
+    /// `verify --all`: snapshots with a manifest that fail verification, each named.
+    #[error("{} snapshot(s) in {} fail verification: {}", failures.len(), dir.display(), failures.join("; "))]
+    VerifyFailed {
+        /// The destination directory.
+        dir: PathBuf,
+        /// One line per failing snapshot.
+        failures: Vec<String>,
+    },
 }
 
 impl Error {
@@ -220,6 +239,12 @@ impl Error {
             ),
             _ => false,
         }
+    }
+
+    /// Whether this is a usage error (conflicting or malformed options): the CLI exits 64.
+    #[must_use]
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Self::Usage(_))
     }
 
     /// An I/O error on `path`, sorted into "full", "not writable" or the generic case.

@@ -20,6 +20,7 @@
 //! [`Error::is_transient`] tells the CLI when to exit 75.
 
 pub mod client;
+pub mod documents;
 pub mod drill;
 pub mod error;
 pub mod format;
@@ -33,12 +34,19 @@ pub mod target;
 pub mod verify;
 
 pub use client::connect;
+pub use documents::{Document, Kind, RestoreResult, SnapshotList};
 pub use drill::{DrillOptions, DrillReport, drill};
 pub use error::{Error, Result};
-pub use list::{Entry, PrunePlan, State, latest_verified, list, prune};
+pub use list::{
+    Entry, PrunePlan, State, VerifyAll, latest_verified, list, newest, newest_verified, prune,
+    retention_of,
+};
 pub use manifest::{Compression, Manifest};
-pub use restore::{RestoreMember, RestorePlan, restore, restore_member};
+pub use restore::{RestoreMember, RestorePlan, restore, restore_for_site, restore_member};
 pub use snapshot::{Snapshot, SnapshotOptions, snapshot};
 pub use ssh::{SshMember, SshTarget, snapshot_via_ssh};
-pub use target::{Member, Target, TlsFiles, members_from_site};
+pub use target::{
+    Member, SshOptions, Target, TlsFiles, TlsOverrides, grpc_target, members_from_site,
+    split_host_port, ssh_target,
+};
 pub use verify::{Verified, verify};

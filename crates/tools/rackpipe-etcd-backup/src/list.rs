@@ -7,6 +7,7 @@ use rackpipe_model::documents::{Action, Change, ChangeCounts, Plan};
 use rackpipe_model::kubernetes::Retention;
 use serde::Serialize;
 
+use crate::documents::SnapshotList;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::retention::{Candidate, Decision, plan};
@@ -159,6 +160,89 @@ pub fn latest(dir: &Path) -> Result<Option<Entry>> {
         .into_iter()
         .rev()
         .find(|e| e.manifest.is_some()))
+}
+
+/// [`latest`] or [`Error::NoSnapshot`].
+///
+/// # Errors
+/// As [`latest`], and when `dir` holds no snapshot with a manifest.
+pub fn newest(dir: &Path) -> Result<PathBuf> {
+    latest(dir)?
+        .map(|e| e.path)
+        .ok_or_else(|| Error::NoSnapshot {
+            dir: dir.to_path_buf(),
+            what: "snapshot with a manifest",
+        })
+}
+
+/// [`latest_verified`] or [`Error::NoSnapshot`].
+///
+/// # Errors
+/// As [`latest_verified`], and when `dir` holds no verified snapshot.
+pub fn newest_verified(dir: &Path) -> Result<PathBuf> {
+    latest_verified(dir)?
+        .map(|e| e.path)
+        .ok_or_else(|| Error::NoSnapshot {
+            dir: dir.to_path_buf(),
+            what: "verified snapshot",
+        })
+}
+
+/// `verify --all`: every snapshot in `dir` verified, and one line per failing one.
+#[derive(Debug, Clone)]
+pub struct VerifyAll {
+    /// The verified listing (printed whatever the outcome).
+    pub list: SnapshotList,
+    /// [`failures`] of the listing.
+    pub failures: Vec<String>,
+}
+
+impl VerifyAll {
+    /// Verifies every snapshot in `dir`.
+    ///
+    /// # Errors
+    /// An I/O error naming `dir` when it cannot be read.
+    pub fn run(dir: &Path) -> Result<Self> {
+        let snapshots = list(dir, true)?;
+        let failures = failures(&snapshots);
+        Ok(Self {
+            list: SnapshotList {
+                dir: dir.to_path_buf(),
+                snapshots,
+            },
+            failures,
+        })
+    }
+
+    /// `Ok` when every snapshot passed, else [`Error::VerifyFailed`] naming each failure.
+    ///
+    /// # Errors
+    /// As said.
+    pub fn outcome(&self) -> Result<()> {
+        if self.failures.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::VerifyFailed {
+                dir: self.list.dir.clone(),
+                failures: self.failures.clone(),
+            })
+        }
+    }
+}
+
+/// The site's `backups.etcd.retention`.
+///
+/// # Errors
+/// [`Error::Site`] when the site has no etcd backup job.
+pub fn retention_of(site: &rackpipe_model::Site) -> Result<Retention> {
+    site.backups
+        .as_ref()
+        .and_then(|b| b.etcd.as_ref())
+        .map(|j| j.retention)
+        .ok_or_else(|| Error::Site {
+            field: "backups.etcd".to_owned(),
+            reason: "the site has no etcd backup job (retention)".to_owned(),
+        })
 }
 
 /// One line per snapshot of a verified listing ([`list`] with `verify`) that has a manifest

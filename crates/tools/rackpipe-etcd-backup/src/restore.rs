@@ -128,6 +128,28 @@ pub fn restore(snapshot: &Path, plan: &RestorePlan) -> Result<Vec<PathBuf>> {
     Ok(done)
 }
 
+/// `restore` of the site: every member of its plan (`DATA_DIR/<member>`), or only `member`.
+///
+/// # Errors
+/// [`Error::Site`] when the site lacks its masters; then as [`restore`] / [`restore_member`].
+pub fn restore_for_site(
+    site: &rackpipe_model::Site,
+    snapshot: &Path,
+    data_dir: &Path,
+    member: Option<&str>,
+    cluster_token: &str,
+) -> Result<crate::documents::RestoreResult> {
+    let plan = RestorePlan::from_site(site, data_dir, cluster_token)?;
+    let data_dirs = match member {
+        Some(name) => vec![restore_member(snapshot, &plan, name)?],
+        None => restore(snapshot, &plan)?,
+    };
+    Ok(crate::documents::RestoreResult {
+        snapshot: snapshot.to_path_buf(),
+        data_dirs,
+    })
+}
+
 /// Restores the member called `name` of `plan` into its data dir.
 ///
 /// # Errors

@@ -69,6 +69,25 @@ impl SnapshotOptions {
     }
 }
 
+impl SnapshotOptions {
+    /// The options for the site: file prefix the cluster name (`etcd` without a
+    /// `kubernetes` section), zstd and timeout from its `backups.etcd` job when it has one.
+    #[must_use]
+    pub fn for_site(site: &rackpipe_model::Site) -> Self {
+        let prefix = site
+            .kubernetes
+            .as_ref()
+            .map_or_else(|| "etcd".to_owned(), |k| k.cluster_name.to_string());
+        match site.backups.as_ref().and_then(|b| b.etcd.as_ref()) {
+            Some(job) => Self::from_job(job, &prefix),
+            None => Self {
+                prefix,
+                ..Self::default()
+            },
+        }
+    }
+}
+
 /// A snapshot that is complete on disk.
 #[derive(Debug, Clone)]
 pub struct Snapshot {

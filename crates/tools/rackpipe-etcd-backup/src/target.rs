@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rackpipe_model::Site;
+use rackpipe_ssh::{ConnectOptions, HostKeyPolicy};
 
 use crate::error::{Error, Result};
+use crate::ssh::{SshMember, SshTarget};
 
 /// The client TLS material kubeadm sets up, as paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +136,171 @@ pub fn members_from_site(site: &Site) -> Result<Vec<Member>> {
     Ok(members)
 }
 
+/// TLS files given on the command line; each one left out takes its default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOverrides {
+    /// CA certificate.
+    pub ca: Option<PathBuf>,
+    /// Client certificate.
+    pub cert: Option<PathBuf>,
+    /// Client key.
+    pub key: Option<PathBuf>,
+}
+
+impl TlsOverrides {
+    /// `defaults` with the given files in place of theirs.
+    #[must_use]
+    pub fn over(&self, defaults: TlsFiles) -> TlsFiles {
+        TlsFiles {
+            ca: self.ca.clone().unwrap_or(defaults.ca),
+            cert: self.cert.clone().unwrap_or(defaults.cert),
+            key: self.key.clone().unwrap_or(defaults.key),
+        }
+    }
+}
+
+/// The gRPC snapshot target: `endpoints` in order, else every master of the site at :2379;
+/// kubeadm's client files unless overridden; plain `http://` (no TLS) with `insecure_http`.
+///
+/// # Errors
+/// [`Error::Site`] when the endpoints come from a site that lacks its masters.
+pub fn grpc_target(
+    site: &Site,
+    endpoints: &[String],
+    insecure_http: bool,
+    tls: &TlsOverrides,
+) -> Result<Target> {
+    let scheme = if insecure_http { "http" } else { "https" };
+    let endpoints = if endpoints.is_empty() {
+        members_from_site(site)?
+            .into_iter()
+            .map(|m| m.client_url.replacen("https", scheme, 1))
+            .collect()
+    } else {
+        endpoints.to_vec()
+    };
+    let tls = (!insecure_http).then(|| tls.over(TlsFiles::kubeadm()));
+    Ok(Target::new(endpoints, tls))
+}
+
+/// How the masters are reached over SSH for `snapshot --via-ssh`.
+#[derive(Debug, Clone)]
+pub struct SshOptions {
+    /// Masters in order, `HOST`, `HOST:PORT` or `[V6]:PORT`; empty: every master of the site.
+    pub hosts: Vec<String>,
+    /// Remote user.
+    pub user: String,
+    /// Port of masters given without one.
+    pub port: u16,
+    /// Private key file; required.
+    pub key: Option<PathBuf>,
+    /// known_hosts file with the masters' host keys.
+    pub known_hosts: Option<PathBuf>,
+    /// One pinned host-key fingerprint (`SHA256:...`), for a single master.
+    pub host_fingerprint: Option<String>,
+    /// `etcdctl` on the masters.
+    pub etcdctl: String,
+    /// The client URL `etcdctl` uses on the master.
+    pub remote_endpoint: String,
+    /// Directory on the master for the temporary snapshot.
+    pub remote_tmp: String,
+    /// TLS files on the master (default: kubeadm's `healthcheck-client`).
+    pub tls: TlsOverrides,
+}
+
+/// The masters as SSH members: `options.hosts` in order (each named by its `host:port`), or
+/// the site's masters (named after their node); host keys always verified.
+///
+/// # Errors
+/// [`Error::Usage`] for a missing key, a malformed host, a fingerprint pinned for several
+/// masters or no host-key source; [`Error::Site`] when the site lacks its masters.
+pub fn ssh_target(site: &Site, options: &SshOptions) -> Result<SshTarget> {
+    let key = options
+        .key
+        .clone()
+        .ok_or_else(|| Error::Usage("--ssh-key is required with --via-ssh".to_owned()))?;
+    // (member name, host, port).
+    let hosts: Vec<(Option<String>, String, u16)> = if options.hosts.is_empty() {
+        members_from_site(site)?
+            .into_iter()
+            .map(|m| (Some(m.name), m.address.to_string(), options.port))
+            .collect()
+    } else {
+        options
+            .hosts
+            .iter()
+            .map(|h| split_host_port(h, options.port).map(|(host, port)| (None, host, port)))
+            .collect::<Result<_>>()?
+    };
+    let policy = match (&options.host_fingerprint, &options.known_hosts) {
+        (Some(_), _) if hosts.len() > 1 => {
+            return Err(Error::Usage(format!(
+                "--host-fingerprint pins one host key but there are {} masters; give --known-hosts",
+                hosts.len()
+            )));
+        }
+        (Some(fp), _) => HostKeyPolicy::Fingerprint(fp.clone()),
+        (None, Some(path)) => HostKeyPolicy::KnownHosts {
+            path: path.clone(),
+            accept_new: false,
+        },
+        (None, None) => {
+            return Err(Error::Usage(
+                "give --known-hosts or --host-fingerprint: host keys are always verified"
+                    .to_owned(),
+            ));
+        }
+    };
+    let members = hosts
+        .into_iter()
+        .map(|(name, host, port)| {
+            let ssh = ConnectOptions::new(
+                host,
+                port,
+                options.user.clone(),
+                key.clone(),
+                policy.clone(),
+            );
+            SshMember {
+                name: name.unwrap_or_else(|| ssh.label()),
+                ssh,
+            }
+        })
+        .collect();
+    let mut target = SshTarget::new(members);
+    target.etcdctl.clone_from(&options.etcdctl);
+    target.endpoint.clone_from(&options.remote_endpoint);
+    target.remote_tmp.clone_from(&options.remote_tmp);
+    target.tls = options.tls.over(TlsFiles::kubeadm_healthcheck());
+    Ok(target)
+}
+
+/// `HOST`, `HOST:PORT`, `[V6]:PORT` or a bare IPv6 address (`default_port` when none).
+///
+/// # Errors
+/// [`Error::Usage`] naming `--ssh-host` and the text.
+pub fn split_host_port(text: &str, default_port: u16) -> Result<(String, u16)> {
+    let bad = || Error::Usage(format!("--ssh-host {text:?}: expected HOST or HOST:PORT"));
+    if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+        return match after.strip_prefix(':') {
+            Some(port) => Ok((host.to_owned(), port.parse().map_err(|_| bad())?)),
+            None if after.is_empty() => Ok((host.to_owned(), default_port)),
+            None => Err(bad()),
+        };
+    }
+    match text.split_once(':') {
+        Some((host, port)) if !port.contains(':') => {
+            if host.is_empty() {
+                return Err(bad());
+            }
+            Ok((host.to_owned(), port.parse().map_err(|_| bad())?))
+        }
+        _ if text.is_empty() => Err(bad()),
+        _ => Ok((text.to_owned(), default_port)),
+    }
+}
+
 fn url(ip: IpAddr, port: u16) -> String {
     match ip {
         IpAddr::V4(v4) => format!("https://{v4}:{port}"),
@@ -202,6 +369,9 @@ kubernetes:
             "each member its own data dir, named after it"
         );
         let members = members_from_site(&one).unwrap();
+        let grpc = grpc_target(&one, &[], true, &TlsOverrides::default()).unwrap();
+        assert_eq!(grpc.endpoints, ["http://10.3.0.21:2379"]);
+        assert!(grpc.tls.is_none());
         assert_eq!(
             members,
             vec![Member {
@@ -211,5 +381,24 @@ kubernetes:
                 address: "10.3.0.21".parse().unwrap(),
             }]
         );
+    }
+
+    #[test]
+    fn ssh_hosts_parse() {
+        assert_eq!(split_host_port("m1", 22).unwrap(), ("m1".to_owned(), 22));
+        assert_eq!(
+            split_host_port("10.0.0.1:2222", 22).unwrap(),
+            ("10.0.0.1".to_owned(), 2222)
+        );
+        assert_eq!(
+            split_host_port("[::1]:2222", 22).unwrap(),
+            ("::1".to_owned(), 2222)
+        );
+        assert_eq!(split_host_port("::1", 22).unwrap(), ("::1".to_owned(), 22));
+        for bad in ["", ":22", "m1:x", "[::1", "[::1]x"] {
+            let err = split_host_port(bad, 22).unwrap_err();
+            assert!(err.is_usage(), "{bad}: {err}");
+            assert!(err.to_string().starts_with("--ssh-host "), "{err}");
+        }
     }
 }

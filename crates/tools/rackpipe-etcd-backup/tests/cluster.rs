@@ -107,7 +107,10 @@ async fn snapshot_verify_restore_and_damage() {
         .await
         .expect("zstd snapshot");
     assert!(z.path.to_string_lossy().ends_with(".db.zst"));
-    assert_eq!(z.manifest.compression, rackpipe_etcd_backup::Compression::Zstd);
+    assert_eq!(
+        z.manifest.compression,
+        rackpipe_etcd_backup::Compression::Zstd
+    );
     verify(&z.path).expect("verify zstd");
     let status = std::process::Command::new("etcdctl")
         .env("ETCDCTL_API", "3")
@@ -230,10 +233,12 @@ async fn snapshot_verify_restore_and_damage() {
     assert_eq!(b.kvs().len(), 272);
 
     // The drill does the same on its own throwaway member.
-    let report =
-        rackpipe_etcd_backup::drill::drill(&z.path, &rackpipe_etcd_backup::drill::DrillOptions::default())
-            .await
-            .expect("drill");
+    let report = rackpipe_etcd_backup::drill::drill(
+        &z.path,
+        &rackpipe_etcd_backup::drill::DrillOptions::default(),
+    )
+    .await
+    .expect("drill");
     assert_eq!(report.restored_revision, revision);
     assert_eq!(report.restored_key_count, 272);
 }

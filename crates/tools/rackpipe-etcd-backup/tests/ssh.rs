@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{Cluster, tools};
-use rackpipe_etcd_backup::{Error, SnapshotOptions, SshMember, SshTarget, snapshot_via_ssh, verify};
+use rackpipe_etcd_backup::{
+    Error, SnapshotOptions, SshMember, SshTarget, snapshot_via_ssh, verify,
+};
 use rackpipe_ssh::HostKeyPolicy;
 use rackpipe_ssh::testing::SshServer;
 

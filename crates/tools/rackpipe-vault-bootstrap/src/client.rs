@@ -68,7 +68,10 @@ impl Http {
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(3))
             .no_proxy()
-            .user_agent(concat!("rackpipe-vault-bootstrap/", env!("CARGO_PKG_VERSION")));
+            .user_agent(concat!(
+                "rackpipe-vault-bootstrap/",
+                env!("CARGO_PKG_VERSION")
+            ));
         if let Some(pem) = &options.ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
                 Error::Input(format!("CA bundle: not a PEM certificate bundle: {e}"))

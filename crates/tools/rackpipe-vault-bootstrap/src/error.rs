@@ -109,6 +109,9 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// Options that do not fit together or name nothing known (the CLI exits 64).
+    #[error("{0}")]
+    Usage(String),
     /// Bad options or input (keys, PGP keys, plan documents).
     #[error("{0}")]
     Input(String),
@@ -126,6 +129,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether this is a usage error (the CLI exits 64).
+    #[must_use]
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Self::Usage(_))
+    }
+
     /// Whether retrying later may succeed (unreachable, timeout, 5xx): the CLI exits 75.
     #[must_use]
     pub fn is_transient(&self) -> bool {

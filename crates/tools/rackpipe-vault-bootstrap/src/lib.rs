@@ -15,24 +15,31 @@
 //! TLS is verified (by the given CA, else the system roots); secrets live in [`Secret`], which
 //! never prints itself; every client counts its requests.
 
+pub mod auth;
 pub mod certificate;
 pub mod client;
 pub mod cluster;
+pub mod command;
+pub mod connect;
 pub mod desired;
+pub mod documents;
 pub mod error;
 pub mod hcl;
+pub mod pgp;
 pub mod plan;
 pub mod render;
 pub mod secret;
 mod wait;
 
+pub use auth::Credentials;
 pub use client::{Client, ClientOptions, Http, KEYGEN_TIMEOUT};
 pub use cluster::{
     Cluster, InitOptions, InitReport, NodeState, StatusReport, UnsealOptions, UnsealReport, init,
     keys_from_env, keys_from_file, login_jwt, root_token_from_file, states, status, unseal,
 };
+pub use connect::{Connection, parse_node};
 pub use desired::{Desired, check, desired};
 pub use error::{Error, Result};
-pub use plan::{ApplyOptions, PlanOptions, apply, plan};
+pub use plan::{ApplyOptions, PlanOptions, apply, plan, same_changes};
 pub use render::{RenderOptions, api_address, node_addresses, render};
 pub use secret::Secret;

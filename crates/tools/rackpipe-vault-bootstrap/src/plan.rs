@@ -36,6 +36,30 @@ pub struct ApplyOptions {
     pub expected: Option<Plan>,
 }
 
+/// Refuses a saved plan whose changes differ from what apply would do now (other options, or
+/// the site or the cluster changed).
+///
+/// # Errors
+/// [`Error::StalePlan`] saying which.
+pub fn same_changes(expected: &Plan, now: &Plan) -> Result<()> {
+    let stale = |why: &str| Err(Error::StalePlan(why.to_owned()));
+    if expected.desired_digest != now.desired_digest {
+        return stale("the site changed since the plan");
+    }
+    if expected.observed_digest != now.observed_digest {
+        return stale("the cluster changed since the plan");
+    }
+    let changes = |p: &Plan| {
+        serde_json::to_value(&p.changes).map_err(|e| Error::Input(format!("internal: {e}")))
+    };
+    if changes(expected)? != changes(now)? {
+        return stale(
+            "the plan's changes differ from what apply would do now (was it made with the same --allow-destroy?)",
+        );
+    }
+    Ok(())
+}
+
 /// One executable step behind a [`Change`].
 #[derive(Debug, Clone)]
 enum Step {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::Environment;
 use rackpipe_model::Site;
 use rackpipe_model::documents::RenderedFile;
 use rackpipe_model::vault::{Vault, VaultImplementation, VaultStorage};
@@ -200,47 +200,33 @@ pub(crate) fn storage_problem(vault: &Vault) -> Option<(String, String)> {
     })
 }
 
+/// The template environment (`rackpipe_render`): the built-in templates, each replaced by
+/// the file of the same name in `template_dir` when there is one.
 fn environment(options: &RenderOptions) -> Result<Environment<'static>> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(|_| AutoEscape::None);
-    for (name, embedded) in [SERVER_TEMPLATE, CONSUL_TEMPLATE] {
-        let source = match &options.template_dir {
-            Some(dir) if dir.join(name).is_file() => {
-                let path = dir.join(name);
-                std::fs::read_to_string(&path).map_err(|e| Error::File {
-                    path,
-                    reason: e.to_string(),
-                })?
-            }
-            _ => embedded.to_owned(),
-        };
-        env.add_template_owned(name.to_owned(), source)
-            .map_err(|e| Error::Template {
-                template: name.to_owned(),
-                reason: one_line(&e.to_string()),
-            })?;
+    rackpipe_render::environment(
+        &[SERVER_TEMPLATE, CONSUL_TEMPLATE],
+        options.template_dir.as_deref(),
+        rackpipe_render::Whitespace::default(),
+    )
+    .map_err(template_error)
+}
+
+fn template_error(e: rackpipe_render::TemplateError) -> Error {
+    Error::Template {
+        template: e.name,
+        reason: e.message,
     }
-    Ok(env)
 }
 
 fn render_one(env: &Environment<'_>, name: &str, ctx: &serde_json::Value) -> Result<String> {
-    let tmpl = env.get_template(name).map_err(|e| Error::Template {
-        template: name.to_owned(),
-        reason: one_line(&e.to_string()),
-    })?;
-    let mut text = tmpl
-        .render(minijinja::value::Serde(ctx))
-        .map_err(|e| Error::Template {
-            template: name.to_owned(),
-            reason: one_line(&e.to_string()),
-        })?;
+    let mut text = rackpipe_render::render(
+        env,
+        name,
+        minijinja::Value::from(minijinja::value::Serde(ctx)),
+    )
+    .map_err(template_error)?;
     if !text.ends_with('\n') {
         text.push('\n');
     }
     Ok(text)
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -9,7 +9,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use rackpipe_vault_bootstrap::{ClientOptions, Cluster, NodeState, Secret, UnsealOptions, status, unseal};
+use rackpipe_vault_bootstrap::{
+    ClientOptions, Cluster, NodeState, Secret, UnsealOptions, status, unseal,
+};
 use serde_json::{Value, json};
 
 #[derive(Default)]

@@ -15,7 +15,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use rackpipe_vault_bootstrap::{InitOptions, NodeState, Secret, UnsealOptions, init, status, unseal};
+use rackpipe_vault_bootstrap::{
+    InitOptions, NodeState, Secret, UnsealOptions, init, status, unseal,
+};
 
 fn gpg(home: &Path, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
     let mut child = Command::new("gpg")
@@ -67,7 +69,8 @@ async fn pgp_init_and_join_api() {
     };
     let templates = rackpipe_testkit::temp_dir();
     let server = std::fs::read_to_string(
-        rackpipe_testkit::project_root().join("crates/tools/rackpipe-vault-bootstrap/templates/server.hcl.j2"),
+        rackpipe_testkit::project_root()
+            .join("crates/tools/rackpipe-vault-bootstrap/templates/server.hcl.j2"),
     )
     .unwrap();
     let start = server.find("{%- for peer in peers %}").unwrap();

@@ -150,8 +150,13 @@ async fn unreachable_node_is_a_transient_error() {
             .starts_with("vault1: unreachable at https://127.0.0.1:"),
         "{e}"
     );
-    let st = rackpipe_vault_bootstrap::status(&cluster, None).await.unwrap();
-    assert_eq!(st.nodes[0].state, rackpipe_vault_bootstrap::NodeState::Unreachable);
+    let st = rackpipe_vault_bootstrap::status(&cluster, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        st.nodes[0].state,
+        rackpipe_vault_bootstrap::NodeState::Unreachable
+    );
     assert!(st.leader.is_none());
     // init refuses bad seal parameters before any request.
     let e = rackpipe_vault_bootstrap::init(
