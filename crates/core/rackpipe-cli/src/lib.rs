@@ -13,6 +13,9 @@
 mod exit;
 mod junit;
 mod meta;
+pub mod output;
+pub mod progress;
+pub mod prompt;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -217,9 +220,30 @@ pub struct ApplyArgs {
     /// Allow deletions of unmanaged or removed objects.
     #[arg(long)]
     pub allow_destroy: bool,
+    /// Without `--plan` on a terminal: apply without showing the plan and asking first
+    /// (not on a terminal, e.g. in CI, nothing is ever asked).
+    #[arg(long)]
+    pub auto_approve: bool,
 }
 
 impl ApplyArgs {
+    /// Whether this apply must show its plan and ask before changing anything: no `--plan`,
+    /// no `--auto-approve`, and a person at a terminal ([`prompt`]).
+    #[must_use]
+    pub fn asks(&self) -> bool {
+        self.plan.is_none() && prompt::asks(self.auto_approve)
+    }
+
+    /// Shows `plan` on stderr and asks ([`prompt::confirm`]); the plan to apply when the
+    /// answer is `yes`.
+    pub fn confirm(
+        &self,
+        plan: rackpipe_model::documents::Plan,
+    ) -> Result<rackpipe_model::documents::Plan, CliError> {
+        prompt::confirm(&plan)?;
+        Ok(plan)
+    }
+
     /// Reads the `--plan` file, if given, checking its kind and tool.
     pub fn read_plan(
         &self,
@@ -263,7 +287,7 @@ pub fn finish_plan(
             .map_err(|e| CliError::error(format!("{}: cannot write: {e}", path.display())))?;
     }
     match global.format {
-        Format::Text => emit_text(&plan_text(plan))?,
+        Format::Text => emit_text(&output::plan(plan, output::Style::stdout()))?,
         _ => emit(plan)?,
     }
     Ok(ExitStatus::for_plan(
@@ -272,29 +296,10 @@ pub fn finish_plan(
     ))
 }
 
-/// A plan as text for humans: the counts, then each change with its commands or diff.
+/// A plan as text for humans, without colour ([`output::plan`]).
 #[must_use]
 pub fn plan_text(plan: &rackpipe_model::documents::Plan) -> String {
-    let s = &plan.summary;
-    let mut text = format!(
-        "{}: {} to create, {} to update, {} to delete\n",
-        plan.tool, s.create, s.update, s.delete
-    );
-    for c in &plan.changes {
-        text.push_str(&format!("  {:?} {} {}\n", c.action, c.target, c.resource));
-        for cmd in &c.commands {
-            text.push_str(&format!("      {cmd}\n"));
-        }
-        if let Some(diff) = &c.diff {
-            for line in diff.lines() {
-                text.push_str(&format!("      {line}\n"));
-            }
-        }
-    }
-    for u in &plan.unmanaged {
-        text.push_str(&format!("  unmanaged: {u}\n"));
-    }
-    text
+    output::plan(plan, output::Style::PLAIN)
 }
 
 /// The commands every binary has.
@@ -537,8 +542,14 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|e| CliError::error(format!("cannot start the async runtime: {e}")))
 }
 
-/// Writes one JSON document to stdout (pretty, with a final newline).
+/// Writes one document to stdout: JSON (pretty, with a final newline), or its text form
+/// ([`output::document`]) when the command line said `--format text`.
 pub fn emit<T: Serialize>(document: &T) -> Result<(), CliError> {
+    if output::format() == Format::Text {
+        let value = serde_json::to_value(document)
+            .map_err(|e| CliError::error(format!("internal: {e}")))?;
+        return emit_text(&output::document(&value, output::Style::stdout()));
+    }
     let mut text = serde_json::to_string_pretty(document)
         .map_err(|e| CliError::error(format!("internal: {e}")))?;
     text.push('\n');
@@ -558,26 +569,6 @@ pub fn emit_text(text: &str) -> Result<(), CliError> {
         }),
         Err(e) => Err(CliError::error(format!("cannot write to stdout: {e}"))),
     }
-}
-
-fn init_logging(global: &GlobalArgs) {
-    let default = match (global.quiet, global.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "debug",
-        (false, _) => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RACKPIPE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .with_target(false)
-        .without_time()
-        .try_init();
 }
 
 /// Implemented by a binary's top-level clap struct. Its clap command (`Parser` includes
@@ -608,11 +599,13 @@ pub fn main<C: ToolCli>(
             return status.into();
         }
     };
-    init_logging(cli.global());
+    progress::init(tool, cli.global().quiet, cli.global().verbose);
+    output::set_format(cli.global().format);
     match body(&cli) {
         Ok(status) => status.into(),
         Err(err) if err.status == ExitStatus::Success => ExitStatus::Success.into(),
         Err(err) => {
+            progress::clear_live_line();
             if err.diagnostics.is_empty() {
                 eprintln!("{tool}: error: {}", err.message);
             } else {
