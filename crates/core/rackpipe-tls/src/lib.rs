@@ -3,6 +3,11 @@
 //! handshake signatures are still verified by the crypto provider (aws-lc-rs). Everything
 //! else (CA files, the system's roots) is ordinary rustls/reqwest configuration.
 //!
+//! [`Trust`] is the one trust policy of every HTTP client (system roots, a CA file, a pinned
+//! fingerprint, or plain HTTP to a literal loopback address), [`http_client`] the one function
+//! that builds a client from it, and [`trust_failure`] tells a refused pin (a
+//! [`TrustFailure`], never retried) from an unreachable host.
+//!
 //! [`transport`] holds the rules every HTTP client follows: plain HTTP only to a literal
 //! loopback address, no redirect to another host, reply bodies read with a size limit.
 //!
@@ -14,6 +19,12 @@ mod listener;
 pub use listener::TlsListener;
 
 pub mod transport;
+mod trust;
+
+pub use trust::{
+    PinMismatch, Trust, TrustError, TrustFailure, http_client, pin_mismatch, reqwest_trust_failure,
+    trust_failure,
+};
 
 use std::fmt;
 use std::sync::Arc;
@@ -114,9 +125,12 @@ impl ServerCertVerifier for PinnedVerifier {
         if got == self.pin {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::General(format!(
-                "certificate fingerprint mismatch: server presented {got}"
-            )))
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(PinMismatch {
+                    expected: self.pin,
+                    seen: got,
+                }))),
+            ))
         }
     }
 
