@@ -698,6 +698,8 @@ impl Client {
         let deadline = started + self.opts.task_timeout;
         let mut interval = self.opts.task_poll_interval;
         loop {
+            let step = format!("Proxmox task {} {} on {}", upid.kind, upid.id, upid.node);
+            tracing::info!(target: "progress", step, done = started.elapsed().as_secs(), unit = "s");
             match self.task_status(upid).await {
                 Ok(st) if st.status == "stopped" => {
                     if st.succeeded() {

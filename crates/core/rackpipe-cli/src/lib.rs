@@ -558,6 +558,7 @@ pub fn emit<T: Serialize>(document: &T) -> Result<(), CliError> {
 
 /// Writes text to stdout; a closed pipe is not an error.
 pub fn emit_text(text: &str) -> Result<(), CliError> {
+    progress::clear_live_line();
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),

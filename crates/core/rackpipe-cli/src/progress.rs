@@ -12,7 +12,7 @@
 //! | `step` | string | what is being done, for humans (`"clone 9000 -> 101 on pve1"`); never a secret |
 //! | `done` | integer, optional | how much of it is done |
 //! | `total` | integer, optional | how much there is (absent when unknown) |
-//! | `unit` | string, optional | `"bytes"`: `done`/`total` are bytes (shown in MiB) |
+//! | `unit` | string, optional | `"bytes"`: `done`/`total` are bytes (shown in MiB); any other unit is shown after the number (`"s"`: seconds waited) |
 //!
 //! ```
 //! tracing::info!(target: "progress", step = "join worker k8s-w1", done = 1u64, total = 3u64);
@@ -146,14 +146,14 @@ struct Event {
     step: String,
     done: Option<u64>,
     total: Option<u64>,
-    bytes: bool,
+    unit: Option<String>,
 }
 
 impl Visit for Event {
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
             "step" => value.clone_into(&mut self.step),
-            "unit" => self.bytes = value == "bytes",
+            "unit" => self.unit = Some(value.to_owned()),
             _ => {}
         }
     }
@@ -174,7 +174,7 @@ impl Visit for Event {
         match field.name() {
             // `step = %x` and `unit = ?x` arrive here.
             "step" => self.step = format!("{value:?}").trim_matches('"').to_owned(),
-            "unit" => self.bytes = format!("{value:?}").trim_matches('"') == "bytes",
+            "unit" => self.unit = Some(format!("{value:?}").trim_matches('"').to_owned()),
             "message" if self.step.is_empty() => self.step = format!("{value:?}"),
             _ => {}
         }
@@ -187,12 +187,14 @@ impl Event {
     }
 
     fn amount(&self, n: u64) -> String {
-        if self.bytes {
-            #[allow(clippy::cast_precision_loss)]
-            let mib = n as f64 / (1024.0 * 1024.0);
-            format!("{mib:.1} MiB")
-        } else {
-            n.to_string()
+        match self.unit.as_deref() {
+            Some("bytes") => {
+                #[allow(clippy::cast_precision_loss)]
+                let mib = n as f64 / (1024.0 * 1024.0);
+                format!("{mib:.1} MiB")
+            }
+            Some(unit) if !unit.is_empty() => format!("{n} {}", short(unit)),
+            _ => n.to_string(),
         }
     }
 
@@ -323,7 +325,7 @@ mod tests {
             tracing::info!(target: "progress", step = "join k8s-w1", done = 1u64, total = 2u64);
             tracing::info!(target: "progress", step = "join k8s-w1", done = 2u64, total = 2u64);
             tracing::info!(target: "progress", step = "snapshot", done = 3_145_728u64, unit = "bytes");
-            tracing::info!(target: "progress", step = %"wait for task", done = 1u64);
+            tracing::info!(target: "progress", step = %"wait for task", done = 1u64, unit = "s");
             tracing::info!(target: "other", step = "not progress");
             tracing::info!(target: "progress", done = 1u64);
         });
@@ -332,7 +334,7 @@ mod tests {
             "tool: join k8s-w1: 0/2\n\
              tool: join k8s-w1: 2/2\n\
              tool: snapshot: 3.0 MiB\n\
-             tool: wait for task: 1\n"
+             tool: wait for task: 1 s\n"
         );
     }
 

@@ -253,12 +253,16 @@ async fn snapshot_from(
 
     let (tx, writer) = partial.spawn_writer(options.zstd_level)?;
     let received: Result<()> = async {
+        let mut streamed = 0u64;
         loop {
             let msg = tokio::time::timeout(target.idle_timeout, stream.message())
                 .await
                 .map_err(|_| stream_timeout("receiving the snapshot"))?;
             match msg {
                 Ok(Some(resp)) => {
+                    streamed += resp.blob().len() as u64;
+                    let total = streamed + resp.remaining_bytes();
+                    tracing::info!(target: "progress", step = "etcd snapshot", done = streamed, total, unit = "bytes");
                     if tx.send(Chunk::Data(resp.blob().to_vec())).await.is_err() {
                         // The writer stopped: its error is reported below.
                         return Ok(());

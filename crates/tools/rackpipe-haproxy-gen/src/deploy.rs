@@ -469,6 +469,8 @@ pub async fn apply(
     }
     let mut applied = Vec::new();
     for instance in instances_in_order(files) {
+        let (done, total) = (applied.len() as u64, plan.changes.len() as u64);
+        tracing::info!(target: "progress", step = %format!("deploy {instance}"), done, total);
         let todo: Vec<&RenderedFile> = files
             .iter()
             .filter(|f| {

@@ -332,6 +332,7 @@ async fn cni_and_joins(
         });
         // Masters one at a time.
         for step in rest.iter().filter(|s| is_master(cluster, s.node())) {
+            tracing::info!(target: "progress", step = %format!("join master {}", step.node()));
             let node = Arc::clone(node_of(nodes, step.node())?);
             applied.push(join_node(&ctx, &node, step, true).await?);
         }
@@ -349,6 +350,8 @@ async fn cni_and_joins(
         let mut worker_changes = Vec::new();
         let mut errors = Vec::new();
         while let Some(j) = set.join_next().await {
+            let done = (worker_changes.len() + errors.len() + 1) as u64;
+            tracing::info!(target: "progress", step = "join workers", done, total = done + set.len() as u64);
             match j {
                 Ok(Ok(c)) => worker_changes.push(c),
                 Ok(Err(e)) => errors.push(e),

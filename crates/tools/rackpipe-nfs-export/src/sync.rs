@@ -663,6 +663,8 @@ pub fn sync(dest: &Destination, dir: &Path, options: &SyncOptions) -> Result<Syn
             }
         }
     }
+    let to_copy = missing.len() as u64;
+    tracing::info!(target: "progress", step = %format!("sync {}", dest.url()), done = 0u64, total = to_copy);
     for name in missing {
         let stat = from
             .get(&name)
@@ -676,6 +678,8 @@ pub fn sync(dest: &Destination, dir: &Path, options: &SyncOptions) -> Result<Syn
         tracing::info!(file = %name, size, "copied");
         report.bytes += size;
         report.copied.push(Copied { name, size });
+        let done = report.copied.len() as u64;
+        tracing::info!(target: "progress", step = %format!("sync {}", dest.url()), done, total = to_copy);
     }
     // Manifests first, so no manifest is left describing a deleted snapshot.
     copy_order(&mut extra);

@@ -65,6 +65,7 @@ pub(crate) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
 pub(crate) fn phase(name: &str, node: &str, started: Instant) {
     let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     tracing::info!(phase = name, node, ms, "phase done");
+    tracing::info!(target: "progress", step = %format!("{name} {node}: done"));
 }
 
 #[cfg(test)]
