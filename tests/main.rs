@@ -3,6 +3,7 @@
 mod broken_sites;
 mod ci_template;
 mod cli;
+mod documents;
 mod drills;
 mod etcd_backup;
 mod haproxy_gen;

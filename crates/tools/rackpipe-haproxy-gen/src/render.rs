@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::Environment;
 use rackpipe_model::Site;
 use rackpipe_model::documents::RenderedFile;
 use rackpipe_model::loadbalancer::{
@@ -125,45 +125,24 @@ impl RenderOptions {
     }
 }
 
-/// A template environment: strict undefined, no auto-escaping, trailing newlines kept.
+/// The template environment (`rackpipe_render`): the built-in templates, each replaced by
+/// the file of the same name in `override_dir` when there is one; final newlines kept.
 ///
 /// # Errors
-/// [`Error::Template`] when an override template does not parse.
+/// [`Error::Template`] when an override does not parse or matches no template name.
 pub fn environment(override_dir: Option<&Path>) -> Result<Environment<'static>, Error> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(|_| AutoEscape::None);
-    let syntax = minijinja::syntax::SyntaxConfig::builder()
-        .keep_trailing_newline(true)
-        .build()
-        .map_err(|e| Error::Template {
-            name: "syntax".to_owned(),
-            message: one_line(&e),
-        })?;
-    env.set_syntax(syntax);
-    for (name, builtin) in TEMPLATES {
-        let source = match override_dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
-            Some(path) => std::fs::read_to_string(&path).map_err(|e| Error::Template {
-                name: path.display().to_string(),
-                message: e.to_string(),
-            })?,
-            None => (*builtin).to_owned(),
-        };
-        env.add_template_owned(*name, source)
-            .map_err(|e| Error::Template {
-                name: (*name).to_owned(),
-                message: one_line(&e),
-            })?;
-    }
-    Ok(env)
+    let whitespace = rackpipe_render::Whitespace {
+        trim_blocks: false,
+        keep_trailing_newline: true,
+    };
+    rackpipe_render::environment(TEMPLATES, override_dir, whitespace).map_err(template_error)
 }
 
-fn one_line(e: &minijinja::Error) -> String {
-    let mut msg = e.to_string();
-    if let Some(line) = e.line() {
-        msg = format!("line {line}: {msg}");
+fn template_error(e: rackpipe_render::TemplateError) -> Error {
+    Error::Template {
+        name: e.name,
+        message: e.message,
     }
-    msg.lines().next().unwrap_or_default().to_owned()
 }
 
 /// Renders every instance's files, sorted by instance then path.
@@ -264,12 +243,12 @@ fn render_with(
     let ctx = context(site, lb, inst, options, secrets)?;
     let name = inst.name.to_string();
     let render = |template: &str| -> Result<String, Error> {
-        env.get_template(template)
-            .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&ctx))))
-            .map_err(|e| Error::Template {
-                name: template.to_owned(),
-                message: one_line(&e),
-            })
+        rackpipe_render::render(
+            env,
+            template,
+            minijinja::Value::from(minijinja::value::Serde(&ctx)),
+        )
+        .map_err(template_error)
     };
     let mut files = vec![
         RenderedFile {

@@ -346,26 +346,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The template environment: built-in templates, or the same names under `dir`.
+/// The template environment (`rackpipe_render`): the built-in templates, each replaced by
+/// the file of the same name under `dir` when there is one.
 fn environment(dir: Option<&Path>) -> Result<minijinja::Environment<'static>, Error> {
-    let mut env = minijinja::Environment::new();
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    for (name, builtin) in TEMPLATES {
-        let source = match dir {
-            Some(d) => std::fs::read_to_string(d.join(name)).map_err(|e| Error::Template {
-                name: d.join(name).display().to_string(),
-                message: e.to_string(),
-            })?,
-            None => (*builtin).to_owned(),
-        };
-        env.add_template_owned(*name, source)
-            .map_err(|e| Error::Template {
-                name: (*name).to_owned(),
-                message: e.to_string(),
-            })?;
+    rackpipe_render::environment(TEMPLATES, dir, rackpipe_render::Whitespace::default())
+        .map_err(template_error)
+}
+
+fn template_error(e: rackpipe_render::TemplateError) -> Error {
+    Error::Template {
+        name: e.name,
+        message: e.message,
     }
-    Ok(env)
 }
 
 fn render_template(
@@ -373,18 +365,14 @@ fn render_template(
     name: &str,
     ctx: minijinja::Value,
 ) -> Result<String, Error> {
-    env.get_template(name)
-        .and_then(|t| t.render(ctx))
+    rackpipe_render::render(env, name, ctx)
         .map(|mut s| {
             if !s.ends_with('\n') {
                 s.push('\n');
             }
             s
         })
-        .map_err(|e| Error::Template {
-            name: name.to_owned(),
-            message: e.to_string(),
-        })
+        .map_err(template_error)
 }
 
 /// The kubelet extra args in the shape `version` wants.

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::Environment;
 use rackpipe_model::Site;
 use rackpipe_model::documents::RenderedFile;
 use rackpipe_model::nas::NfsServer;
@@ -46,46 +46,25 @@ pub const PROVISIONER_NAMESPACE: &str = "nfs-provisioner";
 /// The runners' cache mount options when the site gives none: the author's real ones.
 pub const DEFAULT_CACHE_OPTIONS: &[&str] = &["rw", "soft", "timeo=10", "retrans=3", "noatime"];
 
-/// A template environment: strict undefined, no auto-escaping, trimmed blocks.
+/// The template environment (`rackpipe_render`): the built-in templates, each replaced by
+/// the file of the same name in `override_dir` when there is one; blocks trimmed, final
+/// newlines kept.
+///
+/// # Errors
+/// [`Error::Template`] when an override does not parse or matches no template name.
 pub fn environment(override_dir: Option<&Path>) -> Result<Environment<'static>, Error> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(|_| AutoEscape::None);
-    let syntax = minijinja::syntax::SyntaxConfig::builder()
-        .trim_blocks(true)
-        .lstrip_blocks(true)
-        .keep_trailing_newline(true)
-        .build()
-        .map_err(|e| Error::Template {
-            name: "syntax".to_owned(),
-            message: one_line(&e),
-        })?;
-    env.set_syntax(syntax);
-    for (name, builtin) in TEMPLATES {
-        let source = match override_dir.map(|d| d.join(name)) {
-            Some(path) if path.is_file() => {
-                std::fs::read_to_string(&path).map_err(|e| Error::Template {
-                    name: path.display().to_string(),
-                    message: e.to_string(),
-                })?
-            }
-            _ => (*builtin).to_owned(),
-        };
-        env.add_template_owned(*name, source)
-            .map_err(|e| Error::Template {
-                name: (*name).to_owned(),
-                message: one_line(&e),
-            })?;
-    }
-    Ok(env)
+    let whitespace = rackpipe_render::Whitespace {
+        trim_blocks: true,
+        keep_trailing_newline: true,
+    };
+    rackpipe_render::environment(TEMPLATES, override_dir, whitespace).map_err(template_error)
 }
 
-fn one_line(e: &minijinja::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(detail) = e.detail() {
-        text = format!("{text}: {detail}");
+fn template_error(e: rackpipe_render::TemplateError) -> Error {
+    Error::Template {
+        name: e.name,
+        message: e.message,
     }
-    text.replace('\n', " ")
 }
 
 fn render_template(
@@ -93,16 +72,12 @@ fn render_template(
     name: &str,
     ctx: impl Serialize,
 ) -> Result<String, Error> {
-    let template = env.get_template(name).map_err(|e| Error::Template {
-        name: name.to_owned(),
-        message: one_line(&e),
-    })?;
-    template
-        .render(minijinja::value::Serde(ctx))
-        .map_err(|e| Error::Template {
-            name: name.to_owned(),
-            message: one_line(&e),
-        })
+    rackpipe_render::render(
+        env,
+        name,
+        minijinja::Value::from(minijinja::value::Serde(ctx)),
+    )
+    .map_err(template_error)
 }
 
 /// Renders every file the site's NAS section and its consumers need. A site without a NAS

@@ -484,13 +484,20 @@ fn rsc_comment(value: &str) -> String {
         .collect()
 }
 
-/// Renders the full `.rsc` (from the built-in template, or `templates_dir/full.rsc.j2`) and
-/// the desired state.
+/// Renders the full `.rsc` (from the built-in template, or `templates_dir/full.rsc.j2` when
+/// that file exists; see `rackpipe_render`) and the desired state.
 ///
 /// # Errors
 /// No router section; a template that cannot be read or rendered.
 pub fn render(site: &Site, templates_dir: Option<&Path>) -> Result<Rendered, Error> {
     render_with_facts(site, None, templates_dir)
+}
+
+fn template_error(e: rackpipe_render::TemplateError) -> Error {
+    Error::Template {
+        name: e.name,
+        message: e.message,
+    }
 }
 
 /// [`render`] with the leases guest facts add (see [`facts`]).
@@ -503,39 +510,26 @@ pub fn render_with_facts(
     templates_dir: Option<&Path>,
 ) -> Result<Rendered, Error> {
     let config = desired_with_facts(site, facts)?;
-    let template = match templates_dir {
-        Some(dir) => {
-            let path = dir.join("full.rsc.j2");
-            std::fs::read_to_string(&path).map_err(|e| Error::Template {
-                name: path.display().to_string(),
-                message: e.to_string(),
-            })?
-        }
-        None => FULL_TEMPLATE.to_owned(),
-    };
-    let mut env = minijinja::Environment::new();
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    let mut env = rackpipe_render::environment(
+        &[("full.rsc.j2", FULL_TEMPLATE)],
+        templates_dir,
+        rackpipe_render::Whitespace::default(),
+    )
+    .map_err(template_error)?;
     env.add_filter("rsc_string", rsc_string);
     env.add_filter("rsc_comment", rsc_comment);
-    let tmpl_err = |e: minijinja::Error| Error::Template {
-        name: "full.rsc.j2".to_owned(),
-        message: e.to_string(),
-    };
-    env.add_template("full.rsc.j2", &template)
-        .map_err(tmpl_err)?;
     let identity = site
         .router
         .as_ref()
         .map(|r| r.identity.clone())
         .unwrap_or_default();
     let body = rackpipe_routeros::print_standard(&config);
-    let content = env
-        .get_template("full.rsc.j2")
-        .and_then(|t| {
-            t.render(minijinja::context! { identity => identity.clone(), site => site.metadata.name.as_str(), body => body })
-        })
-        .map_err(tmpl_err)?;
+    let content = rackpipe_render::render(
+        &env,
+        "full.rsc.j2",
+        minijinja::context! { identity => identity.clone(), site => site.metadata.name.as_str(), body => body },
+    )
+    .map_err(template_error)?;
     let desired = serde_json::to_value(&config).unwrap_or(serde_json::Value::Null);
     Ok(Rendered {
         files: vec![RenderedFile {
