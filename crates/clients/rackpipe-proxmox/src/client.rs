@@ -175,40 +175,17 @@ impl Client {
             what: "Proxmox API URL".to_owned(),
             message: e.to_string(),
         })?;
-        let mut builder = transport::client_builder()
-            .connect_timeout(opts.connect_timeout)
-            .timeout(opts.request_timeout)
-            // pveproxy closes idle keep-alive connections after 5 s.
-            .pool_idle_timeout(Duration::from_secs(4))
-            .user_agent(concat!("rackpipe-proxmox/", env!("CARGO_PKG_VERSION")));
-        match &opts.tls {
-            TlsMode::System => {}
-            TlsMode::CaFile(path) => {
-                let pem = std::fs::read(path).map_err(|e| Error::Config {
-                    what: path.display().to_string(),
-                    message: format!("cannot read CA file: {e}"),
-                })?;
-                let certs =
-                    reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| Error::Config {
-                        what: path.display().to_string(),
-                        message: format!("not a PEM certificate bundle: {}", chain(&e)),
-                    })?;
-                if certs.is_empty() {
-                    return Err(Error::Config {
-                        what: path.display().to_string(),
-                        message: "no certificate in CA file".to_owned(),
-                    });
-                }
-                builder = builder.tls_certs_only(certs);
-            }
-            TlsMode::Pinned(pin) => {
-                builder =
-                    builder.tls_backend_preconfigured(rackpipe_tls::pinned_client_config(*pin));
-            }
-        }
-        let http = builder.build().map_err(|e| Error::Config {
-            what: "HTTP client".to_owned(),
-            message: chain(&e),
+        let http = rackpipe_tls::http_client(&opts.tls, |builder| {
+            builder
+                .connect_timeout(opts.connect_timeout)
+                .timeout(opts.request_timeout)
+                // pveproxy closes idle keep-alive connections after 5 s.
+                .pool_idle_timeout(Duration::from_secs(4))
+                .user_agent(concat!("rackpipe-proxmox/", env!("CARGO_PKG_VERSION")))
+        })
+        .map_err(|e| Error::Config {
+            what: e.subject().to_owned(),
+            message: e.reason(),
         })?;
         let mut auth =
             HeaderValue::from_str(&opts.token.header_value()).map_err(|_| Error::Token {
@@ -282,7 +259,9 @@ impl Client {
     }
 
     fn transport_error(&self, url: &str, e: &reqwest::Error) -> Error {
-        if e.is_timeout() {
+        if let Some(failure) = rackpipe_tls::reqwest_trust_failure(e) {
+            Error::Trust(failure)
+        } else if e.is_timeout() {
             Error::Timeout {
                 url: url.to_owned(),
                 timeout: self.opts.request_timeout,

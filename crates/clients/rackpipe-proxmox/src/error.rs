@@ -14,6 +14,9 @@ pub enum Error {
         /// The transport error.
         message: String,
     },
+    /// The server's certificate is not the pinned one: a trust failure, not retried.
+    #[error(transparent)]
+    Trust(#[from] rackpipe_tls::TrustFailure),
     /// The request did not complete in time.
     #[error("{url}: timed out after {timeout:?}")]
     Timeout {

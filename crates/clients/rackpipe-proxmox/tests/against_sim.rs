@@ -511,10 +511,21 @@ async fn tls_ca_and_pinned_fingerprint() {
     let pinned = client_for(&sim, TlsMode::Pinned(Fingerprint::of_der(&leaf_der)));
     assert_eq!(pinned.version().await.unwrap()["release"], "8.4");
 
+    // A wrong pin is a trust failure naming the host and both fingerprints (issue 17: not
+    // "unreachable", and not retried).
     let wrong = client_for(&sim, TlsMode::Pinned(Fingerprint([7; 32])));
     let err = wrong.version().await.unwrap_err();
-    assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
-    assert!(err.to_string().contains("fingerprint mismatch"), "{err}");
+    assert!(matches!(err, Error::Trust(_)), "{err:?}");
+    assert!(!err.is_transient());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: TLS trust failure: the server's certificate has SHA-256 fingerprint {}, not the pinned {}",
+            sim.base_url().trim_end_matches('/'),
+            Fingerprint::of_der(&leaf_der),
+            Fingerprint([7; 32])
+        )
+    );
 
     let dir = rackpipe_testkit::temp_dir();
     let ca_file = dir.path().join("pve-root-ca.pem");

@@ -109,6 +109,35 @@ pub enum TrustError {
     Build(String),
 }
 
+impl TrustError {
+    /// What the error is about: the CA file, `CA bundle`, `fingerprint` or `HTTP client` (for
+    /// callers whose errors read `WHAT: REASON`).
+    #[must_use]
+    pub fn subject(&self) -> &str {
+        match self {
+            Self::CaFileUnreadable { path: what, .. }
+            | Self::CaNotPem { what, .. }
+            | Self::CaEmpty { what } => what,
+            Self::Fingerprint { .. } => "fingerprint",
+            Self::Build(_) => "HTTP client",
+        }
+    }
+
+    /// The message without [`TrustError::subject`].
+    #[must_use]
+    pub fn reason(&self) -> String {
+        match self {
+            Self::CaFileUnreadable { reason, .. } => format!("cannot read CA file: {reason}"),
+            Self::CaNotPem { reason, .. } => format!("not a PEM certificate bundle: {reason}"),
+            Self::CaEmpty { .. } => "no certificate in CA file".to_owned(),
+            Self::Fingerprint { text, reason } => format!(
+                "{text:?} is not a SHA-256 fingerprint (64 hex digits, colons optional): {reason}"
+            ),
+            Self::Build(reason) => reason.clone(),
+        }
+    }
+}
+
 /// The one HTTP client builder: [`crate::transport::client_builder`] (redirects only to the
 /// same origin), the certificate verification `trust` asks for, then whatever the caller adds
 /// (`configure`: timeouts, user agent, pool), built.
@@ -282,7 +311,9 @@ mod tests {
                 what: "CA bundle".to_owned()
             }
         );
+        assert_eq!(format!("{}: {}", e.subject(), e.reason()), e.to_string());
         let e = http_client(&Trust::CaFile("/nonexistent/ca.pem".into()), |b| b).unwrap_err();
+        assert_eq!(format!("{}: {}", e.subject(), e.reason()), e.to_string());
         assert!(
             e.to_string()
                 .starts_with("/nonexistent/ca.pem: cannot read CA file: "),
