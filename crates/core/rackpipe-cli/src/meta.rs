@@ -45,6 +45,8 @@ pub enum SchemaKind {
     ApplyResult,
     /// The error document printed on failure.
     Error,
+    /// `pve-sync facts`: the guests as they are, with the site, for the next tool.
+    Facts,
 }
 
 impl SchemaKind {

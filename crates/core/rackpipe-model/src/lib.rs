@@ -12,6 +12,7 @@
 pub mod child;
 pub mod diagnostic;
 pub mod documents;
+pub mod facts;
 pub mod files;
 pub mod kubernetes;
 pub mod load;

@@ -85,7 +85,8 @@ pub fn site_schema() -> Value {
 /// Every committed schema: file name under `schemas/` and its generated content.
 #[must_use]
 pub fn all_schemas() -> Vec<(&'static str, Value)> {
-    use crate::documents::{ApplyResult, ErrorDocument, Plan, RenderOutput, ValidationReport};
+    use crate::documents::{ErrorDocument, Plan, RenderOutput, ValidationReport};
+    use crate::facts::{ApplyOutput, FactsDocument};
     vec![
         ("site.schema.json", site_schema()),
         (
@@ -99,13 +100,54 @@ pub fn all_schemas() -> Vec<(&'static str, Value)> {
         ("plan.schema.json", schema_of::<Plan>("plan.schema.json")),
         (
             "apply-result.schema.json",
-            schema_of::<ApplyResult>("apply-result.schema.json"),
+            schema_of::<ApplyOutput>("apply-result.schema.json"),
+        ),
+        (
+            "facts.schema.json",
+            schema_of::<FactsDocument>("facts.schema.json"),
         ),
         (
             "error.schema.json",
             schema_of::<ErrorDocument>("error.schema.json"),
         ),
     ]
+}
+
+/// Serves the schemas of [`all_schemas`] by their `$id` (a document schema refers to the site
+/// schema, `site.schema.json`), so nothing is fetched.
+struct Committed;
+
+impl jsonschema::Retrieve for Committed {
+    fn retrieve(
+        &self,
+        uri: &jsonschema::Uri<String>,
+    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        let file = uri.as_str().strip_prefix(SCHEMA_BASE).unwrap_or_default();
+        all_schemas()
+            .into_iter()
+            .find_map(|(name, schema)| (name == file).then_some(schema))
+            .ok_or_else(|| format!("{}: not a rackpipe schema", uri.as_str()).into())
+    }
+}
+
+/// Checks a document against the schema `file` of [`all_schemas`] (`plan.schema.json`, ...):
+/// every violation as `PATH: message` (empty: valid).
+///
+/// # Errors
+/// `file` is not one of the schemas, or does not compile.
+pub fn check_document(file: &str, document: &Value) -> Result<Vec<String>, String> {
+    let schema = all_schemas()
+        .into_iter()
+        .find_map(|(name, schema)| (name == file).then_some(schema))
+        .ok_or_else(|| format!("{file}: not a rackpipe schema"))?;
+    let validator = jsonschema::options()
+        .with_retriever(Committed)
+        .build(&schema)
+        .map_err(|e| format!("{file}: {e}"))?;
+    Ok(validator
+        .iter_errors(document)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect())
 }
 
 fn site_validator() -> &'static Result<jsonschema::Validator, String> {

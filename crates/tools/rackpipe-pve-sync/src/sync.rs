@@ -7,12 +7,12 @@ use std::time::Duration;
 use futures_util::stream::{self, StreamExt};
 use rackpipe_model::Site;
 use rackpipe_model::documents::{Action, ApplyResult, Change, ChangeCounts, Plan, digest};
+use rackpipe_model::facts::{ApplyResultWithSite, FactsDocument, GuestFacts};
 use rackpipe_proxmox::normalize::parse_property_string;
 use rackpipe_proxmox::serial::{KeyedLocks, retry_transient};
 use rackpipe_proxmox::{
     Client, ClusterResource, Error as PveError, GuestConfig, GuestRef, GuestType, Params,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -40,35 +40,7 @@ impl Default for Options {
     }
 }
 
-/// A guest as it is, for ros-render's DHCP static leases.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GuestFact {
-    /// Guest name.
-    pub name: String,
-    /// VMID.
-    pub vmid: u32,
-    /// Node it is on.
-    pub node: String,
-    /// `qemu` or `lxc`.
-    pub kind: String,
-    /// Its NICs.
-    pub nics: Vec<NicFact>,
-}
-
-/// One NIC of a guest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NicFact {
-    /// `net0`.
-    pub slot: String,
-    /// MAC address (upper-case), as Proxmox has it.
-    pub mac: Option<String>,
-    /// IPv4/IPv6 address (no prefix) when known (from the site or a static LXC `ip=`).
-    pub address: Option<String>,
-    /// Bridge.
-    pub bridge: Option<String>,
-    /// VLAN tag.
-    pub vlan: Option<u16>,
-}
+pub use rackpipe_model::facts::{GuestFact, NicFact};
 
 /// Outcome of one guest's apply.
 type GuestResult = Result<(Change, GuestRef, GuestConfig), Error>;
@@ -936,31 +908,25 @@ pub async fn facts(
     Ok(out)
 }
 
-/// A document that embeds the whole site under `site` (so `pve-sync apply | ros-render
-/// plan` reads the site), with the site name under `site_name`.
+/// `apply`'s document: `result` with the whole site embedded under `site` (so `pve-sync apply
+/// | ros-render plan` reads the site), the site name under `site_name`
+/// ([`rackpipe_model::facts::ApplyResultWithSite`], in `apply-result.schema.json`).
 #[must_use]
-pub fn with_site<T: Serialize>(document: &T, site: &Site) -> Value {
-    let mut v = serde_json::to_value(document).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut v {
-        let name = map.remove("site").unwrap_or(Value::Null);
-        map.insert("site_name".into(), name);
-        map.insert(
-            "site".into(),
-            serde_json::to_value(site).unwrap_or(Value::Null),
-        );
-    }
-    v
+pub fn with_site(result: &ApplyResult, site: &Site) -> Value {
+    let facts = result
+        .facts
+        .get("guests")
+        .and_then(|g| serde_json::from_value(g.clone()).ok())
+        .map(|guests| GuestFacts { guests })
+        .unwrap_or_default();
+    let mut result = result.clone();
+    result.facts.clear();
+    serde_json::to_value(ApplyResultWithSite::new(result, site, facts)).unwrap_or(Value::Null)
 }
 
-/// The `facts` verb's document: `{apiVersion, kind: "Facts", tool, site, facts: {guests}}`.
+/// The `facts` verb's document ([`rackpipe_model::facts::FactsDocument`], in
+/// `facts.schema.json`): the guests' facts with the whole site embedded.
 #[must_use]
 pub fn facts_document(site: &Site, facts: &[GuestFact]) -> Value {
-    let doc = json!({
-        "apiVersion": rackpipe_model::API_VERSION,
-        "kind": "Facts",
-        "tool": TOOL,
-        "site": site.metadata.name.as_str(),
-        "facts": facts_value(facts),
-    });
-    with_site(&doc, site)
+    serde_json::to_value(FactsDocument::new(TOOL, site, facts.to_vec())).unwrap_or(Value::Null)
 }

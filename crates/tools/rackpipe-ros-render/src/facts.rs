@@ -32,7 +32,6 @@ use std::net::IpAddr;
 use rackpipe_model::Site;
 use rackpipe_model::router::Router;
 use rackpipe_model::types::MacAddress;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::Error;
@@ -47,36 +46,14 @@ pub const OWNED_LEASES: OwnedRows = OwnedRows {
     comment_prefix: LEASE_COMMENT_PREFIX,
 };
 
-/// `facts.guests` of a `pve-sync` document.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub use rackpipe_model::facts::{GuestFact, NicFact};
+
+/// `facts.guests` of a `pve-sync` document ([`rackpipe_model::facts::GuestFacts`], in
+/// `facts.schema.json`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GuestFacts {
     /// The guests as pve-sync found them.
     pub guests: Vec<GuestFact>,
-}
-
-/// One guest (the fields of pve-sync's `GuestFact` that leases need; others are ignored).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct GuestFact {
-    /// Guest name (as in `proxmox.guests[].name`).
-    pub name: String,
-    /// VMID.
-    pub vmid: u32,
-    /// Its NICs.
-    #[serde(default)]
-    pub nics: Vec<NicFact>,
-}
-
-/// One NIC of a guest.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct NicFact {
-    /// `net0`.
-    pub slot: String,
-    /// MAC address as Proxmox has it.
-    #[serde(default)]
-    pub mac: Option<String>,
-    /// Address when known (informational: the lease takes the site's address).
-    #[serde(default)]
-    pub address: Option<String>,
 }
 
 fn facts_error(field: impl Into<String>, message: impl Into<String>) -> Error {
@@ -93,19 +70,22 @@ impl GuestFacts {
     /// # Errors
     /// `facts.guests` is present but not a list of guests.
     pub fn from_envelope(envelope: Option<&Map<String, Value>>) -> Result<Option<Self>, Error> {
-        let Some(guests) = envelope
+        let Some(facts) = envelope
             .and_then(|e| e.get("facts"))
-            .and_then(|f| f.get("guests"))
+            .filter(|f| f.get("guests").is_some())
         else {
             return Ok(None);
         };
-        let guests: Vec<GuestFact> = serde_json::from_value(guests.clone()).map_err(|e| {
-            facts_error(
-                "facts.guests",
-                format!("not pve-sync guest facts: {}", one_line(&e.to_string())),
-            )
-        })?;
-        Ok(Some(Self { guests }))
+        let facts: rackpipe_model::facts::GuestFacts = serde_json::from_value(facts.clone())
+            .map_err(|e| {
+                facts_error(
+                    "facts.guests",
+                    format!("not pve-sync guest facts: {}", one_line(&e.to_string())),
+                )
+            })?;
+        Ok(Some(Self {
+            guests: facts.guests,
+        }))
     }
 }
 
