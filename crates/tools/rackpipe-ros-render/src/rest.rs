@@ -52,13 +52,13 @@ pub enum Error {
         /// Transport error chain.
         message: String,
     },
-    /// The request timed out.
-    #[error("{url}: no answer within {}s", timeout.as_secs_f32())]
+    /// The request timed out (connecting gives up sooner than the request timeout).
+    #[error("{url}: no answer after {}", rackpipe_model::wait::human(*waited))]
     Timeout {
         /// The URL.
         url: String,
-        /// The timeout that passed.
-        timeout: Duration,
+        /// How long the request actually waited.
+        waited: Duration,
     },
     /// 401: wrong user or password.
     #[error("{url}: 401 Unauthorized: wrong user or password for {user:?}")]
@@ -379,12 +379,16 @@ impl RestClient {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req.send().await.map_err(|e| self.transport(&url, &e))?;
+        let started = std::time::Instant::now();
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport(&url, &e, started))?;
         let status = resp.status();
         let bytes = transport::read_body_limited(resp, transport::API_BODY_LIMIT)
             .await
             .map_err(|e| match e {
-                BodyError::Transport(e) => self.transport(&url, &e),
+                BodyError::Transport(e) => self.transport(&url, &e, started),
                 other => Error::BadReply {
                     path: path.to_owned(),
                     message: other.to_string(),
@@ -422,11 +426,11 @@ impl RestClient {
         })
     }
 
-    fn transport(&self, url: &str, e: &reqwest::Error) -> Error {
+    fn transport(&self, url: &str, e: &reqwest::Error, started: std::time::Instant) -> Error {
         if e.is_timeout() {
             Error::Timeout {
                 url: url.to_owned(),
-                timeout: self.timeout,
+                waited: started.elapsed(),
             }
         } else {
             Error::Unreachable {
