@@ -499,7 +499,12 @@ fn vault_bootstrap_against_openbao() {
 
     // The old plan is stale now: refused, nothing written.
     let out = runs.expect(1, &with("apply", &["--plan", pf, "--token-file", kf]), &[]);
-    assert!(error_line(&out).contains("plan is stale"), "{}", out.stderr);
+    assert!(
+        error_line(&out)
+            .contains("stale plan: the cluster changed since the plan was made; run plan again"),
+        "{}",
+        out.stderr
+    );
 
     // A plan made for another version of the site is refused as well.
     let mut changed: Value =
@@ -516,7 +521,8 @@ fn vault_bootstrap_against_openbao() {
     std::fs::write(&plan_file, &newer.stdout).unwrap();
     let out = runs.expect(1, &with("apply", &["--plan", pf, "--token-file", kf]), &[]);
     assert!(
-        error_line(&out).contains("the site changed since the plan"),
+        error_line(&out)
+            .contains("stale plan: the site changed since the plan was made; run plan again"),
         "{}",
         out.stderr
     );
@@ -532,7 +538,7 @@ fn vault_bootstrap_against_openbao() {
         out.stderr
     );
     let api = format!("https://127.0.0.1:{closed}");
-    let out = runs.expect(75, &with("plan", &["--token-file", kf, "--api", &api]), &[]);
+    let out = runs.expect(75, &with("plan", &["--token-file", kf, "--url", &api]), &[]);
     assert!(error_line(&out).contains("unreachable"), "{}", out.stderr);
 
     // No secret in anything printed, in any run.

@@ -117,8 +117,8 @@ struct ConnArgs {
     endpoints: Vec<String>,
     /// CA certificate (default: kubeadm's /etc/kubernetes/pki/etcd/ca.crt). With --via-ssh, a
     /// path on the master (same default).
-    #[arg(long, value_name = "FILE")]
-    cacert: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", alias = "cacert")]
+    ca_file: Option<PathBuf>,
     /// Client certificate (default: /etc/kubernetes/pki/apiserver-etcd-client.crt; with
     /// --via-ssh, on the master: /etc/kubernetes/pki/etcd/healthcheck-client.crt).
     #[arg(long, value_name = "FILE")]
@@ -156,13 +156,18 @@ struct SshArgs {
     #[arg(
         long,
         value_name = "FILE",
-        conflicts_with = "host_fingerprint",
+        conflicts_with = "ssh_fingerprint",
         requires = "via_ssh"
     )]
     known_hosts: Option<PathBuf>,
     /// Pinned host-key fingerprint (`SHA256:...`), for a single master.
-    #[arg(long, value_name = "FP", requires = "via_ssh")]
-    host_fingerprint: Option<String>,
+    #[arg(
+        long,
+        value_name = "SHA256:...",
+        alias = "host-fingerprint",
+        requires = "via_ssh"
+    )]
+    ssh_fingerprint: Option<String>,
     /// `etcdctl` on the masters.
     #[arg(
         long,
@@ -192,7 +197,7 @@ struct SshArgs {
 impl ConnArgs {
     fn tls(&self) -> TlsOverrides {
         TlsOverrides {
-            ca: self.cacert.clone(),
+            ca: self.ca_file.clone(),
             cert: self.cert.clone(),
             key: self.key.clone(),
         }
@@ -207,7 +212,7 @@ impl SshArgs {
             port: self.ssh_port,
             key: self.ssh_key.clone(),
             known_hosts: self.known_hosts.clone(),
-            host_fingerprint: self.host_fingerprint.clone(),
+            ssh_fingerprint: self.ssh_fingerprint.clone(),
             etcdctl: self.etcdctl.clone(),
             remote_endpoint: self.remote_endpoint.clone(),
             remote_tmp: self.remote_tmp.clone(),

@@ -55,8 +55,8 @@ struct ConnectionArgs {
     nodes: Vec<(String, String)>,
     /// Cluster API URL for plan/apply (default: the active `--node` when some are given,
     /// else `https://<vault.fqdn>:<api_port>`).
-    #[arg(long, value_name = "URL")]
-    api: Option<String>,
+    #[arg(long = "url", alias = "api", value_name = "URL")]
+    url: Option<String>,
     /// PEM CA bundle the servers' certificates are verified with (default: the system roots).
     #[arg(long, value_name = "FILE")]
     ca_file: Option<PathBuf>,
@@ -90,7 +90,7 @@ impl ConnectionArgs {
     fn connection(&self) -> Connection {
         Connection {
             nodes: self.nodes.clone(),
-            api: self.api.clone(),
+            url: self.url.clone(),
             ca_file: self.ca_file.clone(),
             timeout: Duration::from_secs(self.timeout),
         }
@@ -292,11 +292,23 @@ fn plan(cli: &Cli, cmd: &PlanCommand) -> Result<ExitStatus, CliError> {
 
 fn apply(cmd: &ApplyCommand) -> Result<ExitStatus, CliError> {
     let loaded = cmd.args.site.load(rackpipe_vault_bootstrap::check)?;
-    let expected = cmd.args.read_plan(NAME)?;
+    let mut expected = cmd.args.read_plan(NAME)?;
     let options = PlanOptions {
         allow_destroy: cmd.args.allow_destroy,
         ..Default::default()
     };
+    if cmd.args.asks() {
+        // A person at a terminal without --plan: show the plan and ask (rackpipe_cli::prompt).
+        let plan = rackpipe_cli::runtime()?
+            .block_on(command::plan(
+                &loaded.site,
+                &cmd.connection.connection(),
+                &cmd.auth.credentials(),
+                &options,
+            ))
+            .map_err(|e| tool_error(&e))?;
+        expected = Some(cmd.args.confirm(plan)?);
+    }
     let result = rackpipe_cli::runtime()?
         .block_on(command::apply(
             &loaded.site,

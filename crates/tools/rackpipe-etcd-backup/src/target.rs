@@ -197,7 +197,7 @@ pub struct SshOptions {
     /// known_hosts file with the masters' host keys.
     pub known_hosts: Option<PathBuf>,
     /// One pinned host-key fingerprint (`SHA256:...`), for a single master.
-    pub host_fingerprint: Option<String>,
+    pub ssh_fingerprint: Option<String>,
     /// `etcdctl` on the masters.
     pub etcdctl: String,
     /// The client URL `etcdctl` uses on the master.
@@ -232,25 +232,23 @@ pub fn ssh_target(site: &Site, options: &SshOptions) -> Result<SshTarget> {
             .map(|h| split_host_port(h, options.port).map(|(host, port)| (None, host, port)))
             .collect::<Result<_>>()?
     };
-    let policy = match (&options.host_fingerprint, &options.known_hosts) {
-        (Some(_), _) if hosts.len() > 1 => {
-            return Err(Error::Usage(format!(
-                "--host-fingerprint pins one host key but there are {} masters; give --known-hosts",
-                hosts.len()
-            )));
-        }
-        (Some(fp), _) => HostKeyPolicy::Fingerprint(fp.clone()),
-        (None, Some(path)) => HostKeyPolicy::KnownHosts {
-            path: path.clone(),
-            accept_new: false,
-        },
-        (None, None) => {
-            return Err(Error::Usage(
-                "give --known-hosts or --host-fingerprint: host keys are always verified"
-                    .to_owned(),
-            ));
-        }
-    };
+    if options.ssh_fingerprint.is_some() && hosts.len() > 1 {
+        return Err(Error::Usage(format!(
+            "--ssh-fingerprint pins one host key but there are {} masters; give --known-hosts",
+            hosts.len()
+        )));
+    }
+    let policy = HostKeyPolicy::from_options(
+        options.ssh_fingerprint.as_deref(),
+        options.known_hosts.as_deref(),
+        None,
+    )
+    .map_err(|e| match e {
+        rackpipe_ssh::Error::NoHostKeyPolicy => Error::Usage(
+            "give --known-hosts or --ssh-fingerprint: host keys are always verified".to_owned(),
+        ),
+        other => Error::Usage(format!("--ssh-fingerprint: {other}")),
+    })?;
     let members = hosts
         .into_iter()
         .map(|(name, host, port)| {

@@ -151,7 +151,7 @@ pub async fn plan(
 }
 
 /// `apply`: the cluster made to match the site; with `expected` (a saved plan), refused
-/// unless the changes are still exactly those.
+/// unless its changes are still exactly what apply would do now ([`Plan::check_same`]).
 ///
 /// # Errors
 /// [`Error::StalePlan`], and as [`plan()`].
@@ -168,8 +168,11 @@ pub async fn apply(
     let api = connection.api_client(site, &cluster).await?;
     let api = credentials.authenticate(site, api).await?;
     if let Some(expected) = &expected {
-        let now = plan::plan(&api, &want, options).await?;
-        plan::same_changes(expected, &now)?;
+        // Also the same changes: a plan made with other options (--allow-destroy) is refused.
+        plan::plan(&api, &want, options)
+            .await?
+            .check_same(Some(expected), "the cluster")
+            .map_err(Error::StalePlan)?;
     }
     let options = ApplyOptions {
         plan: options.clone(),

@@ -19,8 +19,8 @@ use crate::render::{api_address, node_addresses};
 pub struct Connection {
     /// `(node name, URL)` overrides of the site's node addresses.
     pub nodes: Vec<(String, String)>,
-    /// Cluster API URL for plan/apply (overrides the active node and the VIP).
-    pub api: Option<String>,
+    /// Cluster API URL for plan/apply (`--url`; overrides the active node and the VIP).
+    pub url: Option<String>,
     /// PEM CA bundle the servers' certificates are verified with (else the system roots).
     pub ca_file: Option<PathBuf>,
     /// Per-request timeout.
@@ -99,14 +99,14 @@ impl Connection {
         Cluster::new(&nodes, &options)
     }
 
-    /// The client plan/apply talk to: the `api` URL, else (with node overrides) the active
+    /// The client plan/apply talk to: the `url`, else (with node overrides) the active
     /// node, else the site's cluster address.
     ///
     /// # Errors
-    /// [`Error::Usage`] for an `api` URL the transport rule refuses; [`Error::Site`].
+    /// [`Error::Usage`] for a `url` the transport rule refuses; [`Error::Site`].
     pub async fn api_client(&self, site: &Site, cluster: &Cluster) -> Result<Client> {
         let vault = vault_of(site)?;
-        if let Some(url) = &self.api {
+        if let Some(url) = &self.url {
             return cluster
                 .http()
                 .checked_node("api", url.trim_end_matches('/'))

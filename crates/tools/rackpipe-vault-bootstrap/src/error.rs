@@ -124,8 +124,8 @@ pub enum Error {
         reason: String,
     },
     /// The plan given to `apply` no longer matches the desired or observed state.
-    #[error("plan is stale: {0}; run plan again")]
-    StalePlan(String),
+    #[error(transparent)]
+    StalePlan(rackpipe_model::documents::StalePlan),
 }
 
 impl Error {

@@ -40,6 +40,6 @@ pub use cluster::{
 pub use connect::{Connection, parse_node};
 pub use desired::{Desired, check, desired};
 pub use error::{Error, Result};
-pub use plan::{ApplyOptions, PlanOptions, apply, plan, same_changes};
+pub use plan::{ApplyOptions, PlanOptions, apply, plan};
 pub use render::{RenderOptions, api_address, node_addresses, render};
 pub use secret::Secret;

@@ -36,30 +36,6 @@ pub struct ApplyOptions {
     pub expected: Option<Plan>,
 }
 
-/// Refuses a saved plan whose changes differ from what apply would do now (other options, or
-/// the site or the cluster changed).
-///
-/// # Errors
-/// [`Error::StalePlan`] saying which.
-pub fn same_changes(expected: &Plan, now: &Plan) -> Result<()> {
-    let stale = |why: &str| Err(Error::StalePlan(why.to_owned()));
-    if expected.desired_digest != now.desired_digest {
-        return stale("the site changed since the plan");
-    }
-    if expected.observed_digest != now.observed_digest {
-        return stale("the cluster changed since the plan");
-    }
-    let changes = |p: &Plan| {
-        serde_json::to_value(&p.changes).map_err(|e| Error::Input(format!("internal: {e}")))
-    };
-    if changes(expected)? != changes(now)? {
-        return stale(
-            "the plan's changes differ from what apply would do now (was it made with the same --allow-destroy?)",
-        );
-    }
-    Ok(())
-}
-
 /// One executable step behind a [`Change`].
 #[derive(Debug, Clone)]
 enum Step {
@@ -146,18 +122,15 @@ async fn compute(
     let desired_digest = digest(&serde_json::to_value(desired).unwrap_or(Value::Null));
     let observed_digest = digest(&Value::Object(p.observed.clone()));
     let (changes, steps): (Vec<Change>, Vec<Step>) = p.changes.into_iter().unzip();
-    let plan = Plan {
-        api_version: "rackpipe/v1".into(),
-        kind: "Plan".into(),
-        tool: "vault-bootstrap".into(),
-        site: desired.site.clone(),
+    let mut plan = Plan::new(
+        "vault-bootstrap",
+        &desired.site,
         desired_digest,
         observed_digest,
-        summary: ChangeCounts::of(&changes),
         changes,
-        unmanaged: p.unmanaged,
-        requests: Some(requests),
-    };
+    );
+    plan.unmanaged = p.unmanaged;
+    plan.requests = Some(requests);
     Ok((plan, steps))
 }
 
@@ -168,16 +141,9 @@ async fn compute(
 /// Those of [`plan`], [`Error::StalePlan`], and the first failed write.
 pub async fn apply(api: &Client, desired: &Desired, options: &ApplyOptions) -> Result<ApplyResult> {
     let (plan, steps) = compute(api, desired, &options.plan).await?;
-    if let Some(expected) = &options.expected {
-        if expected.desired_digest != plan.desired_digest {
-            return Err(Error::StalePlan("the site changed since the plan".into()));
-        }
-        if expected.observed_digest != plan.observed_digest {
-            return Err(Error::StalePlan(
-                "the cluster changed since the plan".into(),
-            ));
-        }
-    }
+    // The saved plan's digests must still be those of the site and the cluster.
+    plan.check_fresh(options.expected.as_ref(), "the cluster")
+        .map_err(Error::StalePlan)?;
     let mut applied = Vec::new();
     let mut facts = std::collections::BTreeMap::new();
     let writes = std::time::Instant::now();
