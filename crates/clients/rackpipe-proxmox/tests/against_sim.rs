@@ -520,7 +520,7 @@ async fn tls_ca_and_pinned_fingerprint() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: TLS trust failure: the server's certificate has SHA-256 fingerprint {}, not the pinned {}",
+            "{}: TLS trust failure: certificate fingerprint mismatch: the server presented {}, the pinned one is {}",
             sim.base_url().trim_end_matches('/'),
             Fingerprint::of_der(&leaf_der),
             Fingerprint([7; 32])

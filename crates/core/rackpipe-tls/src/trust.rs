@@ -215,7 +215,7 @@ impl fmt::Debug for PinMismatch {
 /// transient: retrying reaches the same server with the same certificate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{host}: TLS trust failure: the server's certificate has SHA-256 fingerprint {seen}, not the pinned {expected}"
+    "{host}: TLS trust failure: certificate fingerprint mismatch: the server presented {seen}, the pinned one is {expected}"
 )]
 pub struct TrustFailure {
     /// `scheme://host:port`.
@@ -335,7 +335,7 @@ mod tests {
         assert_eq!(f.expected, m.expected);
         assert_eq!(f.seen, m.seen);
         assert!(f.to_string().starts_with(
-            "https://127.0.0.1:8006: TLS trust failure: the server's certificate has SHA-256 fingerprint 02:02:"
+            "https://127.0.0.1:8006: TLS trust failure: certificate fingerprint mismatch: the server presented 02:02:"
         ));
         let other = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         assert!(trust_failure("h", &other).is_none());

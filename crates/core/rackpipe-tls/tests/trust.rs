@@ -48,7 +48,7 @@ async fn a_wrong_pin_is_a_trust_failure_not_unreachable() {
     assert_eq!(
         failure.to_string(),
         format!(
-            "{url}: TLS trust failure: the server's certificate has SHA-256 fingerprint {leaf}, not the pinned {wrong}"
+            "{url}: TLS trust failure: certificate fingerprint mismatch: the server presented {leaf}, the pinned one is {wrong}"
         )
     );
 
