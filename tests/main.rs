@@ -9,6 +9,7 @@ mod etcd_backup;
 mod haproxy_gen;
 mod image;
 mod nfs_export;
+mod prompt;
 mod pve_sync;
 mod rehearsal;
 mod render_modes;

@@ -279,15 +279,25 @@ fn plan(cli: &Cli, cmd: &PlanCommand) -> Result<ExitStatus, CliError> {
         allow_destroy: cmd.allow_destroy,
         ..Default::default()
     };
-    let plan = rackpipe_cli::runtime()?
-        .block_on(command::plan(
-            &loaded.site,
-            &cmd.connection.connection(),
-            &cmd.auth.credentials(),
-            &options,
-        ))
-        .map_err(|e| tool_error(&e))?;
+    let plan = read_and_plan(&loaded.site, &cmd.connection, &cmd.auth, &options)?;
     rackpipe_cli::finish_plan(&plan, &cmd.args, &cli.global)
+}
+
+/// Reads Vault and plans: for `plan`, and for `apply`'s question on a terminal.
+fn read_and_plan(
+    site: &Site,
+    connection: &ConnectionArgs,
+    auth: &Auth,
+    options: &PlanOptions,
+) -> Result<rackpipe_model::documents::Plan, CliError> {
+    rackpipe_cli::runtime()?
+        .block_on(command::plan(
+            site,
+            &connection.connection(),
+            &auth.credentials(),
+            options,
+        ))
+        .map_err(|e| tool_error(&e))
 }
 
 fn apply(cmd: &ApplyCommand) -> Result<ExitStatus, CliError> {
@@ -299,14 +309,7 @@ fn apply(cmd: &ApplyCommand) -> Result<ExitStatus, CliError> {
     };
     if cmd.args.asks() {
         // A person at a terminal without --plan: show the plan and ask (rackpipe_cli::prompt).
-        let plan = rackpipe_cli::runtime()?
-            .block_on(command::plan(
-                &loaded.site,
-                &cmd.connection.connection(),
-                &cmd.auth.credentials(),
-                &options,
-            ))
-            .map_err(|e| tool_error(&e))?;
+        let plan = read_and_plan(&loaded.site, &cmd.connection, &cmd.auth, &options)?;
         expected = Some(cmd.args.confirm(plan)?);
     }
     let result = rackpipe_cli::runtime()?
