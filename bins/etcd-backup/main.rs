@@ -264,7 +264,7 @@ fn snapshot(
         rt.block_on(etcd::snapshot(&target, dest, &options))
     }
     .map_err(etcd_error)?;
-    rackpipe_cli::emit_text(&snap.manifest.to_json())?;
+    rackpipe_cli::emit(&snap.manifest)?;
     Ok(ExitStatus::Success)
 }
 
