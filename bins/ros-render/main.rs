@@ -170,7 +170,7 @@ fn tool_err(e: &rackpipe_ros_render::rest::Error) -> CliError {
 
 fn client(site: &rackpipe_model::Site, conn: &ConnArgs) -> Result<RestClient, CliError> {
     let trust = if conn.insecure_http {
-        Some(Trust::InsecureLoopbackHttp)
+        Some(Trust::LoopbackHttp)
     } else if let Some(ca) = &conn.ca_file {
         Some(Trust::CaFile(ca.clone()))
     } else if let Some(fp) = &conn.fingerprint {

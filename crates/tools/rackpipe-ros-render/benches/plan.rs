@@ -59,7 +59,7 @@ fn client(sim: &Simulator) -> RestClient {
         url: sim.base_url(),
         user: "admin".to_owned(),
         password: Password::new("sim-password"),
-        trust: Trust::InsecureLoopbackHttp,
+        trust: Trust::LoopbackHttp,
         timeout: Duration::from_secs(60),
     })
     .expect("client")

@@ -77,9 +77,9 @@ pub fn backup_password(site: &rackpipe_model::Site) -> Result<crate::rest::Passw
         .management;
     match &m.backup_password {
         Some(reference) => {
-            crate::rest::Password::resolve(reference, "router.management.backup_password")
+            crate::rest::resolve_password(reference, "router.management.backup_password")
         }
-        None => crate::rest::Password::resolve(&m.password, "router.management.password"),
+        None => crate::rest::resolve_password(&m.password, "router.management.password"),
     }
 }
 
@@ -105,19 +105,7 @@ pub fn sftp_options(
         })?,
         None => m.address.to_string(),
     };
-    let field = "router.management.password";
-    let password = rackpipe_secrets::Resolver::global()
-        .resolve(&m.password, field)
-        .map_err(|e| {
-            if e.is_transient() {
-                Error::SecretUnavailable(e)
-            } else {
-                Error::Secret {
-                    field: field.to_owned(),
-                    message: e.reason(),
-                }
-            }
-        })?;
+    let password = crate::rest::resolve_password(&m.password, "router.management.password")?;
     Ok(rackpipe_ssh::ConnectOptions::with_password(
         host,
         port.unwrap_or(m.ssh_port),

@@ -5,7 +5,6 @@
 //! trips a plan took. Bodies and replies are JSON objects of strings, as RouterOS speaks them.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -13,9 +12,8 @@ use std::time::Duration;
 use rackpipe_model::types::SecretRef;
 use rackpipe_routeros::Props;
 pub use rackpipe_tls::Fingerprint;
-use rackpipe_tls::transport::{self, BodyError, PlainHttp};
+use rackpipe_tls::transport::{self, BodyError};
 use reqwest::Method;
-use rustls_pki_types::CertificateDer;
 use serde_json::{Map, Value};
 
 /// Why talking to the router failed.
@@ -44,6 +42,9 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// The router's certificate is not the pinned one: a trust failure, not retried.
+    #[error(transparent)]
+    Trust(#[from] rackpipe_tls::TrustFailure),
     /// No TCP/TLS connection.
     #[error("{url}: router unreachable: {message}")]
     Unreachable {
@@ -145,62 +146,36 @@ impl Error {
     }
 }
 
-/// A password: never shown by `Debug` or `Display`.
-#[derive(Clone)]
-pub struct Password(String);
+/// A password: the one secret type ([`rackpipe_secrets::Secret`]), never shown by `Debug` or
+/// `Display`.
+pub type Password = rackpipe_secrets::Secret;
 
-impl Password {
-    /// Wraps a password.
-    #[must_use]
-    pub fn new(value: impl Into<String>) -> Self {
-        Password(value.into())
-    }
-
-    /// Resolves a site's secret reference (`env:NAME`, `file:PATH`, `vault:MOUNT/PATH#KEY`)
-    /// with the process's [`rackpipe_secrets::Resolver::global`] (Vault from `VAULT_ADDR`,
-    /// `VAULT_CACERT`, `VAULT_TOKEN` or a JWT login).
-    ///
-    /// # Errors
-    /// Unset variable, unreadable file, Vault refusing ([`Error::Secret`]); Vault unreachable
-    /// ([`Error::SecretUnavailable`], transient). Messages name `field`.
-    pub fn resolve(reference: &SecretRef, field: &str) -> Result<Self, Error> {
-        rackpipe_secrets::Resolver::global()
-            .resolve(reference, field)
-            .map(|s| Password(s.into_exposed()))
-            .map_err(|e| {
-                if e.is_transient() {
-                    Error::SecretUnavailable(e)
-                } else {
-                    Error::Secret {
-                        field: field.to_owned(),
-                        message: e.reason(),
-                    }
+/// Resolves a site's secret reference (`env:NAME`, `file:PATH`, `vault:MOUNT/PATH#KEY`) with
+/// the process's [`rackpipe_secrets::Resolver::global`] (Vault from `VAULT_ADDR`,
+/// `VAULT_CACERT`, `VAULT_TOKEN` or a JWT login).
+///
+/// # Errors
+/// Unset variable, unreadable file, Vault refusing ([`Error::Secret`]); Vault unreachable
+/// ([`Error::SecretUnavailable`], transient). Messages name `field`.
+pub fn resolve_password(reference: &SecretRef, field: &str) -> Result<Password, Error> {
+    rackpipe_secrets::Resolver::global()
+        .resolve(reference, field)
+        .map_err(|e| {
+            if e.is_transient() {
+                Error::SecretUnavailable(e)
+            } else {
+                Error::Secret {
+                    field: field.to_owned(),
+                    message: e.reason(),
                 }
-            })
-    }
-
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
+            }
+        })
 }
 
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(<redacted>)")
-    }
-}
-
-/// How the router's certificate is verified.
-#[derive(Debug, Clone)]
-pub enum Trust {
-    /// Only CAs from this PEM file.
-    CaFile(PathBuf),
-    /// Exactly the leaf certificate with this fingerprint (handshake signatures still
-    /// verified).
-    Pinned(Fingerprint),
-    /// Plain `http://` to a loopback address (simulator tests only).
-    InsecureLoopbackHttp,
-}
+/// How the router's certificate is verified: the one trust policy of rackpipe's clients (a CA
+/// file, a pinned fingerprint, or plain `http://` to a literal loopback address for the
+/// simulator tests).
+pub use rackpipe_tls::Trust;
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -247,9 +222,9 @@ impl Connection {
                             message: e.to_string(),
                         })?,
                 ),
-                Some(tls) if tls.ca_file.is_some() => {
-                    Trust::CaFile(PathBuf::from(tls.ca_file.as_deref().unwrap_or_default()))
-                }
+                Some(tls) if tls.ca_file.is_some() => Trust::CaFile(std::path::PathBuf::from(
+                    tls.ca_file.as_deref().unwrap_or_default(),
+                )),
                 _ => {
                     return Err(Error::Config {
                         what: "router.management.tls".to_owned(),
@@ -263,7 +238,7 @@ impl Connection {
         // The URL is checked before the password is fetched (nothing is read for a URL that
         // would be refused anyway); `RestClient::new` checks it again.
         check_router_url(&url, &trust)?;
-        let password = Password::resolve(&m.password, "router.management.password")?;
+        let password = resolve_password(&m.password, "router.management.password")?;
         Ok(Self {
             url,
             user: m.user.clone(),
@@ -313,7 +288,7 @@ impl RestClient {
     /// Builds the client (no request is sent).
     ///
     /// # Errors
-    /// Bad URL scheme, unreadable CA file, `InsecureLoopbackHttp` for a non-loopback URL.
+    /// Bad URL scheme, unreadable CA file, `LoopbackHttp` for a non-loopback URL.
     pub fn new(conn: &Connection) -> Result<Self, Error> {
         Ok(Self {
             http: build_http(conn)?,
@@ -427,7 +402,9 @@ impl RestClient {
     }
 
     fn transport(&self, url: &str, e: &reqwest::Error, started: std::time::Instant) -> Error {
-        if e.is_timeout() {
+        if let Some(failure) = rackpipe_tls::reqwest_trust_failure(e) {
+            Error::Trust(failure)
+        } else if e.is_timeout() {
             Error::Timeout {
                 url: url.to_owned(),
                 waited: started.elapsed(),
@@ -565,86 +542,39 @@ fn parse_json_lenient(bytes: &[u8]) -> Option<Value> {
 }
 
 /// The shared transport rule for the router's URL: plain HTTP only with
-/// [`Trust::InsecureLoopbackHttp`] and only to a literal loopback address.
+/// [`Trust::LoopbackHttp`] and only to a literal loopback address.
 fn check_router_url(url: &str, trust: &Trust) -> Result<reqwest::Url, Error> {
-    let plain = match trust {
-        Trust::InsecureLoopbackHttp => PlainHttp::Loopback,
-        _ => PlainHttp::Refuse,
-    };
-    transport::check_url(url, plain).map_err(|e| Error::Config {
+    transport::check_url(url, trust.plain_http()).map_err(|e| Error::Config {
         what: "router URL".to_owned(),
         message: e.to_string(),
     })
 }
 
 fn build_http(conn: &Connection) -> Result<reqwest::Client, Error> {
-    let cfg = |message: String| Error::Config {
-        what: conn.url.clone(),
-        message,
-    };
     let url = check_router_url(&conn.url, &conn.trust)?;
-    let mut builder = transport::client_builder()
-        .connect_timeout(conn.timeout.min(Duration::from_secs(10)))
-        .timeout(conn.timeout)
-        .pool_idle_timeout(Duration::from_secs(4))
-        .user_agent(concat!("rackpipe-ros-render/", env!("CARGO_PKG_VERSION")));
-    match &conn.trust {
-        Trust::InsecureLoopbackHttp => {
-            if url.scheme() != "http" {
-                return Err(cfg(
-                    "--insecure-http is for a plain http:// URL to a loopback address".to_owned(),
-                ));
-            }
-        }
-        trust => builder = builder.tls_backend_preconfigured(tls_config(trust)?),
+    if conn.trust == Trust::LoopbackHttp && url.scheme() != "http" {
+        return Err(Error::Config {
+            what: conn.url.clone(),
+            message: "--insecure-http is for a plain http:// URL to a loopback address".to_owned(),
+        });
     }
-    builder
-        .build()
-        .map_err(|e| cfg(format!("HTTP client: {}", chain(&e))))
-}
-
-fn tls_config(trust: &Trust) -> Result<rustls::ClientConfig, Error> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config {
-            what: "TLS".to_owned(),
-            message: e.to_string(),
-        })?;
-    match trust {
-        Trust::CaFile(path) => {
-            let what = path.display().to_string();
-            let pem = std::fs::read(path).map_err(|e| Error::Config {
-                what: what.clone(),
-                message: format!("cannot read CA file: {e}"),
-            })?;
-            let mut roots = rustls::RootCertStore::empty();
-            let mut count = 0;
-            for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(&pem) {
-                let cert: CertificateDer<'static> = cert.map_err(|e| Error::Config {
-                    what: what.clone(),
-                    message: format!("not a PEM certificate: {e}"),
-                })?;
-                roots.add(cert).map_err(|e| Error::Config {
-                    what: what.clone(),
-                    message: format!("unusable CA certificate: {e}"),
-                })?;
-                count += 1;
-            }
-            if count == 0 {
-                return Err(Error::Config {
-                    what,
-                    message: "no certificate in CA file".to_owned(),
-                });
-            }
-            Ok(builder.with_root_certificates(roots).with_no_client_auth())
-        }
-        Trust::Pinned(pin) => Ok(rackpipe_tls::pinned_client_config(*pin)),
-        Trust::InsecureLoopbackHttp => Err(Error::Config {
-            what: "TLS".to_owned(),
-            message: "no TLS for plain HTTP".to_owned(),
-        }),
-    }
+    rackpipe_tls::http_client(&conn.trust, |builder| {
+        builder
+            .connect_timeout(conn.timeout.min(Duration::from_secs(10)))
+            .timeout(conn.timeout)
+            .pool_idle_timeout(Duration::from_secs(4))
+            .user_agent(concat!("rackpipe-ros-render/", env!("CARGO_PKG_VERSION")))
+    })
+    .map_err(|e| match e {
+        rackpipe_tls::TrustError::Build(message) => Error::Config {
+            what: conn.url.clone(),
+            message: format!("HTTP client: {message}"),
+        },
+        e => Error::Config {
+            what: e.subject().to_owned(),
+            message: e.reason(),
+        },
+    })
 }
 
 #[cfg(test)]
@@ -664,10 +594,10 @@ mod tests {
         let p = Password::new("hunter2");
         assert!(!format!("{p:?}").contains("hunter2"));
         let r: SecretRef = "env:RACKPIPE_TEST_UNSET_VAR_X".parse().unwrap();
-        let e = Password::resolve(&r, "router.management.password").unwrap_err();
+        let e = resolve_password(&r, "router.management.password").unwrap_err();
         assert!(e.to_string().starts_with("router.management.password: "));
         let v: SecretRef = "vault:a/b#c".parse().unwrap();
-        assert!(Password::resolve(&v, "f").is_err());
+        assert!(resolve_password(&v, "f").is_err());
     }
 
     /// The URL rule and the reply limit of `rackpipe_tls::transport`, through this client:
@@ -682,7 +612,7 @@ mod tests {
             url,
             user: "admin".to_owned(),
             password: Password::new("hunter2"),
-            trust: Trust::InsecureLoopbackHttp,
+            trust: Trust::LoopbackHttp,
             timeout: Duration::from_secs(5),
         };
         for (url, host) in [
@@ -713,7 +643,7 @@ mod tests {
         let err = Connection::from_site(
             &site,
             Some(&format!("http://localhost:{}", stub.port())),
-            Some(Trust::InsecureLoopbackHttp),
+            Some(Trust::LoopbackHttp),
         )
         .unwrap_err();
         assert!(

@@ -100,7 +100,7 @@ fn client_for(sim: &Simulator) -> RestClient {
         url: sim.base_url(),
         user: "admin".to_owned(),
         password: Password::new(PASSWORD),
-        trust: Trust::InsecureLoopbackHttp,
+        trust: Trust::LoopbackHttp,
         timeout: Duration::from_secs(10),
     })
     .unwrap()

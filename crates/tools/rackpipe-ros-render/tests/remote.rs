@@ -76,7 +76,7 @@ fn client_for(sim: &Simulator, password: &str) -> RestClient {
         url: sim.base_url(),
         user: "admin".to_owned(),
         password: Password::new(password),
-        trust: Trust::InsecureLoopbackHttp,
+        trust: Trust::LoopbackHttp,
         timeout: Duration::from_secs(10),
     })
     .unwrap()
@@ -438,7 +438,7 @@ async fn wrong_credentials_and_unreachable_router() {
         url: format!("http://127.0.0.1:{port}"),
         user: "admin".to_owned(),
         password: Password::new(PASSWORD),
-        trust: Trust::InsecureLoopbackHttp,
+        trust: Trust::LoopbackHttp,
         timeout: Duration::from_secs(2),
     })
     .unwrap();
@@ -456,7 +456,7 @@ async fn wrong_credentials_and_unreachable_router() {
         url: "http://198.18.0.1".to_owned(),
         user: "admin".to_owned(),
         password: Password::new(PASSWORD),
-        trust: Trust::InsecureLoopbackHttp,
+        trust: Trust::LoopbackHttp,
         timeout: Duration::from_secs(1),
     })
     .unwrap_err();
@@ -582,7 +582,7 @@ async fn site_connection_resolves_file_password() {
     let conn = Connection::from_site(
         &site,
         Some(&sim.base_url()),
-        Some(Trust::InsecureLoopbackHttp),
+        Some(Trust::LoopbackHttp),
     )
     .unwrap();
     assert!(!format!("{conn:?}").contains(PASSWORD));
@@ -604,7 +604,7 @@ async fn site_connection_resolves_file_password() {
         let err = Connection::from_site(
             &original,
             Some(&sim.base_url()),
-            Some(Trust::InsecureLoopbackHttp),
+            Some(Trust::LoopbackHttp),
         )
         .unwrap_err();
         assert!(
