@@ -1,185 +1,164 @@
 //! `haproxy-gen`: render, check and deploy HAProxy and keepalived for the site's VIPs.
 //!
-//! A thin binary: arguments are parsed here, the work is done by `rackpipe-haproxy-gen`.
+//! A thin binary: the arguments and the [`Tool`] impl; the shared driver does the rest and
+//! `rackpipe-haproxy-gen` the work.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-use rackpipe_cli::{
-    ApplyArgs, CliError, CommonCommand, ExitStatus, GlobalArgs, PlanArgs, RenderOutcome, ToolCli,
-    ToolHooks,
-};
+use clap::Args;
+use rackpipe_cli::driver::{Context, NoArgs, NoVerbs, Tool, files_only};
+use rackpipe_cli::flags::{KnownHostsArg, NodeArgs, SshLoginArgs, SshPortArg, TimeoutArg};
+use rackpipe_cli::{ApplyArgs, CliError, ExitStatus, RenderOutcome};
 use rackpipe_haproxy_gen::Error as HaproxyError;
 use rackpipe_haproxy_gen::deploy::{self, SshDefaults, Target};
 use rackpipe_model::Site;
-
-/// Render, check and deploy HAProxy and keepalived for the site's VIPs.
-#[derive(Debug, Parser)]
-#[command(name = "haproxy-gen", version)]
-struct Cli {
-    #[command(flatten)]
-    global: GlobalArgs,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    #[command(flatten)]
-    Common(CommonCommand),
-    /// Fetch the current files from every instance over SSH and show what apply would change.
-    Plan {
-        #[command(flatten)]
-        plan: PlanArgs,
-        #[command(flatten)]
-        ssh: SshArgs,
-        /// Also write the unified diff of every changed file.
-        #[arg(long, value_name = "FILE")]
-        diff: Option<PathBuf>,
-    },
-    /// Roll the rendered configuration over the instances, one at a time, hitlessly.
-    Apply {
-        #[command(flatten)]
-        apply: ApplyArgs,
-        #[command(flatten)]
-        ssh: SshArgs,
-    },
-}
+use rackpipe_model::documents::{Plan, RenderedFile};
+use rackpipe_model::load::LoadedSite;
 
 /// How the instances are reached over SSH.
 #[derive(Debug, Args)]
-struct SshArgs {
-    /// Remote user.
-    #[arg(long, default_value = "root")]
-    ssh_user: String,
-    /// SSH port.
-    #[arg(long, default_value_t = 22)]
-    ssh_port: u16,
-    /// Private key file.
-    #[arg(long, value_name = "FILE")]
-    ssh_key: PathBuf,
-    /// known_hosts file for instances without a pinned `ssh_host_key` in the site.
-    #[arg(long, value_name = "FILE")]
-    known_hosts: Option<PathBuf>,
-    /// Reach INSTANCE at HOST:PORT instead of its site address (jump hosts, tests).
-    #[arg(long = "target", value_name = "INSTANCE=HOST:PORT")]
-    targets: Vec<String>,
+struct Conn {
+    #[command(flatten)]
+    login: SshLoginArgs,
+    #[command(flatten)]
+    port: SshPortArg,
+    #[command(flatten)]
+    known_hosts: KnownHostsArg,
+    #[command(flatten)]
+    nodes: NodeArgs,
+    #[command(flatten)]
+    timeout: TimeoutArg<60>,
 }
 
-impl SshArgs {
-    fn targets(&self, site: &Site) -> Result<Vec<Target>, CliError> {
+/// `plan`'s own flags.
+#[derive(Debug, Args)]
+struct PlanFlags {
+    /// Also write the unified diff of every changed file.
+    #[arg(long, value_name = "FILE")]
+    diff: Option<PathBuf>,
+}
+
+/// The deployed files (real secrets) and the instances to roll them over.
+struct Deployment {
+    files: Vec<RenderedFile>,
+    targets: Vec<Target>,
+}
+
+struct HaproxyGen;
+
+impl Tool for HaproxyGen {
+    const NAME: &'static str = "haproxy-gen";
+    const ABOUT: &'static str =
+        "Render, check and deploy HAProxy and keepalived for the site's VIPs.";
+    const PLAN_ABOUT: &'static str =
+        "Fetch the current files from every instance over SSH and show what apply would change.";
+    const APPLY_ABOUT: &'static str =
+        "Roll the rendered configuration over the instances, one at a time, hitlessly.";
+    const RENDER: Option<rackpipe_cli::RenderFn> = Some(render);
+    type Conn = Conn;
+    type PlanFlags = PlanFlags;
+    type ApplyFlags = NoArgs;
+    type Verb = NoVerbs;
+    type Target = Deployment;
+    type Applied = rackpipe_model::documents::ApplyResult;
+
+    fn check(site: &Site) -> Vec<rackpipe_model::Diagnostic> {
+        rackpipe_haproxy_gen::check(site)
+    }
+
+    async fn connect(site: &LoadedSite, conn: &Conn) -> Result<Deployment, CliError> {
+        let site = &site.site;
+        // The files as deployed: real secrets from their references.
+        let files = rackpipe_haproxy_gen::render(
+            site,
+            &rackpipe_haproxy_gen::RenderOptions::default(),
+            &rackpipe_haproxy_gen::EnvFileSecrets,
+        )
+        .map_err(tool_error)?;
         let defaults = SshDefaults {
-            user: self.ssh_user.clone(),
-            port: self.ssh_port,
-            key_file: self.ssh_key.clone(),
-            known_hosts: self.known_hosts.clone(),
+            user: conn.login.user_or("root"),
+            port: conn.port.port_or(22),
+            key_file: conn.login.key("haproxy-gen's instances")?,
+            known_hosts: conn.known_hosts.known_hosts.clone(),
         };
         let mut targets = deploy::targets_for_site(site, &defaults).map_err(tool_error)?;
-        for spec in &self.targets {
-            let (instance, addr) = spec.split_once('=').ok_or_else(|| {
-                CliError::usage(format!("--target {spec}: expected INSTANCE=HOST:PORT"))
+        for (instance, addr) in &conn.nodes.nodes {
+            let spec = format!("{instance}={addr}");
+            let (host, port) = rackpipe_cli::flags::host_port(addr).ok_or_else(|| {
+                CliError::usage(format!("--node {spec}: expected INSTANCE=HOST:PORT"))
             })?;
-            let (host, port) = addr
-                .rsplit_once(':')
-                .and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h, p)))
-                .ok_or_else(|| {
-                    CliError::usage(format!("--target {spec}: expected INSTANCE=HOST:PORT"))
-                })?;
             let target = targets
                 .iter_mut()
-                .find(|t| t.instance == instance)
+                .find(|t| &t.instance == instance)
                 .ok_or_else(|| {
                     CliError::usage(format!(
-                        "--target {spec}: no instance {instance:?} in the site"
+                        "--node {spec}: no instance {instance:?} in the site"
                     ))
                 })?;
-            target.ssh.host = host.trim_matches(['[', ']']).to_owned();
+            target.ssh.host = host;
             target.ssh.port = port;
         }
-        Ok(targets)
+        for target in &mut targets {
+            conn.timeout.ssh(&mut target.ssh);
+        }
+        Ok(Deployment { files, targets })
+    }
+
+    async fn plan(site: &LoadedSite, d: &Deployment, _: &PlanFlags) -> Result<Plan, CliError> {
+        deploy::plan(site.site.metadata.name.as_str(), &d.files, &d.targets)
+            .await
+            .map_err(tool_error)
+    }
+
+    fn after_plan(plan: &Plan, flags: &PlanFlags) -> Result<(), CliError> {
+        if let Some(path) = &flags.diff {
+            std::fs::write(path, deploy::plan_diff(plan))
+                .map_err(|e| CliError::error(format!("{}: cannot write: {e}", path.display())))?;
+        }
+        Ok(())
+    }
+
+    async fn plan_for_apply(
+        site: &LoadedSite,
+        d: &Deployment,
+        _: &NoArgs,
+        _: &ApplyArgs,
+    ) -> Result<Plan, CliError> {
+        Self::plan(site, d, &PlanFlags { diff: None }).await
+    }
+
+    async fn apply(
+        site: &LoadedSite,
+        d: &Deployment,
+        _: &NoArgs,
+        _: &ApplyArgs,
+        expected: Option<Plan>,
+    ) -> Result<Self::Applied, CliError> {
+        let plan = match expected {
+            Some(plan) => plan,
+            None => Self::plan(site, d, &PlanFlags { diff: None }).await?,
+        };
+        deploy::apply(&plan, &d.files, &d.targets)
+            .await
+            .map_err(tool_error)
+    }
+
+    async fn verb(verb: &NoVerbs, _: &Context<'_>) -> Result<ExitStatus, CliError> {
+        match *verb {}
     }
 }
-
-impl ToolCli for Cli {
-    fn global(&self) -> &GlobalArgs {
-        &self.global
-    }
-}
-
-const HOOKS: ToolHooks = ToolHooks {
-    name: "haproxy-gen",
-    check: rackpipe_haproxy_gen::check,
-    render: Some(render),
-};
 
 fn tool_error(e: HaproxyError) -> CliError {
     CliError::from_tool(&e, e.is_transient())
 }
 
 fn render(site: &Site, templates: Option<&std::path::Path>) -> Result<RenderOutcome, CliError> {
-    let files = rackpipe_haproxy_gen::render_redacted(site, templates).map_err(tool_error)?;
-    Ok(RenderOutcome {
-        files,
-        desired: None,
-    })
-}
-
-/// The files as deployed: real secrets from `env:`/`file:` references.
-fn deploy_files(site: &Site) -> Result<Vec<rackpipe_model::documents::RenderedFile>, CliError> {
-    rackpipe_haproxy_gen::render(
-        site,
-        &rackpipe_haproxy_gen::RenderOptions::default(),
-        &rackpipe_haproxy_gen::EnvFileSecrets,
-    )
-    .map_err(tool_error)
-}
-
-fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
-    match &cli.command {
-        Command::Common(command) => rackpipe_cli::run_common(&HOOKS, command, &cli.global),
-        Command::Plan { plan, ssh, diff } => {
-            let loaded = plan.site.load(HOOKS.check)?;
-            let files = deploy_files(&loaded.site)?;
-            let targets = ssh.targets(&loaded.site)?;
-            let result = rackpipe_cli::runtime()?
-                .block_on(deploy::plan(
-                    loaded.site.metadata.name.as_str(),
-                    &files,
-                    &targets,
-                ))
-                .map_err(tool_error)?;
-            if let Some(path) = diff {
-                std::fs::write(path, deploy::plan_diff(&result)).map_err(|e| {
-                    CliError::error(format!("{}: cannot write: {e}", path.display()))
-                })?;
-            }
-            rackpipe_cli::finish_plan(&result, plan, &cli.global)
-        }
-        Command::Apply { apply, ssh } => {
-            let loaded = apply.site.load(HOOKS.check)?;
-            let files = deploy_files(&loaded.site)?;
-            let targets = ssh.targets(&loaded.site)?;
-            let rt = rackpipe_cli::runtime()?;
-            let plan = match apply.read_plan(HOOKS.name)? {
-                Some(plan) => plan,
-                None => rt
-                    .block_on(deploy::plan(
-                        loaded.site.metadata.name.as_str(),
-                        &files,
-                        &targets,
-                    ))
-                    .map_err(tool_error)?,
-            };
-            let result = rt
-                .block_on(deploy::apply(&plan, &files, &targets))
-                .map_err(tool_error)?;
-            rackpipe_cli::emit(&result)?;
-            Ok(ExitStatus::Success)
-        }
-    }
+    rackpipe_haproxy_gen::render_redacted(site, templates)
+        .map(files_only)
+        .map_err(tool_error)
 }
 
 fn main() -> ExitCode {
-    rackpipe_cli::main::<Cli>(HOOKS.name, run)
+    rackpipe_cli::driver::run::<HaproxyGen>()
 }

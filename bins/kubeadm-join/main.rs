@@ -1,99 +1,89 @@
 //! `kubeadm-join`: bootstrap and grow the site's kubeadm cluster behind the VIP.
 //!
-//! A thin binary: arguments are parsed here, the work is done by `rackpipe-kubeadm-join`.
+//! A thin binary: the arguments and the [`Tool`] impl; the shared driver does the rest and
+//! `rackpipe-kubeadm-join` the work.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use rackpipe_cli::{
-    ApplyArgs, CliError, CommonCommand, ExitStatus, GlobalArgs, PlanArgs, RenderOutcome, ToolCli,
-    ToolHooks,
-};
+use clap::Args;
+use rackpipe_cli::driver::{Context, NoArgs, NoVerbs, Tool, files_only};
+use rackpipe_cli::flags::{KnownHostsArg, SshLoginArgs, TimeoutArg};
+use rackpipe_cli::{ApplyArgs, CliError, ExitStatus, RenderOutcome};
 use rackpipe_kubeadm_join::{JoinError, Options};
 use rackpipe_model::Site;
-use rackpipe_ssh::HostKeyPolicy;
-
-/// Bootstrap and grow the site's kubeadm cluster behind the VIP.
-#[derive(Debug, Parser)]
-#[command(name = "kubeadm-join", version)]
-struct Cli {
-    #[command(flatten)]
-    global: GlobalArgs,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    #[command(flatten)]
-    Common(CommonCommand),
-    /// Find which nodes are members, half-joined or absent and which addons changed since
-    /// they were applied (over SSH, through a master's admin.conf) and list the steps.
-    Plan {
-        #[command(flatten)]
-        plan: PlanArgs,
-        #[command(flatten)]
-        nodes: NodeArgs,
-    },
-    /// Preflight, init the first master if there is no cluster, apply the CNI (Calico), join
-    /// masters one at a time and workers in parallel, wait until Ready, label, taint, then
-    /// apply the other addons on the first master (`kubectl apply --server-side` of rendered
-    /// manifests, `helm upgrade --install` of pinned charts). Every upstream manifest and chart
-    /// is downloaded on the master and checked against its SHA-256 in `kubernetes.artifacts`
-    /// before it is used; then the bootstrap tokens made for the joins are deleted. The master
-    /// needs kubectl, helm, curl and sha256sum.
-    Apply {
-        #[command(flatten)]
-        apply: ApplyArgs,
-        #[command(flatten)]
-        nodes: NodeArgs,
-        /// Attempts per join (a failed join is reset before the next).
-        #[arg(long, default_value_t = 3)]
-        join_attempts: u32,
-        /// How long a node may take to become Ready, in seconds.
-        #[arg(long, default_value_t = 300)]
-        ready_timeout: u64,
-    },
-}
+use rackpipe_model::documents::Plan;
+use rackpipe_model::load::LoadedSite;
 
 /// How the nodes are reached over SSH.
 #[derive(Debug, Args)]
-struct NodeArgs {
-    /// Remote user.
-    #[arg(long, default_value = "root")]
-    ssh_user: String,
-    /// Private key file.
-    #[arg(long, value_name = "FILE")]
-    ssh_key: PathBuf,
-    /// known_hosts file (host keys are always verified; no trust on first use).
-    #[arg(long, value_name = "FILE")]
-    known_hosts: PathBuf,
+struct Conn {
+    #[command(flatten)]
+    login: SshLoginArgs,
+    #[command(flatten)]
+    known_hosts: KnownHostsArg,
     /// Inventory (JSON or YAML: node name → {host, port, user, key_file,
     /// host_key_fingerprint, kubernetes_dir}) overriding how nodes are reached.
     #[arg(long, value_name = "FILE")]
     inventory: Option<PathBuf>,
     /// Nodes worked on at once.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value_t = 4)]
     parallel: usize,
     /// Read templates (kubeadm configs, addons) from DIR instead of the ones built in, as
     /// `render --templates` does.
     #[arg(long, value_name = "DIR")]
     templates: Option<PathBuf>,
+    #[command(flatten)]
+    timeout: TimeoutArg<600>,
 }
 
-impl NodeArgs {
-    fn options(&self) -> Result<Options, CliError> {
-        let policy = HostKeyPolicy::KnownHosts {
-            path: self.known_hosts.clone(),
-            accept_new: false,
-        };
-        let mut options = Options::new(self.ssh_user.clone(), self.ssh_key.clone(), policy);
-        options.parallelism = self.parallel.max(1);
-        options.templates.clone_from(&self.templates);
-        if let Some(path) = &self.inventory {
+/// `apply`'s own flags.
+#[derive(Debug, Args)]
+struct ApplyFlags {
+    /// Attempts per join (a failed join is reset before the next).
+    #[arg(long, default_value_t = 3)]
+    join_attempts: u32,
+    /// How long a node may take to become Ready after its join, in seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        alias = "ready-timeout",
+        default_value_t = 300
+    )]
+    wait: u64,
+}
+
+struct KubeadmJoin;
+
+impl Tool for KubeadmJoin {
+    const NAME: &'static str = "kubeadm-join";
+    const ABOUT: &'static str = "Bootstrap and grow the site's kubeadm cluster behind the VIP.";
+    const PLAN_ABOUT: &'static str = "Find which nodes are members, half-joined or absent and which addons changed since they were applied (over SSH, through a master's admin.conf) and list the steps.";
+    const APPLY_ABOUT: &'static str = "Preflight, init the first master if there is no cluster, apply the CNI (Calico), join masters one at a time and workers in parallel, wait until Ready, label, taint, then apply the other addons on the first master (`kubectl apply --server-side` of rendered manifests, `helm upgrade --install` of pinned charts). Every upstream manifest and chart is downloaded on the master and checked against its SHA-256 in `kubernetes.artifacts` before it is used; then the bootstrap tokens made for the joins are deleted. The master needs kubectl, helm, curl and sha256sum.";
+    const RENDER: Option<rackpipe_cli::RenderFn> = Some(render);
+    type Conn = Conn;
+    type PlanFlags = NoArgs;
+    type ApplyFlags = ApplyFlags;
+    type Verb = NoVerbs;
+    type Target = Options;
+    type Applied = rackpipe_model::documents::ApplyResult;
+
+    fn check(site: &Site) -> Vec<rackpipe_model::Diagnostic> {
+        rackpipe_kubeadm_join::check(site)
+    }
+
+    async fn connect(_: &LoadedSite, conn: &Conn) -> Result<Options, CliError> {
+        let mut options = Options::new(
+            conn.login.user_or("root"),
+            conn.login.key("the nodes")?,
+            conn.known_hosts.policy()?,
+        );
+        options.parallelism = conn.parallel.max(1);
+        options.templates.clone_from(&conn.templates);
+        options.command_timeout = conn.timeout.duration();
+        if let Some(path) = &conn.inventory {
             let text = std::fs::read(path)
                 .map_err(|e| CliError::error(format!("{}: cannot read: {e}", path.display())))?;
             let inventory: BTreeMap<String, rackpipe_kubeadm_join::remote::InventoryEntry> =
@@ -103,68 +93,52 @@ impl NodeArgs {
         }
         Ok(options)
     }
-}
 
-impl ToolCli for Cli {
-    fn global(&self) -> &GlobalArgs {
-        &self.global
+    async fn plan(site: &LoadedSite, options: &Options, _: &NoArgs) -> Result<Plan, CliError> {
+        rackpipe_kubeadm_join::plan(&site.site, options)
+            .await
+            .map_err(join_error)
+    }
+
+    async fn plan_for_apply(
+        site: &LoadedSite,
+        options: &Options,
+        _: &ApplyFlags,
+        _: &ApplyArgs,
+    ) -> Result<Plan, CliError> {
+        Self::plan(site, options, &NoArgs {}).await
+    }
+
+    async fn apply(
+        site: &LoadedSite,
+        options: &Options,
+        flags: &ApplyFlags,
+        _: &ApplyArgs,
+        expected: Option<Plan>,
+    ) -> Result<Self::Applied, CliError> {
+        let mut options = options.clone();
+        options.join_attempts = flags.join_attempts.max(1);
+        options.ready_timeout = Duration::from_secs(flags.wait);
+        rackpipe_kubeadm_join::apply_plan(&site.site, &options, expected.as_ref())
+            .await
+            .map_err(join_error)
+    }
+
+    async fn verb(verb: &NoVerbs, _: &Context<'_>) -> Result<ExitStatus, CliError> {
+        match *verb {}
     }
 }
 
-const HOOKS: ToolHooks = ToolHooks {
-    name: "kubeadm-join",
-    check: rackpipe_kubeadm_join::check,
-    render: Some(render),
-};
-
 fn render(site: &Site, templates: Option<&std::path::Path>) -> Result<RenderOutcome, CliError> {
-    let files = rackpipe_kubeadm_join::render_for_site(site, templates)
-        .map_err(|e| CliError::from_tool(&e, e.is_transient()))?;
-    Ok(RenderOutcome {
-        files,
-        desired: None,
-    })
+    rackpipe_kubeadm_join::render_for_site(site, templates)
+        .map(files_only)
+        .map_err(|e| CliError::from_tool(&e, e.is_transient()))
 }
 
 fn join_error(e: JoinError) -> CliError {
     CliError::from_tool(&e, e.is_transient())
 }
 
-fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
-    match &cli.command {
-        Command::Common(command) => rackpipe_cli::run_common(&HOOKS, command, &cli.global),
-        Command::Plan { plan, nodes } => {
-            let loaded = plan.site.load(HOOKS.check)?;
-            let options = nodes.options()?;
-            let result = rackpipe_cli::runtime()?
-                .block_on(rackpipe_kubeadm_join::plan(&loaded.site, &options))
-                .map_err(join_error)?;
-            rackpipe_cli::finish_plan(&result, plan, &cli.global)
-        }
-        Command::Apply {
-            apply,
-            nodes,
-            join_attempts,
-            ready_timeout,
-        } => {
-            let loaded = apply.site.load(HOOKS.check)?;
-            let mut options = nodes.options()?;
-            options.join_attempts = (*join_attempts).max(1);
-            options.ready_timeout = Duration::from_secs(*ready_timeout);
-            let expected = apply.read_plan(HOOKS.name)?;
-            let result = rackpipe_cli::runtime()?
-                .block_on(rackpipe_kubeadm_join::apply_plan(
-                    &loaded.site,
-                    &options,
-                    expected.as_ref(),
-                ))
-                .map_err(join_error)?;
-            rackpipe_cli::emit(&result)?;
-            Ok(ExitStatus::Success)
-        }
-    }
-}
-
 fn main() -> ExitCode {
-    rackpipe_cli::main::<Cli>(HOOKS.name, run)
+    rackpipe_cli::driver::run::<KubeadmJoin>()
 }

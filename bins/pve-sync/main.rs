@@ -1,108 +1,159 @@
 //! `pve-sync`: keep the Proxmox cluster's guests in line with the site: plan, apply, facts.
 //!
-//! A thin binary: arguments are parsed here, the work is done by the rackpipe libraries.
+//! A thin binary: the arguments and the [`Tool`] impl; the shared driver does the rest and
+//! `rackpipe-pve-sync` the work.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use rackpipe_cli::{
-    ApplyArgs, CliError, CommonCommand, ExitStatus, GlobalArgs, PlanArgs, SiteArg, ToolCli,
-    ToolHooks,
-};
+use clap::{Args, Subcommand};
+use rackpipe_cli::driver::{Context, NoArgs, Tool};
+use rackpipe_cli::flags::{TimeoutArg, TlsArgs, UrlArg};
+use rackpipe_cli::{ApplyArgs, CliError, ExitStatus, SiteArg};
 use rackpipe_model::Site;
+use rackpipe_model::documents::Plan;
+use rackpipe_model::load::LoadedSite;
 use rackpipe_proxmox::{ApiToken, Client, ClientOptions, Fingerprint, TlsMode};
 use rackpipe_pve_sync::{EnvFileSecrets, Options, SecretSource};
 use rackpipe_tls::transport::{self, PlainHttp};
 
-/// Keep the Proxmox cluster's guests in line with the site: plan, apply, facts.
-#[derive(Debug, Parser)]
-#[command(name = "pve-sync", version)]
-struct Cli {
+/// How to reach the cluster.
+#[derive(Debug, Clone, Args)]
+struct Conn {
     #[command(flatten)]
-    global: GlobalArgs,
-    #[command(subcommand)]
-    command: Command,
+    url: UrlArg,
+    #[command(flatten)]
+    tls: TlsArgs,
+    /// Requests in flight at most.
+    #[arg(long, value_name = "N", alias = "concurrency", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    parallel: u16,
+    #[command(flatten)]
+    timeout: TimeoutArg<30>,
 }
 
+/// pve-sync's own verbs.
 #[derive(Debug, Subcommand)]
-enum Command {
-    #[command(flatten)]
-    Common(CommonCommand),
-    /// Compare the site's guests with the cluster (one inventory call, config reads only
-    /// for guests that exist) and print the changes.
-    Plan {
-        #[command(flatten)]
-        args: PlanArgs,
-        #[command(flatten)]
-        conn: Connection,
-    },
-    /// Make the changes (pools, templates, guests, power, HA; every site guest gets the
-    /// `rackpipe` ownership tag); with --allow-destroy, deletes unprotected guests that carry
-    /// the tag and are gone from the site, never a guest without it. Prints the result with
-    /// the site and the guests' facts embedded, for `pve-sync apply | ros-render ...`.
-    Apply {
-        #[command(flatten)]
-        args: ApplyArgs,
-        #[command(flatten)]
-        conn: Connection,
-    },
+enum Verb {
     /// Print the site's guests as they are: VMID, node, NICs with MACs and addresses.
     Facts {
         #[command(flatten)]
         site: SiteArg,
         #[command(flatten)]
-        conn: Connection,
+        conn: Conn,
     },
 }
 
-/// How to reach the cluster.
-#[derive(Debug, Clone, Args)]
-struct Connection {
-    /// API base URL (`https://host:8006`), instead of the site's API node address.
-    #[arg(long, value_name = "URL")]
-    url: Option<String>,
-    /// Verify the server against this CA (PEM), instead of the site's setting.
-    #[arg(long, value_name = "FILE", conflicts_with = "fingerprint")]
-    ca_file: Option<PathBuf>,
-    /// Pin the server's leaf certificate by SHA-256 fingerprint.
-    #[arg(long, value_name = "SHA256")]
-    fingerprint: Option<String>,
-    /// Allow a plain `http://` URL; only for a loopback simulator in tests.
-    #[arg(long)]
-    insecure_http: bool,
-    /// Requests in flight at most.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
-    concurrency: u16,
-    /// Per-request timeout in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    timeout: u64,
+/// A client for the cluster and how hard to drive it.
+struct Cluster {
+    client: Client,
+    parallel: usize,
 }
 
-impl ToolCli for Cli {
-    fn global(&self) -> &GlobalArgs {
-        &self.global
+impl Cluster {
+    fn options(&self, allow_destroy: bool) -> Options {
+        Options {
+            concurrency: self.parallel,
+            allow_destroy,
+        }
     }
 }
 
-const HOOKS: ToolHooks = ToolHooks {
-    name: "pve-sync",
-    check: rackpipe_pve_sync::check,
-    render: None,
-};
+struct PveSync;
+
+impl Tool for PveSync {
+    const NAME: &'static str = "pve-sync";
+    const ABOUT: &'static str =
+        "Keep the Proxmox cluster's guests in line with the site: plan, apply, facts.";
+    const PLAN_ABOUT: &'static str = "Compare the site's guests with the cluster (one inventory call, config reads only for guests that exist) and print the changes.";
+    const APPLY_ABOUT: &'static str = "Make the changes (pools, templates, guests, power, HA; every site guest gets the `rackpipe` ownership tag); with --allow-destroy, deletes unprotected guests that carry the tag and are gone from the site, never a guest without it. Prints the result with the site and the guests' facts embedded, for `pve-sync apply | ros-render ...`.";
+    type Conn = Conn;
+    type PlanFlags = NoArgs;
+    type ApplyFlags = NoArgs;
+    type Verb = Verb;
+    type Target = Cluster;
+    type Applied = serde_json::Value;
+
+    fn check(site: &Site) -> Vec<rackpipe_model::Diagnostic> {
+        rackpipe_pve_sync::check(site)
+    }
+
+    async fn connect(site: &LoadedSite, conn: &Conn) -> Result<Cluster, CliError> {
+        Ok(Cluster {
+            client: client(&site.site, conn)?,
+            parallel: usize::from(conn.parallel),
+        })
+    }
+
+    async fn plan(site: &LoadedSite, cluster: &Cluster, _: &NoArgs) -> Result<Plan, CliError> {
+        plan(site, cluster, false).await
+    }
+
+    async fn plan_for_apply(
+        site: &LoadedSite,
+        cluster: &Cluster,
+        _: &NoArgs,
+        args: &ApplyArgs,
+    ) -> Result<Plan, CliError> {
+        plan(site, cluster, args.allow_destroy).await
+    }
+
+    async fn apply(
+        site: &LoadedSite,
+        cluster: &Cluster,
+        _: &NoArgs,
+        args: &ApplyArgs,
+        expected: Option<Plan>,
+    ) -> Result<serde_json::Value, CliError> {
+        let site = &site.site;
+        let opts = cluster.options(args.allow_destroy);
+        let result = rackpipe_pve_sync::apply(
+            site,
+            &cluster.client,
+            &opts,
+            &EnvFileSecrets,
+            expected.as_ref(),
+        )
+        .await
+        .map_err(|e| tool_error(&e))?;
+        Ok(rackpipe_pve_sync::with_site(&result, site))
+    }
+
+    async fn verb(verb: &Verb, ctx: &Context<'_>) -> Result<ExitStatus, CliError> {
+        let Verb::Facts { site, conn } = verb;
+        let loaded = ctx.load(site)?;
+        let cluster = Self::connect(&loaded, conn).await?;
+        let site = &loaded.site;
+        let facts = rackpipe_pve_sync::facts(
+            site,
+            &cluster.client,
+            &cluster.options(false),
+            &EnvFileSecrets,
+        )
+        .await
+        .map_err(|e| tool_error(&e))?;
+        ctx.emit(&rackpipe_pve_sync::facts_document(site, &facts))?;
+        Ok(ExitStatus::Success)
+    }
+}
+
+async fn plan(site: &LoadedSite, cluster: &Cluster, allow_destroy: bool) -> Result<Plan, CliError> {
+    let opts = cluster.options(allow_destroy);
+    rackpipe_pve_sync::plan(&site.site, &cluster.client, &opts, &EnvFileSecrets)
+        .await
+        .map_err(|e| tool_error(&e))
+}
 
 fn tool_error(e: &rackpipe_pve_sync::Error) -> CliError {
     CliError::from_tool(e, e.is_transient())
 }
 
-fn client(site: &Site, conn: &Connection) -> Result<Client, CliError> {
+fn client(site: &Site, conn: &Conn) -> Result<Client, CliError> {
     let pve = site
         .proxmox
         .as_ref()
         .ok_or_else(|| tool_error(&rackpipe_pve_sync::Error::NoProxmox))?;
-    let url = match &conn.url {
+    let url = match &conn.url.url {
         Some(u) => u.trim_end_matches('/').to_owned(),
         None => {
             let node = pve
@@ -121,13 +172,14 @@ fn client(site: &Site, conn: &Connection) -> Result<Client, CliError> {
             }
         }
     };
-    let plain = if conn.insecure_http {
+    let insecure_http = conn.tls.insecure_http;
+    let plain = if insecure_http {
         PlainHttp::Loopback
     } else {
         PlainHttp::Refuse
     };
     transport::check_url(&url, plain).map_err(|e| {
-        let hint = match (conn.insecure_http, &e) {
+        let hint = match (insecure_http, &e) {
             (false, transport::UrlError::PlainHttpNever { .. })
                 if transport::is_loopback_http(&url) =>
             {
@@ -137,12 +189,10 @@ fn client(site: &Site, conn: &Connection) -> Result<Client, CliError> {
         };
         CliError::usage(format!("--url: {e}{hint}"))
     })?;
-    let tls = if let Some(ca) = &conn.ca_file {
+    let tls = if let Some(ca) = &conn.tls.ca_file {
         TlsMode::CaFile(ca.clone())
-    } else if let Some(fp) = &conn.fingerprint {
-        TlsMode::Pinned(
-            Fingerprint::parse(fp).map_err(|e| CliError::usage(format!("--fingerprint: {e}")))?,
-        )
+    } else if let Some(fp) = conn.tls.fingerprint {
+        TlsMode::Pinned(fp)
     } else {
         match &pve.api.tls {
             Some(t) if t.fingerprint_sha256.is_some() => {
@@ -151,7 +201,7 @@ fn client(site: &Site, conn: &Connection) -> Result<Client, CliError> {
                     CliError::error(format!("proxmox.api.tls.fingerprint_sha256: {e}"))
                 })?)
             }
-            Some(t) if t.ca_file.is_some() && conn.url.is_none() => {
+            Some(t) if t.ca_file.is_some() && conn.url.url.is_none() => {
                 TlsMode::CaFile(PathBuf::from(t.ca_file.clone().unwrap_or_default()))
             }
             _ => TlsMode::System,
@@ -171,66 +221,10 @@ fn client(site: &Site, conn: &Connection) -> Result<Client, CliError> {
         .map_err(|e| CliError::error(format!("proxmox.api.token: {e}")))?;
     let mut opts = ClientOptions::new(&url, token);
     opts.tls = tls;
-    opts.request_timeout = Duration::from_secs(conn.timeout.max(1));
+    opts.request_timeout = conn.timeout.duration();
     Client::new(opts).map_err(|e| CliError::error(e.to_string()))
 }
 
-fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
-    match &cli.command {
-        Command::Common(command) => rackpipe_cli::run_common(&HOOKS, command, &cli.global),
-        Command::Plan { args, conn } => {
-            let site = args.site.load(HOOKS.check)?.site;
-            let pve = client(&site, conn)?;
-            let opts = Options {
-                concurrency: usize::from(conn.concurrency),
-                allow_destroy: false,
-            };
-            let plan = rackpipe_cli::runtime()?
-                .block_on(rackpipe_pve_sync::plan(&site, &pve, &opts, &EnvFileSecrets))
-                .map_err(|e| tool_error(&e))?;
-            rackpipe_cli::finish_plan(&plan, args, &cli.global)
-        }
-        Command::Apply { args, conn } => {
-            let site = args.site.load(HOOKS.check)?.site;
-            let expected = args.read_plan(HOOKS.name)?;
-            let pve = client(&site, conn)?;
-            let opts = Options {
-                concurrency: usize::from(conn.concurrency),
-                allow_destroy: args.allow_destroy,
-            };
-            let result = rackpipe_cli::runtime()?
-                .block_on(rackpipe_pve_sync::apply(
-                    &site,
-                    &pve,
-                    &opts,
-                    &EnvFileSecrets,
-                    expected.as_ref(),
-                ))
-                .map_err(|e| tool_error(&e))?;
-            rackpipe_cli::emit(&rackpipe_pve_sync::with_site(&result, &site))?;
-            Ok(ExitStatus::Success)
-        }
-        Command::Facts { site, conn } => {
-            let site = site.load(HOOKS.check)?.site;
-            let pve = client(&site, conn)?;
-            let opts = Options {
-                concurrency: usize::from(conn.concurrency),
-                allow_destroy: false,
-            };
-            let facts = rackpipe_cli::runtime()?
-                .block_on(rackpipe_pve_sync::facts(
-                    &site,
-                    &pve,
-                    &opts,
-                    &EnvFileSecrets,
-                ))
-                .map_err(|e| tool_error(&e))?;
-            rackpipe_cli::emit(&rackpipe_pve_sync::facts_document(&site, &facts))?;
-            Ok(ExitStatus::Success)
-        }
-    }
-}
-
 fn main() -> ExitCode {
-    rackpipe_cli::main::<Cli>(HOOKS.name, run)
+    rackpipe_cli::driver::run::<PveSync>()
 }

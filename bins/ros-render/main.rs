@@ -1,59 +1,57 @@
 //! `ros-render`: render the MikroTik router's configuration from the site, plan and apply it over the REST API.
 //!
-//! A thin binary: arguments are parsed here, the work is done by the rackpipe libraries.
+//! A thin binary: the arguments and the [`Tool`] impl; the shared driver does the rest and
+//! `rackpipe-ros-render` the work.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use rackpipe_cli::{
-    ApplyArgs, CliError, CommonCommand, ExitStatus, GlobalArgs, PlanArgs, RenderOutcome, SiteArg,
-    ToolCli, ToolHooks,
-};
-use rackpipe_ros_render::{Connection, Fingerprint, RestClient, Trust};
+use clap::{Args, Subcommand};
+use rackpipe_cli::driver::{Context, Tool};
+use rackpipe_cli::flags::{HostKeyArgs, SshPortArg, TimeoutArg, TlsArgs, UrlArg};
+use rackpipe_cli::{ApplyArgs, CliError, ExitStatus, RenderOutcome, SiteArg};
+use rackpipe_model::Site;
+use rackpipe_model::documents::Plan;
+use rackpipe_model::load::LoadedSite;
+use rackpipe_ros_render::{Connection, RestClient, Trust};
 
-/// Render the MikroTik router's configuration from the site, plan and apply it over the REST API.
-#[derive(Debug, Parser)]
-#[command(name = "ros-render", version)]
-struct Cli {
+/// How to reach the router's REST API.
+#[derive(Debug, Clone, Args)]
+struct Conn {
     #[command(flatten)]
-    global: GlobalArgs,
-    #[command(subcommand)]
-    command: Command,
+    url: UrlArg,
+    #[command(flatten)]
+    tls: TlsArgs,
+    #[command(flatten)]
+    timeout: TimeoutArg<30>,
 }
 
+/// `plan`'s own flags.
+#[derive(Debug, Args)]
+struct PlanFlags {
+    /// Also plan the removal of entries the site does not describe.
+    #[arg(long)]
+    allow_destroy: bool,
+}
+
+/// `apply`'s own flags.
+#[derive(Debug, Args)]
+struct ApplyFlags {
+    /// Seconds after which the router reverts itself unless apply confirms.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    revert_after: u64,
+}
+
+/// ros-render's own verbs.
 #[derive(Debug, Subcommand)]
-enum Command {
-    #[command(flatten)]
-    Common(CommonCommand),
-    /// Read the router back and print the changes (JSON, with the RouterOS commands).
-    Plan {
-        #[command(flatten)]
-        args: PlanArgs,
-        #[command(flatten)]
-        conn: ConnArgs,
-        /// Also plan the removal of entries the site does not describe.
-        #[arg(long)]
-        allow_destroy: bool,
-    },
-    /// Apply the changes under an automatic revert (the router loads a binary backup taken
-    /// just before, users and keys included, unless apply confirms it still answers).
-    Apply {
-        #[command(flatten)]
-        args: ApplyArgs,
-        #[command(flatten)]
-        conn: ConnArgs,
-        /// Seconds after which the router reverts itself unless apply confirms.
-        #[arg(long, value_name = "SECS", default_value_t = 120)]
-        revert_after: u64,
-    },
+enum Verb {
     /// Download `/export` and a binary `/system backup` with SHA-256 checksums.
     Backup {
         #[command(flatten)]
         site: SiteArg,
         #[command(flatten)]
-        conn: ConnArgs,
+        conn: Conn,
         /// Directory to store the files and SHA256SUMS in.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
@@ -69,20 +67,10 @@ struct SftpArgs {
     /// the REST `contents` property, which RouterOS serves for small files only.
     #[arg(long)]
     sftp: bool,
-    /// SSH port [default: the site's router.management.ssh_port, else 22].
-    #[arg(long, value_name = "PORT", requires = "sftp")]
-    ssh_port: Option<u16>,
-    /// Verify the router's SSH host key against this known_hosts file.
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "sftp",
-        conflicts_with = "ssh_fingerprint"
-    )]
-    known_hosts: Option<PathBuf>,
-    /// Pin the router's SSH host key by its fingerprint (`ssh-keygen -lf`).
-    #[arg(long, value_name = "SHA256:...", requires = "sftp")]
-    ssh_fingerprint: Option<String>,
+    #[command(flatten)]
+    port: SshPortArg,
+    #[command(flatten)]
+    host_key: HostKeyArgs,
 }
 
 impl SftpArgs {
@@ -90,67 +78,135 @@ impl SftpArgs {
     /// trust on first use).
     fn transfer(
         &self,
-        site: &rackpipe_model::Site,
-        conn: &ConnArgs,
+        site: &Site,
+        conn: &Conn,
     ) -> Result<rackpipe_ros_render::backup::Transfer, CliError> {
         use rackpipe_ros_render::backup::{Transfer, sftp_options};
         if !self.sftp {
             return Ok(Transfer::Rest);
         }
-        let host_key = match (&self.known_hosts, &self.ssh_fingerprint) {
-            (Some(path), None) => rackpipe_ssh::HostKeyPolicy::KnownHosts {
-                path: path.clone(),
-                accept_new: false,
-            },
-            (None, Some(fp)) => rackpipe_ssh::HostKeyPolicy::Fingerprint(fp.clone()),
-            _ => {
-                return Err(CliError::usage(
-                    "--sftp needs --known-hosts FILE or --ssh-fingerprint SHA256:... (no trust on first use)",
-                ));
-            }
-        };
-        let options = sftp_options(site, conn.url.as_deref(), self.ssh_port, host_key)
+        let host_key = self.host_key.policy(None)?;
+        let options = sftp_options(site, conn.url.url.as_deref(), self.port.ssh_port, host_key)
             .map_err(|e| tool_err(&e))?;
         Ok(Transfer::Sftp(options))
     }
 }
 
-/// How to reach the router's REST API.
-#[derive(Debug, Clone, Args)]
-struct ConnArgs {
-    /// `https://host:port` instead of the site's management address.
-    #[arg(long, value_name = "URL")]
-    url: Option<String>,
-    /// Trust only CAs from this PEM file.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["fingerprint", "insecure_http"])]
-    ca_file: Option<PathBuf>,
-    /// Pin the router's certificate by its SHA-256 fingerprint.
-    #[arg(long, value_name = "HEX", conflicts_with = "insecure_http")]
-    fingerprint: Option<String>,
-    /// Plain HTTP to a loopback URL (simulator tests only).
-    #[arg(long)]
-    insecure_http: bool,
-    /// Per-request timeout in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    timeout: u64,
-}
+struct RosRender;
 
-impl ToolCli for Cli {
-    fn global(&self) -> &GlobalArgs {
-        &self.global
+impl Tool for RosRender {
+    const NAME: &'static str = "ros-render";
+    const ABOUT: &'static str = "Render the MikroTik router's configuration from the site, plan and apply it over the REST API.";
+    const PLAN_ABOUT: &'static str =
+        "Read the router back and print the changes (JSON, with the RouterOS commands).";
+    const APPLY_ABOUT: &'static str = "Apply the changes under an automatic revert (the router loads a binary backup taken just before, users and keys included, unless apply confirms it still answers).";
+    const RENDER: Option<rackpipe_cli::RenderFn> = Some(render);
+    type Conn = Conn;
+    type PlanFlags = PlanFlags;
+    type ApplyFlags = ApplyFlags;
+    type Verb = Verb;
+    type Target = RestClient;
+    type Applied = rackpipe_model::documents::ApplyResult;
+
+    fn command(command: clap::Command) -> clap::Command {
+        // The SSH flags of `backup` are for the SFTP download only.
+        command.mut_subcommand("backup", |backup| {
+            ["ssh_port", "known_hosts", "ssh_fingerprint"]
+                .into_iter()
+                .fold(backup, |c, id| c.mut_arg(id, |a| a.requires("sftp")))
+        })
+    }
+
+    async fn connect(site: &LoadedSite, conn: &Conn) -> Result<RestClient, CliError> {
+        client(&site.site, conn)
+    }
+
+    async fn plan(
+        site: &LoadedSite,
+        client: &RestClient,
+        flags: &PlanFlags,
+    ) -> Result<Plan, CliError> {
+        let facts = guest_facts(site)?;
+        let opts = rackpipe_ros_render::PlanOptions {
+            allow_destroy: flags.allow_destroy,
+        };
+        let planned =
+            rackpipe_ros_render::plan_with_facts(&site.site, facts.as_ref(), client, opts)
+                .await
+                .map_err(|e| tool_err(&e))?;
+        tracing::info!(requests = planned.requests, "read back");
+        Ok(planned.plan)
+    }
+
+    async fn plan_for_apply(
+        site: &LoadedSite,
+        client: &RestClient,
+        _: &ApplyFlags,
+        args: &ApplyArgs,
+    ) -> Result<Plan, CliError> {
+        let flags = PlanFlags {
+            allow_destroy: args.allow_destroy,
+        };
+        Self::plan(site, client, &flags).await
+    }
+
+    async fn apply(
+        site: &LoadedSite,
+        client: &RestClient,
+        flags: &ApplyFlags,
+        args: &ApplyArgs,
+        expected: Option<Plan>,
+    ) -> Result<Self::Applied, CliError> {
+        let facts = guest_facts(site)?;
+        let opts = rackpipe_ros_render::ApplyOptions {
+            allow_destroy: args.allow_destroy,
+            revert_after: Duration::from_secs(flags.revert_after.max(5)),
+            expected,
+            ..rackpipe_ros_render::ApplyOptions::default()
+        };
+        rackpipe_ros_render::apply_with_facts(&site.site, facts.as_ref(), client, &opts)
+            .await
+            .map_err(|e| tool_err(&e))
+    }
+
+    async fn verb(verb: &Verb, ctx: &Context<'_>) -> Result<ExitStatus, CliError> {
+        let Verb::Backup {
+            site,
+            conn,
+            out,
+            sftp,
+        } = verb;
+        let loaded = ctx.load(site)?;
+        let site = &loaded.site;
+        // First: a usage error (no host-key policy) comes before any secret is read.
+        let options = rackpipe_ros_render::backup::BackupOptions {
+            transfer: sftp.transfer(site, conn)?,
+            stamp: None,
+            password: Some(
+                rackpipe_ros_render::backup::backup_password(site).map_err(|e| tool_err(&e))?,
+            ),
+        };
+        let client = client(site, conn)?;
+        let identity = site
+            .router
+            .as_ref()
+            .map(|r| r.identity.clone())
+            .unwrap_or_default();
+        let result = rackpipe_ros_render::backup::backup_with(
+            site.metadata.name.as_str(),
+            &identity,
+            &client,
+            out,
+            &options,
+        )
+        .await
+        .map_err(|e| tool_err(&e))?;
+        ctx.emit(&result)?;
+        Ok(ExitStatus::Success)
     }
 }
 
-const HOOKS: ToolHooks = ToolHooks {
-    name: "ros-render",
-    check: rackpipe_cli::no_checks,
-    render: Some(render),
-};
-
-fn render(
-    site: &rackpipe_model::Site,
-    templates: Option<&std::path::Path>,
-) -> Result<RenderOutcome, CliError> {
+fn render(site: &Site, templates: Option<&std::path::Path>) -> Result<RenderOutcome, CliError> {
     let rendered = rackpipe_ros_render::render(site, templates)
         .map_err(|e| CliError::from_tool(&e, e.is_transient()))?;
     Ok(RenderOutcome {
@@ -168,124 +224,27 @@ fn tool_err(e: &rackpipe_ros_render::rest::Error) -> CliError {
     err
 }
 
-fn client(site: &rackpipe_model::Site, conn: &ConnArgs) -> Result<RestClient, CliError> {
-    let trust = if conn.insecure_http {
+fn client(site: &Site, conn: &Conn) -> Result<RestClient, CliError> {
+    let trust = if conn.tls.insecure_http {
         Some(Trust::LoopbackHttp)
-    } else if let Some(ca) = &conn.ca_file {
+    } else if let Some(ca) = &conn.tls.ca_file {
         Some(Trust::CaFile(ca.clone()))
-    } else if let Some(fp) = &conn.fingerprint {
-        Some(Trust::Pinned(Fingerprint::parse(fp).map_err(|e| {
-            CliError::usage(format!("--fingerprint: {e}"))
-        })?))
     } else {
-        None
+        conn.tls.fingerprint.map(Trust::Pinned)
     };
     let mut connection =
-        Connection::from_site(site, conn.url.as_deref(), trust).map_err(|e| tool_err(&e))?;
-    connection.timeout = Duration::from_secs(conn.timeout.max(1));
+        Connection::from_site(site, conn.url.url.as_deref(), trust).map_err(|e| tool_err(&e))?;
+    connection.timeout = conn.timeout.duration();
     RestClient::new(&connection).map_err(|e| tool_err(&e))
-}
-
-fn identity(site: &rackpipe_model::Site) -> String {
-    site.router
-        .as_ref()
-        .map(|r| r.identity.clone())
-        .unwrap_or_default()
-}
-
-fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
-    let runtime = || rackpipe_ros_render::runtime().map_err(|e| tool_err(&e));
-    match &cli.command {
-        Command::Common(command) => rackpipe_cli::run_common(&HOOKS, command, &cli.global),
-        Command::Plan {
-            args,
-            conn,
-            allow_destroy,
-        } => {
-            let loaded = args.site.load(HOOKS.check)?;
-            let facts = guest_facts(&loaded)?;
-            let client = client(&loaded.site, conn)?;
-            let opts = rackpipe_ros_render::PlanOptions {
-                allow_destroy: *allow_destroy,
-            };
-            let planned = runtime()?
-                .block_on(rackpipe_ros_render::plan_with_facts(
-                    &loaded.site,
-                    facts.as_ref(),
-                    &client,
-                    opts,
-                ))
-                .map_err(|e| tool_err(&e))?;
-            tracing::info!(requests = planned.requests, "read back");
-            rackpipe_cli::finish_plan(&planned.plan, args, &cli.global)
-        }
-        Command::Apply {
-            args,
-            conn,
-            revert_after,
-        } => {
-            let expected = args.read_plan(HOOKS.name)?;
-            let loaded = args.site.load(HOOKS.check)?;
-            let facts = guest_facts(&loaded)?;
-            let client = client(&loaded.site, conn)?;
-            let opts = rackpipe_ros_render::ApplyOptions {
-                allow_destroy: args.allow_destroy,
-                revert_after: Duration::from_secs((*revert_after).max(5)),
-                expected,
-                ..rackpipe_ros_render::ApplyOptions::default()
-            };
-            let result = runtime()?
-                .block_on(rackpipe_ros_render::apply_with_facts(
-                    &loaded.site,
-                    facts.as_ref(),
-                    &client,
-                    &opts,
-                ))
-                .map_err(|e| tool_err(&e))?;
-            rackpipe_cli::emit(&result)?;
-            Ok(ExitStatus::Success)
-        }
-        Command::Backup {
-            site,
-            conn,
-            out,
-            sftp,
-        } => {
-            let loaded = site.load(HOOKS.check)?;
-            // First: a usage error (no host-key policy) comes before any secret is read.
-            let options = rackpipe_ros_render::backup::BackupOptions {
-                transfer: sftp.transfer(&loaded.site, conn)?,
-                stamp: None,
-                password: Some(
-                    rackpipe_ros_render::backup::backup_password(&loaded.site)
-                        .map_err(|e| tool_err(&e))?,
-                ),
-            };
-            let client = client(&loaded.site, conn)?;
-            let result = runtime()?
-                .block_on(rackpipe_ros_render::backup::backup_with(
-                    loaded.site.metadata.name.as_str(),
-                    &identity(&loaded.site),
-                    &client,
-                    out,
-                    &options,
-                ))
-                .map_err(|e| tool_err(&e))?;
-            rackpipe_cli::emit(&result)?;
-            Ok(ExitStatus::Success)
-        }
-    }
 }
 
 /// The guests' facts when the input is another tool's document carrying them (`pve-sync
 /// facts | ros-render plan -`): DHCP leases with the guests' real MACs.
-fn guest_facts(
-    loaded: &rackpipe_model::load::LoadedSite,
-) -> Result<Option<rackpipe_ros_render::GuestFacts>, CliError> {
+fn guest_facts(loaded: &LoadedSite) -> Result<Option<rackpipe_ros_render::GuestFacts>, CliError> {
     rackpipe_ros_render::GuestFacts::from_envelope(loaded.envelope.as_ref())
         .map_err(|e| CliError::from_tool(&e, e.is_transient()))
 }
 
 fn main() -> ExitCode {
-    rackpipe_cli::main::<Cli>(HOOKS.name, run)
+    rackpipe_cli::driver::run::<RosRender>()
 }

@@ -67,6 +67,15 @@ pub trait Tool: Sized + 'static {
         flags: &Self::PlanFlags,
     ) -> Result<Plan, CliError>;
 
+    /// The plan `apply` would carry out, made with apply's options: what a person at a
+    /// terminal is shown and asked to confirm before an `apply` without `--plan`.
+    async fn plan_for_apply(
+        site: &LoadedSite,
+        target: &Self::Target,
+        flags: &Self::ApplyFlags,
+        apply: &ApplyArgs,
+    ) -> Result<Plan, CliError>;
+
     /// Makes the changes: exactly `expected` when `--plan` was given (refused when stale),
     /// else a fresh plan's.
     async fn apply(
@@ -79,6 +88,12 @@ pub trait Tool: Sized + 'static {
 
     /// Runs one of the tool's own verbs.
     async fn verb(verb: &Self::Verb, ctx: &Context<'_>) -> Result<ExitStatus, CliError>;
+
+    /// Adjusts the clap command (e.g. a shared flag that needs another one in one verb).
+    #[must_use]
+    fn command(command: clap::Command) -> clap::Command {
+        command
+    }
 
     /// Called with the plan before it is printed (e.g. to write a diff file).
     fn after_plan(_plan: &Plan, _flags: &Self::PlanFlags) -> Result<(), CliError> {
@@ -122,7 +137,9 @@ pub struct NoArgs {}
 #[derive(Debug, Clone, Copy, Subcommand)]
 pub enum NoVerbs {}
 
-/// A tool's verbs: the common ones, `plan`, `apply`, then its own.
+// A tool's verbs: the common ones, `plan`, `apply`, then its own. (No doc comment: clap would
+// make it the tool's `about`.)
+#[allow(missing_docs)]
 #[derive(Debug, Subcommand)]
 pub enum Verb<T: Tool> {
     /// The verbs every binary has.
@@ -184,13 +201,16 @@ impl<T: Tool> CommandFactory for Cli<T> {
     fn command() -> clap::Command {
         let command = clap::Command::new(T::NAME)
             .version(env!("CARGO_PKG_VERSION"))
-            .about(T::ABOUT)
             .subcommand_required(true)
             .arg_required_else_help(true);
         let command = GlobalArgs::augment_args(command);
-        Verb::<T>::augment_subcommands(command)
-            .mut_subcommand("plan", |c| c.about(T::PLAN_ABOUT))
-            .mut_subcommand("apply", |c| c.about(T::APPLY_ABOUT))
+        let about = |text: &'static str| text.strip_suffix('.').unwrap_or(text);
+        T::command(
+            Verb::<T>::augment_subcommands(command)
+                .about(about(T::ABOUT))
+                .mut_subcommand("plan", |c| c.about(about(T::PLAN_ABOUT)))
+                .mut_subcommand("apply", |c| c.about(about(T::APPLY_ABOUT))),
+        )
     }
 
     fn command_for_update() -> clap::Command {
@@ -237,6 +257,13 @@ fn execute<T: Tool>(cli: &Cli<T>) -> Result<ExitStatus, CliError> {
             let expected = args.read_plan(T::NAME)?;
             let applied = crate::runtime()?.block_on(async {
                 let target = T::connect(&loaded, conn).await?;
+                let expected = match expected {
+                    None if args.asks() => {
+                        let plan = T::plan_for_apply(&loaded, &target, flags, args).await?;
+                        Some(args.confirm(plan)?)
+                    }
+                    expected => expected,
+                };
                 T::apply(&loaded, &target, flags, args, expected).await
             })?;
             emit_document(&applied, global)?;

@@ -158,17 +158,33 @@ impl KnownHostsArg {
 /// within it). `DEFAULT` is the tool's default in seconds.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct TimeoutArg<const DEFAULT: u64> {
-    /// The longest one remote step may take, in seconds: connecting (TCP, TLS or SSH
-    /// handshake, login) or one request or remote command with its reply.
+    /// The longest one remote step may take, in seconds: one request or remote command with
+    /// its reply, or connecting (TCP, TLS or SSH handshake, login; at most 10 s of it).
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT)]
     pub timeout: u64,
 }
+
+/// Connecting gives up after at most this long, whatever `--timeout` says (a host that does
+/// not answer a connection attempt in 10 s rarely answers later).
+pub const CONNECT_MAX: Duration = Duration::from_secs(10);
 
 impl<const DEFAULT: u64> TimeoutArg<DEFAULT> {
     /// The timeout as a duration.
     #[must_use]
     pub fn duration(&self) -> Duration {
         Duration::from_secs(self.timeout.max(1))
+    }
+
+    /// The limit for connecting: the timeout, at most [`CONNECT_MAX`].
+    #[must_use]
+    pub fn connect(&self) -> Duration {
+        self.duration().min(CONNECT_MAX)
+    }
+
+    /// Sets an SSH connection's limits: connecting ([`Self::connect`]) and each command.
+    pub fn ssh(&self, options: &mut rackpipe_ssh::ConnectOptions) {
+        options.connect_timeout = self.connect();
+        options.exec_timeout = self.duration();
     }
 }
 
@@ -184,6 +200,15 @@ pub struct UrlArg {
     /// Reach the API at URL (`https://host:port`) instead of the address the site gives.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
+}
+
+/// `--host HOST`: reach the one host the tool talks to (over SSH or NFS) at HOST instead of
+/// its site address. `--target` is its old spelling.
+#[derive(Debug, Clone, Default, Args)]
+pub struct HostArg {
+    /// Reach the host at HOST instead of its site address.
+    #[arg(long, value_name = "HOST", alias = "target")]
+    pub host: Option<String>,
 }
 
 /// `--node NAME=ADDRESS` (repeatable): reach the site's member NAME at ADDRESS instead of its

@@ -10,7 +10,9 @@
 //! module is the only place that writes to stdout and stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod driver;
 mod exit;
+pub mod flags;
 mod junit;
 mod meta;
 pub mod output;
