@@ -4,6 +4,10 @@
 //! - `render --templates DIR` has one meaning in every tool (`rackpipe_render`): a file in DIR
 //!   replaces the built-in template of the same name, a missing one falls back to the built-in,
 //!   a file matching no template name is an error naming it.
+//! - every document a binary prints on stdout matches the committed schema of its kind
+//!   (`rackpipe_model::schema::check_document`): here the ones printed without a device
+//!   (validation reports, render outputs, errors); plans, apply results and facts are checked
+//!   where they are made against the simulators (`rackpipe-pve-sync`, `rackpipe-ros-render`).
 
 use crate::support::{root, run};
 
@@ -101,4 +105,50 @@ fn templates_dir_overrides_falls_back_and_refuses_unknown_files() {
             out.stderr
         );
     }
+}
+
+/// Checks one printed document against the schema of its kind; returns the kind.
+fn check_printed(what: &str, stdout: &str) -> String {
+    let doc: serde_json::Value = serde_json::from_str(stdout)
+        .unwrap_or_else(|e| panic!("{what}: stdout is not one JSON document ({e}):\n{stdout}"));
+    let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
+    let file = rackpipe_model::schema::schema_for_kind(&kind)
+        .unwrap_or_else(|| panic!("{what}: kind {kind:?} has no schema"));
+    assert_eq!(
+        rackpipe_model::schema::check_document(file, &doc),
+        Ok(Vec::new()),
+        "{what}: {kind} does not match {file}"
+    );
+    kind
+}
+
+#[test]
+fn documents_printed_without_a_device_match_their_schemas() {
+    let mut kinds = std::collections::BTreeSet::new();
+    for tool in crate::support::TOOLS {
+        for verb in ["validate", "render"] {
+            let out = run(tool, &[verb, SITE], None);
+            kinds.insert(check_printed(&format!("{tool} {verb}"), &out.stdout));
+        }
+        // An invalid site: a report with findings (validate) and an error document (render).
+        let broken = b"apiVersion: rackpipe/v1\nkind: Site\nmetadata: {name: 7}\n";
+        for verb in ["validate", "render"] {
+            let out = run(tool, &[verb, "-"], Some(broken));
+            assert_ne!(out.code, 0, "{tool} {verb}: {}", out.stderr);
+            kinds.insert(check_printed(
+                &format!("{tool} {verb} (invalid)"),
+                &out.stdout,
+            ));
+        }
+        // A refused connection setting: an error document.
+        if tool == "ros-render" {
+            let out = run(tool, &["plan", SITE, "--url", "http://127.0.0.1:9"], None);
+            assert_eq!(out.code, 1, "{}", out.stderr);
+            kinds.insert(check_printed("ros-render plan (refused URL)", &out.stdout));
+        }
+    }
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["Error", "RenderOutput", "ValidationReport"]
+    );
 }

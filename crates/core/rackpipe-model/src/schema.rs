@@ -113,6 +113,21 @@ pub fn all_schemas() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The schema file (under `schemas/`) of a document `kind`: `Plan` -> `plan.schema.json`.
+#[must_use]
+pub fn schema_for_kind(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "Site" => "site.schema.json",
+        "ValidationReport" => "validation-report.schema.json",
+        "RenderOutput" => "render-output.schema.json",
+        "Plan" => "plan.schema.json",
+        "ApplyResult" => "apply-result.schema.json",
+        "Error" => "error.schema.json",
+        "Facts" => "facts.schema.json",
+        _ => return None,
+    })
+}
+
 /// Serves the schemas of [`all_schemas`] by their `$id` (a document schema refers to the site
 /// schema, `site.schema.json`), so nothing is fetched.
 struct Committed;

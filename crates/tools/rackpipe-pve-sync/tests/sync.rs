@@ -40,6 +40,28 @@ async fn converge_example(name: &str) {
             "{f}"
         );
     }
+    // What pve-sync prints matches the committed schemas: the plan, the apply result (with
+    // the site embedded) and the facts document.
+    let facts = rackpipe_pve_sync::facts(&site, &pve, &opts(), &FakeSecrets)
+        .await
+        .unwrap();
+    for (file, doc) in [
+        ("plan.schema.json", serde_json::to_value(&p1).unwrap()),
+        (
+            "apply-result.schema.json",
+            rackpipe_pve_sync::with_site(&result, &site),
+        ),
+        (
+            "facts.schema.json",
+            rackpipe_pve_sync::facts_document(&site, &facts),
+        ),
+    ] {
+        assert_eq!(
+            rackpipe_model::schema::check_document(file, &doc),
+            Ok(Vec::new()),
+            "{file}"
+        );
+    }
     let p2 = plan(&site, &pve, &opts(), &FakeSecrets).await.unwrap();
     assert_eq!(p2.summary.total(), 0, "not converged: {:#?}", p2.changes);
     assert!(p2.unmanaged.is_empty(), "{:?}", p2.unmanaged);

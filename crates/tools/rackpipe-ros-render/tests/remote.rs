@@ -133,6 +133,23 @@ async fn example_round_trip(name: &str) {
     .await
     .unwrap();
     assert_eq!(result.applied.len(), first.plan.changes.len());
+    // What ros-render prints matches the committed schemas.
+    for (file, doc) in [
+        (
+            "plan.schema.json",
+            serde_json::to_value(&first.plan).unwrap(),
+        ),
+        (
+            "apply-result.schema.json",
+            serde_json::to_value(&result).unwrap(),
+        ),
+    ] {
+        assert_eq!(
+            rackpipe_model::schema::check_document(file, &doc),
+            Ok(Vec::new()),
+            "{file}"
+        );
+    }
     let second = plan_config(name, "router", &desired, &client, PlanOptions::default())
         .await
         .unwrap();
