@@ -226,6 +226,17 @@ pub struct TrustFailure {
     pub seen: Fingerprint,
 }
 
+impl TrustFailure {
+    /// The message without the host (for callers whose errors name it already).
+    #[must_use]
+    pub fn reason(&self) -> String {
+        format!(
+            "TLS trust failure: certificate fingerprint mismatch: the server presented {}, the pinned one is {}",
+            self.seen, self.expected
+        )
+    }
+}
+
 /// The [`PinMismatch`] in `err`'s source chain (reqwest → hyper → `io::Error` → rustls), if
 /// the handshake failed on the pin.
 #[must_use]
@@ -337,6 +348,7 @@ mod tests {
         assert!(f.to_string().starts_with(
             "https://127.0.0.1:8006: TLS trust failure: certificate fingerprint mismatch: the server presented 02:02:"
         ));
+        assert_eq!(f.to_string(), format!("{}: {}", f.host, f.reason()));
         let other = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         assert!(trust_failure("h", &other).is_none());
     }

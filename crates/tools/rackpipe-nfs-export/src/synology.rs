@@ -131,53 +131,37 @@ pub fn desired_rules(desired: &Desired<'_>) -> Result<Vec<(String, Vec<DsmRule>)
     Ok(out)
 }
 
-/// How the DSM certificate is trusted.
-#[derive(Clone)]
-pub enum Trust {
-    /// The system's web PKI roots.
-    WebPki,
-    /// A CA certificate (PEM).
-    CaPem(Vec<u8>),
-    /// The SHA-256 fingerprint of the leaf certificate (for DSM's self-signed default).
-    Fingerprint([u8; 32]),
-}
+/// How the DSM certificate is trusted: the one trust policy of rackpipe's clients.
+pub use rackpipe_tls::Trust;
 
-impl std::fmt::Debug for Trust {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::WebPki => f.write_str("WebPki"),
-            Self::CaPem(_) => f.write_str("CaPem(..)"),
-            Self::Fingerprint(fp) => write!(f, "Fingerprint({})", hex::encode(fp)),
-        }
+/// The trust the site's TLS settings ask for: a pinned fingerprint, else a CA file (read now),
+/// else the system's roots.
+///
+/// # Errors
+/// [`Error::Invalid`] naming `FIELD.fingerprint_sha256` or `FIELD.ca_file`.
+pub fn trust_from_site(tls: Option<&TlsTrust>, field: &str) -> Result<Trust, Error> {
+    let Some(tls) = tls else {
+        return Ok(Trust::System);
+    };
+    if let Some(fp) = &tls.fingerprint_sha256 {
+        return parse_fingerprint(fp)
+            .map(|fp| Trust::Pinned(rackpipe_tls::Fingerprint(fp)))
+            .ok_or_else(|| Error::Invalid {
+                path: format!("{field}.fingerprint_sha256"),
+                message: format!(
+                    "{fp:?} is not a SHA-256 fingerprint (64 hex digits, colons optional)"
+                ),
+            });
     }
-}
-
-impl Trust {
-    /// From the site's TLS settings.
-    pub fn from_site(tls: Option<&TlsTrust>, field: &str) -> Result<Self, Error> {
-        let Some(tls) = tls else {
-            return Ok(Self::WebPki);
-        };
-        if let Some(fp) = &tls.fingerprint_sha256 {
-            return parse_fingerprint(fp)
-                .map(Self::Fingerprint)
-                .ok_or_else(|| Error::Invalid {
-                    path: format!("{field}.fingerprint_sha256"),
-                    message: format!(
-                        "{fp:?} is not a SHA-256 fingerprint (64 hex digits, colons optional)"
-                    ),
-                });
-        }
-        if let Some(path) = &tls.ca_file {
-            return std::fs::read(path)
-                .map(Self::CaPem)
-                .map_err(|e| Error::Invalid {
-                    path: format!("{field}.ca_file"),
-                    message: format!("cannot read {path}: {e}"),
-                });
-        }
-        Ok(Self::WebPki)
+    if let Some(path) = &tls.ca_file {
+        return std::fs::read(path)
+            .map(Trust::CaPem)
+            .map_err(|e| Error::Invalid {
+                path: format!("{field}.ca_file"),
+                message: format!("cannot read {path}: {e}"),
+            });
     }
+    Ok(Trust::System)
 }
 
 /// Parses `AB:CD:..` or `abcd..` into 32 bytes.
@@ -231,8 +215,8 @@ impl DsmTarget {
         Ok(Self {
             base_url: format!("https://{host}:{}", port.unwrap_or(5001)),
             user: user.clone(),
-            password: Secret::resolve(password, "nas.server.password")?,
-            trust: Trust::from_site(tls.as_ref(), "nas.server.tls")?,
+            password: crate::secret::resolve(password, "nas.server.password")?,
+            trust: trust_from_site(tls.as_ref(), "nas.server.tls")?,
             request_timeout: Duration::from_secs(15),
             confirm_timeout: Duration::from_secs(30),
         })
@@ -303,27 +287,30 @@ fn http_client(target: &DsmTarget) -> Result<reqwest::Client, Error> {
         path: "DSM URL".to_owned(),
         message: e.to_string(),
     })?;
-    let builder = transport::client_builder()
-        .timeout(target.request_timeout)
-        .connect_timeout(target.request_timeout);
-    let builder = match &target.trust {
-        Trust::WebPki => builder,
-        Trust::CaPem(pem) => {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| tls_err(format!("CA file: {e}")))?;
-            if certs.is_empty() {
-                return Err(tls_err("CA file holds no certificate".to_owned()));
-            }
-            builder.tls_certs_only(certs)
+    rackpipe_tls::http_client(&target.trust, |builder| {
+        builder
+            .timeout(target.request_timeout)
+            .connect_timeout(target.request_timeout)
+    })
+    .map_err(|e| match e {
+        rackpipe_tls::TrustError::CaFileUnreadable { reason, .. }
+        | rackpipe_tls::TrustError::CaNotPem { reason, .. } => {
+            tls_err(format!("CA file: {reason}"))
         }
-        Trust::Fingerprint(fp) => builder.tls_backend_preconfigured(
-            rackpipe_tls::pinned_client_config(rackpipe_tls::Fingerprint(*fp)),
-        ),
-    };
-    builder.build().map_err(|e| tls_err(e.to_string()))
+        rackpipe_tls::TrustError::CaEmpty { .. } => {
+            tls_err("CA file holds no certificate".to_owned())
+        }
+        e => tls_err(e.reason()),
+    })
 }
 
 fn classify(target: &str, e: &reqwest::Error) -> Error {
+    if let Some(failure) = rackpipe_tls::reqwest_trust_failure(e) {
+        return Error::Tls {
+            target: target.to_owned(),
+            message: failure.reason(),
+        };
+    }
     let mut message = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -686,7 +673,7 @@ mod tests {
             base_url: url.to_owned(),
             user: "admin".to_owned(),
             password: Secret::new("hunter2"),
-            trust: Trust::WebPki,
+            trust: Trust::System,
             request_timeout: Duration::from_secs(5),
             confirm_timeout: Duration::from_secs(5),
         }

@@ -263,13 +263,16 @@ async fn tls_is_verified_by_ca_or_pinned_fingerprint() {
         &pki.leaf_der,
     ))
     .into();
-    let pinned = DsmClient::login(target(&sim, Trust::Fingerprint(fp)))
+    let pinned = DsmClient::login(target(&sim, Trust::Pinned(rackpipe_tls::Fingerprint(fp))))
         .await
         .expect("pinned fingerprint");
     assert!(synology::plan(&site(), &pinned).await.is_ok());
-    let err = DsmClient::login(target(&sim, Trust::Fingerprint([7; 32])))
-        .await
-        .unwrap_err();
+    let err = DsmClient::login(target(
+        &sim,
+        Trust::Pinned(rackpipe_tls::Fingerprint([7; 32])),
+    ))
+    .await
+    .unwrap_err();
     assert!(
         matches!(err, Error::Tls { .. } | Error::Unreachable { .. }),
         "{err}"
@@ -335,7 +338,7 @@ fn target_from_site_reads_the_password_reference_and_tls() {
     let target = DsmTarget::from_site(&load(&yaml)).expect("target");
     assert_eq!(target.base_url, "https://nas.lab.example:5001");
     assert_eq!(target.password.expose(), "from-a-file");
-    assert!(matches!(target.trust, Trust::Fingerprint(f) if f == [0xAB; 32]));
+    assert!(matches!(target.trust, Trust::Pinned(f) if f.0 == [0xAB; 32]));
     assert!(
         !format!("{target:?}").contains("from-a-file"),
         "password redacted in Debug"
