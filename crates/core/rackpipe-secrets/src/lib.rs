@@ -21,7 +21,7 @@
 
 mod local;
 mod source;
-mod vault;
+pub mod vault;
 
 pub use source::{SecretSource, Unresolved, resolve_all};
 

@@ -1,4 +1,13 @@
-//! `vault:MOUNT/PATH#KEY`: a small KV reader with a per-path cache and a one-time login.
+//! The one Vault/OpenBao HTTP client of rackpipe, and the `vault:MOUNT/PATH#KEY` reader built
+//! on it.
+//!
+//! - [`Http`] / [`Client`]: one TLS setup over [`transport::client_builder`] (the servers
+//!   verified by a CA bundle or the system roots, no proxy, redirects refused, replies read
+//!   with a size limit), the transport rule checked before every request, `X-Vault-Token`
+//!   marked sensitive, a request counter, and the one JWT login ([`Client::login_jwt`]).
+//!   `vault-bootstrap` builds its cluster clients on it.
+//! - The reader behind [`crate::Resolver`]: KV v2 then v1, a per-path cache and a one-time
+//!   login; secrets are read only over verified TLS, even on loopback.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +21,402 @@ use tokio::sync::OnceCell;
 
 use crate::{ErrorKind, Secret, VaultAuth, VaultRef, VaultSettings};
 
+// ---------------------------------------------------------------------------------------------
+// The one Vault HTTP client: TLS setup, the transport rule, requests, and the JWT login.
+// ---------------------------------------------------------------------------------------------
+
+/// How the one Vault HTTP client is set up ([`Http::new`]).
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// PEM CA bundle the servers' certificates are verified with; `None`: the system roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Per-request timeout (connect + reply).
+    pub timeout: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Whether plain `http://` is allowed (only to a literal loopback address) or refused.
+    pub plain_http: PlainHttp,
+    /// Keep idle connections for reuse (off when each call may run on its own runtime).
+    pub keep_alive: bool,
+    /// The `User-Agent`.
+    pub user_agent: &'static str,
+    /// The largest reply read into memory.
+    pub body_limit: u64,
+    /// `X-Vault-Namespace` on every request (Vault Enterprise / HCP namespaces).
+    pub namespace: Option<String>,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            ca_pem: None,
+            timeout: crate::DEFAULT_TIMEOUT,
+            connect_timeout: Duration::from_secs(5),
+            plain_http: PlainHttp::Refuse,
+            keep_alive: true,
+            user_agent: concat!("rackpipe/", env!("CARGO_PKG_VERSION")),
+            body_limit: transport::API_BODY_LIMIT,
+            namespace: None,
+        }
+    }
+}
+
+/// Why the client could not be set up.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SetupError {
+    /// The CA bundle is not PEM.
+    #[error("not a PEM certificate bundle: {0}")]
+    NotPem(String),
+    /// The CA bundle holds no certificate.
+    #[error("no certificate in it")]
+    NoCertificate,
+    /// The namespace cannot be sent as a header.
+    #[error("namespace {0:?} is not a valid header value")]
+    Namespace(String),
+    /// reqwest refused the configuration.
+    #[error("HTTP client: {0}")]
+    Client(String),
+}
+
+/// Why a request got no HTTP reply.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The URL breaks the transport rule (checked before anything is sent).
+    #[error("{0}")]
+    Url(String),
+    /// The token cannot be sent as a header.
+    #[error("the Vault token is not a valid header value")]
+    Token,
+    /// Connect error, TLS failure or timeout.
+    #[error("{url}: {source}")]
+    Transport {
+        /// The URL requested.
+        url: String,
+        /// What reqwest said.
+        source: reqwest::Error,
+    },
+    /// The reply could not be used: too large, a redirect (refused), a broken body. The
+    /// reason names the server.
+    #[error("{reason}")]
+    Body {
+        /// The URL requested.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// Why a JWT login gave no token.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// No HTTP reply.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// The server refused (any non-2xx status; the reply tells why).
+    #[error("{path}: HTTP {}", reply.status)]
+    Refused {
+        /// `auth/MOUNT/login`.
+        path: String,
+        /// The reply.
+        reply: Reply,
+    },
+    /// A reply that is not JSON.
+    #[error("{path}: HTTP {status} with a reply that is not JSON")]
+    NotJson {
+        /// `auth/MOUNT/login`.
+        path: String,
+        /// HTTP status.
+        status: u16,
+    },
+    /// A 2xx reply without `auth.client_token`.
+    #[error("{path}: reply without auth.client_token")]
+    NoToken {
+        /// `auth/MOUNT/login`.
+        path: String,
+    },
+}
+
+/// The answer of one API call.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Parsed JSON body (`Null` when empty or not JSON).
+    pub body: Value,
+    /// Whether the body was JSON (or empty).
+    pub json: bool,
+}
+
+impl Reply {
+    /// Whether the status is 2xx.
+    #[must_use]
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// Vault's `errors` array joined with `; ` as one short line (the peer's text through
+    /// [`transport::peer_text`]), or `(no error message)`.
+    #[must_use]
+    pub fn errors(&self) -> String {
+        let list: Vec<String> = self
+            .body
+            .get("errors")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if list.is_empty() {
+            "(no error message)".to_owned()
+        } else {
+            transport::peer_text(&list.join("; "))
+        }
+    }
+
+    /// The `data` object of a reply (`Null` if absent).
+    #[must_use]
+    pub fn data(&self) -> &Value {
+        self.body.get("data").unwrap_or(&Value::Null)
+    }
+}
+
+/// The HTTP pool (TLS always verified), its settings and a request counter; cheap to clone.
+#[derive(Clone)]
+pub struct Http {
+    inner: reqwest::Client,
+    timeout: Duration,
+    plain_http: PlainHttp,
+    body_limit: u64,
+    namespace: Option<HeaderValue>,
+    requests: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Http {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http")
+            .field("requests", &self.requests())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Http {
+    /// Builds the pool on [`transport::client_builder`] (no proxy; redirects refused): the
+    /// servers verified by `ca_pem` when given, else the system roots.
+    ///
+    /// # Errors
+    /// [`SetupError`] for a bad CA bundle or namespace.
+    pub fn new(options: &HttpOptions) -> Result<Self, SetupError> {
+        let mut builder = transport::client_builder()
+            .timeout(options.timeout)
+            .connect_timeout(options.connect_timeout)
+            .no_proxy()
+            .https_only(options.plain_http == PlainHttp::Refuse)
+            .user_agent(options.user_agent);
+        if !options.keep_alive {
+            builder = builder.pool_max_idle_per_host(0);
+        }
+        if let Some(pem) = &options.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| SetupError::NotPem(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(SetupError::NoCertificate);
+            }
+            builder = builder.tls_certs_only(certs);
+        }
+        let namespace = options
+            .namespace
+            .as_ref()
+            .map(|ns| HeaderValue::from_str(ns).map_err(|_| SetupError::Namespace(ns.clone())))
+            .transpose()?;
+        let inner = builder
+            .build()
+            .map_err(|e| SetupError::Client(e.to_string()))?;
+        Ok(Self {
+            inner,
+            timeout: options.timeout,
+            plain_http: options.plain_http,
+            body_limit: options.body_limit,
+            namespace,
+            requests: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Requests sent so far through this pool and every clone of it.
+    #[must_use]
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The per-request timeout.
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// A client for one node (or the cluster address) named `name` in errors. Its URL is
+    /// checked by [`Client::check_url`] before every request.
+    #[must_use]
+    pub fn node(&self, name: impl Into<String>, url: impl Into<String>) -> Client {
+        Client {
+            http: self.clone(),
+            name: name.into(),
+            base: url.into().trim_end_matches('/').to_owned(),
+            token: None,
+        }
+    }
+}
+
+/// One node's (or the cluster address's) API, optionally with a token.
+#[derive(Clone)]
+pub struct Client {
+    http: Http,
+    name: String,
+    base: String,
+    token: Option<Secret>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("name", &self.name)
+            .field("base", &self.base)
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Same node, authenticated with `token`.
+    #[must_use]
+    pub fn with_token(mut self, token: Secret) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// The name used in errors.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The base URL (`https://host:8200`).
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// The shared pool.
+    #[must_use]
+    pub fn http(&self) -> &Http {
+        &self.http
+    }
+
+    /// The transport rule for this client's URL ([`transport::check_url`]).
+    ///
+    /// # Errors
+    /// [`CallError::Url`] with the rule's one-line reason.
+    pub fn check_url(&self) -> Result<(), CallError> {
+        transport::check_url(&self.base, self.http.plain_http)
+            .map(drop)
+            .map_err(|e| CallError::Url(e.to_string()))
+    }
+
+    /// Sends one request to `/v1/<path><query>`; any HTTP status is a [`Reply`], only a
+    /// missing reply is an error. `timeout` overrides the pool's for this request.
+    ///
+    /// # Errors
+    /// [`CallError`].
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &str,
+        body: Option<&Value>,
+        timeout: Option<Duration>,
+    ) -> Result<Reply, CallError> {
+        self.check_url()?;
+        let url = format!("{}/v1/{}{query}", self.base, path.trim_start_matches('/'));
+        let mut headers = HeaderMap::new();
+        headers.insert("X-Vault-Request", HeaderValue::from_static("true"));
+        if let Some(token) = &self.token {
+            let mut value = HeaderValue::from_str(token.expose()).map_err(|_| CallError::Token)?;
+            value.set_sensitive(true);
+            headers.insert("X-Vault-Token", value);
+        }
+        if let Some(ns) = &self.http.namespace {
+            headers.insert("X-Vault-Namespace", ns.clone());
+        }
+        let mut request = self.http.inner.request(method, &url).headers(headers);
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.http.requests.fetch_add(1, Ordering::Relaxed);
+        let transport = |source| CallError::Transport {
+            url: url.clone(),
+            source,
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let bytes = transport::read_body_limited(response, self.http.body_limit)
+            .await
+            .map_err(|e| match e {
+                BodyError::Transport(e) => transport(e),
+                other => CallError::Body {
+                    url: url.clone(),
+                    reason: other.to_string(),
+                },
+            })?;
+        let (body, json) = if bytes.iter().all(u8::is_ascii_whitespace) {
+            (Value::Null, true)
+        } else {
+            match serde_json::from_slice(&bytes) {
+                Ok(value) => (value, true),
+                Err(_) => (Value::Null, false),
+            }
+        };
+        Ok(Reply { status, body, json })
+    }
+
+    /// Logs in at `auth/MOUNT/login` with a JWT (a GitLab CI `id_tokens` token) as `role`
+    /// and returns the client token. The JWT is sent in the body only.
+    ///
+    /// # Errors
+    /// [`LoginError`].
+    pub async fn login_jwt(
+        &self,
+        mount: &str,
+        role: &str,
+        jwt: &Secret,
+    ) -> Result<Secret, LoginError> {
+        let path = format!("auth/{}/login", mount.trim_matches('/'));
+        let body = json!({"role": role, "jwt": jwt.expose()});
+        let reply = self
+            .send(reqwest::Method::POST, &path, "", Some(&body), None)
+            .await?;
+        if !reply.json {
+            return Err(LoginError::NotJson {
+                path,
+                status: reply.status,
+            });
+        }
+        if !reply.ok() {
+            return Err(LoginError::Refused { path, reply });
+        }
+        reply
+            .body
+            .pointer("/auth/client_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(Secret::new)
+            .ok_or(LoginError::NoToken { path })
+    }
+}
+
 /// The largest Vault reply read into memory: a KV entry (certificates and keys included) or a
 /// login answer is a few KiB.
 const SECRET_REPLY_LIMIT: u64 = 16 * 1024 * 1024;
@@ -22,10 +427,9 @@ type Fetched = Result<Arc<Map<String, Value>>, ErrorKind>;
 /// The Vault side of a resolver.
 pub(crate) struct Vault {
     settings: VaultSettings,
-    client: OnceLock<Result<reqwest::Client, ErrorKind>>,
+    client: OnceLock<Result<Client, ErrorKind>>,
     token: OnceCell<Result<Secret, ErrorKind>>,
     paths: Mutex<HashMap<String, Arc<OnceCell<Fetched>>>>,
-    requests: AtomicU64,
 }
 
 impl std::fmt::Debug for Vault {
@@ -44,7 +448,6 @@ impl Vault {
             client: OnceLock::new(),
             token: OnceCell::new(),
             paths: Mutex::new(HashMap::new()),
-            requests: AtomicU64::new(0),
         }
     }
 
@@ -53,7 +456,10 @@ impl Vault {
     }
 
     pub(crate) fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        match self.client.get() {
+            Some(Ok(client)) => client.http().requests(),
+            _ => 0,
+        }
     }
 
     fn cell(&self, v: &VaultRef<'_>) -> Arc<OnceCell<Fetched>> {
@@ -104,9 +510,12 @@ impl Vault {
         Ok(addr.trim_end_matches('/'))
     }
 
-    fn client(&self) -> Result<&reqwest::Client, ErrorKind> {
+    fn client(&self) -> Result<&Client, ErrorKind> {
         self.client
-            .get_or_init(|| build_client(&self.settings))
+            .get_or_init(|| {
+                let addr = self.addr()?;
+                Ok(build_http(&self.settings)?.node("vault", addr))
+            })
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -133,27 +542,29 @@ impl Vault {
                 mount,
                 jwt: Ok(jwt),
             } => {
-                let path = format!("auth/{mount}/login");
-                let body = json!({"role": role, "jwt": jwt.expose()});
-                let (status, reply) = self.send(reqwest::Method::POST, &path, Some(&body), None).await?;
-                match status {
-                    200 => reply
-                        .pointer("/auth/client_token")
-                        .and_then(Value::as_str)
-                        .filter(|t| !t.is_empty())
-                        .map(Secret::new)
-                        .ok_or_else(|| {
-                            ErrorKind::BadReply(format!("{path}: reply without auth.client_token"))
-                        }),
-                    400 | 401 | 403 => Err(ErrorKind::Denied(format!(
-                        "JWT login as role {role:?} at {path} refused (HTTP {status}): {}",
-                        errors(&reply)
-                    ))),
-                    404 => Err(ErrorKind::NotConfigured(format!(
-                        "{path}: no such auth method (HTTP 404); set VAULT_JWT_PATH"
-                    ))),
-                    _ => Err(status_error(self.addr()?, status, &reply)),
-                }
+                let addr = self.addr()?;
+                self.client()?
+                    .login_jwt(mount, role, jwt)
+                    .await
+                    .map_err(|e| match e {
+                        LoginError::Call(e) => {
+                            call_error(addr, self.settings.timeout, &format!("auth/{mount}/login"), e)
+                        }
+                        LoginError::Refused { path, reply } => match reply.status {
+                            400 | 401 | 403 => ErrorKind::Denied(format!(
+                                "JWT login as role {role:?} at {path} refused (HTTP {}): {}",
+                                reply.status,
+                                reply.errors()
+                            )),
+                            404 => ErrorKind::NotConfigured(format!(
+                                "{path}: no such auth method (HTTP 404); set VAULT_JWT_PATH"
+                            )),
+                            _ => status_error(addr, &reply),
+                        },
+                        other @ (LoginError::NotJson { .. } | LoginError::NoToken { .. }) => {
+                            ErrorKind::BadReply(other.to_string())
+                        }
+                    })
             }
         }
     }
@@ -168,14 +579,15 @@ impl Vault {
             (2, format!("{mount}/data/{path}")),
             (1, format!("{mount}/{path}")),
         ] {
-            let (status, reply) = self
-                .send(reqwest::Method::GET, &api_path, None, Some(&token))
+            let reply = self
+                .send(reqwest::Method::GET, &api_path, Some(&token))
                 .await?;
+            let status = reply.status;
             tracing::debug!(mount, path, kv = version, status, "vault read");
             match status {
                 200 => {
                     // KV v2: {"data": {"data": {...}, "metadata": {...}}}; KV v1: {"data": {...}}.
-                    let data = reply.get("data");
+                    let data = reply.body.get("data");
                     let fields = data
                         .and_then(|d| d.get("data"))
                         .filter(|d| d.is_object())
@@ -190,10 +602,10 @@ impl Vault {
                 401 | 403 => {
                     return Err(ErrorKind::Denied(format!(
                         "permission denied reading {mount}/{path} (HTTP {status}): {}",
-                        errors(&reply)
+                        reply.errors()
                     )));
                 }
-                _ => return Err(status_error(self.addr()?, status, &reply)),
+                _ => return Err(status_error(self.addr()?, &reply)),
             }
         }
         Err(ErrorKind::NotFound(format!(
@@ -201,60 +613,29 @@ impl Vault {
         )))
     }
 
+    /// One request through the shared client, its failures as [`ErrorKind`]s.
     async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<&Value>,
         token: Option<&Secret>,
-    ) -> Result<(u16, Value), ErrorKind> {
+    ) -> Result<Reply, ErrorKind> {
         let addr = self.addr()?;
-        let client = self.client()?;
-        let mut headers = HeaderMap::new();
-        headers.insert("X-Vault-Request", HeaderValue::from_static("true"));
+        let mut client = self.client()?.clone();
         if let Some(token) = token {
-            let mut value = HeaderValue::from_str(token.expose()).map_err(|_| {
-                ErrorKind::NotConfigured("the Vault token is not a valid header value".to_owned())
-            })?;
-            value.set_sensitive(true);
-            headers.insert("X-Vault-Token", value);
+            client = client.with_token(token.clone());
         }
-        if let Some(ns) = &self.settings.namespace {
-            let value = HeaderValue::from_str(ns).map_err(|_| {
-                ErrorKind::NotConfigured(format!(
-                    "VAULT_NAMESPACE {ns:?} is not a valid header value"
-                ))
-            })?;
-            headers.insert("X-Vault-Namespace", value);
-        }
-        let mut request = client
-            .request(method, format!("{addr}/v1/{path}"))
-            .headers(headers);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let reply = request
-            .send()
+        let reply = client
+            .send(method, path, "", None, None)
             .await
-            .map_err(|e| transport_error(addr, self.settings.timeout, &e))?;
-        let status = reply.status().as_u16();
-        let bytes = transport::read_body_limited(reply, SECRET_REPLY_LIMIT)
-            .await
-            .map_err(|e| match e {
-                BodyError::Transport(e) => transport_error(addr, self.settings.timeout, &e),
-                other => ErrorKind::BadReply(format!("{path}: {other}")),
-            })?;
-        let value = if bytes.iter().all(u8::is_ascii_whitespace) {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).map_err(|_| {
-                ErrorKind::BadReply(format!(
-                    "{path}: HTTP {status} with a reply that is not JSON"
-                ))
-            })?
-        };
-        Ok((status, value))
+            .map_err(|e| call_error(addr, self.settings.timeout, path, e))?;
+        if !reply.json {
+            return Err(ErrorKind::BadReply(format!(
+                "{path}: HTTP {} with a reply that is not JSON",
+                reply.status
+            )));
+        }
+        Ok(reply)
     }
 }
 
@@ -282,57 +663,69 @@ fn pick(fetched: &Fetched, v: &VaultRef<'_>) -> Result<Secret, ErrorKind> {
     }
 }
 
-fn build_client(settings: &VaultSettings) -> Result<reqwest::Client, ErrorKind> {
-    let mut builder = transport::client_builder()
-        .timeout(settings.timeout)
-        .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
-        .no_proxy()
-        .https_only(true)
-        // Connections are not kept: the blocking API runs each read on its own runtime.
-        .pool_max_idle_per_host(0)
-        .user_agent(concat!("rackpipe-secrets/", env!("CARGO_PKG_VERSION")));
-    if let Some(ca) = &settings.ca_file {
-        let bad = |reason: String| {
-            ErrorKind::NotConfigured(format!("VAULT_CACERT {}: {reason}", ca.display()))
+/// The shared client set up for reading secrets: TLS only (even on loopback), no idle
+/// connections (the blocking API runs each read on its own runtime), 16 MiB replies.
+fn build_http(settings: &VaultSettings) -> Result<Http, ErrorKind> {
+    let ca_pem = settings
+        .ca_file
+        .as_ref()
+        .map(|ca| {
+            std::fs::read(ca).map_err(|e| {
+                ErrorKind::NotConfigured(format!("VAULT_CACERT {}: cannot read: {e}", ca.display()))
+            })
+        })
+        .transpose()?;
+    let options = HttpOptions {
+        ca_pem,
+        timeout: settings.timeout,
+        connect_timeout: settings.timeout.min(Duration::from_secs(5)),
+        plain_http: PlainHttp::Refuse,
+        keep_alive: false,
+        user_agent: concat!("rackpipe-secrets/", env!("CARGO_PKG_VERSION")),
+        body_limit: SECRET_REPLY_LIMIT,
+        namespace: settings.namespace.clone(),
+    };
+    Http::new(&options).map_err(|e| {
+        let ca = || {
+            settings
+                .ca_file
+                .as_ref()
+                .map_or_else(String::new, |p| p.display().to_string())
         };
-        let pem = std::fs::read(ca).map_err(|e| bad(format!("cannot read: {e}")))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|_| bad("not a PEM certificate bundle".to_owned()))?;
-        if certs.is_empty() {
-            return Err(bad("no certificate in it".to_owned()));
+        ErrorKind::NotConfigured(match e {
+            SetupError::NotPem(_) => format!("VAULT_CACERT {}: not a PEM certificate bundle", ca()),
+            SetupError::NoCertificate => format!("VAULT_CACERT {}: no certificate in it", ca()),
+            SetupError::Namespace(ns) => {
+                format!("VAULT_NAMESPACE {ns:?} is not a valid header value")
+            }
+            SetupError::Client(e) => format!("HTTP client: {e}"),
+        })
+    })
+}
+
+/// A request that got no reply, as an [`ErrorKind`].
+fn call_error(addr: &str, timeout: Duration, path: &str, e: CallError) -> ErrorKind {
+    match e {
+        CallError::Url(reason) => {
+            ErrorKind::NotConfigured(format!("VAULT_ADDR: {reason} (TLS is never disabled)"))
         }
-        builder = builder.tls_certs_only(certs);
-    }
-    builder
-        .build()
-        .map_err(|e| ErrorKind::NotConfigured(format!("HTTP client: {e}")))
-}
-
-/// Vault's `errors` array, joined (`permission denied`).
-fn errors(reply: &Value) -> String {
-    let list: Vec<&str> = reply
-        .get("errors")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if list.is_empty() {
-        "no error message".to_owned()
-    } else {
-        // The peer's text: one short line (control characters out, cut), whatever it sent.
-        transport::peer_text(&list.join("; "))
+        CallError::Token => ErrorKind::NotConfigured(CallError::Token.to_string()),
+        CallError::Transport { source, .. } => transport_error(addr, timeout, &source),
+        CallError::Body { reason, .. } => ErrorKind::BadReply(format!("{path}: {reason}")),
     }
 }
 
-fn status_error(addr: &str, status: u16, reply: &Value) -> ErrorKind {
+fn status_error(addr: &str, reply: &Reply) -> ErrorKind {
+    let status = reply.status;
     if status >= 500 || status == 429 {
         ErrorKind::Unreachable {
             addr: addr.to_owned(),
-            reason: format!("HTTP {status}: {}", errors(reply)),
+            reason: format!("HTTP {status}: {}", reply.errors()),
         }
     } else {
         ErrorKind::Api {
             status,
-            message: errors(reply),
+            message: reply.errors(),
         }
     }
 }

@@ -8,7 +8,7 @@ use rackpipe_model::Site;
 use crate::client::Client;
 use crate::cluster::{login_jwt, root_token_from_file};
 use crate::error::{Error, Result};
-use crate::secret::Secret;
+use rackpipe_secrets::Secret;
 
 /// The credentials given on the command line.
 #[derive(Debug, Clone, Default)]

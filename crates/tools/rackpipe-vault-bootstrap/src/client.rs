@@ -1,16 +1,19 @@
-//! A small HTTP client for the Vault/OpenBao API: rustls verifying the server by a given CA
-//! (or the system roots), `X-Vault-Token` auth, bounded timeouts and a request counter.
+//! The Vault/OpenBao API as vault-bootstrap uses it, on the one shared client
+//! ([`rackpipe_secrets::vault`]: TLS verified by the given CA or the system roots, the
+//! transport rule, bounded timeouts, a request counter): `LIST`, reads that treat 404 as
+//! absent, errors that name the node, and longer timeouts for key generation.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rackpipe_tls::transport::{self, BodyError, PlainHttp};
-use reqwest::{Method, StatusCode};
+use rackpipe_secrets::vault::{self, CallError, HttpOptions, LoginError};
+use rackpipe_tls::transport::{self, PlainHttp};
+use reqwest::Method;
 use serde_json::Value;
 
+pub use rackpipe_secrets::vault::Reply;
+
 use crate::error::{Error, Result};
-use crate::secret::Secret;
+use rackpipe_secrets::Secret;
 
 /// How to reach the API.
 #[derive(Debug, Clone, Default)]
@@ -42,59 +45,39 @@ fn generates_key(path: &str) -> bool {
 }
 
 /// A shared HTTP connection pool and request counter; cheap to clone.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Http {
-    inner: reqwest::Client,
-    timeout: Duration,
-    requests: Arc<AtomicU64>,
-}
-
-impl std::fmt::Debug for Http {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Http")
-            .field("requests", &self.requests())
-            .finish_non_exhaustive()
-    }
+    inner: vault::Http,
 }
 
 impl Http {
-    /// Builds the pool. TLS is always verified: by `ca_pem` when given, else the system roots.
+    /// Builds the pool. TLS is always verified: by `ca_pem` when given, else the system roots;
+    /// plain `http://` only to a literal loopback address.
     ///
     /// # Errors
     /// [`Error::Input`] when the CA bundle is not PEM.
     pub fn new(options: &ClientOptions) -> Result<Self> {
-        let timeout = options.timeout.unwrap_or(Duration::from_secs(10));
-        let mut builder = transport::client_builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(3))
-            .no_proxy()
-            .user_agent(concat!(
-                "rackpipe-vault-bootstrap/",
-                env!("CARGO_PKG_VERSION")
-            ));
-        if let Some(pem) = &options.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
-                Error::Input(format!("CA bundle: not a PEM certificate bundle: {e}"))
-            })?;
-            if certs.is_empty() {
-                return Err(Error::Input("CA bundle: no certificate in it".to_owned()));
-            }
-            builder = builder.tls_certs_only(certs);
-        }
-        let inner = builder
-            .build()
-            .map_err(|e| Error::Input(format!("HTTP client: {e}")))?;
-        Ok(Self {
-            inner,
-            timeout,
-            requests: Arc::new(AtomicU64::new(0)),
-        })
+        let options = HttpOptions {
+            ca_pem: options.ca_pem.as_ref().map(|pem| pem.as_bytes().to_vec()),
+            timeout: options.timeout.unwrap_or(Duration::from_secs(10)),
+            connect_timeout: Duration::from_secs(3),
+            plain_http: PlainHttp::Loopback,
+            keep_alive: true,
+            user_agent: concat!("rackpipe-vault-bootstrap/", env!("CARGO_PKG_VERSION")),
+            body_limit: transport::API_BODY_LIMIT,
+            namespace: None,
+        };
+        let inner = vault::Http::new(&options).map_err(|e| match e {
+            vault::SetupError::Client(e) => Error::Input(format!("HTTP client: {e}")),
+            other => Error::Input(format!("CA bundle: {other}")),
+        })?;
+        Ok(Self { inner })
     }
 
     /// Number of API requests sent so far through this pool (and every clone of it).
     #[must_use]
     pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        self.inner.requests()
     }
 
     /// A client for one node (or the cluster address). A URL the transport rule refuses
@@ -103,9 +86,7 @@ impl Http {
     pub fn node(&self, name: impl Into<String>, url: impl Into<String>) -> Client {
         Client {
             http: self.clone(),
-            name: name.into(),
-            base: url.into().trim_end_matches('/').to_owned(),
-            token: None,
+            inner: self.inner.node(name, url),
         }
     }
 
@@ -121,82 +102,31 @@ impl Http {
     }
 }
 
-/// The answer of one API call.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    /// HTTP status.
-    pub status: u16,
-    /// Parsed JSON body (`Null` when empty).
-    pub body: Value,
-}
-
-impl Reply {
-    /// Whether the status is 2xx.
-    #[must_use]
-    pub fn ok(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-
-    /// The `errors` of an error body, joined with `; `.
-    #[must_use]
-    pub fn errors(&self) -> String {
-        match self.body.get("errors").and_then(Value::as_array) {
-            // The peer's text: one short line (control characters out, cut), whatever it sent.
-            Some(list) if !list.is_empty() => transport::peer_text(
-                &list
-                    .iter()
-                    .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_owned))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-            _ => String::from("(no error message)"),
-        }
-    }
-
-    /// The `data` object of a 2xx reply (`Null` if absent).
-    #[must_use]
-    pub fn data(&self) -> &Value {
-        self.body.get("data").unwrap_or(&Value::Null)
-    }
-}
-
 /// One node's (or the cluster address's) API.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Client {
     http: Http,
-    name: String,
-    base: String,
-    token: Option<Secret>,
-}
-
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("name", &self.name)
-            .field("base", &self.base)
-            .field("token", &self.token)
-            .finish_non_exhaustive()
-    }
+    inner: vault::Client,
 }
 
 impl Client {
     /// Same node, authenticated with `token`.
     #[must_use]
     pub fn with_token(mut self, token: Secret) -> Self {
-        self.token = Some(token);
+        self.inner = self.inner.with_token(token);
         self
     }
 
     /// The node name used in errors.
     #[must_use]
     pub fn name(&self) -> &str {
-        &self.name
+        self.inner.name()
     }
 
     /// The base URL (`https://host:8200`).
     #[must_use]
     pub fn url(&self) -> &str {
-        &self.base
+        self.inner.url()
     }
 
     /// The shared pool.
@@ -219,67 +149,43 @@ impl Client {
             "DELETE" => (Method::DELETE, ""),
             other => return Err(Error::Input(format!("unsupported HTTP method {other}"))),
         };
-        self.check_url()?;
-        let url = format!("{}/v1/{}{query}", self.base, path.trim_start_matches('/'));
-        let mut request = self.http.inner.request(http_method, &url);
-        if generates_key(path) {
-            request = request.timeout(self.http.timeout.max(KEYGEN_TIMEOUT));
-        }
-        if let Some(token) = &self.token {
-            request = request.header("X-Vault-Token", token.expose());
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        self.http.requests.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(node = %self.name, %method, %path, "vault request");
-        let response = request
-            .send()
+        let timeout = generates_key(path).then(|| self.http.inner.timeout().max(KEYGEN_TIMEOUT));
+        tracing::debug!(node = %self.name(), %method, %path, "vault request");
+        let reply = self
+            .inner
+            .send(http_method, path, query, body, timeout)
             .await
-            .map_err(|e| self.unreachable(&url, &e))?;
-        let status = response.status();
-        let bytes = transport::read_body_limited(response, transport::API_BODY_LIMIT)
-            .await
-            .map_err(|e| match e {
-                BodyError::Transport(e) => self.unreachable(&url, &e),
-                other => Error::Protocol {
-                    node: self.name.clone(),
-                    path: path.to_owned(),
-                    reason: other.to_string(),
-                },
-            })?;
-        let body = if bytes.is_empty() || status == StatusCode::NO_CONTENT {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
-        tracing::debug!(node = %self.name, %method, %path, status = status.as_u16(), "vault reply");
-        Ok(Reply {
-            status: status.as_u16(),
-            body,
-        })
+            .map_err(|e| self.call_error(path, e))?;
+        tracing::debug!(node = %self.name(), %method, %path, status = reply.status, "vault reply");
+        Ok(reply)
     }
 
     /// The transport rule for this client's URL.
     fn check_url(&self) -> Result<()> {
-        transport::check_url(&self.base, PlainHttp::Loopback)
-            .map(drop)
-            .map_err(|e| Error::Input(format!("{}: {e}", self.name)))
+        self.inner.check_url().map_err(|e| self.call_error("", e))
     }
 
-    fn unreachable(&self, url: &str, e: &reqwest::Error) -> Error {
-        use std::error::Error as _;
-        let mut reason = e.to_string();
-        let mut source = e.source();
-        while let Some(s) = source {
-            reason.push_str(": ");
-            reason.push_str(&s.to_string());
-            source = s.source();
-        }
-        Error::Unreachable {
-            node: self.name.clone(),
-            url: url.to_owned(),
-            reason,
+    fn call_error(&self, path: &str, e: CallError) -> Error {
+        let node = self.name().to_owned();
+        match e {
+            CallError::Url(reason) => Error::Input(format!("{node}: {reason}")),
+            CallError::Token => Error::Input(format!("{node}: {e}")),
+            CallError::Transport { url, source } => {
+                use std::error::Error as _;
+                let mut reason = source.to_string();
+                let mut next = source.source();
+                while let Some(s) = next {
+                    reason.push_str(": ");
+                    reason.push_str(&s.to_string());
+                    next = s.source();
+                }
+                Error::Unreachable { node, url, reason }
+            }
+            CallError::Body { reason, .. } => Error::Protocol {
+                node,
+                path: path.to_owned(),
+                reason,
+            },
         }
     }
 
@@ -301,11 +207,11 @@ impl Client {
         let message = reply.errors();
         if reply.status == 503 && message.contains("sealed") {
             return Error::Sealed {
-                node: self.name.clone(),
+                node: self.name().to_owned(),
             };
         }
         Error::Api {
-            node: self.name.clone(),
+            node: self.name().to_owned(),
             method: method.to_owned(),
             path: path.to_owned(),
             status: reply.status,
@@ -339,6 +245,29 @@ impl Client {
             return Err(self.api_error("LIST", path, &reply));
         }
         Ok(keys_of(&reply.body))
+    }
+
+    /// Logs in with a JWT (a GitLab CI `id_tokens` token) at `auth/MOUNT/login` through the
+    /// shared login ([`vault::Client::login_jwt`]) and returns the client token.
+    ///
+    /// # Errors
+    /// Transport errors; the server's refusal as [`Error::Api`] naming the login path;
+    /// [`Error::Protocol`] for a reply without a token.
+    pub async fn login_jwt(&self, mount: &str, role: &str, jwt: &Secret) -> Result<Secret> {
+        self.inner
+            .login_jwt(mount, role, jwt)
+            .await
+            .map_err(|e| match e {
+                LoginError::Call(e) => self.call_error(&format!("auth/{mount}/login"), e),
+                LoginError::Refused { path, reply } => self.api_error("POST", &path, &reply),
+                LoginError::NotJson { path, .. } | LoginError::NoToken { path } => {
+                    Error::Protocol {
+                        node: self.name().to_owned(),
+                        path,
+                        reason: "no auth.client_token".into(),
+                    }
+                }
+            })
     }
 }
 

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use crate::client::{Client, ClientOptions, Http};
 use crate::error::{Error, Result};
-use crate::secret::Secret;
 use crate::wait::{Backoff, join_all, phase};
+use rackpipe_secrets::Secret;
 
 /// The nodes of one cluster, each with its API client (all sharing one pool and counter).
 #[derive(Debug, Clone)]
@@ -1031,18 +1031,7 @@ pub async fn status(cluster: &Cluster, token: Option<&Secret>) -> Result<StatusR
 /// # Errors
 /// API errors (wrong role, audience, claims) and transport errors.
 pub async fn login_jwt(api: &Client, mount: &str, role: &str, jwt: &Secret) -> Result<Secret> {
-    let path = format!("auth/{}/login", mount.trim_matches('/'));
-    let body = json!({"role": role, "jwt": jwt.expose()});
-    let reply = api.expect("POST", &path, Some(&body)).await?;
-    reply
-        .pointer("/auth/client_token")
-        .and_then(Value::as_str)
-        .map(Secret::new)
-        .ok_or_else(|| Error::Protocol {
-            node: api.name().to_owned(),
-            path,
-            reason: "no auth.client_token".into(),
-        })
+    api.login_jwt(mount, role, jwt).await
 }
 
 /// Maps node names to URLs for callers that take `--node name=url` overrides.

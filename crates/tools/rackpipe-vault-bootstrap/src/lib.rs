@@ -28,7 +28,6 @@ pub mod hcl;
 pub mod pgp;
 pub mod plan;
 pub mod render;
-pub mod secret;
 mod wait;
 
 pub use auth::Credentials;
@@ -41,5 +40,5 @@ pub use connect::{Connection, parse_node};
 pub use desired::{Desired, check, desired};
 pub use error::{Error, Result};
 pub use plan::{ApplyOptions, PlanOptions, apply, plan};
+pub use rackpipe_secrets::Secret;
 pub use render::{RenderOptions, api_address, node_addresses, render};
-pub use secret::Secret;

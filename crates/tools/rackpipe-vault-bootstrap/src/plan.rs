@@ -12,7 +12,7 @@ use crate::certificate::{self, Inspected, Issuer, Reason};
 use crate::client::Client;
 use crate::desired::{CaSpec, CertSpec, Desired};
 use crate::error::{Error, Result};
-use crate::secret::Secret;
+use rackpipe_secrets::Secret;
 
 const BUILTIN_MOUNTS: &[&str] = &["sys", "cubbyhole", "identity"];
 const BUILTIN_AUTH: &[&str] = &["token"];
