@@ -230,17 +230,18 @@ impl Client {
         } else {
             req = req.form(params.pairs());
         }
+        let started = std::time::Instant::now();
         let resp = req
             .send()
             .await
-            .map_err(|e| self.transport_error(&url, &e))?;
+            .map_err(|e| self.transport_error(&url, &e, started))?;
         let status = resp.status();
         let reason = status.canonical_reason().unwrap_or("").to_owned();
         let body: Value = match transport::read_body_limited(resp, transport::API_BODY_LIMIT).await
         {
             Ok(b) if b.is_empty() => Value::Null,
             Ok(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
-            Err(BodyError::Transport(e)) => return Err(self.transport_error(&url, &e)),
+            Err(BodyError::Transport(e)) => return Err(self.transport_error(&url, &e, started)),
             Err(e) => {
                 return Err(Error::Decode {
                     url,
@@ -258,13 +259,13 @@ impl Client {
         Err(classify(url, status, message, &body))
     }
 
-    fn transport_error(&self, url: &str, e: &reqwest::Error) -> Error {
+    fn transport_error(&self, url: &str, e: &reqwest::Error, started: std::time::Instant) -> Error {
         if let Some(failure) = rackpipe_tls::reqwest_trust_failure(e) {
             Error::Trust(failure)
         } else if e.is_timeout() {
             Error::Timeout {
                 url: url.to_owned(),
-                timeout: self.opts.request_timeout,
+                waited: started.elapsed(),
             }
         } else {
             Error::Unreachable {

@@ -17,13 +17,13 @@ pub enum Error {
     /// The server's certificate is not the pinned one: a trust failure, not retried.
     #[error(transparent)]
     Trust(#[from] rackpipe_tls::TrustFailure),
-    /// The request did not complete in time.
-    #[error("{url}: timed out after {timeout:?}")]
+    /// The request did not complete in time (connecting gives up sooner than the request).
+    #[error("{url}: timed out after {:.1} s", waited.as_secs_f64())]
     Timeout {
         /// Request URL.
         url: String,
-        /// The configured timeout.
-        timeout: Duration,
+        /// How long the request actually waited.
+        waited: Duration,
     },
     /// HTTP 401: bad, expired or missing token.
     #[error("{url}: authentication failed (401): {message}")]
@@ -88,7 +88,7 @@ pub enum Error {
         log_tail: Vec<String>,
     },
     /// A worker task did not finish in time.
-    #[error("task {upid} still running after {waited:?}")]
+    #[error("task {upid} still running after {:.1} s", waited.as_secs_f64())]
     TaskTimeout {
         /// The task.
         upid: String,
