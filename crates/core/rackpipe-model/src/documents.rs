@@ -351,6 +351,60 @@ pub struct ApplyResult {
     pub facts: BTreeMap<String, serde_json::Value>,
 }
 
+/// The body of a document of its own kind (a tool's report: `EtcdSnapshotList`,
+/// `VaultInit`, ...), printed in a [`Document`].
+pub trait Kind {
+    /// The document's `kind`.
+    const KIND: &'static str;
+}
+
+/// The one envelope of the documents beside the standard ones (validation report, render
+/// output, plan, apply result, error): `apiVersion`, `kind`, the tool and the site when the
+/// document names them, and the body's fields beside them:
+/// `{"apiVersion": "rackpipe/v1", "kind": "EtcdRestore", "snapshot": ..., ...}`. Its schema is
+/// `schema::schema_of::<Document<Body>>(file)` (the body deriving `JsonSchema`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Document<T> {
+    /// Always `rackpipe/v1`.
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    /// The body's [`Kind::KIND`].
+    pub kind: String,
+    /// The tool that printed it, when the document names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// The site's name, when the document names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// The body, its fields beside the envelope's.
+    #[serde(flatten)]
+    pub body: T,
+}
+
+impl<T: Kind> Document<T> {
+    /// `body` in its envelope, naming neither tool nor site.
+    #[must_use]
+    pub fn new(body: T) -> Self {
+        Self {
+            api_version: crate::API_VERSION.to_owned(),
+            kind: T::KIND.to_owned(),
+            tool: None,
+            site: None,
+            body,
+        }
+    }
+
+    /// `body` in its envelope, naming the tool and the site.
+    #[must_use]
+    pub fn of(tool: &str, site: &str, body: T) -> Self {
+        Self {
+            tool: Some(tool.to_owned()),
+            site: Some(site.to_owned()),
+            ..Self::new(body)
+        }
+    }
+}
+
 /// Printed on stdout when a command fails after parsing its arguments, so a pipe's next
 /// stage sees a document rather than nothing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -417,6 +471,29 @@ mod tests {
             changes.to_string(),
             "stale plan: its changes differ from what apply would do now (was it made with \
              other options, e.g. --allow-destroy?); run plan again"
+        );
+    }
+
+    #[test]
+    fn documents_put_the_body_beside_the_envelope() {
+        #[derive(Serialize)]
+        struct Restore {
+            snapshot: String,
+        }
+        impl Kind for Restore {
+            const KIND: &'static str = "EtcdRestore";
+        }
+        let body = || Restore {
+            snapshot: "/b/s.db".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(Document::new(body())).unwrap(),
+            serde_json::json!({"apiVersion": "rackpipe/v1", "kind": "EtcdRestore", "snapshot": "/b/s.db"})
+        );
+        let named = serde_json::to_string(&Document::of("etcd-backup", "lab", body())).unwrap();
+        assert_eq!(
+            named,
+            r#"{"apiVersion":"rackpipe/v1","kind":"EtcdRestore","tool":"etcd-backup","site":"lab","snapshot":"/b/s.db"}"#
         );
     }
 

@@ -113,6 +113,30 @@ pub fn all_schemas() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The drift test of a committed schema, for the crates whose own document kinds have one
+/// (`schema_of::<Document<Body>>("etcd-snapshot-list.schema.json")`): `Err` naming the file
+/// when `schemas/FILE` differs from `schema`; with `RACKPIPE_BLESS=1` the file is written
+/// instead.
+///
+/// # Errors
+/// The committed file is missing or differs (or cannot be written when blessing).
+pub fn check_committed(file: &str, schema: &Value) -> Result<(), String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../schemas")
+        .join(file);
+    let mut text = serde_json::to_string_pretty(schema).map_err(|e| e.to_string())?;
+    text.push('\n');
+    if std::env::var_os("RACKPIPE_BLESS").is_some_and(|v| v == "1") {
+        return std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()));
+    }
+    match std::fs::read_to_string(&path) {
+        Ok(committed) if committed == text => Ok(()),
+        _ => Err(format!(
+            "schemas/{file} is out of date; regenerate it with RACKPIPE_BLESS=1 and the same test"
+        )),
+    }
+}
+
 /// The schema file (under `schemas/`) of a document `kind`: `Plan` -> `plan.schema.json`.
 #[must_use]
 pub fn schema_for_kind(kind: &str) -> Option<&'static str> {
