@@ -1392,22 +1392,7 @@ fn plan_apply_drift_backup_and_drill_jobs_run_against_real_targets() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let mut ports: Vec<String> = (1..=10).map(|i| format!("ether{i}")).collect();
-    ports.push("sfp-sfpplus1".to_owned());
-    let sim = runtime
-        .block_on(rackpipe_ros_sim::Simulator::start(
-            rackpipe_ros_sim::SimConfig {
-                users: vec![(
-                    "rackpipe".to_owned(),
-                    rackpipe_ros_sim::Secret::new(ROUTER_PASSWORD),
-                )],
-                ethernet_ports: ports,
-                management: None,
-                unreachable_timeout: Duration::from_secs(5),
-                ..rackpipe_ros_sim::SimConfig::default()
-            },
-        ))
-        .expect("start the RouterOS simulator");
+    let sim = crate::support::example_router_sim(&runtime, ROUTER_PASSWORD);
 
     let backups = work.path().join("backups");
     let inputs = format!(
@@ -1468,14 +1453,7 @@ fn plan_apply_drift_backup_and_drill_jobs_run_against_real_targets() {
         log.contains("ros-render:") && log.contains("to create"),
         "the plan job log shows no plan summary:\n{log}"
     );
-    let writes: u64 = sim
-        .stats()
-        .by_route
-        .iter()
-        .filter(|(route, _)| !route.starts_with("GET "))
-        .filter(|(route, _)| !route.ends_with("/print") && !route.ends_with("/export"))
-        .map(|(_, n)| n)
-        .sum();
+    let writes = crate::support::router_writes(&sim);
     assert_eq!(
         writes,
         0,

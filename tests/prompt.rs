@@ -88,36 +88,13 @@ fn apply_on_a_terminal_asks_and_only_yes_goes_on() {
         .enable_all()
         .build()
         .unwrap();
-    let mut ports: Vec<String> = (1..=10).map(|i| format!("ether{i}")).collect();
-    ports.push("sfp-sfpplus1".to_owned());
-    let sim = runtime
-        .block_on(rackpipe_ros_sim::Simulator::start(
-            rackpipe_ros_sim::SimConfig {
-                users: vec![(
-                    "rackpipe".to_owned(),
-                    rackpipe_ros_sim::Secret::new(PASSWORD),
-                )],
-                ethernet_ports: ports,
-                management: None,
-                unreachable_timeout: Duration::from_secs(5),
-                ..rackpipe_ros_sim::SimConfig::default()
-            },
-        ))
-        .expect("start the RouterOS simulator");
+    let sim = crate::support::example_router_sim(&runtime, PASSWORD);
     let args = format!(
         "{} --url {} --insecure-http --timeout 10",
         site.display(),
         sim.base_url()
     );
-    let writes = || -> u64 {
-        sim.stats()
-            .by_route
-            .iter()
-            .filter(|(route, _)| !route.starts_with("GET "))
-            .filter(|(route, _)| !route.ends_with("/print") && !route.ends_with("/export"))
-            .map(|(_, n)| n)
-            .sum()
-    };
+    let writes = || crate::support::router_writes(&sim);
 
     let (code, shown) = apply_on_a_terminal(&script, &args, "no\n");
     assert_eq!(code, 1, "{shown}");

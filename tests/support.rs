@@ -96,3 +96,38 @@ pub fn run_env(tool: &str, args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &s
     );
     output
 }
+
+/// The RouterOS simulator with the example router's ports (`ether1`-`ether10`,
+/// `sfp-sfpplus1`) and one user, `rackpipe` with `password`, served from `runtime`.
+pub fn example_router_sim(
+    runtime: &tokio::runtime::Runtime,
+    password: &str,
+) -> rackpipe_ros_sim::Simulator {
+    let mut ports: Vec<String> = (1..=10).map(|i| format!("ether{i}")).collect();
+    ports.push("sfp-sfpplus1".to_owned());
+    runtime
+        .block_on(rackpipe_ros_sim::Simulator::start(
+            rackpipe_ros_sim::SimConfig {
+                users: vec![(
+                    "rackpipe".to_owned(),
+                    rackpipe_ros_sim::Secret::new(password),
+                )],
+                ethernet_ports: ports,
+                management: None,
+                unreachable_timeout: std::time::Duration::from_secs(5),
+                ..rackpipe_ros_sim::SimConfig::default()
+            },
+        ))
+        .expect("start the RouterOS simulator")
+}
+
+/// How many requests changed the simulated router (reads, prints and exports not counted).
+pub fn router_writes(sim: &rackpipe_ros_sim::Simulator) -> u64 {
+    sim.stats()
+        .by_route
+        .iter()
+        .filter(|(route, _)| !route.starts_with("GET "))
+        .filter(|(route, _)| !route.ends_with("/print") && !route.ends_with("/export"))
+        .map(|(_, n)| n)
+        .sum()
+}
