@@ -205,3 +205,64 @@ fn completions_man_pages_and_schemas() {
     let out = run("ros-render", &["schema", "no-such-kind"], None);
     assert_eq!(out.code, 64, "{}", out.stderr);
 }
+
+/// A renamed flag's old spelling still parses (a hidden alias for one release: README,
+/// "Flags"), and `VERB --help` shows only the new name.
+#[test]
+fn old_flag_spellings_still_parse_and_help_shows_the_new_names() {
+    // Each command line stops before any connection (no key, no token, a loopback host).
+    let cases: &[(&str, &[&str], &str, &str)] = &[
+        (
+            "haproxy-gen",
+            &["plan", SMALL, "--target", "lb1=127.0.0.1:1"],
+            "--target",
+            "--node",
+        ),
+        (
+            "nfs-export",
+            &[
+                "plan",
+                SMALL,
+                "--host-fingerprint",
+                "SHA256:x",
+                "--target",
+                "127.0.0.1",
+            ],
+            "--host-fingerprint",
+            "--ssh-fingerprint",
+        ),
+        (
+            "pve-sync",
+            &["plan", SMALL, "--concurrency", "4"],
+            "--concurrency",
+            "--parallel",
+        ),
+        (
+            "kubeadm-join",
+            &["apply", SMALL, "--ready-timeout", "5"],
+            "--ready-timeout",
+            "--wait",
+        ),
+    ];
+    for (tool, args, old, new) in cases {
+        let out = run(tool, args, None);
+        assert_ne!(out.code, 0, "{tool} {args:?}: {out:?}");
+        assert!(
+            !out.stderr.contains("unexpected argument"),
+            "{tool}: {old} no longer parses: {}",
+            out.stderr
+        );
+        let help = run(tool, &[args[0], "--help"], None);
+        assert_eq!(help.code, 0, "{tool}");
+        assert!(
+            help.stdout.contains(new),
+            "{tool}: {new} missing:\n{}",
+            help.stdout
+        );
+        assert!(
+            !help.stdout.contains(old),
+            "{tool}: {old} shown:\n{}",
+            help.stdout
+        );
+    }
+}
