@@ -2,41 +2,14 @@
 //! secrets that never print, and parsers of kubeadm's output.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use rackpipe_ssh::{ConnectOptions, HostKeyPolicy, Session, shell_quote};
 
-/// A secret value (bootstrap token, certificate key): `Debug`/`Display` print `<redacted>`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a value.
-    #[must_use]
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value, for writing it where it must go (a config file on the node).
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+/// A secret value (bootstrap token, certificate key): the one secret type
+/// ([`rackpipe_secrets::Secret`]); `Debug`/`Display` never show it.
+pub use rackpipe_secrets::Secret;
 
 /// Where one node is reached and how it is laid out.
 #[derive(Debug, Clone)]
@@ -558,7 +531,7 @@ mod tests {
         let s = format!("token id abcdef.0123456789abcdef key {key} node k8s-worker-1");
         let m = mask_secrets(&s);
         assert_eq!(m, "token id <redacted> key <redacted> node k8s-worker-1");
-        assert_eq!(format!("{:?}", Secret::new("x")), "<redacted>");
+        assert_eq!(format!("{:?}", Secret::new("x")), "Secret(<redacted>)");
     }
 
     proptest! {
