@@ -179,10 +179,20 @@ pub fn check_document(file: &str, document: &Value) -> Result<Vec<String>, Strin
         .into_iter()
         .find_map(|(name, schema)| (name == file).then_some(schema))
         .ok_or_else(|| format!("{file}: not a rackpipe schema"))?;
+    check_against(&schema, document).map_err(|e| format!("{file}: {e}"))
+}
+
+/// Checks a document against `schema` (a tool's own document schema, e.g. generated with
+/// [`schema_of`]; references to the model's schemas resolve locally): every violation as
+/// `PATH: message` (empty: valid).
+///
+/// # Errors
+/// The schema does not compile.
+pub fn check_against(schema: &Value, document: &Value) -> Result<Vec<String>, String> {
     let validator = jsonschema::options()
         .with_retriever(Committed)
-        .build(&schema)
-        .map_err(|e| format!("{file}: {e}"))?;
+        .build(schema)
+        .map_err(|e| e.to_string())?;
     Ok(validator
         .iter_errors(document)
         .map(|e| format!("{}: {e}", e.instance_path()))

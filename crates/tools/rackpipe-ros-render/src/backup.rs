@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 use crate::rest::{Error, RestClient};
 
 /// One stored file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct BackupFile {
     /// Local path.
     pub path: String,
@@ -261,8 +261,17 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// Printed by `ros-render backup`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The file under `schemas/` of the document `ros-render backup` prints ([`backup_schema`]).
+pub const BACKUP_SCHEMA: &str = "router-backup.schema.json";
+
+/// The schema of [`BackupResult`] (committed as `schemas/router-backup.schema.json`).
+#[must_use]
+pub fn backup_schema() -> Value {
+    rackpipe_model::schema::schema_of::<BackupResult>(BACKUP_SCHEMA)
+}
+
+/// Printed by `ros-render backup` (kind `Backup`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct BackupResult {
     /// Always `rackpipe/v1`.
     #[serde(rename = "apiVersion")]

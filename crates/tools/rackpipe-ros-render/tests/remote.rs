@@ -562,6 +562,14 @@ async fn backup_downloads_export_and_binary_with_checksums() {
         .await
         .unwrap();
     assert_eq!(result.files.len(), 2);
+    // The document matches its committed schema (RACKPIPE_BLESS=1 regenerates it).
+    let schema = rackpipe_ros_render::backup::backup_schema();
+    let file = rackpipe_ros_render::backup::BACKUP_SCHEMA;
+    rackpipe_model::schema::check_committed(file, &schema).unwrap();
+    assert_eq!(
+        rackpipe_model::schema::check_against(&schema, &serde_json::to_value(&result).unwrap()),
+        Ok(Vec::new())
+    );
     let export = std::fs::read_to_string(&result.files[0].path).unwrap();
     assert!(export.contains("add name=br-backup"), "{export}");
     assert!(result.files[0].path.ends_with(".rsc"));
@@ -596,12 +604,8 @@ async fn site_connection_resolves_file_password() {
     })
     .await
     .unwrap();
-    let conn = Connection::from_site(
-        &site,
-        Some(&sim.base_url()),
-        Some(Trust::LoopbackHttp),
-    )
-    .unwrap();
+    let conn =
+        Connection::from_site(&site, Some(&sim.base_url()), Some(Trust::LoopbackHttp)).unwrap();
     assert!(!format!("{conn:?}").contains(PASSWORD));
     let client = RestClient::new(&conn).unwrap();
     assert_eq!(client.list("/system/identity").await.unwrap().len(), 1);
@@ -618,12 +622,9 @@ async fn site_connection_resolves_file_password() {
         .as_str()
         .starts_with("vault:")
     {
-        let err = Connection::from_site(
-            &original,
-            Some(&sim.base_url()),
-            Some(Trust::LoopbackHttp),
-        )
-        .unwrap_err();
+        let err =
+            Connection::from_site(&original, Some(&sim.base_url()), Some(Trust::LoopbackHttp))
+                .unwrap_err();
         assert!(
             err.to_string().starts_with("router.management.password: "),
             "{err}"
