@@ -32,8 +32,16 @@ const RUNS: usize = 3;
 
 struct NoSecrets;
 impl SecretSource for NoSecrets {
-    fn resolve(&self, r: &SecretRef) -> Result<String, String> {
-        Err(format!("{r}: not used"))
+    fn resolve(
+        &self,
+        r: &SecretRef,
+        field: &str,
+    ) -> Result<rackpipe_secrets::Secret, rackpipe_secrets::Error> {
+        Err(rackpipe_secrets::Error::new(
+            field,
+            r.as_str(),
+            rackpipe_secrets::ErrorKind::NotFound("not used".to_owned()),
+        ))
     }
 }
 

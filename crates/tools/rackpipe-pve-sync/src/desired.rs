@@ -10,14 +10,8 @@ use rackpipe_proxmox::normalize::encode_sshkeys;
 
 use crate::Error;
 
-/// Resolves a secret reference (`env:`, `file:`, `vault:`) to its value.
-pub trait SecretSource: Send + Sync {
-    /// The secret's value, or a one-line reason (never the secret).
-    ///
-    /// # Errors
-    /// When the reference cannot be resolved.
-    fn resolve(&self, reference: &SecretRef) -> Result<String, String>;
-}
+pub use rackpipe_secrets::SecretSource;
+use rackpipe_secrets::{ErrorKind, Secret};
 
 /// Resolves `env:NAME`, `file:PATH` and `vault:MOUNT/PATH#KEY` with the process's
 /// [`rackpipe_secrets::Resolver::global`] (Vault from `VAULT_ADDR`, `VAULT_CACERT`,
@@ -28,7 +22,11 @@ pub trait SecretSource: Send + Sync {
 pub struct EnvFileSecrets;
 
 impl SecretSource for EnvFileSecrets {
-    fn resolve(&self, reference: &SecretRef) -> Result<String, String> {
+    fn resolve(
+        &self,
+        reference: &SecretRef,
+        field: &str,
+    ) -> Result<Secret, rackpipe_secrets::Error> {
         let resolver = rackpipe_secrets::Resolver::global();
         let key = reference
             .as_str()
@@ -41,16 +39,67 @@ impl SecretSource for EnvFileSecrets {
             return std::env::var(key)
                 .ok()
                 .filter(|v| !v.is_empty())
+                .map(Secret::new)
                 .ok_or_else(|| {
-                    format!(
-                        "{reference}: VAULT_ADDR is not set; set it (and VAULT_TOKEN or VAULT_JWT_ROLE), or export the value as environment variable {key}"
+                    rackpipe_secrets::Error::new(
+                        field,
+                        reference.as_str(),
+                        ErrorKind::NotConfigured(format!(
+                            "VAULT_ADDR is not set; set it (and VAULT_TOKEN or VAULT_JWT_ROLE), or export the value as environment variable {key}"
+                        )),
                     )
                 });
         }
-        resolver
-            .resolve(reference, "")
-            .map(rackpipe_secrets::Secret::into_exposed)
-            .map_err(|e| e.reason())
+        resolver.resolve(reference, field)
+    }
+}
+
+/// The SSH keys of every guest's `cloud_init`, resolved at once: every reference that fails is
+/// reported in one error (one line each, with its field path), not one per run.
+struct ResolvedKeys(BTreeMap<String, Secret>);
+
+impl ResolvedKeys {
+    fn resolve(pve: &Proxmox, secrets: &dyn SecretSource) -> Result<Self, Error> {
+        let wanted: Vec<(&SecretRef, String)> = pve
+            .guests
+            .iter()
+            .enumerate()
+            .flat_map(|(i, g)| {
+                g.cloud_init.iter().flat_map(move |ci| {
+                    ci.ssh_keys.iter().enumerate().map(move |(ki, r)| {
+                        (r, format!("proxmox.guests[{i}].cloud_init.ssh_keys[{ki}]"))
+                    })
+                })
+            })
+            .collect();
+        let fields: Vec<String> = wanted.iter().map(|(_, f)| f.clone()).collect();
+        match rackpipe_secrets::resolve_all(secrets, wanted) {
+            Ok(values) => Ok(Self(fields.into_iter().zip(values).collect())),
+            Err(unresolved) if unresolved.errors().len() == 1 => {
+                let e = unresolved.first();
+                Err(Error::Secret {
+                    field: e.field().to_owned(),
+                    message: e.reason(),
+                })
+            }
+            Err(unresolved) => Err(Error::Secrets(unresolved)),
+        }
+    }
+}
+
+impl SecretSource for ResolvedKeys {
+    fn resolve(
+        &self,
+        reference: &SecretRef,
+        field: &str,
+    ) -> Result<Secret, rackpipe_secrets::Error> {
+        self.0.get(field).cloned().ok_or_else(|| {
+            rackpipe_secrets::Error::new(
+                field,
+                reference.as_str(),
+                ErrorKind::Internal("not resolved beforehand".to_owned()),
+            )
+        })
     }
 }
 
@@ -205,6 +254,7 @@ fn site_err(field: String, message: String) -> Error {
 /// VMIDs or names, bad disk slots; [`Error::Secret`] for SSH keys that cannot be read.
 #[allow(clippy::too_many_lines)]
 pub fn desired(pve: &Proxmox, secrets: &dyn SecretSource) -> Result<Desired, Error> {
+    let secrets = &ResolvedKeys::resolve(pve, secrets)?;
     let node_names: Vec<&str> = pve.nodes.iter().map(|n| n.name.as_str()).collect();
     let mut templates = Vec::new();
     for (i, t) in pve.templates.iter().enumerate() {
@@ -512,11 +562,12 @@ fn guest(
         if !ci.ssh_keys.is_empty() {
             let mut keys = Vec::new();
             for (ki, r) in ci.ssh_keys.iter().enumerate() {
-                let key = secrets.resolve(r).map_err(|message| Error::Secret {
-                    field: format!("{field}.cloud_init.ssh_keys[{ki}]"),
-                    message,
+                let path = format!("{field}.cloud_init.ssh_keys[{ki}]");
+                let key = secrets.resolve(r, &path).map_err(|e| Error::Secret {
+                    field: path.clone(),
+                    message: e.reason(),
                 })?;
-                keys.push(key.trim().to_owned());
+                keys.push(key.expose().trim().to_owned());
             }
             config.insert("sshkeys".to_owned(), encode_sshkeys(&keys.join("\n")));
         }
@@ -594,8 +645,8 @@ mod tests {
 
     struct Key;
     impl SecretSource for Key {
-        fn resolve(&self, _: &SecretRef) -> Result<String, String> {
-            Ok("ssh-ed25519 AAAA a@b\n".into())
+        fn resolve(&self, _: &SecretRef, _: &str) -> Result<Secret, rackpipe_secrets::Error> {
+            Ok(Secret::new("ssh-ed25519 AAAA a@b\n"))
         }
     }
 
@@ -655,13 +706,33 @@ proxmox:
         }
     }
 
+    /// Issue 17: every missing SSH key of the site is named in one run, with its field path.
+    #[test]
+    fn every_missing_key_is_reported_at_once() {
+        let two = SITE.replace(
+            r#"ssh_keys: ["env:KEY"]"#,
+            r#"ssh_keys: ["env:RACKPIPE_UNSET_KEY_A", "env:CARGO_PKG_NAME", "env:RACKPIPE_UNSET_KEY_B"]"#,
+        );
+        let site = rackpipe_model::load_and_validate("t.yaml", two.as_bytes())
+            .unwrap()
+            .site;
+        let e = desired(site.proxmox.as_ref().unwrap(), &EnvFileSecrets).unwrap_err();
+        assert!(matches!(e, Error::Secrets(_)), "{e:?}");
+        assert!(!e.is_transient());
+        assert_eq!(
+            e.to_string(),
+            "proxmox.guests[0].cloud_init.ssh_keys[0]: env:RACKPIPE_UNSET_KEY_A: environment variable RACKPIPE_UNSET_KEY_A is not set\n\
+             proxmox.guests[0].cloud_init.ssh_keys[2]: env:RACKPIPE_UNSET_KEY_B: environment variable RACKPIPE_UNSET_KEY_B is not set"
+        );
+    }
+
     #[test]
     fn vault_refs_read_the_key_from_the_environment() {
         if std::env::var_os("VAULT_ADDR").is_some() {
             return; // Vault is configured: the reference goes to Vault.
         }
         let r: SecretRef = "vault:kv/x#RACKPIPE_TEST_UNSET_KEY".parse().unwrap();
-        let e = EnvFileSecrets.resolve(&r).unwrap_err();
+        let e = EnvFileSecrets.resolve(&r, "f").unwrap_err().to_string();
         assert!(
             e.contains("environment variable RACKPIPE_TEST_UNSET_KEY"),
             "{e}"

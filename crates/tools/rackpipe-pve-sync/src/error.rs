@@ -32,6 +32,9 @@ pub enum Error {
         /// What was wrong (never the secret).
         message: String,
     },
+    /// Several secrets could not be resolved: each with its field path, one line each.
+    #[error(transparent)]
+    Secrets(rackpipe_secrets::Unresolved),
     /// The API failed for a guest or another object.
     #[error("{what}: {source}")]
     Api {

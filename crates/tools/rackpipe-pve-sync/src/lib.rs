@@ -50,8 +50,16 @@ pub fn has_owner_tag(tags: &str) -> bool {
 pub fn check(site: &rackpipe_model::Site) -> Vec<rackpipe_model::Diagnostic> {
     struct Placeholder;
     impl SecretSource for Placeholder {
-        fn resolve(&self, _: &rackpipe_model::types::SecretRef) -> Result<String, String> {
-            Ok("ssh-ed25519 placeholder".to_owned())
+        fn resolve(
+            &self,
+            _: &rackpipe_model::types::SecretRef,
+            _: &str,
+        ) -> Result<rackpipe_secrets::Secret, rackpipe_secrets::Error> {
+            Ok(rackpipe_secrets::Secret::new("ssh-ed25519 placeholder"))
+        }
+
+        fn redacts(&self) -> bool {
+            true
         }
     }
     let Some(pve) = &site.proxmox else {

@@ -21,8 +21,14 @@ pub const TOKEN: &str = "ci@pve!sync=4f1c-secret";
 pub struct FakeSecrets;
 
 impl SecretSource for FakeSecrets {
-    fn resolve(&self, _: &SecretRef) -> Result<String, String> {
-        Ok("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKxx ci@rackpipe".to_owned())
+    fn resolve(
+        &self,
+        _: &SecretRef,
+        _: &str,
+    ) -> Result<rackpipe_secrets::Secret, rackpipe_secrets::Error> {
+        Ok(rackpipe_secrets::Secret::new(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKxx ci@rackpipe",
+        ))
     }
 }
 
