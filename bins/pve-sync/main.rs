@@ -214,9 +214,9 @@ fn client(site: &Site, conn: &Conn) -> Result<Client, CliError> {
         Ok(secret) => secret.into_exposed(),
         Err(e) if e.is_transient() => return Err(CliError::transient(e.to_string())),
         Err(_) => EnvFileSecrets
-("{field}: {m}")))?,!            .resolve(&pve.api.token, field)
+            .resolve(&pve.api.token, field)
             .map_err(|e| CliError::error(e.to_string()))?
-            .into_exposed(),!("{field}: {m}")))?,
+            .into_exposed(),
     };
     let token = ApiToken::parse(&token_text)
         .map_err(|e| CliError::error(format!("proxmox.api.token: {e}")))?;
