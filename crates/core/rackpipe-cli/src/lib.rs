@@ -463,14 +463,19 @@ fn render(hooks: &ToolHooks, args: &RenderArgs) -> Result<ExitStatus, CliError> 
     if let Some(dir) = &args.out {
         write_files(dir, &outcome.files)?;
     }
-    emit(&RenderOutput {
+    let document = RenderOutput {
         api_version: API_VERSION.to_owned(),
         kind: "RenderOutput".to_owned(),
         tool: hooks.name.to_owned(),
         site: loaded.site.metadata.name.to_string(),
         files: outcome.files,
         desired: outcome.desired,
-    })?;
+    };
+    match output::format() {
+        // The listing says where the files went.
+        Format::Text => emit_text(&output::render_output(&document, args.out.as_deref()))?,
+        _ => emit(&document)?,
+    }
     Ok(ExitStatus::Success)
 }
 

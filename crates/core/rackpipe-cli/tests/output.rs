@@ -114,3 +114,14 @@ fn an_apply_result_with_the_site_embedded_names_the_site() {
          pve-sync: 0 created, 0 updated, 0 deleted.\n"
     );
 }
+
+#[test]
+fn a_render_listing_says_where_the_files_went() {
+    let render: rackpipe_model::documents::RenderOutput =
+        serde_json::from_value(document("render-nfs-export")).unwrap();
+    let text = output::render_output(&render, Some(std::path::Path::new("out")));
+    assert!(
+        text.starts_with("nfs-export: 8 files for site rachuna-net, written under out\n"),
+        "{text}"
+    );
+}
