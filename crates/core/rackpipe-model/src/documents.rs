@@ -353,7 +353,7 @@ pub struct ApplyResult {
 
 /// The body of a document of its own kind (a tool's report: `EtcdSnapshotList`,
 /// `VaultInit`, ...), printed in a [`Document`].
-pub trait Kind {
+pub trait Kind: Serialize {
     /// The document's `kind`.
     const KIND: &'static str;
 }

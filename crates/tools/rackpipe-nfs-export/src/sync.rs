@@ -162,7 +162,7 @@ impl Destination {
 }
 
 /// Which way [`sync`] copies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Directory → NAS.
@@ -183,7 +183,7 @@ pub struct SyncOptions {
 }
 
 /// One copied file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Copied {
     /// File name.
     pub name: String,
@@ -191,8 +191,9 @@ pub struct Copied {
     pub size: u64,
 }
 
-/// What [`sync`] did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What [`sync`] did. `nfs-export sync` prints it in the one document envelope
+/// ([`SyncReport::document`]: kind `NfsSync`, schema `schemas/nfs-sync.schema.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct SyncReport {
     /// `nfs://HOST:PORT/PATH`.
     pub destination: String,
@@ -212,6 +213,30 @@ pub struct SyncReport {
     pub unchanged: usize,
     /// Bytes copied.
     pub bytes: u64,
+}
+
+impl rackpipe_model::documents::Kind for SyncReport {
+    const KIND: &'static str = "NfsSync";
+}
+
+/// The file under `schemas/` of the `NfsSync` document ([`sync_schema`]).
+pub const SYNC_SCHEMA: &str = "nfs-sync.schema.json";
+
+/// The schema of the `NfsSync` document.
+#[must_use]
+pub fn sync_schema() -> serde_json::Value {
+    rackpipe_model::schema::schema_of::<rackpipe_model::documents::Document<SyncReport>>(
+        SYNC_SCHEMA,
+    )
+}
+
+impl SyncReport {
+    /// The report in the one document envelope: `{"apiVersion", "kind": "NfsSync", "tool",
+    /// "site", <the report's fields>}`.
+    #[must_use]
+    pub fn document(self, site: &str) -> rackpipe_model::documents::Document<Self> {
+        rackpipe_model::documents::Document::of("nfs-export", site, self)
+    }
 }
 
 /// Size and modification time (whole seconds since the epoch) of a backup file.

@@ -135,6 +135,17 @@ fn push_prune_and_pull_through_ganesha() {
     let first = sync(&dest, &local, &options(Direction::Push, true)).unwrap();
     assert_eq!(names(&first.copied), ["a.db", "b.db", "a.json", "b.json"]);
     assert_eq!(first.bytes, 300_000 + 7 + 5 + 7);
+    // The document `nfs-export sync` prints matches its committed schema (RACKPIPE_BLESS=1
+    // regenerates it).
+    let schema = rackpipe_nfs_export::sync::sync_schema();
+    rackpipe_model::schema::check_committed(rackpipe_nfs_export::sync::SYNC_SCHEMA, &schema)
+        .unwrap();
+    let doc = serde_json::to_value(first.clone().document("lab")).unwrap();
+    assert_eq!(doc["kind"], "NfsSync");
+    assert_eq!(
+        rackpipe_model::schema::check_against(&schema, &doc),
+        Ok(Vec::new())
+    );
     let on_nas = root.join("pve/etcd/lab");
     assert_eq!(
         std::fs::read(on_nas.join("a.db")).unwrap(),
