@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use rackpipe_cli::driver::{Context, NoArgs, Tool};
-use rackpipe_cli::flags::{TimeoutArg, TlsArgs, UrlArg};
+use rackpipe_cli::flags::ApiArgs;
 use rackpipe_cli::{ApplyArgs, CliError, ExitStatus, SiteArg};
 use rackpipe_model::Site;
 use rackpipe_model::documents::Plan;
@@ -22,14 +22,10 @@ use rackpipe_tls::transport::{self, PlainHttp};
 #[derive(Debug, Clone, Args)]
 struct Conn {
     #[command(flatten)]
-    url: UrlArg,
-    #[command(flatten)]
-    tls: TlsArgs,
+    api: ApiArgs<30>,
     /// Requests in flight at most.
     #[arg(long, value_name = "N", alias = "concurrency", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     parallel: u16,
-    #[command(flatten)]
-    timeout: TimeoutArg<30>,
 }
 
 /// pve-sync's own verbs.
@@ -153,7 +149,7 @@ fn client(site: &Site, conn: &Conn) -> Result<Client, CliError> {
         .proxmox
         .as_ref()
         .ok_or_else(|| tool_error(&rackpipe_pve_sync::Error::NoProxmox))?;
-    let url = match &conn.url.url {
+    let url = match &conn.api.url.url {
         Some(u) => u.trim_end_matches('/').to_owned(),
         None => {
             let node = pve
@@ -172,7 +168,7 @@ fn client(site: &Site, conn: &Conn) -> Result<Client, CliError> {
             }
         }
     };
-    let insecure_http = conn.tls.insecure_http;
+    let insecure_http = conn.api.tls.insecure_http;
     let plain = if insecure_http {
         PlainHttp::Loopback
     } else {
@@ -189,9 +185,9 @@ fn client(site: &Site, conn: &Conn) -> Result<Client, CliError> {
         };
         CliError::usage(format!("--url: {e}{hint}"))
     })?;
-    let tls = if let Some(ca) = &conn.tls.ca_file {
+    let tls = if let Some(ca) = &conn.api.tls.ca_file {
         TlsMode::CaFile(ca.clone())
-    } else if let Some(fp) = conn.tls.fingerprint {
+    } else if let Some(fp) = conn.api.tls.fingerprint {
         TlsMode::Pinned(fp)
     } else {
         match &pve.api.tls {
@@ -201,7 +197,7 @@ fn client(site: &Site, conn: &Conn) -> Result<Client, CliError> {
                     CliError::error(format!("proxmox.api.tls.fingerprint_sha256: {e}"))
                 })?)
             }
-            Some(t) if t.ca_file.is_some() && conn.url.url.is_none() => {
+            Some(t) if t.ca_file.is_some() && conn.api.url.url.is_none() => {
                 TlsMode::CaFile(PathBuf::from(t.ca_file.clone().unwrap_or_default()))
             }
             _ => TlsMode::System,
@@ -222,7 +218,7 @@ fn client(site: &Site, conn: &Conn) -> Result<Client, CliError> {
         .map_err(|e| CliError::error(format!("proxmox.api.token: {e}")))?;
     let mut opts = ClientOptions::new(&url, token);
     opts.tls = tls;
-    opts.request_timeout = conn.timeout.duration();
+    opts.request_timeout = conn.api.timeout.duration();
     Client::new(opts).map_err(|e| CliError::error(e.to_string()))
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use rackpipe_cli::driver::{Context, Tool};
-use rackpipe_cli::flags::{HostKeyArgs, SshPortArg, TimeoutArg, TlsArgs, UrlArg};
+use rackpipe_cli::flags::{ApiArgs, HostKeyArgs, SshPortArg};
 use rackpipe_cli::{ApplyArgs, CliError, ExitStatus, RenderOutcome, SiteArg};
 use rackpipe_model::Site;
 use rackpipe_model::documents::Plan;
@@ -17,15 +17,7 @@ use rackpipe_model::load::LoadedSite;
 use rackpipe_ros_render::{Connection, RestClient, Trust};
 
 /// How to reach the router's REST API.
-#[derive(Debug, Clone, Args)]
-struct Conn {
-    #[command(flatten)]
-    url: UrlArg,
-    #[command(flatten)]
-    tls: TlsArgs,
-    #[command(flatten)]
-    timeout: TimeoutArg<30>,
-}
+type Conn = ApiArgs<30>;
 
 /// `plan`'s own flags.
 #[derive(Debug, Args)]

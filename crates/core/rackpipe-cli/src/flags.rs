@@ -202,6 +202,21 @@ pub struct UrlArg {
     pub url: Option<String>,
 }
 
+/// How to reach one HTTPS API: `--url`, the TLS trust flags and `--timeout` (`TIMEOUT`: the
+/// tool's default in seconds).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ApiArgs<const TIMEOUT: u64> {
+    /// `--url`.
+    #[command(flatten)]
+    pub url: UrlArg,
+    /// The TLS trust flags.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// `--timeout`.
+    #[command(flatten)]
+    pub timeout: TimeoutArg<TIMEOUT>,
+}
+
 /// `--host HOST`: reach the one host the tool talks to (over SSH or NFS) at HOST instead of
 /// its site address. `--target` is its old spelling.
 #[derive(Debug, Clone, Default, Args)]
