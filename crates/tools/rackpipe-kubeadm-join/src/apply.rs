@@ -660,7 +660,8 @@ async fn join_node(
 
 /// Polls the API server until `name` is Ready.
 async fn wait_ready(api: &Node, name: &str, timeout: Duration) -> Result<(), JoinError> {
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
     loop {
         let nodes = plan::api_nodes(api).await?;
         if nodes.get(name).is_some_and(|n| n.0) {
@@ -669,7 +670,8 @@ async fn wait_ready(api: &Node, name: &str, timeout: Duration) -> Result<(), Joi
         if Instant::now() >= deadline {
             return Err(JoinError::NotReady {
                 node: name.to_owned(),
-                seconds: timeout.as_secs(),
+                // The time actually waited: a slow last read can run past the deadline.
+                seconds: started.elapsed().as_secs(),
             });
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
