@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use rackpipe_cli::flags::{HostKeyArgs, SshLoginArgs, SshPortArg};
 use rackpipe_cli::{CliError, CommonCommand, ExitStatus, GlobalArgs, SiteArg, ToolCli, ToolHooks};
 use rackpipe_etcd_backup::{
     self as etcd, Document, Kind, SnapshotOptions, SshOptions, TlsOverrides,
@@ -132,8 +133,15 @@ struct ConnArgs {
     insecure_http: bool,
 }
 
-/// Taking the snapshot on a master over SSH.
+/// Taking the snapshot on a master over SSH. The shared SSH flag groups (user, key, port,
+/// host keys) count only with `--via-ssh`.
 #[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("over_ssh")
+        .args(["ssh_user", "ssh_key", "ssh_port", "known_hosts", "ssh_fingerprint"])
+        .multiple(true)
+        .requires("via_ssh")
+))]
 struct SshArgs {
     /// Take the snapshot on a master over SSH (`etcdctl snapshot save`, streamed back) instead
     /// of over gRPC; for runners that cannot reach port 2379.
@@ -143,31 +151,12 @@ struct SshArgs {
     /// site).
     #[arg(long = "ssh-host", value_name = "HOST", requires = "via_ssh")]
     ssh_hosts: Vec<String>,
-    /// Remote user.
-    #[arg(long, default_value = "root", requires = "via_ssh")]
-    ssh_user: String,
-    /// SSH port (for masters without an explicit port).
-    #[arg(long, default_value_t = 22, requires = "via_ssh")]
-    ssh_port: u16,
-    /// Private key file (OpenSSH format, unencrypted). Required with --via-ssh.
-    #[arg(long, value_name = "FILE", requires = "via_ssh")]
-    ssh_key: Option<PathBuf>,
-    /// known_hosts file listing the masters' host keys (always verified; no trust on first use).
-    #[arg(
-        long,
-        value_name = "FILE",
-        conflicts_with = "ssh_fingerprint",
-        requires = "via_ssh"
-    )]
-    known_hosts: Option<PathBuf>,
-    /// Pinned host-key fingerprint (`SHA256:...`), for a single master.
-    #[arg(
-        long,
-        value_name = "SHA256:...",
-        alias = "host-fingerprint",
-        requires = "via_ssh"
-    )]
-    ssh_fingerprint: Option<String>,
+    #[command(flatten)]
+    login: SshLoginArgs,
+    #[command(flatten)]
+    port: SshPortArg,
+    #[command(flatten)]
+    host_keys: HostKeyArgs,
     /// `etcdctl` on the masters.
     #[arg(
         long,
@@ -208,11 +197,11 @@ impl SshArgs {
     fn options(&self, conn: &ConnArgs) -> SshOptions {
         SshOptions {
             hosts: self.ssh_hosts.clone(),
-            user: self.ssh_user.clone(),
-            port: self.ssh_port,
-            key: self.ssh_key.clone(),
-            known_hosts: self.known_hosts.clone(),
-            ssh_fingerprint: self.ssh_fingerprint.clone(),
+            user: self.login.user_or("root"),
+            port: self.port.port_or(22),
+            key: self.login.ssh_key.clone(),
+            known_hosts: self.host_keys.known_hosts.clone(),
+            ssh_fingerprint: self.host_keys.ssh_fingerprint.clone(),
             etcdctl: self.etcdctl.clone(),
             remote_endpoint: self.remote_endpoint.clone(),
             remote_tmp: self.remote_tmp.clone(),
@@ -241,7 +230,7 @@ fn etcd_error(e: etcd::Error) -> CliError {
     }
 }
 
-fn emit<T: Kind>(body: T) -> Result<(), CliError> {
+fn emit<T: Kind + serde::Serialize>(body: T) -> Result<(), CliError> {
     rackpipe_cli::emit(&Document::new(body))
 }
 

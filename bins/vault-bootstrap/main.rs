@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use rackpipe_cli::flags::TimeoutArg;
 use rackpipe_cli::{
     ApplyArgs, CliError, CommonCommand, ExitStatus, GlobalArgs, PlanArgs, RenderOutcome, SiteArg,
     ToolCli, ToolHooks,
@@ -60,9 +61,8 @@ struct ConnectionArgs {
     /// PEM CA bundle the servers' certificates are verified with (default: the system roots).
     #[arg(long, value_name = "FILE")]
     ca_file: Option<PathBuf>,
-    /// Per-request timeout in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-    timeout: u64,
+    #[command(flatten)]
+    timeout: TimeoutArg<10>,
 }
 
 /// How plan/apply (and optionally status) authenticate.
@@ -92,7 +92,7 @@ impl ConnectionArgs {
             nodes: self.nodes.clone(),
             url: self.url.clone(),
             ca_file: self.ca_file.clone(),
-            timeout: Duration::from_secs(self.timeout),
+            timeout: self.timeout.duration(),
         }
     }
 }

@@ -1,45 +1,15 @@
-//! The JSON documents `etcd-backup` prints on stdout: the standard envelope (`apiVersion`,
-//! `kind`) around a typed body. `snapshot` prints the [`crate::Manifest`] itself.
+//! The JSON documents `etcd-backup` prints on stdout: typed bodies in the one envelope
+//! ([`rackpipe_model::documents::Document`]: `apiVersion`, `kind`, the body's fields).
+//! `snapshot` prints the [`crate::Manifest`] itself.
 
 use std::path::PathBuf;
 
-use rackpipe_model::API_VERSION;
+use rackpipe_model::documents::Kind;
 use serde::Serialize;
 
 use crate::drill::DrillReport;
 use crate::list::{Entry, PrunePlan};
 use crate::verify::Verified;
-
-/// A body with its document kind.
-pub trait Kind: Serialize {
-    /// The `kind` of the document (`EtcdSnapshotList`, ...).
-    const KIND: &'static str;
-}
-
-/// `{"apiVersion": "rackpipe/v1", "kind": ..., <the body's fields>}`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Document<T: Kind> {
-    /// Always [`API_VERSION`].
-    #[serde(rename = "apiVersion")]
-    pub api_version: &'static str,
-    /// [`Kind::KIND`] of the body.
-    pub kind: &'static str,
-    /// The body, its fields beside `apiVersion` and `kind`.
-    #[serde(flatten)]
-    pub body: T,
-}
-
-impl<T: Kind> Document<T> {
-    /// The body in its envelope.
-    #[must_use]
-    pub fn new(body: T) -> Self {
-        Self {
-            api_version: API_VERSION,
-            kind: T::KIND,
-            body,
-        }
-    }
-}
 
 /// `list` and `verify --all`: the snapshots at a destination.
 #[derive(Debug, Clone, Serialize)]
@@ -81,6 +51,8 @@ impl Kind for DrillReport {
 
 #[cfg(test)]
 mod tests {
+    use rackpipe_model::documents::Document;
+
     use super::*;
 
     #[test]

@@ -34,7 +34,7 @@ pub mod target;
 pub mod verify;
 
 pub use client::connect;
-pub use documents::{Document, Kind, RestoreResult, SnapshotList};
+pub use documents::{RestoreResult, SnapshotList};
 pub use drill::{DrillOptions, DrillReport, drill};
 pub use error::{Error, Result};
 pub use list::{
@@ -42,6 +42,7 @@ pub use list::{
     retention_of,
 };
 pub use manifest::{Compression, Manifest};
+pub use rackpipe_model::documents::{Document, Kind};
 pub use restore::{RestoreMember, RestorePlan, restore, restore_for_site, restore_member};
 pub use snapshot::{Snapshot, SnapshotOptions, snapshot};
 pub use ssh::{SshMember, SshTarget, snapshot_via_ssh};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rackpipe_model::Site;
-use rackpipe_model::documents::{ApplyResult, Plan};
+use rackpipe_model::documents::{ApplyResult, Document, Plan};
 
 use crate::auth::Credentials;
 use crate::cluster::{
@@ -14,7 +14,7 @@ use crate::cluster::{
 };
 use crate::connect::{Connection, vault_of};
 use crate::desired::desired;
-use crate::documents::Document;
+use crate::documents::document;
 use crate::error::{Error, Result};
 use crate::pgp::pgp_key;
 use crate::plan::{self, ApplyOptions, PlanOptions};
@@ -70,7 +70,7 @@ pub async fn init(
     };
     let cluster = connection.cluster(site)?;
     let report = cluster::init(&cluster, &options).await?;
-    Ok(Document::new(site, report))
+    Ok(document(site, report))
 }
 
 /// Where `unseal` reads the unseal keys from.
@@ -103,7 +103,7 @@ pub async fn unseal(
         ..Default::default()
     };
     let report = cluster::unseal(&cluster, &keys, &options).await?;
-    Ok(Document::new(site, report))
+    Ok(document(site, report))
 }
 
 /// `status`: per-node health and, with credentials, the raft peers.
