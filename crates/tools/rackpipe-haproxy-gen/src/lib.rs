@@ -68,6 +68,10 @@ pub enum Error {
     /// (transient: retry later).
     #[error(transparent)]
     SecretUnavailable(rackpipe_secrets::Error),
+    /// Several secret references could not be resolved: each with its field path, one line
+    /// each (transient when one of them is).
+    #[error(transparent)]
+    Secrets(rackpipe_secrets::Unresolved),
     /// An SSH operation failed.
     #[error(transparent)]
     Ssh(#[from] rackpipe_ssh::Error),
@@ -112,6 +116,7 @@ impl Error {
         match self {
             Self::Ssh(e) => e.is_transient(),
             Self::SecretUnavailable(_) => true,
+            Self::Secrets(unresolved) => unresolved.is_transient(),
             _ => false,
         }
     }

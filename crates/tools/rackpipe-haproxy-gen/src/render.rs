@@ -160,6 +160,7 @@ pub fn render(
         return Err(Error::invalid(diagnostics));
     }
     let env = environment(options.templates_dir.as_deref())?;
+    crate::secrets::check_all(lb, secrets)?;
     let certs = certificates(lb, secrets)?;
     let mut files = Vec::new();
     for inst in &lb.instances {
@@ -190,6 +191,7 @@ pub fn render_instance(
         return Err(Error::invalid(diagnostics));
     }
     let env = environment(options.templates_dir.as_deref())?;
+    crate::secrets::check_all(lb, secrets)?;
     let certs = certificates(lb, secrets)?;
     render_with(&env, site, lb, inst, options, secrets, &certs)
 }
@@ -217,7 +219,7 @@ fn certificates(
             continue;
         }
         let path = format!("load_balancer.services[{i}].tls_certificate");
-        let mut pem = secrets.resolve_at(reference, &path)?;
+        let mut pem = crate::secrets::resolve_at(secrets, reference, &path)?;
         let info = crate::certificate::inspect(&pem).map_err(|reason| Error::Secret {
             path: path.clone(),
             message: format!("{reference}: {reason}"),
@@ -462,7 +464,7 @@ fn context(
         let auth_pass = match &vip.auth_pass {
             Some(reference) => {
                 let path = format!("load_balancer.vips[{i}].auth_pass");
-                let value = secrets.resolve_at(reference, &path)?;
+                let value = crate::secrets::resolve_at(secrets, reference, &path)?;
                 // keepalived splits on white space, reads `#` and `!` as comments, `"` as
                 // quotes and `{ }` as blocks: only printable ASCII outside those goes in.
                 let unsafe_char = |c: char| {

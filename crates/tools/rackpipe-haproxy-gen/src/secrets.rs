@@ -12,42 +12,16 @@ use crate::Error;
 /// The placeholder [`Redacted`] renders (8 characters: a valid VRRP password).
 pub const REDACTED: &str = "********";
 
-/// Where secret values come from.
-pub trait SecretSource {
-    /// The value of `reference`, or a one-line reason it is unavailable (never the value).
-    ///
-    /// # Errors
-    /// When the secret cannot be read.
-    fn resolve(&self, reference: &SecretRef) -> Result<String, String>;
-
-    /// The value of `reference` found at site field `path`. The default wraps
-    /// [`SecretSource::resolve`]'s reason in [`Error::Secret`]; sources backed by
-    /// [`rackpipe_secrets`] report Vault being unreachable as the transient
-    /// [`Error::SecretUnavailable`] (the CLI exits 75).
-    ///
-    /// # Errors
-    /// When the secret cannot be read.
-    fn resolve_at(&self, reference: &SecretRef, path: &str) -> Result<String, Error> {
-        self.resolve(reference).map_err(|message| Error::Secret {
-            path: path.to_owned(),
-            message,
-        })
-    }
-
-    /// Whether this source only stands in for secrets ([`Redacted`]): then certificates from
-    /// secret references are not read or checked, and their files show a placeholder.
-    fn redacts(&self) -> bool {
-        false
-    }
-}
+use rackpipe_secrets::Secret;
+pub use rackpipe_secrets::SecretSource;
 
 /// Resolves nothing: every secret renders as [`REDACTED`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Redacted;
 
 impl SecretSource for Redacted {
-    fn resolve(&self, _: &SecretRef) -> Result<String, String> {
-        Ok(REDACTED.to_owned())
+    fn resolve(&self, _: &SecretRef, _: &str) -> Result<Secret, rackpipe_secrets::Error> {
+        Ok(Secret::new(REDACTED))
     }
 
     fn redacts(&self) -> bool {
@@ -62,36 +36,81 @@ impl SecretSource for Redacted {
 pub struct EnvFileSecrets;
 
 impl SecretSource for EnvFileSecrets {
-    fn resolve(&self, reference: &SecretRef) -> Result<String, String> {
-        SecretSource::resolve(rackpipe_secrets::Resolver::global(), reference)
-    }
-
-    fn resolve_at(&self, reference: &SecretRef, path: &str) -> Result<String, Error> {
-        SecretSource::resolve_at(rackpipe_secrets::Resolver::global(), reference, path)
+    fn resolve(
+        &self,
+        reference: &SecretRef,
+        field: &str,
+    ) -> Result<Secret, rackpipe_secrets::Error> {
+        rackpipe_secrets::Resolver::global().resolve(reference, field)
     }
 }
 
-/// A resolver with explicit settings (tests, or callers not configured from the environment).
-impl SecretSource for rackpipe_secrets::Resolver {
-    fn resolve(&self, reference: &SecretRef) -> Result<String, String> {
-        rackpipe_secrets::Resolver::resolve(self, reference, "")
-            .map(rackpipe_secrets::Secret::into_exposed)
-            .map_err(|e| e.reason())
-    }
+/// The value of `reference` found at site field `path`, as this crate's error: Vault
+/// unreachable is the transient [`Error::SecretUnavailable`] (the CLI exits 75), anything else
+/// [`Error::Secret`].
+///
+/// # Errors
+/// When the secret cannot be read.
+pub fn resolve_at(
+    secrets: &dyn SecretSource,
+    reference: &SecretRef,
+    path: &str,
+) -> Result<String, Error> {
+    secrets
+        .resolve(reference, path)
+        .map(Secret::into_exposed)
+        .map_err(|e| secret_error(e, path))
+}
 
-    fn resolve_at(&self, reference: &SecretRef, path: &str) -> Result<String, Error> {
-        rackpipe_secrets::Resolver::resolve(self, reference, path)
-            .map(rackpipe_secrets::Secret::into_exposed)
-            .map_err(|e| {
-                if e.is_transient() {
-                    Error::SecretUnavailable(e)
-                } else {
-                    Error::Secret {
-                        path: path.to_owned(),
-                        message: e.reason(),
-                    }
-                }
-            })
+fn secret_error(e: rackpipe_secrets::Error, path: &str) -> Error {
+    if e.is_transient() {
+        Error::SecretUnavailable(e)
+    } else {
+        Error::Secret {
+            path: path.to_owned(),
+            message: e.reason(),
+        }
+    }
+}
+
+/// Resolves every secret reference of the load balancer (each VIP's `auth_pass`, each
+/// service's `tls_certificate` from a secret) before anything is rendered, so one run names
+/// every missing one (one line each, with its field path). A single failure is reported as
+/// before ([`Error::Secret`] or [`Error::SecretUnavailable`]).
+///
+/// # Errors
+/// [`Error::Secrets`] when several fail.
+pub fn check_all(
+    lb: &rackpipe_model::loadbalancer::LoadBalancer,
+    secrets: &dyn SecretSource,
+) -> Result<(), Error> {
+    if secrets.redacts() {
+        return Ok(());
+    }
+    let mut wanted: Vec<(&SecretRef, String)> = Vec::new();
+    for (i, svc) in lb.services.iter().enumerate() {
+        if let Some(rackpipe_model::loadbalancer::TlsCertificate::Secret(reference)) =
+            &svc.tls_certificate
+        {
+            wanted.push((
+                reference,
+                format!("load_balancer.services[{i}].tls_certificate"),
+            ));
+        }
+    }
+    for (i, vip) in lb.vips.iter().enumerate() {
+        if let Some(reference) = &vip.auth_pass {
+            wanted.push((reference, format!("load_balancer.vips[{i}].auth_pass")));
+        }
+    }
+    match rackpipe_secrets::resolve_all(secrets, wanted) {
+        Ok(_) => Ok(()),
+        Err(unresolved) if unresolved.errors().len() == 1 => {
+            let e = unresolved.first().clone();
+            let path = e.field().to_owned();
+            Err(secret_error(e, &path))
+        }
+        Err(unresolved) => Err(Error::Secrets(unresolved)),
     }
 }
 
@@ -151,10 +170,14 @@ mod tests {
     #[test]
     fn env_and_file() {
         let r: SecretRef = "env:RACKPIPE_SURELY_UNSET_VAR".parse().unwrap();
-        assert!(EnvFileSecrets.resolve(&r).unwrap_err().contains("not set"));
-        let e = EnvFileSecrets
-            .resolve_at(&r, "load_balancer.vips[0].auth_pass")
-            .unwrap_err();
+        assert!(
+            EnvFileSecrets
+                .resolve(&r, "")
+                .unwrap_err()
+                .to_string()
+                .contains("not set")
+        );
+        let e = resolve_at(&EnvFileSecrets, &r, "load_balancer.vips[0].auth_pass").unwrap_err();
         assert_eq!(
             e.to_string(),
             "load_balancer.vips[0].auth_pass: env:RACKPIPE_SURELY_UNSET_VAR: environment variable RACKPIPE_SURELY_UNSET_VAR is not set"
@@ -164,7 +187,7 @@ mod tests {
         let file = dir.path().join("pw");
         std::fs::write(&file, "abc\n").unwrap();
         let r: SecretRef = format!("file:{}", file.display()).parse().unwrap();
-        assert_eq!(EnvFileSecrets.resolve(&r).unwrap(), "abc");
+        assert_eq!(EnvFileSecrets.resolve(&r, "").unwrap().expose(), "abc");
     }
 
     #[test]
@@ -179,9 +202,7 @@ mod tests {
             .token(rackpipe_secrets::Secret::new("t"))
             .build();
         let r: SecretRef = "vault:kv/lb#auth_pass".parse().unwrap();
-        let e = resolver
-            .resolve_at(&r, "load_balancer.vips[0].auth_pass")
-            .unwrap_err();
+        let e = resolve_at(&resolver, &r, "load_balancer.vips[0].auth_pass").unwrap_err();
         assert!(matches!(e, Error::SecretUnavailable(_)), "{e}");
         assert!(e.is_transient());
         assert!(

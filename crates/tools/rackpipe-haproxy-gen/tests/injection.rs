@@ -29,6 +29,7 @@ use rackpipe_haproxy_gen::daemon::check_haproxy_file;
 use rackpipe_haproxy_gen::{Error, RenderOptions, SecretSource, render_instance};
 use rackpipe_model::documents::RenderedFile;
 use rackpipe_model::types::SecretRef;
+use rackpipe_secrets::Secret;
 use serde_json::Value;
 
 /// The benign value (each field adds its prefix).
@@ -99,8 +100,8 @@ const OTHER_PASS: &str = "s3cr3tpw";
 /// Every secret is `pass`.
 struct Pass(String);
 impl SecretSource for Pass {
-    fn resolve(&self, _: &SecretRef) -> Result<String, String> {
-        Ok(self.0.clone())
+    fn resolve(&self, _: &SecretRef, _: &str) -> Result<Secret, rackpipe_secrets::Error> {
+        Ok(Secret::new(self.0.clone()))
     }
 }
 

@@ -12,16 +12,17 @@ use rackpipe_haproxy_gen::daemon::{check_haproxy_file, check_keepalived_file};
 use rackpipe_haproxy_gen::{Redacted, RenderOptions, SecretSource, render};
 use rackpipe_model::documents::RenderedFile;
 use rackpipe_model::types::SecretRef;
+use rackpipe_secrets::Secret;
 
 /// Every secret is `s3cr3tpw`, except references to a `pem` key (`tls_certificate`), which
 /// hold a test certificate, its CA and its key.
 struct Fixed;
 impl SecretSource for Fixed {
-    fn resolve(&self, reference: &SecretRef) -> Result<String, String> {
+    fn resolve(&self, reference: &SecretRef, _: &str) -> Result<Secret, rackpipe_secrets::Error> {
         if reference.as_str().ends_with("#pem") {
-            Ok(test_pem())
+            Ok(Secret::new(test_pem()))
         } else {
-            Ok("s3cr3tpw".to_owned())
+            Ok(Secret::new("s3cr3tpw"))
         }
     }
 }
@@ -220,8 +221,8 @@ fn secrets_never_reach_redacted_output() {
 fn too_long_vrrp_password_is_an_error_naming_the_field() {
     struct Long;
     impl SecretSource for Long {
-        fn resolve(&self, _: &SecretRef) -> Result<String, String> {
-            Ok("muchtoolongpassword".to_owned())
+        fn resolve(&self, _: &SecretRef, _: &str) -> Result<Secret, rackpipe_secrets::Error> {
+            Ok(Secret::new("muchtoolongpassword"))
         }
     }
     let site = load(&full_site());
@@ -233,6 +234,54 @@ fn too_long_vrrp_password_is_an_error_naming_the_field() {
         "{err}"
     );
     assert!(!err.contains("muchtoolong"), "{err}");
+}
+
+/// Issue 17: every missing secret of the load balancer is named in one run, one line each with
+/// its field path (not one per run).
+#[test]
+fn every_missing_secret_is_reported_at_once() {
+    struct Missing;
+    impl SecretSource for Missing {
+        fn resolve(&self, r: &SecretRef, field: &str) -> Result<Secret, rackpipe_secrets::Error> {
+            Err(rackpipe_secrets::Error::new(
+                field,
+                r.as_str(),
+                rackpipe_secrets::ErrorKind::NotFound("nope".to_owned()),
+            ))
+        }
+    }
+    let mut site = load(&full_site());
+    // A second reference (the example has one): the same VIP twice, checked before rendering.
+    let lb = {
+        let lb = site.load_balancer.as_mut().unwrap();
+        let mut vip = lb.vips[0].clone();
+        vip.auth_pass = Some("env:RP_TEST_SECOND_PASS".parse().unwrap());
+        lb.vips.push(vip);
+        lb.clone()
+    };
+    let lb = &lb;
+    let mut expected = Vec::new();
+    for (i, svc) in lb.services.iter().enumerate() {
+        if let Some(rackpipe_model::loadbalancer::TlsCertificate::Secret(r)) = &svc.tls_certificate
+        {
+            expected.push(format!(
+                "load_balancer.services[{i}].tls_certificate: {r}: nope"
+            ));
+        }
+    }
+    for (i, vip) in lb.vips.iter().enumerate() {
+        if let Some(r) = &vip.auth_pass {
+            expected.push(format!("load_balancer.vips[{i}].auth_pass: {r}: nope"));
+        }
+    }
+    assert!(expected.len() >= 2, "{expected:?}");
+    let err = rackpipe_haproxy_gen::secrets::check_all(lb, &Missing).unwrap_err();
+    assert!(
+        matches!(err, rackpipe_haproxy_gen::Error::Secrets(_)),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
+    assert_eq!(err.to_string(), expected.join("\n"));
 }
 
 /// Generated variants: every combination of mode, check kind, balance, SNI and TLS that the

@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 use common::{G, load, rand_u32, site_yaml};
 use rackpipe_haproxy_gen::{RenderOptions, SecretSource, render};
 use rackpipe_model::types::SecretRef;
+use rackpipe_secrets::Secret;
 
 struct Fixed;
 impl SecretSource for Fixed {
-    fn resolve(&self, _: &SecretRef) -> Result<String, String> {
-        Ok("vrrp1234".to_owned())
+    fn resolve(&self, _: &SecretRef, _: &str) -> Result<Secret, rackpipe_secrets::Error> {
+        Ok(Secret::new("vrrp1234"))
     }
 }
 
