@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
-use rackpipe_model::documents::{Action, Change, ChangeCounts, Plan};
+use rackpipe_model::documents::{Action, Change, Plan};
 use rackpipe_model::kubernetes::Retention;
 use serde::Serialize;
 
@@ -304,18 +304,13 @@ impl PrunePlan {
             .filter(|d| d.keep)
             .map(|d| d.id.clone())
             .collect();
-        Plan {
-            api_version: rackpipe_model::API_VERSION.to_owned(),
-            kind: "Plan".into(),
-            tool: "etcd-backup".into(),
-            site: site.to_owned(),
-            desired_digest: digest(&keep),
-            observed_digest: digest(&listing),
-            summary: ChangeCounts::of(&changes),
+        Plan::new(
+            "etcd-backup",
+            site,
+            digest(&keep),
+            digest(&listing),
             changes,
-            unmanaged: Vec::new(),
-            requests: None,
-        }
+        )
     }
 }
 
