@@ -240,7 +240,8 @@ impl Lab {
                 .clone()
                 .or_else(|| std::env::var_os("RACKPIPE_KUBEADM_STANDIN").map(PathBuf::from))
                 .unwrap_or_else(|| {
-                    source_root().join("crates/tools/rackpipe-kubeadm-join/standin/kubeadm-standin.py")
+                    source_root()
+                        .join("crates/tools/rackpipe-kubeadm-join/standin/kubeadm-standin.py")
                 });
             if !script.is_file() {
                 return Err(LabError::State(format!(
