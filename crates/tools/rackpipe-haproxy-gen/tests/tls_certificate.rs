@@ -259,7 +259,8 @@ fn openssl_key_formats_are_accepted_and_bad_pems_rejected() {
     }
     let (cert, _) = make_server(dir.path(), KeyKind::EcSec1, "0x200");
     let (_, other) = make_server(dir.path(), KeyKind::EcSec1, "0x201");
-    let e = rackpipe_haproxy_gen::certificate::inspect(&bundle(dir.path(), &cert, &other)).unwrap_err();
+    let e =
+        rackpipe_haproxy_gen::certificate::inspect(&bundle(dir.path(), &cert, &other)).unwrap_err();
     assert!(
         e.starts_with(&format!(
             "the private key does not match the certificate (CN={NAME}, serial 02:00)"

@@ -190,7 +190,9 @@ fn addon_manifests_are_kubernetes_objects_and_values_are_mappings() {
 fn validate_reports_an_artefact_without_a_well_formed_pin() {
     let mut site = example("rachuna-net");
     assert!(
-        rackpipe_kubeadm_join::check(&site).iter().all(|d| !d.is_error()),
+        rackpipe_kubeadm_join::check(&site)
+            .iter()
+            .all(|d| !d.is_error()),
         "{:?}",
         rackpipe_kubeadm_join::check(&site)
     );

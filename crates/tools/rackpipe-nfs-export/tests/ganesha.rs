@@ -149,7 +149,11 @@ fn ganesha_enforces_rendered_client_specs_across_namespaces() {
 
     let (site, _) =
         rackpipe_model::load("ganesha.yaml", site(&root).as_bytes()).expect("site loads");
-    assert!(rackpipe_nfs_export::check(&site).iter().all(|d| !d.is_error()));
+    assert!(
+        rackpipe_nfs_export::check(&site)
+            .iter()
+            .all(|d| !d.is_error())
+    );
     let files = rackpipe_nfs_export::render(&site, None).expect("render");
     let exports = files
         .iter()
