@@ -152,17 +152,7 @@ impl fmt::Debug for Client {
 }
 
 fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cur = e.source();
-    }
-    one_line(&out)
+    one_line(&transport::error_chain(err))
 }
 
 impl Client {

@@ -240,6 +240,23 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder().redirect(same_origin_redirects())
 }
 
+/// An error and its sources on one line (`outer: inner: cause`), a source whose text the line
+/// already holds left out, newlines made spaces: how every client shows a transport error.
+#[must_use]
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = e.source();
+    }
+    out.replace('\n', " ")
+}
+
 /// Why a reply body was not read.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {

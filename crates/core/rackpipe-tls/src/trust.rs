@@ -165,32 +165,18 @@ pub fn http_client(
     };
     configure(builder)
         .build()
-        .map_err(|e| TrustError::Build(chain(&e)))
+        .map_err(|e| TrustError::Build(crate::transport::error_chain(&e)))
 }
 
 fn ca_certificates(pem: &[u8], what: String) -> Result<Vec<reqwest::Certificate>, TrustError> {
     let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| TrustError::CaNotPem {
         what: what.clone(),
-        reason: chain(&e),
+        reason: crate::transport::error_chain(&e),
     })?;
     if certs.is_empty() {
         return Err(TrustError::CaEmpty { what });
     }
     Ok(certs)
-}
-
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cur = e.source();
-    }
-    out.replace('\n', " ")
 }
 
 /// The server presented a certificate other than the pinned one: what the pinning verifier

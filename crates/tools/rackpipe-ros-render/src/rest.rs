@@ -271,17 +271,7 @@ impl fmt::Debug for RestClient {
 }
 
 fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let c = cause.to_string();
-        if !text.contains(&c) {
-            text.push_str(": ");
-            text.push_str(&c);
-        }
-        source = cause.source();
-    }
-    text.replace('\n', " ")
+    transport::error_chain(err)
 }
 
 impl RestClient {
