@@ -310,7 +310,7 @@ fn sync(args: &SyncArgs, ctx: &Context<'_>) -> Result<ExitStatus, CliError> {
         report.deleted.len(),
         report.unchanged
     );
-    ctx.emit(&report)?;
+    ctx.emit(&report.document(loaded.site.metadata.name.as_str()))?;
     Ok(ExitStatus::Success)
 }
 
