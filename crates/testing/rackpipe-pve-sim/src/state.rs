@@ -314,6 +314,16 @@ impl State {
         }
     }
 
+    /// The volume IDs a guest owns, on every node and storage.
+    pub fn guest_volids(&self, vmid: u32) -> Vec<String> {
+        self.volumes
+            .values()
+            .flatten()
+            .filter(|v| v.vmid == Some(vmid))
+            .map(|v| v.volid.clone())
+            .collect()
+    }
+
     pub fn now(&mut self) -> u64 {
         self.clock += 1;
         self.clock

@@ -577,14 +577,7 @@ pub(super) fn destroy_guest(c: &Ctx, kind: GuestKind) -> ApiResult {
             let Some(g) = st.guests.remove(&vmid) else {
                 return Ok(());
             };
-            let vols: Vec<String> = st
-                .volumes
-                .values()
-                .flatten()
-                .filter(|v| v.vmid == Some(vmid))
-                .map(|v| v.volid.clone())
-                .collect();
-            for v in vols {
+            for v in st.guest_volids(vmid) {
                 log.push(format!("Removing image: {v}"));
                 st.remove_volume(&g.node, &v);
             }

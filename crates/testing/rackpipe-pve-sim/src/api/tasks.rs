@@ -63,14 +63,7 @@ pub(super) fn spawn_task(c: &Ctx, st: &mut State, spec: TaskSpec<'_>, work: Work
                 && let Some(g) = st.guests.remove(&vmid)
             {
                 let node = g.node.clone();
-                let vols: Vec<String> = st
-                    .volumes
-                    .values()
-                    .flatten()
-                    .filter(|v| v.vmid == Some(vmid))
-                    .map(|v| v.volid.clone())
-                    .collect();
-                for v in vols {
+                for v in st.guest_volids(vmid) {
                     st.remove_volume(&node, &v);
                 }
             }
