@@ -43,7 +43,7 @@ pub const DEFAULT_JWT_ENV: &str = "VAULT_ID_TOKEN";
 pub const DEFAULT_JWT_PATH: &str = "jwt";
 
 /// A secret value. `Debug` and `Display` never show it; [`Secret::expose`] does, at the one
-/// place the value is used.
+/// place the value is used. Its bytes are zeroed when it is dropped (`zeroize`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -60,10 +60,16 @@ impl Secret {
         &self.0
     }
 
-    /// The value itself, consuming the wrapper.
+    /// The value itself, consuming the wrapper (the caller now owns the only copy).
     #[must_use]
-    pub fn into_exposed(self) -> String {
-        self.0
+    pub fn into_exposed(mut self) -> String {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 
