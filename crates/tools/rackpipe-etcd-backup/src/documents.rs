@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use rackpipe_model::documents::Kind;
+use rackpipe_model::documents::{Document, Kind};
 use serde::Serialize;
 
 use crate::drill::DrillReport;
@@ -12,7 +12,7 @@ use crate::list::{Entry, PrunePlan};
 use crate::verify::Verified;
 
 /// `list` and `verify --all`: the snapshots at a destination.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SnapshotList {
     /// The destination directory.
     pub dir: PathBuf,
@@ -25,7 +25,7 @@ impl Kind for SnapshotList {
 }
 
 /// `restore`: the data directories made.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RestoreResult {
     /// The snapshot restored.
     pub snapshot: PathBuf,
@@ -49,10 +49,41 @@ impl Kind for DrillReport {
     const KIND: &'static str = "EtcdDrill";
 }
 
+/// Every document kind `etcd-backup` prints with its schema file under `schemas/` and the
+/// generated schema (drift-tested against the committed file): the enveloped bodies and the
+/// snapshot [`crate::Manifest`] (kind `EtcdSnapshot`, printed and written as it is).
+#[must_use]
+pub fn schemas() -> Vec<(&'static str, &'static str, serde_json::Value)> {
+    use rackpipe_model::schema::schema_of;
+    fn enveloped<T: Kind + schemars::JsonSchema>(
+        file: &'static str,
+    ) -> (&'static str, &'static str, serde_json::Value) {
+        (T::KIND, file, schema_of::<Document<T>>(file))
+    }
+    vec![
+        enveloped::<SnapshotList>("etcd-snapshot-list.schema.json"),
+        enveloped::<Verified>("etcd-snapshot-verified.schema.json"),
+        enveloped::<PrunePlan>("etcd-prune.schema.json"),
+        enveloped::<RestoreResult>("etcd-restore.schema.json"),
+        enveloped::<DrillReport>("etcd-drill.schema.json"),
+        (
+            "EtcdSnapshot",
+            "etcd-snapshot.schema.json",
+            schema_of::<crate::Manifest>("etcd-snapshot.schema.json"),
+        ),
+    ]
+}
+
+/// The schema of the document `kind` ([`schemas`]).
+#[must_use]
+pub fn schema_for_kind(kind: &str) -> Option<serde_json::Value> {
+    schemas()
+        .into_iter()
+        .find_map(|(k, _, schema)| (k == kind).then_some(schema))
+}
+
 #[cfg(test)]
 mod tests {
-    use rackpipe_model::documents::Document;
-
     use super::*;
 
     #[test]

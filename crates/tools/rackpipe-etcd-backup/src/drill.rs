@@ -38,7 +38,7 @@ impl Default for DrillOptions {
 }
 
 /// What the drill found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct DrillReport {
     /// The snapshot.
     pub snapshot: PathBuf,

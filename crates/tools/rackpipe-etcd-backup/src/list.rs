@@ -15,7 +15,7 @@ use crate::snapshot::PARTIAL_SUFFIX;
 use crate::verify::verify_with;
 
 /// Verification state of a listed snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum State {
     /// Not checked (listing without `verify`).
@@ -35,14 +35,23 @@ pub enum State {
     Partial,
 }
 
+/// `manifest` is printed as `null` when there is none: the schema says so (the shared
+/// generator turns a plain `Option` of a struct into the struct alone).
+fn nullable_manifest(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let manifest = generator.subschema_for::<Manifest>();
+    schemars::json_schema!({ "oneOf": [manifest, { "type": "null" }] })
+}
+
 /// One snapshot at the destination.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Entry {
     /// The snapshot (or temp) file.
     pub path: PathBuf,
     /// Its manifest, when there is one.
+    #[schemars(schema_with = "nullable_manifest")]
     pub manifest: Option<Manifest>,
     /// When it was taken (manifest), or the file's modification time.
+    #[schemars(with = "Option<String>")]
     pub time: Option<Timestamp>,
     /// File size in bytes (0 when missing).
     pub size: u64,
@@ -264,7 +273,7 @@ pub fn failures(entries: &[Entry]) -> Vec<String> {
 }
 
 /// What prune decided (and did).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PrunePlan {
     /// The destination.
     pub dir: PathBuf,

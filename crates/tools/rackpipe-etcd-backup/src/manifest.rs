@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 pub const MANIFEST_KIND: &str = "EtcdSnapshot";
 
 /// How the snapshot file is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// The raw stream as etcd sent it (`.db`).
@@ -32,7 +32,7 @@ impl Compression {
 }
 
 /// Everything known about one snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Manifest {
     /// Always `rackpipe/v1`.
     #[serde(rename = "apiVersion")]
@@ -73,8 +73,10 @@ pub struct Manifest {
     /// How the file is stored.
     pub compression: Compression,
     /// When the stream was requested.
+    #[schemars(with = "String")]
     pub started_at: Timestamp,
     /// When the file was complete and synced.
+    #[schemars(with = "String")]
     pub finished_at: Timestamp,
     /// The tool that wrote it.
     pub tool: String,

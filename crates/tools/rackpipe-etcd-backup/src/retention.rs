@@ -30,11 +30,12 @@ pub struct Candidate {
 }
 
 /// The decision for one snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Decision {
     /// The candidate's id.
     pub id: String,
     /// Its time.
+    #[schemars(with = "String")]
     pub time: Timestamp,
     /// Kept or to be deleted.
     pub keep: bool,

@@ -16,7 +16,7 @@ const READ_CHUNK: usize = 1024 * 1024;
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
 /// A snapshot that passed verification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Verified {
     /// The snapshot file.
     pub path: PathBuf,

@@ -5,9 +5,9 @@ use crate::common;
 
 use std::path::Path;
 
-use common::{Cluster, start_restored, tools};
+use common::{Cluster, assert_matches_schema, start_restored, tools};
 use etcd_client::GetOptions;
-use rackpipe_etcd_backup::{Error, SnapshotOptions, snapshot, verify};
+use rackpipe_etcd_backup::{Document, Error, RestoreResult, SnapshotOptions, snapshot, verify};
 
 async fn fill(cluster: &Cluster, n: usize) -> i64 {
     let mut c = cluster.client().await.expect("client");
@@ -82,8 +82,10 @@ async fn snapshot_verify_restore_and_damage() {
     let on_disk: rackpipe_etcd_backup::Manifest =
         serde_json::from_slice(&std::fs::read(&snap.manifest_path).unwrap()).unwrap();
     assert_eq!(&on_disk, m);
+    assert_matches_schema(&on_disk);
     let v = verify(&snap.path).expect("verify raw");
     assert!(v.manifest_checked);
+    assert_matches_schema(&Document::new(v));
     // Private whatever the umask: the snapshot holds every Secret of the cluster.
     assert_eq!(
         [mode(&dest), mode(&snap.path), mode(&snap.manifest_path)],
@@ -173,7 +175,11 @@ async fn snapshot_verify_restore_and_damage() {
         }],
         cluster_token: "restored".into(),
     };
-    rackpipe_etcd_backup::restore::restore(&z.path, &plan).expect("restore");
+    let data_dirs = rackpipe_etcd_backup::restore::restore(&z.path, &plan).expect("restore");
+    assert_matches_schema(&Document::new(RestoreResult {
+        snapshot: z.path.clone(),
+        data_dirs,
+    }));
     assert!(data_dir.join("member/snap/db").is_file());
     assert_eq!(mode(&data_dir), 0o700, "the restored data dir is private");
     let err = rackpipe_etcd_backup::restore::restore(&z.path, &plan).unwrap_err();
@@ -241,6 +247,7 @@ async fn snapshot_verify_restore_and_damage() {
     .expect("drill");
     assert_eq!(report.restored_revision, revision);
     assert_eq!(report.restored_key_count, 272);
+    assert_matches_schema(&Document::new(report));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

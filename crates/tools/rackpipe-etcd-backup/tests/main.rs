@@ -3,5 +3,6 @@
 
 mod cluster;
 mod common;
+mod documents;
 mod retention;
 mod ssh;

@@ -4,7 +4,9 @@ use std::path::Path;
 
 use jiff::{Timestamp, ToSpan};
 use rackpipe_etcd_backup::manifest::{Compression, MANIFEST_KIND, Manifest};
-use rackpipe_etcd_backup::{State, list, prune};
+use rackpipe_etcd_backup::{Document, SnapshotList, State, list, prune};
+
+use crate::common::assert_matches_schema;
 
 use rackpipe_model::kubernetes::Retention;
 use sha2::{Digest, Sha256};
@@ -90,6 +92,7 @@ fn sixty_daily_snapshots_keep_exactly_the_policy() {
         monthly: 3,
     };
     let plan = prune(dir, &policy, false).unwrap();
+    assert_matches_schema(&Document::new(plan.clone()));
     assert_eq!(plan.decisions.len(), 60);
     assert!(plan.deleted.is_empty());
     let kept: Vec<String> = plan
@@ -146,6 +149,10 @@ fn sixty_daily_snapshots_keep_exactly_the_policy() {
     let applied = prune(dir, &policy, true).unwrap();
     assert_eq!(applied.deleted.len(), 2 * 49);
     let left = list(dir, true).unwrap();
+    assert_matches_schema(&Document::new(SnapshotList {
+        dir: dir.to_path_buf(),
+        snapshots: left.clone(),
+    }));
     let states: Vec<(String, &State)> = left
         .iter()
         .map(|e| {

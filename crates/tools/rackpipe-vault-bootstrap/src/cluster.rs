@@ -51,7 +51,7 @@ impl Cluster {
 }
 
 /// A node's state from `sys/health` (plus `sys/seal-status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeState {
     /// Unsealed and active (200).
@@ -104,7 +104,7 @@ pub struct InitOptions {
 }
 
 /// The result of [`init`]: only ciphertext and file names, safe to print.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct InitReport {
     /// Node that was initialized.
     pub node: String,
@@ -113,13 +113,13 @@ pub struct InitReport {
     /// Threshold.
     pub threshold: u8,
     /// PGP-encrypted unseal keys (base64), in the order of the PGP keys.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub encrypted_keys: Vec<String>,
     /// PGP-encrypted root token (base64).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encrypted_root_token: Option<String>,
     /// File the plaintext parts went to (mode 0600).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys_file: Option<String>,
 }
 
@@ -404,7 +404,7 @@ impl Default for UnsealOptions {
 }
 
 /// What [`unseal`] did to one node.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct NodeUnseal {
     /// Node name.
     pub node: String,
@@ -417,7 +417,7 @@ pub struct NodeUnseal {
 }
 
 /// The result of [`unseal`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct UnsealReport {
     /// Per node, in order.
     pub nodes: Vec<NodeUnseal>,
@@ -872,7 +872,7 @@ async fn wait_unsealed(node: &Client, keys: &[Secret], timeout: Duration) -> Res
 }
 
 /// One node in [`StatusReport`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct NodeStatus {
     /// Node name.
     pub name: String,
@@ -900,7 +900,7 @@ pub struct NodeStatus {
 }
 
 /// A raft peer from `sys/storage/raft/configuration`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RaftPeer {
     /// Raft node id.
     pub node_id: String,
@@ -913,7 +913,7 @@ pub struct RaftPeer {
 }
 
 /// `vault-bootstrap status` as JSON.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct StatusReport {
     /// Always `rackpipe/v1`.
     #[serde(rename = "apiVersion")]

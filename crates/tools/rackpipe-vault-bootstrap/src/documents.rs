@@ -4,7 +4,7 @@
 use rackpipe_model::Site;
 use rackpipe_model::documents::{Document, Kind};
 
-use crate::cluster::{InitReport, UnsealReport};
+use crate::cluster::{InitReport, StatusReport, UnsealReport};
 
 /// The tool name written into every document.
 pub const TOOL: &str = "vault-bootstrap";
@@ -21,4 +21,38 @@ impl Kind for UnsealReport {
 #[must_use]
 pub fn document<T: Kind>(site: &Site, body: T) -> Document<T> {
     Document::of(TOOL, site.metadata.name.as_str(), body)
+}
+
+/// Every document kind `vault-bootstrap` prints with its schema file under `schemas/` and the
+/// generated schema (drift-tested against the committed file): `VaultInit` and `VaultUnseal`
+/// in the envelope, `VaultStatus` ([`StatusReport`], which carries `apiVersion` and `kind`
+/// itself).
+#[must_use]
+pub fn schemas() -> Vec<(&'static str, &'static str, serde_json::Value)> {
+    use rackpipe_model::schema::schema_of;
+    vec![
+        (
+            InitReport::KIND,
+            "vault-init.schema.json",
+            schema_of::<Document<InitReport>>("vault-init.schema.json"),
+        ),
+        (
+            UnsealReport::KIND,
+            "vault-unseal.schema.json",
+            schema_of::<Document<UnsealReport>>("vault-unseal.schema.json"),
+        ),
+        (
+            "VaultStatus",
+            "vault-status.schema.json",
+            schema_of::<StatusReport>("vault-status.schema.json"),
+        ),
+    ]
+}
+
+/// The schema of the document `kind` ([`schemas`]).
+#[must_use]
+pub fn schema_for_kind(kind: &str) -> Option<serde_json::Value> {
+    schemas()
+        .into_iter()
+        .find_map(|(k, _, schema)| (k == kind).then_some(schema))
 }

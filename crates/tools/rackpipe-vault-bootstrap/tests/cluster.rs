@@ -29,6 +29,27 @@ struct Output {
     printed: String,
 }
 
+/// Checks a printed document against the committed schema of its `kind`
+/// (`rackpipe_vault_bootstrap::documents::schemas`).
+fn assert_matches_schema(document: &impl serde::Serialize) {
+    let value = serde_json::to_value(document).unwrap();
+    let kind = value["kind"].as_str().expect("a document has a kind");
+    let schema = rackpipe_vault_bootstrap::documents::schema_for_kind(kind)
+        .unwrap_or_else(|| panic!("{kind}: no schema"));
+    assert_eq!(
+        rackpipe_model::schema::check_against(&schema, &value),
+        Ok(Vec::new()),
+        "{kind}: {value}"
+    );
+}
+
+/// The envelope `vault-bootstrap` prints a report in.
+fn enveloped<T: rackpipe_model::documents::Kind>(
+    body: T,
+) -> rackpipe_model::documents::Document<T> {
+    rackpipe_model::documents::Document::of(rackpipe_vault_bootstrap::documents::TOOL, "lab", body)
+}
+
 impl Output {
     fn doc<T: serde::Serialize + std::fmt::Debug>(&mut self, value: &T) {
         self.printed
@@ -192,6 +213,7 @@ async fn cluster_lifecycle() {
     };
     let report = init(&cluster, &opts).await.unwrap();
     out.doc(&report);
+    assert_matches_schema(&enveloped(report.clone()));
     {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(&keys_file).unwrap().permissions().mode() & 0o777;
@@ -248,6 +270,7 @@ async fn cluster_lifecycle() {
     let report = unseal(&cluster, &keys[1..4], &unseal_opts).await.unwrap();
     let unseal_time = t.elapsed();
     out.doc(&report);
+    assert_matches_schema(&enveloped(report.clone()));
     assert!(
         report
             .nodes
@@ -262,6 +285,7 @@ async fn cluster_lifecycle() {
     );
     let st = status(&cluster, Some(&root)).await.unwrap();
     out.doc(&st);
+    assert_matches_schema(&st);
     assert_eq!(st.nodes.iter().filter(|n| n.active).count(), 1, "{st:?}");
     assert_eq!(st.nodes.iter().filter(|n| n.standby).count(), 2, "{st:?}");
     assert_eq!(st.raft_peers.len(), 3, "{st:?}");

@@ -5,5 +5,6 @@ mod certificates;
 mod cluster;
 mod common;
 mod consul_mock;
+mod documents;
 mod pgp_join;
 mod site_checks;
