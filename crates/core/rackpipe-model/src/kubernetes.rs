@@ -55,6 +55,24 @@ pub struct Kubernetes {
     pub artifacts: BTreeMap<String, String>,
 }
 
+impl Kubernetes {
+    /// Every node, masters first, each with its field path (`kubernetes.masters[0]`,
+    /// `kubernetes.workers[2]`, ...).
+    pub fn nodes_with_paths(&self) -> impl Iterator<Item = (String, &K8sNode)> {
+        let masters = self
+            .masters
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (format!("kubernetes.masters[{i}]"), n));
+        let workers = self
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (format!("kubernetes.workers[{i}]"), n));
+        masters.chain(workers)
+    }
+}
+
 fn default_dns_domain() -> Hostname {
     "cluster.local"
         .parse()

@@ -485,18 +485,7 @@ pub fn check(site: &Site) -> Vec<Diagnostic> {
     }
     // Masters' taints as much as workers' (the typed `Taint` rejects these when the site is
     // parsed; this keeps the rule for documents built in code).
-    let nodes = k
-        .masters
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (format!("kubernetes.masters[{i}]"), n))
-        .chain(
-            k.workers
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (format!("kubernetes.workers[{i}]"), n)),
-        );
-    for (field, node) in nodes {
+    for (field, node) in k.nodes_with_paths() {
         for (j, t) in node.taints.iter().enumerate() {
             let effect = t.rsplit_once(':').map(|(_, e)| e);
             if !matches!(

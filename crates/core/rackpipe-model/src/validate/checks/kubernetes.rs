@@ -9,18 +9,7 @@ impl Checker<'_> {
         let Some(k) = &self.site.kubernetes else {
             return;
         };
-        let nodes: Vec<(String, &crate::kubernetes::K8sNode)> = k
-            .masters
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (format!("kubernetes.masters[{i}]"), n))
-            .chain(
-                k.workers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| (format!("kubernetes.workers[{i}]"), n)),
-            )
-            .collect();
+        let nodes: Vec<(String, &crate::kubernetes::K8sNode)> = k.nodes_with_paths().collect();
         unique(
             self.out,
             "node name",
