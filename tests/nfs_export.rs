@@ -55,7 +55,30 @@ fn lint_flags_the_world_export_space_with_its_line() {
         line.starts_with(&format!("nfs-export: error: {bad}:2:")),
         "{line}"
     );
-    assert_eq!(out.json()[0]["valid"], false);
+    // One `NfsLint` document holding the report of every file.
+    let doc = out.json();
+    let keys: Vec<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["apiVersion", "kind", "valid", "reports"], "{doc}");
+    assert_eq!(doc["kind"], "NfsLint");
+    assert_eq!(doc["valid"], false);
+    assert_eq!(doc["reports"].as_array().unwrap().len(), 1, "{doc}");
+    assert_eq!(doc["reports"][0]["kind"], "ValidationReport");
+    assert_eq!(doc["reports"][0]["source"], bad.as_str());
+    assert_eq!(doc["reports"][0]["valid"], false);
+    let out = run("nfs-export", &["lint", &good, &bad], None);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["valid"], false);
+    assert_eq!(doc["reports"][0]["source"], good.as_str());
+    assert_eq!(doc["reports"][0]["valid"], true);
+    assert_eq!(doc["reports"][1]["source"], bad.as_str());
     let out = run("nfs-export", &["lint", &good], None);
     assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["valid"], true);
+    assert_eq!(out.json()["reports"].as_array().unwrap().len(), 1);
 }

@@ -204,14 +204,16 @@ fn lint(files: &[PathBuf], ctx: &Context<'_>) -> Result<ExitStatus, CliError> {
             .map_err(|e| CliError::error(format!("{}: cannot read: {e}", path.display())))?;
         inputs.push((path.display().to_string(), text));
     }
-    let reports = rackpipe_nfs_export::exports::lint_files(&inputs);
-    let valid = reports.iter().all(|r| r.valid);
+    let report = rackpipe_nfs_export::exports::LintReport::new(
+        rackpipe_nfs_export::exports::lint_files(&inputs),
+    );
+    let valid = report.valid;
     if !ctx.global.quiet {
-        for r in &reports {
+        for r in &report.reports {
             rackpipe_cli::print_diagnostics(ctx.tool, &r.source, &r.diagnostics);
         }
     }
-    ctx.emit(&reports)?;
+    ctx.emit(&report.document())?;
     Ok(if valid {
         ExitStatus::Success
     } else {

@@ -536,6 +536,49 @@ fn at(
     }
 }
 
+/// What `nfs-export lint` prints: one document (kind `NfsLint`, schema
+/// `schemas/nfs-lint.schema.json`, [`LintReport::document`]) holding every file's report.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct LintReport {
+    /// No file has an error.
+    pub valid: bool,
+    /// One report per file, in the order given.
+    pub reports: Vec<ValidationReport>,
+}
+
+impl rackpipe_model::documents::Kind for LintReport {
+    const KIND: &'static str = "NfsLint";
+}
+
+/// The file under `schemas/` of the `NfsLint` document ([`lint_schema`]).
+pub const LINT_SCHEMA: &str = "nfs-lint.schema.json";
+
+/// The schema of the `NfsLint` document.
+#[must_use]
+pub fn lint_schema() -> serde_json::Value {
+    rackpipe_model::schema::schema_of::<rackpipe_model::documents::Document<LintReport>>(
+        LINT_SCHEMA,
+    )
+}
+
+impl LintReport {
+    /// The reports of [`lint_files`], valid when none has an error.
+    #[must_use]
+    pub fn new(reports: Vec<ValidationReport>) -> Self {
+        Self {
+            valid: reports.iter().all(|r| r.valid),
+            reports,
+        }
+    }
+
+    /// The report in the one document envelope: `{"apiVersion", "kind": "NfsLint", "valid",
+    /// "reports"}` (no site: lint reads exports files, not the site).
+    #[must_use]
+    pub fn document(self) -> rackpipe_model::documents::Document<Self> {
+        rackpipe_model::documents::Document::new(self)
+    }
+}
+
 /// Lints several files read together (the main `exports` file and `exports.d/*.exports`), so
 /// duplicate and overlapping exports across files are found. One report per file, in order.
 #[must_use]

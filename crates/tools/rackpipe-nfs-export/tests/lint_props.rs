@@ -57,3 +57,43 @@ proptest! {
         prop_assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
     }
 }
+
+/// `nfs-export lint` prints one `NfsLint` document holding every file's report, matching its
+/// committed schema (`RACKPIPE_BLESS=1` regenerates it).
+#[test]
+fn lint_document_holds_every_report_and_matches_its_schema() {
+    use rackpipe_nfs_export::exports::{LINT_SCHEMA, LintReport, lint_schema};
+    let schema = lint_schema();
+    rackpipe_model::schema::check_committed(LINT_SCHEMA, &schema).unwrap();
+    let reports = lint_files(&[
+        (
+            "good".to_owned(),
+            "/srv/ok 198.18.0.0/24(rw,sync,no_subtree_check)\n".to_owned(),
+        ),
+        (
+            "bad".to_owned(),
+            "/srv/data 198.18.0.10 (rw,sync)\n".to_owned(),
+        ),
+    ]);
+    let doc = serde_json::to_value(LintReport::new(reports.clone()).document()).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({
+            "apiVersion": "rackpipe/v1",
+            "kind": "NfsLint",
+            "valid": false,
+            "reports": serde_json::to_value(&reports).unwrap(),
+        })
+    );
+    assert_eq!(
+        (
+            doc["reports"][0]["valid"].clone(),
+            doc["reports"][1]["valid"].clone()
+        ),
+        (serde_json::json!(true), serde_json::json!(false))
+    );
+    assert_eq!(
+        rackpipe_model::schema::check_against(&schema, &doc),
+        Ok(Vec::new())
+    );
+}
