@@ -202,37 +202,40 @@ impl std::fmt::Debug for Http {
 }
 
 impl Http {
-    /// Builds the pool on [`transport::client_builder`] (no proxy; redirects refused): the
-    /// servers verified by `ca_pem` when given, else the system roots.
+    /// Builds the pool with the one HTTP client builder ([`rackpipe_tls::http_client`]: no
+    /// redirects off the origin): the servers verified by `ca_pem` when given, else the system
+    /// roots; no proxy.
     ///
     /// # Errors
     /// [`SetupError`] for a bad CA bundle or namespace.
     pub fn new(options: &HttpOptions) -> Result<Self, SetupError> {
-        let mut builder = transport::client_builder()
-            .timeout(options.timeout)
-            .connect_timeout(options.connect_timeout)
-            .no_proxy()
-            .https_only(options.plain_http == PlainHttp::Refuse)
-            .user_agent(options.user_agent);
-        if !options.keep_alive {
-            builder = builder.pool_max_idle_per_host(0);
-        }
-        if let Some(pem) = &options.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| SetupError::NotPem(e.to_string()))?;
-            if certs.is_empty() {
-                return Err(SetupError::NoCertificate);
+        let trust = match &options.ca_pem {
+            Some(pem) => rackpipe_tls::Trust::CaPem(pem.clone()),
+            None => rackpipe_tls::Trust::System,
+        };
+        let inner = rackpipe_tls::http_client(&trust, |builder| {
+            let builder = builder
+                .timeout(options.timeout)
+                .connect_timeout(options.connect_timeout)
+                .no_proxy()
+                .https_only(options.plain_http == PlainHttp::Refuse)
+                .user_agent(options.user_agent);
+            if options.keep_alive {
+                builder
+            } else {
+                builder.pool_max_idle_per_host(0)
             }
-            builder = builder.tls_certs_only(certs);
-        }
+        })
+        .map_err(|e| match e {
+            rackpipe_tls::TrustError::CaNotPem { reason, .. } => SetupError::NotPem(reason),
+            rackpipe_tls::TrustError::CaEmpty { .. } => SetupError::NoCertificate,
+            other => SetupError::Client(other.to_string()),
+        })?;
         let namespace = options
             .namespace
             .as_ref()
             .map(|ns| HeaderValue::from_str(ns).map_err(|_| SetupError::Namespace(ns.clone())))
             .transpose()?;
-        let inner = builder
-            .build()
-            .map_err(|e| SetupError::Client(e.to_string()))?;
         Ok(Self {
             inner,
             timeout: options.timeout,
