@@ -182,6 +182,33 @@ pub fn check_document(file: &str, document: &Value) -> Result<Vec<String>, Strin
     check_against(&schema, document).map_err(|e| format!("{file}: {e}"))
 }
 
+/// The committed schemas among a tool's own document kinds — `(kind, file under schemas/,
+/// generated schema)` — that differ from the generated ones, one line each (empty: none);
+/// with `RACKPIPE_BLESS=1` they are written instead (see [`check_committed`]).
+#[must_use]
+pub fn drifted(kinds: &[(&str, &str, Value)]) -> Vec<String> {
+    kinds
+        .iter()
+        .filter_map(|(_, file, schema)| check_committed(file, schema).err())
+        .collect()
+}
+
+/// Checks `document` against the schema of its `kind` among a tool's own document kinds
+/// (`(kind, file, schema)`): every violation as `PATH: message` (empty: valid).
+///
+/// # Errors
+/// A document without a `kind`, a kind not among `kinds`, or a schema that does not compile.
+pub fn check_kind(kinds: &[(&str, &str, Value)], document: &Value) -> Result<Vec<String>, String> {
+    let kind = document["kind"]
+        .as_str()
+        .ok_or_else(|| "the document has no kind".to_owned())?;
+    let (_, _, schema) = kinds
+        .iter()
+        .find(|(k, _, _)| *k == kind)
+        .ok_or_else(|| format!("{kind}: no schema"))?;
+    check_against(schema, document)
+}
+
 /// Checks a document against `schema` (a tool's own document schema, e.g. generated with
 /// [`schema_of`]; references to the model's schemas resolve locally): every violation as
 /// `PATH: message` (empty: valid).

@@ -48,11 +48,3 @@ pub fn schemas() -> Vec<(&'static str, &'static str, serde_json::Value)> {
         ),
     ]
 }
-
-/// The schema of the document `kind` ([`schemas`]).
-#[must_use]
-pub fn schema_for_kind(kind: &str) -> Option<serde_json::Value> {
-    schemas()
-        .into_iter()
-        .find_map(|(k, _, schema)| (k == kind).then_some(schema))
-}
