@@ -64,11 +64,15 @@ impl SshServer {
             let _ = std::fs::create_dir_all("/run/sshd");
         }
         let port = free_port();
+        // `SetEnv SHLVL=1`: sshd runs every command through the user's login shell, and bash
+        // reads ~/.bashrc when sshd starts it (unless SHLVL says it is a nested shell). A
+        // developer's .bashrc (pyenv, nvm, conda) cost 0.3 s per command here; the tests
+        // must not depend on it.
         let config = format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
              PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nLogLevel ERROR\n\
-             AllowUsers {user}\nMaxSessions 64\nMaxStartups 64:30:128\n\
+             AllowUsers {user}\nMaxSessions 64\nMaxStartups 64:30:128\nSetEnv SHLVL=1\n\
              Subsystem sftp internal-sftp -d {sftp}\n",
             sftp = d.join("sftp").display(),
             hk = d.join("host_ed25519").display(),

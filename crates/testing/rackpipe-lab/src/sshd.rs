@@ -95,13 +95,16 @@ pub fn prepare(
         format!("environment=\"PATH={path_env}\" {client_pub}\n").as_bytes(),
         0o600,
     )?;
+    // `SetEnv SHLVL=1`: sshd runs ForceCommand through root's login shell, and bash reads
+    // ~/.bashrc when sshd starts it (unless SHLVL says it is a nested shell). The lab must not
+    // depend on the machine's .bashrc (a pyenv one cost 0.3 s per command).
     let config = format!(
         "# rackpipe lab: sshd of {name}\n\
          ListenAddress {addr}:22\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}\n\
          PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
          PermitRootLogin prohibit-password\nAllowUsers root\nPermitUserEnvironment PATH\n\
          StrictModes no\nUsePAM no\nUseDNS no\nLogLevel INFO\nMaxSessions 64\n\
-         MaxStartups 64:30:128\nSubsystem sftp internal-sftp\n\
+         MaxStartups 64:30:128\nSubsystem sftp internal-sftp\nSetEnv SHLVL=1\n\
          ForceCommand PATH={path_env}; export PATH; exec /bin/sh -c \"${{SSH_ORIGINAL_COMMAND:-exec /bin/sh -i}}\"\n",
         path_env = path_env,
         name = h.name,
