@@ -14,4 +14,5 @@ mod pve_sync;
 mod rehearsal;
 mod render_modes;
 mod support;
+mod validate_secrets;
 mod vault_bootstrap;

@@ -12,6 +12,7 @@ use crate::proxmox::Guest;
 use crate::site::{KNOWN_SECTIONS, Site};
 use crate::types::{Name, Network};
 
+mod consistency;
 mod kubernetes;
 mod load_balancer;
 mod nas;
@@ -19,6 +20,7 @@ mod network;
 mod proxmox;
 mod router;
 mod runners_and_backups;
+mod secrets;
 mod vault;
 
 /// Runs every rule.
@@ -35,6 +37,8 @@ pub(crate) fn run(site: &Site, document: &Value, out: &mut Vec<Diagnostic>) {
     c.load_balancer();
     c.kubernetes();
     c.runners_and_backups();
+    c.consistency();
+    c.secrets(document);
 }
 
 struct Checker<'a> {

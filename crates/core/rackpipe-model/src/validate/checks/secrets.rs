@@ -1,0 +1,451 @@
+//! Secrets never appear literally in a site: not in a field meant for a secret reference, not in
+//! free text, not inside a URL (`https://user:token@host/`, `?private_token=`).
+//!
+//! The whole raw document is walked, keys and values, so sections and fields added later (and
+//! passed-through sections the model does not know) are covered without a change here. A
+//! finding names the field path and the kind of secret it looks like, never the value: the
+//! report goes to CI logs.
+
+use serde_json::Value;
+
+use super::Checker;
+use crate::types::SecretRef;
+
+/// What to tell the author after the kind of secret found.
+const ADVICE: &str = "keep the secret out of the site and name where it is kept instead (env:NAME, file:PATH or vault:MOUNT/PATH#KEY); the value is not shown";
+
+impl Checker<'_> {
+    /// Every string of the document (and every key) that holds a secret's value.
+    pub(super) fn secrets(&mut self, document: &Value) {
+        let mut found = Vec::new();
+        walk(document, "", None, &mut found);
+        for (path, kind) in found {
+            self.err(
+                "literal-secret",
+                path,
+                format!("looks like {kind}; {ADVICE}"),
+            );
+        }
+    }
+}
+
+/// Collects (field path, kind of secret) for `value` at `path`, found under the key `key`.
+fn walk(value: &Value, path: &str, key: Option<&str>, found: &mut Vec<(String, &'static str)>) {
+    match value {
+        Value::String(text) => {
+            if let Some(kind) = secret_in_field(key, text) {
+                found.push((path.to_owned(), kind));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                // A list inherits its field's name: `tokens: [glpat-...]`.
+                walk(item, &format!("{path}[{i}]"), key, found);
+            }
+        }
+        Value::Object(fields) => {
+            for (k, v) in fields {
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if let Some(kind) = secret_in_text(k) {
+                    found.push((child.clone(), kind));
+                    continue;
+                }
+                walk(v, &child, Some(k), found);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// The kind of secret `text` holds, given the name of the field it is in.
+fn secret_in_field(key: Option<&str>, text: &str) -> Option<&'static str> {
+    if text.parse::<SecretRef>().is_ok() {
+        return None; // a reference names a secret; it is not one
+    }
+    if let Some(kind) = secret_in_text(text) {
+        return Some(kind);
+    }
+    let key = key?;
+    let named = key.to_ascii_lowercase().replace('-', "_");
+    let trimmed = text.trim();
+    if trimmed.is_empty() || trimmed.starts_with('/') || trimmed.starts_with('$') {
+        return None; // nothing, a path to a file, or a variable the shell expands
+    }
+    if named.ends_with("private_key") || named.ends_with("privatekey") {
+        return Some(if is_wireguard_key(trimmed) {
+            "a WireGuard private key"
+        } else {
+            "a private key"
+        });
+    }
+    const SECRET_NAMES: [&str; 11] = [
+        "password",
+        "passwd",
+        "passphrase",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "auth_pass",
+        "preshared_key",
+        "psk",
+        "secret_key",
+    ];
+    SECRET_NAMES
+        .iter()
+        .any(|n| named == *n || named.ends_with(&format!("_{n}")))
+        .then_some("a secret written out in a field meant for a secret reference")
+}
+
+/// The kind of secret found anywhere in `text`, whatever field it is in.
+fn secret_in_text(text: &str) -> Option<&'static str> {
+    if text.contains("-----BEGIN") {
+        if text.contains("PGP PRIVATE KEY BLOCK") {
+            return Some("a PGP private key");
+        }
+        if text.contains("PRIVATE KEY-----") {
+            return Some("a PEM private key");
+        }
+    }
+    if let Some(kind) = url_credentials(text) {
+        return Some(kind);
+    }
+    if let Some(kind) = query_credentials(text) {
+        return Some(kind);
+    }
+    const TOKEN: fn(char) -> bool =
+        |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/');
+    const PREFIXED: [(&str, usize, &str); 17] = [
+        ("hvs.", 20, "a Vault token"),
+        ("hvb.", 20, "a Vault batch token"),
+        ("hvr.", 20, "a Vault recovery token"),
+        ("glpat-", 20, "a GitLab personal access token"),
+        ("gldt-", 20, "a GitLab deploy token"),
+        ("glrt-", 20, "a GitLab runner authentication token"),
+        ("glptt-", 20, "a GitLab pipeline trigger token"),
+        ("glcbt-", 20, "a GitLab CI/CD job token"),
+        ("glft-", 20, "a GitLab feed token"),
+        ("glagent-", 20, "a GitLab agent token"),
+        ("gloas-", 20, "a GitLab OAuth application secret"),
+        ("GR1348941", 20, "a GitLab runner registration token"),
+        ("ghp_", 30, "a GitHub token"),
+        ("gho_", 30, "a GitHub token"),
+        ("ghs_", 30, "a GitHub token"),
+        ("github_pat_", 30, "a GitHub token"),
+        ("AKIA", 16, "an AWS access key"),
+    ];
+    for (prefix, min, kind) in PREFIXED {
+        if prefixed(text, prefix, min, TOKEN) {
+            return Some(kind);
+        }
+    }
+    if legacy_vault_token(text) {
+        return Some("a Vault token");
+    }
+    if proxmox_token(text) {
+        return Some("a Proxmox API token");
+    }
+    if jwt(text) {
+        return Some("a JSON Web Token");
+    }
+    if kubeadm_token(text) {
+        return Some("a kubeadm bootstrap token");
+    }
+    if prefixed(text, "Bearer ", 20, TOKEN) || prefixed(text, "bearer ", 20, TOKEN) {
+        return Some("a bearer token");
+    }
+    None
+}
+
+/// Whether `text` has `prefix` at a word start followed by at least `min` characters of `class`.
+fn prefixed(text: &str, prefix: &str, min: usize, class: fn(char) -> bool) -> bool {
+    text.match_indices(prefix).any(|(at, _)| {
+        let before_ok = text[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_ascii_alphanumeric());
+        before_ok
+            && text[at + prefix.len()..]
+                .chars()
+                .take_while(|&c| class(c))
+                .count()
+                >= min
+    })
+}
+
+/// `user:password@` (or a token as the user) in the authority of a URL.
+fn url_credentials(text: &str) -> Option<&'static str> {
+    for (at, _) in text.match_indices("://") {
+        let rest = &text[at + 3..];
+        let end = rest
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let Some((userinfo, _host)) = rest[..end].rsplit_once('@') else {
+            continue;
+        };
+        match userinfo.split_once(':') {
+            Some((_, password)) if !password.is_empty() && !password.starts_with('$') => {
+                return Some("a password in a URL (user:password@host)");
+            }
+            Some(_) => {}
+            None if secret_in_text(userinfo).is_some() || looks_random(userinfo) => {
+                return Some("a token in a URL (token@host)");
+            }
+            None => {}
+        }
+    }
+    None
+}
+
+/// Query parameters that carry credentials: `?private_token=...`, `&password=...`.
+fn query_credentials(text: &str) -> Option<&'static str> {
+    const NAMES: [&str; 16] = [
+        "token",
+        "access_token",
+        "private_token",
+        "auth_token",
+        "id_token",
+        "refresh_token",
+        "job_token",
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "client_secret",
+        "api_key",
+        "apikey",
+        "x-amz-signature",
+        "sig",
+    ];
+    let (_, query) = text.split_once('?')?;
+    let query = query
+        .split(|c: char| c == '#' || c.is_whitespace())
+        .next()?;
+    query
+        .split(['&', ';'])
+        .filter_map(|pair| pair.split_once('='))
+        .any(|(name, value)| {
+            let name = name.to_ascii_lowercase();
+            !value.is_empty()
+                && !value.starts_with('$')
+                && (NAMES.contains(&name.as_str())
+                    || name.ends_with("_token")
+                    || name.ends_with("_secret")
+                    || name.ends_with("_password"))
+        })
+        .then_some("a credential in a URL query (?token=...)")
+}
+
+/// A legacy Vault service token: `s.` and 24 random letters and digits, as a word of its own.
+fn legacy_vault_token(text: &str) -> bool {
+    text.match_indices("s.").any(|(at, _)| {
+        let before_ok = text[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '=' | ':' | '('));
+        let body: String = text[at + 2..]
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        let after = text[at + 2 + body.len()..].chars().next();
+        before_ok
+            && body.len() == 24
+            && after.is_none_or(|c| !matches!(c, '.' | '-' | '_'))
+            && looks_random(&body)
+    })
+}
+
+/// `PVEAPIToken=USER@REALM!TOKENID=UUID`, or the `USER@REALM!TOKENID=UUID` part alone.
+fn proxmox_token(text: &str) -> bool {
+    if let Some(at) = text.to_ascii_lowercase().find("pveapitoken=") {
+        let after = &text[at + "pveapitoken=".len()..];
+        if after.chars().next().is_some_and(|c| !c.is_whitespace()) {
+            return true;
+        }
+    }
+    text.match_indices('=').any(|(at, _)| {
+        let word_start = text[..at]
+            .rfind(|c: char| c.is_whitespace() || matches!(c, '"' | '\''))
+            .map_or(0, |i| i + 1);
+        let id = &text[word_start..at];
+        id.contains('@') && id.contains('!') && is_uuid_prefix(&text[at + 1..])
+    })
+}
+
+/// Whether `text` starts with a UUID (8-4-4-4-12 hex digits).
+fn is_uuid_prefix(text: &str) -> bool {
+    let groups = [8, 4, 4, 4, 12];
+    let mut chars = text.chars();
+    for (g, len) in groups.iter().enumerate() {
+        for _ in 0..*len {
+            if !chars.next().is_some_and(|c| c.is_ascii_hexdigit()) {
+                return false;
+            }
+        }
+        if g < groups.len() - 1 && chars.next() != Some('-') {
+            return false;
+        }
+    }
+    true
+}
+
+/// A JSON Web Token: `eyJ...` header, `.`, `eyJ...` payload, `.`, signature.
+fn jwt(text: &str) -> bool {
+    let part = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
+    text.match_indices("eyJ").any(|(at, _)| {
+        let mut pieces = text[at..].split('.');
+        let header = pieces.next().unwrap_or_default();
+        let payload = pieces.next().unwrap_or_default();
+        let signature: String = pieces
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take_while(|&c| part(c))
+            .collect();
+        header.len() >= 10
+            && header.chars().all(part)
+            && payload.starts_with("eyJ")
+            && payload.len() >= 10
+            && payload.chars().all(part)
+            && signature.len() >= 10
+    })
+}
+
+/// A kubeadm bootstrap token `[a-z0-9]{6}.[a-z0-9]{16}`, as a word of its own.
+fn kubeadm_token(text: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+        .any(|word| {
+            let Some((id, secret)) = word.split_once('.') else {
+                return false;
+            };
+            let class = |s: &str, n: usize| {
+                s.len() == n
+                    && s.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            };
+            class(id, 6)
+                && class(secret, 16)
+                && secret.chars().any(|c| c.is_ascii_digit())
+                && secret.chars().any(|c| c.is_ascii_lowercase())
+        })
+}
+
+/// A WireGuard key: 32 bytes in base64 (44 characters, one `=` of padding).
+fn is_wireguard_key(text: &str) -> bool {
+    text.len() == 44
+        && text.ends_with('=')
+        && text[..43]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/'))
+}
+
+/// Long and mixed like a generated credential: 20+ characters with upper case, lower case and
+/// digits (a user name such as `git` or `oauth2` is not).
+fn looks_random(text: &str) -> bool {
+    text.len() >= 20
+        && text.chars().any(|c| c.is_ascii_uppercase())
+        && text.chars().any(|c| c.is_ascii_lowercase())
+        && text.chars().any(|c| c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_secrets_by_shape() {
+        for (text, kind) in [
+            (
+                "hvs.CAESIJ1aBcDeFgHiJkLmNoPqRsTuVwXyZ012345",
+                "a Vault token",
+            ),
+            ("token s.Ab3dEf6hIj9kLm2nOp5qRs8t here", "a Vault token"),
+            (
+                "glpat-xY7_zK2mQ9vN4pL8wR1t",
+                "a GitLab personal access token",
+            ),
+            (
+                "https://gitlab.example/x?private_token=abc",
+                "a credential in a URL query (?token=...)",
+            ),
+            (
+                "https://oauth2:abc123@gitlab.example/g/p.git",
+                "a password in a URL (user:password@host)",
+            ),
+            (
+                "PVEAPIToken=root@pam!ci=0b1e4c6a-1d2e-4f3a-9b8c-7d6e5f4a3b2c",
+                "a Proxmox API token",
+            ),
+            (
+                "root@pam!ci=0b1e4c6a-1d2e-4f3a-9b8c-7d6e5f4a3b2c",
+                "a Proxmox API token",
+            ),
+            (
+                "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----\n",
+                "a PEM private key",
+            ),
+            (
+                "kubeadm join --token abcdef.0123456789abcdef",
+                "a kubeadm bootstrap token",
+            ),
+            (
+                "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4eHh4eCJ9.c2lnbmF0dXJlc2ln",
+                "a JSON Web Token",
+            ),
+        ] {
+            assert_eq!(secret_in_field(None, text), Some(kind), "{text}");
+        }
+    }
+
+    #[test]
+    fn leaves_ordinary_values_alone() {
+        for text in [
+            "vault:pl.rachuna-net/auth/router.rachuna-net.pl#password",
+            "env:PVE_TOKEN",
+            "https://gitlab.com",
+            "ssh://git@gitlab.com/group/project.git",
+            "https://vault.rachuna-net.pl:8200",
+            "http://download.proxmox.com/images/system/ubuntu-24.04-standard_24.04-2_amd64.tar.zst",
+            "10b67a169a8ef513e32ec8439eb0c5db22c6cac586fee3dfe74edad1f3932848",
+            "pl.rachuna-net.runner.ct01002",
+            "pl.rachuna-net/data/auth/*",
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx2cHl0aGluZ3NhcmVnb29kZm9yeW91",
+            "GitLab runner 1 (docker executor, /cache on NFS) on pve-s1",
+            "established,related,untracked",
+        ] {
+            assert_eq!(secret_in_field(Some("comment"), text), None, "{text}");
+        }
+        assert_eq!(
+            secret_in_field(
+                Some("private_key"),
+                "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="
+            ),
+            Some("a WireGuard private key")
+        );
+        assert_eq!(secret_in_field(Some("password"), "env:X"), None);
+        assert_eq!(
+            secret_in_field(Some("key_file"), "/etc/vault.d/vault.key"),
+            None
+        );
+        assert!(secret_in_field(Some("auth-pass"), "hunter2").is_some());
+    }
+
+    #[test]
+    fn reports_paths_not_values() {
+        let doc = serde_json::json!({
+            "router": {"ethernet": [{"comment": "glpat-xY7_zK2mQ9vN4pL8wR1t"}]},
+            "x_notes": {"wg": {"private_key": "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="}},
+        });
+        let mut found = Vec::new();
+        walk(&doc, "", None, &mut found);
+        let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["router.ethernet[0].comment", "x_notes.wg.private_key"]
+        );
+    }
+}
