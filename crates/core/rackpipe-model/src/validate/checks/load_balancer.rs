@@ -132,6 +132,7 @@ impl Checker<'_> {
                 .enumerate()
                 .map(|(i, n)| (format!("load_balancer.instances[{i}].guest"), &n.guest)),
         );
+        self.haproxy_keepalived_rules(lb);
         for (i, s) in lb.services.iter().enumerate() {
             if !lb.vips.iter().any(|v| v.name == s.vip) {
                 self.err(
@@ -148,6 +149,105 @@ impl Checker<'_> {
                         format!("no guest or host {:?} with an address", b.target.as_str()),
                     );
                 }
+            }
+        }
+    }
+}
+
+/// HAProxy's timers are signed 32-bit milliseconds: a longer time is refused as too large.
+const HAPROXY_MAX_TIMER_MS: u64 = 2_147_483_647;
+
+impl Checker<'_> {
+    /// What `haproxy -c` or keepalived would refuse in the configuration rendered from the
+    /// site: two servers of one backend with one name, names that collide once rendered, a
+    /// listener without a port, a check interval HAProxy cannot hold, a zero advert interval.
+    fn haproxy_keepalived_rules(&mut self, lb: &crate::loadbalancer::LoadBalancer) {
+        for (i, s) in lb.services.iter().enumerate() {
+            let mut seen: HashMap<(&str, u16), usize> = HashMap::new();
+            for (j, b) in s.backends.iter().enumerate() {
+                if let Some(first) = seen.get(&(b.target.as_str(), b.port)) {
+                    self.err(
+                        "duplicate-server",
+                        format!("load_balancer.services[{i}].backends[{j}]"),
+                        format!(
+                            "{}:{} is already load_balancer.services[{i}].backends[{first}]: HAProxy would get one server twice (haproxy-gen names the copy {}-{}), send it a double share and check it twice",
+                            b.target.as_str(),
+                            b.port,
+                            b.target.as_str(),
+                            b.port
+                        ),
+                    );
+                } else {
+                    seen.insert((b.target.as_str(), b.port), j);
+                }
+            }
+            if s.port == 0 {
+                self.err(
+                    "bind-port",
+                    format!("load_balancer.services[{i}].port"),
+                    "port 0: haproxy -c refuses the frontend's bind line (\"'bind' : invalid port '0'\")",
+                );
+            }
+            if let Some(d) = &s.check_interval {
+                let ms = d.as_millis();
+                if ms == 0 || ms > HAPROXY_MAX_TIMER_MS {
+                    self.err(
+                        "timeout",
+                        format!("load_balancer.services[{i}].check_interval"),
+                        format!(
+                            "check_interval {d} becomes the servers' inter, which haproxy -c refuses ({})",
+                            if ms == 0 {
+                                "\"invalid value 0 for argument 'inter'\"".to_owned()
+                            } else {
+                                format!("\"timer overflow\": the maximum is {HAPROXY_MAX_TIMER_MS} ms, about 24.8 days")
+                            }
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(st) = &lb.stats
+            && st.port == 0
+        {
+            self.err(
+                "bind-port",
+                "load_balancer.stats.port",
+                "port 0: haproxy -c refuses the stats bind line (\"'bind' : invalid port '0'\")",
+            );
+        }
+        let mut lowered: HashMap<String, usize> = HashMap::new();
+        for (i, v) in lb.vips.iter().enumerate() {
+            let key = v.name.as_str().to_ascii_lowercase();
+            match lowered.get(&key) {
+                Some(&first) if lb.vips[first].name != v.name => self.err(
+                    "name-collision",
+                    format!("load_balancer.vips[{i}].name"),
+                    format!(
+                        "{:?} and load_balancer.vips[{first}].name {:?} differ only in case, and the rendered names are lower case: the keepalived check script of both is chk_haproxy_{key}, and the HAProxy frontends of a port both use are both fe_{key}_PORT, which haproxy -c refuses (\"frontend 'fe_{key}_PORT' has the same name as frontend ...\")",
+                        v.name.as_str(),
+                        lb.vips[first].name.as_str()
+                    ),
+                ),
+                Some(_) => {}
+                None => {
+                    lowered.insert(key, i);
+                }
+            }
+            if v.advert_int == 0 {
+                self.err(
+                    "advert-int",
+                    format!("load_balancer.vips[{i}].advert_int"),
+                    "advert_int 0: keepalived reports \"Advert interval (0) not valid! Must be > 0 - ignoring\" and advertises every second instead",
+                );
+            }
+            if let Some(c) = &v.check
+                && c.interval == 0
+            {
+                self.err(
+                    "timeout",
+                    format!("load_balancer.vips[{i}].check.interval"),
+                    "interval 0: keepalived reports \"vrrp script interval must be greater than 0, setting to 1\" and runs the check every second instead",
+                );
             }
         }
     }

@@ -1,6 +1,7 @@
 //! The `proxmox` section: API node, nodes, storages, pools, templates and guests.
 
 use super::{Checker, suspicious_repeats, unique};
+use crate::proxmox::{Guest, GuestKind};
 use crate::types::Name;
 
 impl Checker<'_> {
@@ -134,6 +135,9 @@ impl Checker<'_> {
             }
         }
         for (i, g) in p.guests.iter().enumerate() {
+            self.guest_device_rules(i, g);
+        }
+        for (i, g) in p.guests.iter().enumerate() {
             let base = format!("proxmox.guests[{i}]");
             let Some(n) = node(&g.node) else {
                 self.err(
@@ -232,6 +236,20 @@ impl Checker<'_> {
                                     ),
                                 );
                             }
+                            if seg.vlan.is_none()
+                                && let Some(tag) = nic.vlan
+                            {
+                                self.err(
+                                    "vlan-mismatch",
+                                    format!("{base}.nics[{j}].vlan"),
+                                    format!(
+                                        "the NIC is tagged {tag} but segment {:?} is untagged (no vlan): Proxmox tags the guest's frames with VLAN {tag} on {:?} and they never reach {}",
+                                        seg_name.as_str(),
+                                        nic.bridge.as_str(),
+                                        seg.cidr
+                                    ),
+                                );
+                            }
                             if seg.vlan.is_some() && seg.vlan != nic.vlan {
                                 let v = seg.vlan;
                                 self.err(
@@ -285,5 +303,104 @@ impl Checker<'_> {
                     .map(|d| (format!("proxmox.guests[{i}].description"), d))
             }),
         );
+    }
+}
+
+/// Highest index Proxmox VE accepts per slot prefix (its API schema: `scsi[n]` "n is 0 to 30",
+/// `virtio[n]` 0 to 15, `sata[n]` 0 to 5, `ide[n]` 0 to 3; LXC `mp0-255`; `net0-31` for both).
+const SLOT_LIMITS: [(&str, u32); 6] = [
+    ("scsi", 30),
+    ("virtio", 15),
+    ("sata", 5),
+    ("ide", 3),
+    ("mp", 255),
+    ("net", 31),
+];
+
+/// Why Proxmox would refuse `slot` (`scsi31`, `net32`), if it would.
+fn slot_problem(slot: &str) -> Option<String> {
+    let digits = slot.find(|c: char| c.is_ascii_digit())?;
+    let (prefix, index) = slot.split_at(digits);
+    let (_, max) = SLOT_LIMITS.iter().find(|(p, _)| *p == prefix)?;
+    let n: u64 = index.parse().unwrap_or(u64::MAX);
+    (n > u64::from(*max)).then(|| {
+        format!("Proxmox VE has {prefix}0 to {prefix}{max} only and refuses {slot:?} (\"property is not defined in schema\")")
+    })
+}
+
+/// Why `name` is not a DNS name as Proxmox VE's `dns-name` format reads it (labels of letters,
+/// digits and inner hyphens, separated by single dots), if it is not.
+pub(super) fn dns_name_problem(name: &str) -> Option<String> {
+    if name.contains('_') {
+        return Some("'_' is not allowed in a host name".to_owned());
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Some("a host name has no empty label ('..' or a '.' at either end)".to_owned());
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Some(format!("label {label:?} starts or ends with '-'"));
+        }
+    }
+    None
+}
+
+impl Checker<'_> {
+    /// What Proxmox VE itself refuses in one guest: its name as a host name, slot numbers, empty
+    /// disks, mount points.
+    fn guest_device_rules(&mut self, i: usize, g: &Guest) {
+        let base = format!("proxmox.guests[{i}]");
+        if let Some(why) = dns_name_problem(g.name.as_str()) {
+            let field = match g.kind {
+                GuestKind::Lxc => "hostname",
+                GuestKind::Qemu => "name",
+            };
+            self.err(
+                "guest-hostname",
+                format!("{base}.name"),
+                format!(
+                    "{:?} becomes the guest's {field}, which Proxmox VE checks as a DNS name and refuses (\"value does not look like a valid DNS name\"): {why}",
+                    g.name.as_str()
+                ),
+            );
+        }
+        for (j, d) in g.disks.iter().enumerate() {
+            if let Some(why) = slot_problem(&d.slot) {
+                self.err("slot-range", format!("{base}.disks[{j}].slot"), why);
+            }
+            if d.size.bytes() == 0 {
+                self.err(
+                    "disk-size",
+                    format!("{base}.disks[{j}].size"),
+                    "the size is 0: Proxmox VE allocates new volumes as STORAGE:SIZE_IN_GiB and reads STORAGE:0 as an import of an existing volume, which needs import-from",
+                );
+            }
+            let mount_slot = d.slot.starts_with("mp");
+            match &d.mountpoint {
+                None if mount_slot => self.err(
+                    "mountpoint",
+                    format!("{base}.disks[{j}].slot"),
+                    format!(
+                        "mount point {:?} has no mountpoint: Proxmox VE requires mp=PATH for every mpN volume",
+                        d.slot
+                    ),
+                ),
+                Some(_) if !mount_slot => self.err(
+                    "mountpoint",
+                    format!("{base}.disks[{j}].mountpoint"),
+                    format!(
+                        "only container mount points (mpN) take a mountpoint; {:?} has none in Proxmox VE",
+                        d.slot
+                    ),
+                ),
+                Some(m) => self.file_path(format!("{base}.disks[{j}].mountpoint"), m),
+                None => {}
+            }
+        }
+        for (j, nic) in g.nics.iter().enumerate() {
+            if let Some(why) = slot_problem(&nic.slot) {
+                self.err("slot-range", format!("{base}.nics[{j}].slot"), why);
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use super::{Checker, suspicious_repeats, unique};
+use crate::router::{Bridge, FrameTypes, Router};
 use crate::types::{AddressRange, Name, Network};
 
 impl Checker<'_> {
@@ -49,11 +50,14 @@ impl Checker<'_> {
             .collect();
         let iface = |c: &mut Self, path: String, n: &Name| {
             if !interfaces.contains(n.as_str()) {
-                c.err(
-                    "dangling-reference",
-                    path,
-                    format!("unknown interface {:?}", n.as_str()),
-                );
+                match renamed(r, n.as_str()) {
+                    Some(message) => c.err("renamed-interface", path, message),
+                    None => c.err(
+                        "dangling-reference",
+                        path,
+                        format!("unknown interface {:?}", n.as_str()),
+                    ),
+                }
             }
         };
 
@@ -62,11 +66,14 @@ impl Checker<'_> {
             for (j, s) in b.slaves.iter().enumerate() {
                 let path = format!("router.bonds[{i}].slaves[{j}]");
                 if !ethernets.contains(s.as_str()) {
-                    self.err(
-                        "dangling-reference",
-                        path.clone(),
-                        format!("bond slave {:?} is not an ethernet port", s.as_str()),
-                    );
+                    match renamed(r, s.as_str()) {
+                        Some(message) => self.err("renamed-interface", path.clone(), message),
+                        None => self.err(
+                            "dangling-reference",
+                            path.clone(),
+                            format!("bond slave {:?} is not an ethernet port", s.as_str()),
+                        ),
+                    }
                 }
                 if let Some(first) = enslaved.get(s.as_str()) {
                     self.err(
@@ -132,6 +139,10 @@ impl Checker<'_> {
                     for (k, m) in members.iter().enumerate() {
                         let path = format!("router.bridges[{i}].vlans[{j}].{list}[{k}]");
                         if m != &b.name && !b.ports.iter().any(|p| &p.interface == m) {
+                            if let Some(message) = renamed(r, m.as_str()) {
+                                self.err("renamed-interface", path, message);
+                                continue;
+                            }
                             self.err(
                                 "dangling-reference",
                                 path,
@@ -187,6 +198,8 @@ impl Checker<'_> {
                 &a.interface,
             );
         }
+        self.layer2(r, &ported, &enslaved);
+        self.firewall_interfaces(r, &interfaces);
         // Networks of router interfaces must not overlap (except the same network twice on one
         // interface) and must sit in the addressing plan when one is given.
         let nets: Vec<(String, Network)> = r
@@ -319,11 +332,15 @@ impl Checker<'_> {
                     .iter()
                     .any(|e| e.interface_name() == &s.interface)
             {
-                self.err(
-                    "dangling-reference",
-                    format!("router.dhcp.servers[{i}].interface"),
-                    format!("unknown interface {:?}", s.interface.as_str()),
-                );
+                let path = format!("router.dhcp.servers[{i}].interface");
+                match renamed(r, s.interface.as_str()) {
+                    Some(message) => self.err("renamed-interface", path, message),
+                    None => self.err(
+                        "dangling-reference",
+                        path,
+                        format!("unknown interface {:?}", s.interface.as_str()),
+                    ),
+                }
             }
             let nets = iface_nets(&s.interface);
             if nets.is_empty() {
@@ -441,5 +458,273 @@ impl Checker<'_> {
             "lease MAC",
             lease_macs.iter().map(|(p, m)| (p.clone(), m.as_str())),
         );
+    }
+}
+
+/// When `name` is the factory name of a port the site renamed, what RouterOS would do with it.
+fn renamed(r: &Router, name: &str) -> Option<String> {
+    r.ethernet
+        .iter()
+        .enumerate()
+        .find(|(_, e)| e.default_name.as_str() == name && e.interface_name().as_str() != name)
+        .map(|(i, e)| {
+            format!(
+                "{name:?} is the factory name (default_name) of the port renamed to {:?} at router.ethernet[{i}].name; RouterOS knows it only by its new name and refuses {name:?} (\"input does not match any value of interface\")",
+                e.interface_name().as_str()
+            )
+        })
+}
+
+/// The firewall matchers that name one interface (a leading `!` negates).
+const FIREWALL_INTERFACE_PROPERTIES: [&str; 4] = [
+    "in-interface",
+    "out-interface",
+    "in-bridge-port",
+    "out-bridge-port",
+];
+
+impl Checker<'_> {
+    /// Bridge, bond and VLAN membership as RouterOS forwards it: addresses, DHCP servers and VLAN
+    /// interfaces belong on the bridge (or bond), not on its ports; with `vlan_filtering` the
+    /// bridge itself must be a tagged member of every VLAN it has an interface for, and a port's
+    /// `pvid` and its untagged membership must name the same VLAN.
+    fn layer2(
+        &mut self,
+        r: &Router,
+        ported: &HashMap<&str, String>,
+        enslaved: &HashMap<&str, String>,
+    ) {
+        // Which bridge or bond holds an interface, for the messages.
+        let mut holder: HashMap<&str, (String, &Bridge)> = HashMap::new();
+        for b in &r.bridges {
+            for p in &b.ports {
+                if let Some(at) = ported.get(p.interface.as_str()) {
+                    holder
+                        .entry(p.interface.as_str())
+                        .or_insert((at.clone(), b));
+                }
+            }
+        }
+        let member_of = |n: &str| -> Option<String> {
+            if let Some((at, b)) = holder.get(n) {
+                return Some(format!(
+                    "{n:?} is a port of bridge {:?} ({at})",
+                    b.name.as_str()
+                ));
+            }
+            let bond = r.bonds.iter().find(|b| b.slaves.iter().any(|s| s == n))?;
+            let at = enslaved.get(n)?;
+            Some(format!(
+                "{n:?} is a slave of bond {:?} ({at})",
+                bond.name.as_str()
+            ))
+        };
+        let owner = |n: &str| -> &str {
+            holder.get(n).map_or_else(
+                || {
+                    r.bonds
+                        .iter()
+                        .find(|b| b.slaves.iter().any(|s| s == n))
+                        .map_or("bridge", |b| b.name.as_str())
+                },
+                |(_, b)| b.name.as_str(),
+            )
+        };
+        for (i, a) in r.addresses.iter().enumerate() {
+            let n = a.interface.as_str();
+            if let Some(what) = member_of(n) {
+                self.err(
+                    "address-on-port",
+                    format!("router.addresses[{i}].interface"),
+                    format!(
+                        "{what}: RouterOS binds an address given to a bridge port or bond slave to the bridge or bond itself (its actual-interface), so {} would answer on every port of {:?}, not on {n:?} alone as the site says; put it on {:?}",
+                        a.address,
+                        owner(n),
+                        owner(n)
+                    ),
+                );
+            }
+        }
+        for (i, s) in r.dhcp.servers.iter().enumerate() {
+            let n = s.interface.as_str();
+            if let Some(what) = member_of(n) {
+                self.err(
+                    "address-on-port",
+                    format!("router.dhcp.servers[{i}].interface"),
+                    format!(
+                        "{what}: the bridge or bond receives the port's frames, so a DHCP server bound to the port itself gets no DHCP requests (RouterOS shows it invalid); run {:?} on {:?}",
+                        s.name.as_str(),
+                        owner(n)
+                    ),
+                );
+            }
+        }
+        for (i, v) in r.vlans.iter().enumerate() {
+            let n = v.interface.as_str();
+            let filtering = holder.get(n).is_some_and(|(_, b)| b.vlan_filtering);
+            if (filtering || enslaved.contains_key(n))
+                && let Some(what) = member_of(n)
+            {
+                self.err(
+                    "vlan-on-port",
+                    format!("router.vlans[{i}].interface"),
+                    format!(
+                        "{what}: the {} takes the tagged frames first, so VLAN interface {:?} receives nothing; create it on {:?}",
+                        if filtering { "VLAN-filtering bridge" } else { "bond" },
+                        v.name.as_str(),
+                        owner(n)
+                    ),
+                );
+            }
+        }
+        for (i, v) in r.vlans.iter().enumerate() {
+            let Some((bi, b)) = r
+                .bridges
+                .iter()
+                .enumerate()
+                .find(|(_, b)| b.name == v.interface && b.vlan_filtering)
+            else {
+                continue;
+            };
+            let tagged = b
+                .vlans
+                .iter()
+                .any(|row| row.vlan_ids.contains(&v.vlan_id) && row.tagged.contains(&b.name));
+            if tagged {
+                continue;
+            }
+            let management = r
+                .addresses
+                .iter()
+                .any(|a| a.interface == v.name && a.address.ip() == r.management.address);
+            self.err(
+                "bridge-not-tagged",
+                format!("router.vlans[{i}].vlan_id"),
+                format!(
+                    "bridge {:?} has vlan_filtering on but no row of router.bridges[{bi}].vlans lists the bridge itself ({:?}) as tagged for VLAN {}, so VLAN interface {:?} on it receives nothing{}",
+                    b.name.as_str(),
+                    b.name.as_str(),
+                    v.vlan_id,
+                    v.name.as_str(),
+                    if management {
+                        format!(
+                            "; management.address {} is on it: applying this cuts the router off",
+                            r.management.address
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
+        }
+        for (bi, b) in r.bridges.iter().enumerate() {
+            if !b.vlan_filtering {
+                continue;
+            }
+            self.management_vlan(r, bi, b);
+            self.pvid_membership(bi, b);
+        }
+    }
+
+    /// The router's own untagged address on a VLAN-filtering bridge lives in the bridge's
+    /// `pvid` (1, RouterOS's default; the site cannot change it): some port must carry VLAN 1.
+    fn management_vlan(&mut self, r: &Router, bi: usize, b: &Bridge) {
+        let Some((ai, _)) = r.addresses.iter().enumerate().find(|(_, a)| {
+            a.interface == b.name && a.address.network().contains(r.management.address)
+        }) else {
+            return;
+        };
+        let reaches = b.ports.iter().any(|p| {
+            p.pvid.unwrap_or(1) == 1
+                || b.vlans
+                    .iter()
+                    .any(|row| row.vlan_ids.contains(&1) && row.tagged.contains(&p.interface))
+        });
+        if !b.ports.is_empty() && !reaches {
+            self.err(
+                "management-cut-off",
+                format!("router.bridges[{bi}].ports"),
+                format!(
+                    "management.address {} is reached through router.addresses[{ai}] on bridge {:?}, which filters VLANs: the bridge's own untagged traffic is VLAN 1 (its default pvid) but no port of it carries VLAN 1 (every pvid is another VLAN); applying this cuts the router off",
+                    r.management.address,
+                    b.name.as_str()
+                ),
+            );
+        }
+    }
+
+    /// A port's untagged VLAN is its `pvid` (1 when absent): it must not be tagged in that VLAN
+    /// nor untagged in another one.
+    fn pvid_membership(&mut self, bi: usize, b: &Bridge) {
+        for p in &b.ports {
+            if p.frame_types == Some(FrameTypes::AdmitOnlyVlanTagged) {
+                continue;
+            }
+            let pvid = p.pvid.unwrap_or(1);
+            let given = if p.pvid.is_some() {
+                format!("its pvid is {pvid}")
+            } else {
+                "its pvid is 1 (the default; pvid not set)".to_owned()
+            };
+            for (j, row) in b.vlans.iter().enumerate() {
+                if p.pvid.is_some()
+                    && row.vlan_ids.contains(&pvid)
+                    && let Some(k) = row.tagged.iter().position(|t| t == &p.interface)
+                {
+                    self.err(
+                        "pvid-membership",
+                        format!("router.bridges[{bi}].vlans[{j}].tagged[{k}]"),
+                        format!(
+                            "{:?} is tagged in VLAN {pvid}, but {given}: RouterOS takes its untagged frames into VLAN {pvid} and sends VLAN {pvid} back tagged; list it under untagged",
+                            p.interface.as_str()
+                        ),
+                    );
+                }
+                if !row.vlan_ids.contains(&pvid)
+                    && let Some(k) = row.untagged.iter().position(|t| t == &p.interface)
+                {
+                    let ids: Vec<String> = row.vlan_ids.iter().map(u16::to_string).collect();
+                    self.err(
+                        "pvid-membership",
+                        format!("router.bridges[{bi}].vlans[{j}].untagged[{k}]"),
+                        format!(
+                            "{:?} is untagged in VLAN {}, but {given}: the untagged frames it receives go to VLAN {pvid}, not VLAN {}; set pvid: {} on the port",
+                            p.interface.as_str(),
+                            ids.join(","),
+                            ids.join(","),
+                            ids.first().map_or("", String::as_str)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Firewall matchers that name an interface must name one the router has.
+    fn firewall_interfaces(&mut self, r: &Router, interfaces: &HashSet<&str>) {
+        for (table, rules) in [("filter", &r.firewall.filter), ("nat", &r.firewall.nat)] {
+            for (i, rule) in rules.iter().enumerate() {
+                for (key, value) in &rule.properties {
+                    if !FIREWALL_INTERFACE_PROPERTIES.contains(&key.as_str()) {
+                        continue;
+                    }
+                    let name = value.strip_prefix('!').unwrap_or(value);
+                    if interfaces.contains(name) {
+                        continue;
+                    }
+                    let path = format!("router.firewall.{table}[{i}].properties.{key}");
+                    match renamed(r, name) {
+                        Some(message) => self.err("renamed-interface", path, message),
+                        None => self.err(
+                            "dangling-reference",
+                            path,
+                            format!(
+                                "{key}={value:?} names no interface of the router; RouterOS refuses the rule (\"input does not match any value of interface\")"
+                            ),
+                        ),
+                    }
+                }
+            }
+        }
     }
 }

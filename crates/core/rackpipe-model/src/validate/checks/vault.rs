@@ -1,6 +1,6 @@
 //! The `vault` section: storage, TLS, nodes, seal, mounts, auth, policies, PKI and certificates.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{Checker, is_odd_quorum, unique};
 use crate::types::Name;
@@ -124,6 +124,7 @@ impl Checker<'_> {
             }
         }
         self.vault_certificates(v, &pki_mounts);
+        self.vault_api_rules(v);
         unique(
             self.out,
             "policy name",
@@ -273,6 +274,194 @@ impl Checker<'_> {
                         format!("{at}.renew_before"),
                         format!(
                             "renew_before {given} is not shorter than {of}; every apply would renew"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Mount paths Vault and OpenBao keep for themselves (`sys/mounts` refuses them).
+const RESERVED_MOUNTS: [&str; 4] = ["sys", "auth", "cubbyhole", "identity"];
+
+impl Checker<'_> {
+    /// What the Vault/OpenBao API would refuse: names it keys by given twice, mounts inside
+    /// other mounts or on reserved paths, PKI roles that cannot issue, listeners on one port.
+    fn vault_api_rules(&mut self, v: &crate::vault::Vault) {
+        unique(
+            self.out,
+            "audit device",
+            v.audit
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("vault.audit[{i}].name"), a.name.as_str())),
+        );
+        if let Some(jwt) = &v.auth.gitlab_jwt {
+            unique(
+                self.out,
+                "JWT role",
+                jwt.roles.iter().enumerate().map(|(i, r)| {
+                    (
+                        format!("vault.auth.gitlab_jwt.roles[{i}].name"),
+                        r.name.as_str(),
+                    )
+                }),
+            );
+        }
+        unique(
+            self.out,
+            "AppRole role",
+            v.auth
+                .approles
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (format!("vault.auth.approles[{i}].name"), r.name.as_str())),
+        );
+        unique(
+            self.out,
+            "userpass user",
+            v.auth
+                .users
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (format!("vault.auth.users[{i}].name"), r.name.as_str())),
+        );
+        let ca_mounts: Vec<(String, String)> = v
+            .pki
+            .iter()
+            .enumerate()
+            .map(|(i, ca)| {
+                (
+                    format!("vault.pki[{i}].mount"),
+                    ca.mount.trim_matches('/').to_owned(),
+                )
+            })
+            .collect();
+        unique(
+            self.out,
+            "PKI CA on mount",
+            ca_mounts.iter().map(|(p, m)| (p.clone(), m.as_str())),
+        );
+        for (i, m) in v.mounts.iter().enumerate() {
+            let path = m.path.trim_matches('/');
+            let first = path.split('/').next().unwrap_or_default();
+            if RESERVED_MOUNTS.contains(&first) {
+                self.err(
+                    "mount-path",
+                    format!("vault.mounts[{i}].path"),
+                    format!(
+                        "{:?} is under {first}/, which Vault and OpenBao keep for themselves: sys/mounts refuses it (\"cannot mount\")",
+                        m.path
+                    ),
+                );
+            }
+            for (j, other) in v.mounts.iter().enumerate().take(i) {
+                let o = other.path.trim_matches('/');
+                let nested = path != o
+                    && (path.starts_with(&format!("{o}/")) || o.starts_with(&format!("{path}/")));
+                if nested {
+                    self.err(
+                        "mount-path",
+                        format!("vault.mounts[{i}].path"),
+                        format!(
+                            "{:?} and vault.mounts[{j}].path {:?} nest: Vault and OpenBao refuse a mount inside another mount or around one (\"path is already in use at ...\")",
+                            m.path, other.path
+                        ),
+                    );
+                }
+            }
+        }
+        for (i, ca) in v.pki.iter().enumerate() {
+            unique(
+                self.out,
+                "PKI role name",
+                ca.roles
+                    .iter()
+                    .enumerate()
+                    .map(|(j, r)| (format!("vault.pki[{i}].roles[{j}].name"), r.name.as_str())),
+            );
+            for (j, role) in ca.roles.iter().enumerate() {
+                let at = format!("vault.pki[{i}].roles[{j}]");
+                if !role.allow_subdomains && !role.allow_bare_domains {
+                    self.err(
+                        "pki-role-issues-nothing",
+                        format!("{at}.allow_subdomains"),
+                        format!(
+                            "role {:?} has allow_subdomains and allow_bare_domains both false, so the PKI engine issues no name under allowed_domains {:?} (\"common name ... not allowed by this role\"); set one of them",
+                            role.name.as_str(),
+                            role.allowed_domains.iter().map(crate::types::Hostname::as_str).collect::<Vec<_>>()
+                        ),
+                    );
+                }
+                if role.ttl.as_secs() > role.max_ttl.as_secs() {
+                    self.err(
+                        "pki-role-ttl",
+                        format!("{at}.ttl"),
+                        format!(
+                            "ttl {} is longer than max_ttl {}: the PKI engine refuses the role (\"ttl\" value must be less than \"max_ttl\" value)",
+                            role.ttl, role.max_ttl
+                        ),
+                    );
+                }
+                if role.ttl.as_secs() > ca.ttl.as_secs() {
+                    self.err(
+                        "pki-role-ttl",
+                        format!("{at}.ttl"),
+                        format!(
+                            "ttl {} outlives the CA of mount {:?} (ttl {}): every certificate issued with it would end after the CA, which the issuer's default leaf_not_after_behavior \"err\" refuses (\"cannot satisfy request, as TTL would result in notAfter ... that is beyond the expiration of the CA certificate\")",
+                            role.ttl, ca.mount, ca.ttl
+                        ),
+                    );
+                }
+            }
+        }
+        self.vault_listeners(v);
+    }
+
+    /// Each node's API and cluster listeners bind every address of its guest (0.0.0.0): they
+    /// need distinct ports, from each other and from whatever else the guest runs (another
+    /// member, HAProxy's frontends and stats page).
+    fn vault_listeners(&mut self, v: &crate::vault::Vault) {
+        let mut taken: HashMap<(&str, u16), String> = HashMap::new();
+        for (i, n) in v.nodes.iter().enumerate() {
+            for (field, port) in [("api_port", n.api_port), ("cluster_port", n.cluster_port)] {
+                let path = format!("vault.nodes[{i}].{field}");
+                if let Some(first) = taken.get(&(n.guest.as_str(), port)) {
+                    self.err(
+                        "listener-conflict",
+                        path,
+                        format!(
+                            "port {port} on guest {:?} is already the listener of {first}; the second listener fails to bind (\"address already in use\") and the server does not start",
+                            n.guest.as_str()
+                        ),
+                    );
+                } else {
+                    taken.insert((n.guest.as_str(), port), path);
+                }
+            }
+        }
+        let Some(lb) = &self.site.load_balancer else {
+            return;
+        };
+        for (i, inst) in lb.instances.iter().enumerate() {
+            let mut ports: Vec<(String, u16)> = lb
+                .services
+                .iter()
+                .enumerate()
+                .map(|(j, s)| (format!("load_balancer.services[{j}].port"), s.port))
+                .collect();
+            if let Some(st) = &lb.stats {
+                ports.push(("load_balancer.stats.port".to_owned(), st.port));
+            }
+            for (path, port) in ports {
+                if let Some(first) = taken.get(&(inst.guest.as_str(), port)) {
+                    self.err(
+                        "listener-conflict",
+                        path,
+                        format!(
+                            "port {port}: HAProxy instance load_balancer.instances[{i}] runs on guest {:?}, where {first} already listens on {port} on every address; one of the two fails to bind (\"address already in use\")",
+                            inst.guest.as_str()
                         ),
                     );
                 }
