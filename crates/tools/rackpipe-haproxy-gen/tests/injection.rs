@@ -368,7 +368,8 @@ fn random_and_hostile_strings_never_add_a_directive() {
     let parser_time = Cell::new(std::time::Duration::ZERO);
     let mut runner = TestRunner::new(Config {
         cases: 64,
-        failure_persistence: None,
+        // Failing cases are saved in proptest-regressions/injection.txt (replayed first).
+        source_file: Some(file!()),
         ..Config::default()
     });
     let result = runner.run(&value(), |value| {
