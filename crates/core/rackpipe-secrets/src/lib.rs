@@ -25,12 +25,14 @@ pub mod vault;
 
 pub use source::{SecretSource, Unresolved, resolve_all};
 
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use rackpipe_model::types::SecretRef;
+/// The one secret value type (from `rackpipe-secret-value`, at the bottom of the workspace so
+/// the clients and simulators share it).
+pub use rackpipe_secret_value::Secret;
 
 /// Default timeout of one Vault request (connect + reply).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,49 +43,6 @@ pub const DEFAULT_JWT_ENV: &str = "VAULT_ID_TOKEN";
 
 /// Default mount of the JWT auth method (`auth/jwt/login`).
 pub const DEFAULT_JWT_PATH: &str = "jwt";
-
-/// A secret value. `Debug` and `Display` never show it; [`Secret::expose`] does, at the one
-/// place the value is used. Its bytes are zeroed when it is dropped (`zeroize`).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a value.
-    #[must_use]
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value itself.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// The value itself, consuming the wrapper (the caller now owns the only copy).
-    #[must_use]
-    pub fn into_exposed(mut self) -> String {
-        std::mem::take(&mut self.0)
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.0);
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
 
 /// Why a reference could not be resolved: `field: reference: reason` on one line.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -135,29 +135,9 @@ pub enum SimError {
     Hook(String),
 }
 
-/// A password or private key: never shown by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    #[must_use]
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+/// A password or private key: rackpipe's one secret type (never shown by `Debug` or
+/// `Display`, zeroed on drop).
+pub use rackpipe_secret_value::Secret;
 
 /// Certificate chain and key (PEM) for HTTPS.
 #[derive(Debug, Clone)]
