@@ -8,6 +8,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use rackpipe_model::wait::{self, Failed};
 use rackpipe_tls::transport::{self, BodyError, PlainHttp};
 
 use crate::error::one_line;
@@ -133,6 +134,11 @@ impl ClientOptions {
     }
 }
 
+/// Statuses after which a read is repeated: a gateway's (502, 503, 504) and pveproxy's 596
+/// (forwarding to the node timed out or broke). Not 500 (the handler ran and failed) nor 501
+/// (no such method).
+const RETRY_STATUSES: &[u16] = &[502, 503, 504, 596];
+
 /// An async Proxmox VE API client (cheap to clone; connections are pooled).
 #[derive(Clone)]
 pub struct Client {
@@ -197,7 +203,12 @@ impl Client {
         &self.opts
     }
 
-    /// Sends one request and returns the `data` member.
+    /// Sends a request and returns the `data` member. A read (`GET`) that fails transiently
+    /// (no connection, a timeout, HTTP 502, 503, 504 or pveproxy's 596) is repeated with the
+    /// shared backoff ([`wait::retry_read`]), at most [`wait::READ_ATTEMPTS`] times
+    /// and all within [`ClientOptions::request_timeout`]; then [`Error::GaveUp`] states the attempts
+    /// and the time waited. Writes are sent once (a 596 does not say whether a forwarded write
+    /// happened). See `docs/reference/transport.md`.
     ///
     /// # Errors
     /// Transport errors, timeouts and PVE error statuses, classified.
@@ -207,11 +218,43 @@ impl Client {
         path: &str,
         params: &Params,
     ) -> Result<Value, Error> {
+        let timeout = self.opts.request_timeout;
+        if method != Method::GET {
+            return self
+                .send(method, path, params, timeout)
+                .await
+                .map_err(|f| f.error);
+        }
+        wait::retry_read(
+            timeout,
+            |left| self.send(Method::GET, path, params, left),
+            tokio::time::sleep,
+        )
+        .await
+        .map_err(|g| match g.attempts {
+            1 => g.last,
+            attempts => Error::GaveUp {
+                attempts,
+                waited: g.waited,
+                last: Box::new(g.last),
+            },
+        })
+    }
+
+    /// One attempt within `timeout`.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        params: &Params,
+        timeout: Duration,
+    ) -> Result<Value, Failed<Error>> {
         let url = format!("{}{path}", self.api);
         tracing::debug!(%method, %url, "pve request");
         let mut req = self
             .http
             .request(method.clone(), &url)
+            .timeout(timeout)
             .header(AUTHORIZATION, self.auth.clone());
         if method == Method::GET || method == Method::DELETE {
             if !params.is_empty() {
@@ -220,22 +263,27 @@ impl Client {
         } else {
             req = req.form(params.pairs());
         }
-        let started = std::time::Instant::now();
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&url, &e, started))?;
+        let started = Instant::now();
+        // A handshake that failed (pin, CA) fails again; a refused or reset connection may not.
+        let transport = |e: &reqwest::Error| Failed {
+            retry: !rackpipe_tls::handshake_failure(e),
+            error: self.transport_error(&url, e, started),
+        };
+        let resp = req.send().await.map_err(|e| transport(&e))?;
         let status = resp.status();
         let reason = status.canonical_reason().unwrap_or("").to_owned();
         let body: Value = match transport::read_body_limited(resp, transport::API_BODY_LIMIT).await
         {
             Ok(b) if b.is_empty() => Value::Null,
             Ok(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
-            Err(BodyError::Transport(e)) => return Err(self.transport_error(&url, &e, started)),
+            Err(BodyError::Transport(e)) => return Err(transport(&e)),
             Err(e) => {
-                return Err(Error::Decode {
-                    url,
-                    message: e.to_string(),
+                return Err(Failed {
+                    retry: false,
+                    error: Error::Decode {
+                        url,
+                        message: e.to_string(),
+                    },
                 });
             }
         };
@@ -246,10 +294,13 @@ impl Client {
             .get("message")
             .and_then(Value::as_str)
             .map_or(reason, |m| transport::peer_text(&one_line(m)));
-        Err(classify(url, status, message, &body))
+        Err(Failed {
+            retry: RETRY_STATUSES.contains(&status.as_u16()),
+            error: classify(url, status, message, &body),
+        })
     }
 
-    fn transport_error(&self, url: &str, e: &reqwest::Error, started: std::time::Instant) -> Error {
+    fn transport_error(&self, url: &str, e: &reqwest::Error, started: Instant) -> Error {
         if let Some(failure) = rackpipe_tls::reqwest_trust_failure(e) {
             Error::Trust(failure)
         } else if e.is_timeout() {
@@ -863,6 +914,29 @@ mod tests {
             )
         );
         assert!(!err.is_transient());
+    }
+
+    /// A read that times out is not repeated past the one request timeout: the first attempt
+    /// used it all, so the error is that attempt's, after about the timeout (not 5 times it).
+    #[test]
+    fn a_read_never_outlasts_the_request_timeout() {
+        use rackpipe_testkit::http::{Reply, StubServer};
+        // A 200 announcing 100 bytes that never come.
+        let silent = StubServer::start(Reply::Announced(100));
+        let mut opts = options(&silent.url());
+        opts.request_timeout = Duration::from_millis(800);
+        let client = Client::new(opts).unwrap();
+        let started = Instant::now();
+        let err = runtime()
+            .block_on(client.get("/cluster/resources", &Params::new()))
+            .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+        assert!(
+            elapsed >= Duration::from_millis(800) && elapsed < Duration::from_millis(1600),
+            "{elapsed:?}"
+        );
+        assert_eq!(silent.connections(), 1);
     }
 
     #[test]

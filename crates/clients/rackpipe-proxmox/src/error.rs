@@ -111,6 +111,17 @@ pub enum Error {
         /// What was wrong (never the secret).
         message: String,
     },
+    /// A read (`GET`) failed transiently on every attempt ([`crate::Client::request`]): the
+    /// last attempt's error, how many attempts were made and the time actually waited.
+    #[error("{last} (gave up after {attempts} attempts in {})", rackpipe_model::wait::human(*waited))]
+    GaveUp {
+        /// Attempts made (more than one).
+        attempts: u32,
+        /// From the first attempt until giving up.
+        waited: Duration,
+        /// The last attempt's error.
+        last: Box<Error>,
+    },
     /// Client set-up (TLS material, base URL) failed.
     #[error("{what}: {message}")]
     Config {
@@ -151,7 +162,21 @@ impl Error {
             | Self::Locked { .. }
             | Self::TaskTimeout { .. } => true,
             Self::Api { status, .. } => *status >= 501,
+            Self::GaveUp { last, .. } => last.is_transient(),
             // A worker that could not get the config lock (`... got timeout`) can be retried.
+            Self::TaskFailed { .. } => self.nothing_done(),
+            _ => false,
+        }
+    }
+
+    /// Whether PVE refused before doing anything, so that sending the same write again is
+    /// safe: a lock it could not take (`can't lock file ... got timeout`, `VM is locked`), at
+    /// request time or as the task's error. Other transient failures of a write (no answer, a
+    /// timeout, pveproxy's 596) leave unknown whether it happened: never repeated.
+    #[must_use]
+    pub fn nothing_done(&self) -> bool {
+        match self {
+            Self::Locked { .. } => true,
             Self::TaskFailed { exitstatus, .. } => {
                 exitstatus.contains("got timeout") || exitstatus.contains("is locked")
             }

@@ -8,7 +8,7 @@
 //!   `/cluster/resources?type=vm`, bounded-concurrency config reads, task polling with a
 //!   deadline and the log tail on failure ([`Client::wait_task`]).
 //! - [`serial`]: per-key serialisation (one clone at a time per template and per node)
-//!   and bounded retries of transient errors (locks, timeouts).
+//!   and bounded retries of the errors that prove nothing was done (locks).
 //! - [`normalize`]: Proxmox's own normalisation (property strings, sizes, tags,
 //!   booleans, MACs) so a converged cluster diffs to zero changes.
 

@@ -4,8 +4,9 @@
 //! creates on one node overlap (bpg #995, Telmate #173); the community's remedy is to
 //! serialise per template and per node. [`KeyedLocks`] gives one async mutex per key
 //! (e.g. `template/9000` and `node/pve1`); take the keys in a fixed order (sorted) to
-//! avoid deadlocks. [`retry_transient`] retries [`Error::is_transient`] failures with
-//! bounded attempts and exponential back-off.
+//! avoid deadlocks. [`retry_transient`] retries the transient failures that prove PVE did
+//! nothing ([`Error::nothing_done`]: locks) with bounded attempts and exponential back-off;
+//! a write that may have happened (no answer, a timeout, a 596) is never sent again.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -56,11 +57,12 @@ impl KeyedLocks {
     }
 }
 
-/// Runs `op` up to `attempts` times while it fails with a transient error, sleeping
-/// `base_delay`, 2×, 4×... (capped at 10 s) in between. Returns the last error.
+/// Runs `op` up to `attempts` times while it fails with an error that proves PVE did nothing
+/// ([`Error::nothing_done`]: a lock it could not take), sleeping `base_delay`, 2×, 4×...
+/// (capped at 10 s) in between. Returns the last error.
 ///
 /// # Errors
-/// The first non-transient error, or the last transient one.
+/// The first other error (transient or not), or the last lock error.
 pub async fn retry_transient<T, F, Fut>(
     attempts: u32,
     base_delay: Duration,
@@ -75,7 +77,7 @@ where
     loop {
         match op().await {
             Ok(v) => return Ok(v),
-            Err(e) if e.is_transient() && attempt < attempts => {
+            Err(e) if e.nothing_done() && attempt < attempts => {
                 tracing::debug!(error = %e, attempt, "transient PVE error, retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
@@ -111,7 +113,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn retries_only_transient_errors() {
+    async fn retries_only_errors_that_prove_nothing_was_done() {
         let calls = AtomicU32::new(0);
         let r: Result<(), Error> = retry_transient(3, Duration::from_millis(1), || {
             calls.fetch_add(1, Ordering::SeqCst);
@@ -137,6 +139,21 @@ mod tests {
         })
         .await;
         assert!(r.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // Transient, but the write may have happened: not sent again.
+        calls.store(0, Ordering::SeqCst);
+        let r: Result<(), Error> = retry_transient(3, Duration::from_millis(1), || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async {
+                Err(Error::Api {
+                    url: "u".into(),
+                    status: 596,
+                    message: "Connection timed out".into(),
+                })
+            }
+        })
+        .await;
+        assert!(r.is_err_and(|e| e.is_transient()));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use rackpipe_model::wait::READ_ATTEMPTS;
 use rackpipe_proxmox::normalize::diff_config;
 use rackpipe_proxmox::{
     ApiToken, Client, ClientOptions, Error, Fingerprint, GuestRef, GuestType, Params, TlsMode,
@@ -457,7 +458,7 @@ async fn auth_permission_and_lock_errors_are_typed() {
         .await
         .unwrap();
 
-    // Unreachable is transient.
+    // Unreachable is transient; a read is tried READ_ATTEMPTS times before giving up.
     let port = rackpipe_testkit::free_port();
     let gone = Client::new(ClientOptions::new(
         &format!("http://127.0.0.1:{port}"),
@@ -466,7 +467,9 @@ async fn auth_permission_and_lock_errors_are_typed() {
     .unwrap();
     let err = gone.version().await.unwrap_err();
     assert!(
-        matches!(err, Error::Unreachable { .. }) && err.is_transient(),
+        matches!(&err, Error::GaveUp { attempts: READ_ATTEMPTS, last, .. }
+            if matches!(**last, Error::Unreachable { .. }))
+            && err.is_transient(),
         "{err:?}"
     );
     assert!(!format!("{pve:?}").contains("4f1c-secret"));
@@ -533,11 +536,116 @@ async fn tls_ca_and_pinned_fingerprint() {
     let ca = client_for(&sim, TlsMode::CaFile(ca_file));
     assert_eq!(ca.version().await.unwrap()["release"], "8.4");
 
+    // A certificate that does not verify is not retried (a retry would be `GaveUp`).
     let system = client_for(&sim, TlsMode::System);
     assert!(matches!(
         system.version().await,
         Err(Error::Unreachable { .. })
     ));
+}
+
+/// Issue 17, one way to wait and fail: a read that fails transiently (pveproxy's 596, a
+/// gateway's 502/503/504) is repeated with the shared backoff within the one request timeout;
+/// a write is sent once; a failure that persists gives up within the timeout, stating the
+/// attempts and the time waited. Every attempt is a request the cluster counts.
+#[tokio::test]
+async fn transient_reads_retried_within_the_timeout_writes_never() {
+    let Some(cfg) = config() else { return };
+    let sim = Simulator::start(cfg).await.unwrap();
+    template(&sim);
+    let pve = client_for(&sim, TlsMode::System);
+
+    sim.fail_next("GET", "/cluster/resources", 2, 596);
+    assert_eq!(pve.inventory().await.unwrap().len(), 1);
+    let stats = sim.stats();
+    assert_eq!(stats.requests, 3, "{:?}", stats.by_route);
+    assert_eq!(
+        stats.by_route.get("GET /cluster/resources (injected)"),
+        Some(&2)
+    );
+    assert_eq!(stats.by_route.get("GET /cluster/resources"), Some(&1));
+    for status in [502, 503, 504] {
+        sim.fail_next("GET", "/version", 1, status);
+        assert_eq!(pve.version().await.unwrap()["release"], "8.4");
+    }
+
+    // A write that fails transiently is not repeated: the clone is not made twice.
+    sim.reset_stats();
+    sim.fail_next("POST", "/nodes/pve1/qemu/9000/clone", 1, 596);
+    let err = pve
+        .clone_vm("pve1", 9000, &Params::new().with("newid", 201))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}/api2/json/nodes/pve1/qemu/9000/clone: HTTP 596: Connection timed out",
+            sim.base_url()
+        )
+    );
+    assert!(err.is_transient());
+    assert_eq!(sim.stats().requests, 1);
+    assert!(sim.guest_config(201).is_none());
+
+    // Nor is a read that failed for a reason of its own (500: no such guest; 401).
+    sim.reset_stats();
+    let missing = GuestRef {
+        node: "pve1".into(),
+        kind: GuestType::Qemu,
+        vmid: 999,
+    };
+    assert!(matches!(
+        pve.guest_config(&missing).await,
+        Err(Error::Api { status: 500, .. })
+    ));
+    let stranger = Client::new(ClientOptions::new(
+        &sim.base_url(),
+        ApiToken::parse("ci@pve!sync=wrong").unwrap(),
+    ))
+    .unwrap();
+    assert!(matches!(
+        stranger.version().await,
+        Err(Error::Unauthorized { .. })
+    ));
+    assert_eq!(sim.stats().requests, 2);
+
+    // A failure that persists: READ_ATTEMPTS attempts, well within the 2 s timeout.
+    let token = ApiToken::parse("ci@pve!sync=4f1c-secret").unwrap();
+    let mut opts = ClientOptions::new(&sim.base_url(), token);
+    opts.request_timeout = Duration::from_secs(2);
+    let short = Client::new(opts).unwrap();
+    sim.reset_stats();
+    sim.fail_next("GET", "/version", 100, 503);
+    let started = std::time::Instant::now();
+    let err = short.version().await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    let Error::GaveUp {
+        attempts,
+        waited,
+        last,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*attempts, READ_ATTEMPTS);
+    // The delays slept are 25 + 50 + 100 + 200 ms.
+    assert!(
+        *waited >= Duration::from_millis(375) && *waited <= elapsed,
+        "{waited:?}"
+    );
+    assert!(matches!(**last, Error::Api { status: 503, .. }));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}/api2/json/version: HTTP 503: Service Unavailable (gave up after 5 attempts in {})",
+            sim.base_url(),
+            rackpipe_model::wait::human(*waited)
+        )
+    );
+    assert!(err.is_transient());
+    assert_eq!(sim.stats().requests, u64::from(READ_ATTEMPTS));
+    assert_schema_clean(&sim);
 }
 
 #[tokio::test]

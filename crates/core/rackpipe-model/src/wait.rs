@@ -1,7 +1,8 @@
 //! Waiting without fixed sleeps, written once for every tool: bounded exponential backoff
-//! for polls and retries of idempotent reads, and the time actually waited for the message
-//! when it gives up.
+//! for polls and retries of idempotent reads ([`retry_read`]), and the time actually waited
+//! for the message when it gives up.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// Poll delays: 25 ms, doubling up to 250 ms, never sleeping past the deadline.
@@ -58,6 +59,73 @@ impl Backoff {
     }
 }
 
+/// How many times [`retry_read`] tries a read.
+pub const READ_ATTEMPTS: u32 = 5;
+
+/// One failed attempt of [`retry_read`]: the error, and whether the read may be repeated.
+#[derive(Debug)]
+pub struct Failed<E> {
+    /// What went wrong.
+    pub error: E,
+    /// Whether trying again may succeed (no connection, a timeout, a gateway's status); never
+    /// for a refusal of the request itself (4xx) or a TLS trust failure.
+    pub retry: bool,
+}
+
+/// Why [`retry_read`] stopped: the last attempt's error, the attempts made and the time
+/// actually waited (for the message).
+#[derive(Debug)]
+pub struct GaveUp<E> {
+    /// The last attempt's error.
+    pub last: E,
+    /// Attempts made (1 when the first failure was not worth repeating, or used the time up).
+    pub attempts: u32,
+    /// From the first attempt until giving up.
+    pub waited: Duration,
+}
+
+/// Runs an idempotent read, repeating it after failures marked [`Failed::retry`] with the
+/// [`Backoff`] delays: at most [`READ_ATTEMPTS`] attempts, all within `timeout` (each attempt
+/// is given the time left; a sleep that would reach the deadline is not taken). `sleep` is the
+/// caller's runtime's (`tokio::time::sleep`). Only for requests that change nothing (`GET`):
+/// a write is sent once.
+///
+/// # Errors
+/// [`GaveUp`] with the last attempt's error.
+pub async fn retry_read<T, E, A, AFut, S, SFut>(
+    timeout: Duration,
+    mut attempt: A,
+    sleep: S,
+) -> Result<T, GaveUp<E>>
+where
+    A: FnMut(Duration) -> AFut,
+    AFut: Future<Output = Result<T, Failed<E>>>,
+    S: Fn(Duration) -> SFut,
+    SFut: Future<Output = ()>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut backoff = Backoff::until(deadline);
+    let mut attempts = 1;
+    loop {
+        let failed = match attempt(deadline.saturating_duration_since(Instant::now())).await {
+            Ok(value) => return Ok(value),
+            Err(failed) => failed,
+        };
+        let delay = backoff
+            .next_delay()
+            .filter(|d| failed.retry && attempts < READ_ATTEMPTS && Instant::now() + *d < deadline);
+        let Some(delay) = delay else {
+            return Err(GaveUp {
+                last: failed.error,
+                attempts,
+                waited: backoff.waited(),
+            });
+        };
+        sleep(delay).await;
+        attempts += 1;
+    }
+}
+
 /// A duration as people read it in messages: `850 ms`, `4.2 s`, `95 s`.
 #[must_use]
 pub fn human(d: Duration) -> String {
@@ -87,6 +155,82 @@ mod tests {
         let near = start + Duration::from_millis(990);
         assert_eq!(b.next_delay_at(near), Some(Duration::from_millis(10)));
         assert_eq!(b.next_delay_at(start + Duration::from_millis(1000)), None);
+    }
+
+    /// Runs a future whose awaits are all ready at once (the sleeps below are).
+    fn ready<F: Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+        }
+    }
+
+    fn read(
+        outcomes: &[Result<u32, bool>],
+        timeout: Duration,
+    ) -> (Result<u32, GaveUp<&'static str>>, Vec<Duration>, usize) {
+        let mut left = outcomes.iter();
+        let mut calls = 0;
+        let slept = std::cell::RefCell::new(Vec::new());
+        let result = ready(retry_read(
+            timeout,
+            |_| {
+                calls += 1;
+                let out = match left.next() {
+                    Some(Ok(v)) => Ok(*v),
+                    Some(Err(retry)) => Err(Failed {
+                        error: "boom",
+                        retry: *retry,
+                    }),
+                    None => Err(Failed {
+                        error: "still boom",
+                        retry: true,
+                    }),
+                };
+                std::future::ready(out)
+            },
+            |d| {
+                slept.borrow_mut().push(d);
+                std::future::ready(())
+            },
+        ));
+        (result, slept.into_inner(), calls)
+    }
+
+    #[test]
+    fn reads_are_retried_with_the_backoff_and_bounded() {
+        let minute = Duration::from_secs(60);
+        let (result, slept, calls) = read(&[Err(true), Err(true), Ok(7)], minute);
+        assert_eq!(result.unwrap(), 7);
+        assert_eq!(calls, 3);
+        assert_eq!(
+            slept,
+            [Duration::from_millis(25), Duration::from_millis(50)]
+        );
+
+        // Not worth repeating: one attempt.
+        let (result, slept, calls) = read(&[Err(false), Ok(7)], minute);
+        let gave_up = result.unwrap_err();
+        assert_eq!((gave_up.last, gave_up.attempts, calls), ("boom", 1, 1));
+        assert!(slept.is_empty());
+
+        // Persistent: READ_ATTEMPTS attempts.
+        let (result, slept, calls) = read(&[], minute);
+        let gave_up = result.unwrap_err();
+        assert_eq!(
+            (gave_up.last, gave_up.attempts),
+            ("still boom", READ_ATTEMPTS)
+        );
+        assert_eq!(calls, READ_ATTEMPTS as usize);
+        assert_eq!(slept.len(), READ_ATTEMPTS as usize - 1);
+
+        // No time for a sleep: one attempt, never past the timeout.
+        let (result, slept, _) = read(&[Err(true), Ok(7)], Duration::from_millis(10));
+        assert_eq!(result.unwrap_err().attempts, 1);
+        assert!(slept.is_empty());
     }
 
     #[test]

@@ -22,8 +22,8 @@ pub mod transport;
 mod trust;
 
 pub use trust::{
-    PinMismatch, Trust, TrustError, TrustFailure, http_client, pin_mismatch, reqwest_trust_failure,
-    trust_failure,
+    PinMismatch, Trust, TrustError, TrustFailure, handshake_failure, http_client, pin_mismatch,
+    reqwest_trust_failure, trust_failure,
 };
 
 use std::fmt;

@@ -223,20 +223,14 @@ impl TrustFailure {
     }
 }
 
-/// The [`PinMismatch`] in `err`'s source chain (reqwest → hyper → `io::Error` → rustls), if
-/// the handshake failed on the pin.
-#[must_use]
-pub fn pin_mismatch(err: &(dyn std::error::Error + 'static)) -> Option<PinMismatch> {
+/// The first `T` in `err`'s source chain (reqwest → hyper → `io::Error` → rustls), if any.
+fn find_in_chain<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
     let mut cur = Some(err);
     while let Some(e) = cur {
-        if let Some(found) = e.downcast_ref::<PinMismatch>() {
-            return Some(*found);
-        }
-        if let Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) =
-            e.downcast_ref::<rustls::Error>()
-        {
-            let inner: &(dyn std::error::Error + 'static) = &*other.0;
-            return inner.downcast_ref::<PinMismatch>().copied();
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
         }
         // An `io::Error` hides the error it wraps from `source()` (it returns the wrapped
         // error's own source): step into it instead; hyper wraps one `io::Error` in another.
@@ -249,6 +243,30 @@ pub fn pin_mismatch(err: &(dyn std::error::Error + 'static)) -> Option<PinMismat
         };
     }
     None
+}
+
+/// The [`PinMismatch`] in `err`'s source chain (reqwest → hyper → `io::Error` → rustls), if
+/// the handshake failed on the pin.
+#[must_use]
+pub fn pin_mismatch(err: &(dyn std::error::Error + 'static)) -> Option<PinMismatch> {
+    if let Some(found) = find_in_chain::<PinMismatch>(err) {
+        return Some(*found);
+    }
+    match find_in_chain::<rustls::Error>(err) {
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) => {
+            let inner: &(dyn std::error::Error + 'static) = &*other.0;
+            inner.downcast_ref::<PinMismatch>().copied()
+        }
+        _ => None,
+    }
+}
+
+/// Whether the TLS handshake failed in `err`'s source chain (a certificate that does not
+/// verify, a pin mismatch, a protocol the peer refuses): a failure that trying again will not
+/// fix, unlike a refused or reset connection. Clients never repeat a request that failed so.
+#[must_use]
+pub fn handshake_failure(err: &(dyn std::error::Error + 'static)) -> bool {
+    find_in_chain::<rustls::Error>(err).is_some()
 }
 
 /// `err` as a [`TrustFailure`] naming `host` when the handshake failed on the pin; `None` for
@@ -335,7 +353,9 @@ mod tests {
             "https://127.0.0.1:8006: TLS trust failure: certificate fingerprint mismatch: the server presented 02:02:"
         ));
         assert_eq!(f.to_string(), format!("{}: {}", f.host, f.reason()));
+        assert!(handshake_failure(&io));
         let other = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         assert!(trust_failure("h", &other).is_none());
+        assert!(!handshake_failure(&other));
     }
 }

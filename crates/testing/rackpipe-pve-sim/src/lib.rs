@@ -26,7 +26,8 @@
 //!
 //! Test-only extras live under `/__sim/` (no auth): `GET /__sim/stats` (request counts
 //! per route, rejected and unimplemented requests) and `POST /__sim/reset-stats`.
-//! Failures are injected with [`Simulator::fail_next_task`]; latency with
+//! Failures are injected with [`Simulator::fail_next_task`] (tasks) and
+//! [`Simulator::fail_next`] (requests answered 502/503/504/596 as a loaded cluster does); latency with
 //! [`SimConfig::latency`]; task duration with [`SimConfig::task_duration`].
 //!
 //! Endpoints simulated: `GET /version`, `/cluster/resources`, `/cluster/nextid`, `/nodes`,
@@ -398,6 +399,16 @@ impl Simulator {
     /// Makes the next matching task fail.
     pub fn fail_next_task(&self, rule: FailRule) {
         self.state().failures.push(rule);
+    }
+
+    /// Makes the next `times` requests `method /api2/json<path_prefix>...` fail with `status`
+    /// (PVE's error body; `596` says `Connection timed out` as pveproxy does) without touching
+    /// the cluster: a test hook for the transient failures of a loaded cluster. They count in
+    /// [`Stats::requests`] and under `"METHOD /path (injected)"` in [`Stats::by_route`].
+    pub fn fail_next(&self, method: &str, path_prefix: &str, times: u32, status: u16) {
+        let method =
+            axum::http::Method::from_bytes(method.as_bytes()).unwrap_or(axum::http::Method::GET);
+        lock(&self.shared.failures).push((method, path_prefix.to_owned(), times, status));
     }
 
     /// The raw config (file view, without pending values) of a guest.

@@ -84,6 +84,8 @@ fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         406 => "Not Acceptable",
         501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
         504 => "Gateway Timeout",
         _ => "Internal Server Error",
     }

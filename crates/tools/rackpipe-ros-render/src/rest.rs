@@ -2,7 +2,8 @@
 //! SHA-256 leaf fingerprint (plain HTTP only for loopback simulators), typed errors.
 //!
 //! Every request is counted ([`RestClient::requests`]), so callers can show how many round
-//! trips a plan took. Bodies and replies are JSON objects of strings, as RouterOS speaks them.
+//! trips a plan took; a read that fails transiently is repeated within the one timeout
+//! ([`RestClient::request`]). Bodies and replies are JSON objects of strings, as RouterOS speaks them.
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rackpipe_model::types::SecretRef;
+use rackpipe_model::wait::{self, Failed};
 use rackpipe_routeros::Props;
 pub use rackpipe_tls::Fingerprint;
 use rackpipe_tls::transport::{self, BodyError};
@@ -60,6 +62,17 @@ pub enum Error {
         url: String,
         /// How long the request actually waited.
         waited: Duration,
+    },
+    /// A read (`GET`) failed transiently on every attempt ([`RestClient::request`]): the last
+    /// attempt's error, how many attempts were made and the time actually waited.
+    #[error("{last} (gave up after {attempts} attempts in {})", rackpipe_model::wait::human(*waited))]
+    GaveUp {
+        /// Attempts made (more than one).
+        attempts: u32,
+        /// From the first attempt until giving up.
+        waited: Duration,
+        /// The last attempt's error.
+        last: Box<Error>,
     },
     /// 401: wrong user or password.
     #[error("{url}: 401 Unauthorized: wrong user or password for {user:?}")]
@@ -141,6 +154,7 @@ impl Error {
         match self {
             Error::Unreachable { .. } | Error::Timeout { .. } | Error::SecretUnavailable(_) => true,
             Error::Api { status, .. } => *status >= 500,
+            Error::GaveUp { last, .. } => last.is_transient(),
             _ => false,
         }
     }
@@ -323,7 +337,13 @@ impl RestClient {
         copy
     }
 
-    /// Sends one request; `path` is below `/rest` and starts with `/`.
+    /// Sends a request; `path` is below `/rest` and starts with `/`. A read (`GET`, RouterOS's
+    /// `print`) that fails transiently (no connection, a timeout, HTTP 502, 503 or 504 from a
+    /// proxy in front) is repeated with the shared backoff ([`wait::retry_read`]), at most
+    /// [`wait::READ_ATTEMPTS`] times and all within the client's timeout; then
+    /// [`Error::GaveUp`] states the attempts and the time waited. Anything else (`add`, `set`,
+    /// `remove`, commands) is sent once. Every request sent is counted ([`Self::requests`]),
+    /// retries included. See `docs/reference/transport.md`.
     ///
     /// # Errors
     /// Transport errors, timeouts, 401 and RouterOS error bodies, classified.
@@ -333,37 +353,69 @@ impl RestClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, Error> {
+        if method != Method::GET {
+            return self
+                .send(method, path, body, self.timeout)
+                .await
+                .map_err(|f| f.error);
+        }
+        let read = |left| self.send(Method::GET, path, body, left);
+        match wait::retry_read(self.timeout, read, tokio::time::sleep).await {
+            Ok(value) => Ok(value),
+            Err(g) if g.attempts == 1 => Err(g.last),
+            Err(g) => Err(Error::GaveUp {
+                attempts: g.attempts,
+                waited: g.waited,
+                last: Box::new(g.last),
+            }),
+        }
+    }
+
+    /// One attempt within `timeout`.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<Value, Failed<Error>> {
         let url = format!("{}{path}", self.base);
         self.requests.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(%method, %url, "routeros request");
         let mut req = self
             .http
             .request(method.clone(), &url)
-            .timeout(self.timeout)
+            .timeout(timeout)
             .basic_auth(&self.user, Some(self.password.expose()));
         if let Some(body) = body {
             req = req.json(body);
         }
         let started = std::time::Instant::now();
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| self.transport(&url, &e, started))?;
+        // A handshake that failed (pin, CA) fails again; a refused or reset connection may not.
+        let transport = |e: &reqwest::Error| Failed {
+            retry: !rackpipe_tls::handshake_failure(e),
+            error: self.transport(&url, e, started),
+        };
+        let once = |error| Failed {
+            error,
+            retry: false,
+        };
+        let resp = req.send().await.map_err(|e| transport(&e))?;
         let status = resp.status();
         let bytes = transport::read_body_limited(resp, transport::API_BODY_LIMIT)
             .await
             .map_err(|e| match e {
-                BodyError::Transport(e) => self.transport(&url, &e, started),
-                other => Error::BadReply {
+                BodyError::Transport(e) => transport(&e),
+                other => once(Error::BadReply {
                     path: path.to_owned(),
                     message: other.to_string(),
-                },
+                }),
             })?;
         if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(Error::Unauthorized {
+            return Err(once(Error::Unauthorized {
                 url,
                 user: self.user.clone(),
-            });
+            }));
         }
         let parsed: Option<Value> = if bytes.iter().all(u8::is_ascii_whitespace) {
             Some(Value::Null)
@@ -371,23 +423,29 @@ impl RestClient {
             parse_json_lenient(&bytes)
         };
         if status.is_success() {
-            return parsed.ok_or_else(|| Error::BadReply {
-                path: path.to_owned(),
-                message: format!(
-                    "not JSON ({} bytes; is this the REST API and not WebFig?)",
-                    bytes.len()
-                ),
+            return parsed.ok_or_else(|| {
+                once(Error::BadReply {
+                    path: path.to_owned(),
+                    message: format!(
+                        "not JSON ({} bytes; is this the REST API and not WebFig?)",
+                        bytes.len()
+                    ),
+                })
             });
         }
         let body = parsed.unwrap_or(Value::Null);
         let text = |k: &str| body.get(k).and_then(Value::as_str).map(one_line);
-        Err(Error::Api {
-            method: method.to_string(),
-            path: path.to_owned(),
-            status: status.as_u16(),
-            message: text("message")
-                .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned()),
-            detail: text("detail"),
+        Err(Failed {
+            // A proxy's or a busy router's answer, not one about the request.
+            retry: matches!(status.as_u16(), 502..=504),
+            error: Error::Api {
+                method: method.to_string(),
+                path: path.to_owned(),
+                status: status.as_u16(),
+                message: text("message")
+                    .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned()),
+                detail: text("detail"),
+            },
         })
     }
 

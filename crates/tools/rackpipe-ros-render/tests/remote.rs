@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use rackpipe_model::Site;
+use rackpipe_model::wait::READ_ATTEMPTS;
 use rackpipe_ros_render::apply::{ApplyOptions, apply_config};
 use rackpipe_ros_render::plan::{PlanOptions, plan_config};
 use rackpipe_ros_render::rest::Error;
@@ -462,7 +463,12 @@ async fn wrong_credentials_and_unreachable_router() {
     let err = plan_config("t", "r", &small_desired(), &gone, PlanOptions::default())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Unreachable { .. }), "{err}");
+    // A read is tried READ_ATTEMPTS times (issue 17) before giving up.
+    assert!(
+        matches!(&err, Error::GaveUp { attempts: READ_ATTEMPTS, last, .. }
+            if matches!(**last, Error::Unreachable { .. })),
+        "{err}"
+    );
     assert!(err.is_transient());
     assert!(
         err.to_string().contains(&format!("127.0.0.1:{port}")),
@@ -478,6 +484,84 @@ async fn wrong_credentials_and_unreachable_router() {
     })
     .unwrap_err();
     assert!(matches!(err, Error::Config { .. }), "{err}");
+}
+
+/// Issue 17, one way to wait and fail: a read that fails transiently (a 502/503/504 from a
+/// proxy in front of a busy router) is repeated with the shared backoff within the one
+/// timeout, and each attempt is a request the plan counts; a write is sent once; a failure that
+/// persists gives up within the timeout, stating the attempts and the time waited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_reads_retried_within_the_timeout_writes_never() {
+    let sim = Simulator::start(sim_config(&[])).await.unwrap();
+    let client = client_for(&sim, PASSWORD);
+    let desired = small_desired();
+    let menus = desired.paths().len() as u64;
+    let clean = plan_config("t", "r", &desired, &client, PlanOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(clean.requests, menus, "one GET per managed menu");
+
+    // The first read of a menu fails twice: the same plan, two requests more.
+    sim.fail_next("GET", "/ip/dhcp-server/lease", 2, 503);
+    sim.reset_stats();
+    let retried = plan_config("t", "r", &desired, &client, PlanOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(retried.requests, menus + 2);
+    assert_eq!(sim.stats().requests, menus + 2);
+    assert_eq!(
+        serde_json::to_value(&retried.plan.changes).unwrap(),
+        serde_json::to_value(&clean.plan.changes).unwrap()
+    );
+    assert_eq!(retried.plan.observed_digest, clean.plan.observed_digest);
+
+    // A write that fails transiently is sent once, and nothing was added.
+    sim.fail_next("PUT", "/ip/address", 1, 503);
+    let before = client.requests();
+    let props = Props::from_pairs([("address", "10.7.0.1/24"), ("interface", "ether3")]);
+    let err = client.add("/ip/address", &props).await.unwrap_err();
+    assert!(matches!(err, Error::Api { status: 503, .. }), "{err}");
+    assert!(err.is_transient());
+    assert_eq!(client.requests() - before, 1);
+    assert!(sim.rows("/ip/address").is_empty());
+
+    // A failure that persists: READ_ATTEMPTS attempts, well within the 2 s timeout.
+    let short = RestClient::new(&Connection {
+        url: sim.base_url(),
+        user: "admin".to_owned(),
+        password: Password::new(PASSWORD),
+        trust: Trust::LoopbackHttp,
+        timeout: Duration::from_secs(2),
+    })
+    .unwrap();
+    sim.fail_next("GET", "/system/identity", 100, 504);
+    let started = std::time::Instant::now();
+    let err = short.list("/system/identity").await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    let Error::GaveUp {
+        attempts,
+        waited,
+        last,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*attempts, READ_ATTEMPTS);
+    assert!(
+        *waited >= Duration::from_millis(375) && *waited <= elapsed,
+        "{waited:?}"
+    );
+    assert!(matches!(**last, Error::Api { status: 504, .. }));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "GET /system/identity: 504 Gateway Timeout: injected failure (rackpipe-ros-sim test hook) (gave up after 5 attempts in {})",
+            rackpipe_model::wait::human(*waited)
+        )
+    );
+    assert!(err.is_transient());
+    assert_eq!(short.requests(), u64::from(READ_ATTEMPTS));
 }
 
 fn tls_identity() -> (TlsIdentity, Vec<u8>, String) {

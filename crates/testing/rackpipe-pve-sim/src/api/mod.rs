@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     pub schema: Schema,
     pub state: Mutex<State>,
     pub stats: Mutex<Stats>,
+    /// Injected failures: `(method, path prefix below /api2/json, remaining, status)`.
+    pub failures: Mutex<Vec<(Method, String, u32, u16)>>,
     pub tokens: Vec<TokenSpec>,
     latency: Duration,
     task_duration: Duration,
@@ -91,6 +93,7 @@ impl Shared {
             in_flight: std::sync::atomic::AtomicU64::new(0),
             state: Mutex::new(State::new(&config.nodes, &config.storages)),
             stats: Mutex::new(Stats::default()),
+            failures: Mutex::new(Vec::new()),
             tokens: config.tokens.clone(),
             latency: config.latency,
             task_duration: config.task_duration,
@@ -246,6 +249,13 @@ async fn handle(
     let Some(api_path) = path.strip_prefix("/api2/json") else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
+    if let Some(failure) = injected_failure(&sh, &method, api_path) {
+        *lock(&sh.stats)
+            .by_route
+            .entry(format!("{method} {api_path} (injected)"))
+            .or_default() += 1;
+        return reply(Err(failure));
+    }
     let not_implemented = || {
         reply(Err(ApiError {
             status: StatusCode::NOT_IMPLEMENTED,
@@ -348,6 +358,26 @@ async fn handle(
         .then(|| find_task(&ctx).ok().map(|t| t.log.len()))
         .flatten();
     reply_with_total(result, total)
+}
+
+/// Consumes one matching injected failure ([`crate::Simulator::fail_next`]), if any.
+fn injected_failure(sh: &Shared, method: &Method, api_path: &str) -> Option<ApiError> {
+    let mut failures = lock(&sh.failures);
+    let rule = failures.iter_mut().find(|(m, prefix, left, _)| {
+        m == method && api_path.starts_with(prefix.as_str()) && *left > 0
+    })?;
+    rule.2 -= 1;
+    let status = StatusCode::from_u16(rule.3).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let message = match status.as_u16() {
+        // What pveproxy says when forwarding to a node times out.
+        596 => "Connection timed out",
+        _ => status.canonical_reason().unwrap_or("injected failure"),
+    };
+    Some(ApiError {
+        status,
+        message: message.to_owned(),
+        errors: None,
+    })
 }
 
 fn sim_endpoint(sh: &Shared, method: &Method, rest: &str) -> Response {
