@@ -509,6 +509,8 @@ impl Run<'_> {
         let nkey = format!("node/{}", g.node);
         let skey = format!("node/{tnode}");
         let _guard = self.clone_locks.lock(&[&tkey, &nkey, &skey]).await;
+        let step = format!("clone {template} -> {vmid} on {}", g.node);
+        tracing::info!(target: "progress", step);
         retry_transient(3, retry_delay(), || async {
             let upid = self.client.clone_vm(&tnode, template, &params).await?;
             self.client.wait_task(&upid).await.map(|_| ())
@@ -770,16 +772,24 @@ pub async fn apply(
         .chain(a.observed.guests.keys().copied())
         .collect();
     let touched: BTreeSet<usize> = a.guests.iter().map(|(i, _)| *i).collect();
-    let results: Vec<(usize, GuestResult)> = stream::iter(a.guests.iter())
+    let mut guests = stream::iter(a.guests.iter())
         .map(|(i, work)| {
             let run = Arc::clone(&run);
             let g = &a.desired.guests[*i];
             let taken = &taken;
             async move { (*i, run.guest(g, work, taken).await) }
         })
-        .buffer_unordered(opts.concurrency.max(1))
-        .collect()
-        .await;
+        .buffer_unordered(opts.concurrency.max(1));
+    // Progress (rackpipe_cli::progress): guests done of those to create or change.
+    let total = a.guests.len() as u64;
+    if total > 0 {
+        tracing::info!(target: "progress", step = "guests", done = 0u64, total);
+    }
+    let mut results: Vec<(usize, GuestResult)> = Vec::new();
+    while let Some(result) = guests.next().await {
+        results.push(result);
+        tracing::info!(target: "progress", step = "guests", done = results.len() as u64, total);
+    }
     let mut errors = Vec::new();
     let mut facts_by_index: BTreeMap<usize, GuestFact> = BTreeMap::new();
     let mut sorted = results;

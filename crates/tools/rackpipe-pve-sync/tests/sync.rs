@@ -620,3 +620,110 @@ async fn tls_mismatch_is_a_clear_permanent_error() {
     assert_eq!(p.summary.create, 6);
     assert_schema_clean(&sim);
 }
+
+/// Issue 17, one way to wait and fail: the inventory read fails twice with pveproxy's 596 and
+/// is repeated within the request timeout; the plan is the one without the failures, and
+/// costs two requests more (every request sent counts). A clone that fails with a 596 is
+/// not sent again (it may have happened): the apply stops there, transient (exit 75).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_reads_are_retried_and_writes_are_not() {
+    let Some(schema) = schema() else { return };
+    let site = load_site(SMALL_SITE);
+    let sim = sim_for(&site, schema, |_| {}).await;
+    let pve = client(&sim);
+    sim.reset_stats();
+    let clean = plan(&site, &pve, &opts(), &FakeSecrets).await.unwrap();
+    let clean_requests = sim.stats().requests;
+
+    sim.reset_stats();
+    sim.fail_next("GET", "/cluster/resources", 2, 596);
+    let retried = plan(&site, &pve, &opts(), &FakeSecrets).await.unwrap();
+    let stats = sim.stats();
+    assert_eq!(stats.requests, clean_requests + 2, "{:?}", stats.by_route);
+    assert_eq!(
+        stats.by_route.get("GET /cluster/resources (injected)"),
+        Some(&2)
+    );
+    assert_eq!(stats.by_route.get("GET /cluster/resources"), Some(&1));
+    assert_eq!(
+        serde_json::to_value(&retried).unwrap(),
+        serde_json::to_value(&clean).unwrap()
+    );
+
+    sim.reset_stats();
+    sim.fail_next("POST", "/nodes/pve1/qemu/9000/clone", 1, 596);
+    let err = apply(&site, &pve, &opts(), &FakeSecrets, None)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(
+        err.to_string().contains("HTTP 596: Connection timed out"),
+        "{err}"
+    );
+    let stats = sim.stats();
+    assert_eq!(
+        stats
+            .by_route
+            .get("POST /nodes/pve1/qemu/9000/clone (injected)"),
+        Some(&1)
+    );
+    // The other clone (and only it) went through: the failed one was not sent again.
+    assert_eq!(
+        stats.by_route.get("POST /nodes/{node}/qemu/{vmid}/clone"),
+        Some(&1),
+        "{:?}",
+        stats.by_route
+    );
+    assert_schema_clean(&sim);
+}
+
+/// Issue 17, progress: the guest loop of apply reports the guests done of those to create or
+/// change, and each clone as it starts (`rackpipe_cli::progress`; in CI, plain lines).
+#[tokio::test(flavor = "current_thread")]
+async fn apply_reports_guests_and_clones_as_progress() {
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let Some(schema) = schema() else { return };
+    let site = load_site(SMALL_SITE);
+    let sim = sim_for(&site, schema, |_| {}).await;
+    let pve = client(&sim);
+    let lines = Lines::default();
+    let sink = lines.clone();
+    let layer = rackpipe_cli::progress::ProgressLayer::new("pve-sync", false, move || sink.clone());
+    let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    apply(&site, &pve, &opts(), &FakeSecrets, None)
+        .await
+        .unwrap();
+    drop(guard);
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let shown: Vec<&str> = text.lines().collect();
+    let start = shown.iter().position(|l| *l == "pve-sync: guests: 0/4");
+    let first_clone = shown.iter().position(|l| l.starts_with("pve-sync: clone "));
+    assert!(start.is_some() && start < first_clone, "{text}");
+    assert_eq!(shown.last(), Some(&"pve-sync: guests: 4/4"), "{text}");
+    assert!(
+        shown.contains(&"pve-sync: clone 9000 -> 301 on pve1"),
+        "{text}"
+    );
+    assert_eq!(
+        shown
+            .iter()
+            .filter(|l| l.starts_with("pve-sync: clone 9000 -> "))
+            .count(),
+        2,
+        "{text}"
+    );
+}
