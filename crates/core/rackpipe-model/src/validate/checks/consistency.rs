@@ -755,6 +755,16 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn url_parse_never_panics(text in "[a-z0-9@:/?#\\[\\].\u{e9}\u{3000}-]{0,40}") {
+            if let Some(u) = Url::parse(&text) {
+                let _ = u.origin_and_path();
+            }
+            let _ = project_path(&text);
+        }
+    }
+
     #[test]
     fn urls_drop_credentials() {
         let u = Url::parse("https://user:secret@GitLab.example:8443/sub/?x=1").unwrap();

@@ -269,8 +269,10 @@ fn proxmox_token(text: &str) -> bool {
     }
     text.match_indices('=').any(|(at, _)| {
         let word_start = text[..at]
-            .rfind(|c: char| c.is_whitespace() || matches!(c, '"' | '\''))
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| c.is_whitespace() || matches!(c, '"' | '\''))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let id = &text[word_start..at];
         id.contains('@') && id.contains('!') && is_uuid_prefix(&text[at + 1..])
     })
@@ -338,8 +340,9 @@ fn kubeadm_token(text: &str) -> bool {
 fn is_wireguard_key(text: &str) -> bool {
     text.len() == 44
         && text.ends_with('=')
-        && text[..43]
+        && text
             .chars()
+            .take(43)
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/'))
 }
 
@@ -432,6 +435,28 @@ mod tests {
             None
         );
         assert!(secret_in_field(Some("auth-pass"), "hunter2").is_some());
+    }
+
+    #[test]
+    fn any_text_is_searched_without_panicking() {
+        for text in [
+            "a@b!c\u{3000}=x",
+            "\u{3000}=0b1e4c6a-1d2e-4f3a-9b8c-7d6e5f4a3b2c",
+            "\u{e9}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            "s.\u{e9}\u{e9}https://\u{e9}:\u{e9}@\u{e9}?token=\u{e9}",
+        ] {
+            let _ = secret_in_field(Some("private_key"), text);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(
+            text in "[a-zA-Z0-9@!=.:/?&#;_ \u{3000}\u{e9}\u{1F600}-]{0,60}",
+            key in "[a-z_-]{0,12}",
+        ) {
+            let _ = secret_in_field(Some(&key), &text);
+        }
     }
 
     #[test]
