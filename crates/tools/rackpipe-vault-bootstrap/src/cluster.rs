@@ -912,14 +912,10 @@ pub struct RaftPeer {
     pub voter: bool,
 }
 
-/// `vault-bootstrap status` as JSON.
+/// `vault-bootstrap status`: the body of a `VaultStatus` document
+/// ([`crate::documents::document`]).
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct StatusReport {
-    /// Always `rackpipe/v1`.
-    #[serde(rename = "apiVersion")]
-    pub api_version: String,
-    /// Always `VaultStatus`.
-    pub kind: String,
     /// Per node.
     pub nodes: Vec<NodeStatus>,
     /// Name of the active node, if any.
@@ -1018,8 +1014,6 @@ pub async fn status(cluster: &Cluster, token: Option<&Secret>) -> Result<StatusR
         }
     }
     Ok(StatusReport {
-        api_version: "rackpipe/v1".into(),
-        kind: "VaultStatus".into(),
         nodes,
         leader,
         raft_peers,

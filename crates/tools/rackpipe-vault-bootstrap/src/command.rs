@@ -114,7 +114,7 @@ pub async fn status(
     site: &Site,
     connection: &Connection,
     credentials: &Credentials,
-) -> Result<StatusReport> {
+) -> Result<Document<StatusReport>> {
     let cluster = connection.cluster(site)?;
     let token = if credentials.given() {
         let api = connection.api_client(site, &cluster).await?;
@@ -122,7 +122,8 @@ pub async fn status(
     } else {
         None
     };
-    cluster::status(&cluster, token.as_ref()).await
+    let report = cluster::status(&cluster, token.as_ref()).await?;
+    Ok(document(site, report))
 }
 
 /// `plan`: the site's mounts, PKI, policies and auth methods diffed against the cluster.

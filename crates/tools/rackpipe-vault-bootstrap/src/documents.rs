@@ -1,5 +1,5 @@
-//! `vault-bootstrap`'s own result documents (`VaultInit`, `VaultUnseal`): the reports in the
-//! one envelope ([`rackpipe_model::documents::Document`], naming the tool and the site).
+//! `vault-bootstrap`'s own result documents (`VaultInit`, `VaultUnseal`, `VaultStatus`): the
+//! reports in the one envelope ([`rackpipe_model::documents::Document`], naming the tool and the site).
 
 use rackpipe_model::Site;
 use rackpipe_model::documents::{Document, Kind};
@@ -17,6 +17,10 @@ impl Kind for UnsealReport {
     const KIND: &'static str = "VaultUnseal";
 }
 
+impl Kind for StatusReport {
+    const KIND: &'static str = "VaultStatus";
+}
+
 /// `body` in the envelope, naming this tool and `site`.
 #[must_use]
 pub fn document<T: Kind>(site: &Site, body: T) -> Document<T> {
@@ -24,9 +28,7 @@ pub fn document<T: Kind>(site: &Site, body: T) -> Document<T> {
 }
 
 /// Every document kind `vault-bootstrap` prints with its schema file under `schemas/` and the
-/// generated schema (drift-tested against the committed file): `VaultInit` and `VaultUnseal`
-/// in the envelope, `VaultStatus` ([`StatusReport`], which carries `apiVersion` and `kind`
-/// itself).
+/// generated schema (drift-tested against the committed file), each in the envelope.
 #[must_use]
 pub fn schemas() -> Vec<(&'static str, &'static str, serde_json::Value)> {
     use rackpipe_model::schema::schema_of;
@@ -42,9 +44,9 @@ pub fn schemas() -> Vec<(&'static str, &'static str, serde_json::Value)> {
             schema_of::<Document<UnsealReport>>("vault-unseal.schema.json"),
         ),
         (
-            "VaultStatus",
+            StatusReport::KIND,
             "vault-status.schema.json",
-            schema_of::<StatusReport>("vault-status.schema.json"),
+            schema_of::<Document<StatusReport>>("vault-status.schema.json"),
         ),
     ]
 }

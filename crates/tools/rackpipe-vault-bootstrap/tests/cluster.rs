@@ -282,7 +282,7 @@ async fn cluster_lifecycle() {
     );
     let st = status(&cluster, Some(&root)).await.unwrap();
     out.doc(&st);
-    assert_matches_schema(&st);
+    assert_matches_schema(&enveloped(st.clone()));
     assert_eq!(st.nodes.iter().filter(|n| n.active).count(), 1, "{st:?}");
     assert_eq!(st.nodes.iter().filter(|n| n.standby).count(), 2, "{st:?}");
     assert_eq!(st.raft_peers.len(), 3, "{st:?}");
