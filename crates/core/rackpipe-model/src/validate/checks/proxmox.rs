@@ -404,3 +404,38 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{dns_name_problem, slot_problem};
+
+    #[test]
+    fn guest_names_follow_proxmox_dns_name() {
+        for good in ["vault-1", "k8s-w1", "a.b.c", "A1", "x"] {
+            assert_eq!(dns_name_problem(good), None, "{good}");
+        }
+        for bad in ["runner_1", "k8s-w1-", "a..b", "a.", "a.-b"] {
+            assert!(dns_name_problem(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn slots_within_proxmox_limits() {
+        for good in [
+            "scsi0", "scsi30", "virtio15", "sata5", "ide3", "mp255", "net31", "rootfs",
+        ] {
+            assert_eq!(slot_problem(good), None, "{good}");
+        }
+        for bad in [
+            "scsi31",
+            "virtio16",
+            "sata6",
+            "ide4",
+            "mp256",
+            "net32",
+            "net99999999999999999999",
+        ] {
+            assert!(slot_problem(bad).is_some(), "{bad}");
+        }
+    }
+}

@@ -65,6 +65,16 @@ impl Checker<'_> {
                 ),
             );
         }
+        if v.seal.shares > 1 && v.seal.threshold == 1 {
+            self.err(
+                "seal",
+                "vault.seal.threshold",
+                format!(
+                    "threshold 1 with {} shares: init refuses it (\"invalid seal configuration: threshold must be greater than one for multiple shares\"); use 1 share or a threshold of at least 2",
+                    v.seal.shares
+                ),
+            );
+        }
         if !v.seal.pgp_keys.is_empty() && v.seal.pgp_keys.len() != usize::from(v.seal.shares) {
             self.err(
                 "seal",
@@ -153,6 +163,17 @@ impl Checker<'_> {
             }
         }
         for (i, r) in v.auth.approles.iter().enumerate() {
+            if let (Some(ttl), Some(max)) = (&r.token_ttl, &r.token_max_ttl)
+                && ttl.as_secs() > max.as_secs()
+            {
+                self.err(
+                    "token-ttl",
+                    format!("vault.auth.approles[{i}].token_ttl"),
+                    format!(
+                        "token_ttl {ttl} is longer than token_max_ttl {max}: writing the role is refused (\"'token_ttl' cannot be greater than 'token_max_ttl'\")"
+                    ),
+                );
+            }
             refs.extend(
                 r.policies
                     .iter()
