@@ -231,14 +231,7 @@ impl Client {
             tokio::time::sleep,
         )
         .await
-        .map_err(|g| match g.attempts {
-            1 => g.last,
-            attempts => Error::GaveUp {
-                attempts,
-                waited: g.waited,
-                last: Box::new(g.last),
-            },
-        })
+        .map_err(|g| g.into_error(Error::GaveUp))
     }
 
     /// One attempt within `timeout`.

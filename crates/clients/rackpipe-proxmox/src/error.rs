@@ -111,17 +111,10 @@ pub enum Error {
         /// What was wrong (never the secret).
         message: String,
     },
-    /// A read (`GET`) failed transiently on every attempt ([`crate::Client::request`]): the
-    /// last attempt's error, how many attempts were made and the time actually waited.
-    #[error("{last} (gave up after {attempts} attempts in {})", rackpipe_model::wait::human(*waited))]
-    GaveUp {
-        /// Attempts made (more than one).
-        attempts: u32,
-        /// From the first attempt until giving up.
-        waited: Duration,
-        /// The last attempt's error.
-        last: Box<Error>,
-    },
+    /// A read (`GET`) failed transiently on every attempt ([`crate::Client::request`]): the last
+    /// attempt's error, how many attempts were made and the time actually waited.
+    #[error("{0}")]
+    GaveUp(rackpipe_model::wait::GaveUp<Box<Error>>),
     /// Client set-up (TLS material, base URL) failed.
     #[error("{what}: {message}")]
     Config {
@@ -162,7 +155,7 @@ impl Error {
             | Self::Locked { .. }
             | Self::TaskTimeout { .. } => true,
             Self::Api { status, .. } => *status >= 501,
-            Self::GaveUp { last, .. } => last.is_transient(),
+            Self::GaveUp(g) => g.last.is_transient(),
             // A worker that could not get the config lock (`... got timeout`) can be retried.
             Self::TaskFailed { .. } => self.nothing_done(),
             _ => false,

@@ -467,8 +467,8 @@ async fn auth_permission_and_lock_errors_are_typed() {
     .unwrap();
     let err = gone.version().await.unwrap_err();
     assert!(
-        matches!(&err, Error::GaveUp { attempts: READ_ATTEMPTS, last, .. }
-            if matches!(**last, Error::Unreachable { .. }))
+        matches!(&err, Error::GaveUp(g)
+            if g.attempts == READ_ATTEMPTS && matches!(*g.last, Error::Unreachable { .. }))
             && err.is_transient(),
         "{err:?}"
     );
@@ -620,27 +620,22 @@ async fn transient_reads_retried_within_the_timeout_writes_never() {
     let err = short.version().await.unwrap_err();
     let elapsed = started.elapsed();
     assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
-    let Error::GaveUp {
-        attempts,
-        waited,
-        last,
-    } = &err
-    else {
+    let Error::GaveUp(gave_up) = &err else {
         panic!("{err:?}")
     };
-    assert_eq!(*attempts, READ_ATTEMPTS);
+    assert_eq!(gave_up.attempts, READ_ATTEMPTS);
     // The delays slept are 25 + 50 + 100 + 200 ms.
     assert!(
-        *waited >= Duration::from_millis(375) && *waited <= elapsed,
-        "{waited:?}"
+        gave_up.waited >= Duration::from_millis(375) && gave_up.waited <= elapsed,
+        "{gave_up:?}"
     );
-    assert!(matches!(**last, Error::Api { status: 503, .. }));
+    assert!(matches!(*gave_up.last, Error::Api { status: 503, .. }));
     assert_eq!(
         err.to_string(),
         format!(
             "{}/api2/json/version: HTTP 503: Service Unavailable (gave up after 5 attempts in {})",
             sim.base_url(),
-            rackpipe_model::wait::human(*waited)
+            rackpipe_model::wait::human(gave_up.waited)
         )
     );
     assert!(err.is_transient());

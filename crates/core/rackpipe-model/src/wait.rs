@@ -84,6 +84,34 @@ pub struct GaveUp<E> {
     pub waited: Duration,
 }
 
+impl<E> GaveUp<E> {
+    /// The error to report: the last one as it is when there was one attempt, else `wrap` of
+    /// this (whose message adds the attempts and the time waited).
+    pub fn into_error(self, wrap: impl FnOnce(GaveUp<Box<E>>) -> E) -> E {
+        if self.attempts == 1 {
+            return self.last;
+        }
+        wrap(GaveUp {
+            last: Box::new(self.last),
+            attempts: self.attempts,
+            waited: self.waited,
+        })
+    }
+}
+
+/// `<last error> (gave up after 5 attempts in 391 ms)`.
+impl<E: std::fmt::Display> std::fmt::Display for GaveUp<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (gave up after {} attempts in {})",
+            self.last,
+            self.attempts,
+            human(self.waited)
+        )
+    }
+}
+
 /// Runs an idempotent read, repeating it after failures marked [`Failed::retry`] with the
 /// [`Backoff`] delays: at most [`READ_ATTEMPTS`] attempts, all within `timeout` (each attempt
 /// is given the time left; a sleep that would reach the deadline is not taken). `sleep` is the
@@ -226,6 +254,18 @@ mod tests {
         );
         assert_eq!(calls, READ_ATTEMPTS as usize);
         assert_eq!(slept.len(), READ_ATTEMPTS as usize - 1);
+
+        assert_eq!(
+            gave_up.to_string(),
+            format!(
+                "still boom (gave up after 5 attempts in {})",
+                human(gave_up.waited)
+            )
+        );
+        assert_eq!(
+            gave_up.into_error(|g| if g.attempts > 1 { "wrapped" } else { "no" }),
+            "wrapped"
+        );
 
         // No time for a sleep: one attempt, never past the timeout.
         let (result, slept, _) = read(&[Err(true), Ok(7)], Duration::from_millis(10));

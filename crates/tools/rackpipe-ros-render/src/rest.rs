@@ -65,15 +65,8 @@ pub enum Error {
     },
     /// A read (`GET`) failed transiently on every attempt ([`RestClient::request`]): the last
     /// attempt's error, how many attempts were made and the time actually waited.
-    #[error("{last} (gave up after {attempts} attempts in {})", rackpipe_model::wait::human(*waited))]
-    GaveUp {
-        /// Attempts made (more than one).
-        attempts: u32,
-        /// From the first attempt until giving up.
-        waited: Duration,
-        /// The last attempt's error.
-        last: Box<Error>,
-    },
+    #[error("{0}")]
+    GaveUp(rackpipe_model::wait::GaveUp<Box<Error>>),
     /// 401: wrong user or password.
     #[error("{url}: 401 Unauthorized: wrong user or password for {user:?}")]
     Unauthorized {
@@ -154,7 +147,7 @@ impl Error {
         match self {
             Error::Unreachable { .. } | Error::Timeout { .. } | Error::SecretUnavailable(_) => true,
             Error::Api { status, .. } => *status >= 500,
-            Error::GaveUp { last, .. } => last.is_transient(),
+            Error::GaveUp(g) => g.last.is_transient(),
             _ => false,
         }
     }
@@ -360,18 +353,12 @@ impl RestClient {
                 .map_err(|f| f.error);
         }
         let read = |left| self.send(Method::GET, path, body, left);
-        match wait::retry_read(self.timeout, read, tokio::time::sleep).await {
-            Ok(value) => Ok(value),
-            Err(g) if g.attempts == 1 => Err(g.last),
-            Err(g) => Err(Error::GaveUp {
-                attempts: g.attempts,
-                waited: g.waited,
-                last: Box::new(g.last),
-            }),
-        }
+        wait::retry_read(self.timeout, read, tokio::time::sleep)
+            .await
+            .map_err(|g| g.into_error(Error::GaveUp))
     }
 
-    /// One attempt within `timeout`.
+    /// One request (counted), answered within `timeout` or given up.
     async fn send(
         &self,
         method: Method,

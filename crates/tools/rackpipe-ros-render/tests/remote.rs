@@ -465,8 +465,8 @@ async fn wrong_credentials_and_unreachable_router() {
         .unwrap_err();
     // A read is tried READ_ATTEMPTS times (issue 17) before giving up.
     assert!(
-        matches!(&err, Error::GaveUp { attempts: READ_ATTEMPTS, last, .. }
-            if matches!(**last, Error::Unreachable { .. })),
+        matches!(&err, Error::GaveUp(g)
+            if g.attempts == READ_ATTEMPTS && matches!(*g.last, Error::Unreachable { .. })),
         "{err}"
     );
     assert!(err.is_transient());
@@ -537,30 +537,21 @@ async fn transient_reads_retried_within_the_timeout_writes_never() {
     sim.fail_next("GET", "/system/identity", 100, 504);
     let started = std::time::Instant::now();
     let err = short.list("/system/identity").await.unwrap_err();
-    let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
-    let Error::GaveUp {
-        attempts,
-        waited,
-        last,
-    } = &err
-    else {
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(err.is_transient());
+    let Error::GaveUp(gave_up) = &err else {
         panic!("{err:?}")
     };
-    assert_eq!(*attempts, READ_ATTEMPTS);
-    assert!(
-        *waited >= Duration::from_millis(375) && *waited <= elapsed,
-        "{waited:?}"
-    );
-    assert!(matches!(**last, Error::Api { status: 504, .. }));
+    // The message names the last error, the attempts and the time waited (the delays slept
+    // are 25 + 50 + 100 + 200 ms).
+    assert!(gave_up.waited >= Duration::from_millis(375), "{gave_up:?}");
     assert_eq!(
         err.to_string(),
         format!(
             "GET /system/identity: 504 Gateway Timeout: injected failure (rackpipe-ros-sim test hook) (gave up after 5 attempts in {})",
-            rackpipe_model::wait::human(*waited)
+            rackpipe_model::wait::human(gave_up.waited)
         )
     );
-    assert!(err.is_transient());
     assert_eq!(short.requests(), u64::from(READ_ATTEMPTS));
 }
 
