@@ -266,3 +266,119 @@ fn old_flag_spellings_still_parse_and_help_shows_the_new_names() {
         );
     }
 }
+
+/// Issue 17: the driver resolves a tool's secrets once, so one run names every missing one:
+/// here pve-sync's API token (an unset environment variable) and a guest's SSH key (a missing
+/// file), in one line and one Error document, before any connection is made. Before, the token
+/// was resolved on its own while connecting, and the key only once it was fixed.
+#[test]
+fn every_missing_secret_is_named_in_one_run() {
+    const SITE: &str = r#"
+apiVersion: rackpipe/v1
+kind: Site
+metadata: {name: t, domain: t.test}
+proxmox:
+  cluster: t
+  api: {node: pve1, token: "env:RACKPIPE_TEST_UNSET_TOKEN_5c1e"}
+  nodes: [{name: pve1, address: 10.9.0.1}]
+  storages: [{name: local-lvm, type: lvmthin, content: [images, rootdir]}]
+  guests:
+    - name: vm1
+      kind: qemu
+      vmid: 150
+      node: pve1
+      cores: 2
+      memory_mib: 2048
+      disks: [{slot: scsi0, storage: local-lvm, size: 2G}]
+      nics: [{slot: net0, bridge: vmbr0, mac: "bc:24:11:00:00:09", address: 10.0.0.5/24, static_address: true}]
+      source: {clone: {vmid: 9000, full: false}}
+      cloud_init: {user: admin, ssh_keys: ["file:/nonexistent/rackpipe-test/key.pub"]}
+"#;
+    let expected = "proxmox.api.token: env:RACKPIPE_TEST_UNSET_TOKEN_5c1e: environment variable \
+                    RACKPIPE_TEST_UNSET_TOKEN_5c1e is not set; \
+                    proxmox.guests[0].cloud_init.ssh_keys[0]: file:/nonexistent/rackpipe-test/key.pub: \
+                    /nonexistent/rackpipe-test/key.pub: no such file";
+    for verb in ["plan", "apply", "facts"] {
+        let out = run(
+            "pve-sync",
+            &[verb, "-", "--url", "https://127.0.0.1:9"],
+            Some(SITE.as_bytes()),
+        );
+        assert_eq!(out.code, 1, "{verb}: {out:?}");
+        assert_eq!(
+            out.stderr.trim_end(),
+            format!("pve-sync: error: {expected}"),
+            "{verb}"
+        );
+        let doc = out.json();
+        assert_eq!(doc["kind"], "Error", "{verb}");
+        assert_eq!(doc["message"], expected, "{verb}");
+    }
+}
+
+/// Issue 17: every tool's `schema` verb offers, in its help and its completions, the model's
+/// kinds and every kind of the tool's own, and prints each byte for byte as committed under
+/// `schemas/`; another tool's kind is a usage error. Before, only the model's kinds were offered.
+#[test]
+fn the_schema_verb_prints_every_kind_the_tool_emits() {
+    let committed = |file: &str| {
+        std::fs::read_to_string(crate::support::root().join("schemas").join(file)).unwrap()
+    };
+    let own: &[(&str, &[&str])] = &[
+        (
+            "vault-bootstrap",
+            &["vault-init", "vault-unseal", "vault-status"],
+        ),
+        (
+            "etcd-backup",
+            &[
+                "etcd-snapshot-list",
+                "etcd-snapshot-verified",
+                "etcd-prune",
+                "etcd-restore",
+                "etcd-drill",
+                "etcd-snapshot",
+            ],
+        ),
+        ("nfs-export", &["nfs-lint", "nfs-sync"]),
+        ("ros-render", &["router-backup"]),
+        ("pve-sync", &[]),
+        ("haproxy-gen", &[]),
+        ("kubeadm-join", &[]),
+    ];
+    assert_eq!(own.len(), TOOLS.len());
+    let model = [
+        "site",
+        "validation-report",
+        "render-output",
+        "plan",
+        "apply-result",
+        "error",
+        "facts",
+    ];
+    for (tool, kinds) in own {
+        let help = run(tool, &["schema", "--help"], None);
+        assert_eq!(help.code, 0, "{tool}: {help:?}");
+        let completions = run(tool, &["completions", "bash"], None).stdout;
+        for kind in model.iter().chain(kinds.iter()) {
+            assert!(help.stdout.contains(kind), "{tool}: {kind} not in help");
+            assert!(completions.contains(kind), "{tool}: {kind} not completed");
+            let out = run(tool, &["schema", kind], None);
+            assert_eq!(out.code, 0, "{tool} schema {kind}: {}", out.stderr);
+            assert_eq!(
+                out.stdout,
+                committed(&format!("{kind}.schema.json")),
+                "{tool} schema {kind}"
+            );
+        }
+        for (other, theirs) in own {
+            if other == tool {
+                continue;
+            }
+            for kind in theirs.iter() {
+                let out = run(tool, &["schema", kind], None);
+                assert_eq!(out.code, 64, "{tool} schema {kind}: {out:?}");
+            }
+        }
+    }
+}

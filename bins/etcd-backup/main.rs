@@ -211,6 +211,8 @@ impl SshArgs {
 }
 
 impl ToolCli for Cli {
+    const SCHEMAS: rackpipe_cli::ToolSchemas = rackpipe_etcd_backup::documents::schemas;
+
     fn global(&self) -> &GlobalArgs {
         &self.global
     }

@@ -118,6 +118,22 @@ impl Tool for NfsExport {
         "Read the NAS's current exports and show what apply would change.";
     const APPLY_ABOUT: &'static str = "Write the exports (Linux: `/etc/exports.d/<site>.exports` atomically, then `exportfs -ra`; nfs-ganesha: its include file `/etc/ganesha/<site>.conf`, which ganesha.conf must `%include`, then a reload and a read-back over D-Bus; Synology: save and read back).";
     const RENDER: Option<rackpipe_cli::RenderFn> = Some(render);
+    const SCHEMAS: rackpipe_cli::ToolSchemas = || {
+        use rackpipe_model::documents::Kind as _;
+        use rackpipe_nfs_export::{exports, sync};
+        vec![
+            (
+                exports::LintReport::KIND,
+                exports::LINT_SCHEMA,
+                exports::lint_schema(),
+            ),
+            (
+                sync::SyncReport::KIND,
+                sync::SYNC_SCHEMA,
+                sync::sync_schema(),
+            ),
+        ]
+    };
     type Conn = Conn;
     type PlanFlags = NoArgs;
     type ApplyFlags = NoArgs;

@@ -8,14 +8,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use rackpipe_cli::driver::{Context, NoArgs, Tool};
+use rackpipe_cli::driver::{Context, NoArgs, Secrets, Tool};
 use rackpipe_cli::flags::ApiArgs;
 use rackpipe_cli::{ApplyArgs, CliError, ExitStatus, SiteArg};
 use rackpipe_model::Site;
 use rackpipe_model::documents::Plan;
 use rackpipe_model::load::LoadedSite;
+use rackpipe_model::types::SecretRef;
 use rackpipe_proxmox::{ApiToken, Client, ClientOptions, Fingerprint, TlsMode};
-use rackpipe_pve_sync::{EnvFileSecrets, Options, SecretSource};
+use rackpipe_pve_sync::{EnvFileSecrets, Options, SecretSource, TOKEN_FIELD};
 use rackpipe_tls::transport::{self, PlainHttp};
 
 /// How to reach the cluster.
@@ -40,10 +41,12 @@ enum Verb {
     },
 }
 
-/// A client for the cluster and how hard to drive it.
+/// A client for the cluster, how hard to drive it, and the run's secrets (the token and the
+/// guests' SSH keys, resolved at once by the driver).
 struct Cluster {
     client: Client,
     parallel: usize,
+    secrets: Secrets,
 }
 
 impl Cluster {
@@ -75,9 +78,34 @@ impl Tool for PveSync {
     }
 
     async fn connect(site: &LoadedSite, conn: &Conn) -> Result<Cluster, CliError> {
+        let secrets = rackpipe_cli::driver::secrets::<Self>(&site.site)?;
+        Self::connect_with(site, conn, secrets).await
+    }
+
+    /// The API token and every guest's SSH keys: one resolution, so a missing token and
+    /// missing keys are all named in one run.
+    fn secret_refs(site: &Site) -> Vec<(&SecretRef, String)> {
+        site.proxmox
+            .as_ref()
+            .map(rackpipe_pve_sync::secret_refs)
+            .unwrap_or_default()
+    }
+
+    /// `vault:` references read from the environment variable `KEY` when Vault is not
+    /// configured (pve-sync's earlier behaviour, [`EnvFileSecrets`]).
+    fn secret_source() -> &'static dyn SecretSource {
+        &EnvFileSecrets
+    }
+
+    async fn connect_with(
+        site: &LoadedSite,
+        conn: &Conn,
+        secrets: Secrets,
+    ) -> Result<Cluster, CliError> {
         Ok(Cluster {
-            client: client(&site.site, conn)?,
+            client: client(&site.site, conn, &secrets)?,
             parallel: usize::from(conn.parallel),
+            secrets,
         })
     }
 
@@ -107,7 +135,7 @@ impl Tool for PveSync {
             site,
             &cluster.client,
             &opts,
-            &EnvFileSecrets,
+            &cluster.secrets,
             expected.as_ref(),
         )
         .await
@@ -124,7 +152,7 @@ impl Tool for PveSync {
             site,
             &cluster.client,
             &cluster.options(false),
-            &EnvFileSecrets,
+            &cluster.secrets,
         )
         .await
         .map_err(|e| tool_error(&e))?;
@@ -135,7 +163,7 @@ impl Tool for PveSync {
 
 async fn plan(site: &LoadedSite, cluster: &Cluster, allow_destroy: bool) -> Result<Plan, CliError> {
     let opts = cluster.options(allow_destroy);
-    rackpipe_pve_sync::plan(&site.site, &cluster.client, &opts, &EnvFileSecrets)
+    rackpipe_pve_sync::plan(&site.site, &cluster.client, &opts, &cluster.secrets)
         .await
         .map_err(|e| tool_error(&e))
 }
@@ -144,7 +172,7 @@ fn tool_error(e: &rackpipe_pve_sync::Error) -> CliError {
     CliError::from_tool(e, e.is_transient())
 }
 
-fn client(site: &Site, conn: &Conn) -> Result<Client, CliError> {
+fn client(site: &Site, conn: &Conn, secrets: &Secrets) -> Result<Client, CliError> {
     let pve = site
         .proxmox
         .as_ref()
@@ -203,19 +231,8 @@ fn client(site: &Site, conn: &Conn) -> Result<Client, CliError> {
             _ => TlsMode::System,
         }
     };
-    // Vault down or timing out is worth a retry (exit 75); other failures get the
-    // environment-variable fallback's message.
-    let field = "proxmox.api.token";
-    let token_text = match rackpipe_secrets::Resolver::global().resolve(&pve.api.token, field) {
-        Ok(secret) => secret.into_exposed(),
-        Err(e) if e.is_transient() => return Err(CliError::transient(e.to_string())),
-        Err(_) => EnvFileSecrets
-            .resolve(&pve.api.token, field)
-            .map_err(|e| CliError::error(e.to_string()))?
-            .into_exposed(),
-    };
-    let token = ApiToken::parse(&token_text)
-        .map_err(|e| CliError::error(format!("proxmox.api.token: {e}")))?;
+    let token = ApiToken::parse(secrets.require(TOKEN_FIELD)?.expose())
+        .map_err(|e| CliError::error(format!("{TOKEN_FIELD}: {e}")))?;
     let mut opts = ClientOptions::new(&url, token);
     opts.tls = tls;
     opts.request_timeout = conn.api.timeout.duration();

@@ -93,6 +93,10 @@ impl Tool for RosRender {
         "Read the router back and print the changes (JSON, with the RouterOS commands).";
     const APPLY_ABOUT: &'static str = "Apply the changes under an automatic revert (the router loads a binary backup taken just before, users and keys included, unless apply confirms it still answers).";
     const RENDER: Option<rackpipe_cli::RenderFn> = Some(render);
+    const SCHEMAS: rackpipe_cli::ToolSchemas = || {
+        use rackpipe_ros_render::backup::{BACKUP_SCHEMA, backup_schema};
+        vec![("Backup", BACKUP_SCHEMA, backup_schema())]
+    };
     type Conn = Conn;
     type PlanFlags = PlanFlags;
     type ApplyFlags = ApplyFlags;

@@ -187,6 +187,8 @@ struct ApplyCommand {
 }
 
 impl ToolCli for Cli {
+    const SCHEMAS: rackpipe_cli::ToolSchemas = rackpipe_vault_bootstrap::documents::schemas;
+
     fn global(&self) -> &GlobalArgs {
         &self.global
     }

@@ -1,8 +1,9 @@
 //! The shared driver: a tool implements [`Tool`] (check, render, connect, plan, apply and its
 //! own verbs) and [`run`] does once what every binary needs: the command line (common verbs,
 //! `plan` and `apply` with the tool's connection flags), loading and checking the site, reading
-//! the `--plan` to apply, connecting with the tool's flag groups, one async runtime, emitting
-//! the documents (respecting `--format`) and mapping failures to exit codes.
+//! the `--plan` to apply, resolving the tool's secrets (all at once: one run names every missing
+//! one, [`Secrets`]), connecting with the tool's flag groups, one async runtime, emitting the
+//! documents (respecting `--format`) and mapping failures to exit codes.
 //!
 //! A binary's `main.rs` is then its argument definitions, its `Tool` impl and
 //! `rackpipe_cli::driver::run::<MyTool>()`.
@@ -13,8 +14,10 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use rackpipe_model::documents::Plan;
 use rackpipe_model::load::LoadedSite;
 use rackpipe_model::{Diagnostic, Site};
+use rackpipe_secrets::{SecretRef, SecretSource};
 use serde::Serialize;
 
+pub use crate::secrets::Secrets;
 use crate::{
     ApplyArgs, CliError, CommonCommand, ExitStatus, GlobalArgs, PlanArgs, RenderOutcome, SiteArg,
     ToolCli, ToolHooks,
@@ -36,6 +39,8 @@ pub trait Tool: Sized + 'static {
     const APPLY_ABOUT: &'static str;
     /// The tool's renderer; `None` while it renders nothing (`render` then says so).
     const RENDER: Option<crate::RenderFn> = None;
+    /// The tool's own document kinds (besides the model's), which `schema` prints.
+    const SCHEMAS: crate::ToolSchemas = crate::no_schemas;
 
     /// How the tool reaches the system it manages (the flag groups of [`crate::flags`]);
     /// flattened into `plan` and `apply`.
@@ -59,6 +64,35 @@ pub trait Tool: Sized + 'static {
 
     /// Connects: builds the target from the site and the connection flags.
     async fn connect(site: &LoadedSite, conn: &Self::Conn) -> Result<Self::Target, CliError>;
+
+    /// The secret references the tool reads to connect, plan, apply and run its own verbs that
+    /// connect, each with its site field path (`proxmox.api.token`). The driver resolves them
+    /// all once, before connecting ([`secrets`]): every one that fails is named in one error.
+    /// Default: none.
+    #[must_use]
+    fn secret_refs(_site: &Site) -> Vec<(&SecretRef, String)> {
+        Vec::new()
+    }
+
+    /// Where the tool's secrets are read from. Default: the process's resolver
+    /// ([`rackpipe_secrets::Resolver::global`]: `env:`, `file:`, `vault:`).
+    #[must_use]
+    fn secret_source() -> &'static dyn SecretSource {
+        rackpipe_secrets::Resolver::global()
+    }
+
+    /// Connects with the run's [`Secrets`] (the values of [`Tool::secret_refs`], resolved by the
+    /// driver); what `plan` and `apply` call. Default: [`Tool::connect`], for tools that declare
+    /// no secrets. A tool that declares secrets implements this, and its `connect` resolves
+    /// with [`secrets`] and calls it.
+    async fn connect_with(
+        site: &LoadedSite,
+        conn: &Self::Conn,
+        secrets: Secrets,
+    ) -> Result<Self::Target, CliError> {
+        drop(secrets);
+        Self::connect(site, conn).await
+    }
 
     /// Reads the system and plans the changes.
     async fn plan(
@@ -221,6 +255,8 @@ impl<T: Tool> CommandFactory for Cli<T> {
 impl<T: Tool> Parser for Cli<T> {}
 
 impl<T: Tool> ToolCli for Cli<T> {
+    const SCHEMAS: crate::ToolSchemas = T::SCHEMAS;
+
     fn global(&self) -> &GlobalArgs {
         &self.global
     }
@@ -245,8 +281,9 @@ fn execute<T: Tool>(cli: &Cli<T>) -> Result<ExitStatus, CliError> {
         Verb::Common(command) => crate::run_common(&hooks::<T>(), command, global),
         Verb::Plan { args, conn, flags } => {
             let loaded = args.site.load(T::check)?;
+            let secrets = secrets::<T>(&loaded.site)?;
             let plan = crate::runtime()?.block_on(async {
-                let target = T::connect(&loaded, conn).await?;
+                let target = T::connect_with(&loaded, conn, secrets).await?;
                 T::plan(&loaded, &target, flags).await
             })?;
             T::after_plan(&plan, flags)?;
@@ -255,8 +292,9 @@ fn execute<T: Tool>(cli: &Cli<T>) -> Result<ExitStatus, CliError> {
         Verb::Apply { args, conn, flags } => {
             let loaded = args.site.load(T::check)?;
             let expected = args.read_plan(T::NAME)?;
+            let secrets = secrets::<T>(&loaded.site)?;
             let applied = crate::runtime()?.block_on(async {
-                let target = T::connect(&loaded, conn).await?;
+                let target = T::connect_with(&loaded, conn, secrets).await?;
                 let expected = match expected {
                     None if args.asks() => {
                         let plan = T::plan_for_apply(&loaded, &target, flags, args).await?;
@@ -278,6 +316,16 @@ fn execute<T: Tool>(cli: &Cli<T>) -> Result<ExitStatus, CliError> {
             crate::runtime()?.block_on(T::verb(verb, &ctx))
         }
     }
+}
+
+/// The tool's secrets for `site` ([`Tool::secret_refs`] through [`Tool::secret_source`]),
+/// resolved once: what the driver does before `plan` and `apply` connect, and what a tool's own
+/// verb that connects calls.
+///
+/// # Errors
+/// Every reference that failed, in one error ([`crate::secrets::unresolved`]).
+pub fn secrets<T: Tool>(site: &Site) -> Result<Secrets, CliError> {
+    Secrets::resolve(T::secret_source(), T::secret_refs(site))
 }
 
 /// A [`RenderOutcome`] of files only.

@@ -18,6 +18,7 @@ mod meta;
 pub mod output;
 pub mod progress;
 pub mod prompt;
+pub mod secrets;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -29,7 +30,7 @@ use rackpipe_model::{API_VERSION, Diagnostic, LoadError, LoadedSite, Site};
 use serde::Serialize;
 
 pub use exit::ExitStatus;
-pub use meta::{ManArgs, SchemaKind, Shell};
+pub use meta::{ManArgs, SchemaKind, Shell, ToolSchemas, no_schemas};
 
 /// A failure that ends the command: the one-line message and the exit status.
 #[derive(Debug, thiserror::Error)]
@@ -320,11 +321,12 @@ pub enum CommonCommand {
     /// Write the man pages (roff), generated from this command line.
     #[command(hide = true)]
     Man(ManArgs),
-    /// Print a JSON Schema: the site's by default (what an editor needs for site.yaml).
+    /// Print a JSON Schema: the site's by default (what an editor needs for site.yaml), or
+    /// that of any document the tool prints.
     Schema {
-        /// Which document's schema.
-        #[arg(value_enum, default_value_t)]
-        kind: SchemaKind,
+        /// Which document's schema (the file's name under schemas/ without .schema.json).
+        #[arg(value_name = "KIND", default_value = "site")]
+        kind: String,
     },
 }
 
@@ -381,7 +383,7 @@ pub fn run_common(
         CommonCommand::Render(args) => render(hooks, args),
         CommonCommand::Completions { shell } => meta::completions(*shell),
         CommonCommand::Man(args) => meta::man(args),
-        CommonCommand::Schema { kind } => meta::schema(*kind),
+        CommonCommand::Schema { kind } => meta::schema(kind),
     }
 }
 
@@ -395,8 +397,14 @@ fn validate(
             if !global.quiet {
                 print_diagnostics(hooks.name, &loaded.source_name, &loaded.warnings);
             }
+            // Acknowledged warnings: in the report always, on stderr only with -v.
+            if global.verbose > 0 {
+                print_diagnostics(hooks.name, &loaded.source_name, &loaded.acknowledged);
+            }
+            let mut diagnostics = loaded.warnings;
+            diagnostics.extend(loaded.acknowledged);
             (
-                report(hooks.name, &loaded.source_name, true, loaded.warnings),
+                report(hooks.name, &loaded.source_name, true, diagnostics),
                 ExitStatus::Success,
             )
         }
@@ -582,6 +590,9 @@ pub fn emit_text(text: &str) -> Result<(), CliError> {
 /// Implemented by a binary's top-level clap struct. Its clap command (`Parser` includes
 /// `CommandFactory`) is what `completions` and `man` describe.
 pub trait ToolCli: Parser {
+    /// The tool's own document kinds, which its `schema` verb prints besides the model's.
+    const SCHEMAS: ToolSchemas = no_schemas;
+
     /// The global options of the parsed command line.
     fn global(&self) -> &GlobalArgs;
 }
@@ -593,8 +604,13 @@ pub fn main<C: ToolCli>(
     tool: &str,
     body: impl FnOnce(&C) -> Result<ExitStatus, CliError>,
 ) -> ExitCode {
-    meta::set_tool_command(C::command);
-    let cli = match C::try_parse() {
+    meta::set_tool_command(C::command, C::SCHEMAS);
+    let mut command = meta::with_schema_kinds(C::command(), C::SCHEMAS);
+    let parsed = command
+        .try_get_matches_from_mut(std::env::args_os())
+        .and_then(|mut matches| C::from_arg_matches_mut(&mut matches))
+        .map_err(|e| e.format(&mut command));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => {
             let status = match err.kind() {

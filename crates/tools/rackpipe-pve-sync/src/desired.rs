@@ -54,24 +54,38 @@ impl SecretSource for EnvFileSecrets {
     }
 }
 
+/// The field path of the API token ([`secret_refs`]).
+pub const TOKEN_FIELD: &str = "proxmox.api.token";
+
+/// Every secret reference pve-sync reads, with its site field path: the API token
+/// ([`TOKEN_FIELD`]), then the SSH keys of every guest's `cloud_init`. Resolved all at once
+/// (`rackpipe_secrets::resolve_all`), so one run names every missing secret.
+#[must_use]
+pub fn secret_refs(pve: &Proxmox) -> Vec<(&SecretRef, String)> {
+    let mut refs = vec![(&pve.api.token, TOKEN_FIELD.to_owned())];
+    refs.extend(ssh_key_refs(pve));
+    refs
+}
+
+/// The SSH keys of every guest's `cloud_init`, with their field paths.
+fn ssh_key_refs(pve: &Proxmox) -> impl Iterator<Item = (&SecretRef, String)> {
+    pve.guests.iter().enumerate().flat_map(|(i, g)| {
+        g.cloud_init.iter().flat_map(move |ci| {
+            ci.ssh_keys
+                .iter()
+                .enumerate()
+                .map(move |(ki, r)| (r, format!("proxmox.guests[{i}].cloud_init.ssh_keys[{ki}]")))
+        })
+    })
+}
+
 /// The SSH keys of every guest's `cloud_init`, resolved at once: every reference that fails is
 /// reported in one error (one line each, with its field path), not one per run.
 struct ResolvedKeys(BTreeMap<String, Secret>);
 
 impl ResolvedKeys {
     fn resolve(pve: &Proxmox, secrets: &dyn SecretSource) -> Result<Self, Error> {
-        let wanted: Vec<(&SecretRef, String)> = pve
-            .guests
-            .iter()
-            .enumerate()
-            .flat_map(|(i, g)| {
-                g.cloud_init.iter().flat_map(move |ci| {
-                    ci.ssh_keys.iter().enumerate().map(move |(ki, r)| {
-                        (r, format!("proxmox.guests[{i}].cloud_init.ssh_keys[{ki}]"))
-                    })
-                })
-            })
-            .collect();
+        let wanted: Vec<(&SecretRef, String)> = ssh_key_refs(pve).collect();
         let fields: Vec<String> = wanted.iter().map(|(_, f)| f.clone()).collect();
         match rackpipe_secrets::resolve_all(secrets, wanted) {
             Ok(values) => Ok(Self(fields.into_iter().zip(values).collect())),

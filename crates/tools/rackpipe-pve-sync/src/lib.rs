@@ -19,7 +19,7 @@ mod sync;
 
 pub use desired::{
     Desired, DesiredDisk, DesiredGuest, DesiredSource, DesiredTemplate, EnvFileSecrets,
-    SecretSource, desired,
+    SecretSource, TOKEN_FIELD, desired, secret_refs,
 };
 pub use error::Error;
 pub use observe::{Observed, observe};
