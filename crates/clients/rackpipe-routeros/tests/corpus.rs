@@ -286,22 +286,19 @@ fn seeded(cases: u32) -> ProptestConfig {
 
 /// Whatever parses must print back to the same model (terse and standard layouts).
 fn assert_round_trip(config: &Config) -> Result<(), TestCaseError> {
-    let terse = print_terse(config);
-    let again = parse(&terse).map_err(|e| TestCaseError::fail(format!("{e}\n{terse}")))?;
-    prop_assert_eq!(
-        &again,
-        config,
-        "parse → print_terse → parse differs:\n{}",
-        terse
-    );
-    let standard = print_standard(config);
-    let again = parse(&standard).map_err(|e| TestCaseError::fail(format!("{e}\n{standard}")))?;
-    prop_assert_eq!(
-        &again,
-        config,
-        "parse → print_standard → parse differs:\n{}",
-        standard
-    );
+    type Printer = fn(&Config) -> String;
+    let printers: [(&str, Printer); 2] = [("terse", print_terse), ("standard", print_standard)];
+    for (layout, print) in printers {
+        let text = print(config);
+        let again = parse(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        prop_assert_eq!(
+            &again,
+            config,
+            "parse → print_{} → parse differs:\n{}",
+            layout,
+            text
+        );
+    }
     Ok(())
 }
 
