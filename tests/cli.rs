@@ -347,20 +347,21 @@ fn the_schema_verb_prints_every_kind_the_tool_emits() {
         ("kubeadm-join", &[]),
     ];
     assert_eq!(own.len(), TOOLS.len());
-    let model = [
-        "site",
-        "validation-report",
-        "render-output",
-        "plan",
-        "apply-result",
-        "error",
-        "facts",
-    ];
+    let model: Vec<String> = <rackpipe_cli::SchemaKind as clap::ValueEnum>::value_variants()
+        .iter()
+        .filter_map(clap::ValueEnum::to_possible_value)
+        .map(|v| v.get_name().to_owned())
+        .collect();
+    assert!(model.iter().any(|k| k == "site"), "{model:?}");
     for (tool, kinds) in own {
         let help = run(tool, &["schema", "--help"], None);
         assert_eq!(help.code, 0, "{tool}: {help:?}");
         let completions = run(tool, &["completions", "bash"], None).stdout;
-        for kind in model.iter().chain(kinds.iter()) {
+        for kind in model
+            .iter()
+            .map(String::as_str)
+            .chain(kinds.iter().copied())
+        {
             assert!(help.stdout.contains(kind), "{tool}: {kind} not in help");
             assert!(completions.contains(kind), "{tool}: {kind} not completed");
             let out = run(tool, &["schema", kind], None);
