@@ -1,13 +1,15 @@
 //! Bad input never gets past `validate`, and good input always does.
 //!
 //! Every file under `tests/sites/broken/` is a small mutation of `tests/sites/minimal.yaml`
-//! (regenerate them with `python3 tests/sites/make-broken.py`). Its first line says what stderr
-//! must contain, `# expect: SUBSTRING`; files that cannot hold a comment (empty, binary, JSON)
-//! have a sidecar `NN-name.expect`. For each one, one of the seven binaries (rotating) runs
-//! `TOOL validate FILE` and must
+//! (regenerate them with `python3 tests/sites/make-broken.py`). Its first lines say what stderr
+//! must contain, one `# expect: SUBSTRING` each; files that cannot hold a comment (empty,
+//! binary, JSON) have a sidecar `NN-name.expect` with one expectation a line. An expectation
+//! `LINE: PATH` (`12: segments[1].cidr`) pins the line: an error line
+//! `TOOL: error: FILE:LINE:COL: PATH...` with exactly that LINE. For each one, one of the seven
+//! binaries (rotating) runs `TOOL validate FILE` and must
 //!
 //! - exit 1,
-//! - print the expected substring (the offending field path, or the file position for syntax
+//! - print every expected substring (the offending field path, or the file position for syntax
 //!   errors) on stderr; a field path must start a line `TOOL: error: FILE:LINE:COL: PATH...`,
 //! - not panic, and finish within [`RUN_TIMEOUT`] (alias bombs, deep nesting),
 //! - print exactly one JSON document on stdout whose `kind` is `ValidationReport` or `Error`.
@@ -129,27 +131,49 @@ fn validate(bin: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Run, Strin
     })
 }
 
-/// The expectation of a broken site: its sidecar `.expect` file, else its `# expect:` line.
-fn expectation(path: &Path) -> Result<String, String> {
+/// The expectations of a broken site: its sidecar `.expect` file (one a line), else its
+/// leading `# expect:` lines.
+fn expectation(path: &Path) -> Result<Vec<String>, String> {
     let sidecar = path.with_extension("expect");
     if sidecar.is_file() {
         let text =
             fs::read_to_string(&sidecar).map_err(|e| format!("{}: {e}", sidecar.display()))?;
-        return Ok(text.lines().next().unwrap_or_default().trim().to_owned());
+        let expects: Vec<String> = text
+            .lines()
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        return if expects.is_empty() {
+            Err(format!("{}: empty sidecar", sidecar.display()))
+        } else {
+            Ok(expects)
+        };
     }
     let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    let first = String::from_utf8_lossy(first);
-    first
-        .strip_prefix("# expect:")
-        .map(|e| e.trim().to_owned())
+    let expects: Vec<String> = bytes
+        .split(|&b| b == b'\n')
+        .map(String::from_utf8_lossy)
+        .map_while(|l| l.strip_prefix("# expect:").map(|e| e.trim().to_owned()))
         .filter(|e| !e.is_empty())
-        .ok_or_else(|| {
-            format!(
-                "{}: first line must be `# expect: SUBSTRING` (or add a .expect sidecar)",
-                path.display()
-            )
-        })
+        .collect();
+    if expects.is_empty() {
+        return Err(format!(
+            "{}: first line must be `# expect: SUBSTRING` (or add a .expect sidecar)",
+            path.display()
+        ));
+    }
+    Ok(expects)
+}
+
+/// `LINE: PATH` of an expectation pinned to a line (`12: segments[1].cidr`).
+fn pinned(expect: &str) -> Option<(u64, &str)> {
+    let (line, path) = expect.split_once(": ")?;
+    let line = line.parse().ok()?;
+    let path_like = path.starts_with(|c: char| c.is_ascii_lowercase())
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'));
+    path_like.then_some((line, path))
 }
 
 /// Every broken site, sorted by name (sidecars are not sites).
@@ -170,7 +194,13 @@ fn broken_sites() -> Vec<PathBuf> {
 }
 
 /// Checks one run of an invalid site against the contract; returns every violation.
-fn check_rejected(tool: &str, label: &str, source: &str, expect: &str, run: &Run) -> Vec<String> {
+fn check_rejected(
+    tool: &str,
+    label: &str,
+    source: &str,
+    expects: &[String],
+    run: &Run,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let context = || {
         format!(
@@ -181,7 +211,7 @@ fn check_rejected(tool: &str, label: &str, source: &str, expect: &str, run: &Run
     };
     if run.code == Some(0) {
         problems.push(format!(
-            "{label} ({tool}): accepted as valid (exit 0); the validator misses {expect:?}"
+            "{label} ({tool}): accepted as valid (exit 0); the validator misses {expects:?}"
         ));
         return problems;
     }
@@ -192,11 +222,38 @@ fn check_rejected(tool: &str, label: &str, source: &str, expect: &str, run: &Run
             context()
         ));
     }
-    if !run.stderr.contains(expect) {
-        problems.push(format!(
-            "{label} ({tool}): stderr lacks {expect:?}{}",
-            context()
-        ));
+    for expect in expects {
+        if let Some((line, path)) = pinned(expect) {
+            if !run
+                .stderr
+                .lines()
+                .any(|l| has_position_and_path(l, tool, source, path) == Some(line))
+            {
+                problems.push(format!(
+                    "{label} ({tool}): no line `{tool}: error: {source}:{line}:COL: {path}...` on stderr{}",
+                    context()
+                ));
+            }
+            continue;
+        }
+        if !run.stderr.contains(expect.as_str()) {
+            problems.push(format!(
+                "{label} ({tool}): stderr lacks {expect:?}{}",
+                context()
+            ));
+        }
+        if run.stderr.contains(expect.as_str())
+            && is_field_path(expect)
+            && !run
+                .stderr
+                .lines()
+                .any(|l| has_position_and_path(l, tool, source, expect).is_some())
+        {
+            problems.push(format!(
+                "{label} ({tool}): no line `{tool}: error: {source}:LINE:COL: {expect}...` on stderr{}",
+                context()
+            ));
+        }
     }
     if run.stderr.contains("panicked") || run.stderr.contains("RUST_BACKTRACE") {
         problems.push(format!("{label} ({tool}): panicked{}", context()));
@@ -208,18 +265,6 @@ fn check_rejected(tool: &str, label: &str, source: &str, expect: &str, run: &Run
     {
         problems.push(format!(
             "{label} ({tool}): no `{tool}: error: ...` line on stderr{}",
-            context()
-        ));
-    }
-    if run.stderr.contains(expect)
-        && is_field_path(expect)
-        && !run
-            .stderr
-            .lines()
-            .any(|l| has_position_and_path(l, tool, source, expect))
-    {
-        problems.push(format!(
-            "{label} ({tool}): no line `{tool}: error: {source}:LINE:COL: {expect}...` on stderr{}",
             context()
         ));
     }
@@ -264,17 +309,18 @@ fn is_field_path(expect: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
 }
 
-/// Whether `line` is `TOOL: error: SOURCE:LINE:COL: PATH...` with PATH starting with `path`.
-fn has_position_and_path(line: &str, tool: &str, source: &str, path: &str) -> bool {
-    let Some(rest) = line.strip_prefix(&format!("{tool}: error: {source}:")) else {
-        return false;
-    };
+/// The LINE when `line` is `TOOL: error: SOURCE:LINE:COL: PATH...` with PATH starting with
+/// `path`.
+fn has_position_and_path(line: &str, tool: &str, source: &str, path: &str) -> Option<u64> {
+    let rest = line.strip_prefix(&format!("{tool}: error: {source}:"))?;
     let mut parts = rest.splitn(3, ':');
     let (Some(l), Some(c), Some(tail)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
+        return None;
     };
     let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    number(l) && number(c) && tail.strip_prefix(' ').is_some_and(|t| t.starts_with(path))
+    (number(l) && number(c) && tail.strip_prefix(' ').is_some_and(|t| t.starts_with(path)))
+        .then(|| l.parse().ok())
+        .flatten()
 }
 
 fn indent(text: &str) -> String {
@@ -327,7 +373,7 @@ fn there_are_enough_broken_sites_and_each_has_an_expectation() {
 fn broken_sites_are_rejected_by_every_tool() {
     let mut problems = Vec::new();
     for (i, path) in broken_sites().iter().enumerate() {
-        let expect = match expectation(path) {
+        let expects = match expectation(path) {
             Ok(e) => e,
             Err(e) => {
                 problems.push(e);
@@ -342,7 +388,7 @@ fn broken_sites_are_rejected_by_every_tool() {
             .to_string();
         let arg = path.to_str().expect("UTF-8 path");
         match validate(bin, &[arg], None) {
-            Ok(run) => problems.extend(check_rejected(tool, &label, arg, &expect, &run)),
+            Ok(run) => problems.extend(check_rejected(tool, &label, arg, &expects, &run)),
             Err(e) => problems.push(format!("{label}: {e}")),
         }
     }
@@ -356,11 +402,11 @@ fn broken_sites_on_stdin_are_rejected() {
     let mut problems = Vec::new();
     let mut checked = 0;
     for (i, path) in broken_sites().iter().enumerate() {
-        let Ok(expect) = expectation(path) else {
+        let Ok(expects) = expectation(path) else {
             continue;
         };
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if expect.contains(&name) {
+        if expects.iter().any(|e| e.contains(&name)) {
             continue; // a position in the named file; on stdin the source is `<stdin>`
         }
         let bytes = fs::read(path).expect("readable broken site");
@@ -371,7 +417,7 @@ fn broken_sites_on_stdin_are_rejected() {
                     tool,
                     &format!("<stdin> {name}"),
                     "<stdin>",
-                    &expect,
+                    &expects,
                     &run,
                 ));
                 if run.code != Some(0) && !run.stderr.contains("<stdin>") {
@@ -417,7 +463,7 @@ fn huge_document_is_refused_without_reading_it_all() {
                 tool,
                 "huge.yaml",
                 source,
-                "byte limit",
+                &["byte limit".to_owned()],
                 &run,
             )),
             Err(e) => problems.push(format!("huge.yaml: {e}")),
@@ -542,4 +588,153 @@ fn suspicious_but_legal_values_are_warnings() {
     }
     let doc: Value = serde_json::from_str(&run.stdout).expect("JSON report");
     assert_eq!(doc["valid"], Value::Bool(true));
+}
+
+/// Sites that are valid in an unusual way must pass: `tests/sites/valid/*` (IPv6, keys in
+/// another order, YAML anchors and aliases; `python3 tests/sites/make-valid.py` regenerates
+/// them), and every valid site again as JSON, with CRLF line endings, with a UTF-8 byte order
+/// mark, and with both (generated here).
+#[test]
+fn unusual_but_valid_sites_pass() {
+    let mut sites: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut committed: Vec<PathBuf> = fs::read_dir(root().join("tests/sites/valid"))
+        .expect("tests/sites/valid exists")
+        .map(|e| e.expect("readable directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    committed.sort();
+    for kind in ["ipv6", "reordered", "anchors"] {
+        assert!(
+            committed
+                .iter()
+                .any(|p| p.file_name().unwrap().to_string_lossy().contains(kind)),
+            "no valid site named like {kind:?} in tests/sites/valid"
+        );
+    }
+    let mut originals: Vec<PathBuf> = VALID_SITES.iter().map(|s| root().join(s)).collect();
+    originals.extend(committed.iter().cloned());
+    for path in &originals {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = fs::read(path).expect("readable site");
+        let text = String::from_utf8(bytes.clone()).expect("UTF-8 site");
+        assert!(
+            !text.contains('\r'),
+            "{name}: keep the committed copy LF-only"
+        );
+        let crlf = text.replace('\n', "\r\n").into_bytes();
+        let bom = [b"\xEF\xBB\xBF".as_slice(), &bytes].concat();
+        let both = [b"\xEF\xBB\xBF".as_slice(), &crlf].concat();
+        let json = rackpipe_model::load::parse(&name, &bytes)
+            .map(|doc| serde_json::to_vec_pretty(&doc.value).expect("JSON"))
+            .expect("valid site parses");
+        sites.push((format!("{name} (as JSON)"), json));
+        sites.push((name.clone(), bytes));
+        sites.push((format!("{name} (CRLF)"), crlf));
+        sites.push((format!("{name} (BOM)"), bom));
+        sites.push((format!("{name} (BOM, CRLF)"), both));
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut problems = Vec::new();
+    for (i, (label, bytes)) in sites.iter().enumerate() {
+        let (tool, bin) = TOOLS[i % TOOLS.len()];
+        let file = dir.path().join(format!("site-{i}.yaml"));
+        fs::write(&file, bytes).expect("write site");
+        let arg = file.to_str().expect("UTF-8 path");
+        let run = match validate(bin, &[arg], None) {
+            Ok(run) => run,
+            Err(e) => {
+                problems.push(format!("{label}: {e}"));
+                continue;
+            }
+        };
+        let valid = serde_json::from_str::<Value>(&run.stdout)
+            .is_ok_and(|d| d["kind"] == "ValidationReport" && d["valid"] == Value::Bool(true));
+        if run.code != Some(0) || !valid || run.stderr.contains(&format!("{tool}: error:")) {
+            problems.push(format!(
+                "{label} ({tool}): exit {:?}, want 0 and a valid report\n  stderr: {}",
+                run.code,
+                indent(&run.stderr)
+            ));
+        }
+    }
+    assert_no_problems(&problems);
+}
+
+/// The shipped examples validate without a printed warning: what they intend is acknowledged
+/// in `metadata.acknowledge` with a reason, and the report still lists it, marked.
+#[test]
+fn examples_validate_without_warnings() {
+    let mut problems = Vec::new();
+    for site in &VALID_SITES[1..] {
+        let path = root().join(site);
+        let (tool, bin) = TOOLS[2];
+        let run = validate(bin, &[path.to_str().expect("UTF-8 path")], None).expect("run");
+        if run.code != Some(0) || run.stderr.contains(": warning: ") {
+            problems.push(format!(
+                "{site} ({tool}): exit {:?}, want 0 without warnings\n  stderr: {}",
+                run.code,
+                indent(&run.stderr)
+            ));
+        }
+        let doc: Value = serde_json::from_str(&run.stdout).expect("JSON report");
+        for d in doc["diagnostics"].as_array().into_iter().flatten() {
+            if d["acknowledged"].as_str().is_none_or(str::is_empty) {
+                problems.push(format!("{site}: unacknowledged finding {d}"));
+            }
+        }
+    }
+    assert_no_problems(&problems);
+}
+
+/// An acknowledged warning is printed (marked, with its reason and rule) only with `-v`; an
+/// acknowledgement that matches no warning is itself a warning naming its entry.
+#[test]
+fn acknowledgements_hide_warnings_and_stale_ones_warn() {
+    let minimal = fs::read_to_string(root().join(VALID_SITES[0])).expect("minimal site");
+    let noisy = minimal.clone() + "x_notes:\n  owner: somebody\n";
+    let acknowledged = noisy.replacen(
+        "  description: Minimal valid site for the broken-site tests.\n",
+        "  description: Minimal valid site for the broken-site tests.\n  acknowledge:\n    - rule: unknown-section\n      reason: x_notes is read by the wiki export\n",
+        1,
+    );
+    assert_ne!(acknowledged, noisy, "mutation anchor moved");
+    let (tool, bin) = TOOLS[1];
+    let run = validate(bin, &["-"], Some(noisy.as_bytes())).expect("run");
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(
+        run.stderr.contains("x_notes: unknown top-level section")
+            && run.stderr.contains("[unknown-section]"),
+        "{tool}: the warning and its rule id:\n{}",
+        run.stderr
+    );
+    let run = validate(bin, &["-"], Some(acknowledged.as_bytes())).expect("run");
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(
+        !run.stderr.contains("warning"),
+        "{tool}: acknowledged, yet:\n{}",
+        run.stderr
+    );
+    let doc: Value = serde_json::from_str(&run.stdout).expect("JSON report");
+    assert_eq!(
+        doc["diagnostics"][0]["acknowledged"], "x_notes is read by the wiki export",
+        "{doc}"
+    );
+    let run = validate(bin, &["-v", "-"], Some(acknowledged.as_bytes())).expect("run");
+    assert!(
+        run.stderr
+            .contains("[unknown-section, acknowledged: x_notes is read by the wiki export]"),
+        "{tool} -v: the acknowledged warning:\n{}",
+        run.stderr
+    );
+    // The section is gone: its acknowledgement is stale.
+    let stale = acknowledged.replacen("x_notes:\n  owner: somebody\n", "", 1);
+    let run = validate(bin, &["-"], Some(stale.as_bytes())).expect("run");
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(
+        run.stderr.lines().any(|l| l.starts_with(&format!("{tool}: warning: <stdin>:"))
+            && l.contains("metadata.acknowledge[0]: no \"unknown-section\" warning to acknowledge any more")
+            && l.ends_with("[unused-acknowledgement]")),
+        "{tool}: stale acknowledgement:\n{}",
+        run.stderr
+    );
 }

@@ -17,6 +17,46 @@ pub enum Severity {
     Error,
 }
 
+/// A warning the site means to have, with the reason: one entry of `metadata.acknowledge`,
+/// e.g. `{rule: copy-paste, path: router.ethernet[3].comment, reason: "two ports, one cable"}`.
+/// The warning is still reported (marked acknowledged) but not printed unless asked (`-v`);
+/// an entry that matches no warning is itself a warning (`unused-acknowledgement`). Errors
+/// cannot be acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Acknowledgement {
+    /// The warning's rule id, printed in brackets after it (`copy-paste`, `unknown-section`).
+    #[schemars(regex(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$"))]
+    pub rule: String,
+    /// Only the warnings at this field path or inside it (`router.ethernet[3]`); absent: every
+    /// warning of the rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub path: Option<String>,
+    /// Why the site means it, for the next reader.
+    #[schemars(length(min = 1))]
+    pub reason: String,
+}
+
+impl Acknowledgement {
+    /// Whether this entry accepts the warning `d` (same rule, at or inside [`Self::path`]).
+    #[must_use]
+    pub fn covers(&self, d: &Diagnostic) -> bool {
+        !d.is_error() && self.covers_rule(d)
+    }
+
+    /// Whether `d`, error or warning, is of this entry's rule and at or inside its path.
+    #[must_use]
+    pub fn covers_rule(&self, d: &Diagnostic) -> bool {
+        d.rule == self.rule
+            && self.path.as_deref().is_none_or(|p| {
+                d.path
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+            })
+    }
+}
+
 /// A line and column (1-based) in the source document.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
@@ -42,6 +82,24 @@ pub struct Diagnostic {
     pub position: Option<Position>,
     /// What is wrong, in one line.
     pub message: String,
+    /// The other field of a finding about two places (a conflict, an overlap, a duplicate):
+    /// the message is reported at [`Diagnostic::path`] and names this one too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub related: Option<Related>,
+    /// For a warning the site acknowledges (`metadata.acknowledge`), the reason it gives; such
+    /// a warning is reported but not counted (see [`Diagnostic::is_acknowledged`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<String>,
+}
+
+/// The second place a finding is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Related {
+    /// Field path, e.g. `segments[0].cidr`.
+    pub path: String,
+    /// Where the field is in the source, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
 }
 
 impl Diagnostic {
@@ -54,7 +112,38 @@ impl Diagnostic {
             path: path.into(),
             position: None,
             message: message.into(),
+            related: None,
+            acknowledged: None,
         }
+    }
+
+    /// An error about two fields that contradict each other: reported at `path` (the one to
+    /// fix, usually the later in the document), naming `other` (and its line) too.
+    #[must_use]
+    pub fn conflict(
+        rule: &str,
+        path: impl Into<String>,
+        other: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::error(rule, path, message).with_related(other)
+    }
+
+    /// The same finding, also naming the field at `other` (its position is filled in with the
+    /// diagnostic's own when the document is loaded).
+    #[must_use]
+    pub fn with_related(mut self, other: impl Into<String>) -> Self {
+        self.related = Some(Related {
+            path: other.into(),
+            position: None,
+        });
+        self
+    }
+
+    /// Whether this is a warning the site acknowledges (`metadata.acknowledge`).
+    #[must_use]
+    pub fn is_acknowledged(&self) -> bool {
+        self.acknowledged.is_some()
     }
 
     /// A warning at `path`.
@@ -82,13 +171,29 @@ impl Diagnostic {
     }
 }
 
+/// `PATH: MESSAGE`, then the other field of a conflict (`(see segments[0].cidr, line 11)`)
+/// and, for a warning, its rule id (`[copy-paste]`, what `metadata.acknowledge` names) and the
+/// acknowledgement's reason.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.path.is_empty() {
-            write!(f, "{}", self.message)
+            write!(f, "{}", self.message)?;
         } else {
-            write!(f, "{}: {}", self.path, self.message)
+            write!(f, "{}: {}", self.path, self.message)?;
         }
+        if let Some(related) = &self.related {
+            match related.position {
+                Some(Position { line, .. }) => write!(f, " (see {}, line {line})", related.path)?,
+                None => write!(f, " (see {})", related.path)?,
+            }
+        }
+        if self.severity == Severity::Warning {
+            match &self.acknowledged {
+                Some(reason) => write!(f, " [{}, acknowledged: {reason}]", self.rule)?,
+                None => write!(f, " [{}]", self.rule)?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -159,6 +264,21 @@ mod tests {
         assert_eq!(path, "router.bridges[1].ports[0].interface");
         assert_eq!(path_to_pointer(&path), pointer);
         assert_eq!(pointer_to_path(""), "");
+    }
+
+    #[test]
+    fn display_names_the_other_field_and_the_warning_rule() {
+        let mut d = Diagnostic::conflict("overlap", "a[1]", "a[0]", "overlaps");
+        assert_eq!(d.to_string(), "a[1]: overlaps (see a[0])");
+        d.related.as_mut().unwrap().position = Some(Position { line: 7, column: 3 });
+        assert_eq!(d.to_string(), "a[1]: overlaps (see a[0], line 7)");
+        let mut w = Diagnostic::warning("copy-paste", "b", "same");
+        assert_eq!(w.to_string(), "b: same [copy-paste]");
+        w.acknowledged = Some("two ports, one cable".to_owned());
+        assert_eq!(
+            w.to_string(),
+            "b: same [copy-paste, acknowledged: two ports, one cable]"
+        );
     }
 
     #[test]

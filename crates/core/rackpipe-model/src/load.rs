@@ -83,8 +83,11 @@ pub struct LoadedSite {
     pub document: Value,
     /// File name or `<stdin>`.
     pub source_name: String,
-    /// Warnings found (no errors: those make loading fail).
+    /// Warnings found (no errors: those make loading fail), except the acknowledged ones.
     pub warnings: Vec<Diagnostic>,
+    /// Warnings the site acknowledges in `metadata.acknowledge`, each with its reason in
+    /// [`Diagnostic::acknowledged`]: reported in the validation report, printed only on request.
+    pub acknowledged: Vec<Diagnostic>,
     /// When the input was another tool's document embedding the site under `site` (a plan, an
     /// apply result), its other top-level fields (`kind`, `facts`, ...), for the tool to use.
     pub envelope: Option<serde_json::Map<String, Value>>,
@@ -218,24 +221,206 @@ fn clean_parser_message(message: &str) -> String {
 /// Parses and type-checks a site, without the semantic checks: schema violations and type
 /// errors become diagnostics with positions.
 pub fn load(source_name: &str, bytes: &[u8]) -> Result<(Site, ParsedDocument), LoadError> {
+    crate::schema::compile_in_background();
     let parsed = parse(source_name, bytes)?.unwrap_envelope();
-    let invalid = |diagnostics| LoadError::Invalid {
-        source_name: source_name.to_owned(),
-        diagnostics,
+    let mut typed = typed(&parsed.value);
+    if typed.schema_pending {
+        typed.diagnostics = crate::schema::check(&parsed.value);
+    }
+    match typed.site {
+        Some(site) if typed.diagnostics.is_empty() => Ok((site, parsed)),
+        _ => {
+            attach_positions(&mut typed.diagnostics, &parsed.positions);
+            Err(LoadError::Invalid {
+                source_name: source_name.to_owned(),
+                diagnostics: typed.diagnostics,
+            })
+        }
+    }
+}
+
+/// The typed model of a document, as much of it as is well-formed.
+struct Typed {
+    /// The site; with schema or type errors, built from the sections that deserialize (the
+    /// others are left out). `None` when not even that is possible (not a mapping).
+    site: Option<Site>,
+    /// Schema violations and type errors.
+    diagnostics: Vec<Diagnostic>,
+    /// Whether sections were left out or `metadata` replaced by [`PLACEHOLDER_DOMAIN`], so
+    /// cross-section rules would see gaps that are not in the document.
+    partial: bool,
+    /// The whole document deserialized, and the schema check is still to be done (after the
+    /// semantic checks, so those overlap the schema's compilation on another thread).
+    schema_pending: bool,
+}
+
+/// The domain of the stand-in `metadata` used when the document's own is malformed.
+const PLACEHOLDER_DOMAIN: &str = "metadata.invalid";
+
+/// Checks `value` against the schema and deserializes it; on failure, deserializes each
+/// section on its own so the semantic checks can still run over the well-formed ones. A type
+/// error is reported only where the schema found nothing (a schema error already names it).
+fn typed(value: &Value) -> Typed {
+    let first = match serde_path_to_error::deserialize::<_, Site>(value) {
+        Ok(site) => {
+            return Typed {
+                site: Some(site),
+                diagnostics: Vec::new(),
+                partial: false,
+                schema_pending: true,
+            };
+        }
+        Err(err) => err,
     };
-    let mut diagnostics = crate::schema::check(&parsed.value);
-    if diagnostics.is_empty() {
-        match serde_path_to_error::deserialize::<_, Site>(&parsed.value) {
-            Ok(site) => return Ok((site, parsed)),
+    let mut diagnostics = crate::schema::check(value);
+    let type_error = |diagnostics: &mut Vec<Diagnostic>,
+                      err: serde_path_to_error::Error<serde_json::Error>,
+                      prefix: &str| {
+        let path = err.path().to_string();
+        let path = match (prefix, path.as_str()) {
+            (p, ".") => p.to_owned(),
+            ("", rest) => rest.to_owned(),
+            (p, rest) => format!("{p}.{rest}"),
+        };
+        let covered = diagnostics.iter().any(|d| within(&d.path, prefix));
+        if !covered {
+            diagnostics.push(Diagnostic::error(
+                "type",
+                path,
+                plain_type_message(&err.inner().to_string()),
+            ));
+        }
+    };
+    let Some(fields) = value.as_object() else {
+        type_error(&mut diagnostics, first, "");
+        return Typed {
+            site: None,
+            diagnostics,
+            partial: true,
+            schema_pending: false,
+        };
+    };
+    let mut partial = false;
+    let mut base = serde_json::Map::new();
+    base.insert(
+        "apiVersion".to_owned(),
+        Value::from(crate::site::API_VERSION),
+    );
+    base.insert("kind".to_owned(), Value::from("Site"));
+    let metadata = fields.get("metadata").cloned().unwrap_or(Value::Null);
+    match serde_path_to_error::deserialize::<_, crate::site::Metadata>(&metadata) {
+        Ok(_) => {
+            base.insert("metadata".to_owned(), metadata);
+        }
+        Err(err) => {
+            partial = true;
+            type_error(&mut diagnostics, err, "metadata");
+            base.insert(
+                "metadata".to_owned(),
+                serde_json::json!({"name": "site", "domain": PLACEHOLDER_DOMAIN}),
+            );
+        }
+    }
+    for (key, section) in fields {
+        if matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
+            continue;
+        }
+        let mut alone = base.clone();
+        alone.insert(key.clone(), section.clone());
+        match serde_path_to_error::deserialize::<_, Site>(&Value::Object(alone)) {
+            Ok(_) => {
+                base.insert(key.clone(), section.clone());
+            }
             Err(err) => {
-                let path = err.path().to_string();
-                let path = if path == "." { String::new() } else { path };
-                diagnostics.push(Diagnostic::error("type", path, err.inner().to_string()));
+                partial = true;
+                // The error's path is relative to the document; keep it, check coverage by key.
+                let covered = diagnostics.iter().any(|d| within(&d.path, key));
+                if !covered {
+                    let path = err.path().to_string();
+                    diagnostics.push(Diagnostic::error(
+                        "type",
+                        if path == "." { key.clone() } else { path },
+                        plain_type_message(&err.inner().to_string()),
+                    ));
+                }
             }
         }
     }
-    attach_positions(&mut diagnostics, &parsed.positions);
-    Err(invalid(diagnostics))
+    if diagnostics.is_empty() {
+        // Every section alone is fine, so the whole must be too; report the first error as is.
+        type_error(&mut diagnostics, first, "");
+    }
+    let site = serde_json::from_value::<Site>(Value::Object(base)).ok();
+    Typed {
+        site,
+        diagnostics,
+        partial,
+        schema_pending: false,
+    }
+}
+
+/// Whether field path `path` is `section` or inside it (every path is inside `""`).
+fn within(path: &str, section: &str) -> bool {
+    section.is_empty()
+        || path
+            .strip_prefix(section)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
+/// A deserializer's message in the site's words: JSON/YAML kinds instead of Rust type names
+/// (`invalid type: string "x", expected struct Router` becomes `expected a mapping, found
+/// string "x"`).
+fn plain_type_message(message: &str) -> String {
+    let message = message.lines().next().unwrap_or(message);
+    if let Some(rest) = message.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return format!("expected {}, found {found}", plain_expected(expected));
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return format!("{found} is not {}", plain_expected(expected));
+    }
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let field = rest.split(',').next().unwrap_or(rest).replace('`', "\"");
+        return format!("unknown field {field} (typo?)");
+    }
+    message.replace('`', "\"")
+}
+
+/// What serde says it expected, in the words of a YAML document.
+fn plain_expected(expected: &str) -> String {
+    let e = expected.trim();
+    if e.starts_with("struct ") || e.starts_with("a map") || e == "map" {
+        return "a mapping".to_owned();
+    }
+    if e.starts_with("a sequence") || e.starts_with("tuple") || e == "sequence" {
+        return "a list".to_owned();
+    }
+    if e.starts_with("a string") || e == "string" || e.starts_with("a borrowed string") {
+        return "text".to_owned();
+    }
+    if e.starts_with("a boolean") || e == "bool" {
+        return "true or false".to_owned();
+    }
+    let integer = [
+        "u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32", "i64", "isize",
+    ];
+    if integer.contains(&e) || e.starts_with("an integer") {
+        return "a whole number".to_owned();
+    }
+    if e == "f32" || e == "f64" || e.starts_with("a number") {
+        return "a number".to_owned();
+    }
+    if e.starts_with("enum ") || e.starts_with("variant ") || e.starts_with("unit struct ") {
+        return "one of the allowed values".to_owned();
+    }
+    // Any other Rust type name (`Hostname`, `IpAddr`) means nothing to the site's author.
+    if e.chars().next().is_some_and(char::is_uppercase) && !e.contains(' ') {
+        return "a valid value".to_owned();
+    }
+    e.replace('`', "\"")
 }
 
 /// Loads a site and runs every generic check. Succeeds only when there is no error; warnings
@@ -245,36 +430,117 @@ pub fn load_and_validate(source_name: &str, bytes: &[u8]) -> Result<LoadedSite, 
 }
 
 /// Like [`load_and_validate`], plus a tool's own rules (`tool_checks`), so one run reports
-/// every problem of both kinds with positions.
+/// every problem of both kinds with positions. Schema and type errors do not stop the
+/// semantic checks: those run over every section that is well-formed, so one run names every
+/// problem (findings a left-out section would cause, such as a reference to it, are dropped).
+/// Warnings the site acknowledges (`metadata.acknowledge`) are set apart.
 pub fn load_and_validate_with(
     source_name: &str,
     bytes: &[u8],
     tool_checks: &dyn Fn(&Site) -> Vec<Diagnostic>,
 ) -> Result<LoadedSite, LoadError> {
-    let (site, parsed) = load(source_name, bytes)?;
-    let mut diagnostics = crate::validate::validate(&site, &parsed.value);
-    diagnostics.extend(tool_checks(&site));
-    attach_positions(&mut diagnostics, &parsed.positions);
-    if diagnostics.iter().any(Diagnostic::is_error) {
-        return Err(LoadError::Invalid {
-            source_name: source_name.to_owned(),
-            diagnostics,
-        });
+    crate::schema::compile_in_background();
+    let parsed = parse(source_name, bytes)?.unwrap_envelope();
+    let Typed {
+        site,
+        mut diagnostics,
+        partial,
+        schema_pending,
+    } = typed(&parsed.value);
+    let mut semantic = Vec::new();
+    if let Some(site) = &site {
+        semantic = crate::validate::validate(site, &parsed.value);
+        semantic.extend(tool_checks(site));
+        if partial {
+            semantic.retain(|d| {
+                d.rule != "dangling-reference" && !d.message.contains(PLACEHOLDER_DOMAIN)
+            });
+        } else {
+            acknowledge(site, &mut semantic);
+        }
     }
+    if schema_pending {
+        diagnostics = crate::schema::check(&parsed.value);
+    }
+    diagnostics.extend(semantic);
+    attach_positions(&mut diagnostics, &parsed.positions);
+    let site = match site {
+        Some(site) if !diagnostics.iter().any(Diagnostic::is_error) => site,
+        _ => {
+            return Err(LoadError::Invalid {
+                source_name: source_name.to_owned(),
+                diagnostics,
+            });
+        }
+    };
+    let (acknowledged, warnings) = diagnostics
+        .into_iter()
+        .partition(Diagnostic::is_acknowledged);
     Ok(LoadedSite {
         site,
         document: parsed.value,
         source_name: source_name.to_owned(),
-        warnings: diagnostics,
+        warnings,
+        acknowledged,
         envelope: parsed.envelope,
     })
 }
 
-/// Fills in the position of every diagnostic that has none, from its field path.
+/// Marks the warnings `metadata.acknowledge` accepts (their reason in
+/// [`Diagnostic::acknowledged`]) and warns about every acknowledgement that matches no warning:
+/// the problem is gone (or it names an error, which cannot be acknowledged).
+fn acknowledge(site: &Site, diagnostics: &mut Vec<Diagnostic>) {
+    let acks = &site.metadata.acknowledge;
+    let mut used = vec![false; acks.len()];
+    for d in diagnostics.iter_mut().filter(|d| !d.is_error()) {
+        if let Some((i, ack)) = acks.iter().enumerate().find(|(_, a)| a.covers(d)) {
+            d.acknowledged = Some(ack.reason.clone());
+            used[i] = true;
+        }
+    }
+    for (i, ack) in acks.iter().enumerate().filter(|(i, _)| !used[*i]) {
+        let errors = diagnostics
+            .iter()
+            .any(|d| d.is_error() && ack.covers_rule(d));
+        let message = if errors {
+            format!(
+                "{:?} names errors, which cannot be acknowledged; fix them instead",
+                ack.rule
+            )
+        } else {
+            let place = ack
+                .path
+                .as_deref()
+                .map(|p| format!(" at {p}"))
+                .unwrap_or_default();
+            format!(
+                "no {:?} warning{place} to acknowledge any more; remove this entry",
+                ack.rule
+            )
+        };
+        diagnostics.push(Diagnostic::warning(
+            UNUSED_ACKNOWLEDGEMENT,
+            format!("metadata.acknowledge[{i}]"),
+            message,
+        ));
+    }
+}
+
+/// Rule id of the warning about an acknowledgement that matches nothing (it cannot itself be
+/// acknowledged: remove the entry instead).
+pub const UNUSED_ACKNOWLEDGEMENT: &str = "unused-acknowledgement";
+
+/// Fills in the position of every diagnostic that has none (and of the other field it
+/// names, [`Diagnostic::related`]), from its field path.
 pub fn attach_positions(diagnostics: &mut [Diagnostic], positions: &Positions) {
     for d in diagnostics {
         if d.position.is_none() {
             d.position = positions.lookup(&crate::diagnostic::path_to_pointer(&d.path));
+        }
+        if let Some(related) = &mut d.related
+            && related.position.is_none()
+        {
+            related.position = positions.lookup(&crate::diagnostic::path_to_pointer(&related.path));
         }
     }
 }

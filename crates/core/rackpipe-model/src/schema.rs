@@ -226,6 +226,20 @@ pub fn check_against(schema: &Value, document: &Value) -> Result<Vec<String>, St
         .collect())
 }
 
+/// Starts compiling the site schema on another thread (once per process), so that the
+/// compilation — most of `validate`'s start-up — overlaps reading, parsing, deserializing and
+/// the semantic checks; [`check`] then waits for it. Without a thread, [`check`] compiles.
+pub fn compile_in_background() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let _ = std::thread::Builder::new()
+            .name("site-schema".to_owned())
+            .spawn(|| {
+                let _ = site_validator();
+            });
+    });
+}
+
 fn site_validator() -> &'static Result<jsonschema::Validator, String> {
     static VALIDATOR: OnceLock<Result<jsonschema::Validator, String>> = OnceLock::new();
     VALIDATOR.get_or_init(|| {
@@ -287,6 +301,33 @@ fn diagnostics_of(e: &jsonschema::ValidationError<'_>, out: &mut Vec<Diagnostic>
             pointer.push_str(&unexpected[0]);
             "unknown field (typo?)".to_owned()
         }
+        Kind::OneOfNotValid { context } | Kind::AnyOf { context } => allowed_values(context)
+            .map_or_else(
+                || one_line(&e.to_string()),
+                |allowed| format!("{} is not {allowed}", shown(e.instance())),
+            ),
+        Kind::Constant { expected_value } => {
+            format!("{} is not {}", shown(e.instance()), shown(expected_value))
+        }
+        Kind::Enum { options } => format!(
+            "{} is not {}",
+            shown(e.instance()),
+            one_of(options.as_array().into_iter().flatten())
+        ),
+        // Never the regular expression: what the schema says the field is.
+        Kind::Pattern { .. } => format!(
+            "{} is not {}",
+            shown(e.instance()),
+            described(e.schema_path().as_str())
+        ),
+        Kind::Required { property } => format!("missing required field {property}"),
+        Kind::Type { kind } => {
+            format!(
+                "expected {}, found {}",
+                type_words(kind),
+                kind_of(e.instance())
+            )
+        }
         _ => one_line(&e.to_string()),
     };
     out.push(Diagnostic::error(
@@ -294,6 +335,138 @@ fn diagnostics_of(e: &jsonschema::ValidationError<'_>, out: &mut Vec<Diagnostic>
         pointer_to_path(&pointer),
         message,
     ));
+}
+
+/// The allowed values of an enumeration written as `oneOf` constants (what schemars makes of
+/// a Rust enum of unit variants): "one of \"a\", \"b\"". `None` when some variant is more
+/// than a constant.
+fn allowed_values(context: &[Vec<jsonschema::ValidationError<'static>>]) -> Option<String> {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    let mut allowed: Vec<Value> = Vec::new();
+    for variant in context {
+        let mut constant = false;
+        for x in variant {
+            match x.kind() {
+                Kind::Constant { expected_value } => {
+                    allowed.push((**expected_value).clone());
+                    constant = true;
+                }
+                Kind::Enum { options } => {
+                    allowed.extend(options.as_array().into_iter().flatten().cloned());
+                    constant = true;
+                }
+                _ => {}
+            }
+        }
+        if !constant {
+            return None;
+        }
+    }
+    match allowed.as_slice() {
+        [] => None,
+        [one] => Some(shown(one)),
+        _ => Some(one_of(allowed.iter())),
+    }
+}
+
+/// `one of "a", "b", "c"`.
+fn one_of<'v>(values: impl Iterator<Item = &'v Value>) -> String {
+    let list: Vec<String> = values.map(shown).collect();
+    format!("one of {}", list.join(", "))
+}
+
+/// A value as the site wrote it, shortened: a mapping or a list is named, not dumped.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Object(_) | Value::Array(_) => kind_of(value),
+        other => {
+            let text = other.to_string();
+            if text.chars().count() > 80 {
+                let cut: String = text.chars().take(77).collect();
+                format!("{cut}...")
+            } else {
+                text
+            }
+        }
+    }
+}
+
+/// The kind of a value in a YAML author's words, with the value when it is a scalar.
+fn kind_of(value: &Value) -> String {
+    match value {
+        Value::Null => "nothing (null)".to_owned(),
+        Value::Bool(b) => format!("true/false value {b}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::String(_) => format!("text {}", shown(value)),
+        Value::Array(_) => "a list".to_owned(),
+        Value::Object(_) => "a mapping".to_owned(),
+    }
+}
+
+/// The JSON types of a `type` keyword in a YAML author's words.
+fn type_words(kind: &jsonschema::error::TypeKind) -> String {
+    use jsonschema::JsonType;
+    use jsonschema::error::TypeKind;
+    let word = |t: JsonType| match t {
+        JsonType::Array => "a list",
+        JsonType::Boolean => "true or false",
+        JsonType::Integer => "a whole number",
+        JsonType::Null => "nothing (null)",
+        JsonType::Number => "a number",
+        JsonType::Object => "a mapping",
+        JsonType::String => "text",
+    };
+    match kind {
+        TypeKind::Single(t) => word(*t).to_owned(),
+        TypeKind::Multiple(set) => set.iter().map(word).collect::<Vec<_>>().join(" or "),
+    }
+}
+
+/// What the schema says about the field whose `pattern` (at `keyword`, a pointer into the site
+/// schema) failed: its description's first sentence (`a MAC address, six hex pairs...`).
+/// Looked up only when a value fails, so a valid site pays nothing for it.
+fn described(keyword: &str) -> String {
+    let schema = site_schema();
+    let node = keyword
+        .strip_suffix("/pattern")
+        .and_then(|parent| schema.pointer(parent));
+    let description = node
+        .and_then(|n| n.get("description").or_else(|| n.get("title")))
+        .and_then(Value::as_str);
+    match description {
+        Some(text) => plain_description(text),
+        None => "in the expected form".to_owned(),
+    }
+}
+
+/// A description as an object of "is not ...": first paragraph, markdown links dropped,
+/// `A MAC address` lower-cased to `a MAC address`, no final period.
+fn plain_description(text: &str) -> String {
+    let first = text.split("\n\n").next().unwrap_or(text).replace('\n', " ");
+    // `[text](url)` and bare `(<url>)` carry sources, not meaning.
+    let mut out = String::new();
+    let mut rest = first.as_str();
+    while let Some(start) = rest.find(" (<") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find(">)") {
+            Some(end) => rest = &rest[start + end + 2..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    let mut out = out.trim().trim_end_matches('.').to_owned();
+    for article in ["A ", "An ", "The "] {
+        if out.starts_with(article) {
+            out.replace_range(..1, &article[..1].to_ascii_lowercase());
+            break;
+        }
+    }
+    if !["a ", "an ", "the "].iter().any(|a| out.starts_with(a)) {
+        out = format!("valid: {out}");
+    }
+    one_line(&out)
 }
 
 /// Shortens a validator message to one line of reasonable length.

@@ -90,6 +90,10 @@ pub struct Metadata {
     /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Warnings the site intends, each with its rule id and the reason (see
+    /// [`crate::diagnostic::Acknowledgement`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acknowledge: Vec<crate::diagnostic::Acknowledgement>,
 }
 
 /// Top-level keys the model knows; anything else is passed through.

@@ -147,7 +147,8 @@ fn duplicate_interface_names() {
 
 #[test]
 fn overlapping_segments() {
-    expect_error("overlap", "segments[0].cidr", |d| {
+    // Reported at the field that was changed, naming the one it now overlaps.
+    expect_error("overlap", "segments[2].cidr", |d| {
         d["segments"][2]["cidr"] = json!("10.3.0.0/16");
     });
 }

@@ -140,12 +140,25 @@ fn store_mount_not_kv_v2() {
 fn duplicate_names() {
     expect_error(
         "vault.certificates[1].name",
-        r#"duplicate certificate name "lb-ingress" (first at vault.certificates[0].name)"#,
+        r#"duplicate certificate name "lb-ingress""#,
         |c| {
             let mut second = c[0].clone();
             second["store"]["path"] = json!("lb/other");
             c.as_array_mut().unwrap().push(second);
         },
+    );
+    // The first one is named as the other place of the conflict.
+    let mut doc = base();
+    let mut second = doc["vault"]["certificates"][0].clone();
+    second["store"]["path"] = json!("lb/other");
+    doc["vault"]["certificates"]
+        .as_array_mut()
+        .unwrap()
+        .push(second);
+    let d = diagnostics(&doc);
+    assert_eq!(
+        d[0].related.as_ref().map(|r| r.path.as_str()),
+        Some("vault.certificates[0].name")
     );
 }
 

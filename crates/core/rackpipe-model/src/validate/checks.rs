@@ -55,10 +55,11 @@ fn unique<'k>(
     let mut seen: HashMap<&str, String> = HashMap::new();
     for (path, key) in items {
         if let Some(first) = seen.get(key) {
-            out.push(Diagnostic::error(
+            out.push(Diagnostic::conflict(
                 "duplicate",
                 path,
-                format!("duplicate {what} {key:?} (first at {first})"),
+                first.clone(),
+                format!("duplicate {what} {key:?}"),
             ));
         } else {
             seen.insert(key, path);
@@ -78,11 +79,14 @@ fn suspicious_repeats<'k>(
             continue;
         }
         if let Some(first) = seen.get(text) {
-            out.push(Diagnostic::warning(
-                "copy-paste",
-                path,
-                format!("same {what} {text:?} as {first}; copy-pasted?"),
-            ));
+            out.push(
+                Diagnostic::warning(
+                    "copy-paste",
+                    path,
+                    format!("same {what} {text:?} as another; copy-pasted?"),
+                )
+                .with_related(first.clone()),
+            );
         } else {
             seen.insert(text, path);
         }
@@ -174,22 +178,30 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Every pair of overlapping networks, reported at the later of the two in `nets` (the one
+    /// most likely just added or edited) and naming the earlier one (with its line).
     fn overlaps(&mut self, nets: &[(String, Network)]) {
         // Sort by start address so only neighbours need comparing (nested networks sort
         // right after their parent).
-        let mut sorted: Vec<&(String, Network)> = nets.iter().collect();
-        sorted.sort_by_key(|(_, n)| (n.0.network(), n.0.prefix_len()));
-        let mut open: Vec<&(String, Network)> = Vec::new();
-        for item in sorted {
-            open.retain(|(_, o)| o.overlaps(&item.1));
-            for (path, other) in &open {
-                self.err(
+        let mut sorted: Vec<(usize, &(String, Network))> = nets.iter().enumerate().collect();
+        sorted.sort_by_key(|(_, (_, n))| (n.0.network(), n.0.prefix_len()));
+        let mut open: Vec<(usize, &(String, Network))> = Vec::new();
+        for (index, item) in sorted {
+            open.retain(|(_, (_, o))| o.overlaps(&item.1));
+            for &(other_index, other) in &open {
+                let (later, earlier) = if index > other_index {
+                    (item, other)
+                } else {
+                    (other, item)
+                };
+                self.out.push(Diagnostic::conflict(
                     "overlap",
-                    item.0.clone(),
-                    format!("{} overlaps {other} at {path}", item.1),
-                );
+                    later.0.clone(),
+                    earlier.0.clone(),
+                    format!("{} overlaps {}", later.1, earlier.1),
+                ));
             }
-            open.push(item);
+            open.push((index, item));
         }
     }
 

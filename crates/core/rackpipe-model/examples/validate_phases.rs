@@ -1,0 +1,77 @@
+//! Where `validate` spends its time, phase by phase, in one process (the bench's whole-process
+//! number, `benches/validate.sh`, is the one that counts; this explains it).
+//!
+//!     cargo run --release -q -p rackpipe-model --example validate_phases -- examples/rachuna-net/site.yaml
+#![allow(clippy::print_stdout)]
+
+use std::time::Instant;
+
+fn main() {
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "tests/sites/minimal.yaml".to_owned());
+    let bytes = std::fs::read(&path).expect("readable site");
+    let t = Instant::now();
+    let parsed = rackpipe_model::load::parse(&path, &bytes).expect("parses");
+    let parse = t.elapsed();
+    let t = Instant::now();
+    let schema = rackpipe_model::schema::site_schema();
+    let generate = t.elapsed();
+    let t = Instant::now();
+    let text = serde_json::to_string(&schema).expect("JSON");
+    let _: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let reparse = t.elapsed();
+    let t = Instant::now();
+    let meta_ok = jsonschema::meta::is_valid(&schema);
+    let meta = t.elapsed();
+    let t = Instant::now();
+    let meta_ok2 = jsonschema::meta::is_valid(&schema);
+    let meta2 = t.elapsed();
+    println!("meta-validation {meta:?} then {meta2:?} {meta_ok} {meta_ok2}");
+    let t = Instant::now();
+    let v = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("compiles");
+    let build = t.elapsed();
+    let t = Instant::now();
+    let v2 = jsonschema::options()
+        .should_validate_formats(true)
+        .with_pattern_options(jsonschema::PatternOptions::regex())
+        .build(&schema)
+        .expect("compiles");
+    let build_regex = t.elapsed();
+    let t = Instant::now();
+    let ok = v.is_valid(&parsed.value) && v2.is_valid(&parsed.value);
+    let check = t.elapsed();
+    println!(
+        "generate {generate:?}, JSON text->value {reparse:?}, build {build:?}, build with regex engine {build_regex:?}, is_valid x2 {check:?} {ok}"
+    );
+    let t = Instant::now();
+    let first = rackpipe_model::schema::check(&parsed.value);
+    let schema_first = t.elapsed();
+    let t = Instant::now();
+    let _ = rackpipe_model::schema::check(&parsed.value);
+    let schema_again = t.elapsed();
+    let t = Instant::now();
+    let parsed = rackpipe_model::load::parse(&path, &bytes).expect("parses");
+    let parse_again = t.elapsed();
+    let t = Instant::now();
+    let site: rackpipe_model::Site = serde_json::from_value(parsed.value.clone()).expect("typed");
+    let typed = t.elapsed();
+    let t = Instant::now();
+    let findings = rackpipe_model::validate::validate(&site, &parsed.value);
+    let checks = t.elapsed();
+    let t = Instant::now();
+    let loaded = rackpipe_model::load::load_and_validate(&path, &bytes);
+    let whole = t.elapsed();
+    println!(
+        "parse again {parse_again:?}, deserialize {typed:?}, semantic checks {checks:?} ({} findings)",
+        findings.len()
+    );
+    println!(
+        "parse {parse:?}, schema compile+check {schema_first:?} ({} errors), schema check alone {schema_again:?}, load_and_validate (compiled) {whole:?}, ok: {}",
+        first.len(),
+        loaded.is_ok()
+    );
+}
