@@ -323,20 +323,24 @@ impl IntoIterator for Props {
 }
 
 /// Whether a property holds a secret (password, pre-shared or private key) that must not be
-/// logged. Matching is on the name: `password`, `secret`, `*-key` except public ones,
-/// `passphrase`, `authentication-password`, `wpa2-pre-shared-key`, ...
+/// logged. Matching is on the name (the last dotted part): `password`, `secret`, `passphrase`,
+/// `psk`, `pin` (an LTE SIM's), `key` and every `*-key` but `public-key` (`private-key`,
+/// `wpa2-pre-shared-key`, `tcp-md5-key` of BGP, `auth-key` of OSPF, the v6 wireless security
+/// profile's `static-key-0`..`3`, `static-sta-private-key`, `management-protection-key`).
 #[must_use]
 pub fn is_secret_property(name: &str) -> bool {
     let name = name.trim_start_matches('!');
     let last = name.rsplit('.').next().unwrap_or(name);
+    let static_key = last
+        .strip_prefix("static-key-")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     last.contains("password")
         || last.contains("secret")
         || last.contains("passphrase")
-        || last.contains("pre-shared-key")
-        || last == "private-key"
-        || last == "preshared-key"
+        || (last.ends_with("-key") && !last.ends_with("public-key"))
+        || static_key
         || last == "psk"
-        || last == "authentication-key"
+        || last == "pin"
         || last == "key"
 }
 
@@ -479,6 +483,43 @@ mod tests {
         assert!(shown.contains("vpn"));
         assert!(!shown.contains("hunter2"));
         assert!(!shown.contains("abc="));
+    }
+
+    #[test]
+    fn secret_properties_by_name() {
+        for name in [
+            "password",
+            "mschapv2-password",
+            "ipsec-secret",
+            "security.passphrase",
+            "wpa2-pre-shared-key",
+            "private-key",
+            "preshared-key",
+            "tcp-md5-key",
+            "auth-key",
+            "authentication-key",
+            "static-key-0",
+            "static-key-3",
+            "static-sta-private-key",
+            "management-protection-key",
+            "!password",
+            "psk",
+            "pin",
+            "key",
+        ] {
+            assert!(is_secret_property(name), "{name}");
+        }
+        for name in [
+            "public-key",
+            "name",
+            "static-algo-0",
+            "key-size",
+            "group-key-update",
+            "host-key-size",
+            "static-key-",
+        ] {
+            assert!(!is_secret_property(name), "{name}");
+        }
     }
 
     #[test]
