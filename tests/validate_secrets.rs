@@ -31,6 +31,7 @@ fn literal_secrets_are_refused_and_never_echoed() {
             "MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oZ7ZfO6F0hFsoAoGCCqGSM49",
         ),
         ("x_notes.admin.password", "correct-horse-battery-staple"),
+        ("x_notes.rotated", "glpat-Kq2xW7vK7mN4pR9tY3bM"),
     ];
     let mut site = mutate(
         &minimal,
@@ -73,8 +74,8 @@ fn literal_secrets_are_refused_and_never_echoed() {
         &site,
         "backups:\n",
         &format!(
-            "x_notes:\n  admin:\n    password: {}\nbackups:\n",
-            secrets[5].1
+            "x_notes:\n  admin:\n    password: {}\n  rotated:\n    \"{}\": 2026-11-30\nbackups:\n",
+            secrets[5].1, secrets[6].1
         ),
     );
     for tool in TOOLS {
@@ -89,7 +90,8 @@ fn literal_secrets_are_refused_and_never_echoed() {
                 out.stderr
                     .lines()
                     .any(|l| l.starts_with(&format!("{tool}: error: <stdin>:"))
-                        && l.contains(&format!(" {path}: looks like "))),
+                        && (l.contains(&format!(" {path}: looks like "))
+                            || l.contains(&format!(" {path}: a key of this mapping looks like ")))),
                 "{tool}: no error naming {path}:\n{}",
                 out.stderr
             );

@@ -25,7 +25,9 @@ impl Checker<'_> {
     pub(super) fn consistency(&mut self) {
         self.node_addresses();
         if let Some(r) = &self.site.router {
-            self.dns_records(r);
+            let machines = self.named_machines();
+            self.dns_records(r, &machines);
+            self.lease_comments(r, &machines);
             self.router_management(r);
         }
         self.prefixes_and_gateways();
@@ -93,9 +95,8 @@ impl Checker<'_> {
                 .is_some_and(|r| r.addresses.iter().any(|a| a.address.ip() == ip))
     }
 
-    /// A static DNS record for a name the site gives a machine (a host's or guest's FQDN, the
-    /// router's identity, `vault.fqdn`, the Kubernetes API name) points at that machine.
-    fn dns_records(&mut self, r: &Router) {
+    /// The hosts and guests that have an FQDN, with their addresses.
+    fn named_machines(&self) -> Vec<Named> {
         let mut machines: Vec<Named> = Vec::new();
         for (i, h) in self.site.hosts.iter().enumerate() {
             if let Some(f) = &h.fqdn {
@@ -128,6 +129,53 @@ impl Checker<'_> {
                 }
             }
         }
+        machines
+    }
+
+    /// A static lease whose comment is a machine's FQDN (the convention the examples follow)
+    /// gives that machine's address. (A lease whose MAC is the machine's is compared by
+    /// `addresses_and_macs` already; this catches the lease whose MAC is mistyped too, which
+    /// would hand the address to nobody while the machine takes one from the pool.)
+    fn lease_comments(&mut self, r: &Router, machines: &[Named]) {
+        let guest_macs = self.site.proxmox.iter().flat_map(|p| {
+            p.guests
+                .iter()
+                .flat_map(|g| g.nics.iter().filter_map(|n| n.mac))
+        });
+        let known_macs: HashSet<String> = self
+            .site
+            .hosts
+            .iter()
+            .filter_map(|h| h.mac)
+            .chain(guest_macs)
+            .map(|m| m.to_string())
+            .collect();
+        for (k, l) in r.dhcp.leases.iter().enumerate() {
+            let Some(comment) = &l.comment else { continue };
+            if known_macs.contains(&l.mac.to_string()) {
+                continue; // the machine with this MAC is compared by addresses_and_macs
+            }
+            let name = comment.trim().trim_end_matches('.').to_ascii_lowercase();
+            if let Some(m) = machines.iter().find(|m| m.fqdn == name)
+                && !m.addresses.iter().any(|(ip, _)| *ip == l.address)
+                && let Some((ip, at)) = m.addresses.first()
+            {
+                self.stated_twice(
+                    "address-mismatch",
+                    format!("router.dhcp.leases[{k}].address"),
+                    at.clone(),
+                    format!(
+                        "the lease for {name} (its comment) gives {} but {} is at {ip}",
+                        l.address, m.what
+                    ),
+                );
+            }
+        }
+    }
+
+    /// A static DNS record for a name the site gives a machine (a host's or guest's FQDN, the
+    /// router's identity, `vault.fqdn`, the Kubernetes API name) points at that machine.
+    fn dns_records(&mut self, r: &Router, machines: &[Named]) {
         let lb = self.site.load_balancer.as_ref();
         for (k, rec) in r.dns.records.iter().enumerate() {
             let name = rec.name.as_str().trim_end_matches('.').to_ascii_lowercase();

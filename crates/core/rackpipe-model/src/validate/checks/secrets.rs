@@ -19,22 +19,35 @@ impl Checker<'_> {
     pub(super) fn secrets(&mut self, document: &Value) {
         let mut found = Vec::new();
         walk(document, "", None, &mut found);
-        for (path, kind) in found {
-            self.err(
-                "literal-secret",
-                path,
-                format!("looks like {kind}; {ADVICE}"),
-            );
+        for Found { path, kind, in_key } in found {
+            let what = if in_key {
+                "a key of this mapping looks like"
+            } else {
+                "looks like"
+            };
+            self.err("literal-secret", path, format!("{what} {kind}; {ADVICE}"));
         }
     }
 }
 
-/// Collects (field path, kind of secret) for `value` at `path`, found under the key `key`.
-fn walk(value: &Value, path: &str, key: Option<&str>, found: &mut Vec<(String, &'static str)>) {
+/// A secret found: where, what it looks like, and whether it is a mapping's key (then `path`
+/// is the mapping's: a path with the key in it would print the secret).
+struct Found {
+    path: String,
+    kind: &'static str,
+    in_key: bool,
+}
+
+/// Collects the secrets in `value` at `path`, found under the key `key`.
+fn walk(value: &Value, path: &str, key: Option<&str>, found: &mut Vec<Found>) {
     match value {
         Value::String(text) => {
             if let Some(kind) = secret_in_field(key, text) {
-                found.push((path.to_owned(), kind));
+                found.push(Found {
+                    path: path.to_owned(),
+                    kind,
+                    in_key: false,
+                });
             }
         }
         Value::Array(items) => {
@@ -51,7 +64,11 @@ fn walk(value: &Value, path: &str, key: Option<&str>, found: &mut Vec<(String, &
                     format!("{path}.{k}")
                 };
                 if let Some(kind) = secret_in_text(k) {
-                    found.push((child.clone(), kind));
+                    found.push(Found {
+                        path: path.to_owned(),
+                        kind,
+                        in_key: true,
+                    });
                     continue;
                 }
                 walk(v, &child, Some(k), found);
@@ -463,14 +480,21 @@ mod tests {
     fn reports_paths_not_values() {
         let doc = serde_json::json!({
             "router": {"ethernet": [{"comment": "glpat-xY7_zK2mQ9vN4pL8wR1t"}]},
-            "x_notes": {"wg": {"private_key": "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="}},
+            "x_notes": {
+                "keys": {"glpat-xY7_zK2mQ9vN4pL8wR1t": "rotated"},
+                "wg": {"private_key": "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="},
+            },
         });
         let mut found = Vec::new();
         walk(&doc, "", None, &mut found);
-        let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+        let paths: Vec<(&str, bool)> = found.iter().map(|f| (f.path.as_str(), f.in_key)).collect();
         assert_eq!(
             paths,
-            ["router.ethernet[0].comment", "x_notes.wg.private_key"]
+            [
+                ("router.ethernet[0].comment", false),
+                ("x_notes.keys", true),
+                ("x_notes.wg.private_key", false)
+            ]
         );
     }
 }
