@@ -5,7 +5,8 @@
 //! must contain, one `# expect: SUBSTRING` each; files that cannot hold a comment (empty,
 //! binary, JSON) have a sidecar `NN-name.expect` with one expectation a line. An expectation
 //! `LINE: PATH` (`12: segments[1].cidr`) pins the line: an error line
-//! `TOOL: error: FILE:LINE:COL: PATH...` with exactly that LINE. For each one, one of the seven
+//! `TOOL: error: FILE:LINE:COL: PATH...` with exactly that LINE; `!TEXT` says stderr must not
+//! contain TEXT (a regular expression, a Rust type name). For each one, one of the seven
 //! binaries (rotating) runs `TOOL validate FILE` and must
 //!
 //! - exit 1,
@@ -223,6 +224,15 @@ fn check_rejected(
         ));
     }
     for expect in expects {
+        if let Some(unwanted) = expect.strip_prefix('!') {
+            if run.stderr.contains(unwanted) {
+                problems.push(format!(
+                    "{label} ({tool}): stderr has {unwanted:?}, which it must not{}",
+                    context()
+                ));
+            }
+            continue;
+        }
         if let Some((line, path)) = pinned(expect) {
             if !run
                 .stderr

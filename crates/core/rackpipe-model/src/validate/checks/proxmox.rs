@@ -250,15 +250,19 @@ impl Checker<'_> {
                                     ),
                                 );
                             }
-                            if seg.vlan.is_some() && seg.vlan != nic.vlan {
-                                let v = seg.vlan;
+                            if let Some(v) = seg.vlan
+                                && seg.vlan != nic.vlan
+                            {
+                                let tag = nic.vlan.map_or_else(
+                                    || "untagged".to_owned(),
+                                    |t| format!("tagged {t}"),
+                                );
                                 self.err(
                                     "vlan-mismatch",
                                     format!("{base}.nics[{j}].vlan"),
                                     format!(
-                                        "segment {:?} is on VLAN {v:?} but the NIC is tagged {:?}",
-                                        seg_name.as_str(),
-                                        nic.vlan
+                                        "segment {:?} is on VLAN {v} but the NIC is {tag}",
+                                        seg_name.as_str()
                                     ),
                                 );
                             }
