@@ -12,23 +12,12 @@ the line that is exactly TEXT).
     python3 tests/sites/make-broken-framework.py
 """
 
-import pathlib
 import re
 import sys
 
-HERE = pathlib.Path(__file__).resolve().parent
+from sitegen import BODY, HERE, mutate
+
 OUT = HERE / "broken"
-BASE = (HERE / "minimal.yaml").read_text()
-BODY = "".join(l for l in BASE.splitlines(keepends=True)[3:])
-
-
-def mutate(text, *pairs):
-    for old, new in pairs:
-        n = text.count(old)
-        if n != 1:
-            sys.exit(f"mutation anchor found {n} times (want 1): {old!r}")
-        text = text.replace(old, new)
-    return text
 
 
 def resolve(text):

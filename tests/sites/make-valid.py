@@ -16,24 +16,12 @@ loudly here.
     python3 tests/sites/make-valid.py
 """
 
-import pathlib
 import re
-import sys
 
-HERE = pathlib.Path(__file__).resolve().parent
+from sitegen import BODY, HERE, mutate
+
 OUT = HERE / "valid"
-BASE = (HERE / "minimal.yaml").read_text()
 MODELINE = "# yaml-language-server: $schema=../../../schemas/site.schema.json\n"
-BODY = "".join(l for l in BASE.splitlines(keepends=True)[3:])
-
-
-def mutate(text, *pairs):
-    for old, new in pairs:
-        n = text.count(old)
-        if n != 1:
-            sys.exit(f"anchor found {n} times (want 1): {old!r}")
-        text = text.replace(old, new)
-    return text
 
 
 def header(what):
