@@ -15,6 +15,7 @@ the line that is exactly TEXT).
 import re
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the sites
 from sitegen import BODY, HERE, mutate
 
 OUT = HERE / "broken"

@@ -17,7 +17,9 @@ loudly here.
 """
 
 import re
+import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the sites
 from sitegen import BODY, HERE, mutate
 
 OUT = HERE / "valid"
