@@ -104,18 +104,20 @@ mod tests {
     use super::*;
     use crate::ExitStatus;
 
-    /// Values for `env:SET_*`, a not-found error for anything else.
+    /// Values for `env:SET_*`, Vault unreachable for `vault:` references, a not-found error for
+    /// anything else.
     struct Fixed;
 
     impl SecretSource for Fixed {
         fn resolve(&self, reference: &SecretRef, field: &str) -> Result<Secret, Error> {
+            let fail = |kind| Err(Error::new(field, reference.as_str(), kind));
             match reference.as_str().strip_prefix("env:SET_") {
                 Some(v) => Ok(Secret::new(v)),
-                None => Err(Error::new(
-                    field,
-                    reference.as_str(),
-                    ErrorKind::NotFound("no such secret".to_owned()),
-                )),
+                None if reference.as_str().starts_with("vault:") => fail(ErrorKind::Unreachable {
+                    addr: "https://127.0.0.1:8200".to_owned(),
+                    reason: "connection refused".to_owned(),
+                }),
+                None => fail(ErrorKind::NotFound("no such secret".to_owned())),
             }
         }
     }
@@ -140,6 +142,23 @@ mod tests {
         assert_eq!(
             err.message,
             "a.token: env:TOKEN: no such secret; c.keys[0]: file:/no/key.pub: no such secret"
+        );
+    }
+
+    /// One unreachable Vault among the failures makes the run worth retrying (exit 75).
+    #[test]
+    fn a_transient_failure_makes_the_run_transient() {
+        let (vault, missing) = (r("vault:kv/x#y"), r("env:NOPE"));
+        let err = Secrets::resolve(
+            &Fixed,
+            [(&missing, "a".to_owned()), (&vault, "b".to_owned())],
+        )
+        .unwrap_err();
+        assert_eq!(err.status, ExitStatus::Transient);
+        assert_eq!(
+            err.message,
+            "a: env:NOPE: no such secret; b: vault:kv/x#y: Vault at https://127.0.0.1:8200 \
+             unreachable: connection refused"
         );
     }
 
