@@ -310,8 +310,14 @@ impl Remote<'_> {
             .await
             .map_err(|e| self.ssh(e))?;
         let (tx, writer) = partial.spawn_writer(options.zstd_level)?;
+        // Progress: the save runs first (nothing streams yet), then the bytes arrive. The
+        // size is unknown until the end, so the last event carries it as the total.
+        let name = &self.member.name;
+        tracing::info!(target: "progress", step = %format!("etcdctl snapshot save on {name} (via ssh)"));
+        let step = format!("etcd snapshot from {name} via ssh");
         let pumped: Result<bool> = async {
             let mut first = true;
+            let mut streamed = 0u64;
             loop {
                 let (limit, during) = if first {
                     (self.target.save_timeout, "running etcdctl snapshot save")
@@ -329,12 +335,17 @@ impl Remote<'_> {
                 match next {
                     Some(data) => {
                         first = false;
+                        streamed += data.len() as u64;
+                        tracing::info!(target: "progress", step = %step, done = streamed, unit = "bytes");
                         if tx.send(Chunk::Data(data)).await.is_err() {
                             // The writer stopped: its error is reported by `join`.
                             return Ok(false);
                         }
                     }
-                    None => return Ok(true),
+                    None => {
+                        tracing::info!(target: "progress", step = %step, done = streamed, total = streamed, unit = "bytes");
+                        return Ok(true);
+                    }
                 }
             }
         }
