@@ -7,6 +7,8 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use rackpipe_model::wait::human;
+
 /// The shared poll delays ([`rackpipe_model::wait::Backoff`]) slept on tokio.
 #[derive(Debug, Clone)]
 pub(crate) struct Backoff(rackpipe_model::wait::Backoff);
@@ -60,17 +62,89 @@ pub(crate) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     outputs.into_iter().flatten().collect()
 }
 
-/// Logs at info level (`-v`) how long one phase took: `phase` names it, `node` is the node
-/// (or `-`), `ms` the milliseconds. The benchmark collects these lines.
+/// Reports one finished phase twice: at info level (`-v`) the breakdown the benchmark
+/// collects (`phase` names it, `node` is the node, resource or `-`, `ms` the milliseconds),
+/// and as a progress line in plain words with the time it took
+/// (`sent the unseal keys to vault-2 in 412 ms`).
 pub(crate) fn phase(name: &str, node: &str, started: Instant) {
-    let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let took = started.elapsed();
+    let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
     tracing::info!(phase = name, node, ms, "phase done");
-    tracing::info!(target: "progress", step = %format!("{name} {node}: done"));
+    let step = fit(&describe(name, node), &format!(" in {}", human(took)));
+    tracing::info!(target: "progress", step = %step);
 }
+
+/// What a phase did, in plain words.
+fn describe(name: &str, node: &str) -> String {
+    match name {
+        "init.check" => "checked that no node is initialised yet".to_owned(),
+        "init" => format!("initialised the cluster on {node}"),
+        "unseal.status" => "read every node's seal status".to_owned(),
+        "unseal.keys" => format!("sent the unseal keys to {node}"),
+        "unseal.up" => format!("{node} came up unsealed"),
+        "unseal.leader_active" => format!("{node} became the active node"),
+        "unseal.join_api" => format!("joined {node} to the raft cluster"),
+        "unseal.retry_join" => format!("{node} joined the raft cluster (retry_join)"),
+        "unseal" => "unsealed the cluster".to_owned(),
+        "plan.read" => format!("read the configuration from {node}"),
+        "apply.write" => format!("applied every change through {node}"),
+        "apply.write_one" => format!("wrote {node}"),
+        "apply.delete" => format!("deleted {node}"),
+        "apply.root_ca" => format!("created the root CA {node}"),
+        "apply.intermediate_ca" => format!("created the intermediate CA {node}"),
+        "apply.user" => format!("wrote {node}"),
+        "apply.certificate" => format!("issued and stored {node}"),
+        other if node == "-" => other.to_owned(),
+        other => format!("{other} {node}"),
+    }
+}
+
+/// `text` and then `suffix` within the progress line's step width: a long text (a deep
+/// resource path) is shortened in its middle so that the time at the end stays visible.
+fn fit(text: &str, suffix: &str) -> String {
+    let room = STEP_WIDTH.saturating_sub(suffix.chars().count());
+    let count = text.chars().count();
+    if count <= room {
+        return format!("{text}{suffix}");
+    }
+    let head = room.saturating_sub(1) / 2;
+    let tail = room.saturating_sub(1) - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(count - tail).collect();
+    format!("{start}…{end}{suffix}")
+}
+
+/// How many characters of a step the progress line shows (`rackpipe_cli::progress`).
+const STEP_WIDTH: usize = 60;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phases_are_told_in_plain_words_with_their_time() {
+        assert_eq!(
+            fit(&describe("unseal.keys", "vault-2"), " in 412 ms"),
+            "sent the unseal keys to vault-2 in 412 ms"
+        );
+        assert_eq!(
+            describe("init.check", "-"),
+            "checked that no node is initialised yet"
+        );
+        assert_eq!(describe("something.new", "-"), "something.new");
+        let long = fit(
+            &describe(
+                "apply.write_one",
+                "pki_int/roles/a-rather-long-role-name-for-the-runners",
+            ),
+            " in 1.2 s",
+        );
+        assert_eq!(long.chars().count(), STEP_WIDTH, "{long}");
+        assert!(
+            long.starts_with("wrote pki_int/") && long.ends_with("runners in 1.2 s"),
+            "{long}"
+        );
+    }
 
     #[tokio::test]
     async fn join_all_runs_concurrently_and_keeps_order() {
