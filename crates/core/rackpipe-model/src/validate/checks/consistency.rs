@@ -4,13 +4,14 @@
 //! reaches, the PKI URLs and the VIP), and GitLab identity claims (project paths, refs, the
 //! issuer the runners' GitLab signs with).
 //!
-//! Each error sits on the field that restates the fact and names the other place in its
-//! message (`... (segments[1].cidr)`).
+//! Each error sits on the field that restates the fact and names the other place as its
+//! related field (printed `(see segments[1].cidr, line 14)`).
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 
 use super::Checker;
+use crate::diagnostic::Diagnostic;
 use crate::loadbalancer::HealthCheck;
 use crate::router::{Router, ServiceName};
 
@@ -37,7 +38,7 @@ impl Checker<'_> {
     }
 
     /// An error at `path` about a fact `other` states differently (the message names the
-    /// values; `other` is appended as the place to compare with).
+    /// values; the report names `other`, with its line, as the place to compare with).
     fn stated_twice(
         &mut self,
         rule: &str,
@@ -45,8 +46,8 @@ impl Checker<'_> {
         other: impl Into<String>,
         message: impl Into<String>,
     ) {
-        let (other, message) = (other.into(), message.into());
-        self.err(rule, path, format!("{message} (see {other})"));
+        self.out
+            .push(Diagnostic::conflict(rule, path, other, message));
     }
 
     /// A Proxmox node listed under `hosts` too (for its MAC and lease) is one machine.
@@ -175,6 +176,8 @@ impl Checker<'_> {
 
     /// A static DNS record for a name the site gives a machine (a host's or guest's FQDN, the
     /// router's identity, `vault.fqdn`, the Kubernetes API name) points at that machine.
+    /// `vault.fqdn` is checked only beside a `load_balancer` section: a site parsed in part
+    /// (a section with schema errors left out) must not read as one without a VIP.
     fn dns_records(&mut self, r: &Router, machines: &[Named]) {
         let lb = self.site.load_balancer.as_ref();
         for (k, rec) in r.dns.records.iter().enumerate() {
@@ -217,6 +220,7 @@ impl Checker<'_> {
                 continue;
             }
             if let Some(v) = &self.site.vault
+                && let Some(lb) = lb
                 && name == v.fqdn.as_str().to_ascii_lowercase()
             {
                 let guests: HashSet<&str> = v.nodes.iter().map(|n| n.guest.as_str()).collect();
@@ -224,16 +228,14 @@ impl Checker<'_> {
                     .nodes
                     .iter()
                     .any(|n| self.address_of(&n.guest) == Some(rec.address));
-                let at_vip = lb.is_some_and(|lb| {
-                    lb.vips.iter().any(|vip| {
-                        vip.address == rec.address
-                            && lb.services.iter().any(|s| {
-                                s.vip == vip.name
-                                    && s.backends
-                                        .iter()
-                                        .any(|b| guests.contains(b.target.as_str()))
-                            })
-                    })
+                let at_vip = lb.vips.iter().any(|vip| {
+                    vip.address == rec.address
+                        && lb.services.iter().any(|s| {
+                            s.vip == vip.name
+                                && s.backends
+                                    .iter()
+                                    .any(|b| guests.contains(b.target.as_str()))
+                        })
                 });
                 if !at_node && !at_vip {
                     self.err(
