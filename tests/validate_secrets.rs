@@ -32,6 +32,9 @@ fn literal_secrets_are_refused_and_never_echoed() {
         ),
         ("x_notes.admin.password", "correct-horse-battery-staple"),
         ("x_notes.rotated", "glpat-Kq2xW7vK7mN4pR9tY3bM"),
+        // A value where a secret reference belongs: the schema's own error (which would quote
+        // it) gives way to the one that names the field only.
+        ("router.management.password", "hunter2-Literal-9Qx"),
     ];
     let mut site = mutate(
         &minimal,
@@ -77,6 +80,11 @@ fn literal_secrets_are_refused_and_never_echoed() {
             "x_notes:\n  admin:\n    password: {}\n  rotated:\n    \"{}\": 2026-11-30\nbackups:\n",
             secrets[5].1, secrets[6].1
         ),
+    );
+    site = mutate(
+        &site,
+        "    password: env:ROUTER_PASSWORD\n",
+        &format!("    password: {}\n", secrets[7].1),
     );
     for tool in TOOLS {
         let out = run(tool, &["validate", "-"], Some(site.as_bytes()));

@@ -463,6 +463,7 @@ pub fn load_and_validate_with(
         diagnostics = crate::schema::check(&parsed.value);
     }
     diagnostics.extend(semantic);
+    crate::validate::checks::secrets::keep_values_out(&mut diagnostics);
     attach_positions(&mut diagnostics, &parsed.positions);
     let site = match site {
         Some(site) if !diagnostics.iter().any(Diagnostic::is_error) => site,

@@ -20,7 +20,7 @@ mod network;
 mod proxmox;
 mod router;
 mod runners_and_backups;
-mod secrets;
+pub(crate) mod secrets;
 mod vault;
 
 /// Runs every rule.

@@ -6,9 +6,12 @@
 //! finding names the field path and the kind of secret it looks like, never the value: the
 //! report goes to CI logs.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use super::Checker;
+use crate::diagnostic::Diagnostic;
 use crate::types::SecretRef;
 
 /// What to tell the author after the kind of secret found.
@@ -25,9 +28,26 @@ impl Checker<'_> {
             } else {
                 "looks like"
             };
-            self.err("literal-secret", path, format!("{what} {kind}; {ADVICE}"));
+            self.err(RULE, path, format!("{what} {kind}; {ADVICE}"));
         }
     }
+}
+
+/// The rule id of a literal secret.
+const RULE: &str = "literal-secret";
+
+/// Drops the schema and type errors at a field the `literal-secret` rule reports: their
+/// messages quote the value (a failed pattern, a value that is not a secret reference), and
+/// the value is the secret. The `literal-secret` error stays and names the field.
+pub(crate) fn keep_values_out(diagnostics: &mut Vec<Diagnostic>) {
+    let secret_paths: HashSet<String> = diagnostics
+        .iter()
+        .filter(|d| d.rule == RULE)
+        .map(|d| d.path.clone())
+        .collect();
+    diagnostics.retain(|d| {
+        !matches!(d.rule.as_str(), "schema" | "type") || !secret_paths.contains(&d.path)
+    });
 }
 
 /// A secret found: where, what it looks like, and whether it is a mapping's key (then `path`
