@@ -75,6 +75,9 @@ fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The GitLab the runners of `tests/sites/minimal.yaml` use: the ID tokens' issuer.
+const GITLAB_URL: &str = "https://gitlab.example.invalid";
+
 /// An RS256 JWT shaped like a GitLab CI `id_tokens` token, signed with openssl.
 fn gitlab_jwt(dir: &Path, audience: &str, project_path: &str) -> String {
     let now = std::time::SystemTime::now()
@@ -82,7 +85,7 @@ fn gitlab_jwt(dir: &Path, audience: &str, project_path: &str) -> String {
         .unwrap()
         .as_secs();
     let claims = json!({
-        "iss": "https://gitlab.mini.test", "aud": audience,
+        "iss": GITLAB_URL, "aud": audience,
         "sub": format!("project_path:{project_path}:ref_type:branch:ref:main"),
         "iat": now, "nbf": now - 5, "exp": now + 300,
         "project_id": "42", "project_path": project_path, "namespace_path": "mini",
@@ -126,6 +129,26 @@ fn write_site(dir: &Path, ports: &[(u16, u16)], jwt_pub: &str) -> PathBuf {
                    "api_port": api, "cluster_port": cluster})
         })
         .collect();
+    // The load balancer reaches each node on the port it listens on (validate checks that).
+    if let Some(services) = site["load_balancer"]["services"].as_array_mut() {
+        for backend in services
+            .iter_mut()
+            .filter_map(|s| s["backends"].as_array_mut())
+            .flatten()
+        {
+            let node = backend["target"]
+                .as_str()
+                .and_then(|t| t.strip_prefix("vault-"));
+            if let Some((api, _)) = node
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| ports.get(n - 1))
+            {
+                backend["port"] = json!(api);
+            }
+        }
+    }
+    // Vault accepts ID tokens from the GitLab the runners use (validate checks that).
+    assert_eq!(site["runners"]["gitlab_url"], GITLAB_URL);
     let path = |f: &str| dir.join(f).display().to_string();
     site["vault"] = json!({
         "fqdn": "vault.mini.test",
@@ -154,7 +177,7 @@ fn write_site(dir: &Path, ports: &[(u16, u16)], jwt_pub: &str) -> PathBuf {
         "auth": {
             "gitlab_jwt": {
                 "path": "gitlab",
-                "issuer": "https://gitlab.mini.test",
+                "issuer": GITLAB_URL,
                 "validation_pubkeys": [jwt_pub],
                 "roles": [{"name": "bootstrap", "bound_audiences": ["https://vault.mini.test"],
                            "project_paths": ["mini/infra"], "protected_refs_only": true,
