@@ -294,27 +294,15 @@ impl<S: tracing::Subscriber> Layer<S> for ProgressLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use rackpipe_testkit::Captured;
 
     fn shown(terminal: bool, events: impl FnOnce()) -> String {
-        let buffer = Buffer::default();
+        let buffer = Captured::default();
         let sink = buffer.clone();
         let layer = ProgressLayer::new("tool", terminal, move || sink.clone());
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, events);
-        String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+        buffer.text()
     }
 
     #[test]

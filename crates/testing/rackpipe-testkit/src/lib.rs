@@ -10,11 +10,14 @@
 //! - [`openssl`] and [`loopback_tls`] make throwaway TLS material.
 //! - [`http::StubServer`] is a hostile HTTP peer on loopback (a 2 GiB reply, a 500, a
 //!   redirect) that counts the connections it got.
+//! - [`Captured`] is an in-memory writer a test hands to a `tracing` layer and reads back.
 #![allow(clippy::print_stderr)]
 
+mod captured;
 pub mod http;
 mod tls;
 
+pub use captured::Captured;
 pub use tls::{LoopbackTls, loopback_tls, openssl};
 
 use std::net::TcpListener;

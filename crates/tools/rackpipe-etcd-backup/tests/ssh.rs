@@ -14,6 +14,10 @@ use rackpipe_etcd_backup::{
 };
 use rackpipe_ssh::HostKeyPolicy;
 use rackpipe_ssh::testing::SshServer;
+use rackpipe_testkit::Captured;
+use tracing::instrument::WithSubscriber as _;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 
 fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -163,10 +167,54 @@ async fn snapshot_over_ssh() {
         &remote_tmp,
         vec![dead_member("m1", &server), member("m2", &server)],
     );
+    //    Progress (issue 17): a line when etcdctl starts on the master used, then the bytes
+    //    streamed, the last with the snapshot's size as its total.
+    let progress = Captured::default();
+    let sink = progress.clone();
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .without_time()
+            .with_level(false)
+            .with_filter(filter_fn(|m| m.target() == "progress")),
+    );
     let snap = snapshot_via_ssh(&t, &dest, &SnapshotOptions::default())
+        .with_subscriber(subscriber)
         .await
         .expect("snapshot over ssh");
     let m = &snap.manifest;
+    let text = progress.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&"progress: step=etcdctl snapshot save on m2 (via ssh)"),
+        "{text}"
+    );
+    assert_eq!(
+        lines.last().copied(),
+        Some(
+            format!(
+                "progress: step=etcd snapshot from m2 via ssh done={size} total={size} unit=\"bytes\"",
+                size = m.snapshot_size
+            )
+            .as_str()
+        ),
+        "{text}"
+    );
+    // In between, the bytes so far without a total, growing; nothing about the dead m1.
+    let streamed: Vec<u64> = lines[1..lines.len() - 1]
+        .iter()
+        .map(|l| {
+            l.strip_prefix("progress: step=etcd snapshot from m2 via ssh done=")
+                .and_then(|rest| rest.strip_suffix(" unit=\"bytes\""))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected progress line {l:?} in {text}"))
+        })
+        .collect();
+    assert!(!streamed.is_empty(), "{text}");
+    assert!(streamed.is_sorted() && streamed[0] > 0, "{text}");
+    assert_eq!(streamed.last(), Some(&m.snapshot_size), "{text}");
     assert_eq!(m.revision, revision, "manifest revision = etcd's");
     assert_eq!(m.revision_after, revision);
     assert_eq!(m.key_count, Some(200 + 2), "200 /ssh keys, /ready, /marker");

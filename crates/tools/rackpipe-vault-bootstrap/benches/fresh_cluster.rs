@@ -86,7 +86,7 @@ async fn one(measure_failover: bool) -> Option<Run> {
     let to_configured = t0.elapsed();
     let from_uninitialised = t_uninit.elapsed();
     drop(guard);
-    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let text = logs.text();
     let phases = text
         .lines()
         .filter(|l| l.contains("phase done"))

@@ -323,7 +323,7 @@ async fn certificates_are_issued_stored_and_renewed() {
 
     // No private key (nor the pem bundle) in any document, Debug or log line.
     let last = entry(&api).await;
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(
         logs.contains("certificate issued and stored"),
         "logs were captured"

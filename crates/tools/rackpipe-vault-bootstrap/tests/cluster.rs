@@ -57,11 +57,7 @@ impl Output {
         self.printed.push_str(&format!("{e}\n{e:?}\n"));
     }
     fn all(&self) -> String {
-        format!(
-            "{}{}",
-            self.printed,
-            String::from_utf8_lossy(&self.logs.0.lock().unwrap())
-        )
+        format!("{}{}", self.printed, self.logs.text())
     }
 }
 

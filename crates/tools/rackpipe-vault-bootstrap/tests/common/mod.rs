@@ -18,18 +18,7 @@ use rackpipe_testkit::{ChildGuard, free_port, temp_dir, wait_until};
 use rackpipe_vault_bootstrap::{ClientOptions, Cluster, RenderOptions, render};
 
 /// A log sink the tests read back (to check that no secret was logged).
-#[derive(Clone, Default)]
-pub struct Captured(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+pub use rackpipe_testkit::Captured;
 
 pub const DOMAIN: &str = "rachuna-net.pl";
 
