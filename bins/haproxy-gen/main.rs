@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use rackpipe_cli::driver::{Context, NoArgs, NoVerbs, Tool, files_only};
+use rackpipe_cli::driver::{Context, NoArgs, NoVerbs, Secrets, Tool, files_only};
 use rackpipe_cli::flags::{KnownHostsArg, NodeArgs, SshLoginArgs, SshPortArg, TimeoutArg};
 use rackpipe_cli::{ApplyArgs, CliError, ExitStatus, RenderOutcome};
 use rackpipe_haproxy_gen::Error as HaproxyError;
@@ -15,6 +15,7 @@ use rackpipe_haproxy_gen::deploy::{self, SshDefaults, Target};
 use rackpipe_model::Site;
 use rackpipe_model::documents::{Plan, RenderedFile};
 use rackpipe_model::load::LoadedSite;
+use rackpipe_model::types::SecretRef;
 
 /// How the instances are reached over SSH.
 #[derive(Debug, Args)]
@@ -68,12 +69,30 @@ impl Tool for HaproxyGen {
     }
 
     async fn connect(site: &LoadedSite, conn: &Conn) -> Result<Deployment, CliError> {
+        let secrets = rackpipe_cli::driver::secrets::<Self>(&site.site)?;
+        Self::connect_with(site, conn, secrets).await
+    }
+
+    /// Every VIP's `auth_pass` and every service's `tls_certificate` from a secret: the driver
+    /// resolves them all before connecting, so one run names every missing one.
+    fn secret_refs(site: &Site) -> Vec<(&SecretRef, String)> {
+        site.load_balancer
+            .as_ref()
+            .map(rackpipe_haproxy_gen::secrets::secret_refs)
+            .unwrap_or_default()
+    }
+
+    async fn connect_with(
+        site: &LoadedSite,
+        conn: &Conn,
+        secrets: Secrets,
+    ) -> Result<Deployment, CliError> {
         let site = &site.site;
-        // The files as deployed: real secrets from their references.
+        // The files as deployed: the real secrets, the values the driver resolved.
         let files = rackpipe_haproxy_gen::render(
             site,
             &rackpipe_haproxy_gen::RenderOptions::default(),
-            &rackpipe_haproxy_gen::EnvFileSecrets,
+            &secrets,
         )
         .map_err(tool_error)?;
         let defaults = SshDefaults {

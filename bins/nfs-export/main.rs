@@ -7,13 +7,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use rackpipe_cli::driver::{Context, NoArgs, Tool, files_only};
+use rackpipe_cli::driver::{Context, NoArgs, Secrets, Tool, files_only};
 use rackpipe_cli::flags::{HostArg, HostKeyArgs, SshLoginArgs, SshPortArg, TimeoutArg, UrlArg};
 use rackpipe_cli::{ApplyArgs, CliError, ExitStatus, RenderOutcome, SiteArg};
 use rackpipe_model::Site;
 use rackpipe_model::documents::{ApplyResult, Plan};
 use rackpipe_model::load::LoadedSite;
 use rackpipe_model::nas::NfsServer;
+use rackpipe_model::types::SecretRef;
 use rackpipe_nfs_export::ganesha::GaneshaTarget;
 use rackpipe_nfs_export::linux::{LinuxTarget, SshRemote};
 use rackpipe_nfs_export::synology::{DsmClient, DsmTarget};
@@ -146,7 +147,22 @@ impl Tool for NfsExport {
     }
 
     async fn connect(site: &LoadedSite, conn: &Conn) -> Result<Nas, CliError> {
-        connect(&site.site, conn).await
+        let secrets = rackpipe_cli::driver::secrets::<Self>(&site.site)?;
+        Self::connect_with(site, conn, secrets).await
+    }
+
+    /// A Synology NAS's DSM password (`nas.server.password`), resolved by the driver before
+    /// connecting; a Linux or ganesha NAS has none (its SSH key comes from a flag).
+    fn secret_refs(site: &Site) -> Vec<(&SecretRef, String)> {
+        rackpipe_nfs_export::secret::secret_refs(site)
+    }
+
+    async fn connect_with(
+        site: &LoadedSite,
+        conn: &Conn,
+        secrets: Secrets,
+    ) -> Result<Nas, CliError> {
+        connect(&site.site, conn, &secrets).await
     }
 
     async fn plan(site: &LoadedSite, nas: &Nas, _: &NoArgs) -> Result<Plan, CliError> {
@@ -237,14 +253,15 @@ fn lint(files: &[PathBuf], ctx: &Context<'_>) -> Result<ExitStatus, CliError> {
     })
 }
 
-async fn connect(site: &Site, conn: &Conn) -> Result<Nas, CliError> {
+async fn connect(site: &Site, conn: &Conn, secrets: &Secrets) -> Result<Nas, CliError> {
     let nas = site
         .nas
         .as_ref()
         .ok_or_else(|| CliError::error("nas: the site has no nas section"))?;
     match &nas.server {
         NfsServer::Synology { .. } => {
-            let mut target = DsmTarget::from_site(site).map_err(tool_error)?;
+            let password = secrets.require(rackpipe_nfs_export::secret::PASSWORD_FIELD)?;
+            let mut target = DsmTarget::from_site(site, password.clone()).map_err(tool_error)?;
             // `--target URL`, the old spelling, still reaches DSM at URL.
             let old_target = conn.host.host.as_ref().filter(|h| h.contains("://"));
             if conn.host.host.is_some() && old_target.is_none() {

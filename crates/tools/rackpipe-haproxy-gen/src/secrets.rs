@@ -5,6 +5,7 @@
 //! in, so a secret value never reaches a document, a diff or a log. [`EnvFileSecrets`] (the
 //! deploy path) resolves through [`rackpipe_secrets`], Vault included.
 
+use rackpipe_model::loadbalancer::LoadBalancer;
 use rackpipe_model::types::SecretRef;
 
 use crate::Error;
@@ -73,37 +74,38 @@ fn secret_error(e: rackpipe_secrets::Error, path: &str) -> Error {
     }
 }
 
-/// Resolves every secret reference of the load balancer (each VIP's `auth_pass`, each
-/// service's `tls_certificate` from a secret) before anything is rendered, so one run names
-/// every missing one (one line each, with its field path). A single failure is reported as
-/// before ([`Error::Secret`] or [`Error::SecretUnavailable`]).
+/// Every secret reference of the load balancer, each with its site field path: each service's
+/// `tls_certificate` from a secret (`load_balancer.services[I].tls_certificate`), then each
+/// VIP's `auth_pass` (`load_balancer.vips[I].auth_pass`). What the `haproxy-gen` binary's
+/// driver resolves, all at once, before `plan` and `apply`, and what [`check_all`] resolves.
+#[must_use]
+pub fn secret_refs(lb: &LoadBalancer) -> Vec<(&SecretRef, String)> {
+    let certificates = lb.services.iter().enumerate().filter_map(|(i, svc)| {
+        let reference = svc.tls_certificate.as_ref()?.secret()?;
+        Some((
+            reference,
+            format!("load_balancer.services[{i}].tls_certificate"),
+        ))
+    });
+    let passwords = lb.vips.iter().enumerate().filter_map(|(i, vip)| {
+        let reference = vip.auth_pass.as_ref()?;
+        Some((reference, format!("load_balancer.vips[{i}].auth_pass")))
+    });
+    certificates.chain(passwords).collect()
+}
+
+/// Resolves every [`secret_refs`] of the load balancer before anything is rendered, so one run
+/// names every missing one (one line each, with its field path). A single failure is reported
+/// as before ([`Error::Secret`] or [`Error::SecretUnavailable`]). A source that
+/// [redacts](SecretSource::redacts) resolves nothing.
 ///
 /// # Errors
 /// [`Error::Secrets`] when several fail.
-pub fn check_all(
-    lb: &rackpipe_model::loadbalancer::LoadBalancer,
-    secrets: &dyn SecretSource,
-) -> Result<(), Error> {
+pub fn check_all(lb: &LoadBalancer, secrets: &dyn SecretSource) -> Result<(), Error> {
     if secrets.redacts() {
         return Ok(());
     }
-    let mut wanted: Vec<(&SecretRef, String)> = Vec::new();
-    for (i, svc) in lb.services.iter().enumerate() {
-        if let Some(rackpipe_model::loadbalancer::TlsCertificate::Secret(reference)) =
-            &svc.tls_certificate
-        {
-            wanted.push((
-                reference,
-                format!("load_balancer.services[{i}].tls_certificate"),
-            ));
-        }
-    }
-    for (i, vip) in lb.vips.iter().enumerate() {
-        if let Some(reference) = &vip.auth_pass {
-            wanted.push((reference, format!("load_balancer.vips[{i}].auth_pass")));
-        }
-    }
-    match rackpipe_secrets::resolve_all(secrets, wanted) {
+    match rackpipe_secrets::resolve_all(secrets, secret_refs(lb)) {
         Ok(_) => Ok(()),
         Err(unresolved) if unresolved.errors().len() == 1 => {
             let e = unresolved.first().clone();

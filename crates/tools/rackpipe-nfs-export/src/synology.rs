@@ -188,16 +188,16 @@ pub struct DsmTarget {
 }
 
 impl DsmTarget {
-    /// From the site: `https://<nas fqdn or address>:<port or 5001>`, password from its
-    /// reference, TLS from `nas.server.tls`.
-    pub fn from_site(site: &Site) -> Result<Self, Error> {
+    /// From the site: `https://<nas fqdn or address>:<port or 5001>`, TLS from
+    /// `nas.server.tls`, and `password`, the value of `nas.server.password` resolved by the
+    /// caller (see [`crate::secret::secret_refs`]).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when the site's NAS is not a Synology or its TLS settings are unusable.
+    pub fn from_site(site: &Site, password: Secret) -> Result<Self, Error> {
         let desired = resolve(site)?;
         let NfsServer::Synology {
-            user,
-            password,
-            port,
-            tls,
-            ..
+            user, port, tls, ..
         } = &desired.nas.server
         else {
             return Err(Error::Invalid {
@@ -215,7 +215,7 @@ impl DsmTarget {
         Ok(Self {
             base_url: format!("https://{host}:{}", port.unwrap_or(5001)),
             user: user.clone(),
-            password: crate::secret::resolve(password, "nas.server.password")?,
+            password,
             trust: trust_from_site(tls.as_ref(), "nas.server.tls")?,
             request_timeout: Duration::from_secs(15),
             confirm_timeout: Duration::from_secs(30),

@@ -335,7 +335,20 @@ fn target_from_site_reads_the_password_reference_and_tls() {
     .replace("fsid: \"17\", ", "")
     .replace(", subtree_check: true", "")
     .replace(", anonuid: 1000, anongid: 1000", "");
-    let target = DsmTarget::from_site(&load(&yaml)).expect("target");
+    // The reference, as the driver resolves it (with every other reference of the run).
+    let resolve = |site: &rackpipe_model::Site| {
+        rackpipe_secrets::resolve_all(
+            rackpipe_secrets::Resolver::global(),
+            rackpipe_nfs_export::secret::secret_refs(site),
+        )
+        .map_err(|u| u.first().to_string())
+    };
+    let site = load(&yaml);
+    let refs = rackpipe_nfs_export::secret::secret_refs(&site);
+    assert_eq!(refs.len(), 1, "{refs:?}");
+    assert_eq!(refs[0].1, "nas.server.password");
+    let password = resolve(&site).expect("password").remove(0);
+    let target = DsmTarget::from_site(&site, password).expect("target");
     assert_eq!(target.base_url, "https://nas.lab.example:5001");
     assert_eq!(target.password.expose(), "from-a-file");
     assert!(matches!(target.trust, Trust::Pinned(f) if f.0 == [0xAB; 32]));
@@ -345,10 +358,9 @@ fn target_from_site_reads_the_password_reference_and_tls() {
     );
 
     let missing = load(&yaml.replace(&secret.display().to_string(), "/nonexistent/pw"));
-    let err = DsmTarget::from_site(&missing).unwrap_err();
+    let err = resolve(&missing).unwrap_err();
     assert!(
-        err.to_string()
-            .starts_with("nas.server.password: file:/nonexistent/pw: /nonexistent/pw: "),
+        err.starts_with("nas.server.password: file:/nonexistent/pw: /nonexistent/pw: "),
         "{err}"
     );
     let vault = load(&yaml.replace(
@@ -356,9 +368,8 @@ fn target_from_site_reads_the_password_reference_and_tls() {
         "vault:kv/dsm#password",
     ));
     assert!(
-        DsmTarget::from_site(&vault)
+        resolve(&vault)
             .unwrap_err()
-            .to_string()
             .starts_with("nas.server.password: vault:kv/dsm#password: ")
     );
 }
