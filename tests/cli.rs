@@ -383,3 +383,73 @@ fn the_schema_verb_prints_every_kind_the_tool_emits() {
         }
     }
 }
+
+/// Issue 17: haproxy-gen's secrets (every VIP's `auth_pass`, every service's `tls_certificate`
+/// from a secret) are resolved by the shared driver before anything connects: a site with two
+/// missing ones names both in one run, for `plan` and `apply`.
+#[test]
+fn haproxy_gen_names_every_missing_secret_in_one_run() {
+    let text =
+        std::fs::read_to_string(crate::support::root().join("examples/rachuna-dev/site.yaml"))
+            .unwrap();
+    let (head, tail) = text
+        .split_once("auth_pass:")
+        .expect("the example sets auth_pass");
+    let rest = tail.split_once('\n').map_or("", |(_, r)| r);
+    let (services, backends) = rest
+        .split_once("  services:\n")
+        .expect("the example has services");
+    let site = format!(
+        "{head}auth_pass: \"env:RACKPIPE_TEST_UNSET_VRRP_7d2a\"\n{services}  services:\n    - {{name: web, vip: VAULT_VIP, port: 8443, mode: http, tls_certificate: \"file:/nonexistent/rackpipe-test/web.pem\", check: http, backends: [{{target: vault-1005, port: 8080}}]}}\n{backends}"
+    );
+    let expected = "load_balancer.services[0].tls_certificate: file:/nonexistent/rackpipe-test/web.pem: \
+                    /nonexistent/rackpipe-test/web.pem: no such file; \
+                    load_balancer.vips[0].auth_pass: env:RACKPIPE_TEST_UNSET_VRRP_7d2a: \
+                    environment variable RACKPIPE_TEST_UNSET_VRRP_7d2a is not set";
+    for verb in ["plan", "apply"] {
+        let out = run("haproxy-gen", &[verb, "-"], Some(site.as_bytes()));
+        assert_eq!(out.code, 1, "{verb}: {out:?}");
+        assert_eq!(
+            out.stderr.trim_end(),
+            format!("haproxy-gen: error: {expected}"),
+            "{verb}"
+        );
+        let doc = out.json();
+        assert_eq!(doc["kind"], "Error", "{verb}");
+        assert_eq!(doc["message"], expected, "{verb}");
+    }
+    // `render` reads no secret: the values are redacted, the run succeeds.
+    let out = run("haproxy-gen", &["render", "-"], Some(site.as_bytes()));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("auth_pass ********"), "{}", out.stdout);
+}
+
+/// Issue 17: nfs-export's one secret, a Synology NAS's DSM password, is resolved by the shared
+/// driver before DSM is contacted (its only reference: the `nas` section holds no other, so a
+/// site cannot miss two); the message is the one line it was.
+#[test]
+fn nfs_export_resolves_the_dsm_password_through_the_driver() {
+    let text =
+        std::fs::read_to_string(crate::support::root().join("examples/rachuna-dev/site.yaml"))
+            .unwrap();
+    let (head, tail) = text
+        .split_once("    password: vault:dev.rachuna/auth/storage.rachuna.dev#password")
+        .expect("the example's DSM password");
+    let site = format!("{head}    password: \"env:RACKPIPE_TEST_UNSET_DSM_7d2a\"{tail}");
+    let expected = "nas.server.password: env:RACKPIPE_TEST_UNSET_DSM_7d2a: environment variable \
+                    RACKPIPE_TEST_UNSET_DSM_7d2a is not set";
+    for verb in ["plan", "apply"] {
+        let out = run(
+            "nfs-export",
+            &[verb, "-", "--url", "https://127.0.0.1:9"],
+            Some(site.as_bytes()),
+        );
+        assert_eq!(out.code, 1, "{verb}: {out:?}");
+        assert_eq!(
+            out.stderr.trim_end(),
+            format!("nfs-export: error: {expected}"),
+            "{verb}"
+        );
+        assert_eq!(out.json()["message"], expected, "{verb}");
+    }
+}
