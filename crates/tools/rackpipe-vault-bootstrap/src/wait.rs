@@ -99,6 +99,13 @@ fn describe(name: &str, node: &str) -> String {
     }
 }
 
+/// The progress step while the unseal keys go to `node` one by one, in the words of the
+/// phase line that follows it (`sending the unseal keys to vault-2: 1/3`, then
+/// `sent the unseal keys to vault-2 in 412 ms`).
+pub(crate) fn sending_keys(node: &str) -> String {
+    format!("sending the unseal keys to {node}")
+}
+
 /// `text` and then `suffix` within the progress line's step width: a long text (a deep
 /// resource path) is shortened in its middle so that the time at the end stays visible.
 fn fit(text: &str, suffix: &str) -> String {
@@ -126,6 +133,10 @@ mod tests {
         assert_eq!(
             fit(&describe("unseal.keys", "vault-2"), " in 412 ms"),
             "sent the unseal keys to vault-2 in 412 ms"
+        );
+        assert_eq!(
+            sending_keys("vault-2"),
+            "sending the unseal keys to vault-2"
         );
         assert_eq!(
             describe("init.check", "-"),

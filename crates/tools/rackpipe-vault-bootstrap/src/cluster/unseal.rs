@@ -336,7 +336,7 @@ async fn submit_keys(
     }
     let threshold = status.get("t").and_then(Value::as_u64).unwrap_or(1);
     for (n, key) in keys.iter().enumerate() {
-        let step = format!("unseal {}", node.name());
+        let step = crate::wait::sending_keys(node.name());
         tracing::info!(target: "progress", step, done = n as u64, total = threshold);
         let reply = node
             .call("PUT", "sys/unseal", Some(&json!({"key": key.expose()})))
