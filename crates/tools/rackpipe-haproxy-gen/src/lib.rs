@@ -48,14 +48,9 @@ pub enum Error {
     /// An instance name that the site does not define.
     #[error("load_balancer.instances: no instance named {0:?}")]
     UnknownInstance(String),
-    /// A template failed to load or render.
-    #[error("template {name}: {message}")]
-    Template {
-        /// Template file name.
-        name: String,
-        /// What went wrong.
-        message: String,
-    },
+    /// A template failed to load or render (`template NAME: MESSAGE`).
+    #[error(transparent)]
+    Template(#[from] rackpipe_render::TemplateError),
     /// A secret could not be resolved.
     #[error("{path}: {message}")]
     Secret {

@@ -135,14 +135,7 @@ pub fn environment(override_dir: Option<&Path>) -> Result<Environment<'static>, 
         trim_blocks: false,
         keep_trailing_newline: true,
     };
-    rackpipe_render::environment(TEMPLATES, override_dir, whitespace).map_err(template_error)
-}
-
-fn template_error(e: rackpipe_render::TemplateError) -> Error {
-    Error::Template {
-        name: e.name,
-        message: e.message,
-    }
+    rackpipe_render::environment(TEMPLATES, override_dir, whitespace).map_err(Error::from)
 }
 
 /// Renders every instance's files, sorted by instance then path.
@@ -250,7 +243,7 @@ fn render_with(
             template,
             minijinja::Value::from(minijinja::value::Serde(&ctx)),
         )
-        .map_err(template_error)
+        .map_err(Error::from)
     };
     let mut files = vec![
         RenderedFile {

@@ -43,14 +43,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// A template failed to load or render.
-    #[error("template {name}: {message}")]
-    Template {
-        /// Template name or file.
-        name: String,
-        /// What minijinja said.
-        message: String,
-    },
+    /// A template failed to load or render (`template NAME: MESSAGE`).
+    #[error(transparent)]
+    Template(#[from] rackpipe_render::TemplateError),
     /// A secret reference could not be resolved.
     #[error("{field}: {message}")]
     Secret {

@@ -57,14 +57,7 @@ pub fn environment(override_dir: Option<&Path>) -> Result<Environment<'static>, 
         trim_blocks: true,
         keep_trailing_newline: true,
     };
-    rackpipe_render::environment(TEMPLATES, override_dir, whitespace).map_err(template_error)
-}
-
-fn template_error(e: rackpipe_render::TemplateError) -> Error {
-    Error::Template {
-        name: e.name,
-        message: e.message,
-    }
+    rackpipe_render::environment(TEMPLATES, override_dir, whitespace).map_err(Error::from)
 }
 
 fn render_template(
@@ -77,7 +70,7 @@ fn render_template(
         name,
         minijinja::Value::from(minijinja::value::Serde(ctx)),
     )
-    .map_err(template_error)
+    .map_err(Error::from)
 }
 
 /// Renders every file the site's NAS section and its consumers need. A site without a NAS
@@ -115,9 +108,11 @@ pub fn render(site: &Site, templates: Option<&Path>) -> Result<Vec<RenderedFile>
                 let content = serde_json::to_string_pretty(
                     &serde_json::json!({ "share_name": share, "rule": rules }),
                 )
-                .map_err(|e| Error::Template {
-                    name: "synology rules".to_owned(),
-                    message: e.to_string(),
+                .map_err(|e| {
+                    Error::Template(rackpipe_render::TemplateError {
+                        name: "synology rules".to_owned(),
+                        message: e.to_string(),
+                    })
                 })?;
                 files.push(RenderedFile {
                     host: host.clone(),

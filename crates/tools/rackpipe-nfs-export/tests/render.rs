@@ -110,7 +110,7 @@ fn template_override_dir_wins() {
     std::fs::write(dir.path().join("fstab.j2"), "{{ wat }}\n").unwrap();
     let err = render(&site, Some(dir.path())).unwrap_err();
     assert!(
-        matches!(err, Error::Template { ref name, .. } if name == "fstab.j2"),
+        matches!(err, Error::Template(ref t) if t.name == "fstab.j2"),
         "{err}"
     );
 }
