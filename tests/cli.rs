@@ -384,6 +384,69 @@ fn the_schema_verb_prints_every_kind_the_tool_emits() {
     }
 }
 
+/// Issue 17: `ros-render backup` resolves its secrets once, before connecting: with both the
+/// API password and the backup password missing, both are named in one line, over REST and
+/// over SFTP (before, the first failure stopped the run and the second was reported only on
+/// the next one).
+#[test]
+fn every_missing_router_secret_is_named_in_one_backup_run() {
+    let (_, bytes) = rackpipe_testkit::example_site("rachuna-dev");
+    let site = String::from_utf8(bytes).unwrap().replacen(
+        "password: vault:dev.rachuna/auth/router.rachuna.dev#password",
+        "password: env:RACKPIPE_TEST_UNSET_ROUTER_PW_7d2a\n    \
+         backup_password: env:RACKPIPE_TEST_UNSET_BACKUP_PW_7d2a",
+        1,
+    );
+    assert!(site.contains("RACKPIPE_TEST_UNSET_BACKUP_PW_7d2a"));
+    let out_dir = rackpipe_testkit::temp_dir();
+    let out_path = out_dir.path().join("backups");
+    let expected = "router.management.password: env:RACKPIPE_TEST_UNSET_ROUTER_PW_7d2a: \
+                    environment variable RACKPIPE_TEST_UNSET_ROUTER_PW_7d2a is not set; \
+                    router.management.backup_password: env:RACKPIPE_TEST_UNSET_BACKUP_PW_7d2a: \
+                    environment variable RACKPIPE_TEST_UNSET_BACKUP_PW_7d2a is not set";
+    let out_arg = out_path.to_str().unwrap();
+    for extra in [
+        &[][..],
+        &[
+            "--sftp",
+            "--ssh-fingerprint",
+            "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ][..],
+    ] {
+        let args = [
+            &[
+                "backup",
+                "-",
+                "--url",
+                "https://127.0.0.1:9",
+                "--out",
+                out_arg,
+            ][..],
+            extra,
+        ]
+        .concat();
+        let out = run("ros-render", &args, Some(site.as_bytes()));
+        assert_eq!(out.code, 1, "{extra:?}: {out:?}");
+        assert_eq!(
+            out.stderr.trim_end(),
+            format!("ros-render: error: {expected}"),
+            "{extra:?}"
+        );
+        let doc = out.json();
+        assert_eq!(doc["kind"], "Error", "{extra:?}");
+        assert_eq!(doc["message"], expected, "{extra:?}");
+        assert!(!out_path.exists(), "{extra:?}: nothing is written");
+    }
+    // A usage error still comes first: `--sftp` without a host-key policy reads no secret.
+    let out = run(
+        "ros-render",
+        &["backup", "-", "--out", out_arg, "--sftp"],
+        Some(site.as_bytes()),
+    );
+    assert_eq!(out.code, 64, "{out:?}");
+    assert!(!out.stderr.contains("router.management"), "{out:?}");
+}
+
 /// Issue 17: haproxy-gen's secrets (every VIP's `auth_pass`, every service's `tls_certificate`
 /// from a secret) are resolved by the shared driver before anything connects: a site with two
 /// missing ones names both in one run, for `plan` and `apply`.

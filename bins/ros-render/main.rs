@@ -8,12 +8,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use rackpipe_cli::driver::{Context, Tool};
+use rackpipe_cli::driver::{Context, Secrets, Tool};
 use rackpipe_cli::flags::{ApiArgs, HostKeyArgs, SshPortArg};
 use rackpipe_cli::{ApplyArgs, CliError, ExitStatus, RenderOutcome, SiteArg};
 use rackpipe_model::Site;
 use rackpipe_model::documents::Plan;
 use rackpipe_model::load::LoadedSite;
+use rackpipe_model::types::SecretRef;
+use rackpipe_ros_render::rest::{PASSWORD_FIELD, Password};
 use rackpipe_ros_render::{Connection, RestClient, Trust};
 
 /// How to reach the router's REST API.
@@ -66,20 +68,33 @@ struct SftpArgs {
 }
 
 impl SftpArgs {
-    /// The transfer to use; `--sftp` needs `--known-hosts` or `--ssh-fingerprint` (no
-    /// trust on first use).
+    /// The SSH host-key policy when `--sftp` is given (`--known-hosts` or `--ssh-fingerprint`:
+    /// no trust on first use), `None` for the REST download.
+    fn host_key(&self) -> Result<Option<rackpipe_ssh::HostKeyPolicy>, CliError> {
+        self.sftp.then(|| self.host_key.policy(None)).transpose()
+    }
+
+    /// The transfer to use, with the host-key policy of [`SftpArgs::host_key`] and the
+    /// resolved API password.
     fn transfer(
         &self,
         site: &Site,
         conn: &Conn,
+        host_key: Option<rackpipe_ssh::HostKeyPolicy>,
+        password: &Password,
     ) -> Result<rackpipe_ros_render::backup::Transfer, CliError> {
         use rackpipe_ros_render::backup::{Transfer, sftp_options};
-        if !self.sftp {
+        let Some(host_key) = host_key else {
             return Ok(Transfer::Rest);
-        }
-        let host_key = self.host_key.policy(None)?;
-        let options = sftp_options(site, conn.url.url.as_deref(), self.port.ssh_port, host_key)
-            .map_err(|e| tool_err(&e))?;
+        };
+        let options = sftp_options(
+            site,
+            conn.url.url.as_deref(),
+            self.port.ssh_port,
+            host_key,
+            password.clone(),
+        )
+        .map_err(|e| tool_err(&e))?;
         Ok(Transfer::Sftp(options))
     }
 }
@@ -114,7 +129,22 @@ impl Tool for RosRender {
     }
 
     async fn connect(site: &LoadedSite, conn: &Conn) -> Result<RestClient, CliError> {
-        client(&site.site, conn)
+        let secrets = rackpipe_cli::driver::secrets::<Self>(&site.site)?;
+        Self::connect_with(site, conn, secrets).await
+    }
+
+    /// The API password, and the backup password when the site sets one: one resolution, so
+    /// both are named in one run when both fail.
+    fn secret_refs(site: &Site) -> Vec<(&SecretRef, String)> {
+        rackpipe_ros_render::rest::secret_refs(site)
+    }
+
+    async fn connect_with(
+        site: &LoadedSite,
+        conn: &Conn,
+        secrets: Secrets,
+    ) -> Result<RestClient, CliError> {
+        client(&site.site, conn, secrets.require(PASSWORD_FIELD)?)
     }
 
     async fn plan(
@@ -175,14 +205,19 @@ impl Tool for RosRender {
         let loaded = ctx.load(site)?;
         let site = &loaded.site;
         // First: a usage error (no host-key policy) comes before any secret is read.
+        let host_key = sftp.host_key()?;
+        // Then every secret at once (the API password for REST and SFTP, the backup password):
+        // all that fail are named in one error.
+        let secrets = rackpipe_cli::driver::secrets::<Self>(site)?;
+        let password = secrets.require(PASSWORD_FIELD)?;
+        let backup_field =
+            rackpipe_ros_render::backup::backup_password_field(site).map_err(|e| tool_err(&e))?;
         let options = rackpipe_ros_render::backup::BackupOptions {
-            transfer: sftp.transfer(site, conn)?,
+            transfer: sftp.transfer(site, conn, host_key, password)?,
             stamp: None,
-            password: Some(
-                rackpipe_ros_render::backup::backup_password(site).map_err(|e| tool_err(&e))?,
-            ),
+            password: Some(secrets.require(backup_field)?.clone()),
         };
-        let client = client(site, conn)?;
+        let client = client(site, conn, password)?;
         let identity = site
             .router
             .as_ref()
@@ -220,7 +255,9 @@ fn tool_err(e: &rackpipe_ros_render::rest::Error) -> CliError {
     err
 }
 
-fn client(site: &Site, conn: &Conn) -> Result<RestClient, CliError> {
+/// The REST client for `conn`, logging in with `password` (the value resolved for
+/// [`PASSWORD_FIELD`]).
+fn client(site: &Site, conn: &Conn, password: &Password) -> Result<RestClient, CliError> {
     let trust = if conn.tls.insecure_http {
         Some(Trust::LoopbackHttp)
     } else if let Some(ca) = &conn.tls.ca_file {
@@ -229,7 +266,8 @@ fn client(site: &Site, conn: &Conn) -> Result<RestClient, CliError> {
         conn.tls.fingerprint.map(Trust::Pinned)
     };
     let mut connection =
-        Connection::from_site(site, conn.url.url.as_deref(), trust).map_err(|e| tool_err(&e))?;
+        Connection::from_site(site, conn.url.url.as_deref(), trust, password.clone())
+            .map_err(|e| tool_err(&e))?;
     connection.timeout = conn.timeout.duration();
     RestClient::new(&connection).map_err(|e| tool_err(&e))
 }

@@ -2,7 +2,7 @@
 //! downloaded through `/file` and stored locally with SHA-256 checksums (`SHA256SUMS`,
 //! `sha256sum -c` format). The binary backup is encrypted on the router with the site's
 //! `router.management.backup_password`, or the API password when the site names none
-//! ([`backup_password`], [`BackupOptions::password`]): never stored in the clear. Both files are removed
+//! ([`backup_password_field`], [`BackupOptions::password`]): never stored in the clear. Both files are removed
 //! from the router afterwards, whether the download worked or not (they hold the whole
 //! configuration). Locally every file is private: `0600` in a `0700` directory whatever the
 //! umask (`rackpipe_model::files`).
@@ -58,43 +58,48 @@ pub struct BackupOptions {
     /// UTC time stamp in the file names (`%Y%m%dT%H%M%SZ`); `None` means now. Fixed stamps
     /// make file names predictable (tests).
     pub stamp: Option<String>,
-    /// Password the router encrypts the binary backup with (see [`backup_password`]);
+    /// Password the router encrypts the binary backup with (see [`backup_password_field`]);
     /// `None` saves it unencrypted, with a warning (library callers only: the CLI always
     /// sets one).
     pub password: Option<crate::rest::Password>,
 }
 
-/// The password that encrypts the site's binary backups: `router.management.backup_password`,
-/// or else the API password `router.management.password` (both secret references).
+/// The site field whose value encrypts the site's binary backups:
+/// [`BACKUP_PASSWORD_FIELD`](crate::rest::BACKUP_PASSWORD_FIELD) when the site sets
+/// `router.management.backup_password`, or else the API password's
+/// [`PASSWORD_FIELD`](crate::rest::PASSWORD_FIELD). Both are among
+/// [`secret_refs`](crate::rest::secret_refs): the caller passes the value resolved for this
+/// field as [`BackupOptions::password`].
 ///
 /// # Errors
-/// No router section; an unresolvable reference (the message names the field).
-pub fn backup_password(site: &rackpipe_model::Site) -> Result<crate::rest::Password, Error> {
+/// No router section.
+pub fn backup_password_field(site: &rackpipe_model::Site) -> Result<&'static str, Error> {
     let m = &site
         .router
         .as_ref()
         .ok_or(crate::Error::NoRouter)?
         .management;
-    match &m.backup_password {
-        Some(reference) => {
-            crate::rest::resolve_password(reference, "router.management.backup_password")
-        }
-        None => crate::rest::resolve_password(&m.password, "router.management.password"),
-    }
+    Ok(if m.backup_password.is_some() {
+        crate::rest::BACKUP_PASSWORD_FIELD
+    } else {
+        crate::rest::PASSWORD_FIELD
+    })
 }
 
-/// SSH options to reach the site's router for [`Transfer::Sftp`]: user and password from
-/// `router.management` (the REST API's), host from `rest_url` when given (the `--url`
-/// override) or else `router.management.address`, port `port` or else
+/// SSH options to reach the site's router for [`Transfer::Sftp`]: the user from
+/// `router.management` and `password`, the value resolved for its password (the REST API's,
+/// [`PASSWORD_FIELD`](crate::rest::PASSWORD_FIELD)); host from `rest_url` when given (the
+/// `--url` override) or else `router.management.address`, port `port` or else
 /// `router.management.ssh_port`.
 ///
 /// # Errors
-/// No router section, an unresolvable password, a `rest_url` without a host.
+/// No router section, a `rest_url` without a host.
 pub fn sftp_options(
     site: &rackpipe_model::Site,
     rest_url: Option<&str>,
     port: Option<u16>,
     host_key: rackpipe_ssh::HostKeyPolicy,
+    password: crate::rest::Password,
 ) -> Result<rackpipe_ssh::ConnectOptions, Error> {
     let router = site.router.as_ref().ok_or(crate::Error::NoRouter)?;
     let m = &router.management;
@@ -105,12 +110,11 @@ pub fn sftp_options(
         })?,
         None => m.address.to_string(),
     };
-    let password = crate::rest::resolve_password(&m.password, "router.management.password")?;
     Ok(rackpipe_ssh::ConnectOptions::with_password(
         host,
         port.unwrap_or(m.ssh_port),
         m.user.clone(),
-        rackpipe_ssh::Password::new(password.into_exposed()),
+        password,
         host_key,
     ))
 }

@@ -7,8 +7,8 @@
 //! this crate's `templates/full.rsc.j2`) and returns the desired state as JSON.
 //!
 //! Against a live router (RouterOS v7 REST API):
-//! - [`rest`]: the HTTPS client (CA file or pinned SHA-256 fingerprint; password from the
-//!   site's secret reference, never logged);
+//! - [`rest`]: the HTTPS client (CA file or pinned SHA-256 fingerprint; the password the
+//!   caller resolved from the site's references, [`rest::secret_refs`], never logged);
 //! - [`readback`]: the current state, one `GET` per managed menu;
 //! - [`plan`](mod@plan): the minimal ordered diff (natural keys, firewall order by comment);
 //! - [`apply`](mod@apply): the plan applied under an automatic revert (safe-mode semantics);

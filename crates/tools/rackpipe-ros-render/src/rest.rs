@@ -24,18 +24,6 @@ pub enum Error {
     /// The site could not be turned into configuration.
     #[error(transparent)]
     Render(#[from] crate::Error),
-    /// A secret reference could not be resolved.
-    #[error("{field}: {message}")]
-    Secret {
-        /// Field path of the reference (`router.management.password`).
-        field: String,
-        /// What went wrong (never the secret).
-        message: String,
-    },
-    /// A secret could not be read because Vault is unreachable, sealed or timed out
-    /// (transient).
-    #[error(transparent)]
-    SecretUnavailable(rackpipe_secrets::Error),
     /// Bad connection settings (URL, CA file, fingerprint).
     #[error("{what}: {message}")]
     Config {
@@ -145,7 +133,7 @@ impl Error {
     #[must_use]
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Unreachable { .. } | Error::Timeout { .. } | Error::SecretUnavailable(_) => true,
+            Error::Unreachable { .. } | Error::Timeout { .. } => true,
             Error::Api { status, .. } => *status >= 500,
             Error::GaveUp(g) => g.last.is_transient(),
             _ => false,
@@ -157,26 +145,25 @@ impl Error {
 /// `Display`.
 pub type Password = rackpipe_secrets::Secret;
 
-/// Resolves a site's secret reference (`env:NAME`, `file:PATH`, `vault:MOUNT/PATH#KEY`) with
-/// the process's [`rackpipe_secrets::Resolver::global`] (Vault from `VAULT_ADDR`,
-/// `VAULT_CACERT`, `VAULT_TOKEN` or a JWT login).
-///
-/// # Errors
-/// Unset variable, unreadable file, Vault refusing ([`Error::Secret`]); Vault unreachable
-/// ([`Error::SecretUnavailable`], transient). Messages name `field`.
-pub fn resolve_password(reference: &SecretRef, field: &str) -> Result<Password, Error> {
-    rackpipe_secrets::Resolver::global()
-        .resolve(reference, field)
-        .map_err(|e| {
-            if e.is_transient() {
-                Error::SecretUnavailable(e)
-            } else {
-                Error::Secret {
-                    field: field.to_owned(),
-                    message: e.reason(),
-                }
-            }
-        })
+/// Site field path of the API password's secret reference.
+pub const PASSWORD_FIELD: &str = "router.management.password";
+
+/// Site field path of the binary backups' password reference (optional in the site).
+pub const BACKUP_PASSWORD_FIELD: &str = "router.management.backup_password";
+
+/// The secret references ros-render reads, each with its site field path:
+/// [`PASSWORD_FIELD`], and [`BACKUP_PASSWORD_FIELD`] when the site sets it. The caller resolves
+/// them all at once (the CLI's driver), so every one that fails is named in one run.
+#[must_use]
+pub fn secret_refs(site: &rackpipe_model::Site) -> Vec<(&SecretRef, String)> {
+    let Some(router) = site.router.as_ref() else {
+        return Vec::new();
+    };
+    let m = &router.management;
+    std::iter::once((&m.password, PASSWORD_FIELD))
+        .chain(m.backup_password.iter().map(|r| (r, BACKUP_PASSWORD_FIELD)))
+        .map(|(reference, field)| (reference, field.to_owned()))
+        .collect()
 }
 
 /// How the router's certificate is verified: the one trust policy of rackpipe's clients (a CA
@@ -201,14 +188,16 @@ pub struct Connection {
 
 impl Connection {
     /// The connection the site describes (`router.management`), with optional overrides:
-    /// `url` replaces the management address, `trust` the site's TLS settings.
+    /// `url` replaces the management address, `trust` the site's TLS settings. `password` is
+    /// the value resolved for [`PASSWORD_FIELD`] (see [`secret_refs`]).
     ///
     /// # Errors
-    /// No router section, an unresolvable password, or no TLS trust configured.
+    /// No router section, no TLS trust configured, or a URL refused for its trust.
     pub fn from_site(
         site: &rackpipe_model::Site,
         url: Option<&str>,
         trust: Option<Trust>,
+        password: Password,
     ) -> Result<Self, Error> {
         let router = site.router.as_ref().ok_or(crate::Error::NoRouter)?;
         let m = &router.management;
@@ -242,10 +231,8 @@ impl Connection {
                 }
             },
         };
-        // The URL is checked before the password is fetched (nothing is read for a URL that
-        // would be refused anyway); `RestClient::new` checks it again.
+        // `RestClient::new` checks the URL again.
         check_router_url(&url, &trust)?;
-        let password = resolve_password(&m.password, "router.management.password")?;
         Ok(Self {
             url,
             user: m.user.clone(),
@@ -625,14 +612,31 @@ mod tests {
     }
 
     #[test]
-    fn password_is_redacted_and_resolved() {
+    fn password_is_redacted() {
         let p = Password::new("hunter2");
         assert!(!format!("{p:?}").contains("hunter2"));
-        let r: SecretRef = "env:RACKPIPE_TEST_UNSET_VAR_X".parse().unwrap();
-        let e = resolve_password(&r, "router.management.password").unwrap_err();
-        assert!(e.to_string().starts_with("router.management.password: "));
-        let v: SecretRef = "vault:a/b#c".parse().unwrap();
-        assert!(resolve_password(&v, "f").is_err());
+    }
+
+    /// The API password always, the backup password only when the site sets one; no router
+    /// section, no references.
+    #[test]
+    fn secret_refs_name_the_router_passwords() {
+        let (path, bytes) = rackpipe_testkit::example_site("rachuna-net");
+        let (mut site, _) = rackpipe_model::load(&path.display().to_string(), &bytes).unwrap();
+        let fields = |site: &rackpipe_model::Site| -> Vec<String> {
+            secret_refs(site).into_iter().map(|(_, f)| f).collect()
+        };
+        let m = &mut site.router.as_mut().unwrap().management;
+        m.backup_password = None;
+        let password = m.password.clone();
+        assert_eq!(fields(&site), [PASSWORD_FIELD]);
+        assert_eq!(secret_refs(&site)[0].0, &password);
+        let backup: SecretRef = "env:RACKPIPE_TEST_BACKUP".parse().unwrap();
+        site.router.as_mut().unwrap().management.backup_password = Some(backup.clone());
+        assert_eq!(fields(&site), [PASSWORD_FIELD, BACKUP_PASSWORD_FIELD]);
+        assert_eq!(secret_refs(&site)[1].0, &backup);
+        site.router = None;
+        assert!(secret_refs(&site).is_empty());
     }
 
     /// The URL rule and the reply limit of `rackpipe_tls::transport`, through this client:
@@ -671,14 +675,14 @@ mod tests {
         .unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert_eq!(stub.connections(), 0, "a refused URL was contacted");
-        // From the site: the URL is refused before the password reference is even resolved
-        // (the example's is a vault: reference, and no Vault is configured here).
+        // From the site: the URL is refused before any connection.
         let (path, bytes) = rackpipe_testkit::example_site("rachuna-net");
         let (site, _) = rackpipe_model::load(&path.display().to_string(), &bytes).unwrap();
         let err = Connection::from_site(
             &site,
             Some(&format!("http://localhost:{}", stub.port())),
             Some(Trust::LoopbackHttp),
+            Password::new("hunter2"),
         )
         .unwrap_err();
         assert!(

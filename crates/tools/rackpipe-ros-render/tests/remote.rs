@@ -679,8 +679,14 @@ async fn site_connection_resolves_file_password() {
     })
     .await
     .unwrap();
-    let conn =
-        Connection::from_site(&site, Some(&sim.base_url()), Some(Trust::LoopbackHttp)).unwrap();
+    let password = resolve_secrets(&site).unwrap().remove(0);
+    let conn = Connection::from_site(
+        &site,
+        Some(&sim.base_url()),
+        Some(Trust::LoopbackHttp),
+        password,
+    )
+    .unwrap();
     assert!(!format!("{conn:?}").contains(PASSWORD));
     let client = RestClient::new(&conn).unwrap();
     assert_eq!(client.list("/system/identity").await.unwrap().len(), 1);
@@ -697,14 +703,23 @@ async fn site_connection_resolves_file_password() {
         .as_str()
         .starts_with("vault:")
     {
-        let err =
-            Connection::from_site(&original, Some(&sim.base_url()), Some(Trust::LoopbackHttp))
-                .unwrap_err();
+        let err = resolve_secrets(&original).unwrap_err();
         assert!(
             err.to_string().starts_with("router.management.password: "),
             "{err}"
         );
     }
+}
+
+/// The site's router secrets ([`rackpipe_ros_render::rest::secret_refs`]) resolved at once
+/// with the process's resolver, in their order; every failure in one error.
+fn resolve_secrets(
+    site: &rackpipe_model::Site,
+) -> Result<Vec<Password>, rackpipe_secrets::Unresolved> {
+    rackpipe_secrets::resolve_all(
+        rackpipe_secrets::Resolver::global(),
+        rackpipe_ros_render::rest::secret_refs(site),
+    )
 }
 
 /// Issue 16: an apply that fails mid-way restores the router completely. The old revert
@@ -984,7 +999,7 @@ async fn failed_backup_download_still_removes_the_router_files() {
 /// password (never stored in the clear); the downloaded file loads on the router with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_falls_back_to_the_api_password_and_loads_back() {
-    use rackpipe_ros_render::backup::{BackupOptions, backup_password, backup_with};
+    use rackpipe_ros_render::backup::{BackupOptions, backup_password_field, backup_with};
     let Some(mut site) = example("rachuna-dev") else {
         return;
     };
@@ -994,12 +1009,19 @@ async fn backup_falls_back_to_the_api_password_and_loads_back() {
     let router = site.router.as_mut().unwrap();
     router.management.password = format!("file:{}", pw.display()).parse().unwrap();
     assert!(router.management.backup_password.is_none());
+    // The API password's field, and the value resolved for it among the site's secrets.
+    let field = backup_password_field(&site).unwrap();
+    assert_eq!(field, rackpipe_ros_render::rest::PASSWORD_FIELD);
+    let at = rackpipe_ros_render::rest::secret_refs(&site)
+        .iter()
+        .position(|(_, f)| f == field)
+        .unwrap();
     let sim = Simulator::start(sim_config(&[])).await.unwrap();
     let client = client_for(&sim, PASSWORD);
     sim.run_script("/system identity set name=saved").unwrap();
     let options = BackupOptions {
         stamp: Some("20261207T000000Z".to_owned()),
-        password: Some(backup_password(&site).unwrap()),
+        password: Some(resolve_secrets(&site).unwrap().swap_remove(at)),
         ..BackupOptions::default()
     };
     let out = dir.path().join("out");
