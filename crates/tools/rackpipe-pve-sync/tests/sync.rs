@@ -681,26 +681,13 @@ async fn transient_reads_are_retried_and_writes_are_not() {
 /// change, and each clone as it starts (`rackpipe_cli::progress`; in CI, plain lines).
 #[tokio::test(flavor = "current_thread")]
 async fn apply_reports_guests_and_clones_as_progress() {
-    use std::sync::{Arc, Mutex};
     use tracing_subscriber::layer::SubscriberExt as _;
-
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     let Some(schema) = schema() else { return };
     let site = load_site(SMALL_SITE);
     let sim = sim_for(&site, schema, |_| {}).await;
     let pve = client(&sim);
-    let lines = Lines::default();
+    let lines = rackpipe_testkit::Captured::default();
     let sink = lines.clone();
     let layer = rackpipe_cli::progress::ProgressLayer::new("pve-sync", false, move || sink.clone());
     let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
@@ -708,7 +695,7 @@ async fn apply_reports_guests_and_clones_as_progress() {
         .await
         .unwrap();
     drop(guard);
-    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let text = lines.text();
     let shown: Vec<&str> = text.lines().collect();
     let start = shown.iter().position(|l| *l == "pve-sync: guests: 0/4");
     let first_clone = shown.iter().position(|l| l.starts_with("pve-sync: clone "));
