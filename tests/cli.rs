@@ -452,35 +452,31 @@ fn every_missing_router_secret_is_named_in_one_backup_run() {
 /// missing ones names both in one run, for `plan` and `apply`.
 #[test]
 fn haproxy_gen_names_every_missing_secret_in_one_run() {
-    let text =
-        std::fs::read_to_string(crate::support::root().join("examples/rachuna-dev/site.yaml"))
-            .unwrap();
-    let (head, tail) = text
-        .split_once("auth_pass:")
-        .expect("the example sets auth_pass");
-    let rest = tail.split_once('\n').map_or("", |(_, r)| r);
-    let (services, backends) = rest
-        .split_once("  services:\n")
-        .expect("the example has services");
-    let site = format!(
-        "{head}auth_pass: \"env:RACKPIPE_TEST_UNSET_VRRP_7d2a\"\n{services}  services:\n    - {{name: web, vip: VAULT_VIP, port: 8443, mode: http, tls_certificate: \"file:/nonexistent/rackpipe-test/web.pem\", check: http, backends: [{{target: vault-1005, port: 8080}}]}}\n{backends}"
+    let site = example_with(
+        "auth_pass: vault:dev.rachuna/infrastructure/vault-rachuna-dev/vault-deployment#vip_authentication_pass",
+        "auth_pass: \"env:RACKPIPE_TEST_UNSET_VRRP_7d2a\"",
     );
-    let expected = "load_balancer.services[0].tls_certificate: file:/nonexistent/rackpipe-test/web.pem: \
-                    /nonexistent/rackpipe-test/web.pem: no such file; \
-                    load_balancer.vips[0].auth_pass: env:RACKPIPE_TEST_UNSET_VRRP_7d2a: \
-                    environment variable RACKPIPE_TEST_UNSET_VRRP_7d2a is not set";
-    for verb in ["plan", "apply"] {
-        let out = run("haproxy-gen", &[verb, "-"], Some(site.as_bytes()));
-        assert_eq!(out.code, 1, "{verb}: {out:?}");
-        assert_eq!(
-            out.stderr.trim_end(),
-            format!("haproxy-gen: error: {expected}"),
-            "{verb}"
-        );
-        let doc = out.json();
-        assert_eq!(doc["kind"], "Error", "{verb}");
-        assert_eq!(doc["message"], expected, "{verb}");
-    }
+    // A TLS-terminating service whose PEM is missing, first in the load balancer's services.
+    let (head, tail) = site
+        .split_once("load_balancer:")
+        .expect("the example has a load balancer");
+    let site = format!(
+        "{head}load_balancer:{}",
+        tail.replacen(
+            "  services:\n",
+            "  services:\n    - {name: web, vip: VAULT_VIP, port: 8443, mode: http, tls_certificate: \"file:/nonexistent/rackpipe-test/web.pem\", check: http, backends: [{target: vault-1005, port: 8080}]}\n",
+            1,
+        )
+    );
+    plan_and_apply_fail_with(
+        "haproxy-gen",
+        &[],
+        &site,
+        "load_balancer.services[0].tls_certificate: file:/nonexistent/rackpipe-test/web.pem: \
+         /nonexistent/rackpipe-test/web.pem: no such file; \
+         load_balancer.vips[0].auth_pass: env:RACKPIPE_TEST_UNSET_VRRP_7d2a: \
+         environment variable RACKPIPE_TEST_UNSET_VRRP_7d2a is not set",
+    );
     // `render` reads no secret: the values are redacted, the run succeeds.
     let out = run("haproxy-gen", &["render", "-"], Some(site.as_bytes()));
     assert_eq!(out.code, 0, "{out:?}");
@@ -492,27 +488,42 @@ fn haproxy_gen_names_every_missing_secret_in_one_run() {
 /// site cannot miss two); the message is the one line it was.
 #[test]
 fn nfs_export_resolves_the_dsm_password_through_the_driver() {
+    let site = example_with(
+        "password: vault:dev.rachuna/auth/storage.rachuna.dev#password",
+        "password: \"env:RACKPIPE_TEST_UNSET_DSM_7d2a\"",
+    );
+    plan_and_apply_fail_with(
+        "nfs-export",
+        &["--url", "https://127.0.0.1:9"],
+        &site,
+        "nas.server.password: env:RACKPIPE_TEST_UNSET_DSM_7d2a: environment variable \
+         RACKPIPE_TEST_UNSET_DSM_7d2a is not set",
+    );
+}
+
+/// The rachuna-dev example with the one occurrence of `from` replaced by `to`.
+fn example_with(from: &str, to: &str) -> String {
     let text =
         std::fs::read_to_string(crate::support::root().join("examples/rachuna-dev/site.yaml"))
             .unwrap();
-    let (head, tail) = text
-        .split_once("    password: vault:dev.rachuna/auth/storage.rachuna.dev#password")
-        .expect("the example's DSM password");
-    let site = format!("{head}    password: \"env:RACKPIPE_TEST_UNSET_DSM_7d2a\"{tail}");
-    let expected = "nas.server.password: env:RACKPIPE_TEST_UNSET_DSM_7d2a: environment variable \
-                    RACKPIPE_TEST_UNSET_DSM_7d2a is not set";
+    assert_eq!(text.matches(from).count(), 1, "{from}");
+    text.replace(from, to)
+}
+
+/// `TOOL plan - EXTRA..` and `TOOL apply - EXTRA..` with `site` on stdin both fail with the one
+/// error `expected`: exit 1, `TOOL: error: EXPECTED` on stderr, an `Error` document on stdout.
+fn plan_and_apply_fail_with(tool: &str, extra: &[&str], site: &str, expected: &str) {
     for verb in ["plan", "apply"] {
-        let out = run(
-            "nfs-export",
-            &[verb, "-", "--url", "https://127.0.0.1:9"],
-            Some(site.as_bytes()),
-        );
+        let args = [&[verb, "-"][..], extra].concat();
+        let out = run(tool, &args, Some(site.as_bytes()));
         assert_eq!(out.code, 1, "{verb}: {out:?}");
         assert_eq!(
             out.stderr.trim_end(),
-            format!("nfs-export: error: {expected}"),
+            format!("{tool}: error: {expected}"),
             "{verb}"
         );
-        assert_eq!(out.json()["message"], expected, "{verb}");
+        let doc = out.json();
+        assert_eq!(doc["kind"], "Error", "{verb}");
+        assert_eq!(doc["message"], expected, "{verb}");
     }
 }
