@@ -24,7 +24,7 @@ pub mod secrets;
 
 pub use check::check;
 pub use render::{RenderOptions, render, render_instance, render_redacted};
-pub use secrets::{EnvFileSecrets, Redacted, SecretSource};
+pub use secrets::{Redacted, SecretSource};
 
 /// The tool's name, as it appears in documents.
 pub const TOOL: &str = "haproxy-gen";

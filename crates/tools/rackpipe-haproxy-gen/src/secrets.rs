@@ -2,8 +2,9 @@
 //!
 //! The site only names secrets. [`render`](crate::render()) asks a [`SecretSource`]; the
 //! [`Redacted`] source (used for `render` on stdout and for diffs) puts a fixed placeholder
-//! in, so a secret value never reaches a document, a diff or a log. [`EnvFileSecrets`] (the
-//! deploy path) resolves through [`rackpipe_secrets`], Vault included.
+//! in, so a secret value never reaches a document, a diff or a log. The deploy path reads the
+//! values the `haproxy-gen` binary's driver resolved beforehand ([`secret_refs`], all at once,
+//! through [`rackpipe_secrets`], Vault included).
 
 use rackpipe_model::loadbalancer::LoadBalancer;
 use rackpipe_model::types::SecretRef;
@@ -27,22 +28,6 @@ impl SecretSource for Redacted {
 
     fn redacts(&self) -> bool {
         true
-    }
-}
-
-/// Resolves `env:NAME`, `file:PATH` and `vault:MOUNT/PATH#KEY` with the process's
-/// [`rackpipe_secrets::Resolver::global`] (Vault settings from `VAULT_ADDR`, `VAULT_CACERT`,
-/// `VAULT_TOKEN` or a JWT login; each Vault path is read once).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct EnvFileSecrets;
-
-impl SecretSource for EnvFileSecrets {
-    fn resolve(
-        &self,
-        reference: &SecretRef,
-        field: &str,
-    ) -> Result<Secret, rackpipe_secrets::Error> {
-        rackpipe_secrets::Resolver::global().resolve(reference, field)
     }
 }
 
@@ -147,6 +132,7 @@ pub fn redact_keepalived(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rackpipe_secrets::Resolver;
 
     proptest::proptest! {
         #[test]
@@ -173,13 +159,13 @@ mod tests {
     fn env_and_file() {
         let r: SecretRef = "env:RACKPIPE_SURELY_UNSET_VAR".parse().unwrap();
         assert!(
-            EnvFileSecrets
+            Resolver::global()
                 .resolve(&r, "")
                 .unwrap_err()
                 .to_string()
                 .contains("not set")
         );
-        let e = resolve_at(&EnvFileSecrets, &r, "load_balancer.vips[0].auth_pass").unwrap_err();
+        let e = resolve_at(Resolver::global(), &r, "load_balancer.vips[0].auth_pass").unwrap_err();
         assert_eq!(
             e.to_string(),
             "load_balancer.vips[0].auth_pass: env:RACKPIPE_SURELY_UNSET_VAR: environment variable RACKPIPE_SURELY_UNSET_VAR is not set"
@@ -189,7 +175,7 @@ mod tests {
         let file = dir.path().join("pw");
         std::fs::write(&file, "abc\n").unwrap();
         let r: SecretRef = format!("file:{}", file.display()).parse().unwrap();
-        assert_eq!(EnvFileSecrets.resolve(&r, "").unwrap().expose(), "abc");
+        assert_eq!(Resolver::global().resolve(&r, "").unwrap().expose(), "abc");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::common;
 use std::process::{Command, Stdio};
 
 use common::{full_site, load};
-use rackpipe_haproxy_gen::{EnvFileSecrets, Error, RenderOptions, render, render_redacted};
+use rackpipe_haproxy_gen::{Error, RenderOptions, render, render_redacted};
 use rackpipe_secrets::testing::DevVault;
 use serde_json::json;
 
@@ -57,7 +57,7 @@ fn keepalived_auth_pass_from_vault() {
             .all(|l| l == "auth_pass ********")
     );
 
-    // The deploy path as haproxy-gen runs it: EnvFileSecrets, Vault from the environment.
+    // The deploy path as haproxy-gen runs it: the process's resolver, Vault from the environment.
     let out = child(&[
         ("VAULT_ADDR", vault.addr.as_str()),
         ("VAULT_CACERT", vault.ca_file.to_str().unwrap()),
@@ -90,13 +90,19 @@ fn keepalived_auth_pass_from_vault() {
 }
 
 /// Runs in a child process started by [`child`]: renders the deploy files with
-/// [`EnvFileSecrets`] and looks for `CHILD_EXPECT`. A no-op otherwise.
+/// the process's [`rackpipe_secrets::Resolver::global`] (what the binary's driver resolves
+/// with) and looks for `CHILD_EXPECT`. A no-op otherwise.
 #[test]
 fn deploy_files_child() {
     let Ok(expect) = std::env::var("CHILD_EXPECT") else {
         return;
     };
-    let files = render(&vault_site(), &RenderOptions::default(), &EnvFileSecrets).unwrap();
+    let files = render(
+        &vault_site(),
+        &RenderOptions::default(),
+        rackpipe_secrets::Resolver::global(),
+    )
+    .unwrap();
     let lines = auth_pass_lines(&files);
     assert!(
         !lines.is_empty() && lines.iter().all(|l| *l == expect),

@@ -46,14 +46,6 @@ pub enum Error {
     /// A template failed to load or render (`template NAME: MESSAGE`).
     #[error(transparent)]
     Template(#[from] rackpipe_render::TemplateError),
-    /// A secret reference could not be resolved.
-    #[error("{field}: {message}")]
-    Secret {
-        /// Field path of the reference.
-        field: String,
-        /// Why (never the secret itself).
-        message: String,
-    },
     /// The TLS settings are unusable.
     #[error("{target}: TLS: {message}")]
     Tls {
