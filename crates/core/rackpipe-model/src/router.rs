@@ -6,6 +6,13 @@ use std::net::IpAddr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod menus;
+
+pub use menus::{
+    MENU_PATH_PATTERN, MENU_PROPERTY_PATTERN, Menu, MenuEntry, MenuProperties, MenuValue,
+    is_menu_path, is_menu_property,
+};
+
 use crate::types::{
     AddressRange, Duration, Hostname, InterfaceAddress, MacAddress, Name, Network, RosPropertyName,
     SecretRef,
@@ -58,6 +65,11 @@ pub struct Router {
     /// Remote syslog targets.
     #[serde(default)]
     pub syslog: Vec<SyslogTarget>,
+    /// Menus the fields above do not model (`/ip/route`, `/interface/wireguard`, ...), each
+    /// with its settings and its entries in order; planned and applied like the typed menus.
+    /// A menu the fields above manage cannot be one of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub menus: Vec<Menu>,
 }
 
 /// Management access to the router.
