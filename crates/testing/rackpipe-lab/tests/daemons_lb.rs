@@ -32,11 +32,24 @@ fn binds(name: &str, dir: &Path) -> Vec<(PathBuf, PathBuf)> {
     binds
 }
 
-/// Sends one command to an HAProxy CLI socket and returns the answer.
+/// Sends one command to an HAProxy CLI socket and returns the answer. A refused connection is
+/// retried for up to 5 s: after starting its first worker, the master re-executes itself into
+/// wait mode and its CLI socket refuses connections for that moment (seen under load).
 fn cli(socket: &Path, command: &str) -> String {
     use std::io::{Read as _, Write as _};
-    let mut stream = std::os::unix::net::UnixStream::connect(socket)
-        .unwrap_or_else(|e| panic!("{}: {e}", socket.display()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut stream = loop {
+        match std::os::unix::net::UnixStream::connect(socket) {
+            Ok(stream) => break stream,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ConnectionRefused
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("{}: {e}", socket.display()),
+        }
+    };
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
