@@ -5,8 +5,8 @@
 //! one, [`Secrets`]), connecting with the tool's flag groups, one async runtime, emitting the
 //! documents (respecting `--format`) and mapping failures to exit codes.
 //!
-//! A binary's `main.rs` is then its argument definitions, its `Tool` impl and
-//! `rackpipe_cli::driver::run::<MyTool>()`.
+//! A tool's library holds its flag groups and its `Tool` impl (a `tool` module), and its
+//! binary's `main.rs` is one call: `rackpipe_cli::driver::run::<MyTool>()`.
 
 use std::process::ExitCode;
 
@@ -62,8 +62,18 @@ pub trait Tool: Sized + 'static {
         Vec::new()
     }
 
-    /// Connects: builds the target from the site and the connection flags.
-    async fn connect(site: &LoadedSite, conn: &Self::Conn) -> Result<Self::Target, CliError>;
+    /// Connects: builds the target from the site and the connection flags; what a tool's own
+    /// verbs that connect call.
+    ///
+    /// Default: resolves the tool's secrets ([`secrets`]: every [`Tool::secret_refs`], each
+    /// failure named in one error) and calls [`Tool::connect_with`] with them. A tool
+    /// implements exactly one of the two: [`Tool::connect_with`] when it declares secrets,
+    /// this one when it declares none. (Implementing neither makes each default call the
+    /// other: the driver's call then fails to compile, an async fn recursing without boxing.)
+    async fn connect(site: &LoadedSite, conn: &Self::Conn) -> Result<Self::Target, CliError> {
+        let secrets = secrets::<Self>(&site.site)?;
+        Self::connect_with(site, conn, secrets).await
+    }
 
     /// The secret references the tool reads to connect, plan, apply and run its own verbs that
     /// connect, each with its site field path (`proxmox.api.token`). The driver resolves them
@@ -82,9 +92,9 @@ pub trait Tool: Sized + 'static {
     }
 
     /// Connects with the run's [`Secrets`] (the values of [`Tool::secret_refs`], resolved by the
-    /// driver); what `plan` and `apply` call. Default: [`Tool::connect`], for tools that declare
-    /// no secrets. A tool that declares secrets implements this, and its `connect` resolves
-    /// with [`secrets`] and calls it.
+    /// driver); what `plan` and `apply` call. A tool that declares secrets implements this (and
+    /// not [`Tool::connect`], whose default resolves them and calls this one). Default:
+    /// [`Tool::connect`], for tools that declare no secrets.
     async fn connect_with(
         site: &LoadedSite,
         conn: &Self::Conn,

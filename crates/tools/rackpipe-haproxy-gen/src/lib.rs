@@ -21,6 +21,7 @@ pub mod daemon;
 pub mod deploy;
 pub mod render;
 pub mod secrets;
+pub mod tool;
 
 pub use check::check;
 pub use render::{RenderOptions, render, render_instance, render_redacted};

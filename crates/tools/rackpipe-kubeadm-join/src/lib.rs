@@ -19,6 +19,7 @@ pub mod apply;
 pub mod plan;
 pub mod remote;
 pub mod schema;
+pub mod tool;
 
 pub use addons::{Addon, addons};
 pub use apply::{apply, apply_plan};
@@ -47,14 +48,9 @@ pub enum Error {
         /// What is missing.
         message: String,
     },
-    /// A template could not be read or rendered.
-    #[error("template {name}: {message}")]
-    Template {
-        /// Template name.
-        name: String,
-        /// What went wrong.
-        message: String,
-    },
+    /// A template failed to load or render (`template NAME: MESSAGE`).
+    #[error(transparent)]
+    Template(#[from] rackpipe_render::TemplateError),
 }
 
 impl Error {
@@ -350,14 +346,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 /// the file of the same name under `dir` when there is one.
 fn environment(dir: Option<&Path>) -> Result<minijinja::Environment<'static>, Error> {
     rackpipe_render::environment(TEMPLATES, dir, rackpipe_render::Whitespace::default())
-        .map_err(template_error)
-}
-
-fn template_error(e: rackpipe_render::TemplateError) -> Error {
-    Error::Template {
-        name: e.name,
-        message: e.message,
-    }
+        .map_err(Error::from)
 }
 
 fn render_template(
@@ -372,7 +361,7 @@ fn render_template(
             }
             s
         })
-        .map_err(template_error)
+        .map_err(Error::from)
 }
 
 /// The kubelet extra args in the shape `version` wants.

@@ -26,6 +26,7 @@ pub mod render;
 pub mod secret;
 pub mod sync;
 pub mod synology;
+pub mod tool;
 
 pub use desired::{Desired, check, resolve};
 pub use render::render;
