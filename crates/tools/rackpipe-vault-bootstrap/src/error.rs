@@ -115,14 +115,10 @@ pub enum Error {
     /// Bad options or input (keys, PGP keys, plan documents).
     #[error("{0}")]
     Input(String),
-    /// Rendering a template failed.
-    #[error("template {template}: {reason}")]
-    Template {
-        /// Template name.
-        template: String,
-        /// Why.
-        reason: String,
-    },
+    /// A template (or a `--templates DIR` file) failed to load or render
+    /// (`template NAME: MESSAGE`).
+    #[error(transparent)]
+    Template(#[from] rackpipe_render::TemplateError),
     /// The plan given to `apply` no longer matches the desired or observed state.
     #[error(transparent)]
     StalePlan(rackpipe_model::documents::StalePlan),

@@ -208,14 +208,7 @@ fn environment(options: &RenderOptions) -> Result<Environment<'static>> {
         options.template_dir.as_deref(),
         rackpipe_render::Whitespace::default(),
     )
-    .map_err(template_error)
-}
-
-fn template_error(e: rackpipe_render::TemplateError) -> Error {
-    Error::Template {
-        template: e.name,
-        reason: e.message,
-    }
+    .map_err(Error::from)
 }
 
 fn render_one(env: &Environment<'_>, name: &str, ctx: &serde_json::Value) -> Result<String> {
@@ -223,8 +216,7 @@ fn render_one(env: &Environment<'_>, name: &str, ctx: &serde_json::Value) -> Res
         env,
         name,
         minijinja::Value::from(minijinja::value::Serde(ctx)),
-    )
-    .map_err(template_error)?;
+    )?;
     if !text.ends_with('\n') {
         text.push('\n');
     }

@@ -194,7 +194,7 @@ pub async fn unseal(
     );
     let joiners = async {
         if followers.is_empty() {
-            return Ok(Vec::new());
+            return Ok::<_, Error>(Vec::new());
         }
         let t = Instant::now();
         let leader = wait_active(cluster, options.timeout).await?;
