@@ -8,12 +8,13 @@ use rackpipe_model::Site;
 use rackpipe_model::documents::{ApplyResult, Document, Plan};
 
 use crate::auth::Credentials;
+use crate::client::Client;
 use crate::cluster::{
-    self, InitOptions, InitReport, StatusReport, UnsealOptions, UnsealReport, keys_from_env,
-    keys_from_file,
+    self, Cluster, InitOptions, InitReport, StatusReport, UnsealOptions, UnsealReport,
+    keys_from_env, keys_from_file,
 };
 use crate::connect::{Connection, vault_of};
-use crate::desired::desired;
+use crate::desired::{Desired, desired};
 use crate::documents::document;
 use crate::error::{Error, Result};
 use crate::pgp::pgp_key;
@@ -126,58 +127,70 @@ pub async fn status(
     Ok(document(site, report))
 }
 
-/// `plan`: the site's mounts, PKI, policies and auth methods diffed against the cluster.
-///
-/// # Errors
-/// [`Error::Usage`] without credentials (before any request), then connection, login and
-/// API errors.
-pub async fn plan(
-    site: &Site,
-    connection: &Connection,
-    credentials: &Credentials,
-    options: &PlanOptions,
-) -> Result<Plan> {
-    credentials.require()?;
-    let want = desired(site)?;
-    let cluster = connection.cluster(site)?;
-    let api = connection.api_client(site, &cluster).await?;
-    let api = credentials.authenticate(site, api).await?;
-    let plan = plan::plan(&api, &want, options).await?;
-    // The plan counts its own reads; this adds finding the active node and logging in.
-    tracing::info!(
-        requests = cluster.http().requests(),
-        "API requests of this command"
-    );
-    Ok(plan)
+/// What `plan` and `apply` work on: the site's desired state and the cluster's API, logged in.
+#[derive(Debug)]
+pub struct Session {
+    want: Desired,
+    cluster: Cluster,
+    api: Client,
 }
 
-/// `apply`: the cluster made to match the site; with `expected` (a saved plan), refused
-/// unless its changes are still exactly what apply would do now ([`Plan::check_same`]).
-///
-/// # Errors
-/// [`Error::StalePlan`], and as [`plan()`].
-pub async fn apply(
-    site: &Site,
-    connection: &Connection,
-    credentials: &Credentials,
-    options: &PlanOptions,
-    expected: Option<Plan>,
-) -> Result<ApplyResult> {
-    credentials.require()?;
-    let want = desired(site)?;
-    let cluster = connection.cluster(site)?;
-    let api = connection.api_client(site, &cluster).await?;
-    let api = credentials.authenticate(site, api).await?;
-    if let Some(expected) = &expected {
-        // Also the same changes: a plan made with other options (--allow-destroy) is refused.
-        plan::plan(&api, &want, options)
-            .await?
-            .check_same(Some(expected), "the cluster")
-            .map_err(Error::StalePlan)?;
+impl Session {
+    /// Connects for `plan` and `apply`: refuses missing credentials (before any request),
+    /// computes the desired state, picks the API address ([`Connection::api_client`]) and
+    /// logs in.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] without credentials, the site's errors, then connection, login and
+    /// API errors.
+    pub async fn open(
+        site: &Site,
+        connection: &Connection,
+        credentials: &Credentials,
+    ) -> Result<Self> {
+        credentials.require()?;
+        let want = desired(site)?;
+        let cluster = connection.cluster(site)?;
+        let api = connection.api_client(site, &cluster).await?;
+        let api = credentials.authenticate(site, api).await?;
+        Ok(Self { want, cluster, api })
     }
-    let options = ApplyOptions {
-        plan: options.clone(),
-        expected,
-    };
-    plan::apply(&api, &want, &options).await
+
+    /// `plan`: the site's mounts, PKI, policies and auth methods diffed against the cluster.
+    ///
+    /// # Errors
+    /// API errors.
+    pub async fn plan(&self, options: &PlanOptions) -> Result<Plan> {
+        let plan = plan::plan(&self.api, &self.want, options).await?;
+        // The plan counts its own reads; this adds finding the active node and logging in.
+        tracing::info!(
+            requests = self.cluster.http().requests(),
+            "API requests of this command"
+        );
+        Ok(plan)
+    }
+
+    /// `apply`: the cluster made to match the site; with `expected` (a saved plan), refused
+    /// unless its changes are still exactly what apply would do now ([`Plan::check_same`]).
+    ///
+    /// # Errors
+    /// [`Error::StalePlan`], API errors, the first failed write.
+    pub async fn apply(
+        &self,
+        options: &PlanOptions,
+        expected: Option<Plan>,
+    ) -> Result<ApplyResult> {
+        if let Some(expected) = &expected {
+            // Also the same changes: a plan made with other options (--allow-destroy) is refused.
+            plan::plan(&self.api, &self.want, options)
+                .await?
+                .check_same(Some(expected), "the cluster")
+                .map_err(Error::StalePlan)?;
+        }
+        let options = ApplyOptions {
+            plan: options.clone(),
+            expected,
+        };
+        plan::apply(&self.api, &self.want, &options).await
+    }
 }

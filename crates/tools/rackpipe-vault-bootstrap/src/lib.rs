@@ -28,6 +28,7 @@ pub mod hcl;
 pub mod pgp;
 pub mod plan;
 pub mod render;
+pub mod tool;
 mod wait;
 
 pub use auth::Credentials;

@@ -15,7 +15,10 @@ mod execute;
 mod pki;
 mod sys;
 
+use std::collections::BTreeMap;
+
 use rackpipe_model::documents::{Action, ApplyResult, Change, ChangeCounts, Plan};
+use rackpipe_secrets::Secret;
 use serde_json::{Map, Value};
 
 use crate::client::Client;
@@ -31,6 +34,11 @@ pub struct PlanOptions {
     pub allow_destroy: bool,
     /// Rewrite userpass passwords of existing users.
     pub rotate_passwords: bool,
+    /// Password values resolved before the run (by the CLI's driver: the `env:` and `file:`
+    /// references of [`crate::tool::secret_refs`]), by reference as written. Plan and apply
+    /// use these instead of reading the reference again; a reference not here (a `vault:`
+    /// one, read from this cluster's KV) is read when it is needed.
+    pub resolved: BTreeMap<String, Secret>,
 }
 
 /// Options of [`apply`].
@@ -155,7 +163,7 @@ pub async fn apply(api: &Client, desired: &Desired, options: &ApplyOptions) -> R
     let writes = std::time::Instant::now();
     for (mut change, step) in plan.changes.into_iter().zip(steps) {
         let t = std::time::Instant::now();
-        let outcome = run(api, &step).await?;
+        let outcome = run(api, &step, &options.plan.resolved).await?;
         crate::wait::phase(step_kind(&step), &change.resource, t);
         if let Some((name, issued)) = outcome {
             if let (Some(after), Some(extra)) = (

@@ -6,7 +6,7 @@ use rackpipe_model::documents::Action;
 use serde_json::{Map, Value, json};
 
 use super::compare::{body_keys, differences, empty};
-use super::execute::resolve;
+use super::execute::resolve_with;
 use super::{Planner, Step};
 use crate::error::Result;
 
@@ -143,7 +143,11 @@ impl Planner<'_> {
             let needs_password = have.is_none() || self.options.rotate_passwords;
             // Fails at plan time for env:/file: problems; a vault: secret not written yet only
             // holds this user back (it may live in a mount this very apply creates).
-            if needs_password && resolve(self.api, &u.password_ref).await?.is_none() {
+            if needs_password
+                && resolve_with(self.api, &u.password_ref, &self.options.resolved)
+                    .await?
+                    .is_none()
+            {
                 tracing::warn!(user = %u.name, reference = %u.password_ref, "password not readable yet; user skipped");
                 self.unmanaged.push(format!(
                     "{path} (pending: password {} not readable yet)",

@@ -2,6 +2,8 @@
 //! intermediate CAs, users with their resolved passwords, certificate issue + KV write) and
 //! resolves the secret references they need.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
 use super::Step;
@@ -10,6 +12,19 @@ use crate::client::Client;
 use crate::desired::{CaSpec, CertSpec};
 use crate::error::{Error, Result};
 use rackpipe_secrets::Secret;
+
+/// The value of `reference`: the one in `resolved` (resolved before the run, by reference as
+/// written) when it is there, else read now ([`resolve`]).
+pub(super) async fn resolve_with(
+    api: &Client,
+    reference: &str,
+    resolved: &BTreeMap<String, Secret>,
+) -> Result<Option<Secret>> {
+    match resolved.get(reference) {
+        Some(value) => Ok(Some(value.clone())),
+        None => resolve(api, reference).await,
+    }
+}
 
 /// Resolves an `env:`, `file:` or `vault:MOUNT/PATH#KEY` (KV v2 on the same cluster) reference.
 /// `Ok(None)`: a `vault:` secret that does not exist (yet).
@@ -61,8 +76,13 @@ pub(super) async fn resolve(api: &Client, reference: &str) -> Result<Option<Secr
     Err(bad("not an env:, file: or vault: reference"))
 }
 
-/// Runs one step; a certificate step returns its name and public facts (serial, not_after).
-pub(super) async fn run(api: &Client, step: &Step) -> Result<Option<(String, Value)>> {
+/// Runs one step (a user's password from `resolved` when it is there, see [`resolve`]); a
+/// certificate step returns its name and public facts (serial, not_after).
+pub(super) async fn run(
+    api: &Client,
+    step: &Step,
+    resolved: &BTreeMap<String, Secret>,
+) -> Result<Option<(String, Value)>> {
     match step {
         Step::Write { method, path, body } => {
             api.expect(method, path, Some(body)).await?;
@@ -86,7 +106,7 @@ pub(super) async fn run(api: &Client, step: &Step) -> Result<Option<(String, Val
         } => {
             let mut body = json!({"token_policies": policies});
             if let Some(reference) = password_ref {
-                let password = resolve(api, reference)
+                let password = resolve_with(api, reference, resolved)
                     .await?
                     .ok_or_else(|| Error::SecretRef {
                         reference: reference.clone(),
