@@ -21,6 +21,7 @@
 pub mod apply;
 pub mod backup;
 pub mod facts;
+pub mod import;
 pub mod plan;
 pub mod readback;
 pub mod rest;

@@ -4,6 +4,7 @@
 mod backup_sftp;
 mod cli;
 mod facts;
+mod import;
 mod injection;
 mod remote;
 mod render;
