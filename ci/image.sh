@@ -6,12 +6,14 @@
 # then ci/oci.py adds the seven binaries under /usr/local/bin and a non-root user (uid 10001,
 # the image's USER) and writes an OCI image layout archive, reproducibly.
 #
-#   bash ci/image.sh [--bin-dir DIR] [--out FILE] [--tag TAG] [--smoke] [--fresh-base]
+#   bash ci/image.sh [--bin-dir DIR] [--out FILE] [--tag TAG] [--smoke] [--fresh-base] [--gzip-level N]
 #
 #   --bin-dir DIR  where the binaries are (default target/release)
 #   --out FILE     the OCI archive to write (default target/image/rackpipe-oci.tar)
 #   --tag TAG      the image's ref name in the archive (default VERSION from Cargo.toml, e.g. 0.1.0)
 #   --smoke        then run ci/image-smoke.sh on the archive
+#   --gzip-level N the layer's gzip level, 1-9 (default 6; the image test uses 1: the same
+#                  format for a quarter of the CPU time)
 #   --fresh-base   rebuild the Debian root file system even if target/image holds one for
 #                  the same package list
 #
@@ -29,6 +31,7 @@ out=target/image/rackpipe-oci.tar
 tag=$version
 smoke=false
 fresh_base=false
+gzip_level=6
 while (($#)); do
   case "$1" in
     --bin-dir) bin_dir=$2; shift 2 ;;
@@ -36,6 +39,7 @@ while (($#)); do
     --tag) tag=$2; shift 2 ;;
     --smoke) smoke=true; shift ;;
     --fresh-base) fresh_base=true; shift ;;
+    --gzip-level) gzip_level=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "image.sh: unknown argument $1 (see --help)" >&2; exit 64 ;;
   esac
@@ -87,7 +91,7 @@ fi
 bins=()
 for tool in "${TOOLS[@]}"; do bins+=(--bin "$tool"); done
 python3 ci/oci.py pack --base "$base" --bin-dir "$bin_dir" "${bins[@]}" --out "$out" \
-  --tag "$tag" --version "$version" --source "$repository"
+  --tag "$tag" --version "$version" --source "$repository" --gzip-level "$gzip_level"
 python3 ci/oci.py sizes "$out" >&2
 
 if $smoke; then
