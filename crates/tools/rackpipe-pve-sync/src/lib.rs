@@ -16,6 +16,7 @@ mod error;
 mod observe;
 mod ops;
 mod sync;
+pub mod tool;
 
 pub use desired::{
     Desired, DesiredDisk, DesiredGuest, DesiredSource, DesiredTemplate, EnvFileSecrets,

@@ -25,6 +25,7 @@ pub mod import;
 pub mod plan;
 pub mod readback;
 pub mod rest;
+pub mod tool;
 
 pub use apply::{ApplyOptions, apply, apply_config, apply_with_facts};
 pub use backup::{BackupResult, backup};
