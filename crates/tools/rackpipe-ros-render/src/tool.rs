@@ -54,6 +54,10 @@ pub enum Verb {
         #[command(flatten)]
         sftp: SftpArgs,
     },
+    /// Print a site document (YAML) describing the router, from an `/export` file or the live
+    /// router, such that `plan` of it against that router shows no changes; secrets become
+    /// references, listed in the report (stderr, or `--report FILE`).
+    Import(crate::import::ImportArgs),
 }
 
 /// Downloading the backup files over SFTP instead of REST.
@@ -193,13 +197,15 @@ impl Tool for RosRender {
     }
 
     async fn verb(verb: &Verb, ctx: &Context<'_>) -> Result<ExitStatus, CliError> {
-        let Verb::Backup {
-            site,
-            conn,
-            out,
-            sftp,
-        } = verb;
-        backup(site, conn, out, sftp, ctx).await
+        match verb {
+            Verb::Backup {
+                site,
+                conn,
+                out,
+                sftp,
+            } => backup(site, conn, out, sftp, ctx).await,
+            Verb::Import(args) => crate::import::run(args, ctx).await,
+        }
     }
 }
 

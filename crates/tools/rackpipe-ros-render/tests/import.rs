@@ -396,3 +396,73 @@ fn mutated_exports_never_panic_the_import() {
         panic!("{error}");
     }
 }
+
+#[test]
+fn the_import_verb_prints_the_site_and_the_report_and_nothing_on_failure() {
+    let Some(bin) = rackpipe_testkit::workspace_binary("ros-render") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("v6.rsc");
+    std::fs::write(&export, SECRETS_V6).unwrap();
+    let report = dir.path().join("report.json");
+    let out = std::process::Command::new(&bin)
+        .arg("import")
+        .arg("--from-export")
+        .arg(&export)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report = std::fs::read_to_string(&report).unwrap();
+    for n in 1..=5 {
+        let secret = format!("Value-{n}");
+        assert!(
+            !stdout.contains(&secret) && !stderr.contains(&secret) && !report.contains(&secret)
+        );
+    }
+    assert!(
+        report.contains("env:ROS_PPP_SECRET_NAME_ALICE_PASSWORD"),
+        "{report}"
+    );
+    assert!(
+        stdout.contains("env:ROS_PPP_SECRET_NAME_ALICE_PASSWORD"),
+        "{stdout}"
+    );
+    rackpipe_model::load::load_and_validate("stdout", stdout.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Without --report, the report goes to stderr.
+    let out = std::process::Command::new(&bin)
+        .args(["import", "--from-export", "-"])
+        .stdin(std::fs::File::open(&export).unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("env:ROS_USER_NAME_OPS_PASSWORD"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Value-5"));
+    // A broken export: one line, exit 1, no site.
+    std::fs::write(&export, "/ip dns\nset servers=\"1.1.1.1\n").unwrap();
+    let out = std::process::Command::new(&bin)
+        .arg("import")
+        .arg("--from-export")
+        .arg(&export)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "ros-render: error: {}:2:13: unterminated string",
+            export.display()
+        )
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("apiVersion: rackpipe/v1"));
+}

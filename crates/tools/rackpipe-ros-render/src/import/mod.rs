@@ -26,6 +26,7 @@ mod live;
 mod secrets;
 mod source;
 mod typed;
+mod verb;
 mod yaml;
 
 use std::net::IpAddr;
@@ -37,6 +38,7 @@ use serde::Serialize;
 
 pub use live::LIVE_MENUS;
 pub use secrets::SecretPrefix;
+pub use verb::{ImportArgs, run};
 
 use crate::rest::RestClient;
 

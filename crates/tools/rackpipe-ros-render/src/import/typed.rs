@@ -1616,8 +1616,8 @@ pub(crate) fn import(source: &Source, options: &Options) -> Result<Mapped, Error
 
 fn header(source: &Source, a: &Attempt) -> Vec<String> {
     let mut h = vec![
-        "yaml-language-server: $schema=https://rackpipe.invalid/schemas/site.schema.json"
-            .to_owned(),
+        "yaml-language-server: $schema=./site.schema.json".to_owned(),
+        "(the schema: `ros-render schema > site.schema.json`)".to_owned(),
         String::new(),
     ];
     let what = match (&source.version, &source.model) {
@@ -1636,7 +1636,7 @@ fn header(source: &Source, a: &Attempt) -> Vec<String> {
     ));
     if !a.secrets.is_empty() {
         h.push(format!(
-            "{} secret values were replaced by references (see the import report); store them before plan.",
+            "secret values replaced by references (see the import report; store them before plan): {}",
             a.secrets.len()
         ));
     }

@@ -178,6 +178,27 @@ impl Writer<'_> {
     }
 }
 
+/// Leaves out what a person would not write: empty lists and maps and `false` flags (every
+/// one of them is the model's default; the caller checks that the YAML reads back as the
+/// same site).
+fn strip_defaults(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for v in map.values_mut() {
+                strip_defaults(v);
+            }
+            map.retain(|_, v| match v {
+                Value::Bool(b) => *b,
+                Value::Array(a) => !a.is_empty(),
+                Value::Object(o) => !o.is_empty(),
+                _ => true,
+            });
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_defaults),
+        _ => {}
+    }
+}
+
 /// The site as YAML: `header` as the leading comment, then the document, with `comments`
 /// (by site path, `router.bridges[0]`) above their fields.
 pub(crate) fn write(site: &Site, comments: &[(String, String)], header: &[String]) -> String {
@@ -185,7 +206,8 @@ pub(crate) fn write(site: &Site, comments: &[(String, String)], header: &[String
     for (path, text) in comments {
         by_path.entry(path.clone()).or_default().push(text.clone());
     }
-    let value = serde_json::to_value(site).unwrap_or(Value::Null);
+    let mut value = serde_json::to_value(site).unwrap_or(Value::Null);
+    strip_defaults(&mut value);
     let mut w = Writer {
         out: String::new(),
         comments: &by_path,
