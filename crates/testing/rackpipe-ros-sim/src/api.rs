@@ -13,7 +13,7 @@ use base64::Engine as _;
 use rackpipe_routeros::Props;
 use serde_json::{Map, Value, json};
 
-use crate::schema::MenuKind;
+use crate::schema::{self, MenuKind};
 use crate::state::{ApiError, Router};
 use crate::{Secret, SimConfig, Stats, lock};
 
@@ -356,6 +356,59 @@ fn string_list(value: Option<&Value>) -> Option<Vec<String>> {
     }
 }
 
+/// Commands a generic menu's REST path may end with (`POST /rest<menu>/<command>`).
+const GENERIC_COMMANDS: &[&str] = &[
+    "add", "set", "remove", "move", "print", "enable", "disable", "unset",
+];
+
+/// With generic menus accepted: the menu a request names, when the simulator does not model
+/// it, becomes a generic menu (a list; a singleton when its first write is a `set` without
+/// `numbers`). A path one word below a modelled named menu whose entry has that name is a
+/// `GET` by name, not a menu.
+fn accept_generic(r: &mut Router, method: &Method, segments: &[&str], body: &[u8]) {
+    let Some(last) = segments.last() else {
+        return;
+    };
+    let keyed =
+        last.starts_with('*') || (*method == Method::POST && GENERIC_COMMANDS.contains(last));
+    let menu_segments = if keyed {
+        &segments[..segments.len() - 1]
+    } else {
+        segments
+    };
+    if menu_segments.is_empty() {
+        return;
+    }
+    let candidate = format!("/{}", menu_segments.join("/"));
+    if !schema::is_generic_path(&candidate) {
+        return;
+    }
+    if let Some(spec) = r.spec(&candidate)
+        && !spec.generic
+    {
+        return;
+    }
+    let parent = format!("/{}", menu_segments[..menu_segments.len() - 1].join("/"));
+    let by_name = r.spec(&parent).is_some_and(|s| !s.generic && s.named)
+        && r.list(&parent)
+            .iter()
+            .any(|row| row.get("name").and_then(Value::as_str) == menu_segments.last().copied());
+    if by_name {
+        return;
+    }
+    let bare_set = *method == Method::POST
+        && *last == "set"
+        && body_props(body).is_ok_and(|(p, _)| !p.contains("numbers") && !p.contains(".id"));
+    let kind = if bare_set {
+        MenuKind::Singleton
+    } else {
+        MenuKind::List
+    };
+    if r.spec(&candidate).is_none() || bare_set {
+        r.register_generic(&candidate, kind);
+    }
+}
+
 /// Handles one `/rest` request; returns the stats route and the reply.
 fn handle(
     r: &mut Router,
@@ -398,6 +451,9 @@ fn handle(
                 r.interfaces().into_iter().map(Value::Object).collect(),
             ))),
         );
+    }
+    if r.accept_generic {
+        accept_generic(r, method, &segments, body);
     }
     // Longest modelled menu prefix.
     let Some((menu_len, menu)) = (1..=segments.len())

@@ -423,6 +423,39 @@ impl Simulator {
         self.shared.with_router(|r| r.run_config(config))
     }
 
+    /// Accepts the menus the simulator does not model over REST, as generic menus (see
+    /// [`schema::generic`] and `docs/reference/routeros-sim.md`): what `ros-render` plans for
+    /// a site's `router.menus`.
+    pub fn accept_generic_menus(&self) {
+        self.shared.with_router(|r| r.accept_generic = true);
+    }
+
+    /// Starts a simulator whose state is loaded from an `/export` file (parsed with
+    /// [`rackpipe_routeros::export::parse`]) on top of the factory state of `config`: the
+    /// menus it models take the export's commands (keeping, as written, properties and
+    /// values they do not know, such as references to wireless interfaces the simulator
+    /// lacks), every other menu becomes a generic menu, and generic menus are accepted over
+    /// REST from then on.
+    ///
+    /// # Errors
+    /// The text does not parse (`export:LINE:COL: ...`), or a command fails as it would on a
+    /// router (`line N: <RouterOS error>`); the listener cannot start.
+    pub async fn start_from_export(config: SimConfig, export: &str) -> Result<Self, SimError> {
+        let parsed =
+            rackpipe_routeros::export::parse(export).map_err(|e| SimError::Hook(e.to_string()))?;
+        let sim = Self::start(config).await?;
+        sim.shared
+            .with_router(|r| {
+                r.lenient = true;
+                r.accept_generic = true;
+                let loaded = r.run_config(&parsed);
+                r.lenient = false;
+                loaded
+            })
+            .map_err(SimError::Hook)?;
+        Ok(sim)
+    }
+
     /// Adds a dynamic (read-only, not exported) entry to a list menu, e.g. a DHCP lease.
     ///
     /// # Errors

@@ -146,6 +146,9 @@ pub struct MenuSpec {
     /// Whether `/export` prints the menu (`/user`, `/certificate` and `/file` are never
     /// exported).
     pub exported: bool,
+    /// A generic menu (one the simulator does not model, accepted for `router.menus`): any
+    /// property RouterOS could name is stored as given, see [`generic`].
+    pub generic: bool,
 }
 
 fn menu(path: &'static str, kind: MenuKind, props: Vec<PropSpec>) -> MenuSpec {
@@ -159,7 +162,37 @@ fn menu(path: &'static str, kind: MenuKind, props: Vec<PropSpec>) -> MenuSpec {
         sparse: false,
         unique: &[],
         exported: true,
+        generic: false,
     }
+}
+
+/// A menu the simulator does not model, accepted as it is written: no property list, no
+/// types, no defaults (see `docs/reference/routeros-sim.md`). The path is leaked: there is
+/// one per distinct menu a test uses.
+#[must_use]
+pub fn generic(path: &str, kind: MenuKind) -> MenuSpec {
+    let mut spec = menu(
+        Box::leak(path.to_owned().into_boxed_str()),
+        kind,
+        Vec::new(),
+    );
+    spec.generic = true;
+    spec.named = kind == MenuKind::List;
+    spec
+}
+
+/// Whether `path` may be a generic menu: `/` then words of lowercase letters, digits, `-`
+/// (and `_`, `.` as the export parser reads them), joined by `/`.
+#[must_use]
+pub fn is_generic_path(path: &str) -> bool {
+    path.strip_prefix('/').is_some_and(|rest| {
+        rest.split('/').all(|w| {
+            !w.is_empty()
+                && w.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+                })
+        })
+    })
 }
 
 /// A menu `/export` never prints.

@@ -89,6 +89,12 @@ pub(crate) struct Router {
     down_until: Option<Instant>,
     /// SHA-256 of the certificate the HTTPS listener serves (with TLS).
     tls_fingerprint: Option<String>,
+    /// Menus the simulator does not model are accepted over REST as generic menus (see
+    /// [`schema::generic`]).
+    pub accept_generic: bool,
+    /// Loading an export: properties and values a modelled menu does not know are stored as
+    /// written instead of refused (the export came from a real router).
+    pub lenient: bool,
 }
 
 fn mac_for(n: u32) -> String {
@@ -116,6 +122,8 @@ impl Router {
             flash: config.flash,
             down_until: None,
             tls_fingerprint: config.tls.as_ref().map(|t| pem_fingerprint(&t.cert_pem)),
+            accept_generic: false,
+            lenient: false,
         };
         router.build_factory(config);
         router.state = router.factory.clone();
@@ -282,6 +290,29 @@ impl Router {
 
     pub fn spec(&self, path: &str) -> Option<&MenuSpec> {
         self.specs.iter().find(|s| s.path == path)
+    }
+
+    /// Registers `path` as a generic menu of `kind` (a singleton gets its one row); a
+    /// generic list that is still empty becomes a singleton when `kind` says so.
+    pub fn register_generic(&mut self, path: &str, kind: MenuKind) {
+        match self.spec(path) {
+            Some(spec) if !spec.generic || spec.kind == kind => return,
+            Some(_) if !self.table(path).is_empty() => return,
+            _ => {}
+        }
+        let specs = Arc::make_mut(&mut self.specs);
+        specs.retain(|s| s.path != path);
+        specs.push(schema::generic(path, kind));
+        if kind == MenuKind::Singleton && self.table(path).is_empty() {
+            let id = self.state.next_id;
+            self.state.next_id += 1;
+            self.table_mut(path).push(Entry {
+                id,
+                props: Props::new(),
+                dynamic: false,
+                builtin: true,
+            });
+        }
     }
 
     /// The [`Router::cut_when_scheduled`] hook, run after each REST request: cuts the

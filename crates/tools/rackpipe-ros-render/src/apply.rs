@@ -136,7 +136,10 @@ pub async fn apply_with_facts(
     client: &RestClient,
     opts: &ApplyOptions,
 ) -> Result<ApplyResult, Error> {
-    let desired = crate::desired_with_facts(site, facts)?;
+    let mut desired = crate::desired_with_facts(site, facts)?;
+    if let Some(router) = &site.router {
+        crate::menus::push_router_menus(&mut desired, router)?;
+    }
     let identity = site
         .router
         .as_ref()

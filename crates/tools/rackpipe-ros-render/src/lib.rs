@@ -22,6 +22,7 @@ pub mod apply;
 pub mod backup;
 pub mod facts;
 pub mod import;
+pub mod menus;
 pub mod plan;
 pub mod readback;
 pub mod rest;

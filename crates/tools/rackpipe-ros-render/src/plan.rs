@@ -27,6 +27,7 @@ use rackpipe_routeros::export::quote;
 use rackpipe_routeros::{Command, Config, Props, Selector};
 use serde_json::Value;
 
+use crate::menus::{GenericKind, generic_kind};
 use crate::readback::{Observed, Row, managed_menus, read_back};
 use crate::rest::{Error, RestClient};
 
@@ -299,12 +300,40 @@ pub fn console_menu(path: &str) -> String {
     format!("/{}", trimmed.replace('/', " "))
 }
 
-fn command_line(path: &str, command: Command) -> String {
+fn command_line(path: &str, mut command: Command) -> String {
+    command.props = redacted_props(&command.props);
     let mut config = Config::default();
     config.push(path, command);
     rackpipe_routeros::print_terse(&config)
         .trim_end()
         .to_owned()
+}
+
+/// `props` with the value of every secret property replaced by `<redacted>`.
+fn redacted_props(props: &Props) -> Props {
+    props
+        .iter()
+        .map(|(k, v)| {
+            if is_secret_property(k) && !v.is_empty() {
+                (k, "<redacted>")
+            } else {
+                (k, v)
+            }
+        })
+        .collect()
+}
+
+/// `config` with every secret property's value replaced (what the plan's
+/// `desired_digest` is taken over: a digest of a password could be guessed back).
+#[must_use]
+pub fn redacted_config(config: &Config) -> Config {
+    let mut out = config.clone();
+    for menu in &mut out.menus {
+        for command in &mut menu.commands {
+            command.props = redacted_props(&command.props);
+        }
+    }
+    out
 }
 
 fn redacted(props: &Props) -> Value {
@@ -324,6 +353,9 @@ fn redacted(props: &Props) -> Value {
 }
 
 fn key_props(path: &str, props: &Props) -> Props {
+    if crate::menus::is_generic(path) {
+        return crate::menus::key_props(path, props);
+    }
     match menu_kind(path) {
         MenuKind::Fixed(keys) | MenuKind::Keyed(keys) => Props::from_pairs(
             keys.iter()
@@ -423,6 +455,8 @@ impl Builder<'_> {
         change.after = Some(redacted(&props));
         let selector = match menu_kind(path) {
             MenuKind::Singleton => None,
+            // A generic menu's own settings (`set` without `[ find ]`).
+            _ if row.id.is_none() => None,
             _ => Some(Selector::Find(key_props(path, desired))),
         };
         change.commands = vec![command_line(path, Command::set(selector, props.clone()))];
@@ -463,6 +497,19 @@ fn unmanaged_line(path: &str, row: &Row) -> String {
     )
 }
 
+/// One menu matched: what to update and create, and (ordered menus) the order.
+struct MenuPlan<'o> {
+    path: String,
+    updates: Vec<(Row, Props, Props)>,
+    creates: Vec<(usize, Props)>,
+    /// Ordered menus: desired index → matched row (None = create).
+    order: Vec<Option<&'o Row>>,
+    /// Whether the order is fixed with moves.
+    ordered: bool,
+    /// The desired entries (for the moves' descriptions).
+    wanted: Vec<Props>,
+}
+
 /// Computes the changes that take `observed` to `desired`. `target` names the router in
 /// the changes (its identity).
 #[must_use]
@@ -499,13 +546,6 @@ pub fn diff_with(
         slots: 0,
     };
     // Pass 1: match every menu; collect deletes (run first, in reverse order).
-    struct MenuPlan<'o> {
-        path: String,
-        updates: Vec<(Row, Props, Props)>,
-        creates: Vec<(usize, Props)>,
-        /// Ordered menus: desired index → matched row (None = create).
-        order: Vec<Option<&'o Row>>,
-    }
     let mut plans: Vec<MenuPlan<'_>> = Vec::new();
     let mut deletes: Vec<(String, &Row)> = Vec::new();
     for path in &menus {
@@ -517,7 +557,23 @@ pub fn diff_with(
             updates: Vec::new(),
             creates: Vec::new(),
             order: Vec::new(),
+            ordered: kind == MenuKind::Ordered,
+            wanted: Vec::new(),
         };
+        if crate::menus::is_generic(path) {
+            mp.ordered = generic_kind(path) == GenericKind::Ordered;
+            generic_menu(
+                &mut mp,
+                desired,
+                rows,
+                opts,
+                &mut deletes,
+                &mut b.diff.unmanaged,
+            );
+            plans.push(mp);
+            continue;
+        }
+        mp.wanted.clone_from(&wanted);
         match kind {
             MenuKind::Singleton => {
                 let merged = wanted.iter().fold(Props::new(), |mut acc, p| {
@@ -670,18 +726,73 @@ pub fn diff_with(
             }
             slot_of.insert(*i, b.add(&mp.path, props));
         }
-        if menu_kind(&mp.path) == MenuKind::Ordered {
+        if mp.ordered {
             moves(
                 &mut b,
                 mp.path.as_str(),
                 &mp.order,
                 &slot_of,
                 observed.rows(&mp.path),
-                &desired_entries(desired, &mp.path),
+                &mp.wanted,
             );
         }
     }
     b.diff
+}
+
+/// Matches a generic menu (see [`crate::menus`]): its settings like a singleton's, its
+/// entries by the menu's key; unmatched rows rackpipe owns (or every unmatched row, with
+/// `allow_destroy`) are deleted, the others reported as unmanaged.
+fn generic_menu<'o>(
+    mp: &mut MenuPlan<'o>,
+    desired: &Config,
+    rows: &'o [Row],
+    opts: PlanOptions,
+    deletes: &mut Vec<(String, &'o Row)>,
+    unmanaged: &mut Vec<String>,
+) {
+    let path = mp.path.clone();
+    let (settings, wanted) = crate::menus::split(desired, &path);
+    if !settings.is_empty() {
+        let empty = Row {
+            id: None,
+            builtin: true,
+            props: Props::new(),
+        };
+        let row = rows.iter().find(|r| r.id.is_none()).unwrap_or(&empty);
+        let mut changes = Props::new();
+        for (k, v) in settings.iter() {
+            let same =
+                observed_value(&row.props, k).is_some_and(|o| normalize(k, o) == normalize(k, v));
+            if !same {
+                changes.insert(k, v);
+            }
+        }
+        if !changes.is_empty() {
+            mp.updates.push((row.clone(), settings, changes));
+        }
+    }
+    let matched = crate::menus::match_entries(&path, &wanted, rows);
+    for (i, (want, found)) in wanted.iter().zip(&matched.rows).enumerate() {
+        mp.order.push(*found);
+        match found {
+            Some(row) => {
+                let changes = crate::menus::changes(want, &row.props);
+                if !changes.is_empty() {
+                    mp.updates.push(((*row).clone(), want.clone(), changes));
+                }
+            }
+            None => mp.creates.push((i, want.clone())),
+        }
+    }
+    for row in matched.left {
+        if opts.allow_destroy || crate::menus::is_owned(row) {
+            deletes.push((path.clone(), row));
+        } else {
+            unmanaged.push(unmanaged_line(&path, row));
+        }
+    }
+    mp.wanted = wanted;
 }
 
 /// Moves that put the managed rules in desired order (unmanaged rules keep their place).
@@ -787,7 +898,7 @@ pub async fn plan_config_with(
     let mut plan = Plan::new(
         "ros-render",
         site,
-        rackpipe_model::documents::digest(desired),
+        rackpipe_model::documents::digest(&redacted_config(desired)),
         observed.digest(),
         diff.changes,
     );
@@ -823,7 +934,10 @@ pub async fn plan_with_facts(
     client: &RestClient,
     opts: PlanOptions,
 ) -> Result<Planned, Error> {
-    let desired = crate::desired_with_facts(site, facts)?;
+    let mut desired = crate::desired_with_facts(site, facts)?;
+    if let Some(router) = &site.router {
+        crate::menus::push_router_menus(&mut desired, router)?;
+    }
     let identity = site
         .router
         .as_ref()

@@ -77,10 +77,28 @@ impl Observed {
             .map_or(&[], |m| m.rows.as_slice())
     }
 
-    /// The plan's `observed_digest`.
+    /// The plan's `observed_digest`, with the values of secret properties (a WireGuard
+    /// private key a generic menu reads back) left out: a digest of a password could be
+    /// guessed back.
     #[must_use]
     pub fn digest(&self) -> String {
-        rackpipe_model::documents::digest(self)
+        let mut shown = self.clone();
+        for menu in &mut shown.menus {
+            for row in &mut menu.rows {
+                row.props = row
+                    .props
+                    .iter()
+                    .map(|(k, v)| {
+                        if rackpipe_routeros::config::is_secret_property(k) && !v.is_empty() {
+                            (k, "<redacted>")
+                        } else {
+                            (k, v)
+                        }
+                    })
+                    .collect();
+            }
+        }
+        rackpipe_model::documents::digest(&shown)
     }
 
     /// A digest of the content without `.id`s: equal after a revert that re-created the

@@ -163,6 +163,7 @@ pub fn secret_refs(site: &rackpipe_model::Site) -> Vec<(&SecretRef, String)> {
     std::iter::once((&m.password, PASSWORD_FIELD))
         .chain(m.backup_password.iter().map(|r| (r, BACKUP_PASSWORD_FIELD)))
         .map(|(reference, field)| (reference, field.to_owned()))
+        .chain(crate::menus::secret_refs(router))
         .collect()
 }
 

@@ -6,5 +6,6 @@ mod cli;
 mod facts;
 mod import;
 mod injection;
+mod menus;
 mod remote;
 mod render;

@@ -15,7 +15,7 @@ use rackpipe_routeros::{Command, Config, Props};
 
 const PASSWORD: &str = "sim-password";
 
-fn example(name: &str) -> Option<Site> {
+pub(crate) fn example(name: &str) -> Option<Site> {
     let (path, bytes) = rackpipe_testkit::example_site(name);
     Some(
         rackpipe_model::load_and_validate(&path.display().to_string(), &bytes)
@@ -57,7 +57,7 @@ fn assert_simulator_models(config: &Config) {
     );
 }
 
-fn sim_config(ports: &[&str]) -> SimConfig {
+pub(crate) fn sim_config(ports: &[&str]) -> SimConfig {
     let mut ethernet_ports: Vec<String> = (1..=10).map(|i| format!("ether{i}")).collect();
     for p in ports {
         if !ethernet_ports.iter().any(|e| e == p) {
@@ -72,7 +72,7 @@ fn sim_config(ports: &[&str]) -> SimConfig {
     }
 }
 
-fn client_for(sim: &Simulator, password: &str) -> RestClient {
+pub(crate) fn client_for(sim: &Simulator, password: &str) -> RestClient {
     RestClient::new(&Connection {
         url: sim.base_url(),
         user: "admin".to_owned(),
@@ -83,7 +83,7 @@ fn client_for(sim: &Simulator, password: &str) -> RestClient {
     .unwrap()
 }
 
-fn quick_apply() -> ApplyOptions {
+pub(crate) fn quick_apply() -> ApplyOptions {
     ApplyOptions {
         revert_after: Duration::from_secs(3),
         verify_timeout: Duration::from_secs(1),

@@ -158,6 +158,15 @@ impl Router {
     }
 
     /// Selects rows for an import/script command.
+    /// Whether `selector` selects nothing in the generic list menu `path`.
+    fn builtin_missing(&self, path: &str, selector: &Selector) -> bool {
+        self.spec(path)
+            .is_some_and(|s| s.generic && s.kind == MenuKind::List)
+            && self
+                .select(path, selector)
+                .map_or(true, |found| found.is_empty())
+    }
+
     fn select(&self, path: &str, selector: &Selector) -> Result<Vec<usize>, ApiError> {
         let spec = self.spec(path).ok_or_else(ApiError::not_found)?;
         match selector {
@@ -203,7 +212,22 @@ impl Router {
     /// Runs parsed console commands (an imported file or a script), stopping at the first
     /// error: `line N: <detail>`.
     pub fn run_config(&mut self, config: &Config) -> Result<(), String> {
+        let mut failures = Vec::new();
         for menu in &config.menus {
+            if self.spec(&menu.path).is_none() && self.lenient {
+                // A menu the simulator does not model: generic, a singleton when the export
+                // only `set`s it without a selector.
+                let singleton = menu
+                    .commands
+                    .iter()
+                    .all(|c| c.verb == Verb::Set && c.selector.is_none());
+                let kind = if singleton {
+                    MenuKind::Singleton
+                } else {
+                    MenuKind::List
+                };
+                self.register_generic(&menu.path, kind);
+            }
             if self.spec(&menu.path).is_none() {
                 let line = menu.commands.first().map_or(0, |c| c.line);
                 return Err(format!(
@@ -212,28 +236,70 @@ impl Router {
                 ));
             }
             for command in &menu.commands {
-                self.run_command(&menu.path, command).map_err(|e| {
-                    format!(
+                if let Err(e) = self.run_command(&menu.path, command) {
+                    failures.push(format!(
                         "line {}: {}",
                         command.line,
                         e.detail.unwrap_or_else(|| "failure".to_owned())
-                    )
-                })?;
+                    ));
+                    if !self.lenient {
+                        break;
+                    }
+                }
+            }
+            if !failures.is_empty() && !self.lenient {
+                break;
             }
         }
-        Ok(())
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("; "))
+        }
     }
 
     fn run_command(&mut self, path: &str, command: &Command) -> Result<(), ApiError> {
-        if let Some(flag) = command.flags.first() {
+        let with_flags;
+        let command = if command.flags.is_empty() {
+            command
+        } else if self.lenient {
+            // `/ip route add blackhole ...`: REST shows a flag as a property set to true.
+            let mut c = command.clone();
+            for flag in std::mem::take(&mut c.flags) {
+                c.props.insert(flag, "yes");
+            }
+            with_flags = c;
+            &with_flags
+        } else {
+            let flag = &command.flags[0];
             return Err(ApiError::bad(format!("unknown parameter {flag}")));
-        }
+        };
         let singleton = self
             .spec(path)
             .is_some_and(|s| s.kind == MenuKind::Singleton);
         match (command.verb, &command.selector) {
             (Verb::Add, _) => self.add(path, &command.props).map(|_| ()),
             (Verb::Set, None) if singleton => self.set_singleton(path, &command.props),
+            (Verb::Set, Some(selector)) if self.lenient && self.builtin_missing(path, selector) => {
+                // An export `set`s the built-in entries of a menu the simulator does not
+                // model (`/port set 0 name=serial0`, `set [ find default=yes ] ...`): the
+                // router had them, so they are made here, built-in.
+                let mut props = match selector {
+                    Selector::Find(conditions) => conditions.clone(),
+                    Selector::Item(item) if !item.chars().all(|c| c.is_ascii_digit()) => {
+                        Props::from_pairs([("name", item.as_str())])
+                    }
+                    Selector::Item(_) => Props::new(),
+                };
+                for (k, v) in command.props.iter() {
+                    props.insert(k, v);
+                }
+                let id = self.add(path, &props)?;
+                if let Some(index) = self.index_of_id(path, id) {
+                    self.table_mut(path)[index].builtin = true;
+                }
+                Ok(())
+            }
             (Verb::Set | Verb::Remove | Verb::Enable | Verb::Disable, Some(selector)) => {
                 let mut ids: Vec<u32> = self
                     .select(path, selector)?

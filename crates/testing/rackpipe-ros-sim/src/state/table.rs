@@ -194,6 +194,22 @@ impl Router {
                 place_before = Some(self.resolve(path, raw)?);
                 continue;
             }
+            let free =
+                spec.generic || (self.lenient && spec.prop(key.trim_start_matches('!')).is_none());
+            if free {
+                if !rackpipe_routeros::export::is_property_name(key) {
+                    return Err(ApiError::bad(format!("unknown parameter {key}")));
+                }
+                match key.strip_prefix('!') {
+                    Some(unset) => {
+                        props.remove(unset);
+                    }
+                    None => {
+                        props.insert(key, generic_value(raw));
+                    }
+                }
+                continue;
+            }
             if let Some(unset) = key.strip_prefix('!') {
                 let prop = spec
                     .prop(unset)
@@ -210,7 +226,13 @@ impl Router {
             if prop.read_only {
                 return Err(ApiError::bad(format!("failure: {key} is read-only")));
             }
-            let value = self.normalize(&spec, key, raw)?;
+            let value = match self.normalize(&spec, key, raw) {
+                Ok(value) => value,
+                // An export from a real router refers to what the simulator lacks (wireless
+                // interfaces, certificates): kept as written.
+                Err(_) if self.lenient => raw.to_owned(),
+                Err(e) => return Err(e),
+            };
             props.insert(key, value);
         }
         if index.is_none() {
@@ -244,7 +266,9 @@ impl Router {
                     .count()
                     > usize::from(old_name.as_deref() == Some(name))
             } else {
-                spec.named && others().any(|e| e.props.get("name") == Some(name))
+                // A generic menu's names may repeat: the simulator does not know whether the
+                // real menu allows it (an export of `/ip/smb/shares` repeats one).
+                spec.named && !spec.generic && others().any(|e| e.props.get("name") == Some(name))
             };
             if clash {
                 let what = if spec.interface { "interface" } else { "item" };
@@ -253,7 +277,10 @@ impl Router {
                 )));
             }
         }
+        // Loading an export, the real router has accepted the entries already (it allows, for
+        // example, two leases for one MAC with different client ids).
         if !spec.unique.is_empty()
+            && !self.lenient
             && spec.unique.iter().all(|k| props.contains(k))
             && others().any(|e| spec.unique.iter().all(|k| e.props.get(k) == props.get(k)))
         {
@@ -520,6 +547,12 @@ impl Router {
             };
             out.insert(prop.name.to_owned(), Value::String(value));
         }
+        // Generic menus, and properties an export gave that the spec lacks: as stored.
+        for (key, value) in entry.props.iter() {
+            if spec.prop(key).is_none() && !(key == "comment" && value.is_empty()) {
+                out.insert(key.to_owned(), Value::String(value.to_owned()));
+            }
+        }
         out
     }
 
@@ -579,6 +612,17 @@ impl Router {
         }
         rows.sort_by_key(|(id, _)| *id);
         rows.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
+/// A generic property's value as RouterOS's REST API shows it: `yes`/`no` as
+/// `true`/`false` (the simulator cannot tell booleans from text in a menu it does not model;
+/// RouterOS prints every boolean so), anything else as written.
+fn generic_value(raw: &str) -> String {
+    match raw {
+        "yes" => "true".to_owned(),
+        "no" => "false".to_owned(),
+        other => other.to_owned(),
     }
 }
 
