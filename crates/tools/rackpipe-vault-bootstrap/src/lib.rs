@@ -11,6 +11,8 @@
 //!   what the API reads back; unreadable secrets are created once; leaf certificates
 //!   (`vault.certificates`) are issued from a PKI role into a KV v2 entry and renewed before
 //!   they expire or when their names or the mount's issuer change.
+//! - [`tool`]: the `vault-bootstrap` command line on the shared driver (`rackpipe_cli::driver`):
+//!   its flags, its own verbs and the mapping of [`Error`] to exit codes.
 //!
 //! TLS is verified (by the given CA, else the system roots); secrets live in [`Secret`], which
 //! never prints itself; every client counts its requests.

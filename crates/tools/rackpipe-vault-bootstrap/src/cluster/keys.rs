@@ -8,8 +8,8 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use rackpipe_secrets::Secret;
 
-/// Reads unseal keys from a keys file written by [`init`] (`keys_base64`) or a text file with
-/// one key per line.
+/// Reads unseal keys from a keys file written by [`init`](crate::cluster::init)
+/// (`keys_base64`) or a text file with one key per line.
 ///
 /// # Errors
 /// Unreadable file, or no key in it.
@@ -28,7 +28,7 @@ pub fn keys_from_file(path: &Path) -> Result<Vec<Secret>> {
     Ok(keys)
 }
 
-/// Reads the root token from a keys file written by [`init`].
+/// Reads the root token from a keys file written by [`init`](crate::cluster::init).
 ///
 /// # Errors
 /// Unreadable file, or no `root_token` in it.
