@@ -315,3 +315,55 @@ fn copy_pasted_comments_are_warnings() {
             .any(|d| d.rule == "copy-paste" && d.path == "router.ethernet[2].comment")
     );
 }
+
+#[test]
+fn generic_menus_valid_and_their_rules() {
+    let menus = json!([
+        {"path": "/ip/route", "entries": [
+            {"gateway": "192.0.2.1"},
+            {"dst-address": "10.9.0.0/16", "gateway": "192.0.2.1", "comment": "lab"}
+        ]},
+        {"path": "/interface/wireguard", "entries": [
+            {"name": "wg0", "listen-port": 13231, "private-key": {"secret": "env:WG_KEY"}}
+        ]},
+        {"path": "/ip/neighbor/discovery-settings", "settings": {"discover-interface-list": "LAN"}}
+    ]);
+    let mut doc = base();
+    doc["router"]["menus"] = menus.clone();
+    let diags = diagnostics(&doc);
+    assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+    // A menu the typed fields manage.
+    expect_error("typed-menu", "router.menus[1].path", |d| {
+        d["router"]["menus"] = menus.clone();
+        d["router"]["menus"][1]["path"] = json!("/ip/address");
+    });
+    // A menu given twice.
+    expect_error("duplicate", "router.menus[2].path", |d| {
+        d["router"]["menus"] = menus.clone();
+        d["router"]["menus"][2]["path"] = json!("/ip/route");
+    });
+    // Two routes with one natural key (the missing dst-address is 0.0.0.0/0).
+    expect_error("duplicate", "router.menus[0].entries[1]", |d| {
+        d["router"]["menus"] = menus.clone();
+        d["router"]["menus"][0]["entries"][1]["dst-address"] = json!("0.0.0.0/0");
+    });
+    // Schema: a menu path and a property name as RouterOS writes them, a secret as a reference.
+    for (pointer, value) in [
+        ("/router/menus/0/path", json!("/ip route")),
+        (
+            "/router/menus/1/entries/0/private-key",
+            json!({"secret": "hunter2"}),
+        ),
+    ] {
+        let mut d = base();
+        d["router"]["menus"] = menus.clone();
+        *d.pointer_mut(pointer).unwrap() = value;
+        assert!(
+            diagnostics(&d)
+                .iter()
+                .any(|x| x.is_error() && x.rule == "schema"),
+            "{pointer}: {:?}",
+            diagnostics(&d)
+        );
+    }
+}

@@ -6,7 +6,7 @@
 //!   entries as `add`s in site order. Secret references are resolved here (the values never
 //!   reach a plan: a secret may only sit on a property RouterOS itself treats as secret, which
 //!   the plan redacts).
-//! - **Matching.** [`generic_kind`] is the key table: `name` where the menu names its entries,
+//! - **Matching.** [`rackpipe_model::router::menu_key`] is the key table: `name` where the menu names its entries,
 //!   `/ip/route` by destination, gateway and routing table, list members by list and
 //!   interface, ...; firewall-like menus (`/ip/firewall/mangle`, `/ipv6/firewall/*`) are
 //!   ordered and fixed with moves; any other menu matches an entry by every property the site
@@ -19,7 +19,9 @@
 //!   adopted by `ros-render import`) is only reported as unmanaged, and deleted only with
 //!   `--allow-destroy`, as in the typed menus. Comments are compared without the marker.
 
-use rackpipe_model::router::{Menu, MenuProperties, MenuValue, Router};
+use rackpipe_model::router::{
+    Menu, MenuKey, MenuProperties, MenuValue, Router, TYPED_MENUS, menu_key, menu_key_default,
+};
 use rackpipe_model::types::SecretRef;
 use rackpipe_routeros::config::is_secret_property;
 use rackpipe_routeros::{Command, Config, Props, Verb};
@@ -32,90 +34,11 @@ use crate::rest::Error;
 /// `": "` before the site's comment.
 pub const OWNED_MARK: &str = "rackpipe";
 
-/// The menus the typed router fields write (and `ros-render` plans as such): never a generic
-/// menu.
-pub const TYPED_MENUS: &[&str] = &[
-    "/interface/ethernet",
-    "/interface/bonding",
-    "/interface/bridge",
-    "/interface/bridge/port",
-    "/interface/bridge/vlan",
-    "/interface/vlan",
-    "/ip/address",
-    "/ip/pool",
-    "/ip/dhcp-server",
-    "/ip/dhcp-server/network",
-    "/ip/dhcp-server/lease",
-    "/ip/dns",
-    "/ip/dns/static",
-    "/ip/firewall/filter",
-    "/ip/firewall/nat",
-    "/ip/firewall/address-list",
-    "/ip/service",
-    "/system/identity",
-    "/system/clock",
-    "/system/ntp/client",
-    "/system/ntp/server",
-    "/system/logging/action",
-    "/system/logging",
-];
-
-/// Whether `path` is planned as a generic menu.
+/// Whether `path` is planned as a generic menu (not one of
+/// [`rackpipe_model::router::TYPED_MENUS`]).
 #[must_use]
 pub fn is_generic(path: &str) -> bool {
     !TYPED_MENUS.contains(&path)
-}
-
-/// How the entries of a generic menu are matched with the router's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GenericKind {
-    /// By these properties (a property the entry does not give counts as its default).
-    Keyed(&'static [&'static str]),
-    /// By `name`, when every entry the site gives has one.
-    Named,
-    /// An ordered list (firewall-like): by comment when the entry has one, else by every
-    /// property it gives; the order is fixed with moves.
-    Ordered,
-    /// By every property the entry gives (other than `comment` and `disabled`).
-    Whole,
-}
-
-/// The key table of generic menus.
-#[must_use]
-pub fn generic_kind(path: &str) -> GenericKind {
-    match path {
-        "/ip/route" | "/ipv6/route" => {
-            GenericKind::Keyed(&["dst-address", "gateway", "routing-table"])
-        }
-        "/interface/list/member" => GenericKind::Keyed(&["list", "interface"]),
-        "/ipv6/address" => GenericKind::Keyed(&["address", "interface"]),
-        "/ipv6/firewall/address-list" => GenericKind::Keyed(&["list", "address"]),
-        "/interface/wireguard/peers" => GenericKind::Keyed(&["interface", "public-key"]),
-        "/ip/dhcp-client" | "/ipv6/dhcp-client" | "/ipv6/nd" | "/ip/neighbor/discovery" => {
-            GenericKind::Keyed(&["interface"])
-        }
-        "/system/ntp/client/servers" => GenericKind::Keyed(&["address"]),
-        "/tool/netwatch" => GenericKind::Keyed(&["host"]),
-        "/ip/firewall/mangle"
-        | "/ip/firewall/raw"
-        | "/ipv6/firewall/filter"
-        | "/ipv6/firewall/mangle"
-        | "/ipv6/firewall/raw"
-        | "/ipv6/firewall/nat"
-        | "/routing/filter/rule"
-        | "/ip/ipsec/policy" => GenericKind::Ordered,
-        _ => GenericKind::Whole,
-    }
-}
-
-/// The value RouterOS shows for a key property an entry does not give.
-fn key_default(path: &str, key: &str) -> &'static str {
-    match (path, key) {
-        ("/ip/route", "dst-address") => "0.0.0.0/0",
-        ("/ipv6/route", "dst-address") => "::/0",
-        (_, "routing-table") => "main",
-        _ => "",
-    }
 }
 
 /// A comment without rackpipe's ownership marker.
@@ -271,7 +194,7 @@ pub fn split(desired: &Config, path: &str) -> (Props, Vec<Props>) {
 /// The key of `props` in a keyed generic menu.
 fn key_of(path: &str, keys: &[&str], props: &Props) -> Vec<String> {
     keys.iter()
-        .map(|k| normalize(k, props.get(k).unwrap_or_else(|| key_default(path, k))))
+        .map(|k| normalize(k, props.get(k).unwrap_or_else(|| menu_key_default(path, k))))
         .collect()
 }
 
@@ -280,8 +203,8 @@ fn key_of(path: &str, keys: &[&str], props: &Props) -> Vec<String> {
 /// entry's properties other than `comment`, `disabled` and secrets.
 #[must_use]
 pub fn key_props(path: &str, props: &Props) -> Props {
-    let keys: &[&str] = match generic_kind(path) {
-        GenericKind::Keyed(keys) => keys,
+    let keys: &[&str] = match menu_key(path) {
+        MenuKey::Keyed(keys) => keys,
         _ if props.contains("name") => &["name"],
         _ => {
             return props
@@ -291,7 +214,12 @@ pub fn key_props(path: &str, props: &Props) -> Props {
         }
     };
     keys.iter()
-        .map(|k| (*k, props.get(k).unwrap_or_else(|| key_default(path, k))))
+        .map(|k| {
+            (
+                *k,
+                props.get(k).unwrap_or_else(|| menu_key_default(path, k)),
+            )
+        })
         .collect()
 }
 
@@ -300,7 +228,7 @@ fn has_all(path: &str, want: &Props, row: &Props) -> bool {
     want.iter()
         .filter(|(k, _)| *k != "comment" && *k != "disabled")
         .all(|(k, v)| {
-            normalize(k, row.get(k).unwrap_or_else(|| key_default(path, k))) == normalize(k, v)
+            normalize(k, row.get(k).unwrap_or_else(|| menu_key_default(path, k))) == normalize(k, v)
         })
 }
 
@@ -356,26 +284,23 @@ pub fn match_entries<'o>(path: &str, wanted: &[Props], rows: &'o [Row]) -> Match
         .iter()
         .filter(|r| !r.builtin && r.id.is_some())
         .collect();
-    let kind = match generic_kind(path) {
-        GenericKind::Whole if !wanted.is_empty() && wanted.iter().all(|w| w.contains("name")) => {
-            GenericKind::Named
-        }
-        kind => kind,
-    };
+    let kind = menu_key(path);
+    let named =
+        kind == MenuKey::Whole && !wanted.is_empty() && wanted.iter().all(|w| w.contains("name"));
     let mut matched = Vec::with_capacity(wanted.len());
     for want in wanted {
         let position = match kind {
-            GenericKind::Keyed(keys) => {
+            MenuKey::Keyed(keys) => {
                 let key = key_of(path, keys, want);
                 free.iter()
                     .position(|r| key_of(path, keys, &r.props) == key)
             }
-            GenericKind::Named => {
+            MenuKey::Whole if named => {
                 let key = key_of(path, &["name"], want);
                 free.iter()
                     .position(|r| key_of(path, &["name"], &r.props) == key)
             }
-            GenericKind::Ordered => {
+            MenuKey::Ordered => {
                 let comment = strip_mark(want.get("comment").unwrap_or(""));
                 if comment.is_empty() {
                     free.iter().position(|r| has_all(path, want, &r.props))
@@ -384,7 +309,7 @@ pub fn match_entries<'o>(path: &str, wanted: &[Props], rows: &'o [Row]) -> Match
                         .position(|r| strip_mark(r.props.get("comment").unwrap_or("")) == comment)
                 }
             }
-            GenericKind::Whole => free.iter().position(|r| has_all(path, want, &r.props)),
+            MenuKey::Whole => free.iter().position(|r| has_all(path, want, &r.props)),
         };
         matched.push(position.map(|at| free.remove(at)));
     }

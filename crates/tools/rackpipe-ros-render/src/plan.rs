@@ -22,12 +22,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use rackpipe_model::documents::{Action, Change, Plan};
+use rackpipe_model::router::{MenuKey, menu_key};
 use rackpipe_routeros::config::is_secret_property;
 use rackpipe_routeros::export::quote;
 use rackpipe_routeros::{Command, Config, Props, Selector};
 use serde_json::Value;
 
-use crate::menus::{GenericKind, generic_kind};
 use crate::readback::{Observed, Row, managed_menus, read_back};
 use crate::rest::{Error, RestClient};
 
@@ -561,7 +561,7 @@ pub fn diff_with(
             wanted: Vec::new(),
         };
         if crate::menus::is_generic(path) {
-            mp.ordered = generic_kind(path) == GenericKind::Ordered;
+            mp.ordered = menu_key(path) == MenuKey::Ordered;
             generic_menu(
                 &mut mp,
                 desired,

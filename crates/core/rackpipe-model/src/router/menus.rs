@@ -45,6 +45,87 @@ pub fn is_menu_property(name: &str) -> bool {
             .all(|b| b.is_ascii_graphic() && !b"=()[]{}:;$\"\\?#!".contains(&b))
 }
 
+/// The menus the typed router fields write (what `ros-render` plans from them): a generic
+/// menu cannot be one of them. A menu that gains typed fields joins this list.
+pub const TYPED_MENUS: &[&str] = &[
+    "/interface/ethernet",
+    "/interface/bonding",
+    "/interface/bridge",
+    "/interface/bridge/port",
+    "/interface/bridge/vlan",
+    "/interface/vlan",
+    "/ip/address",
+    "/ip/pool",
+    "/ip/dhcp-server",
+    "/ip/dhcp-server/network",
+    "/ip/dhcp-server/lease",
+    "/ip/dns",
+    "/ip/dns/static",
+    "/ip/firewall/filter",
+    "/ip/firewall/nat",
+    "/ip/firewall/address-list",
+    "/ip/service",
+    "/system/identity",
+    "/system/clock",
+    "/system/ntp/client",
+    "/system/ntp/server",
+    "/system/logging/action",
+    "/system/logging",
+];
+
+/// How the entries of a generic menu are told apart (its natural key): what `ros-render`
+/// matches them with the router's by, and what must not repeat within the menu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MenuKey {
+    /// These properties (a property an entry does not give counts as its default,
+    /// [`menu_key_default`]).
+    Keyed(&'static [&'static str]),
+    /// An ordered list (firewall-like): the comment when the entry has one, else every
+    /// property it gives; the order is part of the configuration.
+    Ordered,
+    /// `name` when every entry has one, else every property an entry gives (other than
+    /// `comment` and `disabled`).
+    Whole,
+}
+
+/// The natural key of the generic menu `path`.
+#[must_use]
+pub fn menu_key(path: &str) -> MenuKey {
+    match path {
+        "/ip/route" | "/ipv6/route" => MenuKey::Keyed(&["dst-address", "gateway", "routing-table"]),
+        "/interface/list/member" => MenuKey::Keyed(&["list", "interface"]),
+        "/ipv6/address" => MenuKey::Keyed(&["address", "interface"]),
+        "/ipv6/firewall/address-list" => MenuKey::Keyed(&["list", "address"]),
+        "/interface/wireguard/peers" => MenuKey::Keyed(&["interface", "public-key"]),
+        "/ip/dhcp-client" | "/ipv6/dhcp-client" | "/ipv6/nd" | "/ip/neighbor/discovery" => {
+            MenuKey::Keyed(&["interface"])
+        }
+        "/system/ntp/client/servers" => MenuKey::Keyed(&["address"]),
+        "/tool/netwatch" => MenuKey::Keyed(&["host"]),
+        "/ip/firewall/mangle"
+        | "/ip/firewall/raw"
+        | "/ipv6/firewall/filter"
+        | "/ipv6/firewall/mangle"
+        | "/ipv6/firewall/raw"
+        | "/ipv6/firewall/nat"
+        | "/routing/filter/rule"
+        | "/ip/ipsec/policy" => MenuKey::Ordered,
+        _ => MenuKey::Whole,
+    }
+}
+
+/// The value RouterOS shows for the key property `key` of `path` when an entry does not
+/// give it (`/ip/route`'s `dst-address` is `0.0.0.0/0`, `routing-table` is `main`).
+#[must_use]
+pub fn menu_key_default(path: &str, key: &str) -> &'static str {
+    match (path, key) {
+        ("/ip/route", "dst-address") => "0.0.0.0/0",
+        ("/ipv6/route", "dst-address") => "::/0",
+        (_, "routing-table") => "main",
+        _ => "",
+    }
+}
+
 /// One RouterOS menu the typed router fields do not manage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

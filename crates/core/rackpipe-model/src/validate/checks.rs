@@ -15,6 +15,7 @@ use crate::types::{Name, Network};
 mod consistency;
 mod kubernetes;
 mod load_balancer;
+mod menus;
 mod nas;
 mod network;
 mod proxmox;
@@ -30,6 +31,7 @@ pub(crate) fn run(site: &Site, document: &Value, out: &mut Vec<Diagnostic>) {
     c.segments();
     c.hosts();
     c.router();
+    c.router_menus();
     c.proxmox();
     c.addresses_and_macs();
     c.nas();
