@@ -240,12 +240,27 @@ pub fn compile_in_background() {
     });
 }
 
+/// The committed site schema, `schemas/site.schema.json`, as built into the binary. It is the
+/// text [`site_schema`] generates (the drift test `committed_site_schema_is_the_generated_one`
+/// holds them equal), read here instead of generated: parsing it costs a fraction of what
+/// generating it from the Rust types does, on every `validate`.
+const COMMITTED_SITE_SCHEMA: &str = include_str!("../../../../schemas/site.schema.json");
+
+/// The site schema the validator is compiled from (and [`described`] reads): the committed
+/// one, see [`COMMITTED_SITE_SCHEMA`]; generated only if that text were not JSON.
+fn committed_site_schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        serde_json::from_str(COMMITTED_SITE_SCHEMA).unwrap_or_else(|_| site_schema())
+    })
+}
+
 fn site_validator() -> &'static Result<jsonschema::Validator, String> {
     static VALIDATOR: OnceLock<Result<jsonschema::Validator, String>> = OnceLock::new();
     VALIDATOR.get_or_init(|| {
         jsonschema::options()
             .should_validate_formats(true)
-            .build(&site_schema())
+            .build(committed_site_schema())
             .map_err(|e| e.to_string())
     })
 }
@@ -426,7 +441,7 @@ fn type_words(kind: &jsonschema::error::TypeKind) -> String {
 /// schema) failed: its description's first sentence (`a MAC address, six hex pairs...`).
 /// Looked up only when a value fails, so a valid site pays nothing for it.
 fn described(keyword: &str) -> String {
-    let schema = site_schema();
+    let schema = committed_site_schema();
     let node = keyword
         .strip_suffix("/pattern")
         .and_then(|parent| schema.pointer(parent));
@@ -504,6 +519,16 @@ mod tests {
         assert_eq!(
             schema["$schema"],
             "https://json-schema.org/draft/2020-12/schema"
+        );
+    }
+
+    #[test]
+    fn committed_site_schema_is_the_generated_one() {
+        // The validator reads the committed text; it must be exactly what the types generate.
+        let committed: Value = serde_json::from_str(COMMITTED_SITE_SCHEMA).unwrap();
+        assert!(
+            committed == site_schema(),
+            "schemas/site.schema.json is out of date; regenerate it with RACKPIPE_BLESS=1"
         );
     }
 
