@@ -34,6 +34,8 @@ use crate::readback::{Observed, ObservedMenu, Row};
 /// One entry of the generic section.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct GenericEntry {
+    /// Index of the entry in its source menu.
+    pub index: usize,
     /// Properties in router order.
     pub properties: Vec<(String, MenuValue)>,
     /// Why it is here, for the `#` comment.
@@ -387,6 +389,10 @@ impl Mapper<'_> {
     }
 
     fn generic_entry(&mut self, path: &str, index: usize, e: &Entry, reason: Option<String>) {
+        if let Some(why) = self.forced.get(&(path.to_owned(), index)) {
+            let why = why.replace("as a typed field", "in the generic section");
+            return self.not_imported(path, e.line, why);
+        }
         if crate::MENU_ORDER.contains(&path) {
             // A menu the typed fields manage cannot also be a generic one.
             let reason = reason.unwrap_or_else(|| "the typed fields do not hold it".to_owned());
@@ -433,9 +439,11 @@ impl Mapper<'_> {
         }
         self.counts.generic += 1;
         let note = (!notes.is_empty()).then(|| notes.join("; "));
-        self.generic_menu(path)
-            .entries
-            .push(GenericEntry { properties, note });
+        self.generic_menu(path).entries.push(GenericEntry {
+            index,
+            properties,
+            note,
+        });
     }
 
     /// Settings of `path` that the typed fields did not take go to the generic section.
@@ -455,9 +463,13 @@ impl Mapper<'_> {
             self.counts.typed += settings.commands;
             return false;
         }
-        if crate::MENU_ORDER.contains(&path) || !is_menu_path(path) {
+        let forced = self.forced.get(&(path.to_owned(), SETTINGS)).cloned();
+        if crate::MENU_ORDER.contains(&path) || !is_menu_path(path) || forced.is_some() {
             let names: Vec<&str> = left.keys().collect();
-            let why = reason.map_or_else(|| "no typed field".to_owned(), str::to_owned);
+            let why = forced
+                .map(|f| f.replace("as a typed field", "in the generic section"))
+                .or_else(|| reason.map(str::to_owned))
+                .unwrap_or_else(|| "no typed field".to_owned());
             self.counts.not_imported += settings.commands;
             self.not_imported.push(NotImported {
                 menu: path.to_owned(),
@@ -1478,6 +1490,18 @@ fn attempt(
             m.comments
                 .push((format!("router.menus[{i}].settings"), n.clone()));
         }
+        if !g.settings.is_empty() {
+            m.origins.push((
+                format!("router.menus[{i}].settings"),
+                (g.path.clone(), SETTINGS),
+            ));
+        }
+        for (j, e) in g.entries.iter().enumerate() {
+            m.origins.push((
+                format!("router.menus[{i}].entries[{j}]"),
+                (g.path.clone(), e.index),
+            ));
+        }
         for (j, e) in g.entries.iter().enumerate() {
             if let Some(n) = &e.note {
                 m.comments
@@ -1590,7 +1614,12 @@ pub(crate) fn import(source: &Source, options: &Options) -> Result<Mapped, Error
             Err(rackpipe_model::load::LoadError::Invalid { diagnostics, .. }) => {
                 let before = forced.len();
                 for d in diagnostics.iter().filter(|d| d.is_error()) {
-                    if let Some(o) = origin_of(&a.origins, &d.path) {
+                    // A finding about the router's own fields (its management ports) names
+                    // the entry it disagrees with as the related field.
+                    let related = d.related.as_ref().map(|r| r.path.as_str());
+                    let origin = origin_of(&a.origins, &d.path)
+                        .or_else(|| related.and_then(|r| origin_of(&a.origins, r)));
+                    if let Some(o) = origin {
                         forced.entry(o.clone()).or_insert_with(|| {
                             format!(
                                 "as a typed field it would not validate: {}: {}",
