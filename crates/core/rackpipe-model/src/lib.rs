@@ -23,6 +23,7 @@ pub mod proxmox;
 pub mod router;
 pub mod schema;
 pub mod site;
+pub mod site_yaml;
 pub mod types;
 pub mod validate;
 pub mod vault;
