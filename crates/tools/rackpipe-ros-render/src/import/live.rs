@@ -10,34 +10,10 @@ use crate::plan::{MenuKind, menu_kind};
 use crate::readback::row_from_json;
 use crate::rest::{self, RestClient};
 
-/// The menus a live import reads: those ros-render manages ([`crate::MENU_ORDER`]) first,
-/// then the ones homelab and small-office routers use most, which go to the generic
-/// section. A menu the router does not have (`no such command or directory`) is skipped.
-pub const LIVE_MENUS: &[&str] = &[
-    "/interface/ethernet",
-    "/interface/bonding",
-    "/interface/bridge",
-    "/interface/vlan",
-    "/interface/bridge/port",
-    "/interface/bridge/vlan",
-    "/ip/address",
-    "/ip/pool",
-    "/ip/dhcp-server",
-    "/ip/dhcp-server/network",
-    "/ip/dhcp-server/lease",
-    "/ip/dns",
-    "/ip/dns/static",
-    "/ip/firewall/address-list",
-    "/ip/firewall/filter",
-    "/ip/firewall/nat",
-    "/ip/service",
-    "/system/identity",
-    "/system/clock",
-    "/system/ntp/client",
-    "/system/ntp/server",
-    "/system/logging/action",
-    "/system/logging",
-    // Generic.
+/// The menus a live import reads besides those ros-render manages ([`crate::MENU_ORDER`]):
+/// the ones homelab and small-office routers use most, which go to the generic section. A
+/// menu the router does not have (`no such command or directory`) is skipped.
+pub const GENERIC_MENUS: &[&str] = &[
     "/interface/list",
     "/interface/list/member",
     "/interface/wireguard",
@@ -73,6 +49,17 @@ pub const LIVE_MENUS: &[&str] = &[
     "/ppp/secret",
     "/user",
 ];
+
+/// The menus a live import reads, one `GET` each: [`crate::MENU_ORDER`], then
+/// [`GENERIC_MENUS`].
+#[must_use]
+pub fn live_menus() -> Vec<&'static str> {
+    crate::MENU_ORDER
+        .iter()
+        .chain(GENERIC_MENUS)
+        .copied()
+        .collect()
+}
 
 /// Values REST reports that are state, not configuration (beyond the read-back's own list).
 const READ_ONLY: &[&str] = &[

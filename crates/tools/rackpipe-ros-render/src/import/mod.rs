@@ -36,7 +36,7 @@ use rackpipe_model::router::TlsTrust;
 use rackpipe_model::types::SecretRef;
 use serde::Serialize;
 
-pub use live::LIVE_MENUS;
+pub use live::{GENERIC_MENUS, live_menus};
 pub use secrets::SecretPrefix;
 pub use verb::{ImportArgs, run};
 
@@ -253,14 +253,14 @@ pub fn from_export(source_name: &str, text: &str, options: &Options) -> Result<I
     finish(source, options)
 }
 
-/// Imports the live router: one `GET` per menu of [`LIVE_MENUS`] (a menu the router does not
+/// Imports the live router: one `GET` per menu of [`live_menus`] (a menu the router does not
 /// have, such as a package not installed, is skipped).
 ///
 /// # Errors
 /// The first failing read ([`Error::Read`]: which menu, how far); an import that does not
 /// validate.
 pub async fn from_router(client: &RestClient, options: &Options) -> Result<Imported, Error> {
-    let source = live::source(client, LIVE_MENUS).await?;
+    let source = live::source(client, &live_menus()).await?;
     finish(source, options)
 }
 

@@ -72,33 +72,6 @@ const SETTINGS: usize = usize::MAX;
 /// Where a typed item came from.
 type Origin = (String, usize);
 
-/// Menus whose entries may become typed fields.
-const TYPED_MENUS: &[&str] = &[
-    "/system/logging/action",
-    "/system/logging",
-    "/interface/ethernet",
-    "/interface/bonding",
-    "/interface/bridge",
-    "/interface/vlan",
-    "/interface/bridge/port",
-    "/interface/bridge/vlan",
-    "/ip/address",
-    "/ip/pool",
-    "/ip/dhcp-server",
-    "/ip/dhcp-server/network",
-    "/ip/dhcp-server/lease",
-    "/ip/dns",
-    "/ip/dns/static",
-    "/ip/firewall/address-list",
-    "/ip/firewall/filter",
-    "/ip/firewall/nat",
-    "/ip/service",
-    "/system/identity",
-    "/system/clock",
-    "/system/ntp/client",
-    "/system/ntp/server",
-];
-
 /// Reads one entry's properties into typed values, remembering which it used.
 struct Fit<'a> {
     props: &'a Props,
@@ -1109,7 +1082,7 @@ impl Mapper<'_> {
     fn the_rest(&mut self) {
         let source = self.source;
         for menu in &source.menus {
-            if TYPED_MENUS.contains(&menu.path.as_str()) {
+            if crate::MENU_ORDER.contains(&menu.path.as_str()) {
                 continue;
             }
             if menu.settings.is_some() {
