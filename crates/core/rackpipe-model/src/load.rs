@@ -190,7 +190,7 @@ pub fn parse(source_name: &str, bytes: &[u8]) -> Result<ParsedDocument, LoadErro
         return Err(LoadError::Empty { source_name: name });
     }
     let mut positions = HashMap::new();
-    let value = node.into_value(String::new(), &mut positions);
+    let value = node.into_value(&mut String::new(), &mut positions);
     Ok(ParsedDocument {
         value,
         positions: Positions(positions),
@@ -556,7 +556,9 @@ enum NodeValue {
 }
 
 impl Node {
-    fn into_value(self, pointer: String, positions: &mut HashMap<String, Position>) -> Value {
+    /// The node's value; its position and every descendant's go into `positions` under their
+    /// JSON Pointers (`pointer` is this node's, used as a buffer: it is as given on return).
+    fn into_value(self, pointer: &mut String, positions: &mut HashMap<String, Position>) -> Value {
         let loc = self.0.referenced;
         positions.insert(
             pointer.clone(),
@@ -565,22 +567,34 @@ impl Node {
                 column: loc.column(),
             },
         );
+        let len = pointer.len();
         match self.0.value {
             NodeValue::Scalar(v) => v,
             NodeValue::Seq(items) => Value::Array(
                 items
                     .into_iter()
                     .enumerate()
-                    .map(|(i, n)| n.into_value(format!("{pointer}/{i}"), positions))
+                    .map(|(i, n)| {
+                        use std::fmt::Write as _;
+                        let _ = write!(pointer, "/{i}");
+                        let v = n.into_value(pointer, positions);
+                        pointer.truncate(len);
+                        v
+                    })
                     .collect(),
             ),
             NodeValue::Map(entries) => Value::Object(
                 entries
                     .into_iter()
                     .map(|(k, n)| {
-                        let child =
-                            format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1"));
-                        let v = n.into_value(child, positions);
+                        pointer.push('/');
+                        if k.contains(['~', '/']) {
+                            pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                        } else {
+                            pointer.push_str(&k);
+                        }
+                        let v = n.into_value(pointer, positions);
+                        pointer.truncate(len);
                         (k, v)
                     })
                     .collect(),
