@@ -162,32 +162,9 @@ fn service_name(s: ServiceName) -> &'static str {
 }
 
 /// The menus rackpipe manages, in the order a fresh router needs them (creates follow this
-/// order; deletes go in reverse).
-pub const MENU_ORDER: &[&str] = &[
-    "/interface/ethernet",
-    "/interface/bonding",
-    "/interface/bridge",
-    "/interface/vlan",
-    "/interface/bridge/port",
-    "/interface/bridge/vlan",
-    "/ip/address",
-    "/ip/pool",
-    "/ip/dhcp-server",
-    "/ip/dhcp-server/network",
-    "/ip/dhcp-server/lease",
-    "/ip/dns",
-    "/ip/dns/static",
-    "/ip/firewall/address-list",
-    "/ip/firewall/filter",
-    "/ip/firewall/nat",
-    "/ip/service",
-    "/system/identity",
-    "/system/clock",
-    "/system/ntp/client",
-    "/system/ntp/server",
-    "/system/logging/action",
-    "/system/logging",
-];
+/// order; deletes go in reverse): the model's list of typed menus, which validation also
+/// keeps out of `router.menus`.
+pub const MENU_ORDER: &[&str] = rackpipe_model::router::TYPED_MENUS;
 
 /// The router's desired configuration.
 ///

@@ -45,15 +45,17 @@ pub fn is_menu_property(name: &str) -> bool {
             .all(|b| b.is_ascii_graphic() && !b"=()[]{}:;$\"\\?#!".contains(&b))
 }
 
-/// The menus the typed router fields write (what `ros-render` plans from them): a generic
-/// menu cannot be one of them. A menu that gains typed fields joins this list.
+/// The menus the typed router fields write, in the order a fresh router needs them (what
+/// `ros-render` plans from them, creates following this order and deletes going in reverse:
+/// its `MENU_ORDER`): a generic menu cannot be one of them. A menu that gains typed fields
+/// joins this list.
 pub const TYPED_MENUS: &[&str] = &[
     "/interface/ethernet",
     "/interface/bonding",
     "/interface/bridge",
+    "/interface/vlan",
     "/interface/bridge/port",
     "/interface/bridge/vlan",
-    "/interface/vlan",
     "/ip/address",
     "/ip/pool",
     "/ip/dhcp-server",
@@ -61,9 +63,9 @@ pub const TYPED_MENUS: &[&str] = &[
     "/ip/dhcp-server/lease",
     "/ip/dns",
     "/ip/dns/static",
+    "/ip/firewall/address-list",
     "/ip/firewall/filter",
     "/ip/firewall/nat",
-    "/ip/firewall/address-list",
     "/ip/service",
     "/system/identity",
     "/system/clock",
