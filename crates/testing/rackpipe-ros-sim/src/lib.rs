@@ -55,6 +55,10 @@
 //!   whatever a test injects with `POST /__sim/dynamic`) are read-only and not exported.
 //! - **`.id`** values are `*<hex>` from one counter for the whole device, never reused.
 //!   Renaming an interface renames every reference to it (RouterOS stores ids).
+//! - **Generic menus** (a site's `router.menus`): with [`Simulator::accept_generic_menus`],
+//!   or in a simulator [`Simulator::start_from_export`] loaded from an `/export` file, a menu
+//!   the simulator does not model is accepted with any property and value, stored as written;
+//!   `docs/reference/routeros-sim.md` lists every way this is more permissive than a router.
 //! - **Export**: `POST /rest/export` (`{"file":"x"}` writes `x.rsc` to `/file`, else the
 //!   text comes back as `{"ret": "..."}`; `{"terse":""}` prints the menu path on every
 //!   line, as `/export terse` does): compact export (non-default values only, in
