@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 mod menus;
 
 pub use menus::{
-    MENU_PATH_PATTERN, MENU_PROPERTY_PATTERN, Menu, MenuEntry, MenuKey, MenuProperties,
-    MenuValue, TYPED_MENUS, is_menu_path, is_menu_property, menu_key, menu_key_default,
+    MENU_PATH_PATTERN, MENU_PROPERTY_PATTERN, Menu, MenuEntry, MenuKey, MenuProperties, MenuValue,
+    TYPED_MENUS, is_menu_path, is_menu_property, menu_key, menu_key_default,
 };
 
 use crate::types::{
