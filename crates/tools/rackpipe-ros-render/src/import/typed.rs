@@ -362,7 +362,9 @@ impl Mapper<'_> {
     }
 
     fn generic_entry(&mut self, path: &str, index: usize, e: &Entry, reason: Option<String>) {
-        if let Some(why) = self.forced.get(&(path.to_owned(), index)) {
+        if !crate::MENU_ORDER.contains(&path)
+            && let Some(why) = self.forced.get(&(path.to_owned(), index))
+        {
             let why = why.replace("as a typed field", "in the generic section");
             return self.not_imported(path, e.line, why);
         }
@@ -436,7 +438,11 @@ impl Mapper<'_> {
             self.counts.typed += settings.commands;
             return false;
         }
-        let forced = self.forced.get(&(path.to_owned(), SETTINGS)).cloned();
+        let forced = self
+            .forced
+            .get(&(path.to_owned(), SETTINGS))
+            .filter(|_| !crate::MENU_ORDER.contains(&path))
+            .cloned();
         if crate::MENU_ORDER.contains(&path) || !is_menu_path(path) || forced.is_some() {
             let names: Vec<&str> = left.keys().collect();
             let why = forced
