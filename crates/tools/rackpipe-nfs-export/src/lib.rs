@@ -21,6 +21,7 @@
 pub mod desired;
 pub mod exports;
 pub mod ganesha;
+pub mod import;
 pub mod linux;
 pub mod render;
 pub mod secret;

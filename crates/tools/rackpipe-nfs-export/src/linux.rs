@@ -316,7 +316,7 @@ pub async fn plan(site: &Site, remote: &impl Remote, target: &LinuxTarget) -> Re
 
 /// The other `*.exports` files of the directory (and a non-empty main `/etc/exports` when the
 /// directory is `/etc/exports.d`), with their contents.
-async fn other_exports_files(
+pub(crate) async fn other_exports_files(
     remote: &impl Remote,
     ours: &str,
     target: &LinuxTarget,

@@ -23,11 +23,11 @@ use crate::synology::{DsmClient, DsmTarget};
 #[derive(Debug, Args)]
 pub struct Conn {
     #[command(flatten)]
-    url: UrlArg,
+    pub(crate) url: UrlArg,
     #[command(flatten)]
-    host: HostArg,
+    pub(crate) host: HostArg,
     #[command(flatten)]
-    login: SshLoginArgs,
+    pub(crate) login: SshLoginArgs,
     #[command(flatten)]
     port: SshPortArg,
     #[command(flatten)]
@@ -63,6 +63,10 @@ pub enum Verb {
     /// (or, with --pull, from it), over NFSv4 from user space: no mount needed. Prints a JSON
     /// report of the files copied and deleted.
     Sync(SyncArgs),
+    /// Read the NAS's current exports (a Linux NAS's exports files over SSH, or a Synology's
+    /// share rules) and print a site whose `nas` section describes them, so that `plan` of it
+    /// shows no changes; the report (what was not imported, the choices made) goes to stderr.
+    Import(Box<crate::import::ImportArgs>),
 }
 
 /// `nfs-export sync`.
@@ -206,11 +210,12 @@ impl Tool for NfsExport {
         match verb {
             Verb::Lint { files } => lint(files, ctx),
             Verb::Sync(args) => sync(args, ctx),
+            Verb::Import(args) => crate::import::run(args, ctx).await,
         }
     }
 }
 
-fn tool_error(e: Error) -> CliError {
+pub(crate) fn tool_error(e: Error) -> CliError {
     CliError::from_tool(&e, e.is_transient())
 }
 
@@ -246,7 +251,7 @@ fn lint(files: &[PathBuf], ctx: &Context<'_>) -> Result<ExitStatus, CliError> {
 }
 
 /// Reaches the site's NAS: DSM's API (logged in with the resolved password) or SSH.
-async fn connect(site: &Site, conn: &Conn, secrets: &Secrets) -> Result<Nas, CliError> {
+pub(crate) async fn connect(site: &Site, conn: &Conn, secrets: &Secrets) -> Result<Nas, CliError> {
     let nas = site
         .nas
         .as_ref()
