@@ -41,6 +41,11 @@ pub trait Tool: Sized + 'static {
     const RENDER: Option<crate::RenderFn> = None;
     /// The tool's own document kinds (besides the model's), which `schema` prints.
     const SCHEMAS: crate::ToolSchemas = crate::no_schemas;
+    /// Whether the tool has `plan` and `apply`. A tool without them (etcd-backup: its own
+    /// verbs are all it has) sets `false`: the driver leaves both off its command line, so its
+    /// [`Tool::plan`], [`Tool::plan_for_apply`] and [`Tool::apply`] are never called (its
+    /// `Target` is then [`NoTarget`], which has no value).
+    const PLANS: bool = true;
 
     /// How the tool reaches the system it manages (the flag groups of [`crate::flags`]);
     /// flattened into `plan` and `apply`.
@@ -181,6 +186,11 @@ pub struct NoArgs {}
 #[derive(Debug, Clone, Copy, Subcommand)]
 pub enum NoVerbs {}
 
+/// The target of a tool without `plan` and `apply` ([`Tool::PLANS`] `false`): no value has
+/// it, so the methods that take one are `match *target {}`.
+#[derive(Debug, Clone, Copy)]
+pub enum NoTarget {}
+
 // A tool's verbs: the common ones, `plan`, `apply`, then its own. (No doc comment: clap would
 // make it the tool's `about`.)
 #[allow(missing_docs)]
@@ -249,12 +259,15 @@ impl<T: Tool> CommandFactory for Cli<T> {
             .arg_required_else_help(true);
         let command = GlobalArgs::augment_args(command);
         let about = |text: &'static str| text.strip_suffix('.').unwrap_or(text);
-        T::command(
+        let command = if T::PLANS {
             Verb::<T>::augment_subcommands(command)
-                .about(about(T::ABOUT))
                 .mut_subcommand("plan", |c| c.about(about(T::PLAN_ABOUT)))
-                .mut_subcommand("apply", |c| c.about(about(T::APPLY_ABOUT))),
-        )
+                .mut_subcommand("apply", |c| c.about(about(T::APPLY_ABOUT)))
+        } else {
+            // The common verbs and the tool's own, no `plan` or `apply`.
+            T::Verb::augment_subcommands(CommonCommand::augment_subcommands(command))
+        };
+        T::command(command.about(about(T::ABOUT)))
     }
 
     fn command_for_update() -> clap::Command {

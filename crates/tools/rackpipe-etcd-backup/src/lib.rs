@@ -31,6 +31,7 @@ pub mod retention;
 pub mod snapshot;
 pub mod ssh;
 pub mod target;
+pub mod tool;
 pub mod verify;
 
 pub use client::connect;
