@@ -6,7 +6,8 @@
 //! binary, JSON) have a sidecar `NN-name.expect` with one expectation a line. An expectation
 //! `LINE: PATH` (`12: segments[1].cidr`) pins the line: an error line
 //! `TOOL: error: FILE:LINE:COL: PATH...` with exactly that LINE; `!TEXT` says stderr must not
-//! contain TEXT (a regular expression, a Rust type name). For each one, one of the seven
+//! contain TEXT (a regular expression, a Rust type name); `errors=N` says stderr has exactly N
+//! error lines (nothing but the real problems). For each one, one of the seven
 //! binaries (rotating) runs `TOOL validate FILE` and must
 //!
 //! - exit 1,
@@ -17,6 +18,10 @@
 //!
 //! A document over the size limit is generated at test time instead of being committed. The
 //! minimal site and both example sites must validate (exit 0) in all seven binaries.
+//!
+//! Every file under `tests/sites/warnings/` is a mutation a working site may mean: it must
+//! validate (exit 0) with the warning its `# expect: LINE: PATH` and `# expect: [RULE]` lines
+//! name, and the same site acknowledging that rule (`metadata.acknowledge`) prints no warning.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -224,6 +229,22 @@ fn check_rejected(
         ));
     }
     for expect in expects {
+        if let Some(count) = expect.strip_prefix("errors=") {
+            let want: usize = count.parse().unwrap_or(usize::MAX);
+            let prefix = format!("{tool}: error: ");
+            let got = run
+                .stderr
+                .lines()
+                .filter(|l| l.starts_with(&prefix))
+                .count();
+            if got != want {
+                problems.push(format!(
+                    "{label} ({tool}): {got} error lines on stderr, want exactly {want}{}",
+                    context()
+                ));
+            }
+            continue;
+        }
         if let Some(unwanted) = expect.strip_prefix('!') {
             if run.stderr.contains(unwanted) {
                 problems.push(format!(
@@ -234,11 +255,9 @@ fn check_rejected(
             continue;
         }
         if let Some((line, path)) = pinned(expect) {
-            if !run
-                .stderr
-                .lines()
-                .any(|l| has_position_and_path(l, tool, source, path) == Some(line))
-            {
+            if !run.stderr.lines().any(|l| {
+                has_position_and_path(l, &format!("{tool}: error: "), source, path) == Some(line)
+            }) {
                 problems.push(format!(
                     "{label} ({tool}): no line `{tool}: error: {source}:{line}:COL: {path}...` on stderr{}",
                     context()
@@ -254,10 +273,9 @@ fn check_rejected(
         }
         if run.stderr.contains(expect.as_str())
             && is_field_path(expect)
-            && !run
-                .stderr
-                .lines()
-                .any(|l| has_position_and_path(l, tool, source, expect).is_some())
+            && !run.stderr.lines().any(|l| {
+                has_position_and_path(l, &format!("{tool}: error: "), source, expect).is_some()
+            })
         {
             problems.push(format!(
                 "{label} ({tool}): no line `{tool}: error: {source}:LINE:COL: {expect}...` on stderr{}",
@@ -319,10 +337,10 @@ fn is_field_path(expect: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
 }
 
-/// The LINE when `line` is `TOOL: error: SOURCE:LINE:COL: PATH...` with PATH starting with
-/// `path`.
-fn has_position_and_path(line: &str, tool: &str, source: &str, path: &str) -> Option<u64> {
-    let rest = line.strip_prefix(&format!("{tool}: error: {source}:"))?;
+/// The LINE when `line` is `PREFIX SOURCE:LINE:COL: PATH...` (PREFIX: `TOOL: error: ` or
+/// `TOOL: warning: `) with PATH starting with `path`.
+fn has_position_and_path(line: &str, prefix: &str, source: &str, path: &str) -> Option<u64> {
+    let rest = line.strip_prefix(&format!("{prefix}{source}:"))?;
     let mut parts = rest.splitn(3, ':');
     let (Some(l), Some(c), Some(tail)) = (parts.next(), parts.next(), parts.next()) else {
         return None;
@@ -747,4 +765,115 @@ fn acknowledgements_hide_warnings_and_stale_ones_warn() {
         "{tool}: stale acknowledgement:\n{}",
         run.stderr
     );
+}
+
+/// Legitimate but unusual sites (`tests/sites/warnings/`): valid, with the expected warning at
+/// its line and rule; acknowledged (the rule and path in `metadata.acknowledge`), silent.
+#[test]
+fn warning_sites_pass_with_their_warning_and_acknowledge_it() {
+    let mut files: Vec<PathBuf> = fs::read_dir(root().join("tests/sites/warnings"))
+        .expect("tests/sites/warnings exists")
+        .map(|e| e.expect("readable directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "only {} warning sites", files.len());
+    let mut problems = Vec::new();
+    for (i, path) in files.iter().enumerate() {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let expects = match expectation(path) {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
+        let (tool, bin) = TOOLS[i % TOOLS.len()];
+        let arg = path.to_str().expect("UTF-8 path");
+        let run = match validate(bin, &[arg], None) {
+            Ok(run) => run,
+            Err(e) => {
+                problems.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let valid = serde_json::from_str::<Value>(&run.stdout)
+            .is_ok_and(|d| d["kind"] == "ValidationReport" && d["valid"] == Value::Bool(true));
+        if run.code != Some(0) || !valid || run.stderr.contains(&format!("{tool}: error:")) {
+            problems.push(format!(
+                "{name} ({tool}): exit {:?}, want 0 and a valid report\n  stderr: {}",
+                run.code,
+                indent(&run.stderr)
+            ));
+            continue;
+        }
+        let prefix = format!("{tool}: warning: ");
+        let mut pinned_path = None;
+        let mut rule = None;
+        for expect in &expects {
+            if let Some((line, field)) = pinned(expect) {
+                pinned_path = Some(field.to_owned());
+                if !run
+                    .stderr
+                    .lines()
+                    .any(|l| has_position_and_path(l, &prefix, arg, field) == Some(line))
+                {
+                    problems.push(format!(
+                        "{name} ({tool}): no line `{prefix}{arg}:{line}:COL: {field}...`\n  stderr: {}",
+                        indent(&run.stderr)
+                    ));
+                }
+            } else {
+                if let Some(r) = expect.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+                    rule = Some(r.to_owned());
+                }
+                if !run.stderr.contains(expect.as_str()) {
+                    problems.push(format!(
+                        "{name} ({tool}): stderr lacks {expect:?}\n  stderr: {}",
+                        indent(&run.stderr)
+                    ));
+                }
+            }
+        }
+        let (Some(rule), Some(field)) = (rule, pinned_path) else {
+            problems.push(format!(
+                "{name}: needs `# expect: LINE: PATH` and `# expect: [RULE]`"
+            ));
+            continue;
+        };
+        // The same site, acknowledging the warning: valid and silent, the report marks it.
+        let text = fs::read_to_string(path).expect("readable site");
+        let anchor = "  description: Minimal valid site for the broken-site tests.\n";
+        let acknowledged = text.replacen(
+            anchor,
+            &format!(
+                "{anchor}  acknowledge:\n    - rule: {rule}\n      path: {field}\n      reason: on purpose\n"
+            ),
+            1,
+        );
+        assert_ne!(acknowledged, text, "{name}: acknowledgement anchor missing");
+        let run = match validate(bin, &["-"], Some(acknowledged.as_bytes())) {
+            Ok(run) => run,
+            Err(e) => {
+                problems.push(format!("{name} (acknowledged): {e}"));
+                continue;
+            }
+        };
+        let marked = serde_json::from_str::<Value>(&run.stdout).is_ok_and(|d| {
+            d["diagnostics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|d| d["rule"] == rule.as_str() && d["acknowledged"] == "on purpose")
+        });
+        if run.code != Some(0) || run.stderr.contains("warning") || !marked {
+            problems.push(format!(
+                "{name} ({tool}, acknowledged): exit {:?}, want 0, silent, the warning marked\n  stderr: {}\n  stdout: {}",
+                run.code,
+                indent(&run.stderr),
+                indent(&run.stdout)
+            ));
+        }
+    }
+    assert_no_problems(&problems);
 }

@@ -5,6 +5,8 @@ Each is tests/sites/minimal.yaml with small mutations, like make-broken.py's cas
 several expectations, most pinned to a line (`# expect: LINE: PATH`, see tests/broken_sites.rs):
 problems of several kinds reported in one run, each at its own line; conflicts naming both
 lines; messages in the site's words (`# expect: !TEXT` = stderr must not contain TEXT);
+exactly the real errors when a section is left out for its schema errors (`# expect: errors=N`:
+exactly N error lines, so nothing the left-out section's absence causes is reported);
 acknowledgements that cannot hide an error or are malformed. A line is written `@TEXT@` here
 and resolved to the line of the (unique) line containing TEXT in the written file (`@=TEXT@`:
 the line that is exactly TEXT).
@@ -77,11 +79,17 @@ CASES = {
         ("      vmid: 1006\n", "      vmid: 1005 # again\n"),
     ),
     "183-three-sections-at-once.yaml": case(
-        ["@version: 1.31@: kubernetes.version", "@threshold: 4@: vault.seal.threshold", "@00:11:32:00:01@: hosts[0].mac"],
+        ["@version: 1.31@: kubernetes.version", "@threshold: 4@: vault.seal.threshold", "@00:11:32:00:01@: hosts[0].mac", "errors=3"],
         "three sections wrong in three ways: a number for text, a threshold above the shares, a short MAC",
         ("  version: v1.31.4\n", "  version: 1.31\n"),
         ("  seal: {shares: 3, threshold: 2}\n", "  seal: {shares: 3, threshold: 4}\n"),
         ("    segment: storage\n    mac: 00:11:32:00:00:01\n", "    segment: storage\n    mac: 00:11:32:00:01\n"),
+    ),
+    "184-references-into-left-out-sections.yaml": case(
+        ["@10.3.0.0/33@: segments[0].cidr", "@vmid: one thousand and six@: proxmox.guests[1].vmid", "errors=2"],
+        "segments and proxmox break the schema and are left out: the hosts, VIPs, NAS, Kubernetes, load balancer and runners that name a segment or a guest are not reported as dangling",
+        ("    cidr: 10.3.0.0/24\n", "    cidr: 10.3.0.0/33\n"),
+        ("      vmid: 1006\n", "      vmid: one thousand and six\n"),
     ),
     # ---- a conflict names both places, with their lines ----------------------------------------
     "185-overlap-names-both-lines.yaml": case(
@@ -101,7 +109,7 @@ CASES = {
     ),
     # ---- messages in the site's words -------------------------------------------------------
     "188-pattern-in-words.yaml": case(
-        ["@00:11:32:00:01@: hosts[0].mac", "is not a MAC address", "!does not match", "![0-9A-Fa-f]"],
+        ["@00:11:32:00:01@: hosts[0].mac", "is not a MAC address", "!does not match", "![0-9A-Fa-f]", "errors=1"],
         "a malformed MAC: the message says what a MAC looks like, never the regular expression",
         ("    segment: storage\n    mac: 00:11:32:00:00:01\n", "    segment: storage\n    mac: 00:11:32:00:01\n"),
     ),

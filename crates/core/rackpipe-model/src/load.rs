@@ -230,6 +230,7 @@ pub fn load(source_name: &str, bytes: &[u8]) -> Result<(Site, ParsedDocument), L
     match typed.site {
         Some(site) if typed.diagnostics.is_empty() => Ok((site, parsed)),
         _ => {
+            crate::validate::checks::secrets::hide_values(&mut typed.diagnostics, &parsed.value);
             attach_positions(&mut typed.diagnostics, &parsed.positions);
             Err(LoadError::Invalid {
                 source_name: source_name.to_owned(),
@@ -246,9 +247,9 @@ struct Typed {
     site: Option<Site>,
     /// Schema violations and type errors.
     diagnostics: Vec<Diagnostic>,
-    /// Whether sections were left out or `metadata` replaced by [`PLACEHOLDER_DOMAIN`], so
-    /// cross-section rules would see gaps that are not in the document.
-    partial: bool,
+    /// The sections left out, `metadata` when replaced by [`PLACEHOLDER_DOMAIN`]: gaps that
+    /// are not in the document, which the cross-section rules must not read as absences.
+    gaps: Vec<String>,
     /// The whole document deserialized, and the schema check is still to be done (after the
     /// semantic checks, so those overlap the schema's compilation on another thread).
     schema_pending: bool,
@@ -266,7 +267,7 @@ fn typed(value: &Value) -> Typed {
             return Typed {
                 site: Some(site),
                 diagnostics: Vec::new(),
-                partial: false,
+                gaps: Vec::new(),
                 schema_pending: true,
             };
         }
@@ -296,11 +297,11 @@ fn typed(value: &Value) -> Typed {
         return Typed {
             site: None,
             diagnostics,
-            partial: true,
+            gaps: Vec::new(),
             schema_pending: false,
         };
     };
-    let mut partial = false;
+    let mut gaps = Vec::new();
     let mut base = serde_json::Map::new();
     base.insert(
         "apiVersion".to_owned(),
@@ -313,7 +314,7 @@ fn typed(value: &Value) -> Typed {
             base.insert("metadata".to_owned(), metadata);
         }
         Err(err) => {
-            partial = true;
+            gaps.push("metadata".to_owned());
             type_error(&mut diagnostics, err, "metadata");
             base.insert(
                 "metadata".to_owned(),
@@ -332,7 +333,7 @@ fn typed(value: &Value) -> Typed {
                 base.insert(key.clone(), section.clone());
             }
             Err(err) => {
-                partial = true;
+                gaps.push(key.clone());
                 // The error's path is relative to the document; keep it, check coverage by key.
                 let covered = diagnostics.iter().any(|d| within(&d.path, key));
                 if !covered {
@@ -354,7 +355,7 @@ fn typed(value: &Value) -> Typed {
     Typed {
         site,
         diagnostics,
-        partial,
+        gaps,
         schema_pending: false,
     }
 }
@@ -432,7 +433,9 @@ pub fn load_and_validate(source_name: &str, bytes: &[u8]) -> Result<LoadedSite, 
 /// Like [`load_and_validate`], plus a tool's own rules (`tool_checks`), so one run reports
 /// every problem of both kinds with positions. Schema and type errors do not stop the
 /// semantic checks: those run over every section that is well-formed, so one run names every
-/// problem (findings a left-out section would cause, such as a reference to it, are dropped).
+/// problem; a left-out section is unknown to them, never taken as empty, so nothing its
+/// absence would cause (a reference to it) is reported. `tool_checks` run only when no section
+/// is left out (they cannot tell a left-out section from an absent one).
 /// Warnings the site acknowledges (`metadata.acknowledge`) are set apart.
 pub fn load_and_validate_with(
     source_name: &str,
@@ -444,18 +447,19 @@ pub fn load_and_validate_with(
     let Typed {
         site,
         mut diagnostics,
-        partial,
+        gaps,
         schema_pending,
     } = typed(&parsed.value);
     let mut semantic = Vec::new();
     if let Some(site) = &site {
-        semantic = crate::validate::validate(site, &parsed.value);
-        semantic.extend(tool_checks(site));
-        if partial {
-            semantic.retain(|d| {
-                d.rule != "dangling-reference" && !d.message.contains(PLACEHOLDER_DOMAIN)
-            });
+        semantic = crate::validate::validate_with_gaps(site, &parsed.value, &gaps);
+        if !gaps.is_empty() {
+            // A tool's own rules cannot tell a left-out section from an absent one (an export
+            // naming a segment of a left-out `segments` reads as unknown): they run once the
+            // schema errors are fixed, so nothing they report is a consequence of a gap.
+            semantic.retain(|d| !d.message.contains(PLACEHOLDER_DOMAIN));
         } else {
+            semantic.extend(tool_checks(site));
             acknowledge(site, &mut semantic);
         }
     }
@@ -464,6 +468,7 @@ pub fn load_and_validate_with(
     }
     diagnostics.extend(semantic);
     crate::validate::checks::secrets::keep_values_out(&mut diagnostics);
+    crate::validate::checks::secrets::hide_values(&mut diagnostics, &parsed.value);
     attach_positions(&mut diagnostics, &parsed.positions);
     let site = match site {
         Some(site) if !diagnostics.iter().any(Diagnostic::is_error) => site,

@@ -24,9 +24,11 @@ mod runners_and_backups;
 pub(crate) mod secrets;
 mod vault;
 
-/// Runs every rule.
-pub(crate) fn run(site: &Site, document: &Value, out: &mut Vec<Diagnostic>) {
-    let mut c = Checker { site, out };
+/// Runs every rule. `gaps` are the top-level sections of the document left out of `site`
+/// (they break the schema): what they would hold is unknown, so no rule reports a consequence
+/// of their absence (a reference into one, an address one would claim).
+pub(crate) fn run(site: &Site, document: &Value, gaps: &[String], out: &mut Vec<Diagnostic>) {
+    let mut c = Checker { site, gaps, out };
     c.passthrough(document);
     c.segments();
     c.hosts();
@@ -45,6 +47,8 @@ pub(crate) fn run(site: &Site, document: &Value, out: &mut Vec<Diagnostic>) {
 
 struct Checker<'a> {
     site: &'a Site,
+    /// Sections of the document left out of `site` (see [`run`]).
+    gaps: &'a [String],
     out: &'a mut Vec<Diagnostic>,
 }
 
@@ -108,6 +112,24 @@ impl<'a> Checker<'a> {
         self.out.push(Diagnostic::warning(rule, path, message));
     }
 
+    /// Whether `section` of the document is in the site as written (not left out for its
+    /// schema errors): only then may a rule conclude that something is not in it.
+    fn known(&self, section: &str) -> bool {
+        !self.gaps.iter().any(|g| g == section)
+    }
+
+    /// Whether every machine of the site is known (`hosts` and `proxmox`, the sections
+    /// [`Self::address_of`] looks in).
+    fn machines_known(&self) -> bool {
+        self.known("hosts") && self.known("proxmox")
+    }
+
+    /// Whether a reference to segment `name` is dangling: there is no such segment and the
+    /// `segments` section is known.
+    fn no_segment(&self, name: &Name) -> bool {
+        self.known("segments") && self.segment(name).is_none()
+    }
+
     fn segment(&self, name: &Name) -> Option<&'a crate::network::Segment> {
         self.site.segments.iter().find(|s| &s.name == name)
     }
@@ -141,7 +163,7 @@ impl<'a> Checker<'a> {
     }
 
     fn check_export_ref(&mut self, path: String, name: &Name) {
-        if !self.exists_export(name) {
+        if self.known("nas") && !self.exists_export(name) {
             self.err(
                 "dangling-reference",
                 path,
@@ -159,7 +181,7 @@ impl<'a> Checker<'a> {
     }
 
     fn check_guest_ref(&mut self, path: String, name: &Name) {
-        if self.guest(name).is_none() {
+        if self.known("proxmox") && self.guest(name).is_none() {
             self.err(
                 "dangling-reference",
                 path,

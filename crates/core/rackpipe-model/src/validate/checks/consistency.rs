@@ -6,6 +6,13 @@
 //!
 //! Each error sits on the field that restates the fact and names the other place as its
 //! related field (printed `(see segments[1].cidr, line 14)`).
+//!
+//! Three findings are warnings (acknowledgeable in `metadata.acknowledge`), because a working
+//! site may mean them: a segment gateway that is no address of the site (`segment-gateway`: a
+//! gateway the site does not model), a management address that is none of the router's
+//! (`management-address`: reached through NAT or a jump host), and a load-balancer backend on
+//! a Kubernetes node's NodePort that is not the ingress's (`backend-node-port`: another
+//! NodePort Service).
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -20,6 +27,17 @@ const API_SERVER_PORT: u16 = 6443;
 
 /// The NodePort range of a default kube-apiserver (`--service-node-port-range`).
 const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
+
+/// Rule id of the warning about a segment gateway that is neither the router's address on the
+/// segment nor any machine's of the site.
+const SEGMENT_GATEWAY: &str = "segment-gateway";
+
+/// Rule id of the warning about a management address the router is not given.
+const MANAGEMENT_ADDRESS: &str = "management-address";
+
+/// Rule id of the warning about a load-balancer backend on a NodePort of a Kubernetes node
+/// that is not one of the ingress's.
+const BACKEND_NODE_PORT: &str = "backend-node-port";
 
 impl Checker<'_> {
     /// Every rule of this module.
@@ -138,6 +156,9 @@ impl Checker<'_> {
     /// `addresses_and_macs` already; this catches the lease whose MAC is mistyped too, which
     /// would hand the address to nobody while the machine takes one from the pool.)
     fn lease_comments(&mut self, r: &Router, machines: &[Named]) {
+        if !self.machines_known() {
+            return; // a lease's MAC may be a machine's in the left-out section
+        }
         let guest_macs = self.site.proxmox.iter().flat_map(|p| {
             p.guests
                 .iter()
@@ -223,6 +244,9 @@ impl Checker<'_> {
                 && let Some(lb) = lb
                 && name == v.fqdn.as_str().to_ascii_lowercase()
             {
+                if !self.machines_known() {
+                    continue; // the Vault nodes' addresses are in a left-out section
+                }
                 let guests: HashSet<&str> = v.nodes.iter().map(|n| n.guest.as_str()).collect();
                 let at_node = v
                     .nodes
@@ -371,16 +395,22 @@ impl Checker<'_> {
                 .collect();
             if let Some((j, a)) = inside.first()
                 && !inside.iter().any(|(_, a)| a.address.ip() == gw)
+                && self.machines_known()
+                && self.known("load_balancer")
                 && !self.machine_at(gw)
             {
-                self.stated_twice(
-                    "gateway-mismatch",
-                    format!("segments[{k}].gateway"),
-                    format!("router.addresses[{j}].address"),
-                    format!(
-                        "gateway {gw} is neither the router's address on this segment ({}) nor any machine's of the site",
-                        a.address.ip()
-                    ),
+                // A gateway the site does not model (another router, a firewall appliance)
+                // is legitimate: a warning, acknowledgeable.
+                self.out.push(
+                    Diagnostic::warning(
+                        SEGMENT_GATEWAY,
+                        format!("segments[{k}].gateway"),
+                        format!(
+                            "gateway {gw} is neither the router's address on this segment ({}) nor any machine's of the site",
+                            a.address.ip()
+                        ),
+                    )
+                    .with_related(format!("router.addresses[{j}].address")),
                 );
             }
         }
@@ -390,8 +420,10 @@ impl Checker<'_> {
     fn router_management(&mut self, r: &Router) {
         let m = &r.management;
         if !r.addresses.is_empty() && !r.addresses.iter().any(|a| a.address.ip() == m.address) {
-            self.err(
-                "address-mismatch",
+            // The router may be reached through a NAT, a jump host or an address it takes
+            // by DHCP: a warning, acknowledgeable.
+            self.warn(
+                MANAGEMENT_ADDRESS,
                 "router.management.address",
                 format!(
                     "the tools connect to {} but router.addresses gives the router no such address",
@@ -510,14 +542,18 @@ impl Checker<'_> {
                 let (http, https) = (k.ingress.http_node_port, k.ingress.https_node_port);
                 let tls_to_backend = s.backend_tls.as_ref().is_some_and(|t| t.enabled);
                 if b.port != http && b.port != https {
-                    self.stated_twice(
-                        "port-mismatch",
-                        at,
-                        "kubernetes.ingress",
-                        format!(
-                            "nothing of the site listens on NodePort {}: the ingress has {http} (http_node_port) and {https} (https_node_port)",
-                            b.port
-                        ),
+                    // Another Service of type NodePort (one the site does not model) may
+                    // listen there: a warning, acknowledgeable.
+                    self.out.push(
+                        Diagnostic::warning(
+                            BACKEND_NODE_PORT,
+                            at,
+                            format!(
+                                "nothing of the site listens on NodePort {}: the ingress has {http} (http_node_port) and {https} (https_node_port)",
+                                b.port
+                            ),
+                        )
+                        .with_related("kubernetes.ingress"),
                     );
                 } else if http != https
                     && b.port == https

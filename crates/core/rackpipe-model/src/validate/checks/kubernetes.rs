@@ -51,6 +51,7 @@ impl Checker<'_> {
                 .iter()
                 .find(|s| s.name == k.control_plane.service)
         }) {
+            None if !self.known("load_balancer") => {}
             None => self.err(
                 "dangling-reference",
                 "kubernetes.control_plane.service",

@@ -7,7 +7,7 @@ use super::{Checker, unique};
 impl Checker<'_> {
     pub(super) fn nas(&mut self) {
         let Some(n) = &self.site.nas else { return };
-        if !self.site.hosts.iter().any(|h| h.name == n.host) {
+        if self.known("hosts") && !self.site.hosts.iter().any(|h| h.name == n.host) {
             self.err(
                 "dangling-reference",
                 "nas.host",
@@ -52,7 +52,7 @@ impl Checker<'_> {
                     );
                 }
                 if let Some(s) = &c.segment
-                    && self.segment(s).is_none()
+                    && self.no_segment(s)
                 {
                     self.err(
                         "dangling-reference",

@@ -66,7 +66,7 @@ impl Checker<'_> {
         );
         for (i, h) in hosts.iter().enumerate() {
             match self.segment(&h.segment) {
-                None => self.err(
+                None if self.known("segments") => self.err(
                     "dangling-reference",
                     format!("hosts[{i}].segment"),
                     format!("no segment named {:?}", h.segment.as_str()),
@@ -83,7 +83,7 @@ impl Checker<'_> {
                         ),
                     );
                 }
-                Some(_) => {}
+                _ => {}
             }
         }
     }
@@ -106,6 +106,10 @@ impl Checker<'_> {
                 }
             }
         };
+        // Whether every MAC the site gives a machine is known: a lease whose MAC is none of
+        // them is taken as its own owner only then (else it may be a machine's, in the left-out
+        // section, and its address that machine's).
+        let machines_known = self.machines_known();
         let mut out = Vec::new();
         for (i, h) in self.site.hosts.iter().enumerate() {
             let owner = format!("host {}", h.name);
@@ -180,7 +184,10 @@ impl Checker<'_> {
                         ))
                     }
                     Some((owner, _, _)) => claim_ip(&mut out, l.address, owner, path),
-                    None => claim_ip(&mut out, l.address, &format!("lease {}", l.mac), path),
+                    None if machines_known => {
+                        claim_ip(&mut out, l.address, &format!("lease {}", l.mac), path);
+                    }
+                    None => {}
                 }
             }
         }

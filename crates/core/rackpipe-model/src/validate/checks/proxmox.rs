@@ -216,6 +216,7 @@ impl Checker<'_> {
                 }
                 if let Some(seg_name) = &nic.segment {
                     match self.segment(seg_name) {
+                        None if !self.known("segments") => {}
                         None => self.err(
                             "dangling-reference",
                             format!("{base}.nics[{j}].segment"),

@@ -48,7 +48,7 @@ impl Checker<'_> {
                     );
                 }
             }
-            if b.etcd.is_some() && self.site.kubernetes.is_none() {
+            if b.etcd.is_some() && self.site.kubernetes.is_none() && self.known("kubernetes") {
                 self.err(
                     "dangling-reference",
                     "backups.etcd",

@@ -22,7 +22,10 @@ impl Checker<'_> {
     pub(super) fn secrets(&mut self, document: &Value) {
         let mut found = Vec::new();
         walk(document, "", None, &mut found);
-        for Found { path, kind, in_key } in found {
+        for Found {
+            path, kind, in_key, ..
+        } in found
+        {
             let what = if in_key {
                 "a key of this mapping looks like"
             } else {
@@ -50,12 +53,180 @@ pub(crate) fn keep_values_out(diagnostics: &mut Vec<Diagnostic>) {
     });
 }
 
+/// What a message shows instead of a secret's value.
+const HIDDEN: &str = "(value not shown)";
+
+/// Makes sure no finding shows the value of a secret in `document` (the values and keys the
+/// `literal-secret` rule finds, and every scalar of a field named like a secret): a schema or
+/// type error quotes the value it refuses (`"glpat-..." is not a secret reference`), even cut
+/// short, and an unknown key is part of its field path. Such a quote becomes
+/// `(value not shown)`, such a path the mapping's; the finding still names the field and the
+/// problem. Run on every finding before it leaves the loader (also by [`crate::load::load`],
+/// which runs no rule).
+pub(crate) fn hide_values(diagnostics: &mut [Diagnostic], document: &Value) {
+    if diagnostics.is_empty() {
+        return;
+    }
+    let mut found = Vec::new();
+    walk(document, "", None, &mut found);
+    scalars_named_secret(document, "", None, &mut found);
+    if found.is_empty() {
+        return;
+    }
+    for d in diagnostics.iter_mut() {
+        for f in &found {
+            if f.in_key && d.path.contains(&f.text) {
+                d.path.clone_from(&f.path);
+            }
+            let related = related_paths(&d.path, &f.path);
+            d.message = hide_in(&d.message, &f.text, related);
+        }
+    }
+}
+
+/// Whether one of two field paths is the other or inside it.
+fn related_paths(a: &str, b: &str) -> bool {
+    let inside = |x: &str, y: &str| {
+        y.is_empty()
+            || x.strip_prefix(y)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+    };
+    inside(a, b) || inside(b, a)
+}
+
+/// Non-text scalars (`password: 123456`) of fields named like secrets: a type error would
+/// quote them.
+fn scalars_named_secret(value: &Value, path: &str, key: Option<&str>, found: &mut Vec<Found>) {
+    match value {
+        Value::Number(_) | Value::Bool(_) => {
+            if let Some(k) = key
+                && secret_in_field(Some(k), "x").is_some()
+            {
+                found.push(Found {
+                    path: path.to_owned(),
+                    kind: "",
+                    in_key: false,
+                    text: value.to_string(),
+                });
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                scalars_named_secret(item, &format!("{path}[{i}]"), key, found);
+            }
+        }
+        Value::Object(fields) => {
+            for (k, v) in fields {
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                scalars_named_secret(v, &child, Some(k), found);
+            }
+        }
+        Value::Null | Value::String(_) => {}
+    }
+}
+
+/// `message` without `secret`: every quote of it (JSON or Rust escaping, whole or cut short
+/// with `...`) and, for a finding about the field itself (`related`), every bare occurrence.
+fn hide_in(message: &str, secret: &str, related: bool) -> String {
+    // A rule may quote a value lower-cased (a domain, a name compared without case).
+    let lower = secret.to_lowercase();
+    let out = hide_exact(message, secret, related);
+    if lower == secret {
+        out
+    } else {
+        hide_exact(&out, &lower, related)
+    }
+}
+
+/// [`hide_in`] for the value exactly as written.
+fn hide_exact(message: &str, secret: &str, related: bool) -> String {
+    let trimmed = secret.trim();
+    if trimmed.is_empty() {
+        return message.to_owned();
+    }
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let debug = format!("{secret:?}");
+    let mut out = message.to_owned();
+    for quoted in [json.as_str(), debug.as_str()] {
+        let content = &quoted[1..quoted.len().saturating_sub(1).max(1)];
+        out = hide_quoted(&out, content, related);
+    }
+    // Bare occurrences: a short value only where the finding is about its own field.
+    if related || trimmed.chars().count() >= 8 {
+        for form in [secret, trimmed] {
+            if !form.is_empty() {
+                out = replace_bare(&out, form);
+            }
+        }
+    }
+    out
+}
+
+/// Replaces every `"CONTENT"` (or `"CONTENT-PREFIX...` as [`crate::schema`] cuts long values
+/// short) in `message` by [`HIDDEN`]. A prefix shorter than the whole value counts only from
+/// 12 characters on (or for the field's own finding).
+fn hide_quoted(message: &str, content: &str, related: bool) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find('"') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        if let Some(tail) = after.strip_prefix(content)
+            && let Some(tail) = tail.strip_prefix('"')
+        {
+            out.push_str(HIDDEN);
+            rest = tail;
+            continue;
+        }
+        // Cut short: `"` + a prefix of the value + `...`.
+        if let Some(dots) = after.find("...") {
+            let shown = &after[..dots];
+            let long_enough = shown.chars().count() >= 12 || (related && !shown.is_empty());
+            if long_enough && content.starts_with(shown) {
+                out.push_str(HIDDEN);
+                rest = &after[dots + 3..];
+                continue;
+            }
+        }
+        out.push('"');
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Replaces every occurrence of `form` that is not part of a longer word by [`HIDDEN`].
+fn replace_bare(message: &str, form: &str) -> String {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(form) {
+        let before = rest[..at].chars().last().or_else(|| out.chars().last());
+        let after = rest[at + form.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        if word(before) || word(after) {
+            out.push_str(form);
+        } else {
+            out.push_str(HIDDEN);
+        }
+        rest = &rest[at + form.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A secret found: where, what it looks like, and whether it is a mapping's key (then `path`
-/// is the mapping's: a path with the key in it would print the secret).
+/// is the mapping's: a path with the key in it would print the secret); `text` is the value
+/// (or key) itself, only ever used to keep it out of messages.
 struct Found {
     path: String,
     kind: &'static str,
     in_key: bool,
+    text: String,
 }
 
 /// Collects the secrets in `value` at `path`, found under the key `key`.
@@ -67,6 +238,7 @@ fn walk(value: &Value, path: &str, key: Option<&str>, found: &mut Vec<Found>) {
                     path: path.to_owned(),
                     kind,
                     in_key: false,
+                    text: text.clone(),
                 });
             }
         }
@@ -88,6 +260,7 @@ fn walk(value: &Value, path: &str, key: Option<&str>, found: &mut Vec<Found>) {
                         path: path.to_owned(),
                         kind,
                         in_key: true,
+                        text: k.clone(),
                     });
                     continue;
                 }
@@ -494,6 +667,82 @@ mod tests {
         ) {
             let _ = secret_in_field(Some(&key), &text);
         }
+    }
+
+    #[test]
+    fn quotes_of_secrets_are_hidden_whole_or_cut_short() {
+        let token = "glpat-Zq8xW2vK7mN4pR9tY3bL";
+        assert_eq!(
+            hide_in(&format!("\"{token}\" is not a MAC address"), token, true),
+            "(value not shown) is not a MAC address"
+        );
+        assert_eq!(
+            hide_in(
+                &format!("expected a whole number, found text \"{}...", &token[..15]),
+                token,
+                false
+            ),
+            "expected a whole number, found text (value not shown)"
+        );
+        assert_eq!(
+            hide_in(
+                "{\"password\":\"hunter2\"} is not valid",
+                "hunter2",
+                true
+            ),
+            "{\"password\":(value not shown)} is not valid"
+        );
+        assert_eq!(
+            hide_in("expected text, found number 123456", "123456", true),
+            "expected text, found number (value not shown)"
+        );
+        // Another field's finding keeps a short bare word that merely equals the value (a quote
+        // of it is hidden wherever it is).
+        assert_eq!(
+            hide_in("unknown interface ab", "ab", false),
+            "unknown interface ab"
+        );
+        assert_eq!(
+            hide_in("unknown interface \"ab\"", "ab", false),
+            "unknown interface (value not shown)"
+        );
+        assert_eq!(
+            hide_in("VLAN 1234567 and x1234567", "1234567", true),
+            "VLAN (value not shown) and x1234567"
+        );
+    }
+
+    #[test]
+    fn findings_never_show_secret_values_or_keys() {
+        let token = "glpat-Zq8xW2vK7mN4pR9tY3bL";
+        let doc = serde_json::json!({
+            "hosts": [{"mac": token}],
+            "router": {"management": {"password": 424242, token: 1}},
+        });
+        let mut d = vec![
+            Diagnostic::error(
+                "schema",
+                "hosts[0].mac",
+                format!("\"{token}\" is not a MAC address"),
+            ),
+            Diagnostic::error(
+                "schema",
+                "router.management.password",
+                "expected text, found number 424242",
+            ),
+            Diagnostic::error(
+                "schema",
+                format!("router.management.{token}"),
+                "unknown field (typo?)",
+            ),
+        ];
+        hide_values(&mut d, &doc);
+        for d in &d {
+            let line = format!("{} {}", d.path, d.message);
+            assert!(!line.contains(token) && !line.contains("424242"), "{line}");
+        }
+        assert_eq!(d[0].message, "(value not shown) is not a MAC address");
+        assert_eq!(d[2].path, "router.management");
     }
 
     #[test]

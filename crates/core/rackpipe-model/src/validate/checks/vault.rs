@@ -102,7 +102,10 @@ impl Checker<'_> {
             .filter(|m| m.kind == MountType::Pki)
             .map(|m| m.path.trim_end_matches('/'))
             .collect();
-        let domain = self.site.metadata.domain.as_str().to_ascii_lowercase();
+        // With `metadata` left out for its schema errors, the site's domain is unknown.
+        let domain = self
+            .known("metadata")
+            .then(|| self.site.metadata.domain.as_str().to_ascii_lowercase());
         for (i, ca) in v.pki.iter().enumerate() {
             if !pki_mounts.contains(ca.mount.trim_end_matches('/')) {
                 self.err(
@@ -123,7 +126,8 @@ impl Checker<'_> {
             for (j, role) in ca.roles.iter().enumerate() {
                 for (k, d) in role.allowed_domains.iter().enumerate() {
                     let d = d.as_str().to_ascii_lowercase();
-                    if d != domain && !d.ends_with(&format!(".{domain}")) {
+                    let Some(domain) = &domain else { continue };
+                    if d != *domain && !d.ends_with(&format!(".{domain}")) {
                         self.err(
                             "foreign-domain",
                             format!("vault.pki[{i}].roles[{j}].allowed_domains[{k}]"),
