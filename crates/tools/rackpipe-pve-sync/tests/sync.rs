@@ -11,6 +11,18 @@ use rackpipe_pve_sim::{FailRule, GuestKind, GuestSpec};
 use rackpipe_pve_sync::{Error, Options, apply, facts, plan};
 use support::*;
 
+/// A fresh plan of `site` has nothing to do, and the simulator saw no request its schema
+/// rejects.
+async fn assert_converged(
+    site: &rackpipe_model::Site,
+    pve: &rackpipe_proxmox::Client,
+    sim: &rackpipe_pve_sim::Simulator,
+) {
+    let p = plan(site, pve, &opts(), &FakeSecrets).await.unwrap();
+    assert_eq!(p.summary.total(), 0, "{:#?}", p.changes);
+    assert_schema_clean(sim);
+}
+
 fn opts() -> Options {
     Options::default()
 }
@@ -254,9 +266,7 @@ async fn drift_is_planned_and_repaired() {
         sim.guest_config(901).is_some(),
         "protected guest never deleted"
     );
-    let p = plan(&site, &pve, &opts(), &FakeSecrets).await.unwrap();
-    assert_eq!(p.summary.total(), 0, "{:#?}", p.changes);
-    assert_schema_clean(&sim);
+    assert_converged(&site, &pve, &sim).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -420,9 +430,7 @@ async fn failed_task_mid_apply_then_rerun_converges() {
     apply(&site, &pve, &opts(), &FakeSecrets, None)
         .await
         .unwrap();
-    let p = plan(&site, &pve, &opts(), &FakeSecrets).await.unwrap();
-    assert_eq!(p.summary.total(), 0, "{:#?}", p.changes);
-    assert_schema_clean(&sim);
+    assert_converged(&site, &pve, &sim).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
