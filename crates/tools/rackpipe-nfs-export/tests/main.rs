@@ -5,6 +5,7 @@ mod common;
 mod exportfs;
 mod ganesha;
 mod ganesha_apply;
+mod import;
 mod lint_props;
 mod linux_apply;
 mod render;

@@ -13,7 +13,7 @@ use rackpipe_nfs_export::synology::{self, DsmClient, DsmTarget, Trust};
 use rackpipe_nfs_export::{Error, Secret};
 use serde_json::json;
 
-const PASSWORD: &str = "sim-password-1";
+pub(crate) const PASSWORD: &str = "sim-password-1";
 
 fn site() -> Site {
     load(
@@ -27,13 +27,13 @@ fn site() -> Site {
     )
 }
 
-struct Pki {
-    ca_pem: String,
-    tls: TlsPem,
+pub(crate) struct Pki {
+    pub(crate) ca_pem: String,
+    pub(crate) tls: TlsPem,
     leaf_der: Vec<u8>,
 }
 
-fn pki() -> Pki {
+pub(crate) fn pki() -> Pki {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -75,7 +75,7 @@ async fn sim(pki: &Pki, latency_ms: u64) -> DsmSim {
         .expect("start DSM simulator")
 }
 
-fn target(sim: &DsmSim, trust: Trust) -> DsmTarget {
+pub(crate) fn target(sim: &DsmSim, trust: Trust) -> DsmTarget {
     DsmTarget {
         base_url: sim.base_url(),
         user: "rackpipe".to_owned(),
