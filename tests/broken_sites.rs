@@ -351,6 +351,22 @@ fn has_position_and_path(line: &str, prefix: &str, source: &str, path: &str) -> 
         .flatten()
 }
 
+/// Runs `bin validate ARG` for a site that must be valid: the run, or what is wrong (not exit
+/// 0, no valid report, an error line).
+fn validate_valid(tool: &str, bin: &str, label: &str, arg: &str) -> Result<Run, String> {
+    let run = validate(bin, &[arg], None).map_err(|e| format!("{label}: {e}"))?;
+    let valid = serde_json::from_str::<Value>(&run.stdout)
+        .is_ok_and(|d| d["kind"] == "ValidationReport" && d["valid"] == Value::Bool(true));
+    if run.code != Some(0) || !valid || run.stderr.contains(&format!("{tool}: error:")) {
+        return Err(format!(
+            "{label} ({tool}): exit {:?}, want 0 and a valid report\n  stderr: {}",
+            run.code,
+            indent(&run.stderr)
+        ));
+    }
+    Ok(run)
+}
+
 fn indent(text: &str) -> String {
     let shown: String = text.chars().take(2000).collect();
     shown.trim_end().replace('\n', "\n          ")
@@ -668,21 +684,8 @@ fn unusual_but_valid_sites_pass() {
         let file = dir.path().join(format!("site-{i}.yaml"));
         fs::write(&file, bytes).expect("write site");
         let arg = file.to_str().expect("UTF-8 path");
-        let run = match validate(bin, &[arg], None) {
-            Ok(run) => run,
-            Err(e) => {
-                problems.push(format!("{label}: {e}"));
-                continue;
-            }
-        };
-        let valid = serde_json::from_str::<Value>(&run.stdout)
-            .is_ok_and(|d| d["kind"] == "ValidationReport" && d["valid"] == Value::Bool(true));
-        if run.code != Some(0) || !valid || run.stderr.contains(&format!("{tool}: error:")) {
-            problems.push(format!(
-                "{label} ({tool}): exit {:?}, want 0 and a valid report\n  stderr: {}",
-                run.code,
-                indent(&run.stderr)
-            ));
+        if let Err(e) = validate_valid(tool, bin, label, arg) {
+            problems.push(e);
         }
     }
     assert_no_problems(&problems);
@@ -790,23 +793,13 @@ fn warning_sites_pass_with_their_warning_and_acknowledge_it() {
         };
         let (tool, bin) = TOOLS[i % TOOLS.len()];
         let arg = path.to_str().expect("UTF-8 path");
-        let run = match validate(bin, &[arg], None) {
+        let run = match validate_valid(tool, bin, &name, arg) {
             Ok(run) => run,
             Err(e) => {
-                problems.push(format!("{name}: {e}"));
+                problems.push(e);
                 continue;
             }
         };
-        let valid = serde_json::from_str::<Value>(&run.stdout)
-            .is_ok_and(|d| d["kind"] == "ValidationReport" && d["valid"] == Value::Bool(true));
-        if run.code != Some(0) || !valid || run.stderr.contains(&format!("{tool}: error:")) {
-            problems.push(format!(
-                "{name} ({tool}): exit {:?}, want 0 and a valid report\n  stderr: {}",
-                run.code,
-                indent(&run.stderr)
-            ));
-            continue;
-        }
         let prefix = format!("{tool}: warning: ");
         let mut pinned_path = None;
         let mut rule = None;

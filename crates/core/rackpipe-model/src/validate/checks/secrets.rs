@@ -68,8 +68,7 @@ pub(crate) fn hide_values(diagnostics: &mut [Diagnostic], document: &Value) {
         return;
     }
     let mut found = Vec::new();
-    walk(document, "", None, &mut found);
-    scalars_named_secret(document, "", None, &mut found);
+    walk_all(document, "", None, true, &mut found);
     if found.is_empty() {
         return;
     }
@@ -92,41 +91,6 @@ fn related_paths(a: &str, b: &str) -> bool {
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
     };
     inside(a, b) || inside(b, a)
-}
-
-/// Non-text scalars (`password: 123456`) of fields named like secrets: a type error would
-/// quote them.
-fn scalars_named_secret(value: &Value, path: &str, key: Option<&str>, found: &mut Vec<Found>) {
-    match value {
-        Value::Number(_) | Value::Bool(_) => {
-            if let Some(k) = key
-                && secret_in_field(Some(k), "x").is_some()
-            {
-                found.push(Found {
-                    path: path.to_owned(),
-                    kind: "",
-                    in_key: false,
-                    text: value.to_string(),
-                });
-            }
-        }
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                scalars_named_secret(item, &format!("{path}[{i}]"), key, found);
-            }
-        }
-        Value::Object(fields) => {
-            for (k, v) in fields {
-                let child = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                scalars_named_secret(v, &child, Some(k), found);
-            }
-        }
-        Value::Null | Value::String(_) => {}
-    }
 }
 
 /// `message` without `secret`: every quote of it (JSON or Rust escaping, whole or cut short
@@ -231,7 +195,27 @@ struct Found {
 
 /// Collects the secrets in `value` at `path`, found under the key `key`.
 fn walk(value: &Value, path: &str, key: Option<&str>, found: &mut Vec<Found>) {
+    walk_all(value, path, key, false, found);
+}
+
+/// [`walk`]; with `scalars`, also the numbers and booleans of fields named like secrets
+/// (`password: 123456`: not a literal-secret finding, the schema refuses it, but a type error
+/// would quote it).
+fn walk_all(value: &Value, path: &str, key: Option<&str>, scalars: bool, found: &mut Vec<Found>) {
     match value {
+        Value::Number(_) | Value::Bool(_) => {
+            if scalars
+                && let Some(k) = key
+                && secret_in_field(Some(k), "x").is_some()
+            {
+                found.push(Found {
+                    path: path.to_owned(),
+                    kind: "",
+                    in_key: false,
+                    text: value.to_string(),
+                });
+            }
+        }
         Value::String(text) => {
             if let Some(kind) = secret_in_field(key, text) {
                 found.push(Found {
@@ -245,7 +229,7 @@ fn walk(value: &Value, path: &str, key: Option<&str>, found: &mut Vec<Found>) {
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 // A list inherits its field's name: `tokens: [glpat-...]`.
-                walk(item, &format!("{path}[{i}]"), key, found);
+                walk_all(item, &format!("{path}[{i}]"), key, scalars, found);
             }
         }
         Value::Object(fields) => {
@@ -264,10 +248,10 @@ fn walk(value: &Value, path: &str, key: Option<&str>, found: &mut Vec<Found>) {
                     });
                     continue;
                 }
-                walk(v, &child, Some(k), found);
+                walk_all(v, &child, Some(k), scalars, found);
             }
         }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        Value::Null => {}
     }
 }
 
@@ -685,11 +669,7 @@ mod tests {
             "expected a whole number, found text (value not shown)"
         );
         assert_eq!(
-            hide_in(
-                "{\"password\":\"hunter2\"} is not valid",
-                "hunter2",
-                true
-            ),
+            hide_in("{\"password\":\"hunter2\"} is not valid", "hunter2", true),
             "{\"password\":(value not shown)} is not valid"
         );
         assert_eq!(
