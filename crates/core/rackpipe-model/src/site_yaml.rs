@@ -179,17 +179,28 @@ impl Writer<'_> {
     }
 }
 
-/// Leaves out what a person would not write: empty lists and maps and `false` flags (every
-/// one of them is the model's default; the caller checks that the YAML reads back as the
-/// same site).
+/// The model's flags whose default is `true` (`#[serde(default = "default_true")]`): a
+/// `false` one is written, since leaving it out would read back as `true`.
+const DEFAULT_TRUE: &[&str] = &[
+    "unprivileged",
+    "running",
+    "full",
+    "ui",
+    "server_flag",
+    "enabled",
+    "sync",
+];
+
+/// Leaves out what a person would not write: empty lists and maps and `false` flags whose
+/// default is `false` (the caller checks that the YAML reads back as the same site).
 fn strip_defaults(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for v in map.values_mut() {
                 strip_defaults(v);
             }
-            map.retain(|_, v| match v {
-                Value::Bool(b) => *b,
+            map.retain(|k, v| match v {
+                Value::Bool(b) => *b || DEFAULT_TRUE.contains(&k.as_str()),
                 Value::Array(a) => !a.is_empty(),
                 Value::Object(o) => !o.is_empty(),
                 _ => true,

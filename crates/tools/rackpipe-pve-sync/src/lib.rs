@@ -13,6 +13,7 @@
 
 mod desired;
 mod error;
+pub mod import;
 mod observe;
 mod ops;
 mod sync;

@@ -39,6 +39,9 @@ pub enum Verb {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Print a site whose `proxmox` section describes the cluster (plan of it: zero
+    /// changes); the report (secret references, guests not fully imported) on stderr.
+    Import(crate::import::ImportArgs),
 }
 
 /// A client for the cluster, how hard to drive it, and the run's secrets (the token and the
@@ -148,7 +151,10 @@ impl Tool for PveSync {
     }
 
     async fn verb(verb: &Verb, ctx: &Context<'_>) -> Result<ExitStatus, CliError> {
-        let Verb::Facts { site, conn } = verb;
+        let (site, conn) = match verb {
+            Verb::Facts { site, conn } => (site, conn),
+            Verb::Import(args) => return crate::import::run(args, ctx).await,
+        };
         let loaded = ctx.load(site)?;
         let cluster = Self::connect(&loaded, conn).await?;
         let site = &loaded.site;
@@ -163,6 +169,31 @@ impl Tool for PveSync {
         ctx.emit(&crate::facts_document(site, &facts))?;
         Ok(ExitStatus::Success)
     }
+}
+
+impl Conn {
+    /// `--url`, when given.
+    pub(crate) fn url(&self) -> Option<&str> {
+        self.api.url.url.as_deref()
+    }
+
+    /// `--parallel`.
+    pub(crate) fn parallel(&self) -> usize {
+        usize::from(self.parallel)
+    }
+}
+
+/// The API client for `--url` without a site (`import`): the trust from the flags, the token
+/// resolved into `secrets` under [`TOKEN_FIELD`].
+pub(crate) fn client_for_url(conn: &Conn, secrets: &Secrets) -> Result<Client, CliError> {
+    let skeleton: Site = serde_json::from_value(serde_json::json!({
+        "apiVersion": "rackpipe/v1", "kind": "Site",
+        "metadata": {"name": "import", "domain": "import.invalid"},
+        "proxmox": {"cluster": "import", "api": {"node": "import", "token": "env:PVE_TOKEN"},
+                    "nodes": [{"name": "import", "address": "127.0.0.1"}]},
+    }))
+    .map_err(|e| CliError::error(format!("internal: {e}")))?;
+    client(&skeleton, conn, secrets)
 }
 
 fn tool_error(e: &Error) -> CliError {
