@@ -587,6 +587,38 @@ pub fn emit_text(text: &str) -> Result<(), CliError> {
     }
 }
 
+/// What every `import` verb prints once the whole import succeeded: its report (as JSON to
+/// `report_file` when given, else `human` on stderr), then the imported site's `yaml` on
+/// stdout.
+///
+/// # Errors
+/// The report cannot be serialized or written; stdout fails.
+pub fn emit_import<R: serde::Serialize>(
+    report: &R,
+    human: &str,
+    report_file: Option<&Path>,
+    yaml: &str,
+) -> Result<(), CliError> {
+    match report_file {
+        Some(file) => {
+            let mut json = serde_json::to_string_pretty(report)
+                .map_err(|e| CliError::error(format!("internal: {e}")))?;
+            json.push('\n');
+            std::fs::write(file, json).map_err(|e| {
+                CliError::error(format!("{}: cannot write the report: {e}", file.display()))
+            })?;
+        }
+        None => {
+            progress::clear_live_line();
+            #[allow(clippy::print_stderr)]
+            {
+                eprint!("{human}");
+            }
+        }
+    }
+    emit_text(yaml)
+}
+
 /// Implemented by a binary's top-level clap struct. Its clap command (`Parser` includes
 /// `CommandFactory`) is what `completions` and `man` describe.
 pub trait ToolCli: Parser {

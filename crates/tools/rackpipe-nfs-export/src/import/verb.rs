@@ -178,22 +178,11 @@ async fn import(args: &ImportArgs) -> Result<Imported, CliError> {
 /// Usage errors, an unreachable NAS, a line the parser refuses, an unwritable report.
 pub async fn run(args: &ImportArgs, _ctx: &Context<'_>) -> Result<ExitStatus, CliError> {
     let imported = import(args).await?;
-    match &args.report {
-        Some(file) => {
-            let mut json = serde_json::to_string_pretty(&imported.report)
-                .map_err(|e| CliError::error(format!("internal: {e}")))?;
-            json.push('\n');
-            std::fs::write(file, json).map_err(|e| {
-                CliError::error(format!("{}: cannot write the report: {e}", file.display()))
-            })?;
-        }
-        None => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprint!("{}", imported.report.human());
-            }
-        }
-    }
-    rackpipe_cli::emit_text(&imported.yaml)?;
+    rackpipe_cli::emit_import(
+        &imported.report,
+        &imported.report.human(),
+        args.report.as_deref(),
+        &imported.yaml,
+    )?;
     Ok(ExitStatus::Success)
 }
