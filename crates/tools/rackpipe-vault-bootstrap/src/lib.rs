@@ -27,6 +27,7 @@ pub mod desired;
 pub mod documents;
 pub mod error;
 pub mod hcl;
+pub mod import;
 pub mod pgp;
 pub mod plan;
 pub mod render;

@@ -124,6 +124,9 @@ pub enum Verb {
     Unseal(UnsealArgs),
     /// Per-node health, the active node and (with a token) the raft peers, as JSON.
     Status(StatusArgs),
+    /// Print a site whose `vault` section describes the running cluster (mounts, PKI,
+    /// policies, auth methods and roles; never a secret value), so its plan is empty.
+    Import(crate::import::ImportArgs),
 }
 
 /// `init`'s arguments.
@@ -334,6 +337,7 @@ impl Tool for VaultBootstrap {
                 let wait = Duration::from_secs(args.wait);
                 ctx.emit(&command::unseal(&loaded.site, &connection, &keys, wait).await?)?;
             }
+            Verb::Import(args) => return crate::import::run(args).await,
             Verb::Status(args) => {
                 let loaded = ctx.load(&args.site)?;
                 let connection = args.connection.connection();
@@ -388,7 +392,8 @@ mod tests {
         command().debug_assert();
     }
 
-    /// `--help` lists the verbs as it did before the driver: the tool's own before plan/apply.
+    /// `--help` lists the verbs as it did before the driver: the tool's own before plan/apply,
+    /// then `import` (added later).
     #[test]
     fn verbs_keep_their_order() {
         let command = command();
@@ -410,7 +415,8 @@ mod tests {
                 "unseal",
                 "status",
                 "plan",
-                "apply"
+                "apply",
+                "import"
             ]
         );
     }

@@ -6,5 +6,6 @@ mod cluster;
 mod common;
 mod consul_mock;
 mod documents;
+mod import;
 mod pgp_join;
 mod site_checks;

@@ -1,0 +1,1207 @@
+//! `vault-bootstrap import`: a site whose `vault` section describes a running Vault or
+//! OpenBao, so that `vault-bootstrap plan` of it against the same cluster shows no changes.
+//!
+//! It reads what the plan reads, through the same [`Client`] calls (`sys/mounts`, `sys/auth`,
+//! the ACL policies, each PKI mount's default issuer, `config/urls` and roles, the JWT config
+//! and roles, AppRoles, userpass users), and maps each object to the model's fields where it
+//! fits. Then the result is checked the way it will be used: an object the site checks refuse
+//! (`rackpipe_model::validate` and [`crate::check`]) is moved to *not imported*, with the
+//! check's message, until the site validates; and the plan of the site against the cluster
+//! it came from must be empty.
+//!
+//! Never a secret value: no KV data is read, no key or token is printed; a userpass user's
+//! password becomes a secret reference (`env:VAULT_USERPASS_<USER>`), listed in the report.
+//! A path the token may not read (HTTP 403) is named in the report; the rest is imported and
+//! the command exits non-zero.
+
+use std::fmt::Write as _;
+
+use rackpipe_model::Site;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use x509_parser::prelude::{FromDer as _, X509Certificate};
+use x509_parser::public_key::PublicKey;
+
+use crate::client::{Client, keys_of};
+use crate::error::{Error, Result};
+use crate::plan::{PlanOptions, plan};
+
+const BUILTIN_MOUNTS: &[&str] = &["sys", "cubbyhole", "identity"];
+const BUILTIN_POLICIES: &[&str] = &["root", "default", "default-ceiling"];
+
+/// What the import is told (the placeholders the cluster cannot tell).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `metadata.name` of the imported site.
+    pub name: String,
+    /// `metadata.domain`; `None`: the domain the PKI roles' allowed domains share.
+    pub domain: Option<String>,
+    /// `vault.fqdn`; `None`: the host of the URL read, when it is a name, else `vault.DOMAIN`.
+    pub fqdn: Option<String>,
+    /// The variable prefix of the userpass password references (`env:PREFIX_<USER>`).
+    pub secret_prefix: String,
+    /// `openbao` or `vault`.
+    pub implementation: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            name: "imported".to_owned(),
+            domain: None,
+            fqdn: None,
+            secret_prefix: "VAULT_USERPASS".to_owned(),
+            implementation: "openbao".to_owned(),
+        }
+    }
+}
+
+/// A secret the import replaced by a reference: the user must store the value there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretEntry {
+    /// The reference written into the site.
+    pub reference: String,
+    /// The API path it stands for (`auth/userpass/users/NAME`), and the property.
+    pub path: String,
+}
+
+/// An object that is not in the site, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotImported {
+    /// API path of the object (`sys/auth/ldap`, `pki/roles/web`).
+    pub path: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Objects by kind that landed in the site.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Secret engine mounts.
+    pub mounts: usize,
+    /// ACL policies.
+    pub policies: usize,
+    /// PKI CAs.
+    pub cas: usize,
+    /// Roles (PKI, JWT, AppRole) and userpass users.
+    pub roles: usize,
+}
+
+/// What the import did: stderr, or JSON with `--report FILE`. Never holds a secret value.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// The API URL read.
+    pub source: String,
+    /// Objects in the site.
+    pub counts: Counts,
+    /// Every secret reference the user must store.
+    pub secrets: Vec<SecretEntry>,
+    /// Placeholders and choices the import made, one line each.
+    pub choices: Vec<String>,
+    /// API paths the token may not read (HTTP 403): what is behind them is not in the site.
+    pub unreadable: Vec<String>,
+    /// Objects not imported, with why (the plan leaves them as they are).
+    pub not_imported: Vec<NotImported>,
+    /// Changes the plan of the imported site still shows against the cluster (empty unless
+    /// the model cannot say something the import did not notice); `None`: not checked
+    /// (some path was unreadable).
+    pub plan_changes: Option<Vec<String>>,
+}
+
+impl Report {
+    /// Whether the import is complete: every path readable and the plan of the site empty.
+    #[must_use]
+    pub fn complete(&self) -> bool {
+        self.unreadable.is_empty() && self.plan_changes.as_ref().is_some_and(Vec::is_empty)
+    }
+
+    /// The report as lines for a person (stderr).
+    #[must_use]
+    pub fn human(&self) -> String {
+        let c = &self.counts;
+        let mut s = format!(
+            "imported {}: {} mounts, {} policies, {} CAs, {} roles and users, {} not imported\n",
+            self.source,
+            c.mounts,
+            c.policies,
+            c.cas,
+            c.roles,
+            self.not_imported.len()
+        );
+        if !self.secrets.is_empty() {
+            let _ = writeln!(
+                s,
+                "{} secrets were replaced by references; store each value there before plan/apply:",
+                self.secrets.len()
+            );
+            for e in &self.secrets {
+                let _ = writeln!(s, "  {}  <- {}", e.reference, e.path);
+            }
+        }
+        for path in &self.unreadable {
+            let _ = writeln!(s, "unreadable: {path}: permission denied (not imported)");
+        }
+        for n in &self.not_imported {
+            let _ = writeln!(s, "not imported: {}: {}", n.path, n.reason);
+        }
+        match &self.plan_changes {
+            None => s.push_str("plan of the imported site: not checked (unreadable paths)\n"),
+            Some(changes) => {
+                for change in changes {
+                    let _ = writeln!(s, "plan of the imported site still changes: {change}");
+                }
+            }
+        }
+        s
+    }
+}
+
+/// An imported site: the model, its YAML and the report.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The site (validated).
+    pub site: Site,
+    /// The site as YAML, with the `# not imported: ...` and placeholder comments on top.
+    pub yaml: String,
+    /// What the import did.
+    pub report: Report,
+}
+
+/// Reads the cluster behind `api` (logged in) and returns the site describing it.
+///
+/// # Errors
+/// Transport errors, a sealed or uninitialised cluster, an error status other than 403 and
+/// 404, and an imported site that does not validate or read back (a bug, reported instead of
+/// printing a broken site).
+pub async fn import(api: &Client, options: &Options) -> Result<Imported> {
+    let mut r = Reader {
+        api,
+        report: Report {
+            source: api.url().to_owned(),
+            ..Report::default()
+        },
+    };
+    let mut vault = Map::new();
+    vault.insert("implementation".into(), json!(options.implementation));
+    vault.insert("mounts".into(), json!(r.mounts().await?));
+    let pki_mounts: Vec<String> = vault["mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["type"] == "pki")
+        .filter_map(|m| m["path"].as_str().map(str::to_owned))
+        .collect();
+    vault.insert("pki".into(), json!(r.pki(&pki_mounts).await?));
+    vault.insert("policies".into(), json!(r.policies().await?));
+    vault.insert("auth".into(), r.auth(&options.secret_prefix).await?);
+    let domain = options
+        .domain
+        .clone()
+        .unwrap_or_else(|| shared_domain(&vault));
+    let fqdn = options
+        .fqdn
+        .clone()
+        .or_else(|| url_host(api.url()))
+        .unwrap_or_else(|| format!("vault.{domain}"));
+    let placeholders = json!({
+        "fqdn": fqdn,
+        "nodes": (1..=3).map(|n| json!({"name": format!("vault-{n}"), "guest": format!("vault-{n}")})).collect::<Vec<_>>(),
+        "storage": {"backend": "raft", "path": "/opt/openbao/data"},
+        "tls": {
+            "cert_file": "/etc/openbao/tls/server.crt",
+            "key_file": "/etc/openbao/tls/server.key",
+            "ca_file": "/etc/openbao/tls/ca.crt",
+        },
+    });
+    for (k, v) in placeholders.as_object().into_iter().flatten() {
+        vault.insert(k.clone(), v.clone());
+    }
+    r.report.choices.push(
+        "placeholders: metadata, vault.fqdn, vault.nodes, vault.storage and vault.tls (the API does not tell them); set them: `validate` reports vault.nodes[N].guest until the site's proxmox section has those guests".to_owned(),
+    );
+    let mut document = json!({
+        "apiVersion": "rackpipe/v1",
+        "kind": "Site",
+        "metadata": {"name": options.name, "domain": domain},
+        "vault": Value::Object(vault),
+    });
+    let site = r.settle(&mut document)?;
+    r.count(&document);
+    let yaml = write_yaml(&site, &r.report);
+    let read_back: Site = serde_saphyr::from_str(&yaml)
+        .map_err(|e| Error::Input(format!("the imported YAML does not read back: {e}")))?;
+    if read_back != site {
+        return Err(Error::Input(
+            "the imported site does not read back as itself (a bug of the import)".to_owned(),
+        ));
+    }
+    r.report.plan_changes = if r.report.unreadable.is_empty() {
+        let want = crate::desired::desired(&site)?;
+        let p = plan(api, &want, &PlanOptions::default()).await?;
+        Some(
+            p.changes
+                .iter()
+                .map(|c| format!("{:?} {}", c.action, c.resource).to_lowercase())
+                .collect(),
+        )
+    } else {
+        None
+    };
+    Ok(Imported {
+        site,
+        yaml,
+        report: r.report,
+    })
+}
+
+struct Reader<'a> {
+    api: &'a Client,
+    report: Report,
+}
+
+impl Reader<'_> {
+    fn skip(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+        self.report.not_imported.push(NotImported {
+            path: path.into(),
+            reason: reason.into(),
+        });
+    }
+
+    /// `method path`: `None` for 404, and for 403 (the path is then listed as unreadable).
+    async fn get(&mut self, method: &str, path: &str) -> Result<Option<Value>> {
+        let reply = self.api.call(method, path, None).await?;
+        match reply.status {
+            404 => Ok(None),
+            403 => {
+                self.report.unreadable.push(format!("{method} {path}"));
+                Ok(None)
+            }
+            _ if reply.ok() => Ok(Some(reply.body)),
+            _ => Err(self.api.api_error(method, path, &reply)),
+        }
+    }
+
+    async fn list(&mut self, path: &str) -> Result<Vec<String>> {
+        Ok(self
+            .get("LIST", path)
+            .await?
+            .map(|body| keys_of(&body))
+            .unwrap_or_default())
+    }
+
+    async fn data(&mut self, path: &str) -> Result<Option<Value>> {
+        Ok(self.get("GET", path).await?.map(|b| b["data"].clone()))
+    }
+
+    /// `sys/mounts` (as the plan reads it): paths without slashes, built-ins left out.
+    async fn mounts(&mut self) -> Result<Vec<Value>> {
+        let Some(body) = self.get("GET", "sys/mounts").await? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (key, m) in body["data"].as_object().into_iter().flatten() {
+            let path = key.trim_end_matches('/').to_owned();
+            if BUILTIN_MOUNTS.contains(&path.as_str()) {
+                continue;
+            }
+            let at = format!("sys/mounts/{path}");
+            let kind = m["type"].as_str().unwrap_or_default();
+            let version = m.pointer("/options/version").and_then(Value::as_str);
+            let kind = match (kind, version) {
+                ("kv", Some("2")) => "kv-v2",
+                ("kv", _) => "kv",
+                ("pki", _) => "pki",
+                ("transit", _) => "transit",
+                (other, _) => {
+                    self.skip(
+                        at,
+                        format!("a {other} engine; the model has kv, kv-v2, pki and transit"),
+                    );
+                    continue;
+                }
+            };
+            let mut mount = json!({"path": path, "type": kind});
+            if let Some(d) = m["description"].as_str().filter(|d| !d.is_empty()) {
+                mount["description"] = json!(d);
+            }
+            if let Some(ttl) = m.pointer("/config/max_lease_ttl").and_then(Value::as_u64)
+                && ttl > 0
+            {
+                mount["max_lease_ttl"] = json!(duration(ttl));
+            }
+            let mut lost = Vec::new();
+            if let Some(ttl) = m
+                .pointer("/config/default_lease_ttl")
+                .and_then(Value::as_u64)
+                && ttl > 0
+            {
+                lost.push(format!("default_lease_ttl {ttl}s"));
+            }
+            for (k, v) in m["options"].as_object().into_iter().flatten() {
+                if k != "version" && !v.is_null() {
+                    lost.push(format!("option {k}={v}"));
+                }
+            }
+            for k in ["local", "seal_wrap", "external_entropy_access"] {
+                if m[k] == Value::Bool(true) {
+                    lost.push(k.to_owned());
+                }
+            }
+            if !lost.is_empty() {
+                self.skip(
+                    at,
+                    format!("mount imported without {} (the model has no field for it; the plan leaves it as it is)", lost.join(", ")),
+                );
+            }
+            out.push(mount);
+        }
+        Ok(out)
+    }
+
+    /// ACL policies, each text kept as written (`sys/policies/acl/NAME`).
+    async fn policies(&mut self) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        for name in self.list("sys/policies/acl").await? {
+            if BUILTIN_POLICIES.contains(&name.as_str()) {
+                continue;
+            }
+            let path = format!("sys/policies/acl/{name}");
+            let Some(data) = self.data(&path).await? else {
+                continue;
+            };
+            let Some(text) = data["policy"].as_str() else {
+                continue;
+            };
+            if let Err(e) = crate::hcl::check_policy(text) {
+                self.skip(
+                    path,
+                    format!("rackpipe's policy check refuses its HCL: {e}"),
+                );
+                continue;
+            }
+            out.push(json!({"name": name, "hcl": text}));
+        }
+        Ok(out)
+    }
+
+    /// Each PKI mount's default issuer (with what its certificate says), URLs and roles.
+    async fn pki(&mut self, mounts: &[String]) -> Result<Vec<Value>> {
+        let mut cas: Vec<(Value, Vec<u8>, Vec<u8>)> = Vec::new();
+        for mount in mounts {
+            let denied = self.report.unreadable.len();
+            let Some(issuer) = self.data(&format!("{mount}/issuer/default")).await? else {
+                if self.report.unreadable.len() > denied {
+                    continue;
+                }
+                self.skip(
+                    format!("{mount}/issuer/default"),
+                    "no default issuer: no CA imported for this mount",
+                );
+                continue;
+            };
+            let name = issuer["issuer_name"].as_str().unwrap_or_default();
+            if name.is_empty() {
+                self.skip(
+                    format!("{mount}/issuer/default"),
+                    "the default issuer has no name (the plan finds a CA by its issuer name)",
+                );
+                continue;
+            }
+            let pem = issuer["certificate"].as_str().unwrap_or_default();
+            let Some(cert) = ca_facts(pem) else {
+                self.skip(
+                    format!("{mount}/issuer/default"),
+                    "its certificate does not parse",
+                );
+                continue;
+            };
+            let mut ca = json!({
+                "mount": mount,
+                "common_name": cert.common_name,
+                "key_type": cert.key_type,
+                "key_bits": cert.key_bits,
+                "ttl": duration(cert.validity),
+            });
+            if name != mount.replace('/', "-") {
+                ca["issuer_name"] = json!(name);
+            }
+            if let Some(o) = cert.organization {
+                ca["organization"] = json!(o);
+            }
+            if let Some(c) = cert.country {
+                ca["country"] = json!(c);
+            }
+            let urls_path = format!("{mount}/config/urls");
+            if let Some(urls) = self.data(&urls_path).await? {
+                match urls_base(mount, &urls) {
+                    Ok(Some(base)) => ca["urls_base"] = json!(base),
+                    Ok(None) => {}
+                    Err(why) => self.skip(urls_path, why),
+                }
+            }
+            let mut roles = Vec::new();
+            for role in self.list(&format!("{mount}/roles")).await? {
+                let path = format!("{mount}/roles/{role}");
+                if let Some(data) = self.data(&path).await? {
+                    match pki_role(&role, &data) {
+                        Ok((value, lost)) => {
+                            if !lost.is_empty() {
+                                self.skip(path, format!("role imported without {} (no model field; an apply that changes this role resets them)", lost.join(", ")));
+                            }
+                            roles.push(value);
+                        }
+                        Err(why) => self.skip(path, why),
+                    }
+                }
+            }
+            ca["roles"] = json!(roles);
+            cas.push((ca, cert.subject, cert.issuer));
+        }
+        // An intermediate names the CA of this cluster whose subject is its issuer.
+        let subjects: Vec<(String, Vec<u8>)> = cas
+            .iter()
+            .map(|(ca, subject, _)| {
+                (
+                    ca["mount"].as_str().unwrap_or_default().to_owned(),
+                    subject.clone(),
+                )
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (mut ca, subject, issuer) in cas {
+            if issuer != subject {
+                let mount = ca["mount"].as_str().unwrap_or_default().to_owned();
+                match subjects.iter().find(|(m, s)| *s == issuer && *m != mount) {
+                    Some((parent, _)) => ca["signed_by"] = json!(parent),
+                    None => self.report.choices.push(format!(
+                        "vault.pki {mount}: signed by a CA outside this cluster; imported as a root (the plan only checks the issuer exists)"
+                    )),
+                }
+            }
+            out.push(ca);
+        }
+        Ok(out)
+    }
+
+    /// `sys/auth`: the JWT method (one), AppRole and userpass; others are listed.
+    async fn auth(&mut self, prefix: &str) -> Result<Value> {
+        let mut auth = json!({});
+        let Some(body) = self.get("GET", "sys/auth").await? else {
+            return Ok(auth);
+        };
+        let methods: Vec<(String, String)> = body["data"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| {
+                (
+                    k.trim_end_matches('/').to_owned(),
+                    v["type"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        for (path, kind) in methods {
+            let at = format!("sys/auth/{path}");
+            let denied = self.report.unreadable.len();
+            match (kind.as_str(), path.as_str()) {
+                ("token", "token") => {}
+                ("jwt", _) if auth.get("gitlab_jwt").is_none() => {
+                    if let Some(jwt) = self.jwt(&path).await? {
+                        auth["gitlab_jwt"] = jwt;
+                    }
+                }
+                ("approle", "approle") => {
+                    let roles = self.approles().await?;
+                    if roles.is_empty() && self.report.unreadable.len() == denied {
+                        self.skip(
+                            at,
+                            "no roles (the model enables AppRole with its first role)",
+                        );
+                    } else {
+                        auth["approles"] = json!(roles);
+                    }
+                }
+                ("userpass", "userpass") => {
+                    let users = self.users(prefix).await?;
+                    if users.is_empty() && self.report.unreadable.len() == denied {
+                        self.skip(
+                            at,
+                            "no users (the model enables userpass with its first user)",
+                        );
+                    } else {
+                        auth["users"] = json!(users);
+                    }
+                }
+                ("jwt", _) => self.skip(at, "a second JWT method (the model has one)"),
+                ("approle" | "userpass", _) => {
+                    self.skip(
+                        at,
+                        format!("{kind} at another path than {kind}/ (the model mounts it there)"),
+                    );
+                }
+                _ => self.skip(
+                    at,
+                    format!("a {kind} auth method; the model has jwt, approle and userpass"),
+                ),
+            }
+        }
+        Ok(auth)
+    }
+
+    async fn jwt(&mut self, path: &str) -> Result<Option<Value>> {
+        let config_path = format!("auth/{path}/config");
+        let Some(config) = self.data(&config_path).await? else {
+            return Ok(None);
+        };
+        let Some(issuer) = config["bound_issuer"].as_str().filter(|s| !s.is_empty()) else {
+            self.skip(
+                config_path,
+                "no bound_issuer (the model's gitlab_jwt.issuer)",
+            );
+            return Ok(None);
+        };
+        let mut jwt = json!({"path": path, "issuer": issuer});
+        let keys: Vec<String> = strings(&config["jwt_validation_pubkeys"]);
+        let jwks = config["jwks_url"].as_str().filter(|s| !s.is_empty());
+        match (keys.is_empty(), jwks) {
+            (false, Some(_)) => {
+                self.skip(config_path, "both jwks_url and jwt_validation_pubkeys");
+                return Ok(None);
+            }
+            (false, None) => jwt["validation_pubkeys"] = json!(keys),
+            (true, Some(url)) => {
+                if url != format!("{}/oauth/discovery/keys", issuer.trim_end_matches('/')) {
+                    jwt["jwks_url"] = json!(url);
+                }
+            }
+            (true, None) => {
+                self.skip(config_path, "neither jwks_url nor jwt_validation_pubkeys (OIDC discovery is not in the model)");
+                return Ok(None);
+            }
+        }
+        let mut roles = Vec::new();
+        for role in self.list(&format!("auth/{path}/role")).await? {
+            let role_path = format!("auth/{path}/role/{role}");
+            if let Some(data) = self.data(&role_path).await? {
+                match jwt_role(&role, &data) {
+                    Ok(value) => roles.push(value),
+                    Err(why) => self.skip(role_path, why),
+                }
+            }
+        }
+        jwt["roles"] = json!(roles);
+        Ok(Some(jwt))
+    }
+
+    async fn approles(&mut self) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        for role in self.list("auth/approle/role").await? {
+            let path = format!("auth/approle/role/{role}");
+            let Some(data) = self.data(&path).await? else {
+                continue;
+            };
+            let mut value = json!({"name": role, "policies": strings(&data["token_policies"])});
+            for k in ["token_ttl", "token_max_ttl", "secret_id_ttl"] {
+                if let Some(s) = data[k].as_u64().filter(|s| *s > 0) {
+                    value[k] = json!(duration(s));
+                }
+            }
+            let lost = lost_fields(
+                &data,
+                &[
+                    ("bind_secret_id", json!(true)),
+                    ("secret_id_bound_cidrs", Value::Null),
+                    ("secret_id_num_uses", json!(0)),
+                    ("token_bound_cidrs", Value::Null),
+                    ("token_num_uses", json!(0)),
+                    ("token_period", json!(0)),
+                    ("token_explicit_max_ttl", json!(0)),
+                    ("token_no_default_policy", json!(false)),
+                ],
+            );
+            if !lost.is_empty() {
+                self.skip(path, format!("role imported without {} (no model field; an apply that changes this role resets them)", lost.join(", ")));
+            }
+            out.push(value);
+        }
+        Ok(out)
+    }
+
+    async fn users(&mut self, prefix: &str) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        for user in self.list("auth/userpass/users").await? {
+            let path = format!("auth/userpass/users/{user}");
+            let Some(data) = self.data(&path).await? else {
+                continue;
+            };
+            let variable: String = user
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let reference = format!("env:{prefix}_{variable}");
+            self.report.secrets.push(SecretEntry {
+                reference: reference.clone(),
+                path: format!("{path} password"),
+            });
+            out.push(json!({"name": user, "policies": strings(&data["token_policies"]), "password": reference}));
+        }
+        Ok(out)
+    }
+
+    /// Validates the document, moving every object a check refuses to *not imported*, until
+    /// it validates.
+    fn settle(&mut self, document: &mut Value) -> Result<Site> {
+        for _ in 0..64 {
+            let site: Site = serde_json::from_value(document.clone()).map_err(|e| {
+                Error::Input(format!("the imported site does not fit the model: {e}"))
+            })?;
+            let mut problems: Vec<(String, String)> =
+                rackpipe_model::validate::validate(&site, document)
+                    .into_iter()
+                    .chain(crate::check(&site))
+                    .filter(|d| d.is_error() && !placeholder(&d.path))
+                    .map(|d| (d.path, d.message))
+                    .collect();
+            let Some((path, message)) = problems.drain(..).next() else {
+                return Ok(site);
+            };
+            let Some((pointer, api_path)) = removable(document, &path) else {
+                return Err(Error::Input(format!(
+                    "the imported site does not validate: {path}: {message}"
+                )));
+            };
+            if let Some((list, index)) = pointer.rsplit_once('/')
+                && let Ok(index) = index.parse::<usize>()
+                && let Some(items) = document.pointer_mut(list).and_then(Value::as_array_mut)
+            {
+                items.remove(index);
+            }
+            self.skip(
+                api_path,
+                format!("the site check refuses it: {path}: {message}"),
+            );
+        }
+        Err(Error::Input(
+            "the imported site does not settle (a bug of the import)".to_owned(),
+        ))
+    }
+
+    fn count(&mut self, document: &Value) {
+        let len = |p: &str| {
+            document
+                .pointer(p)
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)
+        };
+        let pki_roles: usize = document
+            .pointer("/vault/pki")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|ca| ca["roles"].as_array().map_or(0, Vec::len))
+            .sum();
+        self.report.counts = Counts {
+            mounts: len("/vault/mounts"),
+            policies: len("/vault/policies"),
+            cas: len("/vault/pki"),
+            roles: pki_roles
+                + len("/vault/auth/gitlab_jwt/roles")
+                + len("/vault/auth/approles")
+                + len("/vault/auth/users"),
+        };
+    }
+}
+
+/// `vault-bootstrap import`'s flags: the connection and credentials of `plan` (`--url` is
+/// required: there is no site to derive it from), the placeholders and the report file.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    connection: crate::tool::ConnectionArgs,
+    #[command(flatten)]
+    auth: crate::tool::Auth,
+    /// `metadata.name` of the imported site.
+    #[arg(long, value_name = "NAME", default_value = "imported")]
+    name: String,
+    /// `metadata.domain` (default: the domain the PKI roles' allowed domains share).
+    #[arg(long, value_name = "DOMAIN")]
+    domain: Option<String>,
+    /// `vault.fqdn` (default: the `--url` host when it is a name, else `vault.DOMAIN`).
+    #[arg(long, value_name = "FQDN")]
+    fqdn: Option<String>,
+    /// Which server runs the cluster: `openbao` or `vault`.
+    #[arg(long, value_name = "KIND", default_value = "openbao", value_parser = ["openbao", "vault"])]
+    implementation: String,
+    /// Userpass passwords become `env:PREFIX_<USER>` references.
+    #[arg(long, value_name = "PREFIX", default_value = "VAULT_USERPASS")]
+    secret_prefix: String,
+    /// Write the import report (counts, the secret references to store, unreadable paths,
+    /// what was not imported) as JSON to FILE instead of as text on stderr. It never holds a
+    /// secret value.
+    #[arg(long, value_name = "FILE")]
+    report: Option<std::path::PathBuf>,
+}
+
+/// Runs `import`: the site on stdout (YAML), the report on stderr or in `--report FILE`.
+/// Exits 1 (after printing the site) when a path was unreadable or the plan of the imported
+/// site is not empty.
+///
+/// # Errors
+/// Usage errors, connection and login errors, a failing read, an unwritable report.
+pub async fn run(
+    args: &ImportArgs,
+) -> std::result::Result<rackpipe_cli::ExitStatus, rackpipe_cli::CliError> {
+    use rackpipe_cli::CliError;
+    let connection = args.connection.connection();
+    if connection.url.is_none() {
+        return Err(CliError::usage(
+            "import needs --url URL (the cluster's API address)",
+        ));
+    }
+    let credentials = args.auth.credentials();
+    credentials.require()?;
+    // The site is only needed to reach the cluster: one placeholder node, the --url.
+    let reach: Site = serde_json::from_value(json!({
+        "apiVersion": "rackpipe/v1", "kind": "Site",
+        "metadata": {"name": args.name, "domain": "example.invalid"},
+        "vault": {"fqdn": "vault.example.invalid", "nodes": [{"name": "vault-1", "guest": "vault-1"}],
+            "storage": {"backend": "raft", "path": "/opt/openbao/data"},
+            "tls": {"cert_file": "/c", "key_file": "/k", "ca_file": "/a"}},
+    }))
+    .map_err(|e| CliError::error(format!("internal: {e}")))?;
+    let cluster = connection.cluster(&reach)?;
+    let api = connection.api_client(&reach, &cluster).await?;
+    let api = credentials.authenticate(&reach, api).await?;
+    let options = Options {
+        name: args.name.clone(),
+        domain: args.domain.clone(),
+        fqdn: args.fqdn.clone(),
+        secret_prefix: args.secret_prefix.clone(),
+        implementation: args.implementation.clone(),
+    };
+    let imported = import(&api, &options).await?;
+    match &args.report {
+        Some(file) => {
+            let mut text = serde_json::to_string_pretty(&imported.report)
+                .map_err(|e| CliError::error(format!("internal: {e}")))?;
+            text.push('\n');
+            std::fs::write(file, text).map_err(|e| {
+                CliError::error(format!("{}: cannot write the report: {e}", file.display()))
+            })?;
+        }
+        None => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprint!("{}", imported.report.human());
+            }
+        }
+    }
+    rackpipe_cli::emit_text(&imported.yaml)?;
+    if imported.report.complete() {
+        Ok(rackpipe_cli::ExitStatus::Success)
+    } else {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!(
+                "import incomplete: {} unreadable paths{}; the site above holds the rest",
+                imported.report.unreadable.len(),
+                if imported
+                    .report
+                    .plan_changes
+                    .as_ref()
+                    .is_some_and(|c| !c.is_empty())
+                {
+                    ", and its plan is not empty"
+                } else {
+                    ""
+                }
+            );
+        }
+        Ok(rackpipe_cli::ExitStatus::Error)
+    }
+}
+
+/// Whether a finding is about the placeholders (the nodes' guests, which only the site's
+/// `proxmox` section can supply): expected, and left to the user.
+fn placeholder(path: &str) -> bool {
+    path == "vault.nodes" || path.starts_with("vault.nodes[")
+}
+
+/// The list item (JSON pointer) a diagnostic at `path` is about, and its API path.
+fn removable(document: &Value, path: &str) -> Option<(String, String)> {
+    let segments: Vec<String> = path
+        .replace('[', ".")
+        .replace(']', "")
+        .split('.')
+        .map(str::to_owned)
+        .collect();
+    // Longest first: a role before its CA.
+    let shapes: [&[&str]; 7] = [
+        &["vault", "pki", "#", "roles", "#"],
+        &["vault", "auth", "gitlab_jwt", "roles", "#"],
+        &["vault", "auth", "approles", "#"],
+        &["vault", "auth", "users", "#"],
+        &["vault", "pki", "#"],
+        &["vault", "mounts", "#"],
+        &["vault", "policies", "#"],
+    ];
+    let shape = shapes.iter().find(|shape| {
+        shape.len() <= segments.len()
+            && shape.iter().zip(&segments).all(|(s, seg)| {
+                if *s == "#" {
+                    seg.parse::<usize>().is_ok()
+                } else {
+                    s == seg
+                }
+            })
+    })?;
+    let pointer = format!("/{}", segments[..shape.len()].join("/"));
+    let item = document.pointer(&pointer)?;
+    let name = |k: &str| item[k].as_str().unwrap_or_default().to_owned();
+    let api = match shape[1..] {
+        ["pki", "#", "roles", "#"] => {
+            let mount = document.pointer(&format!("/vault/pki/{}/mount", segments[2]))?;
+            format!("{}/roles/{}", mount.as_str()?, name("name"))
+        }
+        ["auth", "gitlab_jwt", ..] => {
+            let jwt = document.pointer("/vault/auth/gitlab_jwt/path")?;
+            format!("auth/{}/role/{}", jwt.as_str()?, name("name"))
+        }
+        ["auth", "approles", _] => format!("auth/approle/role/{}", name("name")),
+        ["auth", "users", _] => format!("auth/userpass/users/{}", name("name")),
+        ["pki", _] => format!("{}/issuer/default", name("mount")),
+        ["mounts", _] => format!("sys/mounts/{}", name("path")),
+        _ => format!("sys/policies/acl/{}", name("name")),
+    };
+    Some((pointer, api))
+}
+
+/// Seconds as a model duration (`720h`, `90m`, `45s`).
+fn duration(secs: u64) -> String {
+    if secs > 0 && secs.is_multiple_of(3600) {
+        format!("{}h", secs / 3600)
+    } else if secs > 0 && secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// A string or list of strings as a list.
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => s.split(',').map(|s| s.trim().to_owned()).collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+/// The fields of `data` that differ from the server's default (`Null`: empty).
+fn lost_fields(data: &Value, defaults: &[(&str, Value)]) -> Vec<String> {
+    defaults
+        .iter()
+        .filter_map(|(k, default)| {
+            let have = data.get(*k)?;
+            let same = if default.is_null() {
+                empty(have)
+            } else {
+                have == default
+            };
+            (!same).then(|| format!("{k}={have}"))
+        })
+        .collect()
+}
+
+/// `config/urls` as the model's `urls_base` (`BASE/v1/MOUNT/ca` and `.../crl`); `Ok(None)`
+/// when no URL is set.
+fn urls_base(mount: &str, urls: &Value) -> std::result::Result<Option<String>, String> {
+    let issuing = strings(&urls["issuing_certificates"]);
+    let crl = strings(&urls["crl_distribution_points"]);
+    let ocsp = strings(&urls["ocsp_servers"]);
+    if issuing.is_empty() && crl.is_empty() && ocsp.is_empty() {
+        return Ok(None);
+    }
+    let suffix = format!("/v1/{mount}/ca");
+    if let ([one], [crl_one], []) = (&issuing[..], &crl[..], &ocsp[..])
+        && let Some(base) = one.strip_suffix(&suffix)
+        && *crl_one == format!("{base}/v1/{mount}/crl")
+    {
+        return Ok(Some(base.to_owned()));
+    }
+    Err("URLs the model cannot say (it writes one BASE/v1/MOUNT/ca and one BASE/v1/MOUNT/crl, no OCSP); the plan leaves them as they are".to_owned())
+}
+
+fn pki_role(name: &str, data: &Value) -> std::result::Result<(Value, Vec<String>), String> {
+    let secs = |k: &str| data[k].as_u64().unwrap_or(0);
+    let (ttl, max_ttl) = (secs("ttl"), secs("max_ttl"));
+    if max_ttl == 0 {
+        return Err(
+            "no max_ttl (the model needs one; the mount's default is not in the site)".to_owned(),
+        );
+    }
+    let flag = |k: &str| data[k].as_bool().unwrap_or(false);
+    let role = json!({
+        "name": name,
+        "allowed_domains": strings(&data["allowed_domains"]),
+        "allow_subdomains": flag("allow_subdomains"),
+        "allow_bare_domains": flag("allow_bare_domains"),
+        "allow_ip_sans": flag("allow_ip_sans"),
+        "server_flag": flag("server_flag"),
+        "client_flag": flag("client_flag"),
+        "ttl": duration(ttl),
+        "max_ttl": duration(max_ttl),
+    });
+    let lost = lost_fields(
+        data,
+        &[
+            ("allow_any_name", json!(false)),
+            ("allow_glob_domains", json!(false)),
+            ("allow_localhost", json!(true)),
+            ("enforce_hostnames", json!(true)),
+            ("code_signing_flag", json!(false)),
+            ("email_protection_flag", json!(false)),
+            ("key_type", json!("rsa")),
+            ("key_bits", json!(2048)),
+            ("no_store", json!(false)),
+            ("require_cn", json!(true)),
+            ("ou", Value::Null),
+            ("organization", Value::Null),
+            ("country", Value::Null),
+            ("allowed_uri_sans", Value::Null),
+            ("allowed_other_sans", Value::Null),
+            ("ext_key_usage", Value::Null),
+        ],
+    );
+    Ok((role, lost))
+}
+
+fn jwt_role(name: &str, data: &Value) -> std::result::Result<Value, String> {
+    if data["role_type"].as_str().is_some_and(|t| t != "jwt") {
+        return Err(format!(
+            "role_type {} (the model has jwt roles)",
+            data["role_type"]
+        ));
+    }
+    let mut role = json!({
+        "name": name,
+        "bound_audiences": strings(&data["bound_audiences"]),
+        "policies": strings(&data["token_policies"]),
+    });
+    let claims = data["bound_claims"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for (k, v) in &claims {
+        match k.as_str() {
+            "project_path" => role["project_paths"] = json!(strings(v)),
+            "project_id" => {
+                let ids: Option<Vec<u64>> = strings(v).iter().map(|s| s.parse().ok()).collect();
+                role["project_ids"] = json!(ids.ok_or("a project_id claim that is not a number")?);
+            }
+            "ref_protected" if strings(v) == ["true"] => role["protected_refs_only"] = json!(true),
+            "ref" => role["refs"] = json!(strings(v)),
+            other => {
+                return Err(format!(
+                    "bound claim {other} (the model binds project_path, project_id, ref_protected=true and ref)"
+                ));
+            }
+        }
+    }
+    let glob = claims
+        .iter()
+        .filter(|(k, _)| *k == "project_path" || *k == "ref")
+        .flat_map(|(_, v)| strings(v))
+        .any(|s| s.contains('*'));
+    let kind = data["bound_claims_type"].as_str().unwrap_or("string");
+    if kind != if glob { "glob" } else { "string" } && !claims.is_empty() {
+        return Err(format!(
+            "bound_claims_type {kind} (the model uses glob exactly when a bound value has a *)"
+        ));
+    }
+    if let Some(claim) = data["user_claim"].as_str()
+        && claim != "user_email"
+    {
+        role["user_claim"] = json!(claim);
+    }
+    if let Some(s) = data["token_ttl"].as_u64().filter(|s| *s > 0) {
+        role["token_ttl"] = json!(duration(s));
+    }
+    let lost = lost_fields(
+        data,
+        &[
+            ("bound_subject", Value::Null),
+            ("bound_cidrs", Value::Null),
+            ("claim_mappings", Value::Null),
+            ("groups_claim", Value::Null),
+            ("token_bound_cidrs", Value::Null),
+            ("token_max_ttl", json!(0)),
+            ("token_explicit_max_ttl", json!(0)),
+            ("token_num_uses", json!(0)),
+            ("token_period", json!(0)),
+            ("token_no_default_policy", json!(false)),
+        ],
+    );
+    if !lost.is_empty() {
+        return Err(format!("{} (no model field)", lost.join(", ")));
+    }
+    Ok(role)
+}
+
+/// What a CA certificate says that the model holds.
+struct CaFacts {
+    common_name: String,
+    organization: Option<String>,
+    country: Option<String>,
+    key_type: String,
+    key_bits: usize,
+    validity: u64,
+    subject: Vec<u8>,
+    issuer: Vec<u8>,
+}
+
+fn ca_facts(pem: &str) -> Option<CaFacts> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.trim().as_bytes()).ok()?;
+    let (_, cert) = X509Certificate::from_der(&pem.contents).ok()?;
+    let first = |it: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue<'_>>| {
+        it.next().and_then(|a| a.as_str().ok()).map(str::to_owned)
+    };
+    let subject = cert.subject();
+    let (key_type, key_bits) = match cert.public_key().parsed().ok()? {
+        PublicKey::RSA(k) => ("rsa", k.key_size()),
+        PublicKey::EC(p) => ("ec", p.key_size()),
+        _ => ("ed25519", 0),
+    };
+    let validity = cert.validity();
+    Some(CaFacts {
+        common_name: first(&mut subject.iter_common_name())?,
+        organization: first(&mut subject.iter_organization()),
+        country: first(&mut subject.iter_country()),
+        key_type: key_type.to_owned(),
+        key_bits,
+        validity: u64::try_from(validity.not_after.timestamp() - validity.not_before.timestamp())
+            .unwrap_or(0),
+        subject: subject.as_raw().to_vec(),
+        issuer: cert.issuer().as_raw().to_vec(),
+    })
+}
+
+/// The domain every PKI role's allowed domains lie in (the shortest of them), else
+/// `example.invalid`.
+fn shared_domain(vault: &Map<String, Value>) -> String {
+    let domains: Vec<String> = vault["pki"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|ca| ca["roles"].as_array().cloned().unwrap_or_default())
+        .flat_map(|r| strings(&r["allowed_domains"]))
+        .map(|d| d.trim_start_matches("*.").to_ascii_lowercase())
+        .collect();
+    let Some(shortest) = domains.iter().min_by_key(|d| d.len()) else {
+        return "example.invalid".to_owned();
+    };
+    let inside = |d: &String| d == shortest || d.ends_with(&format!(".{shortest}"));
+    if domains.iter().all(inside) {
+        shortest.clone()
+    } else {
+        "example.invalid".to_owned()
+    }
+}
+
+/// The host of `url` when it is a name (not an IP address).
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let host = rest.split(['/', ':']).next()?;
+    (host.parse::<std::net::IpAddr>().is_err() && host.contains('.') && !host.starts_with('['))
+        .then(|| host.to_owned())
+}
+
+/// The site as YAML (the shared writer, [`rackpipe_model::site_yaml`]): the choices, secrets
+/// and what was not imported as `#` lines on top, a comment above each placeholder.
+fn write_yaml(site: &Site, report: &Report) -> String {
+    let mut header = vec!["Imported by `vault-bootstrap import`.".to_owned()];
+    header.extend(report.choices.iter().cloned());
+    for s in &report.secrets {
+        header.push(format!(
+            "secret: {} holds the password of {}",
+            s.reference, s.path
+        ));
+    }
+    for p in &report.unreadable {
+        header.push(format!("not imported: {p}: permission denied"));
+    }
+    for n in &report.not_imported {
+        header.push(format!("not imported: {}: {}", n.path, n.reason));
+    }
+    let placeholder = |path: &str, what: &str| (path.to_owned(), format!("placeholder: {what}"));
+    let comments = [
+        placeholder(
+            "metadata",
+            "the API does not tell the site's name and domain",
+        ),
+        placeholder(
+            "vault.fqdn",
+            "the name clients use (from the URL read, else vault.DOMAIN)",
+        ),
+        placeholder(
+            "vault.nodes",
+            "the cluster's members and the guests they run on",
+        ),
+        placeholder(
+            "vault.storage",
+            "the servers' storage (render writes it into their config)",
+        ),
+        placeholder("vault.tls", "the servers' TLS files"),
+    ];
+    rackpipe_model::site_yaml::write(site, &comments, &header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_written() {
+        assert_eq!(duration(2_592_000), "720h");
+        assert_eq!(duration(90), "90s");
+        assert_eq!(duration(120), "2m");
+        assert_eq!(duration(0), "0s");
+    }
+
+    #[test]
+    fn urls_become_a_base_or_a_reason() {
+        let urls = json!({"issuing_certificates": ["https://v.x/v1/pki/ca"],
+            "crl_distribution_points": ["https://v.x/v1/pki/crl"], "ocsp_servers": []});
+        assert_eq!(urls_base("pki", &urls), Ok(Some("https://v.x".to_owned())));
+        assert_eq!(urls_base("pki", &json!({})), Ok(None));
+        let other = json!({"issuing_certificates": ["https://other/ca.pem"]});
+        assert!(urls_base("pki", &other).is_err());
+    }
+
+    #[test]
+    fn the_domain_is_the_one_all_roles_share() {
+        let vault = json!({"pki": [{"roles": [{"allowed_domains": ["a.x.pl", "x.pl"]}]}]});
+        assert_eq!(shared_domain(vault.as_object().unwrap()), "x.pl");
+        let vault = json!({"pki": [{"roles": [{"allowed_domains": ["a.pl", "b.pl"]}]}]});
+        assert_eq!(shared_domain(vault.as_object().unwrap()), "example.invalid");
+    }
+}
