@@ -82,30 +82,24 @@ async fn linux_round_trip(remote: &impl Remote, sandbox: &ExportfsSandbox) {
     assert!(plan.changes.is_empty(), "{plan:#?}\n{}", imported.yaml);
 }
 
+/// Over a local shell, then (the example applied already) over a real sshd on loopback.
 #[tokio::test]
-async fn import_linux_example_over_a_local_shell_plans_zero_changes() {
+async fn import_linux_example_plans_zero_changes() {
     let Some(sandbox) = ExportfsSandbox::new() else {
         return;
     };
-    let remote = LocalShell {
+    let shell = LocalShell {
         label: "localhost".to_owned(),
     };
-    linux_round_trip(&remote, &sandbox).await;
-}
-
-#[tokio::test]
-async fn import_linux_example_over_ssh_plans_zero_changes() {
-    let Some(sandbox) = ExportfsSandbox::new() else {
+    linux_round_trip(&shell, &sandbox).await;
+    let Some(sshd) = rackpipe_ssh::testing::SshServer::start() else {
         return;
     };
-    let Some(server) = rackpipe_ssh::testing::SshServer::start() else {
-        return;
-    };
-    let remote = SshRemote::connect(&server.options(), std::time::Duration::from_secs(30))
+    let ssh = SshRemote::connect(&sshd.options(), std::time::Duration::from_secs(30))
         .await
         .expect("ssh connect");
-    linux_round_trip(&remote, &sandbox).await;
-    remote.close().await;
+    linux_round_trip(&ssh, &sandbox).await;
+    ssh.close().await;
 }
 
 #[tokio::test]
