@@ -177,7 +177,7 @@ async fn import_of_300_guests_figure() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unreachable_cluster_is_one_line() {
+async fn wrong_token_is_one_line() {
     let pve = client_with(
         &{
             let Some(schema) = schema() else { return };
@@ -190,4 +190,45 @@ async fn unreachable_cluster_is_one_line() {
     let e = import(&pve, &options("x")).await.unwrap_err().to_string();
     assert!(!e.contains('\n'), "{e}");
     assert!(e.starts_with("inventory"), "{e}");
+}
+
+/// A token that may read the guests but not the storages: the import stops at the first read
+/// it is refused (one line naming it) and returns no site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_read_halfway_is_one_line_and_no_site() {
+    let Some(schema) = schema() else { return };
+    let site = load_site(SMALL_SITE);
+    let sim = sim_for(&site, schema, |cfg| {
+        cfg.tokens.push(rackpipe_pve_sim::TokenSpec {
+            tokenid: "ci@pve!audit".into(),
+            secret: "guests-only".into(),
+            privileges: Some(vec![("/vms".into(), "VM.Audit".into())]),
+        });
+    })
+    .await;
+    let pve = client_with(
+        &sim,
+        "ci@pve!audit=guests-only",
+        std::time::Duration::from_secs(5),
+    );
+    let e = import(&pve, &options("x")).await.unwrap_err().to_string();
+    assert!(!e.contains('\n'), "{e}");
+    assert!(!e.contains("guests-only"), "the token leaked: {e}");
+    assert!(e.starts_with("storage local on node pve1: "), "{e}");
+}
+
+/// Nothing listens: one line naming the first read, transient (exit 75 in the binary).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_cluster_is_one_transient_line() {
+    let mut opts = rackpipe_proxmox::ClientOptions::new(
+        "http://127.0.0.1:9",
+        rackpipe_proxmox::ApiToken::parse(TOKEN).unwrap(),
+    );
+    opts.request_timeout = std::time::Duration::from_secs(2);
+    let pve = rackpipe_proxmox::Client::new(opts).unwrap();
+    let e = import(&pve, &options("x")).await.unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    let e = e.to_string();
+    assert!(!e.contains('\n'), "{e}");
+    assert!(e.starts_with("inventory (/cluster/resources): "), "{e}");
 }
