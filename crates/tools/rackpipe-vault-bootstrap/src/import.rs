@@ -786,23 +786,12 @@ pub async fn run(
         implementation: args.implementation.clone(),
     };
     let imported = import(&api, &options).await?;
-    match &args.report {
-        Some(file) => {
-            let mut text = serde_json::to_string_pretty(&imported.report)
-                .map_err(|e| CliError::error(format!("internal: {e}")))?;
-            text.push('\n');
-            std::fs::write(file, text).map_err(|e| {
-                CliError::error(format!("{}: cannot write the report: {e}", file.display()))
-            })?;
-        }
-        None => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprint!("{}", imported.report.human());
-            }
-        }
-    }
-    rackpipe_cli::emit_text(&imported.yaml)?;
+    rackpipe_cli::emit_import(
+        &imported.report,
+        &imported.report.human(),
+        args.report.as_deref(),
+        &imported.yaml,
+    )?;
     if imported.report.complete() {
         Ok(rackpipe_cli::ExitStatus::Success)
     } else {
