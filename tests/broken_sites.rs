@@ -691,26 +691,28 @@ fn unusual_but_valid_sites_pass() {
     assert_no_problems(&problems);
 }
 
-/// The shipped examples validate without a printed warning: what they intend is acknowledged
-/// in `metadata.acknowledge` with a reason, and the report still lists it, marked.
+/// The shipped examples validate without a printed warning in every tool: what they intend is
+/// acknowledged in `metadata.acknowledge` with a reason, and the report still lists it, marked
+/// (a tool's own warning, such as haproxy-gen's, is not called unused by the other tools).
 #[test]
 fn examples_validate_without_warnings() {
     let mut problems = Vec::new();
     for site in &VALID_SITES[1..] {
         let path = root().join(site);
-        let (tool, bin) = TOOLS[2];
-        let run = validate(bin, &[path.to_str().expect("UTF-8 path")], None).expect("run");
-        if run.code != Some(0) || run.stderr.contains(": warning: ") {
-            problems.push(format!(
-                "{site} ({tool}): exit {:?}, want 0 without warnings\n  stderr: {}",
-                run.code,
-                indent(&run.stderr)
-            ));
-        }
-        let doc: Value = serde_json::from_str(&run.stdout).expect("JSON report");
-        for d in doc["diagnostics"].as_array().into_iter().flatten() {
-            if d["acknowledged"].as_str().is_none_or(str::is_empty) {
-                problems.push(format!("{site}: unacknowledged finding {d}"));
+        for (tool, bin) in TOOLS {
+            let run = validate(bin, &[path.to_str().expect("UTF-8 path")], None).expect("run");
+            if run.code != Some(0) || run.stderr.contains(": warning: ") {
+                problems.push(format!(
+                    "{site} ({tool}): exit {:?}, want 0 without warnings\n  stderr: {}",
+                    run.code,
+                    indent(&run.stderr)
+                ));
+            }
+            let doc: Value = serde_json::from_str(&run.stdout).expect("JSON report");
+            for d in doc["diagnostics"].as_array().into_iter().flatten() {
+                if d["acknowledged"].as_str().is_none_or(str::is_empty) {
+                    problems.push(format!("{site} ({tool}): unacknowledged finding {d}"));
+                }
             }
         }
     }

@@ -505,6 +505,12 @@ fn acknowledge(site: &Site, diagnostics: &mut Vec<Diagnostic>) {
         }
     }
     for (i, ack) in acks.iter().enumerate().filter(|(i, _)| !used[*i]) {
+        // Another tool's warning: this tool cannot tell whether it is still there.
+        if !crate::validate::GENERIC_WARNINGS.contains(&ack.rule.as_str())
+            && !diagnostics.iter().any(|d| d.rule == ack.rule)
+        {
+            continue;
+        }
         let errors = diagnostics
             .iter()
             .any(|d| d.is_error() && ack.covers_rule(d));

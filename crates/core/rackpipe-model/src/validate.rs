@@ -6,6 +6,19 @@ use serde_json::Value;
 use crate::diagnostic::Diagnostic;
 use crate::site::Site;
 
+/// The rule ids of the warnings the generic checks (every tool's) can report. An
+/// acknowledgement of one of them that matches nothing is stale in every tool; an
+/// acknowledgement of a tool's own warning (haproxy-gen's `lb-check-unverified`) is stale only
+/// where that tool reports the rule elsewhere, so the other tools do not call it unused.
+pub const GENERIC_WARNINGS: &[&str] = &[
+    "copy-paste",
+    "unknown-section",
+    "unused",
+    "segment-gateway",
+    "management-address",
+    "backend-node-port",
+];
+
 /// Runs every semantic check and returns all findings, errors and warnings, in document order.
 #[must_use]
 pub fn validate(site: &Site, document: &Value) -> Vec<Diagnostic> {
