@@ -1296,22 +1296,11 @@ pub async fn run(args: &ImportArgs, _ctx: &Context<'_>) -> Result<ExitStatus, Cl
     let imported = import(&client, &options)
         .await
         .map_err(|e| CliError::from_tool(&e, e.is_transient()))?;
-    match &args.report {
-        Some(file) => {
-            let mut json = serde_json::to_string_pretty(&imported.report)
-                .map_err(|e| CliError::error(format!("internal: {e}")))?;
-            json.push('\n');
-            std::fs::write(file, json).map_err(|e| {
-                CliError::error(format!("{}: cannot write the report: {e}", file.display()))
-            })?;
-        }
-        None => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprint!("{}", imported.report.human());
-            }
-        }
-    }
-    rackpipe_cli::emit_text(&imported.yaml)?;
+    rackpipe_cli::emit_import(
+        &imported.report,
+        &imported.report.human(),
+        args.report.as_deref(),
+        &imported.yaml,
+    )?;
     Ok(ExitStatus::Success)
 }
