@@ -296,19 +296,22 @@ pub(super) fn changes(a: &Analysis) -> Vec<Change> {
         let g = &a.desired.guests[*i];
         match work {
             Work::Create => out.push(create_change(g)),
-            Work::Update { gref, ops } => {
-                let (before, after, commands) = describe(&gref.path(), ops);
-                out.push(Change {
-                    action: Action::Update,
-                    target: format!("{}/{}", gref.node, gref.vmid),
-                    resource: format!("guest/{}", g.name),
-                    before: Some(Value::Object(before)),
-                    after: Some(Value::Object(after)),
-                    diff: None,
-                    commands,
-                });
-            }
+            Work::Update { gref, ops } => out.push(update_change(g, gref, ops)),
         }
     }
     out
+}
+
+/// The change of an existing guest: its fields before and after, and the requests.
+pub(super) fn update_change(g: &DesiredGuest, gref: &GuestRef, ops: &GuestOps) -> Change {
+    let (before, after, commands) = describe(&gref.path(), ops);
+    Change {
+        action: Action::Update,
+        target: format!("{}/{}", gref.node, gref.vmid),
+        resource: format!("guest/{}", g.name),
+        before: Some(Value::Object(before)),
+        after: Some(Value::Object(after)),
+        diff: None,
+        commands,
+    }
 }

@@ -5,19 +5,18 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use rackpipe_model::documents::{Action, Change};
+use rackpipe_model::documents::Change;
 use rackpipe_proxmox::serial::{KeyedLocks, retry_transient};
 use rackpipe_proxmox::{
     Client, ClusterResource, Error as PveError, GuestConfig, GuestRef, GuestType, Params,
 };
-use serde_json::Value;
 use tokio::sync::Mutex;
 
-use super::analyse::{Work, create_change, guest_label};
+use super::analyse::{Work, create_change, guest_label, update_change};
 use crate::Error;
 use crate::desired::{DesiredGuest, DesiredSource};
 use crate::observe::{Observed, pool_params};
-use crate::ops::{GuestOps, HaOp, describe, guest_ops};
+use crate::ops::{GuestOps, HaOp, guest_ops};
 
 /// Shared state of one apply run.
 pub(super) struct Run<'a> {
@@ -267,17 +266,7 @@ impl Run<'_> {
                 (change, gref, ops)
             }
             Work::Update { gref, ops } => {
-                let (before, after, commands) = describe(&gref.path(), ops);
-                let change = Change {
-                    action: Action::Update,
-                    target: format!("{}/{}", gref.node, gref.vmid),
-                    resource: format!("guest/{}", g.name),
-                    before: Some(Value::Object(before)),
-                    after: Some(Value::Object(after)),
-                    diff: None,
-                    commands,
-                };
-                (change, gref.clone(), (**ops).clone())
+                (update_change(g, gref, ops), gref.clone(), (**ops).clone())
             }
         };
         let label = guest_label(g, Some(gref.vmid));
