@@ -42,6 +42,9 @@ pub struct Options {
     pub secret_prefix: String,
     /// `openbao` or `vault`.
     pub implementation: String,
+    /// A site to import into: its sections and its `vault` nodes, storage, TLS, seal, audit
+    /// and certificates are kept, the imported mounts, PKI, policies and auth replace its own.
+    pub base: Option<Site>,
 }
 
 impl Default for Options {
@@ -52,6 +55,7 @@ impl Default for Options {
             fqdn: None,
             secret_prefix: "VAULT_USERPASS".to_owned(),
             implementation: "openbao".to_owned(),
+            base: None,
         }
     }
 }
@@ -213,21 +217,38 @@ pub async fn import(api: &Client, options: &Options) -> Result<Imported> {
             "ca_file": "/etc/openbao/tls/ca.crt",
         },
     });
-    for (k, v) in placeholders.as_object().into_iter().flatten() {
-        vault.insert(k.clone(), v.clone());
+    if options.base.is_none() {
+        for (k, v) in placeholders.as_object().into_iter().flatten() {
+            vault.insert(k.clone(), v.clone());
+        }
     }
-    r.report.choices.push(
-        "placeholders: metadata, vault.fqdn, vault.nodes, vault.storage and vault.tls (the API does not tell them); set them: `validate` reports vault.nodes[N].guest until the site's proxmox section has those guests".to_owned(),
-    );
-    let mut document = json!({
-        "apiVersion": "rackpipe/v1",
-        "kind": "Site",
-        "metadata": {"name": options.name, "domain": domain},
-        "vault": Value::Object(vault),
-    });
+    let mut document = if let Some(base) = &options.base {
+        let mut document =
+            serde_json::to_value(base).map_err(|e| Error::Input(format!("internal: {e}")))?;
+        if let Some(target) = document.get_mut("vault").and_then(Value::as_object_mut) {
+            for (k, v) in vault {
+                target.insert(k, v);
+            }
+        } else {
+            return Err(Error::Usage(
+                "--site: the site has no vault section to import into".to_owned(),
+            ));
+        }
+        document
+    } else {
+        r.report.choices.push(
+            "placeholders: metadata, vault.fqdn, vault.nodes, vault.storage and vault.tls (the API does not tell them); set them: `validate` reports vault.nodes[N].guest until the site's proxmox section has those guests (or import into it with --site)".to_owned(),
+        );
+        json!({
+            "apiVersion": "rackpipe/v1",
+            "kind": "Site",
+            "metadata": {"name": options.name, "domain": domain},
+            "vault": Value::Object(vault),
+        })
+    };
     let site = r.settle(&mut document)?;
     r.count(&document);
-    let yaml = write_yaml(&site, &r.report);
+    let yaml = write_yaml(&site, &r.report, options.base.is_none());
     let read_back: Site = serde_saphyr::from_str(&yaml)
         .map_err(|e| Error::Input(format!("the imported YAML does not read back: {e}")))?;
     if read_back != site {
@@ -735,6 +756,10 @@ pub struct ImportArgs {
     /// `vault.fqdn` (default: the `--url` host when it is a name, else `vault.DOMAIN`).
     #[arg(long, value_name = "FQDN")]
     fqdn: Option<String>,
+    /// Import into this site: its other sections and its vault nodes, storage, TLS, seal,
+    /// audit and certificates are kept; the whole site is printed.
+    #[arg(long, value_name = "FILE")]
+    site: Option<std::path::PathBuf>,
     /// Which server runs the cluster: `openbao` or `vault`.
     #[arg(long, value_name = "KIND", default_value = "openbao", value_parser = ["openbao", "vault"])]
     implementation: String,
@@ -784,6 +809,15 @@ pub async fn run(
         fqdn: args.fqdn.clone(),
         secret_prefix: args.secret_prefix.clone(),
         implementation: args.implementation.clone(),
+        base: match &args.site {
+            Some(path) => {
+                let (name, bytes) = rackpipe_cli::read_input(Some(path))?;
+                let loaded = rackpipe_model::load::load_and_validate(&name, &bytes)
+                    .map_err(|e| CliError::usage(e.to_string()))?;
+                Some(loaded.site)
+            }
+            None => None,
+        },
     };
     let imported = import(&api, &options).await?;
     rackpipe_cli::emit_import(
@@ -1126,7 +1160,7 @@ fn url_host(url: &str) -> Option<String> {
 
 /// The site as YAML (the shared writer, [`rackpipe_model::site_yaml`]): the choices, secrets
 /// and what was not imported as `#` lines on top, a comment above each placeholder.
-fn write_yaml(site: &Site, report: &Report) -> String {
+fn write_yaml(site: &Site, report: &Report, placeholders: bool) -> String {
     let mut header = vec!["Imported by `vault-bootstrap import`.".to_owned()];
     header.extend(report.choices.iter().cloned());
     for s in &report.secrets {
@@ -1161,7 +1195,8 @@ fn write_yaml(site: &Site, report: &Report) -> String {
         ),
         placeholder("vault.tls", "the servers' TLS files"),
     ];
-    rackpipe_model::site_yaml::write(site, &comments, &header)
+    let comments = if placeholders { &comments[..] } else { &[] };
+    rackpipe_model::site_yaml::write(site, comments, &header)
 }
 
 #[cfg(test)]
