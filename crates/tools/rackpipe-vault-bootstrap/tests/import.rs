@@ -91,6 +91,19 @@ async fn import_of_an_applied_cluster_plans_zero_changes() {
         .unwrap();
     assert_eq!(p.summary.total(), 0, "{:#?}\n{}", p.changes, imported.yaml);
 
+    // Imported again into the site just imported (`--site`): the same site.
+    let again = import(
+        &api,
+        &Options {
+            base: Some(loaded.clone()),
+            ..options()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.site, imported.site);
+    assert!(again.report.complete(), "{}", again.report.human());
+
     // What the example applied is all there, and what was made by hand.
     let got = imported.site.vault.as_ref().unwrap();
     let example = tc.site.vault.as_ref().unwrap();
