@@ -1,0 +1,205 @@
+//! How rows match: each menu's kind and natural key, and how property values compare (normalised).
+
+use rackpipe_routeros::Props;
+
+/// How a menu's entries are identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MenuKind {
+    /// One object (`/ip/dns`): a single `set`.
+    Singleton,
+    /// Built-in rows that can only be `set` (ethernet ports, services), keyed by these
+    /// properties.
+    Fixed(&'static [&'static str]),
+    /// A list keyed by these properties.
+    Keyed(&'static [&'static str]),
+    /// An ordered list matched by `comment` (firewall rules).
+    Ordered,
+}
+
+/// The kind of a managed menu.
+#[must_use]
+pub fn menu_kind(path: &str) -> MenuKind {
+    match path {
+        "/ip/dns" | "/system/identity" | "/system/clock" | "/system/ntp/client"
+        | "/system/ntp/server" => MenuKind::Singleton,
+        "/interface/ethernet" => MenuKind::Fixed(&["default-name"]),
+        "/ip/service" => MenuKind::Fixed(&["name"]),
+        "/ip/firewall/filter" | "/ip/firewall/nat" | "/ip/firewall/mangle" | "/ip/firewall/raw" => {
+            MenuKind::Ordered
+        }
+        "/interface/bridge/port" => MenuKind::Keyed(&["interface"]),
+        "/interface/bridge/vlan" => MenuKind::Keyed(&["bridge", "vlan-ids"]),
+        "/ip/address" => MenuKind::Keyed(&["address", "interface"]),
+        "/ip/dhcp-server/network" => MenuKind::Keyed(&["address"]),
+        "/ip/dhcp-server/lease" => MenuKind::Keyed(&["server", "mac-address"]),
+        "/ip/firewall/address-list" => MenuKind::Keyed(&["list", "address"]),
+        "/system/logging" => MenuKind::Keyed(&["action", "topics"]),
+        _ => MenuKind::Keyed(&["name"]),
+    }
+}
+
+/// Read-only values of firewall rules (never unset).
+const RULE_READ_ONLY: &[&str] = &["bytes", "packets", "invalid", "dynamic", "builtin"];
+/// Properties managed even when the site does not mention them (unset / enabled back).
+const ALWAYS_MANAGED: &[&str] = &["comment", "disabled"];
+/// Comma lists whose order RouterOS does not keep.
+const SET_LIKE: &[&str] = &["tagged", "untagged", "slaves", "vlan-ids", "topics"];
+/// Duration-valued properties.
+const DURATIONS: &[&str] = &["lease-time", "ttl", "interval", "address-list-timeout"];
+
+/// The value RouterOS reports when a property is not shown.
+fn absent_default(key: &str) -> Option<&'static str> {
+    match key {
+        "comment" | "log-prefix" | "address" => Some(""),
+        "disabled" | "log" => Some("false"),
+        "server" => Some("all"),
+        _ => None,
+    }
+}
+
+fn duration_ms(s: &str) -> Option<u64> {
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    if s.contains(':') {
+        let mut parts = s.split(':').map(|p| p.parse::<u64>().ok());
+        let (h, m, sec) = (parts.next()??, parts.next()??, parts.next()??);
+        return Some(((h * 60 + m) * 60 + sec) * 1000);
+    }
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c.is_ascii_digit() {
+            number.push(char::from(c));
+            i += 1;
+            continue;
+        }
+        let n: u64 = number.parse().ok()?;
+        number.clear();
+        let unit = if c == b'm' && bytes.get(i + 1) == Some(&b's') {
+            i += 1;
+            1
+        } else {
+            match c {
+                b'w' => 604_800_000,
+                b'd' => 86_400_000,
+                b'h' => 3_600_000,
+                b'm' => 60_000,
+                b's' => 1000,
+                _ => return None,
+            }
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        i += 1;
+    }
+    if !number.is_empty() {
+        total = total.checked_add(number.parse::<u64>().ok()?.checked_mul(1000)?)?;
+    }
+    Some(total)
+}
+
+/// A value in comparable form.
+#[must_use]
+pub fn normalize(key: &str, value: &str) -> String {
+    match value {
+        "yes" | "true" => return "true".to_owned(),
+        "no" | "false" => return "false".to_owned(),
+        _ => {}
+    }
+    if key == "mac-address" {
+        return value.to_ascii_uppercase();
+    }
+    if DURATIONS.contains(&key)
+        && let Some(ms) = duration_ms(value)
+    {
+        return format!("{ms}ms");
+    }
+    if SET_LIKE.contains(&key) {
+        let mut items: Vec<&str> = value.split(',').filter(|s| !s.is_empty()).collect();
+        items.sort_unstable();
+        return items.join(",");
+    }
+    value.to_owned()
+}
+
+pub(super) fn observed_value<'a>(row: &'a Props, key: &str) -> Option<&'a str> {
+    row.get(key).or_else(|| absent_default(key))
+}
+
+/// The properties to write so that `row` matches `desired` (`!key` unsets).
+#[must_use]
+pub fn prop_changes(path: &str, desired: &Props, row: &Props, skip: &[&str]) -> Props {
+    let mut out = Props::new();
+    for (k, v) in desired.iter() {
+        if skip.contains(&k) {
+            continue;
+        }
+        let same = observed_value(row, k).is_some_and(|o| normalize(k, o) == normalize(k, v));
+        if !same {
+            out.insert(k, v);
+        }
+    }
+    let ordered = menu_kind(path) == MenuKind::Ordered;
+    for (k, v) in row.iter() {
+        if desired.contains(k) || skip.contains(&k) {
+            continue;
+        }
+        let managed = if ordered {
+            !RULE_READ_ONLY.contains(&k) && k != "action" && k != "chain"
+        } else {
+            ALWAYS_MANAGED.contains(&k)
+        };
+        if !managed {
+            continue;
+        }
+        if absent_default(k).is_some_and(|d| normalize(k, d) == normalize(k, v)) {
+            continue;
+        }
+        if k == "disabled" {
+            out.insert("disabled", "no");
+        } else {
+            out.insert(format!("!{k}"), "");
+        }
+    }
+    out
+}
+
+pub(super) fn key_props(path: &str, props: &Props) -> Props {
+    if crate::menus::is_generic(path) {
+        return crate::menus::key_props(path, props);
+    }
+    match menu_kind(path) {
+        MenuKind::Fixed(keys) | MenuKind::Keyed(keys) => Props::from_pairs(
+            keys.iter()
+                .map(|k| (*k, props.get(k).or_else(|| absent_default(k)).unwrap_or(""))),
+        ),
+        MenuKind::Ordered => Props::from_pairs([("comment", props.get("comment").unwrap_or(""))]),
+        MenuKind::Singleton => Props::new(),
+    }
+}
+
+pub(super) fn key_of(path: &str, props: &Props) -> Vec<String> {
+    key_props(path, props)
+        .iter()
+        .map(|(k, v)| normalize(k, v))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation() {
+        assert_eq!(normalize("vlan-filtering", "yes"), "true");
+        assert_eq!(normalize("tagged", "b,a"), normalize("tagged", "a,b"));
+        assert_eq!(
+            normalize("lease-time", "1h"),
+            normalize("lease-time", "60m")
+        );
+        assert_eq!(
+            normalize("mac-address", "aa:bb:cc:dd:ee:ff"),
+            "AA:BB:CC:DD:EE:FF"
+        );
+    }
+}
