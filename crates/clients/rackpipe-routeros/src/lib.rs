@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod export;
+pub mod values;
 
 pub use config::{Command, Config, Header, Menu, Props, Selector, Verb};
 pub use export::{ParseError, ParseErrorKind, parse, print_standard, print_terse};

@@ -9,7 +9,6 @@
 #![allow(clippy::print_stderr)]
 
 use std::fmt;
-use std::path::PathBuf;
 
 use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, RngSeed, TestRunner};
@@ -17,22 +16,11 @@ use rackpipe_routeros::config::{Command, Config, Header, Menu, Props, Selector, 
 use rackpipe_routeros::export::{parse, parse_bytes, parse_named, print_standard, print_terse};
 
 fn corpus_files() -> Option<Vec<(String, String)>> {
-    let dir: PathBuf = rackpipe_testkit::shared_dir()?.join("corpus/routeros");
-    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "rsc"))
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let text = std::fs::read_to_string(&p).unwrap();
-            (name, text)
-        })
-        .collect();
-    files.sort();
+    let files = rackpipe_testkit::routeros_corpus()?;
     assert!(
         files.len() >= 9,
-        "expected the 9 corpus exports in {}",
-        dir.display()
+        "expected the 9 corpus exports in ../shared/corpus/routeros, found {}",
+        files.len()
     );
     Some(files)
 }

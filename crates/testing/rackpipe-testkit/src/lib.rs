@@ -66,6 +66,37 @@ pub fn shared_required() -> bool {
     std::env::var("RACKPIPE_REQUIRE_SHARED").is_ok_and(|v| v == "1")
 }
 
+/// The RouterOS exports of `../shared/corpus/routeros/` as (file name, text), sorted by name;
+/// `None` as [`shared_dir`] (absent: skipped with a message; a failure in CI).
+///
+/// # Panics
+/// When the folder or a file cannot be read.
+#[must_use]
+pub fn routeros_corpus() -> Option<Vec<(String, String)>> {
+    let dir = shared_dir()?.join("corpus/routeros");
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            entry
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .path()
+        })
+        .filter(|p| p.extension().is_some_and(|e| e == "rsc"))
+        .map(|p| {
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let text =
+                std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (name, text)
+        })
+        .collect();
+    files.sort();
+    Some(files)
+}
+
 /// The project's `../shared/` folder, or `None` (after printing why) when it is absent.
 /// Panics when it is absent and `RACKPIPE_REQUIRE_SHARED=1`.
 #[must_use]

@@ -3,7 +3,6 @@
 //! simulator plans to zero changes; bad input is one clear error; mutated exports never panic.
 #![allow(clippy::print_stderr)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -17,18 +16,7 @@ use rackpipe_ros_sim::{SimConfig, Simulator};
 use rackpipe_routeros::Config;
 
 fn corpus() -> Option<Vec<(String, String)>> {
-    let dir: PathBuf = rackpipe_testkit::shared_dir()?.join("corpus/routeros");
-    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "rsc"))
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read_to_string(&p).unwrap())
-        })
-        .collect();
-    files.sort();
-    Some(files)
+    rackpipe_testkit::routeros_corpus()
 }
 
 /// Secret values of an export that could be recognised in a text: every value of a secret

@@ -57,47 +57,6 @@ fn absent_default(key: &str) -> Option<&'static str> {
     }
 }
 
-fn duration_ms(s: &str) -> Option<u64> {
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    if s.contains(':') {
-        let mut parts = s.split(':').map(|p| p.parse::<u64>().ok());
-        let (h, m, sec) = (parts.next()??, parts.next()??, parts.next()??);
-        return Some(((h * 60 + m) * 60 + sec) * 1000);
-    }
-    while i < bytes.len() {
-        let c = bytes[i];
-        if c.is_ascii_digit() {
-            number.push(char::from(c));
-            i += 1;
-            continue;
-        }
-        let n: u64 = number.parse().ok()?;
-        number.clear();
-        let unit = if c == b'm' && bytes.get(i + 1) == Some(&b's') {
-            i += 1;
-            1
-        } else {
-            match c {
-                b'w' => 604_800_000,
-                b'd' => 86_400_000,
-                b'h' => 3_600_000,
-                b'm' => 60_000,
-                b's' => 1000,
-                _ => return None,
-            }
-        };
-        total = total.checked_add(n.checked_mul(unit)?)?;
-        i += 1;
-    }
-    if !number.is_empty() {
-        total = total.checked_add(number.parse::<u64>().ok()?.checked_mul(1000)?)?;
-    }
-    Some(total)
-}
-
 /// A value in comparable form.
 #[must_use]
 pub fn normalize(key: &str, value: &str) -> String {
@@ -110,7 +69,7 @@ pub fn normalize(key: &str, value: &str) -> String {
         return value.to_ascii_uppercase();
     }
     if DURATIONS.contains(&key)
-        && let Some(ms) = duration_ms(value)
+        && let Some(ms) = rackpipe_routeros::values::duration_ms(value)
     {
         return format!("{ms}ms");
     }
