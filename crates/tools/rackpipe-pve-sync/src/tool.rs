@@ -10,6 +10,7 @@ use rackpipe_cli::flags::ApiArgs;
 use rackpipe_cli::{ApplyArgs, CliError, ExitStatus, SiteArg};
 use rackpipe_model::documents::Plan;
 use rackpipe_model::load::LoadedSite;
+use rackpipe_model::router::TlsTrust;
 use rackpipe_model::types::SecretRef;
 use rackpipe_model::{Diagnostic, Site};
 use rackpipe_proxmox::{ApiToken, Client, ClientOptions, Fingerprint, TlsMode};
@@ -186,14 +187,15 @@ impl Conn {
 /// The API client for `--url` without a site (`import`): the trust from the flags, the token
 /// resolved into `secrets` under [`TOKEN_FIELD`].
 pub(crate) fn client_for_url(conn: &Conn, secrets: &Secrets) -> Result<Client, CliError> {
-    let skeleton: Site = serde_json::from_value(serde_json::json!({
-        "apiVersion": "rackpipe/v1", "kind": "Site",
-        "metadata": {"name": "import", "domain": "import.invalid"},
-        "proxmox": {"cluster": "import", "api": {"node": "import", "token": "env:PVE_TOKEN"},
-                    "nodes": [{"name": "import", "address": "127.0.0.1"}]},
-    }))
-    .map_err(|e| CliError::error(format!("internal: {e}")))?;
-    client(&skeleton, conn, secrets)
+    let url = conn
+        .api
+        .url
+        .url
+        .as_deref()
+        .ok_or_else(|| CliError::usage("--url: required"))?
+        .trim_end_matches('/')
+        .to_owned();
+    client_at(url, None, conn, secrets)
 }
 
 fn tool_error(e: &Error) -> CliError {
@@ -227,6 +229,18 @@ fn client(site: &Site, conn: &Conn, secrets: &Secrets) -> Result<Client, CliErro
             }
         }
     };
+    client_at(url, pve.api.tls.as_ref(), conn, secrets)
+}
+
+/// The API client for `url`: plain HTTP only to loopback with `--insecure-http`, the trust
+/// (`--ca-file`, a pinned fingerprint from the flag or `site_tls`, `site_tls`'s CA file, else
+/// the system roots) and the token the driver resolved.
+fn client_at(
+    url: String,
+    site_tls: Option<&TlsTrust>,
+    conn: &Conn,
+    secrets: &Secrets,
+) -> Result<Client, CliError> {
     let insecure_http = conn.api.tls.insecure_http;
     let plain = if insecure_http {
         PlainHttp::Loopback
@@ -249,7 +263,7 @@ fn client(site: &Site, conn: &Conn, secrets: &Secrets) -> Result<Client, CliErro
     } else if let Some(fp) = conn.api.tls.fingerprint {
         TlsMode::Pinned(fp)
     } else {
-        match &pve.api.tls {
+        match site_tls {
             Some(t) if t.fingerprint_sha256.is_some() => {
                 let fp = t.fingerprint_sha256.as_deref().unwrap_or_default();
                 TlsMode::Pinned(Fingerprint::parse(fp).map_err(|e| {
