@@ -49,6 +49,9 @@ pub enum SchemaKind {
     Error,
     /// `pve-sync facts`: the guests as they are, with the site, for the next tool.
     Facts,
+    /// `import`'s report (`--report FILE`): where each thing read went, the secret references
+    /// to store.
+    ImportReport,
 }
 
 impl SchemaKind {
@@ -264,7 +267,8 @@ mod tests {
                 "plan",
                 "apply-result",
                 "error",
-                "facts"
+                "facts",
+                "import-report"
             ]
         );
         let tool = names(two_kinds);

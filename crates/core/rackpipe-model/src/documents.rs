@@ -1,5 +1,11 @@
 //! The documents the binaries print on stdout: validation reports, rendered files, plans,
-//! apply results and errors. Every one carries `apiVersion` and `kind`.
+//! apply results, import reports and errors. Every one carries `apiVersion` and `kind`.
+
+pub mod import;
+
+pub use import::{
+    ImportCounts, ImportEntry, ImportReport, ImportStatus, SecretToStore, secrets_to_store,
+};
 
 use std::collections::BTreeMap;
 

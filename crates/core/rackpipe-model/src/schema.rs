@@ -85,7 +85,7 @@ pub fn site_schema() -> Value {
 /// Every committed schema: file name under `schemas/` and its generated content.
 #[must_use]
 pub fn all_schemas() -> Vec<(&'static str, Value)> {
-    use crate::documents::{ErrorDocument, Plan, RenderOutput, ValidationReport};
+    use crate::documents::{ErrorDocument, ImportReport, Plan, RenderOutput, ValidationReport};
     use crate::facts::{ApplyOutput, FactsDocument};
     vec![
         ("site.schema.json", site_schema()),
@@ -109,6 +109,10 @@ pub fn all_schemas() -> Vec<(&'static str, Value)> {
         (
             "error.schema.json",
             schema_of::<ErrorDocument>("error.schema.json"),
+        ),
+        (
+            "import-report.schema.json",
+            schema_of::<ImportReport>("import-report.schema.json"),
         ),
     ]
 }
@@ -148,6 +152,7 @@ pub fn schema_for_kind(kind: &str) -> Option<&'static str> {
         "ApplyResult" => "apply-result.schema.json",
         "Error" => "error.schema.json",
         "Facts" => "facts.schema.json",
+        "ImportReport" => "import-report.schema.json",
         _ => return None,
     })
 }
