@@ -17,6 +17,7 @@ pub mod files;
 pub mod kubernetes;
 pub mod load;
 pub mod loadbalancer;
+pub mod monitoring;
 pub mod nas;
 pub mod network;
 pub mod proxmox;

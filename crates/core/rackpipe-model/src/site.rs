@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::kubernetes::{Backups, Kubernetes, Runners};
 use crate::loadbalancer::LoadBalancer;
+use crate::monitoring::Monitoring;
 use crate::nas::Nas;
 use crate::network::{Host, Segment};
 use crate::proxmox::Proxmox;
@@ -58,6 +59,9 @@ pub struct Site {
     /// Scheduled backups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backups: Option<Backups>,
+    /// The monitoring stack, its scrape targets and alerting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<Monitoring>,
     /// Top-level sections rackpipe does not know, passed through untouched.
     #[serde(flatten)]
     #[schemars(skip)]
@@ -111,4 +115,5 @@ pub const KNOWN_SECTIONS: &[&str] = &[
     "runners",
     "kubernetes",
     "backups",
+    "monitoring",
 ];
