@@ -542,8 +542,43 @@ pub struct ConfigDiff {
     pub after: String,
 }
 
+/// What PVE means by a top-level config key that is absent from a guest's config: the
+/// `default` of the key in the official API schema (`pve-8.4-apidoc.json`, the
+/// `/nodes/{node}/{qemu,lxc}/{vmid}/config` parameters; a test in `rackpipe-pve-sim` checks
+/// this table against it), and the empty string for `tags` and `description`, which the
+/// schema gives no default because an absent one is simply none. `None`: an absent key has
+/// no documented value, so it differs from any wanted one.
+#[must_use]
+pub fn absent_value(guest: GuestType, key: &str) -> Option<&'static str> {
+    CONFIG_DEFAULTS
+        .iter()
+        .find(|(g, k, _)| *g == guest && *k == key)
+        .map(|(_, _, v)| *v)
+}
+
+/// The table behind [`absent_value`]: (guest type, key, value of the key when absent).
+pub const CONFIG_DEFAULTS: &[(GuestType, &str, &str)] = &[
+    (GuestType::Lxc, "onboot", "0"),
+    (GuestType::Lxc, "protection", "0"),
+    (GuestType::Lxc, "template", "0"),
+    (GuestType::Lxc, "unprivileged", "0"),
+    (GuestType::Lxc, "console", "1"),
+    (GuestType::Lxc, "memory", "512"),
+    (GuestType::Lxc, "swap", "512"),
+    (GuestType::Lxc, "tags", ""),
+    (GuestType::Lxc, "description", ""),
+    (GuestType::Qemu, "onboot", "0"),
+    (GuestType::Qemu, "protection", "0"),
+    (GuestType::Qemu, "template", "0"),
+    (GuestType::Qemu, "cores", "1"),
+    (GuestType::Qemu, "tags", ""),
+    (GuestType::Qemu, "description", ""),
+];
+
 /// Compares the keys of `desired` with `actual` (keys `desired` does not mention are not
-/// managed and never reported).
+/// managed and never reported). A key absent from `actual` has PVE's value for an absent
+/// key ([`absent_value`]), so a guest made by hand without `onboot` equals a site saying
+/// `onboot: false`.
 ///
 /// # Errors
 /// A desired value that does not parse.
@@ -557,6 +592,8 @@ pub fn diff_config(
         let after = canonical_value(guest, key, want)?;
         match actual.get(key) {
             Some(have) if values_equal(guest, key, want, have) => {}
+            None if absent_value(guest, key)
+                .is_some_and(|default| values_equal(guest, key, want, default)) => {}
             before => out.push(ConfigDiff {
                 key: key.clone(),
                 before: before.cloned(),
@@ -589,6 +626,44 @@ mod tests {
         assert_eq!(format_size(32 << 30), "32G");
         assert_eq!(format_size(1536 << 20), "1536M");
         assert_eq!(format_size(1000), "1000");
+    }
+
+    #[test]
+    fn an_absent_key_is_pves_default() {
+        let want = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let none = BTreeMap::new();
+        let d = diff_config(
+            GuestType::Lxc,
+            &want(&[
+                ("onboot", "0"),
+                ("protection", "0"),
+                ("swap", "512"),
+                ("description", ""),
+            ]),
+            &none,
+        )
+        .unwrap();
+        assert!(d.is_empty(), "{d:?}");
+        // A value other than the default, or a key without one, is still a change.
+        let d = diff_config(
+            GuestType::Lxc,
+            &want(&[("onboot", "1"), ("cores", "2"), ("tags", "rackpipe")]),
+            &none,
+        )
+        .unwrap();
+        let keys: Vec<&str> = d.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(keys, ["cores", "onboot", "tags"]);
+        assert!(d.iter().all(|c| c.before.is_none()));
+        assert!(
+            diff_config(GuestType::Qemu, &want(&[("cores", "1")]), &none)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

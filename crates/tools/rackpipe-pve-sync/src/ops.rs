@@ -197,6 +197,24 @@ pub fn guest_ops(
     Ok(ops)
 }
 
+/// Whether `ops` adopt a guest rackpipe did not make: the only change of its tags is adding
+/// the ownership tag ([`crate::OWNER_TAG`]). Adoption tags the guest so that, like the
+/// guests rackpipe creates, `apply --allow-destroy` deletes it once it leaves the site.
+#[must_use]
+pub fn adopts(ops: &GuestOps) -> bool {
+    ops.set.get("tags").is_some_and(|t| {
+        let b = ops
+            .before
+            .get("tags")
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
+        !crate::has_owner_tag(&b)
+            && rackpipe_proxmox::normalize::normalize_tags(&format!("{b};{}", crate::OWNER_TAG))
+                == *t
+    })
+}
+
 /// The `before`/`after` objects and human-readable API calls of a guest's ops.
 pub(crate) fn describe(
     path: &str,
@@ -205,6 +223,12 @@ pub(crate) fn describe(
     let mut before = Map::new();
     let mut after = Map::new();
     let mut commands = Vec::new();
+    if adopts(ops) {
+        commands.push(format!(
+            "adoption: the guest was not made by rackpipe; its tag `{}` marks it as managed, so apply --allow-destroy deletes it once it leaves the site",
+            crate::OWNER_TAG
+        ));
+    }
     for (k, v) in &ops.set {
         before.insert(
             k.clone(),

@@ -40,7 +40,8 @@ async fn example_site_imports_to_zero_changes() {
         .await
         .unwrap();
 
-    // A guest made by hand, with a setting the model has no field for (`nameserver`).
+    // A guest made by hand (no `rackpipe` tag, no onboot/protection: PVE's defaults), with
+    // a setting the model has no field for (`nameserver`).
     let upid = pve
         .create_guest(
             "pve-s1",
@@ -56,8 +57,7 @@ async fn example_site_imports_to_zero_changes() {
                 .with("memory", 1024)
                 .with("nameserver", "10.3.0.53")
                 .with("rootfs", "local-lvm:4")
-                .with("net0", "name=eth0,bridge=vmbr0,ip=dhcp")
-                .with("tags", "rackpipe"),
+                .with("net0", "name=eth0,bridge=vmbr0,ip=dhcp"),
         )
         .await
         .unwrap();
@@ -102,8 +102,9 @@ async fn example_site_imports_to_zero_changes() {
             g.name
         );
     }
-    // Plan of the imported site against the same cluster: zero changes, but for adopting
-    // the hand-made guest (onboot/protection written as PVE's default 0, see the report).
+    // Plan of the imported site against the same cluster: zero changes but adopting the
+    // hand-made guest, which only adds the ownership tag (its absent onboot/protection equal
+    // the site's `false`: PVE's documented default), and says it is an adoption.
     let p2 = plan(&reloaded, &pve, &opts, &FakeSecrets).await.unwrap();
     let other: Vec<_> = p2
         .changes
@@ -111,13 +112,28 @@ async fn example_site_imports_to_zero_changes() {
         .filter(|c| !c.resource.contains("950") && !c.resource.contains("by-hand"))
         .collect();
     assert!(other.is_empty(), "{other:#?}\n{yaml}");
+    let adopt: Vec<_> = p2
+        .changes
+        .iter()
+        .filter(|c| c.resource.contains("by-hand"))
+        .collect();
+    assert_eq!(adopt.len(), 1, "{:#?}", p2.changes);
+    assert_eq!(
+        adopt[0].after,
+        Some(serde_json::json!({"tags": "rackpipe"})),
+        "{:#?}",
+        adopt[0]
+    );
+    assert_eq!(adopt[0].before, Some(serde_json::json!({"tags": null})));
     assert!(
-        imported
-            .report
-            .choices
-            .iter()
-            .any(|c| c
-                .starts_with("by-hand (vmid 950): adopting it, the first apply writes onboot=0")),
+        adopt[0].commands[0].starts_with("adoption: the guest was not made by rackpipe"),
+        "{:#?}",
+        adopt[0].commands
+    );
+    assert!(
+        imported.report.choices.iter().any(
+            |c| c == "by-hand (vmid 950): adopting it, the first apply adds the tag `rackpipe`"
+        ),
         "{}",
         imported.report.human()
     );
@@ -231,4 +247,40 @@ async fn unreachable_cluster_is_one_transient_line() {
     let e = e.to_string();
     assert!(!e.contains('\n'), "{e}");
     assert!(e.starts_with("inventory (/cluster/resources): "), "{e}");
+}
+
+/// The values pve-sync's diff gives a config key PVE's config leaves out
+/// (`rackpipe_proxmox::normalize::CONFIG_DEFAULTS`) are the `default`s of the official API
+/// schema (the PUT `/nodes/{node}/{lxc,qemu}/{vmid}/config` parameters of the bundled
+/// pve-8.4 apidoc subset); `tags` and `description` have none there (absent means empty).
+#[test]
+fn absent_config_keys_take_the_api_schema_defaults() {
+    let text = std::fs::read_to_string(rackpipe_pve_sim::bundled_schema()).unwrap();
+    let endpoints: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let params = |kind: &str| {
+        let path = format!("/nodes/{{node}}/{kind}/{{vmid}}/config");
+        endpoints
+            .iter()
+            .find(|e| e["path"] == path.as_str())
+            .unwrap_or_else(|| panic!("{path} not in the schema"))["info"]["PUT"]["parameters"]
+            ["properties"]
+            .clone()
+    };
+    let (lxc, qemu) = (params("lxc"), params("qemu"));
+    for &(guest, key, value) in rackpipe_proxmox::normalize::CONFIG_DEFAULTS {
+        let props = if guest == GuestType::Lxc { &lxc } else { &qemu };
+        let default = &props[key]["default"];
+        if matches!(key, "tags" | "description") {
+            assert_eq!(props[key]["type"], "string", "{guest:?} {key}");
+            assert!(default.is_null(), "{guest:?} {key}: {default}");
+            assert_eq!(value, "", "{guest:?} {key}");
+        } else {
+            let documented = match default {
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::String(s) => s.clone(),
+                other => panic!("{guest:?} {key}: no documented default ({other})"),
+            };
+            assert_eq!(value, documented, "{guest:?} {key}");
+        }
+    }
 }

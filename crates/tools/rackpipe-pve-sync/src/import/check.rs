@@ -9,31 +9,16 @@ use crate::OWNER_TAG;
 use crate::desired::SecretSource;
 
 /// Takes out of `ops` what adopting a guest rackpipe did not make changes and nothing else:
-/// the ownership tag added, `onboot`/`protection` written as `0` where the config leaves
-/// them out (PVE's default; pve-sync's plan compares them as set). Returns what the first
-/// apply will do for them (empty when nothing).
+/// the ownership tag added (absent keys such as `onboot` already compare as PVE's default,
+/// see [`rackpipe_proxmox::normalize::absent_value`]). Returns what the first apply will do
+/// for them (empty when nothing).
 pub(crate) fn adoption(ops: &mut crate::GuestOps) -> String {
-    let mut done = Vec::new();
-    if let Some(t) = ops.set.get("tags")
-        && ops.before.get("tags").cloned().flatten().is_none_or(|b| {
-            !crate::has_owner_tag(&b)
-                && rackpipe_proxmox::normalize::normalize_tags(&format!("{b};{OWNER_TAG}")) == *t
-        })
-    {
+    if crate::ops::adopts(ops) {
         ops.set.remove("tags");
-        done.push(format!("adds the tag `{OWNER_TAG}`"));
+        format!("adds the tag `{OWNER_TAG}`")
+    } else {
+        String::new()
     }
-    for key in ["onboot", "protection"] {
-        if ops.set.get(key).is_some_and(|v| v == "0")
-            && ops.before.get(key).is_some_and(Option::is_none)
-        {
-            ops.set.remove(key);
-            done.push(format!(
-                "writes {key}=0 (PVE's default, absent from the config)"
-            ));
-        }
-    }
-    done.join(", ")
 }
 
 /// The SSH keys the import read, by the references it wrote (for the plan check).
