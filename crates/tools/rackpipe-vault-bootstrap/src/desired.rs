@@ -149,6 +149,11 @@ pub struct Desired {
     pub audit: Vec<(String, String)>,
     /// Leaf certificates kept in KV, issued after the mounts and CAs exist.
     pub certificates: Vec<CertSpec>,
+    /// The reference (never the value) of the token Prometheus reads `sys/metrics` with
+    /// (`monitoring.targets.vault.token`); apply keeps a token of that value with the
+    /// [`crate::metrics::POLICY`] policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_token: Option<String>,
 }
 
 /// Builds the desired state; the first problem is the error.
@@ -203,7 +208,14 @@ fn build(site: &Site) -> (Option<Desired>, Vec<(String, String)>) {
     };
     let domain = site.metadata.domain.as_str();
     let mounts = mounts(v, &mut problems);
-    let policies = policies(v, &mut problems);
+    let mut policies = policies(v, &mut problems);
+    let metrics_token = crate::metrics::token_ref(site).map(|(r, _)| r.as_str().to_owned());
+    if metrics_token.is_some() && !policies.iter().any(|p| p.name == crate::metrics::POLICY) {
+        policies.push(PolicySpec {
+            name: crate::metrics::POLICY.to_owned(),
+            text: crate::metrics::POLICY_HCL.to_owned(),
+        });
+    }
     let pki = pki(v, &mounts, domain, &mut problems);
     let certificates = certificates(v, &mounts, &mut problems);
     let mut auth = Vec::new();
@@ -318,6 +330,7 @@ fn build(site: &Site) -> (Option<Desired>, Vec<(String, String)>) {
             .map(|a| (a.name.to_string(), a.file.clone()))
             .collect(),
         certificates,
+        metrics_token,
     };
     (Some(d), problems)
 }

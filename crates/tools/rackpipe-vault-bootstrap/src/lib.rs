@@ -28,6 +28,7 @@ pub mod documents;
 pub mod error;
 pub mod hcl;
 pub mod import;
+pub mod metrics;
 pub mod pgp;
 pub mod plan;
 pub mod render;

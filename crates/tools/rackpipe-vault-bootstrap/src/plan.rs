@@ -12,6 +12,7 @@
 mod access;
 mod compare;
 mod execute;
+mod metrics;
 mod pki;
 mod sys;
 
@@ -76,6 +77,22 @@ enum Step {
     Certificate {
         cert: Box<CertSpec>,
     },
+    /// The metrics token ([`crate::metrics`]); its value is read from `reference` when run.
+    Token {
+        reference: String,
+        step: TokenStep,
+    },
+}
+
+/// What is done to the metrics token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenStep {
+    /// Create it with the referenced value.
+    Create,
+    /// Revoke it and create it again (its policies or period differ).
+    Recreate,
+    /// Renew it (less than half of its period left).
+    Renew,
 }
 
 struct Planner<'a> {
@@ -128,6 +145,7 @@ async fn compute(
     p.jwt(&auths).await?;
     p.approles(&auths).await?;
     p.users(&auths).await?;
+    p.metrics_token().await?;
     p.audit().await?;
     p.certificates(&mounts).await?;
     let requests = api.http().requests() - requests_before;
@@ -198,6 +216,7 @@ fn step_kind(step: &Step) -> &'static str {
         Step::Intermediate { .. } => "apply.intermediate_ca",
         Step::User { .. } => "apply.user",
         Step::Certificate { .. } => "apply.certificate",
+        Step::Token { .. } => "apply.token",
     }
 }
 
@@ -229,6 +248,14 @@ impl Planner<'_> {
                 format!("POST {}", cert.issue_path()),
                 format!("POST {}", cert.kv_path()),
             ],
+            Step::Token { step, .. } => match step {
+                TokenStep::Create => vec!["POST auth/token/create-orphan".to_owned()],
+                TokenStep::Recreate => vec![
+                    "POST auth/token/revoke".to_owned(),
+                    "POST auth/token/create-orphan".to_owned(),
+                ],
+                TokenStep::Renew => vec!["POST auth/token/renew".to_owned()],
+            },
         };
         let change = Change {
             action,

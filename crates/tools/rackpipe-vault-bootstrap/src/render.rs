@@ -151,6 +151,7 @@ pub fn render(site: &Site, options: &RenderOptions) -> Result<Vec<RenderedFile>>
             "peers": peers,
             "storage": storage,
             "tls": {"cert_file": vault.tls.cert_file, "key_file": vault.tls.key_file, "ca_file": vault.tls.ca_file},
+            "metrics_unauthenticated": crate::metrics::unauthenticated_access(site),
             "audit": vault.audit.iter().map(|a| json!({"name": a.name.as_str(), "file": a.file})).collect::<Vec<_>>(),
         });
         files.push(RenderedFile {

@@ -197,7 +197,8 @@ impl Target {
 }
 
 /// The secrets the driver resolves before `plan` and `apply` connect: the userpass users'
-/// `env:` and `file:` password references (`vault.auth.users[N].password`). A `vault:`
+/// `env:` and `file:` password references (`vault.auth.users[N].password`) and the metrics
+/// token's (`monitoring.targets.vault.token`, [`crate::metrics`]). A `vault:`
 /// reference names a KV entry on the cluster being configured (perhaps in a mount this very
 /// apply creates): plan and apply read it there, after logging in, and a user whose secret is
 /// not written yet is left pending.
@@ -208,6 +209,8 @@ pub fn secret_refs(site: &Site) -> Vec<(&SecretRef, String)> {
         .flat_map(|vault| vault.auth.users.iter().enumerate())
         .filter(|(_, user)| !user.password.as_str().starts_with("vault:"))
         .map(|(i, user)| (&user.password, format!("vault.auth.users[{i}].password")))
+        .chain(crate::metrics::token_ref(site))
+        .filter(|(reference, _)| !reference.as_str().starts_with("vault:"))
         .collect()
 }
 

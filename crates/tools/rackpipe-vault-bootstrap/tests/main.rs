@@ -7,5 +7,6 @@ mod common;
 mod consul_mock;
 mod documents;
 mod import;
+mod metrics;
 mod pgp_join;
 mod site_checks;

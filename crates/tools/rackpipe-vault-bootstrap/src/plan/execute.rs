@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::Step;
+use super::{Step, TokenStep};
 use crate::certificate;
 use crate::client::Client;
 use crate::desired::{CaSpec, CertSpec};
@@ -121,8 +121,46 @@ pub(super) async fn run(
             let facts = issue(api, cert).await?;
             return Ok(Some((cert.name.clone(), facts)));
         }
+        Step::Token { reference, step } => token(api, reference, *step, resolved).await?,
     }
     Ok(None)
+}
+
+/// Creates, re-creates or renews the metrics token whose value `reference` holds. The replies
+/// (which echo the token) are dropped unread.
+async fn token(
+    api: &Client,
+    reference: &str,
+    step: TokenStep,
+    resolved: &BTreeMap<String, Secret>,
+) -> Result<()> {
+    let token = resolve_with(api, reference, resolved)
+        .await?
+        .ok_or_else(|| Error::SecretRef {
+            reference: reference.to_owned(),
+            reason: "secret disappeared between plan and apply".into(),
+        })?;
+    let by_value = json!({"token": token.expose()});
+    if step == TokenStep::Renew {
+        api.expect("POST", "auth/token/renew", Some(&by_value))
+            .await?;
+        return Ok(());
+    }
+    if step == TokenStep::Recreate {
+        api.expect("POST", "auth/token/revoke", Some(&by_value))
+            .await?;
+    }
+    let body = json!({
+        "id": token.expose(),
+        "policies": [crate::metrics::POLICY],
+        "no_default_policy": true,
+        "period": format!("{}s", crate::metrics::TOKEN_PERIOD_SECS),
+        "display_name": crate::metrics::TOKEN_DISPLAY_NAME,
+        "renewable": true,
+    });
+    api.expect("POST", "auth/token/create-orphan", Some(&body))
+        .await?;
+    Ok(())
 }
 
 fn with_newline(pem: &str) -> String {

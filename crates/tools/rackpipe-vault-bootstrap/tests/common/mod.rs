@@ -313,6 +313,21 @@ impl TestCluster {
         example: Option<&str>,
         template_dir: Option<PathBuf>,
     ) -> Option<Self> {
+        Self::start_full(count, example, template_dir, None)
+    }
+
+    /// `count` nodes of the test site with `extra` (top-level YAML sections, e.g. a
+    /// `monitoring:` section) appended.
+    pub fn start_with_sections(count: usize, extra: &str) -> Option<Self> {
+        Self::start_full(count, None, None, Some(extra))
+    }
+
+    fn start_full(
+        count: usize,
+        example: Option<&str>,
+        template_dir: Option<PathBuf>,
+        extra: Option<&str>,
+    ) -> Option<Self> {
         let bao = rackpipe_testkit::require_tool("bao")?;
         rackpipe_testkit::require_tool("openssl")?;
         let dir = temp_dir();
@@ -321,6 +336,9 @@ impl TestCluster {
         let jwt = jwt_key(dir.path());
         let ports: Vec<(u16, u16)> = (0..count).map(|_| (free_port(), free_port())).collect();
         let mut yaml = site_yaml(&ports, &tls, &jwt.public_pem, None);
+        if let Some(extra) = extra {
+            yaml.push_str(extra);
+        }
         let mut site = load_site(&yaml);
         if let Some(name) = example {
             (site, yaml) = example_site(name, &yaml, &jwt.public_pem);
