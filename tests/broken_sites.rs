@@ -5,9 +5,10 @@
 //! must contain, one `# expect: SUBSTRING` each; files that cannot hold a comment (empty,
 //! binary, JSON) have a sidecar `NN-name.expect` with one expectation a line. An expectation
 //! `LINE: PATH` (`12: segments[1].cidr`) pins the line: an error line
-//! `TOOL: error: FILE:LINE:COL: PATH...` with exactly that LINE; `!TEXT` says stderr must not
-//! contain TEXT (a regular expression, a Rust type name); `errors=N` says stderr has exactly N
-//! error lines (nothing but the real problems). For each one, one of the seven
+//! `TOOL: error: FILE:LINE:COL: PATH...` with exactly that LINE; `!TEXT` says neither stderr nor
+//! stdout may contain TEXT (a regular expression, a Rust type name, a secret's value);
+//! `errors=N` says stderr has exactly N error lines (nothing but the real problems). For each
+//! one, one of the seven
 //! binaries (rotating) runs `TOOL validate FILE` and must
 //!
 //! - exit 1,
@@ -246,11 +247,14 @@ fn check_rejected(
             continue;
         }
         if let Some(unwanted) = expect.strip_prefix('!') {
-            if run.stderr.contains(unwanted) {
-                problems.push(format!(
-                    "{label} ({tool}): stderr has {unwanted:?}, which it must not{}",
-                    context()
-                ));
+            // Nor the JSON document on stdout (the report repeats every message).
+            for (stream, text) in [("stderr", &run.stderr), ("stdout", &run.stdout)] {
+                if text.contains(unwanted) {
+                    problems.push(format!(
+                        "{label} ({tool}): {stream} has {unwanted:?}, which it must not{}",
+                        context()
+                    ));
+                }
             }
             continue;
         }

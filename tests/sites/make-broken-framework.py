@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes tests/sites/broken/180-199: the validator's framework cases (issue 20 items 4-5).
+"""Writes tests/sites/broken/180-200: the validator's framework cases (issue 20 items 3-5).
 
 Each is tests/sites/minimal.yaml with small mutations, like make-broken.py's cases, but with
 several expectations, most pinned to a line (`# expect: LINE: PATH`, see tests/broken_sites.rs):
@@ -61,8 +61,11 @@ def ack(entries):
 CASES = {
     # ---- every problem in one run, each at its own line --------------------------------------
     "180-schema-and-semantic-together.yaml": case(
-        ["@vlan: 5000@: segments[1].vlan", "@interface: LAN-42@: router.bridges[0].ports[2].interface"],
-        "a schema error (VLAN out of range) and a semantic one (unknown bridge port) in one run",
+        ["@vlan: 5000@: segments[1].vlan", "@interface: LAN-42@: router.bridges[0].ports[2].interface",
+         "@tagged: [BRIDGE-LAN, LAN-01, LAN-02, LAN-03]@: router.bridges[0].vlans[0].tagged[3]", "errors=3"],
+        "a schema error (VLAN out of range) and a semantic one (a bridge port renamed to an unknown interface, which the"
+        " VLAN table still tags by its old name) in one run; the refused VLAN feeds no rule (segments is left out), so"
+        " it is one error, not nine",
         ("    vlan: 20\n", "    vlan: 5000\n"),
         ("        - interface: LAN-03\n", "        - interface: LAN-42\n"),
     ),
@@ -166,6 +169,13 @@ CASES = {
         ["@vlan: 4095,@: proxmox.guests[1].nics[0].vlan", "!Some("],
         "an error inside a one-line flow mapping is reported at that line",
         ("{slot: net0, bridge: vmbr0, vlan: 20, mac: \"BC:24:11:00:00:06\"", "{slot: net0, bridge: vmbr0, vlan: 4095, mac: \"BC:24:11:00:00:06\""),
+    ),
+    # ---- a syntax error never shows a secret ---------------------------------------------------
+    "200-secret-in-syntax-error.yaml": case(
+        ["200-secret-in-syntax-error.yaml:@glrt-AbCdEfGhIjKlMnOpQrStUv: runner-2@:",
+         "duplicate mapping key: (value not shown)", "!glrt-"],
+        "runner tokens pasted as keys, one twice: the syntax error names the line, never the token",
+        body=BODY + "runner_tokens:\n  glrt-AbCdEfGhIjKlMnOpQrStUv: runner-1\n  glrt-AbCdEfGhIjKlMnOpQrStUv: runner-2\n",
     ),
 }
 

@@ -176,6 +176,8 @@ pub fn parse(source_name: &str, bytes: &[u8]) -> Result<ParsedDocument, LoadErro
     let node: Option<Node> = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         let message = clean_parser_message(e.to_string().lines().next().unwrap_or("invalid YAML"));
+        // The parser may quote the text it stopped at (a key, a scalar): never a secret's value.
+        let message = hide_secrets(&message, text);
         LoadError::Syntax {
             source_name: name.clone(),
             line,
@@ -196,6 +198,62 @@ pub fn parse(source_name: &str, bytes: &[u8]) -> Result<ParsedDocument, LoadErro
         positions: Positions(positions),
         envelope: None,
     })
+}
+
+/// `message`, about the document `text` (a site, a plan, any document a tool reads), without
+/// the value of any secret the text holds: what [`crate::validate`]'s `literal-secret` rule
+/// finds and every value of a field named like a secret (`password:`), each quote of it
+/// replaced by `(value not shown)`, as for the schema and type errors of a site. For messages
+/// that quote the document but are not findings about a field: a YAML syntax error, a
+/// document of another kind that does not deserialize (`apply --plan FILE`).
+#[must_use]
+pub fn hide_secrets(message: &str, text: &str) -> String {
+    let mut findings = [Diagnostic::error("syntax", "", message)];
+    let mut document = text_fields(text);
+    // Text that parses (a JSON plan, a document with a type error) is walked as it is, so a
+    // secret in a JSON string or a nested field is found whatever the layout.
+    if let Ok(value) = serde_json::from_str::<Value>(text) {
+        document.push(value);
+    }
+    crate::validate::checks::secrets::hide_values(&mut findings, &Value::Array(document));
+    let [finding] = findings;
+    finding.message
+}
+
+/// The text of a document that may not parse, as the fields a secret could be in: for each
+/// line, `{key: value}` for every `key: value` pair on it (block or flow style, quotes and
+/// comments dropped), and `{"": word}` for every word on it (a secret recognisable by its
+/// form, a token, a URL with a password, needs no field name).
+fn text_fields(text: &str) -> Vec<Value> {
+    let unquote = |s: &str| {
+        let s = s.trim();
+        s.strip_prefix('"')
+            .and_then(|x| x.strip_suffix('"'))
+            .or_else(|| s.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+            .unwrap_or(s)
+            .to_owned()
+    };
+    let mut fields = Vec::new();
+    for line in text.lines() {
+        for part in line.split([',', '{', '}', '[', ']']) {
+            let part = part.trim_start().trim_start_matches(['-', '?', ' ']);
+            let part = part.split(" #").next().unwrap_or(part);
+            if let Some((key, value)) = part.split_once(": ").or_else(|| part.split_once(":\t")) {
+                let mut field = serde_json::Map::new();
+                field.insert(unquote(key), Value::String(unquote(value)));
+                fields.push(Value::Object(field));
+            }
+        }
+        for word in line.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '`')) {
+            let word = word.trim_end_matches(':');
+            if !word.is_empty() {
+                let mut field = serde_json::Map::new();
+                field.insert(String::new(), Value::String(word.to_owned()));
+                fields.push(Value::Object(field));
+            }
+        }
+    }
+    fields
 }
 
 /// Drops the parser's own `error: line L column C:` prefix (the position is printed anyway).
@@ -223,57 +281,55 @@ fn clean_parser_message(message: &str) -> String {
 pub fn load(source_name: &str, bytes: &[u8]) -> Result<(Site, ParsedDocument), LoadError> {
     crate::schema::compile_in_background();
     let parsed = parse(source_name, bytes)?.unwrap_envelope();
-    let mut typed = typed(&parsed.value);
-    if typed.schema_pending {
-        typed.diagnostics = crate::schema::check(&parsed.value);
-    }
-    match typed.site {
-        Some(site) if typed.diagnostics.is_empty() => Ok((site, parsed)),
-        _ => {
-            crate::validate::checks::secrets::hide_values(&mut typed.diagnostics, &parsed.value);
-            attach_positions(&mut typed.diagnostics, &parsed.positions);
-            Err(LoadError::Invalid {
-                source_name: source_name.to_owned(),
-                diagnostics: typed.diagnostics,
-            })
-        }
-    }
+    let first = whole(&parsed.value);
+    let schema = crate::schema::check(&parsed.value);
+    let mut diagnostics = match first {
+        Ok(site) if schema.is_empty() => return Ok((site, parsed)),
+        Ok(_) => schema,
+        Err(first) => partial(&parsed.value, schema, Some(first)).diagnostics,
+    };
+    crate::validate::checks::secrets::hide_values(&mut diagnostics, &parsed.value);
+    attach_positions(&mut diagnostics, &parsed.positions);
+    Err(LoadError::Invalid {
+        source_name: source_name.to_owned(),
+        diagnostics,
+    })
 }
 
 /// The typed model of a document, as much of it as is well-formed.
 struct Typed {
-    /// The site; with schema or type errors, built from the sections that deserialize (the
-    /// others are left out). `None` when not even that is possible (not a mapping).
+    /// The site; with schema or type errors, built from the sections that deserialize and
+    /// break no schema rule (the others are left out). `None` when not even that is possible
+    /// (not a mapping).
     site: Option<Site>,
     /// Schema violations and type errors.
     diagnostics: Vec<Diagnostic>,
     /// The sections left out, `metadata` when replaced by [`PLACEHOLDER_DOMAIN`]: gaps that
     /// are not in the document, which the cross-section rules must not read as absences.
     gaps: Vec<String>,
-    /// The whole document deserialized, and the schema check is still to be done (after the
-    /// semantic checks, so those overlap the schema's compilation on another thread).
-    schema_pending: bool,
 }
 
 /// The domain of the stand-in `metadata` used when the document's own is malformed.
 const PLACEHOLDER_DOMAIN: &str = "metadata.invalid";
 
-/// Checks `value` against the schema and deserializes it; on failure, deserializes each
-/// section on its own so the semantic checks can still run over the well-formed ones. A type
-/// error is reported only where the schema found nothing (a schema error already names it).
-fn typed(value: &Value) -> Typed {
-    let first = match serde_path_to_error::deserialize::<_, Site>(value) {
-        Ok(site) => {
-            return Typed {
-                site: Some(site),
-                diagnostics: Vec::new(),
-                gaps: Vec::new(),
-                schema_pending: true,
-            };
-        }
-        Err(err) => err,
-    };
-    let mut diagnostics = crate::schema::check(value);
+/// The whole document deserialized, before the schema check: the site when every value has
+/// the type its field needs (the schema may still refuse some; the caller checks it).
+fn whole(value: &Value) -> Result<Site, serde_path_to_error::Error<serde_json::Error>> {
+    serde_path_to_error::deserialize::<_, Site>(value)
+}
+
+/// The site of a document with schema or type errors (`schema`: every schema violation;
+/// `first`: the whole document's type error, when it has one): each section is deserialized on
+/// its own, and one that does not, or that holds a value the schema refuses (a VLAN 5000 fits
+/// the Rust type), is left out, so the semantic checks run over the well-formed sections and
+/// never over a value already reported (one mistake, one error). A type error is reported only
+/// where the schema found nothing (a schema error already names it).
+fn partial(
+    value: &Value,
+    schema: Vec<Diagnostic>,
+    first: Option<serde_path_to_error::Error<serde_json::Error>>,
+) -> Typed {
+    let mut diagnostics = schema;
     let type_error = |diagnostics: &mut Vec<Diagnostic>,
                       err: serde_path_to_error::Error<serde_json::Error>,
                       prefix: &str| {
@@ -293,13 +349,20 @@ fn typed(value: &Value) -> Typed {
         }
     };
     let Some(fields) = value.as_object() else {
-        type_error(&mut diagnostics, first, "");
+        if let Some(first) = first {
+            type_error(&mut diagnostics, first, "");
+        }
         return Typed {
             site: None,
             diagnostics,
             gaps: Vec::new(),
-            schema_pending: false,
         };
+    };
+    // The sections a schema error is in: their values cannot be trusted by the rules.
+    let refused = |key: &str, diagnostics: &[Diagnostic]| {
+        diagnostics
+            .iter()
+            .any(|d| d.rule == "schema" && within(&d.path, key))
     };
     let mut gaps = Vec::new();
     let mut base = serde_json::Map::new();
@@ -309,17 +372,19 @@ fn typed(value: &Value) -> Typed {
     );
     base.insert("kind".to_owned(), Value::from("Site"));
     let metadata = fields.get("metadata").cloned().unwrap_or(Value::Null);
+    let placeholder = || serde_json::json!({"name": "site", "domain": PLACEHOLDER_DOMAIN});
     match serde_path_to_error::deserialize::<_, crate::site::Metadata>(&metadata) {
-        Ok(_) => {
+        Ok(_) if !refused("metadata", &diagnostics) => {
             base.insert("metadata".to_owned(), metadata);
+        }
+        Ok(_) => {
+            gaps.push("metadata".to_owned());
+            base.insert("metadata".to_owned(), placeholder());
         }
         Err(err) => {
             gaps.push("metadata".to_owned());
             type_error(&mut diagnostics, err, "metadata");
-            base.insert(
-                "metadata".to_owned(),
-                serde_json::json!({"name": "site", "domain": PLACEHOLDER_DOMAIN}),
-            );
+            base.insert("metadata".to_owned(), placeholder());
         }
     }
     for (key, section) in fields {
@@ -329,9 +394,10 @@ fn typed(value: &Value) -> Typed {
         let mut alone = base.clone();
         alone.insert(key.clone(), section.clone());
         match serde_path_to_error::deserialize::<_, Site>(&Value::Object(alone)) {
-            Ok(_) => {
+            Ok(_) if !refused(key, &diagnostics) => {
                 base.insert(key.clone(), section.clone());
             }
+            Ok(_) => gaps.push(key.clone()),
             Err(err) => {
                 gaps.push(key.clone());
                 // The error's path is relative to the document; keep it, check coverage by key.
@@ -347,7 +413,9 @@ fn typed(value: &Value) -> Typed {
             }
         }
     }
-    if diagnostics.is_empty() {
+    if diagnostics.is_empty()
+        && let Some(first) = first
+    {
         // Every section alone is fine, so the whole must be too; report the first error as is.
         type_error(&mut diagnostics, first, "");
     }
@@ -356,7 +424,6 @@ fn typed(value: &Value) -> Typed {
         site,
         diagnostics,
         gaps,
-        schema_pending: false,
     }
 }
 
@@ -432,10 +499,11 @@ pub fn load_and_validate(source_name: &str, bytes: &[u8]) -> Result<LoadedSite, 
 
 /// Like [`load_and_validate`], plus a tool's own rules (`tool_checks`), so one run reports
 /// every problem of both kinds with positions. Schema and type errors do not stop the
-/// semantic checks: those run over every section that is well-formed, so one run names every
-/// problem; a left-out section is unknown to them, never taken as empty, so nothing its
-/// absence would cause (a reference to it) is reported. `tool_checks` run only when no section
-/// is left out (they cannot tell a left-out section from an absent one).
+/// semantic checks: those run over every section that is well-formed and breaks no schema
+/// rule, so one run names every problem and no value already refused feeds a rule (one
+/// mistake, one error); a left-out section is unknown to them, never taken as empty, so
+/// nothing its absence would cause (a reference to it) is reported. `tool_checks` run only
+/// when no section is left out (they cannot tell a left-out section from an absent one).
 /// Warnings the site acknowledges (`metadata.acknowledge`) are set apart.
 pub fn load_and_validate_with(
     source_name: &str,
@@ -444,29 +512,7 @@ pub fn load_and_validate_with(
 ) -> Result<LoadedSite, LoadError> {
     crate::schema::compile_in_background();
     let parsed = parse(source_name, bytes)?.unwrap_envelope();
-    let Typed {
-        site,
-        mut diagnostics,
-        gaps,
-        schema_pending,
-    } = typed(&parsed.value);
-    let mut semantic = Vec::new();
-    if let Some(site) = &site {
-        semantic = crate::validate::validate_with_gaps(site, &parsed.value, &gaps);
-        if !gaps.is_empty() {
-            // A tool's own rules cannot tell a left-out section from an absent one (an export
-            // naming a segment of a left-out `segments` reads as unknown): they run once the
-            // schema errors are fixed, so nothing they report is a consequence of a gap.
-            semantic.retain(|d| !d.message.contains(PLACEHOLDER_DOMAIN));
-        } else {
-            semantic.extend(tool_checks(site));
-            acknowledge(site, &mut semantic);
-        }
-    }
-    if schema_pending {
-        diagnostics = crate::schema::check(&parsed.value);
-    }
-    diagnostics.extend(semantic);
+    let (site, mut diagnostics) = check_all(&parsed.value, tool_checks);
     crate::validate::checks::secrets::keep_values_out(&mut diagnostics);
     crate::validate::checks::secrets::hide_values(&mut diagnostics, &parsed.value);
     attach_positions(&mut diagnostics, &parsed.positions);
@@ -490,6 +536,60 @@ pub fn load_and_validate_with(
         acknowledged,
         envelope: parsed.envelope,
     })
+}
+
+/// The site (as much of it as is well-formed) and every finding: schema, type and semantic.
+/// A document whose every value has its field's type is checked whole, the semantic checks
+/// first so they overlap the schema's compilation on another thread; when the schema then
+/// refuses a value, or a value does not type, the sections holding one are left out (see
+/// [`partial`]) and the semantic checks run again over the rest.
+fn check_all(
+    value: &Value,
+    tool_checks: &dyn Fn(&Site) -> Vec<Diagnostic>,
+) -> (Option<Site>, Vec<Diagnostic>) {
+    let first = match whole(value) {
+        Ok(site) => {
+            let mut semantic = crate::validate::validate(&site, value);
+            semantic.extend(tool_checks(&site));
+            acknowledge(&site, &mut semantic);
+            let schema = crate::schema::check(value);
+            if schema.is_empty() {
+                return (Some(site), semantic);
+            }
+            return check_partial(value, schema, None, tool_checks);
+        }
+        Err(first) => first,
+    };
+    check_partial(value, crate::schema::check(value), Some(first), tool_checks)
+}
+
+/// [`check_all`] for a document with schema or type errors: the semantic checks over the
+/// sections that are well-formed (and the tool's own rules when none is left out). A tool's
+/// own rules cannot tell a left-out section from an
+/// absent one (an export naming a segment of a left-out `segments` reads as unknown): they run
+/// once the schema errors are fixed, so nothing they report is a consequence of a gap.
+fn check_partial(
+    value: &Value,
+    schema: Vec<Diagnostic>,
+    first: Option<serde_path_to_error::Error<serde_json::Error>>,
+    tool_checks: &dyn Fn(&Site) -> Vec<Diagnostic>,
+) -> (Option<Site>, Vec<Diagnostic>) {
+    let Typed {
+        site,
+        mut diagnostics,
+        gaps,
+    } = partial(value, schema, first);
+    if let Some(site) = &site {
+        let mut semantic = crate::validate::validate_with_gaps(site, value, &gaps);
+        if gaps.is_empty() {
+            semantic.extend(tool_checks(site));
+            acknowledge(site, &mut semantic);
+        } else {
+            semantic.retain(|d| !d.message.contains(PLACEHOLDER_DOMAIN));
+        }
+        diagnostics.extend(semantic);
+    }
+    (site, diagnostics)
 }
 
 /// Marks the warnings `metadata.acknowledge` accepts (their reason in
@@ -779,6 +879,49 @@ mod tests {
         assert_eq!(envelope["kind"], "ApplyResult");
         assert_eq!(envelope["facts"]["a"], 1);
         assert!(parsed.positions.lookup("/metadata/name").is_some());
+    }
+
+    /// The message of a syntax error in `text`.
+    fn syntax_message(text: &str) -> String {
+        match parse("t.yaml", text.as_bytes()) {
+            Err(LoadError::Syntax { message, .. }) => message,
+            other => panic!("not a syntax error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn syntax_errors_never_show_a_secret() {
+        let token = "glpat-AbCdEfGhIjKlMnOpQrStUv";
+        // A duplicate key quotes the key: here a token pasted as one.
+        let message = syntax_message(&format!("a:\n  {token}: 1\n  {token}: 2\n"));
+        assert!(!message.contains(token), "{message}");
+        assert!(message.contains("(value not shown)"), "{message}");
+        // A password written out where a reference belongs, on a line the parser stops at.
+        for text in [
+            "router:\n  password: hunter2-hunter2\n  password: hunter2-hunter2\n",
+            "a: {password: s3cr3t-passw0rd, password: s3cr3t-passw0rd}\n",
+            "a:\n  url: https://ci:Tr0ub4dor-3@gitlab.example.invalid/\n  url: https://ci:Tr0ub4dor-3@gitlab.example.invalid/\n",
+        ] {
+            let message = syntax_message(text);
+            for secret in ["hunter2", "s3cr3t", "Tr0ub4dor"] {
+                assert!(!message.contains(secret), "{text}: {message}");
+            }
+        }
+        // Messages without secrets are untouched.
+        assert_eq!(
+            hide_secrets("duplicate mapping key: name", "name: a\nname: b\n"),
+            "duplicate mapping key: name"
+        );
+    }
+
+    #[test]
+    fn a_document_of_another_kind_hides_its_secrets_too() {
+        let plan = r#"{"kind": "Plan", "changes": [{"after": {"token": "hvs.CAESIJ0123456789abcdefghijklmn"}}]}"#;
+        let message = hide_secrets(
+            r#"invalid type: string "hvs.CAESIJ0123456789abcdefghijklmn", expected u32"#,
+            plan,
+        );
+        assert!(!message.contains("hvs.CAES"), "{message}");
     }
 
     #[test]
