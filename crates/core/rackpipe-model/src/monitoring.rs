@@ -351,8 +351,9 @@ pub struct VaultTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// Token allowed to read `sys/metrics`, by reference (sent as a bearer token, read by
-    /// Prometheus from a mounted file). Absent: the listener must allow unauthenticated
-    /// metrics access (a warning).
+    /// Prometheus from a mounted file; vault-bootstrap keeps a periodic token of this value
+    /// with the `prometheus-metrics` policy). Absent: vault-bootstrap renders the listener
+    /// with unauthenticated metrics access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<SecretRef>,
     /// CA certificate (PEM) that signs the nodes' API certificates, by reference; absent:

@@ -17,6 +17,9 @@ pub const GENERIC_WARNINGS: &[&str] = &[
     "segment-gateway",
     "management-address",
     "backend-node-port",
+    "monitoring-no-storage",
+    "monitoring-no-receiver",
+    "backup-max-age",
 ];
 
 /// Runs every semantic check and returns all findings, errors and warnings, in document order.

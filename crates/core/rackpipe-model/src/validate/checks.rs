@@ -16,6 +16,7 @@ mod consistency;
 mod kubernetes;
 mod load_balancer;
 mod menus;
+mod monitoring;
 mod nas;
 mod network;
 mod proxmox;
@@ -41,6 +42,7 @@ pub(crate) fn run(site: &Site, document: &Value, gaps: &[String], out: &mut Vec<
     c.load_balancer();
     c.kubernetes();
     c.runners_and_backups();
+    c.monitoring();
     c.consistency();
     c.secrets(document);
 }
