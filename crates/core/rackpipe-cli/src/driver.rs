@@ -327,6 +327,7 @@ fn execute<T: Tool>(cli: &Cli<T>) -> Result<ExitStatus, CliError> {
                 };
                 T::apply(&loaded, &target, flags, args, expected).await
             })?;
+            record_applied(&applied);
             emit_document(&applied, global)?;
             Ok(ExitStatus::Success)
         }
@@ -338,6 +339,18 @@ fn execute<T: Tool>(cli: &Cli<T>) -> Result<ExitStatus, CliError> {
             };
             crate::runtime()?.block_on(T::verb(verb, &ctx))
         }
+    }
+}
+
+/// Records an apply result's change count ([`crate::metrics::set_changes`]) from its
+/// `summary` (the counts every apply result carries).
+fn record_applied<A: Serialize>(applied: &A) {
+    let summary = serde_json::to_value(applied)
+        .ok()
+        .and_then(|v| v.get("summary").cloned())
+        .and_then(|s| serde_json::from_value::<rackpipe_model::documents::ChangeCounts>(s).ok());
+    if let Some(summary) = summary {
+        crate::metrics::set_changes(summary.total() as u64);
     }
 }
 

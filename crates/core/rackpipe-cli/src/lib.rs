@@ -15,6 +15,7 @@ mod exit;
 pub mod flags;
 mod junit;
 mod meta;
+pub mod metrics;
 pub mod output;
 pub mod progress;
 pub mod prompt;
@@ -145,6 +146,14 @@ pub struct GlobalArgs {
     /// More logging on stderr (repeat for more).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Also write this run's metrics (OpenMetrics text: end and last-success time, duration,
+    /// exit code, changes, artifact sizes) to FILE, also when the run fails.
+    #[arg(long, value_name = "FILE", global = true, env = metrics::ENV)]
+    pub metrics_file: Option<PathBuf>,
+    /// With --metrics-file: also push the metrics to the Pushgateway the site names
+    /// (`monitoring.pushgateway.url`); a failed push is a warning, never the run's failure.
+    #[arg(long, global = true, env = metrics::PUSH_ENV, value_parser = clap::builder::FalseyValueParser::new(), requires = "metrics_file")]
+    pub push_metrics: bool,
 }
 
 /// The site argument: a path, or `-`/absent for stdin.
@@ -159,9 +168,15 @@ impl SiteArg {
     /// Reads, parses and checks the site; `check` adds the tool's own rules.
     pub fn load(&self, check: fn(&Site) -> Vec<Diagnostic>) -> Result<LoadedSite, CliError> {
         let (name, bytes) = read_input(self.site.as_deref())?;
-        Ok(rackpipe_model::load::load_and_validate_with(
-            &name, &bytes, &check,
-        )?)
+        let loaded = rackpipe_model::load::load_and_validate_with(&name, &bytes, &check)?;
+        metrics::set_site(loaded.site.metadata.name.as_str());
+        let monitoring = loaded.site.monitoring.as_ref();
+        metrics::set_pushgateway(
+            monitoring
+                .and_then(|m| m.pushgateway.as_ref())
+                .map(|p| p.url.as_str()),
+        );
+        Ok(loaded)
     }
 }
 
@@ -279,6 +294,7 @@ pub fn finish_plan(
     args: &PlanArgs,
     global: &GlobalArgs,
 ) -> Result<ExitStatus, CliError> {
+    metrics::set_changes(plan.summary.total() as u64);
     if let Some(path) = &args.report {
         let report = serde_json::to_string(&plan.summary)
             .map_err(|e| CliError::error(format!("internal: {e}")))?;
@@ -637,10 +653,15 @@ pub fn main<C: ToolCli>(
     body: impl FnOnce(&C) -> Result<ExitStatus, CliError>,
 ) -> ExitCode {
     meta::set_tool_command(C::command, C::SCHEMAS);
+    let started = std::time::Instant::now();
     let mut command = meta::with_schema_kinds(C::command(), C::SCHEMAS);
+    let mut verb = String::new();
     let parsed = command
         .try_get_matches_from_mut(std::env::args_os())
-        .and_then(|mut matches| C::from_arg_matches_mut(&mut matches))
+        .and_then(|mut matches| {
+            verb = matches.subcommand_name().unwrap_or_default().to_owned();
+            C::from_arg_matches_mut(&mut matches)
+        })
         .map_err(|e| e.format(&mut command));
     let cli = match parsed {
         Ok(cli) => cli,
@@ -657,7 +678,56 @@ pub fn main<C: ToolCli>(
     };
     progress::init(tool, cli.global().quiet, cli.global().verbose);
     output::set_format(cli.global().format);
-    match body(&cli) {
+    let result = body(&cli);
+    let Some(path) = &cli.global().metrics_file else {
+        return finish(tool, result);
+    };
+    let status = match &result {
+        Ok(status) => *status,
+        Err(err) => err.status,
+    };
+    let run = metrics::RunEnd {
+        tool,
+        verb: &verb,
+        ended: std::time::SystemTime::now(),
+        duration: started.elapsed(),
+        exit_code: status.code(),
+        success: matches!(status, ExitStatus::Success | ExitStatus::Changes),
+    };
+    let written = metrics::write(path, &run);
+    if written.is_ok() && cli.global().push_metrics {
+        push_metrics(tool, &run);
+    }
+    match written {
+        // The run's own outcome first; a lost signal fails an otherwise good run.
+        Err(message) if run.success => finish(tool, Err(CliError::error(message))),
+        Err(message) => {
+            progress::clear_live_line();
+            eprintln!("{tool}: warning: {message}");
+            finish(tool, result)
+        }
+        Ok(()) => finish(tool, result),
+    }
+}
+
+/// Pushes the run's metrics to the site's Pushgateway, if it names one; a failure is one
+/// warning line on stderr (the run's exit status stays its own).
+fn push_metrics(tool: &str, run: &metrics::RunEnd<'_>) {
+    let Some(base) = metrics::pushgateway() else {
+        tracing::debug!("the site names no Pushgateway: metrics not pushed");
+        return;
+    };
+    let result = metrics::push(&base, run, &metrics::site(), &metrics::render(run));
+    if let Err(message) = result {
+        progress::clear_live_line();
+        eprintln!("{tool}: warning: {message}");
+    }
+}
+
+/// Reports the body's outcome (a failure as its line on stderr and an `Error` document) and
+/// returns the exit code.
+fn finish(tool: &str, result: Result<ExitStatus, CliError>) -> ExitCode {
+    match result {
         Ok(status) => status.into(),
         Err(err) if err.status == ExitStatus::Success => ExitStatus::Success.into(),
         Err(err) => {

@@ -272,6 +272,7 @@ impl Tool for EtcdBackup {
             } => {
                 let loaded = ctx.load(site)?;
                 let snap = snapshot(&loaded.site, dest, conn, ssh).await?;
+                rackpipe_cli::metrics::backup_size(&snap.manifest.file, snap.manifest.file_size);
                 ctx.emit(&snap.manifest)?;
             }
             Verb::Verify {

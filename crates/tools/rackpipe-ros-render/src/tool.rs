@@ -246,6 +246,12 @@ async fn backup(
     )
     .await
     .map_err(|e| tool_err(&e))?;
+    for file in &result.files {
+        let name = Path::new(&file.path)
+            .file_name()
+            .map_or_else(|| file.path.clone(), |n| n.to_string_lossy().into_owned());
+        rackpipe_cli::metrics::backup_size(&name, file.bytes as u64);
+    }
     ctx.emit(&result)?;
     Ok(ExitStatus::Success)
 }

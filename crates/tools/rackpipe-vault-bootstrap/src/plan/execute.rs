@@ -228,6 +228,7 @@ async fn issue(api: &Client, cert: &CertSpec) -> Result<Value> {
         .get("serial_number")
         .and_then(Value::as_str)
         .map_or_else(|| inspected.serial.clone(), str::to_owned);
+    rackpipe_cli::metrics::certificate_expiry(&cert.pki, &cert.name, inspected.not_after);
     let not_after = certificate::rfc3339(inspected.not_after);
     let bundle = Secret::new(format!(
         "{certificate_pem}{chain}{}",

@@ -150,6 +150,9 @@ impl Planner<'_> {
                     || c.resource == format!("{}/config/issuers", cert.pki)
             });
             let (stored, unusable) = self.stored_certificate(&cert, mounts).await?;
+            if let Some(s) = &stored {
+                rackpipe_cli::metrics::certificate_expiry(&cert.pki, &cert.name, s.not_after);
+            }
             let reason = match unusable {
                 Some(why) => Some(Reason::Unusable(why)),
                 None => {
