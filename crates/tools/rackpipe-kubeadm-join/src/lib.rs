@@ -16,6 +16,7 @@
 
 pub mod addons;
 pub mod apply;
+pub mod monitoring_rules;
 pub mod plan;
 pub mod remote;
 pub mod schema;
@@ -339,6 +340,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "addons/metrics-server-values.yaml.j2",
         include_str!("../templates/addons/metrics-server-values.yaml.j2"),
+    ),
+    (
+        "addons/alert-rules.yaml.j2",
+        include_str!("../templates/addons/alert-rules.yaml.j2"),
     ),
 ];
 
