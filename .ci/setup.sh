@@ -21,6 +21,8 @@ packages=(
   mmdebstrap skopeo             # ci/image.sh: the image's Debian root file system (no daemon);
                                 # skopeo checks (and CI pushes) the OCI archive
   containernetworking-plugins   # skopeo's containers-common needs a container-network-stack
+  prometheus prometheus-pushgateway  # promtool check/test rules, check metrics; a real
+                                     # Pushgateway for the metrics push (issue 21)
 )
 missing=()
 for p in "${packages[@]}"; do
