@@ -12,6 +12,9 @@
 //!   the key; [`render()`] adds it to every instance as `/etc/haproxy/certs/<service>.pem`.
 //! - [`daemon`] runs the real validators: `haproxy -c -dW` (warnings are errors) and
 //!   `keepalived -t` (whose exit status alone is not trusted: any output is a failure).
+//! - [`metrics`]: what the site's `monitoring` section asks of the instances: HAProxy's
+//!   built-in Prometheus exporter and a keepalived `notify` script writing the VRRP state as
+//!   node_exporter textfile metrics.
 //! - [`deploy`] plans (fetch + unified diff) and applies (upload, remote check, atomic move,
 //!   hitless reload, verify) over SSH, one instance at a time, refusing stale plans.
 
@@ -19,6 +22,7 @@ pub mod certificate;
 pub mod check;
 pub mod daemon;
 pub mod deploy;
+pub mod metrics;
 pub mod render;
 pub mod secrets;
 pub mod tool;

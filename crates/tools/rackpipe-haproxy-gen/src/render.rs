@@ -36,6 +36,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "check_haproxy.sh.j2",
         include_str!("../templates/check_haproxy.sh.j2"),
     ),
+    (
+        "keepalived_notify.sh.j2",
+        include_str!("../templates/keepalived_notify.sh.j2"),
+    ),
 ];
 
 /// Where files go and how HAProxy runs on the instances. `{instance}` in any path is replaced
@@ -76,6 +80,13 @@ pub struct RenderOptions {
     pub transparent_bind: bool,
     /// `maxconn` in `global`.
     pub maxconn: u32,
+    /// Path of the script keepalived runs on every VRRP state change (`notify`), rendered
+    /// when the site's monitoring scrapes keepalived ([`crate::metrics`]).
+    pub notify_script: String,
+    /// node_exporter's textfile collector directory, where the notify script writes
+    /// `keepalived_<vrrp instance>.prom` (Debian's `prometheus-node-exporter` reads
+    /// `/var/lib/prometheus/node-exporter`).
+    pub textfile_dir: String,
 }
 
 impl Default for RenderOptions {
@@ -96,6 +107,8 @@ impl Default for RenderOptions {
             certs_dir: "/etc/haproxy/certs".to_owned(),
             transparent_bind: true,
             maxconn: 4096,
+            notify_script: "/etc/keepalived/keepalived_notify.sh".to_owned(),
+            textfile_dir: "/var/lib/prometheus/node-exporter".to_owned(),
         }
     }
 }
@@ -265,6 +278,14 @@ fn render_with(
             content: render("check_haproxy.sh.j2")?,
         },
     ];
+    if let Some(path) = ctx["notify_script"].as_str() {
+        files.push(RenderedFile {
+            host: name.clone(),
+            path: path.to_owned(),
+            mode: "0755".to_owned(),
+            content: render("keepalived_notify.sh.j2")?,
+        });
+    }
     for (&i, pem) in certs {
         files.push(RenderedFile {
             host: name.clone(),
@@ -324,6 +345,10 @@ fn context(
     let name = inst.name.to_string();
     let own = own_address(site, lb, inst);
 
+    let prometheus =
+        crate::metrics::haproxy_exporter_path(site, lb).map(|path| json!({"path": path}));
+    let notify_script = crate::metrics::keepalived_metrics(site)
+        .then(|| options.path(&options.notify_script, &name));
     let stats = lb.stats.as_ref().map(|s| {
         let addr = own.map_or_else(|| format!("*:{}", s.port), |a| socket(a, s.port));
         json!({
@@ -495,6 +520,7 @@ fn context(
             "peers": peers,
             "auth_pass": auth_pass,
             "address": format!("{}/{prefix}", vip.address),
+            "vip": vip.address.to_string(),
             "check": vip.check.as_ref().map(|c| json!({
                 "name": format!("chk_haproxy_{}", ident(vip.name.as_str()).to_ascii_lowercase()),
                 "interval": c.interval,
@@ -517,6 +543,9 @@ fn context(
             "maxconn": options.maxconn,
         },
         "stats": stats,
+        "prometheus": prometheus,
+        "notify_script": notify_script,
+        "textfile_dir": options.path(&options.textfile_dir, &name),
         "frontends": frontends,
         "backends": backends,
         "vrrp": vrrp,

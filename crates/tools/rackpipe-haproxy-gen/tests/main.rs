@@ -5,6 +5,7 @@ mod check;
 mod common;
 mod deploy;
 mod injection;
+mod metrics;
 mod openbao;
 mod render;
 mod tls_certificate;

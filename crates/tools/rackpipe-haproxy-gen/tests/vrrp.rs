@@ -173,14 +173,19 @@ impl Drop for Keepalived {
 fn stopping_the_master_moves_the_vip() {
     let Some(lab) = Lab::new() else { return };
     let lb = "  vips:\n    - {name: VAULT_VIP, address: 198.18.0.254, segment: lan, vrid: 254, interface: eth0, nopreempt: true, unicast: true, auth_pass: \"env:X\", check: {interval: 1, weight: -30, fall: 2, rise: 2}}\n  instances:\n    - {name: lb1, guest: lb1, priority: 200, state: MASTER}\n    - {name: lb2, guest: lb2, priority: 110}\n    - {name: lb3, guest: lb3, priority: 120}\n";
-    let site = load(&site_yaml(
-        "198.18.0.0/24",
-        &[
-            G("lb1", "198.18.0.11/24"),
-            G("lb2", "198.18.0.12/24"),
-            G("lb3", "198.18.0.13/24"),
-        ],
-        lb,
+    // keepalived's state as node_exporter textfile metrics (monitoring.targets.keepalived).
+    let monitoring = "monitoring:\n  deploy: external\n  targets:\n    haproxy: {enabled: false}\n";
+    let site = load(&format!(
+        "{}{monitoring}",
+        site_yaml(
+            "198.18.0.0/24",
+            &[
+                G("lb1", "198.18.0.11/24"),
+                G("lb2", "198.18.0.12/24"),
+                G("lb3", "198.18.0.13/24"),
+            ],
+            lb,
+        )
     ));
     let dir = rackpipe_testkit::temp_dir();
     let d = dir.path().display().to_string();
@@ -189,6 +194,8 @@ fn stopping_the_master_moves_the_vip() {
         check_script: format!("{d}/{{instance}}/check_haproxy.sh"),
         haproxy_cfg: format!("{d}/{{instance}}/haproxy.cfg"),
         pid_file: format!("{d}/{{instance}}/haproxy.pid"),
+        notify_script: format!("{d}/{{instance}}/keepalived_notify.sh"),
+        textfile_dir: format!("{d}/{{instance}}/textfile"),
         ..RenderOptions::default()
     };
     let files = render(&site, &options, &Fixed).unwrap();
@@ -236,5 +243,71 @@ fn stopping_the_master_moves_the_vip() {
         lab.holders()
     );
     assert_eq!(lab.holders(), vec![3], "lb3 (120-30) outranks lb2 (110-30)");
+
+    // The notify script recorded every state change where node_exporter reads it.
+    let metrics = |i: usize| {
+        std::fs::read_to_string(
+            dir.path()
+                .join(format!("lb{i}/textfile/keepalived_VAULT_VIP.prom")),
+        )
+        .unwrap_or_default()
+    };
+    let series = |text: &str, name: &str| -> Option<u64> {
+        text.lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "{name}{{vrrp_instance=\"VAULT_VIP\",vip=\"198.18.0.254\"}} "
+                ))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    };
+    assert!(
+        rackpipe_testkit::wait_until(Duration::from_secs(5), || series(
+            &metrics(3),
+            "keepalived_vrrp_state"
+        ) == Some(2)),
+        "lb3's textfile does not say MASTER:\n{}",
+        metrics(3)
+    );
+    let lb3 = metrics(3);
+    let transitions = series(&lb3, "keepalived_vrrp_transitions_total").unwrap_or(0);
+    assert!(transitions >= 2, "lb3 went BACKUP then MASTER:\n{lb3}");
+    assert!(series(&lb3, "keepalived_vrrp_last_transition_timestamp_seconds").is_some());
+    assert_eq!(
+        series(&metrics(2), "keepalived_vrrp_state"),
+        Some(1),
+        "{}",
+        metrics(2)
+    );
+    assert!(
+        series(&metrics(1), "keepalived_vrrp_state").is_some_and(|s| s != 2),
+        "lb1 stopped:\n{}",
+        metrics(1)
+    );
+    // The exposition format is what Prometheus' own linter accepts (when promtool is here).
+    if let Some(promtool) = rackpipe_testkit::which("promtool") {
+        use std::io::Write as _;
+        let mut child = Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn promtool");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(lb3.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    eprintln!("FIGURE vrrp metrics: lb3 after failover:\n{lb3}");
     drop(ka);
 }
