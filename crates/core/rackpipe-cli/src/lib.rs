@@ -13,6 +13,7 @@
 pub mod driver;
 mod exit;
 pub mod flags;
+mod import;
 mod junit;
 mod meta;
 pub mod metrics;
@@ -31,6 +32,7 @@ use rackpipe_model::{API_VERSION, Diagnostic, LoadError, LoadedSite, Site};
 use serde::Serialize;
 
 pub use exit::ExitStatus;
+pub use import::{ImportOutputArgs, emit_import};
 pub use meta::{ManArgs, SchemaKind, Shell, ToolSchemas, no_schemas};
 
 /// A failure that ends the command: the one-line message and the exit status.
@@ -601,38 +603,6 @@ pub fn emit_text(text: &str) -> Result<(), CliError> {
         }),
         Err(e) => Err(CliError::error(format!("cannot write to stdout: {e}"))),
     }
-}
-
-/// What every `import` verb prints once the whole import succeeded: its report (as JSON to
-/// `report_file` when given, else `human` on stderr), then the imported site's `yaml` on
-/// stdout.
-///
-/// # Errors
-/// The report cannot be serialized or written; stdout fails.
-pub fn emit_import<R: serde::Serialize>(
-    report: &R,
-    human: &str,
-    report_file: Option<&Path>,
-    yaml: &str,
-) -> Result<(), CliError> {
-    match report_file {
-        Some(file) => {
-            let mut json = serde_json::to_string_pretty(report)
-                .map_err(|e| CliError::error(format!("internal: {e}")))?;
-            json.push('\n');
-            std::fs::write(file, json).map_err(|e| {
-                CliError::error(format!("{}: cannot write the report: {e}", file.display()))
-            })?;
-        }
-        None => {
-            progress::clear_live_line();
-            #[allow(clippy::print_stderr)]
-            {
-                eprint!("{human}");
-            }
-        }
-    }
-    emit_text(yaml)
 }
 
 /// Implemented by a binary's top-level clap struct. Its clap command (`Parser` includes

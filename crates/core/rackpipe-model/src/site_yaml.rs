@@ -3,8 +3,12 @@
 //! where YAML reads them back as the same string, and a `# comment` above every place the
 //! import made a choice.
 
+mod merge;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
+
+pub use merge::{MergeError, merge, splice};
 
 use crate::Site;
 use serde_json::{Map, Value};

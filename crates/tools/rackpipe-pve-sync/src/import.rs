@@ -17,15 +17,16 @@
 //! Nothing is printed unless the whole import succeeded.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::str::FromStr;
 
 use clap::Args;
 use rackpipe_cli::driver::{Context, Secrets};
-use rackpipe_cli::{CliError, ExitStatus};
+use rackpipe_cli::{CliError, ExitStatus, ImportOutputArgs};
 use rackpipe_model::Site;
+use rackpipe_model::documents::{
+    ImportCounts, ImportEntry, ImportReport, ImportStatus, SecretToStore,
+};
 use rackpipe_model::proxmox::{Content, Guest, GuestKind, PveApi, PveNode, Template};
 use rackpipe_model::types::{Name, SecretRef};
 use rackpipe_proxmox::Client;
@@ -55,10 +56,9 @@ pub struct ImportArgs {
     /// gives `env:PREFIX_<GUEST>_<N>`.
     #[arg(long, value_name = "PREFIX", default_value = "env:PVE_SSH_KEY")]
     pub secret_prefix: String,
-    /// Write the import report as JSON to FILE instead of as text on stderr. It never holds
-    /// a secret value.
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
+    /// Where the site and the report go (`--report FILE`, `--into SITE_FILE`).
+    #[command(flatten)]
+    pub output: ImportOutputArgs,
 }
 
 /// What the import is told.
@@ -133,37 +133,55 @@ pub struct Report {
 }
 
 impl Report {
-    /// The report as lines for a person (stderr).
+    /// The report as the one import document ([`ImportReport`], `--report FILE`) of the site
+    /// named `site`: guests by destination, each guest not (fully) imported with what is
+    /// missing, the secret references.
+    #[must_use]
+    pub fn document(&self, site: &str) -> ImportReport {
+        let c = &self.counts;
+        let mut d = ImportReport::new("pve-sync", site, &self.source, "guests", &["proxmox"]);
+        d.counts = ImportCounts {
+            total: c.guests,
+            typed: c.imported,
+            generic: 0,
+            partly: c.partly,
+            not_imported: c.not_imported,
+        };
+        d.entries = self
+            .not_imported
+            .iter()
+            .map(|n| ImportEntry {
+                status: if n.in_site {
+                    ImportStatus::Partly
+                } else {
+                    ImportStatus::NotImported
+                },
+                what: n.guest.clone(),
+                location: None,
+                reasons: n.missing.clone(),
+                count: None,
+            })
+            .collect();
+        d.secrets = self
+            .secrets
+            .iter()
+            .map(|e| SecretToStore {
+                reference: e.reference.clone(),
+                stands_for: format!("{} {}", e.guest, e.property),
+                location: None,
+                in_site: e.in_site,
+            })
+            .collect();
+        d.choices.clone_from(&self.choices);
+        // The import fails unless the plan of every imported guest is empty.
+        d.plan_changes = Some(Vec::new());
+        d
+    }
+
+    /// The report as lines for a person (stderr): [`ImportReport::human`].
     #[must_use]
     pub fn human(&self) -> String {
-        let c = &self.counts;
-        let mut s = format!(
-            "imported {}: {} guests, {} fully, {} partly, {} not imported\n",
-            self.source, c.guests, c.imported, c.partly, c.not_imported
-        );
-        if !self.secrets.is_empty() {
-            let _ = writeln!(
-                s,
-                "{} secrets are references; store each value there before plan/apply:",
-                self.secrets.len()
-            );
-            for e in &self.secrets {
-                let note = if e.in_site { "" } else { " (not in the site)" };
-                let _ = writeln!(s, "  {}  <- {} {}{note}", e.reference, e.guest, e.property);
-            }
-        }
-        for c in &self.choices {
-            let _ = writeln!(s, "choice: {c}");
-        }
-        for n in &self.not_imported {
-            let what = if n.in_site {
-                "partly imported"
-            } else {
-                "not imported"
-            };
-            let _ = writeln!(s, "{what}: {}: {}", n.guest, n.missing.join("; "));
-        }
-        s
+        self.document("").human()
     }
 }
 
@@ -593,10 +611,11 @@ pub async fn run(args: &ImportArgs, _ctx: &Context<'_>) -> Result<ExitStatus, Cl
         .await
         .map_err(|e| CliError::from_tool(&e, e.is_transient()))?;
     rackpipe_cli::emit_import(
-        &imported.report,
-        &imported.report.human(),
-        args.report.as_deref(),
+        &imported
+            .report
+            .document(imported.site.metadata.name.as_str()),
         &imported.yaml,
+        &args.output,
     )?;
     Ok(ExitStatus::Success)
 }

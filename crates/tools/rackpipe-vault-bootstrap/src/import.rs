@@ -14,9 +14,10 @@
 //! A path the token may not read (HTTP 403) is named in the report; the rest is imported and
 //! the command exits non-zero.
 
-use std::fmt::Write as _;
-
 use rackpipe_model::Site;
+use rackpipe_model::documents::{
+    ImportCounts, ImportEntry, ImportReport, ImportStatus, SecretToStore,
+};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -120,44 +121,61 @@ impl Report {
         self.unreadable.is_empty() && self.plan_changes.as_ref().is_some_and(Vec::is_empty)
     }
 
-    /// The report as lines for a person (stderr).
+    /// The report as the one import document ([`ImportReport`], `--report FILE`) of the site
+    /// named `site`: objects in the site by kind, each object not imported with why, the
+    /// unreadable paths, the secret references, the plan check.
+    #[must_use]
+    pub fn document(&self, site: &str) -> ImportReport {
+        let c = &self.counts;
+        let typed = c.mounts + c.policies + c.cas + c.roles;
+        let mut d = ImportReport::new("vault-bootstrap", site, &self.source, "objects", &["vault"]);
+        d.counts = ImportCounts {
+            total: typed + self.not_imported.len(),
+            typed,
+            generic: 0,
+            partly: 0,
+            not_imported: self.not_imported.len(),
+        };
+        for (kind, n) in [
+            ("mounts", c.mounts),
+            ("policies", c.policies),
+            ("CAs", c.cas),
+            ("roles and users", c.roles),
+        ] {
+            d.objects.insert(kind.to_owned(), n);
+        }
+        d.entries = self
+            .not_imported
+            .iter()
+            .map(|n| ImportEntry {
+                status: ImportStatus::NotImported,
+                what: n.path.clone(),
+                location: None,
+                reasons: vec![n.reason.clone()],
+                count: None,
+            })
+            .collect();
+        d.secrets = self
+            .secrets
+            .iter()
+            .map(|e| SecretToStore {
+                reference: e.reference.clone(),
+                stands_for: e.path.clone(),
+                location: None,
+                in_site: true,
+            })
+            .collect();
+        d.choices.clone_from(&self.choices);
+        d.unreadable.clone_from(&self.unreadable);
+        d.plan_changes.clone_from(&self.plan_changes);
+        d.complete = self.complete();
+        d
+    }
+
+    /// The report as lines for a person (stderr): [`ImportReport::human`].
     #[must_use]
     pub fn human(&self) -> String {
-        let c = &self.counts;
-        let mut s = format!(
-            "imported {}: {} mounts, {} policies, {} CAs, {} roles and users, {} not imported\n",
-            self.source,
-            c.mounts,
-            c.policies,
-            c.cas,
-            c.roles,
-            self.not_imported.len()
-        );
-        if !self.secrets.is_empty() {
-            let _ = writeln!(
-                s,
-                "{} secrets were replaced by references; store each value there before plan/apply:",
-                self.secrets.len()
-            );
-            for e in &self.secrets {
-                let _ = writeln!(s, "  {}  <- {}", e.reference, e.path);
-            }
-        }
-        for path in &self.unreadable {
-            let _ = writeln!(s, "unreadable: {path}: permission denied (not imported)");
-        }
-        for n in &self.not_imported {
-            let _ = writeln!(s, "not imported: {}: {}", n.path, n.reason);
-        }
-        match &self.plan_changes {
-            None => s.push_str("plan of the imported site: not checked (unreadable paths)\n"),
-            Some(changes) => {
-                for change in changes {
-                    let _ = writeln!(s, "plan of the imported site still changes: {change}");
-                }
-            }
-        }
-        s
+        self.document("").human()
     }
 }
 
@@ -406,11 +424,10 @@ pub struct ImportArgs {
     /// Userpass passwords become `env:PREFIX_<USER>` references.
     #[arg(long, value_name = "PREFIX", default_value = "VAULT_USERPASS")]
     secret_prefix: String,
-    /// Write the import report (counts, the secret references to store, unreadable paths,
-    /// what was not imported) as JSON to FILE instead of as text on stderr. It never holds a
-    /// secret value.
-    #[arg(long, value_name = "FILE")]
-    report: Option<std::path::PathBuf>,
+    /// Where the site and the report go (`--report FILE`, `--into SITE_FILE`; with `--into`
+    /// and no `--site`, that file is also the site imported into).
+    #[command(flatten)]
+    output: rackpipe_cli::ImportOutputArgs,
 }
 
 /// Runs `import`: the site on stdout (YAML), the report on stderr or in `--report FILE`.
@@ -449,7 +466,7 @@ pub async fn run(
         fqdn: args.fqdn.clone(),
         secret_prefix: args.secret_prefix.clone(),
         implementation: args.implementation.clone(),
-        base: match &args.site {
+        base: match args.site.as_ref().or(args.output.into.as_ref()) {
             Some(path) => {
                 let (name, bytes) = rackpipe_cli::read_input(Some(path))?;
                 let loaded = rackpipe_model::load::load_and_validate(&name, &bytes)
@@ -461,10 +478,11 @@ pub async fn run(
     };
     let imported = import(&api, &options).await?;
     rackpipe_cli::emit_import(
-        &imported.report,
-        &imported.report.human(),
-        args.report.as_deref(),
+        &imported
+            .report
+            .document(imported.site.metadata.name.as_str()),
         &imported.yaml,
+        &args.output,
     )?;
     if imported.report.complete() {
         Ok(rackpipe_cli::ExitStatus::Success)

@@ -23,6 +23,7 @@ mod verb;
 use std::net::IpAddr;
 
 use rackpipe_model::Site;
+use rackpipe_model::documents::{ImportCounts, ImportEntry, ImportReport, ImportStatus};
 use rackpipe_model::nas::{Export, ExportClient, NfsServer, Squash};
 use rackpipe_model::types::{Name, Network};
 use serde::Serialize;
@@ -78,24 +79,58 @@ pub struct Report {
 }
 
 impl Report {
-    /// The report as lines for a person (stderr).
+    /// The report as the one import document ([`ImportReport`], `--report FILE`) of the site
+    /// named `site`: NFS clients by destination (a client with an option left out is
+    /// *partly* imported, a client the model cannot name is not), each with `FILE:LINE`.
+    #[must_use]
+    pub fn document(&self, site: &str) -> ImportReport {
+        let mut d = ImportReport::new("nfs-export", site, &self.source, "clients", &["nas"]);
+        let mut partly = std::collections::BTreeSet::new();
+        d.entries = self
+            .not_imported
+            .iter()
+            .map(|n| {
+                // `option no_wdelay of CLIENT on PATH`: the client is in the site.
+                let option = n.what.strip_prefix("option ");
+                if let Some(rest) = option {
+                    let client = rest.split_once(" of ").map_or(rest, |(_, c)| c);
+                    partly.insert((n.location.clone(), client.to_owned()));
+                }
+                ImportEntry {
+                    status: if option.is_some() {
+                        ImportStatus::Partly
+                    } else {
+                        ImportStatus::NotImported
+                    },
+                    what: n.what.clone(),
+                    location: Some(n.location.clone()),
+                    reasons: vec![n.reason.clone()],
+                    count: None,
+                }
+            })
+            .collect();
+        let not_imported = d
+            .entries
+            .iter()
+            .filter(|e| e.status == ImportStatus::NotImported)
+            .count();
+        d.counts = ImportCounts {
+            total: self.clients + not_imported,
+            typed: self.clients.saturating_sub(partly.len()),
+            generic: 0,
+            partly: partly.len().min(self.clients),
+            not_imported,
+        };
+        d.objects.insert("exports".to_owned(), self.exports);
+        d.objects.insert("clients".to_owned(), self.clients);
+        d.choices.clone_from(&self.choices);
+        d
+    }
+
+    /// The report as lines for a person (stderr): [`ImportReport::human`].
     #[must_use]
     pub fn human(&self) -> String {
-        use std::fmt::Write as _;
-        let mut s = format!(
-            "imported {}: {} exports, {} clients, {} not imported\n",
-            self.source,
-            self.exports,
-            self.clients,
-            self.not_imported.len()
-        );
-        for c in &self.choices {
-            let _ = writeln!(s, "note: {c}");
-        }
-        for n in &self.not_imported {
-            let _ = writeln!(s, "not imported: {}: {}: {}", n.location, n.what, n.reason);
-        }
-        s
+        self.document("").human()
     }
 }
 

@@ -4,13 +4,12 @@
 //! through the same connect.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::str::FromStr;
 
 use clap::Args;
 use rackpipe_cli::driver::{Context, Secrets};
 use rackpipe_cli::flags::TlsArgs;
-use rackpipe_cli::{CliError, ExitStatus};
+use rackpipe_cli::{CliError, ExitStatus, ImportOutputArgs};
 use rackpipe_model::nas::NfsServer;
 use rackpipe_model::router::TlsTrust;
 use rackpipe_model::types::SecretRef;
@@ -61,10 +60,9 @@ pub struct ImportArgs {
     /// The site's domain [default: a placeholder, marked].
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Option<String>,
-    /// Write the import report (what was not imported, the choices made) as JSON to FILE
-    /// instead of as text on stderr.
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
+    /// Where the site and the report go (`--report FILE`, `--into SITE_FILE`).
+    #[command(flatten)]
+    pub output: ImportOutputArgs,
 }
 
 /// The NAS's address and name as the flags give them (`HOST` or `https://HOST:PORT`).
@@ -179,10 +177,11 @@ async fn import(args: &ImportArgs) -> Result<Imported, CliError> {
 pub async fn run(args: &ImportArgs, _ctx: &Context<'_>) -> Result<ExitStatus, CliError> {
     let imported = import(args).await?;
     rackpipe_cli::emit_import(
-        &imported.report,
-        &imported.report.human(),
-        args.report.as_deref(),
+        &imported
+            .report
+            .document(imported.site.metadata.name.as_str()),
         &imported.yaml,
+        &args.output,
     )?;
     Ok(ExitStatus::Success)
 }

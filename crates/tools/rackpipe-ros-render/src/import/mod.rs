@@ -32,6 +32,9 @@ mod yaml;
 use std::net::IpAddr;
 
 use rackpipe_model::Site;
+use rackpipe_model::documents::{
+    ImportCounts, ImportEntry, ImportReport, ImportStatus, SecretToStore,
+};
 use rackpipe_model::router::TlsTrust;
 use rackpipe_model::types::SecretRef;
 use serde::Serialize;
@@ -189,44 +192,63 @@ pub struct Report {
 }
 
 impl Report {
-    /// The report as lines for a person (stderr): counts, then the secrets to store, then
-    /// what was not imported.
+    /// The report as the one import document ([`ImportReport`], `--report FILE`) of the site
+    /// named `site`: commands by destination, each generic menu and each command not imported
+    /// (with `FILE:LINE` for an export), the secret references.
+    #[must_use]
+    pub fn document(&self, site: &str) -> ImportReport {
+        let at = |line: u32| (line > 0).then(|| format!("{}:{line}", self.source));
+        let c = &self.counts;
+        let mut d = ImportReport::new("ros-render", site, &self.source, "commands", &["router"]);
+        d.source_version.clone_from(&self.routeros_version);
+        d.counts = ImportCounts {
+            total: c.total,
+            typed: c.typed,
+            generic: c.generic,
+            partly: 0,
+            not_imported: c.not_imported,
+        };
+        d.entries = self
+            .generic_menus
+            .iter()
+            .map(|(menu, n)| ImportEntry {
+                status: ImportStatus::Generic,
+                what: menu.clone(),
+                location: None,
+                reasons: vec![
+                    "entries no typed field holds as they are: kept in the generic per-menu section"
+                        .to_owned(),
+                ],
+                count: Some(*n),
+            })
+            .chain(self.not_imported.iter().map(|n| ImportEntry {
+                status: ImportStatus::NotImported,
+                what: n.menu.clone(),
+                location: at(n.line),
+                reasons: vec![n.reason.clone()],
+                count: None,
+            }))
+            .collect();
+        d.secrets = self
+            .secrets
+            .iter()
+            .map(|e| SecretToStore {
+                reference: e.reference.clone(),
+                stands_for: format!("{} {} {}", e.menu, e.entry, e.property),
+                location: at(e.line),
+                in_site: true,
+            })
+            .collect();
+        d.choices.clone_from(&self.choices);
+        // The import fails unless the plan of the typed part against its entries is empty.
+        d.plan_changes = Some(Vec::new());
+        d
+    }
+
+    /// The report as lines for a person (stderr): [`ImportReport::human`].
     #[must_use]
     pub fn human(&self) -> String {
-        use std::fmt::Write as _;
-        let c = &self.counts;
-        let mut s = format!(
-            "imported {}: {} commands, {} typed, {} generic, {} not imported\n",
-            self.source, c.total, c.typed, c.generic, c.not_imported
-        );
-        if !self.secrets.is_empty() {
-            let _ = writeln!(
-                s,
-                "{} secrets were replaced by references; store each value there before plan/apply:",
-                self.secrets.len()
-            );
-            for e in &self.secrets {
-                let at = if e.line > 0 {
-                    format!(" (line {})", e.line)
-                } else {
-                    String::new()
-                };
-                let _ = writeln!(
-                    s,
-                    "  {}  <- {} {} {}{at}",
-                    e.reference, e.menu, e.entry, e.property
-                );
-            }
-        }
-        for n in &self.not_imported {
-            let at = if n.line > 0 {
-                format!(" line {}", n.line)
-            } else {
-                String::new()
-            };
-            let _ = writeln!(s, "not imported: {}{at}: {}", n.menu, n.reason);
-        }
-        s
+        self.document("").human()
     }
 }
 

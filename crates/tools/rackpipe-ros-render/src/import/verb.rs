@@ -8,7 +8,7 @@ use std::str::FromStr;
 use clap::Args;
 use rackpipe_cli::driver::{Context, Secrets};
 use rackpipe_cli::flags::ApiArgs;
-use rackpipe_cli::{CliError, ExitStatus};
+use rackpipe_cli::{CliError, ExitStatus, ImportOutputArgs};
 use rackpipe_model::router::TlsTrust;
 use rackpipe_model::types::SecretRef;
 
@@ -37,10 +37,9 @@ pub struct ImportArgs {
     /// `NAME_<MENU>_<ENTRY>_<PROPERTY>`) or `vault:MOUNT/PATH` (keys of that secret).
     #[arg(long, value_name = "PREFIX", default_value = "env:ROS")]
     pub secret_prefix: String,
-    /// Write the import report (counts, the secret references to store, what was not
-    /// imported) as JSON to FILE instead of as text on stderr. It never holds a secret value.
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
+    /// Where the site and the report go (`--report FILE`, `--into SITE_FILE`).
+    #[command(flatten)]
+    pub output: ImportOutputArgs,
 }
 
 fn import_err(e: &super::Error) -> CliError {
@@ -146,23 +145,13 @@ pub async fn run(args: &ImportArgs, _ctx: &Context<'_>) -> Result<ExitStatus, Cl
         }
         None => live(args, &mut options).await?,
     };
-    match &args.report {
-        Some(file) => {
-            let mut json = serde_json::to_string_pretty(&imported.report)
-                .map_err(|e| CliError::error(format!("internal: {e}")))?;
-            json.push('\n');
-            std::fs::write(file, json).map_err(|e| {
-                CliError::error(format!("{}: cannot write the report: {e}", file.display()))
-            })?;
-        }
-        None => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprint!("{}", imported.report.human());
-            }
-        }
-    }
-    rackpipe_cli::emit_text(&imported.yaml)?;
+    rackpipe_cli::emit_import(
+        &imported
+            .report
+            .document(imported.site.metadata.name.as_str()),
+        &imported.yaml,
+        &args.output,
+    )?;
     Ok(ExitStatus::Success)
 }
 
