@@ -8,6 +8,8 @@ mod drills;
 mod etcd_backup;
 mod haproxy_gen;
 mod image;
+mod import;
+mod metrics;
 mod nfs_export;
 mod prompt;
 mod pve_sync;
