@@ -275,6 +275,9 @@ impl ApplyArgs {
         let text = std::fs::read(path)
             .map_err(|e| CliError::error(format!("{}: cannot read plan: {e}", path.display())))?;
         let plan: rackpipe_model::documents::Plan = serde_json::from_slice(&text).map_err(|e| {
+            // The parser quotes the value it refuses, which may be a secret pasted in.
+            let e =
+                rackpipe_model::load::hide_secrets(&e.to_string(), &String::from_utf8_lossy(&text));
             CliError::error(format!("{}: not a plan document: {e}", path.display()))
         })?;
         if plan.kind != "Plan" || plan.tool != tool {
@@ -724,6 +727,32 @@ fn finish(tool: &str, result: Result<ExitStatus, CliError>) -> ExitCode {
 mod write_files_tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn a_plan_that_does_not_read_never_shows_a_secret() {
+        let token = "hvs.CAESIJ0123456789abcdefghijklmnop";
+        let path = std::env::temp_dir().join(format!("rackpipe-plan-{}.json", std::process::id()));
+        let plan = format!(
+            r#"{{"apiVersion": "rackpipe/v1", "kind": "Plan", "tool": "t", "site": "s",
+            "desired_digest": "", "observed_digest": "", "summary": "{token}", "changes": []}}"#
+        );
+        std::fs::write(&path, plan).unwrap();
+        let args = ApplyArgs {
+            site: SiteArg { site: None },
+            plan: Some(path.clone()),
+            allow_destroy: false,
+            auto_approve: true,
+        };
+        let err = args.read_plan("t").unwrap_err();
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            err.message.contains("not a plan document"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("hvs.CAES"), "{}", err.message);
+        assert!(err.message.contains("(value not shown)"), "{}", err.message);
+    }
 
     fn file(path: &str, mode: &str) -> RenderedFile {
         RenderedFile {
