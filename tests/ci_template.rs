@@ -1531,6 +1531,36 @@ fn plan_apply_drift_backup_and_drill_jobs_run_against_real_targets() {
         );
     }
 
+    // rackpipe's own signals: each backup run's metrics file, kept in the job's artifacts,
+    // holds its success timestamp and the sizes of what it wrote.
+    let metrics = |name: &str| read(&repo.path().join("rackpipe-metrics").join(name));
+    for (file, labels) in [
+        (
+            "etcd-backup-snapshot.prom",
+            r#"{tool="etcd-backup",verb="snapshot",site="rachuna-net"}"#,
+        ),
+        (
+            "ros-render-backup.prom",
+            r#"{tool="ros-render",verb="backup",site="rachuna-net"}"#,
+        ),
+    ] {
+        let text = metrics(file);
+        for line in [
+            format!("rackpipe_run_exit_code{labels} 0\n"),
+            format!("rackpipe_run_last_success_timestamp_seconds{labels} "),
+        ] {
+            assert!(text.contains(&line), "{file}: no {line}:\n{text}");
+        }
+        assert!(
+            text.contains("rackpipe_backup_size_bytes{"),
+            "{file}:\n{text}"
+        );
+        assert!(
+            !text.contains(ROUTER_PASSWORD),
+            "{file} holds the router password"
+        );
+    }
+
     // 5. Someone changes the router by hand: the drift job warns (exit 2), the pipeline
     //    still passes, the drift is in the artifact.
     sim.run_script("/ip dns set servers=198.18.0.53")
@@ -1550,6 +1580,17 @@ fn plan_apply_drift_backup_and_drill_jobs_run_against_real_targets() {
             + drift["summary"]["delete"].as_u64().unwrap_or(0)
             > 0,
         "{drift:#}"
+    );
+
+    let drift_metrics = metrics("ros-render-plan.prom");
+    let labels = r#"{tool="ros-render",verb="plan",site="rachuna-net"}"#;
+    assert!(
+        drift_metrics.contains(&format!("rackpipe_run_exit_code{labels} 2\n")),
+        "{drift_metrics}"
+    );
+    assert!(
+        !drift_metrics.contains(&format!("rackpipe_run_changes{labels} 0\n")),
+        "drift is a plan with changes:\n{drift_metrics}"
     );
 
     // 6. The weekly drill schedule restores the newest snapshot and compares.
