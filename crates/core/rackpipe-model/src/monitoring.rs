@@ -290,8 +290,9 @@ pub struct Targets {
     /// HAProxy's built-in Prometheus exporter on every `load_balancer.instances[]`.
     #[serde(default)]
     pub haproxy: HaproxyTarget,
-    /// A keepalived exporter on every `load_balancer.instances[]` (keepalived has no
-    /// Prometheus endpoint of its own).
+    /// keepalived's VRRP state on every `load_balancer.instances[]`: keepalived has no
+    /// Prometheus endpoint, so haproxy-gen renders a notify script writing node_exporter
+    /// textfile metrics, and this scrapes node_exporter there (default `:9100`).
     #[serde(default)]
     pub keepalived: ExporterTarget<KeepalivedPort>,
     /// Vault/OpenBao `/v1/sys/metrics?format=prometheus` on every `vault.nodes[]`.
@@ -379,12 +380,11 @@ pub trait DefaultPort {
     const PORT: u16;
 }
 
-/// keepalived exporter (`gen2brain/keepalived_exporter`'s and `mehdy/keepalived-exporter`'s
-/// default `:9165`).
+/// node_exporter on a load-balancer instance, serving keepalived's textfile metrics (`:9100`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeepalivedPort;
 impl DefaultPort for KeepalivedPort {
-    const PORT: u16 = 9165;
+    const PORT: u16 = 9100;
 }
 
 /// etcd's plain-HTTP metrics listener (`--listen-metrics-urls`, kubeadm's `:2381`).
@@ -533,7 +533,7 @@ mod tests {
         assert_eq!(m.namespace.as_str(), "monitoring");
         assert_eq!(m.alerts.backup_max_age.as_secs(), 26 * 3600);
         assert_eq!(m.targets.etcd.port, 2381);
-        assert_eq!(m.targets.keepalived.port, 9165);
+        assert_eq!(m.targets.keepalived.port, 9100);
         assert!(m.targets.nas.enabled);
     }
 

@@ -6,6 +6,7 @@
 //! | `nfs-provisioner` | `kubectl apply --server-side` of rendered manifests: the upstream `deploy/` objects of nfs-subdir-external-provisioner, one Deployment + StorageClass per `storage_classes[]` |
 //! | `traefik`         | `helm upgrade --install` of the `traefik` chart ([`TRAEFIK_REPO`], [`TRAEFIK_VERSION`]), pulled and checked, with the rendered values |
 //! | `metrics-server`  | `helm upgrade --install` of the `metrics-server` chart ([`METRICS_SERVER_REPO`], [`METRICS_SERVER_VERSION`]), pulled and checked, with the rendered values |
+//! | `kube-prometheus-stack`, `loki`, `alloy` | with a `monitoring` section (`deploy: kubernetes`): `helm upgrade --install` of each chart into `monitoring.namespace`, pinned and checked the same way, values from the site ([`crate::monitoring`]) |
 //!
 //! **Nothing downloaded is used unchecked.** Every upstream artefact (the operator manifest, each
 //! chart archive) is pinned by version *and* SHA-256: the site's `kubernetes.artifacts` maps its
@@ -75,7 +76,11 @@ pub struct Artifact {
 }
 
 /// The pin of `name` in the site (`kubernetes.artifacts`), checked for shape.
-fn pinned(pins: &BTreeMap<String, String>, name: &str, url: &str) -> Result<Artifact, Error> {
+pub(crate) fn pinned(
+    pins: &BTreeMap<String, String>,
+    name: &str,
+    url: &str,
+) -> Result<Artifact, Error> {
     let sha = pins.get(name).ok_or_else(|| Error::Unresolved {
         path: "kubernetes.artifacts".to_owned(),
         message: format!(
@@ -417,6 +422,16 @@ pub(crate) fn addons_of(
         )?],
         install: metrics,
     });
+    // The monitoring stack (issue 21) comes last: its CRDs and PVCs need the cluster up, the
+    // StorageClasses provisioned. Its PrometheusRule holds the site's alert rules.
+    if site.monitoring.is_some() {
+        let rules = crate::monitoring_rules::alert_rules_with(site, templates)?;
+        out.extend(crate::monitoring::addons(
+            site,
+            &k.artifacts,
+            crate::monitoring::rule_groups(&rules)?,
+        )?);
+    }
     Ok(out)
 }
 

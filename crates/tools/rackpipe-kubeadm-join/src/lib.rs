@@ -16,6 +16,7 @@
 
 pub mod addons;
 pub mod apply;
+pub mod monitoring;
 pub mod monitoring_rules;
 pub mod plan;
 pub mod remote;
