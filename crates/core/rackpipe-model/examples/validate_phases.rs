@@ -56,6 +56,36 @@ fn main() {
     println!(
         "generate {generate:?}, JSON text->value {reparse:?}, build {build:?}, build with regex engine {build_regex:?}, is_valid x2 {check:?} {ok}"
     );
+    // The compile options tried for issue 20 item 6, each the median of 15 builds (the first
+    // build of a process also compiles the meta-schema; these come after it).
+    let bare = rackpipe_model::schema::without_annotations(&committed);
+    let median = |build: &dyn Fn() -> jsonschema::Validator| {
+        let mut times: Vec<_> = (0..15)
+            .map(|_| {
+                let t = Instant::now();
+                let v = build();
+                let e = t.elapsed();
+                assert!(v.is_valid(&parsed.value));
+                e
+            })
+            .collect();
+        times.sort();
+        times[times.len() / 2]
+    };
+    let opts = || jsonschema::options().should_validate_formats(true);
+    println!(
+        "compile medians: whole schema {:?}, without annotations {:?}, without annotations + regex engine {:?}, without annotations + no formats {:?}",
+        median(&|| opts().build(&committed).expect("compiles")),
+        median(&|| opts().build(&bare).expect("compiles")),
+        median(&|| opts()
+            .with_pattern_options(jsonschema::PatternOptions::regex())
+            .build(&bare)
+            .expect("compiles")),
+        median(&|| jsonschema::options()
+            .should_validate_formats(false)
+            .build(&bare)
+            .expect("compiles")),
+    );
     let t = Instant::now();
     let first = rackpipe_model::schema::check(&parsed.value);
     let schema_first = t.elapsed();
