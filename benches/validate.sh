@@ -20,6 +20,8 @@ python3 - <<'PY'
 import json
 data = json.load(open("target/bench-validate.json"))
 for r in data["results"]:
-    print(f'{r["command"]:16} median {r["median"]*1000:8.2f} ms   (min {r["min"]*1000:.2f}, max {r["max"]*1000:.2f}, {len(r["times"])} runs)')
+    print(f'{r["command"]:16} median {r["median"]*1000:8.2f} ms   (min {r["min"]*1000:.2f}, max {r["max"]*1000:.2f}, {len(r["times"])} runs; CPU user {r["user"]*1000:.1f} + sys {r["system"]*1000:.1f} ms)')
 PY
 wc -c examples/*/site.yaml target/synthetic-site.yaml | sed 's/^/size: /'
+# On a shared machine the wall times move with its load; the CPU times much less.
+uptime | sed 's/^/load: /'
