@@ -65,6 +65,20 @@ pub struct Vip {
     pub check: Option<VrrpCheck>,
 }
 
+impl Vip {
+    /// The name of the keepalived `vrrp_script` of this VIP's check: the check's `name`, else
+    /// `chk_haproxy_<vip name in lower case>`.
+    #[must_use]
+    pub fn check_name(&self) -> Option<String> {
+        self.check.as_ref().map(|c| {
+            c.name.as_ref().map_or_else(
+                || format!("chk_haproxy_{}", self.name.as_str().to_ascii_lowercase()),
+                ToString::to_string,
+            )
+        })
+    }
+}
+
 fn default_advert() -> u8 {
     1
 }
@@ -85,6 +99,54 @@ pub struct VrrpCheck {
     /// Successes before it counts as up.
     #[serde(default = "default_rise")]
     pub rise: u8,
+    /// Name of the `vrrp_script` (default `chk_haproxy_<vip>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Name>,
+    /// Unprivileged user keepalived runs the script as (its `user` keyword; the system user
+    /// must exist on the instance). Absent: keepalived's `script_user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z_][a-z0-9_-]{0,31}$"))]
+    pub user: Option<String>,
+    /// Track a service's own health endpoint on the instance instead of whether HAProxy is
+    /// alive (Vault's `/v1/sys/health`: only the node that should hold the VIP passes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<VrrpEndpoint>,
+}
+
+/// The HTTP(S) endpoint a VRRP check requests on the instance itself: the URL's host is the
+/// instance's guest FQDN (else its address), resolved to its own address without DNS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VrrpEndpoint {
+    /// Use HTTPS (default) or plain HTTP.
+    #[serde(default = "default_true")]
+    pub tls: bool,
+    /// Port of the service on the instance.
+    #[schemars(range(min = 1))]
+    pub port: u16,
+    /// Path and query (`/v1/sys/health?standbyok=true`).
+    #[schemars(regex(pattern = r"^/[A-Za-z0-9._~!$&()*+,;=:@%/?-]*$"))]
+    pub path: String,
+    /// HTTP status codes that count as healthy.
+    #[serde(default = "default_endpoint_status")]
+    #[schemars(length(min = 1), inner(range(min = 100, max = 599)))]
+    pub status: Vec<u16>,
+    /// CA bundle on the instance that signs the service's certificate; absent: the
+    /// certificate is not verified (`curl --insecure`, reported as a warning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<FilePath>,
+    /// Seconds one request may take (curl `--max-time`).
+    #[serde(default = "default_endpoint_timeout")]
+    #[schemars(range(min = 1, max = 60))]
+    pub timeout: u8,
+}
+
+fn default_endpoint_status() -> Vec<u16> {
+    vec![200]
+}
+
+fn default_endpoint_timeout() -> u8 {
+    3
 }
 
 fn default_interval() -> u16 {
@@ -246,6 +308,27 @@ pub struct LbService {
     pub check_rise: Option<u8>,
 }
 
+impl LbService {
+    /// The HAProxy server name of each backend, in order: its `name`, else the target's
+    /// name, with `-<port>` from a target's second appearance on.
+    #[must_use]
+    pub fn server_names(&self) -> Vec<String> {
+        let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        self.backends
+            .iter()
+            .map(|be| {
+                let n = seen.entry(be.target.as_str()).or_insert(0);
+                *n += 1;
+                match &be.name {
+                    Some(name) => name.to_string(),
+                    None if *n == 1 => be.target.to_string(),
+                    None => format!("{}-{}", be.target.as_str(), be.port),
+                }
+            })
+            .collect()
+    }
+}
+
 /// Where a TLS-terminating service's PEM (certificate, chain, private key) comes from.
 ///
 /// Written as one string: an absolute path (`/etc/haproxy/certs/app.pem`, a file already on
@@ -362,6 +445,10 @@ pub struct Backend {
     pub target: Name,
     /// Port on the target.
     pub port: u16,
+    /// HAProxy server name (default: the target's name, with `-<port>` when a target
+    /// appears twice); unique within the service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Name>,
 }
 
 #[cfg(test)]

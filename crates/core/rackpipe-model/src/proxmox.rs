@@ -131,8 +131,12 @@ pub enum ChecksumAlgorithm {
     Md5,
     /// SHA-1.
     Sha1,
+    /// SHA-224.
+    Sha224,
     /// SHA-256.
     Sha256,
+    /// SHA-384.
+    Sha384,
     /// SHA-512.
     Sha512,
 }

@@ -31,6 +31,10 @@ pub struct Vault {
     /// Enable the web UI.
     #[serde(default = "default_true")]
     pub ui: bool,
+    /// Name the answering node in every response (`X-Vault-Hostname`, the server config's
+    /// `enable_response_header_hostname`): shows which member answered behind the VIP.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub response_header_hostname: bool,
     /// Audit devices (OpenBao only accepts them from config).
     #[serde(default)]
     pub audit: Vec<AuditDevice>,
@@ -65,6 +69,11 @@ pub enum VaultImplementation {
     Openbao,
     /// HashiCorp Vault: audit devices are enabled through `sys/audit`.
     Vault,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn default_true() -> bool {
@@ -156,6 +165,12 @@ pub struct VaultTls {
     /// CA file (client verification and peers).
     #[schemars(regex(pattern = crate::types::FILE_PATH_PATTERN))]
     pub ca_file: String,
+    /// CA bundle the listener verifies client certificates against (its
+    /// `tls_client_ca_file`; clients without a certificate are still served). Often the
+    /// same file as `ca_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = crate::types::FILE_PATH_PATTERN))]
+    pub client_ca_file: Option<String>,
 }
 
 /// Shamir seal parameters.

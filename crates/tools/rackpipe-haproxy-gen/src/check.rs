@@ -110,6 +110,16 @@ pub fn check(site: &Site) -> Vec<Diagnostic> {
                 ),
             ));
         }
+        if let Some(e) = vip.check.as_ref().and_then(|c| c.endpoint.as_ref())
+            && e.tls
+            && e.ca_file.is_none()
+        {
+            out.push(Diagnostic::warning(
+                "lb-check-unverified",
+                format!("{path}.check.endpoint.ca_file"),
+                "the VRRP endpoint check does not verify the service's certificate (set check.endpoint.ca_file)",
+            ));
+        }
         if vip.unicast && lb.instances.len() < 2 {
             out.push(Diagnostic::warning(
                 "lb-unicast-alone",

@@ -12,7 +12,7 @@ use minijinja::Environment;
 use rackpipe_model::Site;
 use rackpipe_model::documents::RenderedFile;
 use rackpipe_model::loadbalancer::{
-    Balance, HealthCheck, LbInstance, LoadBalancer, TlsCertificate, VrrpState,
+    Balance, HealthCheck, LbInstance, LoadBalancer, TlsCertificate, Vip, VrrpEndpoint, VrrpState,
 };
 use serde_json::{Value, json};
 
@@ -40,6 +40,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "keepalived_notify.sh.j2",
         include_str!("../templates/keepalived_notify.sh.j2"),
     ),
+    (
+        "check_endpoint.sh.j2",
+        include_str!("../templates/check_endpoint.sh.j2"),
+    ),
 ];
 
 /// Where files go and how HAProxy runs on the instances. `{instance}` in any path is replaced
@@ -52,7 +56,8 @@ pub struct RenderOptions {
     pub haproxy_cfg: String,
     /// Path of `keepalived.conf` on the instance.
     pub keepalived_conf: String,
-    /// Path of the health-check script keepalived runs.
+    /// Path of the health-check script keepalived runs. A VIP whose check targets a service's
+    /// endpoint gets its own script next to it, `<check name>.sh`.
     pub check_script: String,
     /// HAProxy's admin socket.
     pub admin_socket: String,
@@ -116,6 +121,15 @@ impl Default for RenderOptions {
 impl RenderOptions {
     fn path(&self, template: &str, instance: &str) -> String {
         template.replace("{instance}", instance)
+    }
+
+    /// Where the endpoint check script `check` goes on `instance`: next to `check_script`.
+    fn endpoint_script(&self, instance: &str, check: &str) -> String {
+        let script = self.path(&self.check_script, instance);
+        match script.rsplit_once('/') {
+            Some((dir, _)) => format!("{dir}/{check}.sh"),
+            None => format!("{check}.sh"),
+        }
     }
 
     /// Where the certificate of service `service` from a secret reference goes on `instance`.
@@ -286,6 +300,21 @@ fn render_with(
             content: render("keepalived_notify.sh.j2")?,
         });
     }
+    if let Some(checks) = ctx["endpoint_checks"].as_array() {
+        for check in checks {
+            let one = json!({"site": ctx["site"], "instance": ctx["instance"], "check": check});
+            files.push(RenderedFile {
+                host: name.clone(),
+                path: check["path"].as_str().unwrap_or_default().to_owned(),
+                mode: "0755".to_owned(),
+                content: rackpipe_render::render(
+                    env,
+                    "check_endpoint.sh.j2",
+                    minijinja::Value::from(minijinja::value::Serde(&one)),
+                )?,
+            });
+        }
+    }
     for (&i, pem) in certs {
         files.push(RenderedFile {
             host: name.clone(),
@@ -427,20 +456,12 @@ fn context(
             |d| format!("{}ms", d.as_millis()),
         );
         let mut servers = Vec::new();
-        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        for be in &svc.backends {
+        for (be, server_name) in svc.backends.iter().zip(svc.server_names()) {
             // check() has already proven every backend resolves.
             let Ok(addr) = backend_address(site, be.target.as_str()) else {
                 continue;
             };
-            let n = seen.entry(be.target.to_string()).or_insert(0);
-            *n += 1;
-            let server_name = if *n == 1 {
-                ident(be.target.as_str())
-            } else {
-                format!("{}-{}", ident(be.target.as_str()), be.port)
-            };
-            servers.push(json!({"name": server_name, "address": socket(addr, be.port)}));
+            servers.push(json!({"name": ident(&server_name), "address": socket(addr, be.port)}));
         }
         backends.push(json!({
             "name": format!("be_{}", ident(svc.name.as_str())),
@@ -463,6 +484,7 @@ fn context(
     }
 
     let mut vrrp = Vec::new();
+    let mut endpoint_checks = Vec::new();
     for (i, vip) in lb.vips.iter().enumerate() {
         let prefix = site
             .segments
@@ -507,6 +529,31 @@ fn context(
         } else {
             "MASTER"
         };
+        let check = match (&vip.check, vip.check_name()) {
+            (Some(c), Some(check_name)) => {
+                let script = match &c.endpoint {
+                    Some(e) => {
+                        let check = endpoint_check(site, inst, vip, e, options, &check_name);
+                        let path = options.endpoint_script(&name, &check_name);
+                        let mut check = check;
+                        check["path"] = Value::String(path.clone());
+                        endpoint_checks.push(check);
+                        path
+                    }
+                    None => options.path(&options.check_script, &name),
+                };
+                json!({
+                    "name": check_name,
+                    "script": script,
+                    "user": c.user,
+                    "interval": c.interval,
+                    "weight": c.weight,
+                    "fall": c.fall,
+                    "rise": c.rise,
+                })
+            }
+            _ => Value::Null,
+        };
         vrrp.push(json!({
             "name": ident(vip.name.as_str()),
             "state": state,
@@ -521,13 +568,7 @@ fn context(
             "auth_pass": auth_pass,
             "address": format!("{}/{prefix}", vip.address),
             "vip": vip.address.to_string(),
-            "check": vip.check.as_ref().map(|c| json!({
-                "name": format!("chk_haproxy_{}", ident(vip.name.as_str()).to_ascii_lowercase()),
-                "interval": c.interval,
-                "weight": c.weight,
-                "fall": c.fall,
-                "rise": c.rise,
-            })),
+            "check": check,
         }));
     }
 
@@ -549,10 +590,64 @@ fn context(
         "frontends": frontends,
         "backends": backends,
         "vrrp": vrrp,
+        "endpoint_checks": endpoint_checks,
         "script_user": options.script_user,
         "check_script": options.path(&options.check_script, &name),
         "pid_file": options.path(&options.pid_file, &name),
     }))
+}
+
+/// The values of one endpoint check script: the URL on the instance's own name (its guest's
+/// FQDN, else its address on the VIP's segment), pinned to that address with `--resolve` so
+/// the check needs no DNS.
+fn endpoint_check(
+    site: &Site,
+    inst: &LbInstance,
+    vip: &Vip,
+    e: &VrrpEndpoint,
+    options: &RenderOptions,
+    check_name: &str,
+) -> Value {
+    let own = address_on_segment(site, inst.guest.as_str(), vip.segment.as_str())
+        .or_else(|| own_address(site, site.load_balancer.as_ref()?, inst));
+    let fqdn = fqdn_of(site, inst.guest.as_str());
+    let bracketed = |a: IpAddr| match a {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    let host = fqdn
+        .clone()
+        .or_else(|| own.map(bracketed))
+        .unwrap_or_else(|| "localhost".to_owned());
+    let resolve = match (&fqdn, own) {
+        (Some(f), Some(a)) => Value::String(format!("{f}:{}:{}", e.port, bracketed(a))),
+        _ => Value::Null,
+    };
+    let scheme = if e.tls { "https" } else { "http" };
+    json!({
+        "name": check_name,
+        "url": format!("{scheme}://{host}:{}{}", e.port, e.path),
+        "resolve": resolve,
+        "tls": e.tls,
+        "ca_file": e.ca_file.as_deref().map(|p| options.cert(p)),
+        "status": e.status,
+        "timeout": e.timeout,
+    })
+}
+
+/// The FQDN of a guest or host, when the site gives one.
+fn fqdn_of(site: &Site, name: &str) -> Option<String> {
+    if let Some(g) = site
+        .proxmox
+        .as_ref()
+        .and_then(|p| p.guests.iter().find(|g| g.name == *name))
+    {
+        return g.fqdn.as_ref().map(ToString::to_string);
+    }
+    site.hosts
+        .iter()
+        .find(|h| h.name == *name)
+        .and_then(|h| h.fqdn.as_ref().map(ToString::to_string))
 }
 
 /// What `haproxy-gen render` prints: the default paths, secrets as `********`, certificates

@@ -48,10 +48,7 @@ async fn example_site_imports_to_zero_changes() {
             GuestType::Lxc,
             &Params::new()
                 .with("vmid", 950)
-                .with(
-                    "ostemplate",
-                    "storage:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst",
-                )
+                .with("ostemplate", "storage:vztmpl/ubuntu-24.04.tar.zst")
                 .with("hostname", "by-hand")
                 .with("cores", 2)
                 .with("memory", 1024)

@@ -147,10 +147,11 @@ pub fn render(site: &Site, options: &RenderOptions) -> Result<Vec<RenderedFile>>
             "implementation": implementation,
             "implementation_name": if implementation == "openbao" { "OpenBao" } else { "Vault" },
             "ui": vault.ui,
+            "response_header_hostname": vault.response_header_hostname,
             "node": node,
             "peers": peers,
             "storage": storage,
-            "tls": {"cert_file": vault.tls.cert_file, "key_file": vault.tls.key_file, "ca_file": vault.tls.ca_file},
+            "tls": {"cert_file": vault.tls.cert_file, "key_file": vault.tls.key_file, "ca_file": vault.tls.ca_file, "client_ca_file": vault.tls.client_ca_file},
             "metrics_unauthenticated": crate::metrics::unauthenticated_access(site),
             "audit": vault.audit.iter().map(|a| json!({"name": a.name.as_str(), "file": a.file})).collect::<Vec<_>>(),
         });

@@ -124,8 +124,13 @@ pub async fn sim_for(
         }
     }
     for t in &pve.templates {
-        let sums: Vec<(&str, &str)> = match (&t.checksum, t.checksum_algorithm) {
-            (Some(s), Some(_)) => vec![("sha256", s.as_str())],
+        // The remote file has the checksum the site expects, under the site's algorithm.
+        let algorithm = t
+            .checksum_algorithm
+            .and_then(|a| serde_json::to_value(a).ok())
+            .and_then(|v| v.as_str().map(str::to_owned));
+        let sums: Vec<(&str, &str)> = match (&t.checksum, &algorithm) {
+            (Some(s), Some(a)) => vec![(a.as_str(), s.as_str())],
             _ => vec![],
         };
         sim.add_remote_file(&t.url, 200 << 20, &sums);

@@ -181,6 +181,20 @@ impl Checker<'_> {
                     seen.insert((b.target.as_str(), b.port), j);
                 }
             }
+            let mut names: HashMap<String, usize> = HashMap::new();
+            for (j, name) in s.server_names().into_iter().enumerate() {
+                if let Some(first) = names.get(&name) {
+                    self.err(
+                        "duplicate-server",
+                        format!("load_balancer.services[{i}].backends[{j}].name"),
+                        format!(
+                            "server name {name:?} is already load_balancer.services[{i}].backends[{first}]'s: haproxy -c refuses two servers of one backend with one name"
+                        ),
+                    );
+                } else {
+                    names.insert(name, j);
+                }
+            }
             if s.port == 0 {
                 self.err(
                     "bind-port",
@@ -239,6 +253,61 @@ impl Checker<'_> {
                     format!("load_balancer.vips[{i}].advert_int"),
                     "advert_int 0: keepalived reports \"Advert interval (0) not valid! Must be > 0 - ignoring\" and advertises every second instead",
                 );
+            }
+            if let (Some(c), Some(name)) = (&v.check, v.check_name())
+                && c.name.is_some()
+            {
+                let other = lb
+                    .vips
+                    .iter()
+                    .position(|o| o.check.is_some() && o.check_name().as_deref() == Some(&name));
+                if let Some(first) = other.filter(|&f| f != i) {
+                    self.err(
+                        "name-collision",
+                        format!("load_balancer.vips[{i}].check.name"),
+                        format!("{name:?} is already the check of load_balancer.vips[{first}]: keepalived would keep one vrrp_script of that name for both VIPs"),
+                    );
+                }
+            }
+            if let Some(user) = v.check.as_ref().and_then(|c| c.user.as_deref()) {
+                let mut chars = user.chars();
+                let first_ok = chars
+                    .next()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+                let rest_ok = chars
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+                if !first_ok || !rest_ok || user.len() > 32 {
+                    self.err(
+                        "vrrp-endpoint",
+                        format!("load_balancer.vips[{i}].check.user"),
+                        format!("{user:?} is not a system user name (lower-case letters, digits, '_', '-'; at most 32)"),
+                    );
+                }
+            }
+            if let Some(e) = v.check.as_ref().and_then(|c| c.endpoint.as_ref()) {
+                if e.status.is_empty() || e.status.iter().any(|s| !(100..=599).contains(s)) {
+                    self.err(
+                        "vrrp-endpoint",
+                        format!("load_balancer.vips[{i}].check.endpoint.status"),
+                        "status: one or more HTTP status codes (100 to 599) that count as healthy",
+                    );
+                }
+                let path_char =
+                    |c: char| c.is_ascii_alphanumeric() || "._~!$&()*+,;=:@%/?-".contains(c);
+                if !e.path.starts_with('/') || !e.path.chars().all(path_char) {
+                    self.err(
+                        "vrrp-endpoint",
+                        format!("load_balancer.vips[{i}].check.endpoint.path"),
+                        format!("{:?} is not a URL path with its query (starts with '/', no spaces, quotes or '#')", e.path),
+                    );
+                }
+                if e.port == 0 {
+                    self.err(
+                        "vrrp-endpoint",
+                        format!("load_balancer.vips[{i}].check.endpoint.port"),
+                        "port 0: the check could never connect",
+                    );
+                }
             }
             if let Some(c) = &v.check
                 && c.interval == 0

@@ -19,6 +19,9 @@ impl Checker<'_> {
         ] {
             self.file_path(format!("vault.tls.{field}"), value);
         }
+        if let Some(file) = &v.tls.client_ca_file {
+            self.file_path("vault.tls.client_ca_file".to_owned(), file);
+        }
         for (i, a) in v.audit.iter().enumerate() {
             self.file_path(format!("vault.audit[{i}].file"), &a.file);
         }
