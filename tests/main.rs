@@ -8,6 +8,7 @@ mod drills;
 mod etcd_backup;
 mod haproxy_gen;
 mod image;
+mod import;
 mod metrics;
 mod nfs_export;
 mod prompt;
