@@ -155,6 +155,28 @@ PY
   git_ "$repo" symbolic-ref refs/remotes/origin/HEAD refs/remotes/origin/main
 }
 git_() { local repo=$1; shift; git -C "$repo" -c user.name=rehearsal -c user.email=rehearsal@example.invalid -c commit.gpgsign=false "$@"; }
+# The site's monitoring (issue 21): a site without a monitoring section gets one for the
+# rehearsal, so haproxy-gen renders HAProxy's Prometheus exporter and vault-bootstrap the
+# token that may read /v1/sys/metrics: the stack `external` (no cluster addons), keepalived's
+# textfile metrics off (the lab's load balancers share this machine's /var/lib), Vault read
+# with a token whose value is a new lab secret. The check after the pipelines scrapes them.
+python3 - "$site" "$lab/ci-variables.json" <<'PY'
+import json, os, secrets, sys
+site_path, vars_path = sys.argv[1], sys.argv[2]
+doc = json.load(open(site_path))  # the lab writes its site as JSON
+if "monitoring" not in doc:
+    doc["monitoring"] = {"deploy": "external", "targets": {
+        "keepalived": {"enabled": False},
+        "vault": {"token": "env:RACKPIPE_LAB_METRICS_TOKEN"}}}
+    variables = json.load(open(vars_path))
+    variables["RACKPIPE_LAB_METRICS_TOKEN"] = secrets.token_hex(16)
+    fd = os.open(vars_path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, json.dumps(variables, indent=1).encode())
+    os.close(fd)
+    os.replace(vars_path + ".new", vars_path)
+    with open(site_path, "w") as f:
+        json.dump(doc, f, indent=1)
+PY
 make_repo iac-vault "[vault-bootstrap]" "[vault-bootstrap]"
 plan_tools="[ros-render, pve-sync, nfs-export, vault-bootstrap, haproxy-gen, kubeadm-join]"
 make_repo iac-site "${plan_tools%]}, etcd-backup]" "$plan_tools"
@@ -196,6 +218,14 @@ run_pipeline iac-site default-branch push "${applies[@]}"
 run_pipeline iac-site default-branch-2 push "${applies[@]}"
 run_pipeline iac-site merge-request-after-apply mr
 run_pipeline iac-site schedule schedule
+
+# Monitoring: a real Prometheus scrapes the lab's HAProxy exporters, OpenBao's sys/metrics
+# (with the token vault-bootstrap created) and etcd's metrics listeners, and must see every
+# target up. It runs where the CI jobs run (this namespace: it has an address on every
+# segment's bridge, and the lab routes nothing between segments), listening on its address on
+# a lab bridge; its TSDB is removed after.
+say "monitoring: Prometheus scrapes the lab"
+python3 ci/lab_prometheus.py "$lab" "$site" > "$results/monitoring.json" || say "monitoring check failed (see $results/monitoring.json)"
 
 python3 - "$results" "$lab_up_s" "$vault_s" "$SECONDS" "$lab/lab.json" "$site" <<'PY'
 import json, os, re, subprocess, sys
@@ -283,6 +313,11 @@ for svc in lb.get("services", []):
     has_cn = lambda cn: re.search(r"commonName\s*=\s*" + re.escape(str(cn)) + r"\s*$", text, re.M)
     flow["ok"] = bool(has_cn(cert["common_name"]) and has_cn(cas.get(cert["pki"])))
     flows.append(flow)
+# Prometheus in the lab saw HAProxy, OpenBao and etcd up (ci/lab_prometheus.py).
+try:
+    flows.append(json.load(open(os.path.join(results, "monitoring.json"))))
+except (OSError, ValueError):
+    flows.append({"flow": "Prometheus scrapes haproxy, openbao, etcd in the lab", "ok": False})
 for f in flows:
     ok &= f["ok"]
 summary = {"apiVersion": "rackpipe/v1", "kind": "Rehearsal", "ok": ok,
@@ -298,7 +333,8 @@ for p in pipelines:
 for f in flows:
     print(f"data flow: {f['flow']}: {'ok' if f['ok'] else 'MISSING'}"
           + (f" ({f['files_on_nas']} files at {f['destination']})" if "destination" in f else "")
-          + (f" (served on {f['listener']})" if "listener" in f else ""), file=err)
+          + (f" (served on {f['listener']})" if "listener" in f else "")
+          + (f" ({f['targets_up']}/{f['targets']} targets up after {f['seconds']}s)" if "targets" in f else ""), file=err)
 print(f"lab up {lab_up}s, vault ceremony {vault_s}s, total {total}s", file=err)
 json.dump(summary, sys.stdout, indent=1)
 print()

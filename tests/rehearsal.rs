@@ -30,6 +30,8 @@ pub(crate) fn lab_prerequisites() -> bool {
         "keepalived",
         "etcd",
         "sshd",
+        "prometheus",
+        "promtool",
     ] {
         if rackpipe_testkit::require_tool(tool).is_none() {
             return false;
@@ -142,6 +144,24 @@ fn the_rehearsal_runs_every_pipeline_against_the_lab_and_converges() {
     assert_eq!(
         tls_flows, 1,
         "HAProxy serves the certificate Vault issued: {summary:#}"
+    );
+    // A real Prometheus in the lab saw HAProxy's exporters, OpenBao's sys/metrics (with the
+    // token vault-bootstrap created) and etcd's metrics listeners up (ci/lab_prometheus.py).
+    let monitoring = flows
+        .iter()
+        .find(|f| {
+            f["flow"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("Prometheus"))
+        })
+        .unwrap_or_else(|| panic!("no monitoring flow: {summary:#}"));
+    assert_eq!(
+        monitoring["jobs"],
+        serde_json::json!(["etcd", "haproxy", "vault"])
+    );
+    assert_eq!(
+        monitoring["targets_up"], monitoring["targets"],
+        "{monitoring:#}"
     );
     // No secret reached a job log or an artifact: not the root token the jobs used, not the
     // TLS private key haproxy-gen deployed, not the unseal keys.

@@ -17,6 +17,8 @@ use crate::host::Host;
 pub const CLIENT_PORT: u16 = 2379;
 /// The peer port of every member.
 pub const PEER_PORT: u16 = 2380;
+/// Plain-HTTP metrics listener of a member (kubeadm's `--listen-metrics-urls` port).
+pub const METRICS_PORT: u16 = 2381;
 /// The `--initial-cluster-token` of the lab cluster.
 pub const CLUSTER_TOKEN: &str = "rackpipe-lab";
 /// Name (file stem in the CA dir) of the client certificate [`start`] issues.
@@ -208,6 +210,10 @@ fn member_args(
         .args(["--listen-client-urls", client_url])
         .args(["--advertise-client-urls", client_url])
         .args(["--listen-peer-urls", peer_url])
+        // Plain-HTTP /metrics on the member's address, where the site's Prometheus scrapes it
+        // (kubeadm's `--listen-metrics-urls` port, monitoring.targets.etcd).
+        .arg("--listen-metrics-urls")
+        .arg(format!("http://{}:{METRICS_PORT}", host.address))
         .args(["--initial-advertise-peer-urls", peer_url])
         .args(["--initial-cluster", initial])
         .args(["--initial-cluster-token", CLUSTER_TOKEN])

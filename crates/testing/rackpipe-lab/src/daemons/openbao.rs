@@ -141,6 +141,10 @@ pub fn render_config(
         hcl_string(&cert.display().to_string()),
         hcl_string(&key.display().to_string()),
     ));
+    // As vault-bootstrap renders it: `/v1/sys/metrics?format=prometheus` for the monitoring.
+    out.push_str(
+        "\ntelemetry {\n  prometheus_retention_time = \"24h\"\n  disable_hostname          = true\n}\n",
+    );
     out
 }
 
