@@ -18,6 +18,7 @@
 //! Nothing is printed when anything fails: the caller gets one [`Error`] line (a line the
 //! parser refuses: `FILE:LINE:COL: what`).
 
+pub mod ganesha;
 mod verb;
 
 use std::net::IpAddr;
