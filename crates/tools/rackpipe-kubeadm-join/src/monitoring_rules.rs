@@ -118,31 +118,6 @@ pub fn alert_rules_with(site: &Site, templates: Option<&Path>) -> Result<String,
     render_template(&env, TEMPLATE, ctx)
 }
 
-/// The rule groups of [`alert_rules_with`] as data (`[{name, rules}, ...]`): what a
-/// `PrometheusRule`'s `spec.groups` holds (kube-prometheus-stack's
-/// `additionalPrometheusRulesMap.<name>.groups`).
-///
-/// # Errors
-/// The template does not render, or (an override) renders no `groups:` list.
-pub fn alert_rule_groups(
-    site: &Site,
-    templates: Option<&Path>,
-) -> Result<serde_json::Value, Error> {
-    let text = alert_rules_with(site, templates)?;
-    let invalid = |message: String| {
-        Error::Template(rackpipe_render::TemplateError {
-            name: TEMPLATE.to_owned(),
-            message,
-        })
-    };
-    let doc: serde_json::Value = serde_saphyr::from_str(&text)
-        .map_err(|e| invalid(format!("not a Prometheus rules file: {e}")))?;
-    match doc.get("groups") {
-        Some(groups @ serde_json::Value::Array(_)) => Ok(groups.clone()),
-        _ => Err(invalid("the rules file has no `groups:` list".to_owned())),
-    }
-}
-
 /// The rule data of one runner: its guest's addresses and names as an `instance` regex.
 fn runner_rule(site: &Site, runner: &rackpipe_model::kubernetes::Runner) -> RunnerRule {
     let guest = site
