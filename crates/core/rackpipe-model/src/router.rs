@@ -6,12 +6,26 @@ use std::net::IpAddr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod ipv6;
+mod lists;
 mod menus;
+mod routing;
+mod system;
+mod tunnels;
+
+pub use ipv6::{Ipv6, Ipv6Address};
+pub use lists::{BUILTIN_INTERFACE_LISTS, InterfaceList, InterfaceListMember};
+pub use routing::{Route, Vrrp, VrrpAuthentication, VrrpProtocol, YesNo};
+pub use system::{DhcpClient, NeighborDiscovery, NtpClientServer, Scheduler, Script};
+pub use tunnels::{WireGuard, WireGuardInterface, WireGuardPeer};
 
 pub use menus::{
     MENU_PATH_PATTERN, MENU_PROPERTY_PATTERN, Menu, MenuEntry, MenuKey, MenuProperties, MenuValue,
     TYPED_MENUS, is_menu_path, is_menu_property, menu_key, menu_key_default,
 };
+/// Whether a RouterOS property holds a secret (the client crate's rule, one copy): a generic
+/// menu gives such a property as a secret reference, never as text.
+pub use rackpipe_routeros::config::is_secret_property;
 
 use crate::types::{
     AddressRange, Duration, Hostname, InterfaceAddress, MacAddress, Name, Network, RosPropertyName,
@@ -65,6 +79,39 @@ pub struct Router {
     /// Remote syslog targets.
     #[serde(default)]
     pub syslog: Vec<SyslogTarget>,
+    /// `/interface/list` lists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interface_lists: Vec<InterfaceList>,
+    /// `/interface/list/member` entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interface_list_members: Vec<InterfaceListMember>,
+    /// WireGuard interfaces and peers.
+    #[serde(default, skip_serializing_if = "WireGuard::is_empty")]
+    pub wireguard: WireGuard,
+    /// `/interface/vrrp` virtual routers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vrrp: Vec<Vrrp>,
+    /// `/ip/route` static routes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+    /// IPv6 addresses and routes.
+    #[serde(default, skip_serializing_if = "Ipv6::is_empty")]
+    pub ipv6: Ipv6,
+    /// `/ip/dhcp-client` entries (the router's own DHCP uplinks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dhcp_clients: Vec<DhcpClient>,
+    /// Neighbor discovery settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbor_discovery: Option<NeighborDiscovery>,
+    /// `/system/ntp/client/servers` (RouterOS 7's NTP server list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ntp_client_servers: Vec<NtpClientServer>,
+    /// `/system/script` scripts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<Script>,
+    /// `/system/scheduler` tasks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scheduler: Vec<Scheduler>,
     /// Menus the fields above do not model (`/ip/route`, `/interface/wireguard`, ...), each
     /// with its settings and its entries in order; planned and applied like the typed menus.
     /// A menu the fields above manage cannot be one of them.
@@ -134,6 +181,28 @@ pub struct Ethernet {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 68, max = 9216))]
     pub mtu: Option<u16>,
+    /// L2 MTU (the largest frame the port carries without its Ethernet header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 68, max = 16383))]
+    pub l2mtu: Option<u16>,
+    /// Fixed speed when auto-negotiation is off, e.g. `10G-baseSR` or `1G-baseT-full`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<String>,
+    /// Speeds advertised while negotiating (comma list as RouterOS prints it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertise: Option<String>,
+    /// Auto-negotiation (RouterOS default yes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_negotiation: Option<YesNo>,
+    /// Receive flow control: `on`, `off` or `auto` (RouterOS default off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rx_flow_control: Option<String>,
+    /// Transmit flow control: `on`, `off` or `auto` (RouterOS default off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_flow_control: Option<String>,
+    /// Forward error correction of SFP28/QSFP ports (`auto`, `off`, `fec74`, `fec91`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fec_mode: Option<String>,
     /// Port disabled.
     #[serde(default)]
     pub disabled: bool,
@@ -184,6 +253,9 @@ pub struct Bond {
     pub slaves: Vec<Name>,
     /// Bonding mode.
     pub mode: BondMode,
+    /// How traffic is spread over the slaves (`layer-2`, `layer-2-and-3`, `layer-3-and-4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transmit_hash_policy: Option<String>,
     /// L3 MTU.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 68, max = 9216))]
@@ -240,6 +312,12 @@ pub struct Bridge {
     /// IGMP snooping.
     #[serde(default)]
     pub igmp_snooping: bool,
+    /// The bridge's own MAC address (with `auto_mac: no`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_mac: Option<MacAddress>,
+    /// Take the MAC address from the first port (RouterOS default yes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_mac: Option<YesNo>,
     /// L3 MTU.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 68, max = 9216))]
@@ -268,6 +346,10 @@ pub struct BridgePort {
     /// DHCP snooping trusts this port.
     #[serde(default)]
     pub trusted: bool,
+    /// IGMP snooping's multicast router port setting (`temporary-query`, `permanent`,
+    /// `disabled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multicast_router: Option<String>,
     /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
@@ -302,6 +384,10 @@ pub struct Vlan {
     /// VLAN id.
     #[schemars(range(min = 1, max = 4094))]
     pub vlan_id: u16,
+    /// L3 MTU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 68, max = 9216))]
+    pub mtu: Option<u16>,
     /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
@@ -365,9 +451,18 @@ pub struct DhcpServer {
     /// Identifiers used for dynamic leases, e.g. `client-mac,client-id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_lease_identifiers: Option<String>,
+    /// The `/ip/dhcp-server/option/sets` entry whose options are handed out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp_option_set: Option<String>,
+    /// BOOTP clients: `none`, `static` (RouterOS default) or `dynamic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootp_support: Option<String>,
     /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// Server disabled.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
 
 /// A DHCP network.
@@ -387,6 +482,16 @@ pub struct DhcpNetwork {
     /// Domain handed out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<Hostname>,
+    /// Prefix length handed out instead of the network's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 32))]
+    pub netmask: Option<u8>,
+    /// Boot server (PXE `next-server`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_server: Option<IpAddr>,
+    /// Boot file name (PXE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_file_name: Option<String>,
     /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
@@ -402,6 +507,12 @@ pub struct DhcpLease {
     pub address: IpAddr,
     /// Client MAC address.
     pub mac: MacAddress,
+    /// Client identifier (DHCP option 61) the lease is also bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Lease time of this lease (else the server's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_time: Option<Duration>,
     /// Free text (by convention the host's FQDN).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
@@ -451,15 +562,24 @@ pub struct Firewall {
     /// `/ip firewall address-list` entries.
     #[serde(default)]
     pub address_lists: Vec<AddressListEntry>,
+    /// `/ip firewall mangle` rules, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mangle: Vec<FirewallRule>,
+    /// `/ip firewall raw` rules, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub raw: Vec<FirewallRule>,
 }
 
-/// A filter or NAT rule. `comment` doubles as the stable identity tag used to match rules
-/// with what the router has (as Ansible's `api_modify` does); it must be unique per table.
+/// A firewall rule (filter, NAT, mangle, raw). A `comment` doubles as the stable identity tag
+/// used to match rules with what the router has (as Ansible's `api_modify` does) and must be
+/// unique per table; a rule without one is matched by its chain, action and properties (its
+/// whole content), and its place in the table is fixed by the order of the list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FirewallRule {
-    /// Stable identity of the rule.
-    pub comment: String,
+    /// Stable identity of the rule (optional: see above).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
     /// Chain: `input`, `forward`, `output`, `srcnat`, `dstnat` or a custom chain.
     pub chain: String,
     /// Action: `accept`, `drop`, `reject`, `masquerade`, `dst-nat`, `src-nat`, `jump`, ...
@@ -539,6 +659,9 @@ pub struct IpService {
     /// Certificate name for TLS services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
+    /// TLS versions a TLS service accepts (`any`, `only-1.2`, `only-1.3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<String>,
 }
 
 /// Clock and NTP client settings.

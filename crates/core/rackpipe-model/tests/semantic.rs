@@ -319,14 +319,14 @@ fn copy_pasted_comments_are_warnings() {
 #[test]
 fn generic_menus_valid_and_their_rules() {
     let menus = json!([
-        {"path": "/ip/route", "entries": [
-            {"gateway": "192.0.2.1"},
-            {"dst-address": "10.9.0.0/16", "gateway": "192.0.2.1", "comment": "lab"}
+        {"path": "/ipv6/nd", "entries": [
+            {"interface": "LAN-01"},
+            {"interface": "LAN-02", "ra-interval": "20s-60s", "comment": "lab"}
         ]},
-        {"path": "/interface/wireguard", "entries": [
-            {"name": "wg0", "listen-port": 13231, "private-key": {"secret": "env:WG_KEY"}}
+        {"path": "/ppp/secret", "entries": [
+            {"name": "vpn1", "service": "l2tp", "password": {"secret": "env:PPP_VPN1"}}
         ]},
-        {"path": "/ip/neighbor/discovery-settings", "settings": {"discover-interface-list": "LAN"}}
+        {"path": "/tool/mac-server", "settings": {"allowed-interface-list": "LAN"}}
     ]);
     let mut doc = base();
     doc["router"]["menus"] = menus.clone();
@@ -340,18 +340,23 @@ fn generic_menus_valid_and_their_rules() {
     // A menu given twice.
     expect_error("duplicate", "router.menus[2].path", |d| {
         d["router"]["menus"] = menus.clone();
-        d["router"]["menus"][2]["path"] = json!("/ip/route");
+        d["router"]["menus"][2]["path"] = json!("/ipv6/nd");
     });
-    // Two routes with one natural key (the missing dst-address is 0.0.0.0/0).
+    // Two entries with one natural key (neighbor discovery is keyed by interface).
     expect_error("duplicate", "router.menus[0].entries[1]", |d| {
         d["router"]["menus"] = menus.clone();
-        d["router"]["menus"][0]["entries"][1]["dst-address"] = json!("0.0.0.0/0");
+        d["router"]["menus"][0]["entries"][1]["interface"] = json!("LAN-01");
+    });
+    // A secret property in plain text is named by its field path.
+    expect_error("plain-secret", "router.menus[1].entries[0].password", |d| {
+        d["router"]["menus"] = menus.clone();
+        d["router"]["menus"][1]["entries"][0]["password"] = json!("hunter22");
     });
     // Schema: a menu path and a property name as RouterOS writes them, a secret as a reference.
     for (pointer, value) in [
         ("/router/menus/0/path", json!("/ip route")),
         (
-            "/router/menus/1/entries/0/private-key",
+            "/router/menus/1/entries/0/password",
             json!({"secret": "hunter2"}),
         ),
     ] {

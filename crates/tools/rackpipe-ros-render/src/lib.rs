@@ -23,6 +23,7 @@ pub mod backup;
 pub mod facts;
 pub mod import;
 pub mod menus;
+mod more_menus;
 pub mod plan;
 pub mod readback;
 pub mod rest;
@@ -69,6 +70,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A generic menu (`router.menus`) that cannot be written.
+    #[error("{field}: {message}")]
+    Menu {
+        /// Field path (`router.menus[1].entries[0].name`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A template could not be read or rendered.
     #[error("template {name}: {message}")]
     Template {
@@ -98,11 +107,11 @@ pub struct Rendered {
     pub desired: serde_json::Value,
 }
 
-fn yes(b: bool) -> &'static str {
+pub(crate) fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-fn join<T: ToString>(items: &[T]) -> String {
+pub(crate) fn join<T: ToString>(items: &[T]) -> String {
     items
         .iter()
         .map(ToString::to_string)
@@ -111,23 +120,31 @@ fn join<T: ToString>(items: &[T]) -> String {
 }
 
 /// Builds a property list, skipping absent values.
-struct P(Props);
+pub(crate) struct P(pub(crate) Props);
 
 impl P {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self(Props::new())
     }
-    fn set(mut self, k: &str, v: impl Into<String>) -> Self {
+    pub(crate) fn set(mut self, k: &str, v: impl Into<String>) -> Self {
         self.0.insert(k, v);
         self
     }
-    fn opt(self, k: &str, v: Option<impl ToString>) -> Self {
+    pub(crate) fn opt(self, k: &str, v: Option<impl ToString>) -> Self {
         match v {
             Some(v) => self.set(k, v.to_string()),
             None => self,
         }
     }
-    fn list<T: ToString>(self, k: &str, v: &[T]) -> Self {
+    /// `k=yes` only when `v` (a flag whose default is no).
+    pub(crate) fn flag(self, k: &str, v: bool) -> Self {
+        if v { self.set(k, "yes") } else { self }
+    }
+    /// `k=yes|no` when given.
+    pub(crate) fn opt_yes(self, k: &str, v: Option<rackpipe_model::router::YesNo>) -> Self {
+        self.opt(k, v.map(rackpipe_model::router::YesNo::word))
+    }
+    pub(crate) fn list<T: ToString>(self, k: &str, v: &[T]) -> Self {
         if v.is_empty() {
             self
         } else {
@@ -199,6 +216,7 @@ pub fn desired_with_facts(site: &Site, facts: Option<&GuestFacts>) -> Result<Con
     };
     interfaces(r, &mut push);
     addressing(r, &mut push);
+    more_menus::push_all(r, &mut push);
     for l in &fact_leases {
         let props = P::new()
             .set("server", l.server.as_str())
@@ -221,6 +239,13 @@ fn interfaces(r: &Router, push: &mut impl FnMut(&str, Command)) {
             .set("name", e.interface_name().as_str())
             .opt("comment", e.comment.as_ref())
             .opt("mtu", e.mtu)
+            .opt("l2mtu", e.l2mtu)
+            .opt_yes("auto-negotiation", e.auto_negotiation)
+            .opt("speed", e.speed.as_ref())
+            .opt("advertise", e.advertise.as_ref())
+            .opt("rx-flow-control", e.rx_flow_control.as_ref())
+            .opt("tx-flow-control", e.tx_flow_control.as_ref())
+            .opt("fec-mode", e.fec_mode.as_ref())
             .set("disabled", yes(e.disabled));
         push(
             "/interface/ethernet",
@@ -235,6 +260,7 @@ fn interfaces(r: &Router, push: &mut impl FnMut(&str, Command)) {
             .set("name", b.name.as_str())
             .set("slaves", join(&b.slaves))
             .set("mode", bond_mode(b))
+            .opt("transmit-hash-policy", b.transmit_hash_policy.as_ref())
             .opt("mtu", b.mtu)
             .opt("comment", b.comment.as_ref());
         push("/interface/bonding", Command::add(props.0));
@@ -252,6 +278,8 @@ fn interfaces(r: &Router, push: &mut impl FnMut(&str, Command)) {
             .opt("protocol-mode", mode)
             .set("dhcp-snooping", yes(b.dhcp_snooping))
             .set("igmp-snooping", yes(b.igmp_snooping))
+            .opt_yes("auto-mac", b.auto_mac)
+            .opt("admin-mac", b.admin_mac.as_ref())
             .opt("mtu", b.mtu)
             .opt("comment", b.comment.as_ref());
         push("/interface/bridge", Command::add(props.0));
@@ -261,6 +289,7 @@ fn interfaces(r: &Router, push: &mut impl FnMut(&str, Command)) {
             .set("name", v.name.as_str())
             .set("interface", v.interface.as_str())
             .set("vlan-id", v.vlan_id.to_string())
+            .opt("mtu", v.mtu)
             .opt("comment", v.comment.as_ref());
         push("/interface/vlan", Command::add(props.0));
     }
@@ -279,6 +308,7 @@ fn interfaces(r: &Router, push: &mut impl FnMut(&str, Command)) {
                 .opt("pvid", p.pvid)
                 .opt("frame-types", frame_types)
                 .set("trusted", yes(p.trusted))
+                .opt("multicast-router", p.multicast_router.as_ref())
                 .opt("comment", p.comment.as_ref());
             push("/interface/bridge/port", Command::add(props.0));
         }
@@ -319,6 +349,9 @@ fn addressing(r: &Router, push: &mut impl FnMut(&str, Command)) {
                 "dynamic-lease-identifiers",
                 s.dynamic_lease_identifiers.as_ref(),
             )
+            .opt("dhcp-option-set", s.dhcp_option_set.as_ref())
+            .opt("bootp-support", s.bootp_support.as_ref())
+            .flag("disabled", s.disabled)
             .opt("comment", s.comment.as_ref());
         push("/ip/dhcp-server", Command::add(props.0));
     }
@@ -329,6 +362,9 @@ fn addressing(r: &Router, push: &mut impl FnMut(&str, Command)) {
             .list("dns-server", &n.dns_servers)
             .list("ntp-server", &n.ntp_servers)
             .opt("domain", n.domain.as_ref())
+            .opt("netmask", n.netmask)
+            .opt("next-server", n.next_server)
+            .opt("boot-file-name", n.boot_file_name.as_ref())
             .opt("comment", n.comment.as_ref());
         push("/ip/dhcp-server/network", Command::add(props.0));
     }
@@ -337,6 +373,8 @@ fn addressing(r: &Router, push: &mut impl FnMut(&str, Command)) {
             .set("server", l.server.as_str())
             .set("address", l.address.to_string())
             .set("mac-address", l.mac.to_string())
+            .opt("client-id", l.client_id.as_ref())
+            .opt("lease-time", l.lease_time.as_ref())
             .opt("comment", l.comment.as_ref());
         push("/ip/dhcp-server/lease", Command::add(props.0));
     }
@@ -365,20 +403,10 @@ fn addressing(r: &Router, push: &mut impl FnMut(&str, Command)) {
     for (path, rules) in [
         ("/ip/firewall/filter", &r.firewall.filter),
         ("/ip/firewall/nat", &r.firewall.nat),
+        ("/ip/firewall/mangle", &r.firewall.mangle),
+        ("/ip/firewall/raw", &r.firewall.raw),
     ] {
-        for rule in rules {
-            let mut props = P::new()
-                .set("chain", rule.chain.as_str())
-                .set("action", rule.action.as_str());
-            for (k, v) in &rule.properties {
-                props = props.set(k.as_str(), v.as_str());
-            }
-            if rule.disabled {
-                props = props.set("disabled", "yes");
-            }
-            props = props.set("comment", rule.comment.as_str());
-            push(path, Command::add(props.0));
-        }
+        more_menus::rules(path, rules, push);
     }
 }
 
@@ -388,6 +416,7 @@ fn services_and_system(r: &Router, push: &mut impl FnMut(&str, Command)) {
             .opt("port", s.port)
             .set("address", join(&s.address))
             .opt("certificate", s.certificate.as_ref())
+            .opt("tls-version", s.tls_version.as_ref())
             .set("disabled", yes(s.disabled));
         push(
             "/ip/service",
@@ -489,7 +518,21 @@ pub fn render_with_facts(
     facts: Option<&GuestFacts>,
     templates_dir: Option<&Path>,
 ) -> Result<Rendered, Error> {
-    let config = desired_with_facts(site, facts)?;
+    let mut config = desired_with_facts(site, facts)?;
+    // The generic menus follow the typed ones (as in a plan); their secrets are left out.
+    let left_out = match &site.router {
+        Some(router) => menus::push_rendered_menus(&mut config, router).map_err(|e| match e {
+            rest::Error::Config { what, message } => Error::Menu {
+                field: what,
+                message,
+            },
+            other => Error::Menu {
+                field: "router.menus".to_owned(),
+                message: other.to_string(),
+            },
+        })?,
+        None => Vec::new(),
+    };
     let mut env = rackpipe_render::environment(
         &[("full.rsc.j2", FULL_TEMPLATE)],
         templates_dir,
@@ -503,7 +546,14 @@ pub fn render_with_facts(
         .as_ref()
         .map(|r| r.identity.clone())
         .unwrap_or_default();
-    let body = rackpipe_routeros::print_standard(&config);
+    let mut body = String::new();
+    for line in &left_out {
+        body.push_str(&format!(
+            "# secret left out (ros-render apply sets it): {}\n",
+            rsc_comment(line)
+        ));
+    }
+    body.push_str(&rackpipe_routeros::print_standard(&config));
     let content = rackpipe_render::render(
         &env,
         "full.rsc.j2",

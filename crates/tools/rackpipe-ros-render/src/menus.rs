@@ -80,11 +80,65 @@ fn field(menu: usize, entry: Option<usize>, key: &str) -> String {
     }
 }
 
-/// The secret references of the generic menus, with their field paths (for the driver's one
-/// resolution of every secret, [`crate::rest::secret_refs`]).
+/// A secret of a typed field: the menu, the entry's index among the menu's entries, the
+/// RouterOS property, the reference and the field path.
+type TypedSecret<'r> = (&'static str, usize, &'static str, &'r SecretRef, String);
+
+/// The secrets of the typed fields (WireGuard keys): [`crate::desired`] leaves them out (it
+/// never resolves a secret), the plan and apply add them resolved, the render names them.
+fn typed_secrets(router: &Router) -> Vec<TypedSecret<'_>> {
+    let mut out = Vec::new();
+    for (i, w) in router.wireguard.interfaces.iter().enumerate() {
+        if let Some(key) = &w.private_key {
+            let field = format!("router.wireguard.interfaces[{i}].private_key");
+            out.push(("/interface/wireguard", i, "private-key", key, field));
+        }
+    }
+    for (i, p) in router.wireguard.peers.iter().enumerate() {
+        for (prop, name, value) in [
+            ("private-key", "private_key", &p.private_key),
+            ("preshared-key", "preshared_key", &p.preshared_key),
+        ] {
+            if let Some(key) = value {
+                let field = format!("router.wireguard.peers[{i}].{name}");
+                out.push(("/interface/wireguard/peers", i, prop, key, field));
+            }
+        }
+    }
+    out
+}
+
+/// Adds the typed fields' secrets to `desired`, resolved with `resolve` (`None`: left out).
+fn push_typed_secrets(
+    desired: &mut Config,
+    router: &Router,
+    resolve: Resolve<'_>,
+) -> Result<(), Error> {
+    for (path, index, prop, reference, field) in typed_secrets(router) {
+        let Some(value) = resolve(reference, &field)? else {
+            continue;
+        };
+        if let Some(command) = desired
+            .menus
+            .iter_mut()
+            .find(|m| m.path == path)
+            .and_then(|m| m.commands.get_mut(index))
+        {
+            command.props.insert(prop, value);
+        }
+    }
+    Ok(())
+}
+
+/// The secret references of the generic menus and of the typed fields that hold secrets,
+/// with their field paths (for the driver's one resolution of every secret,
+/// [`crate::rest::secret_refs`]).
 #[must_use]
 pub fn secret_refs(router: &Router) -> Vec<(&SecretRef, String)> {
-    let mut out = Vec::new();
+    let mut out: Vec<(&SecretRef, String)> = typed_secrets(router)
+        .into_iter()
+        .map(|(_, _, _, reference, field)| (reference, field))
+        .collect();
     for (m, menu) in router.menus.iter().enumerate() {
         let all = std::iter::once((None, &menu.settings)).chain(
             menu.entries
@@ -103,11 +157,14 @@ pub fn secret_refs(router: &Router) -> Vec<(&SecretRef, String)> {
     out
 }
 
+/// How [`props_of`] turns a secret reference into text: `None` leaves the property out.
+type Resolve<'r> = &'r dyn Fn(&SecretRef, &str) -> Result<Option<String>, Error>;
+
 fn props_of(
     m: usize,
     e: Option<usize>,
     props: &MenuProperties,
-    resolve: &dyn Fn(&SecretRef, &str) -> Result<String, Error>,
+    resolve: Resolve<'_>,
 ) -> Result<Props, Error> {
     let mut out = Props::new();
     for (key, value) in props {
@@ -123,7 +180,10 @@ fn props_of(
                         ),
                     });
                 }
-                resolve(reference, &at)?
+                match resolve(reference, &at)? {
+                    Some(text) => text,
+                    None => continue,
+                }
             }
         };
         out.insert(key.as_str(), text);
@@ -141,6 +201,32 @@ pub fn push_site_menus(
     menus: &[Menu],
     resolve: &dyn Fn(&SecretRef, &str) -> Result<String, Error>,
 ) -> Result<(), Error> {
+    push_menus(desired, menus, &|reference, at| {
+        resolve(reference, at).map(Some)
+    })
+}
+
+/// The generic menus for the rendered script (`ros-render render`): as
+/// [`push_site_menus`], but a secret is never resolved: its property is left out of the
+/// script (`ros-render apply` sets it), and the returned lines name each one
+/// (`router.menus[1].entries[0].private-key: env:WG_KEY`) for the script's header.
+///
+/// # Errors
+/// A secret reference on a property RouterOS does not treat as secret.
+pub fn push_rendered_menus(desired: &mut Config, router: &Router) -> Result<Vec<String>, Error> {
+    let left_out = std::cell::RefCell::new(Vec::new());
+    let leave_out: Resolve<'_> = &|reference, at| {
+        left_out
+            .borrow_mut()
+            .push(format!("{at}: {}", reference.as_str()));
+        Ok(None)
+    };
+    push_typed_secrets(desired, router, leave_out)?;
+    push_menus(desired, &router.menus, leave_out)?;
+    Ok(left_out.into_inner())
+}
+
+fn push_menus(desired: &mut Config, menus: &[Menu], resolve: Resolve<'_>) -> Result<(), Error> {
     for (m, menu) in menus.iter().enumerate() {
         if !menu.settings.is_empty() {
             let props = props_of(m, None, &menu.settings, resolve)?;
@@ -162,7 +248,7 @@ pub fn push_site_menus(
 /// As [`push_site_menus`].
 pub fn push_router_menus(desired: &mut Config, router: &Router) -> Result<(), Error> {
     let resolver = rackpipe_secrets::Resolver::global();
-    push_site_menus(desired, &router.menus, &|reference, at| {
+    let resolve = |reference: &SecretRef, at: &str| {
         resolver
             .resolve(reference, at)
             .map(rackpipe_secrets::Secret::into_exposed)
@@ -170,7 +256,11 @@ pub fn push_router_menus(desired: &mut Config, router: &Router) -> Result<(), Er
                 what: at.to_owned(),
                 message: e.reason(),
             })
-    })
+    };
+    push_typed_secrets(desired, router, &|reference, at| {
+        resolve(reference, at).map(Some)
+    })?;
+    push_site_menus(desired, &router.menus, &resolve)
 }
 
 /// The `set` (settings) and `add` (entries) of a generic menu in `desired`.

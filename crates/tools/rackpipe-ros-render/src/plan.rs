@@ -484,8 +484,14 @@ pub fn diff_with(
                     // Among rows with this comment, take the one needing the fewest
                     // changes (the first on a tie), as api_modify scores its pairs.
                     let found = by_comment.get_mut(comment).and_then(|c| {
-                        if comment.is_empty() || c.is_empty() {
+                        if c.is_empty() {
                             return None;
+                        }
+                        if comment.is_empty() {
+                            // No comment: the rule is its content (the first row equal to it).
+                            let at = (0..c.len())
+                                .find(|&j| prop_changes(path, want, &c[j].props, &[]).is_empty())?;
+                            return Some(c.remove(at));
                         }
                         let best = (0..c.len())
                             .min_by_key(|&j| prop_changes(path, want, &c[j].props, &[]).len())

@@ -309,7 +309,7 @@ async fn a_router_that_stops_answering_halfway_is_one_transient_error() {
     let text = err.to_string();
     assert!(err.is_transient(), "{text}");
     assert!(
-        text.starts_with("import stopped at GET /rest/ip/dhcp-server (menu 9 of "),
+        text.starts_with("import stopped at GET /rest/ip/dhcp-server (menu 17 of "),
         "{text}"
     );
     assert!(text.ends_with("; no site printed"), "{text}");
@@ -504,6 +504,19 @@ fn store_secrets(imported: &import::Imported, sim: &Simulator, dir: &std::path::
                     *v = MenuValue::Secret(stored.clone());
                 }
             }
+        }
+        // The typed fields that hold secrets (WireGuard keys).
+        let swap = |r: &mut Option<rackpipe_model::types::SecretRef>| {
+            if r.as_ref().is_some_and(|x| x.as_str() == entry.reference) {
+                *r = Some(stored.clone());
+            }
+        };
+        for w in &mut router.wireguard.interfaces {
+            swap(&mut w.private_key);
+        }
+        for p in &mut router.wireguard.peers {
+            swap(&mut p.private_key);
+            swap(&mut p.preshared_key);
         }
     }
     site

@@ -12,28 +12,27 @@ use serde_json::json;
 
 use crate::remote::{client_for, example, quick_apply, sim_config};
 
-/// A WireGuard private key (32 zero bytes, base64): the secret the plan must never show.
+/// A PPP password: the secret the plan must never show.
 const WG_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 fn menus(key_file: &std::path::Path, with_second_route: bool) -> Vec<Menu> {
-    let mut routes = vec![json!({"gateway": "192.0.2.1"})];
+    let mut hosts = vec![json!({"host": "192.0.2.1"})];
     if with_second_route {
-        routes
-            .push(json!({"dst-address": "10.9.0.0/16", "gateway": "192.0.2.2", "comment": "lab"}));
+        hosts.push(json!({"host": "10.9.0.1", "comment": "lab"}));
     }
     serde_json::from_value(json!([
-        {"path": "/interface/wireguard", "entries": [
-            {"name": "wg0", "listen-port": 13231,
-             "private-key": {"secret": format!("file:{}", key_file.display())}}
+        {"path": "/ppp/secret", "entries": [
+            {"name": "vpn0", "service": "l2tp",
+             "password": {"secret": format!("file:{}", key_file.display())}}
         ]},
-        {"path": "/interface/list", "entries": [{"name": "LAN"}, {"name": "WAN", "comment": "uplink"}]},
-        {"path": "/interface/list/member", "entries": [{"list": "LAN", "interface": "ether2"}]},
-        {"path": "/ip/route", "entries": routes},
-        {"path": "/ip/firewall/mangle", "entries": [
-            {"chain": "prerouting", "action": "mark-connection", "new-connection-mark": "a", "passthrough": "yes"},
-            {"chain": "forward", "action": "accept", "comment": "second"}
+        {"path": "/ip/ipsec/profile", "entries": [{"name": "LAN"}, {"name": "WAN", "comment": "uplink"}]},
+        {"path": "/ipv6/nd", "entries": [{"interface": "ether2"}]},
+        {"path": "/tool/netwatch", "entries": hosts},
+        {"path": "/ipv6/firewall/nat", "entries": [
+            {"chain": "srcnat", "action": "masquerade", "out-interface": "ether1"},
+            {"chain": "dstnat", "action": "accept", "comment": "second"}
         ]},
-        {"path": "/ip/neighbor/discovery-settings", "settings": {"discover-interface-list": "LAN"}}
+        {"path": "/tool/mac-server", "settings": {"allowed-interface-list": "LAN"}}
     ]))
     .unwrap()
 }
@@ -77,11 +76,12 @@ async fn generic_menus_plan_apply_and_converge() {
         .map(|c| c.resource.as_str())
         .filter(|r| {
             [
-                "/interface/wireguard",
-                "/interface/list",
-                "/ip/route",
-                "/ip/firewall/mangle",
-                "/ip/neighbor",
+                "/ppp/secret",
+                "/ip/ipsec/profile",
+                "/ipv6/nd",
+                "/tool/netwatch",
+                "/ipv6/firewall/nat",
+                "/tool/mac-server",
             ]
             .iter()
             .any(|p| r.starts_with(p))
@@ -106,14 +106,14 @@ async fn generic_menus_plan_apply_and_converge() {
     assert!(!serde_json::to_string(&applied).unwrap().contains(WG_KEY));
 
     // The router holds what the site says, in order, marked as rackpipe's.
-    let routes = sim.rows("/ip/route");
+    let routes = sim.rows("/tool/netwatch");
     assert_eq!(routes.len(), 2, "{routes:?}");
     assert_eq!(routes[1]["comment"], "rackpipe: lab");
     assert_eq!(routes[0]["comment"], "rackpipe");
-    let mangle = sim.rows("/ip/firewall/mangle");
-    assert_eq!(mangle[0]["chain"], "prerouting");
+    let mangle = sim.rows("/ipv6/firewall/nat");
+    assert_eq!(mangle[0]["chain"], "srcnat");
     assert_eq!(mangle[1]["comment"], "rackpipe: second");
-    assert_eq!(sim.rows("/interface/wireguard")[0]["private-key"], WG_KEY);
+    assert_eq!(sim.rows("/ppp/secret")[0]["password"], WG_KEY);
 
     let second = rackpipe_ros_render::plan(&site, &client, PlanOptions::default())
         .await
@@ -138,22 +138,18 @@ async fn only_entries_rackpipe_made_are_removed() {
     rackpipe_ros_render::apply(&site, &client, &quick_apply())
         .await
         .unwrap();
-    // Someone adds a route and a mangle rule by hand; rackpipe must leave them alone.
+    // Someone adds a netwatch host and a NAT rule by hand; rackpipe must leave them alone.
     let hand = client
         .add(
-            "/ip/route",
-            &rackpipe_routeros::Props::from_pairs([
-                ("dst-address", "10.7.0.0/16"),
-                ("gateway", "192.0.2.3"),
-                ("comment", "by hand"),
-            ]),
+            "/tool/netwatch",
+            &rackpipe_routeros::Props::from_pairs([("host", "10.7.0.1"), ("comment", "by hand")]),
         )
         .await
         .unwrap();
     client
         .add(
-            "/ip/firewall/mangle",
-            &rackpipe_routeros::Props::from_pairs([("chain", "output"), ("action", "accept")]),
+            "/ipv6/firewall/nat",
+            &rackpipe_routeros::Props::from_pairs([("chain", "srcnat"), ("action", "accept")]),
         )
         .await
         .unwrap();
@@ -172,10 +168,7 @@ async fn only_entries_rackpipe_made_are_removed() {
         .collect();
     assert_eq!(
         changes,
-        [(
-            Action::Delete,
-            "/ip/route dst-address=10.9.0.0/16 gateway=192.0.2.2 routing-table=main"
-        )],
+        [(Action::Delete, "/tool/netwatch host=10.9.0.1")],
         "{:#?}",
         planned.plan.changes
     );
@@ -188,10 +181,10 @@ async fn only_entries_rackpipe_made_are_removed() {
     rackpipe_ros_render::apply(&smaller, &client, &quick_apply())
         .await
         .unwrap();
-    let routes = sim.rows("/ip/route");
+    let routes = sim.rows("/tool/netwatch");
     assert_eq!(routes.len(), 2, "{routes:?}");
     assert!(routes.iter().any(|r| r[".id"] == hand.as_str()));
-    assert_eq!(sim.rows("/ip/firewall/mangle").len(), 3);
+    assert_eq!(sim.rows("/ipv6/firewall/nat").len(), 3);
     let again = rackpipe_ros_render::plan(&smaller, &client, PlanOptions::default())
         .await
         .unwrap();

@@ -103,3 +103,34 @@ fn a_site_without_router_is_an_error() {
         "router: the site has no router section"
     );
 }
+
+/// The generic menus (`router.menus`) are part of the script, after the typed menus; a
+/// secret is left out and named in a comment, never resolved.
+#[test]
+fn generic_menus_are_rendered_and_their_secrets_left_out() {
+    let mut site = example("rachuna-net");
+    let menus: Vec<rackpipe_model::router::Menu> = serde_json::from_value(serde_json::json!([
+        {"path": "/tool/mac-server", "settings": {"allowed-interface-list": "LAN"}},
+        {"path": "/ppp/secret", "entries": [
+            {"name": "vpn9", "service": "l2tp", "password": {"secret": "env:RACKPIPE_TEST_PPP9"}}
+        ]}
+    ]))
+    .unwrap();
+    let router = site.router.as_mut().unwrap();
+    router.menus = menus;
+    let text = render(&site, None).unwrap().files.remove(0).content;
+    assert!(
+        text.contains("/tool mac-server\nset allowed-interface-list=LAN"),
+        "{text}"
+    );
+    assert!(
+        text.contains("/ppp secret\nadd name=vpn9 service=l2tp comment=rackpipe"),
+        "{text}"
+    );
+    assert!(!text.contains("password="), "{text}");
+    assert!(text.contains(
+        "# secret left out (ros-render apply sets it): router.menus[1].entries[0].password: env:RACKPIPE_TEST_PPP9"
+    ));
+    // The generic menus come after the typed ones.
+    assert!(text.find("/system identity").unwrap() < text.find("/ppp secret").unwrap());
+}

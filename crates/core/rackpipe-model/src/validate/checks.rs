@@ -21,6 +21,7 @@ mod nas;
 mod network;
 mod proxmox;
 mod router;
+mod router_more;
 mod runners_and_backups;
 pub(crate) mod secrets;
 mod vault;
@@ -35,6 +36,7 @@ pub(crate) fn run(site: &Site, document: &Value, gaps: &[String], out: &mut Vec<
     c.hosts();
     c.router();
     c.router_menus();
+    c.router_more();
     c.proxmox();
     c.addresses_and_macs();
     c.nas();

@@ -15,6 +15,7 @@ mod addressing;
 mod fit;
 mod interfaces;
 mod mapper;
+mod more;
 mod services;
 
 use std::collections::{HashMap, HashSet};
@@ -22,7 +23,9 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use rackpipe_model::Site;
-use rackpipe_model::router::{Dhcp, Dns, Firewall, Management, Menu, MenuEntry, MenuValue, Router};
+use rackpipe_model::router::{
+    Dhcp, Dns, Firewall, Ipv6, Management, Menu, MenuEntry, MenuValue, Router, WireGuard,
+};
 use rackpipe_model::types::Name;
 use rackpipe_routeros::Props;
 
@@ -93,7 +96,7 @@ fn observed_for(source: &Source, site: &Site, origins: &[(String, Origin)]) -> O
             "/interface/bridge/port" => &[("trusted", "false")],
             "/ip/dns" => &[("allow-remote-requests", "false"), ("servers", "")],
             "/ip/dhcp-server" => &[("lease-time", if v6 { "3d" } else { "30m" })],
-            "/ip/firewall/filter" | "/ip/firewall/nat" => &[("action", "accept")],
+            p if menu_kind(p) == MenuKind::Ordered => &[("action", "accept")],
             "/ip/service" => &[("disabled", "false")],
             "/system/ntp/server" => &[("enabled", "false")],
             _ => &[],
@@ -298,6 +301,17 @@ fn attempt(
             services: Vec::new(),
             clock: None,
             syslog: Vec::new(),
+            interface_lists: Vec::new(),
+            interface_list_members: Vec::new(),
+            wireguard: WireGuard::default(),
+            vrrp: Vec::new(),
+            routes: Vec::new(),
+            ipv6: Ipv6::default(),
+            dhcp_clients: Vec::new(),
+            neighbor_discovery: None,
+            ntp_client_servers: Vec::new(),
+            scripts: Vec::new(),
+            scheduler: Vec::new(),
             menus: Vec::new(),
         },
         generic: Vec::new(),
@@ -308,8 +322,11 @@ fn attempt(
         not_imported: source.not_imported.clone(),
     };
     m.interfaces();
+    m.more_interfaces();
     m.addressing();
+    m.routing();
     m.system();
+    m.automation();
     m.the_rest();
     m.factory_ports();
     m.ports_from_services(options.management.is_none());

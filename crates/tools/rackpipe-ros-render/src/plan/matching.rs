@@ -24,9 +24,22 @@ pub fn menu_kind(path: &str) -> MenuKind {
         | "/system/ntp/server" => MenuKind::Singleton,
         "/interface/ethernet" => MenuKind::Fixed(&["default-name"]),
         "/ip/service" => MenuKind::Fixed(&["name"]),
-        "/ip/firewall/filter" | "/ip/firewall/nat" | "/ip/firewall/mangle" | "/ip/firewall/raw" => {
-            MenuKind::Ordered
+        "/ip/neighbor/discovery-settings" => MenuKind::Singleton,
+        "/ip/firewall/filter"
+        | "/ip/firewall/nat"
+        | "/ip/firewall/mangle"
+        | "/ip/firewall/raw"
+        | "/ipv6/firewall/filter"
+        | "/ipv6/firewall/raw"
+        | "/ipv6/firewall/mangle" => MenuKind::Ordered,
+        "/interface/list/member" => MenuKind::Keyed(&["list", "interface"]),
+        "/interface/wireguard/peers" => MenuKind::Keyed(&["interface", "public-key"]),
+        "/ipv6/address" => MenuKind::Keyed(&["address", "interface"]),
+        "/ip/route" | "/ipv6/route" => {
+            MenuKind::Keyed(&["dst-address", "gateway", "routing-table"])
         }
+        "/ip/dhcp-client" => MenuKind::Keyed(&["interface"]),
+        "/system/ntp/client/servers" => MenuKind::Keyed(&["address"]),
         "/interface/bridge/port" => MenuKind::Keyed(&["interface"]),
         "/interface/bridge/vlan" => MenuKind::Keyed(&["bridge", "vlan-ids"]),
         "/ip/address" => MenuKind::Keyed(&["address", "interface"]),
@@ -128,10 +141,16 @@ pub(super) fn key_props(path: &str, props: &Props) -> Props {
         return crate::menus::key_props(path, props);
     }
     match menu_kind(path) {
-        MenuKind::Fixed(keys) | MenuKind::Keyed(keys) => Props::from_pairs(
-            keys.iter()
-                .map(|k| (*k, props.get(k).or_else(|| absent_default(k)).unwrap_or(""))),
-        ),
+        MenuKind::Fixed(keys) | MenuKind::Keyed(keys) => Props::from_pairs(keys.iter().map(|k| {
+            let default = rackpipe_model::router::menu_key_default(path, k);
+            (
+                *k,
+                props
+                    .get(k)
+                    .or_else(|| absent_default(k))
+                    .unwrap_or(default),
+            )
+        })),
         MenuKind::Ordered => Props::from_pairs([("comment", props.get("comment").unwrap_or(""))]),
         MenuKind::Singleton => Props::new(),
     }

@@ -1,8 +1,13 @@
-//! `router.menus`: generic menus are not ones the typed fields manage, appear once each, and
-//! their entries do not repeat a natural key ([`crate::router::menu_key`]).
+//! `router.menus`: generic menus are not ones the typed fields manage, appear once each,
+//! their entries do not repeat a natural key ([`crate::router::menu_key`]), and a property
+//! RouterOS treats as a secret ([`crate::router::is_secret_property`]) is a secret reference,
+//! never plain text in the site.
 
 use super::{Checker, unique};
-use crate::router::{Menu, MenuKey, MenuValue, TYPED_MENUS, menu_key, menu_key_default};
+use crate::router::{
+    Menu, MenuKey, MenuProperties, MenuValue, TYPED_MENUS, is_secret_property, menu_key,
+    menu_key_default,
+};
 
 /// The text of `key` in an entry (a secret counts as its reference), or the key's default.
 fn text_of<'a>(menu: &Menu, props: &'a crate::router::MenuProperties, key: &str) -> &'a str {
@@ -41,6 +46,24 @@ fn key_of(menu: &Menu, named: bool, props: &crate::router::MenuProperties) -> Op
 }
 
 impl Checker<'_> {
+    /// A secret property given as plain text (an empty value, which clears it, is allowed).
+    fn plain_secrets(&mut self, at: &str, props: &MenuProperties) {
+        for (key, value) in props {
+            if let MenuValue::Text(text) = value
+                && !text.is_empty()
+                && is_secret_property(key)
+            {
+                self.err(
+                    "plain-secret",
+                    format!("{at}.{key}"),
+                    format!(
+                        "{key} is a secret RouterOS keeps: give it as {{secret: REFERENCE}} (env:, file: or vault:), never as text in the site"
+                    ),
+                );
+            }
+        }
+    }
+
     pub(super) fn router_menus(&mut self) {
         let Some(r) = &self.site.router else { return };
         unique(
@@ -60,6 +83,13 @@ impl Checker<'_> {
                         "{} is managed by the router's typed fields; describe it there, not as a generic menu",
                         menu.path
                     ),
+                );
+            }
+            self.plain_secrets(&format!("router.menus[{i}].settings"), &menu.settings);
+            for (j, entry) in menu.entries.iter().enumerate() {
+                self.plain_secrets(
+                    &format!("router.menus[{i}].entries[{j}]"),
+                    &entry.properties,
                 );
             }
             let named = !menu.entries.is_empty()

@@ -27,6 +27,7 @@ impl Checker<'_> {
         for (i, v) in r.vlans.iter().enumerate() {
             names.push((format!("router.vlans[{i}].name"), v.name.as_str()));
         }
+        names.extend(super::router_more::other_interfaces(r));
         unique(
             self.out,
             "interface name",
@@ -228,26 +229,7 @@ impl Checker<'_> {
                 .map(|(i, p)| (format!("router.pools[{i}].name"), p.name.as_str())),
         );
         self.dhcp(r);
-        unique(
-            self.out,
-            "filter rule comment",
-            r.firewall.filter.iter().enumerate().map(|(i, f)| {
-                (
-                    format!("router.firewall.filter[{i}].comment"),
-                    f.comment.as_str(),
-                )
-            }),
-        );
-        unique(
-            self.out,
-            "NAT rule comment",
-            r.firewall.nat.iter().enumerate().map(|(i, f)| {
-                (
-                    format!("router.firewall.nat[{i}].comment"),
-                    f.comment.as_str(),
-                )
-            }),
-        );
+        self.rule_comments(r);
         suspicious_repeats(
             self.out,
             "comment",

@@ -78,7 +78,10 @@ impl Mapper<'_> {
                 pool,
                 lease_time,
                 dynamic_lease_identifiers: f.get_live("dynamic-lease-identifiers", "client-mac,client-id").map(str::to_owned),
+                dhcp_option_set: f.get_live("dhcp-option-set", "none").map(str::to_owned),
+                bootp_support: f.get_live("bootp-support", "static").map(str::to_owned),
                 comment: f.comment(),
+                disabled: f.flag("disabled")?,
             })
         });
         for (i, s) in servers {
@@ -108,6 +111,12 @@ impl Mapper<'_> {
                     .map(Hostname::from_str)
                     .transpose()
                     .map_err(|e| e.to_string())?,
+                netmask: f.opt("netmask")?.filter(|n| !(f.live && *n == 0)),
+                next_server: f.opt("next-server")?,
+                boot_file_name: f
+                    .get("boot-file-name")
+                    .filter(|b| !b.is_empty())
+                    .map(str::to_owned),
                 comment: f.comment(),
             })
         });
@@ -126,6 +135,11 @@ impl Mapper<'_> {
                     .unwrap_or_else(|| Name::from_str("all").unwrap_or_else(|_| unreachable!())),
                 address: f.need("address")?,
                 mac: f.need("mac-address")?,
+                client_id: f
+                    .get("client-id")
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned),
+                lease_time: f.get_live("lease-time", "0s").map(duration).transpose()?,
                 comment: f.comment(),
             })
         });
@@ -157,11 +171,6 @@ impl Mapper<'_> {
             );
             self.router.firewall.address_lists.push(a);
         }
-        for (path, table) in [
-            ("/ip/firewall/filter", "filter"),
-            ("/ip/firewall/nat", "nat"),
-        ] {
-            self.rules(path, table);
-        }
+        self.firewall_tables();
     }
 }

@@ -126,6 +126,19 @@ impl<'a> Fit<'a> {
     }
 }
 
+/// A `yes`/`no` property, when given.
+pub(super) fn yes_no(
+    f: &mut Fit<'_>,
+    k: &str,
+) -> Result<Option<rackpipe_model::router::YesNo>, String> {
+    match f.get(k) {
+        None => Ok(None),
+        Some(v) => truthy(v)
+            .map(|b| Some(b.into()))
+            .ok_or_else(|| format!("`{k}={v}` is not yes or no")),
+    }
+}
+
 pub(super) fn enum_word<T: serde::de::DeserializeOwned>(word: &str) -> Result<T, String> {
     serde_json::from_value(serde_json::Value::String(word.to_owned()))
         .map_err(|_| format!("`{word}` is not a value the typed field knows"))

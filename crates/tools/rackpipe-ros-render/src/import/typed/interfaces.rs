@@ -8,7 +8,7 @@ use rackpipe_model::router::{
 };
 use rackpipe_model::types::Name;
 
-use super::fit::{Fit, enum_word};
+use super::fit::{Fit, enum_word, yes_no};
 use super::mapper::Mapper;
 use crate::import::source::EntryKind;
 
@@ -22,6 +22,13 @@ impl Mapper<'_> {
                 default_name,
                 comment: f.comment(),
                 mtu: f.mtu()?,
+                l2mtu: f.opt("l2mtu")?,
+                speed: f.get("speed").map(str::to_owned),
+                advertise: f.get("advertise").map(str::to_owned),
+                auto_negotiation: yes_no(f, "auto-negotiation")?,
+                rx_flow_control: f.get_live("rx-flow-control", "off").map(str::to_owned),
+                tx_flow_control: f.get_live("tx-flow-control", "off").map(str::to_owned),
+                fec_mode: f.get("fec-mode").map(str::to_owned),
                 disabled: f.flag("disabled")?,
             })
         });
@@ -50,6 +57,7 @@ impl Mapper<'_> {
                 name: f.need("name")?,
                 slaves,
                 mode,
+                transmit_hash_policy: f.get("transmit-hash-policy").map(str::to_owned),
                 mtu: f.mtu()?,
                 comment: f.comment(),
             })
@@ -73,6 +81,8 @@ impl Mapper<'_> {
                     .transpose()?,
                 dhcp_snooping: f.flag("dhcp-snooping")?,
                 igmp_snooping: f.flag("igmp-snooping")?,
+                admin_mac: f.opt("admin-mac")?,
+                auto_mac: yes_no(f, "auto-mac")?,
                 mtu: f.mtu()?,
                 ports: Vec::new(),
                 vlans: Vec::new(),
@@ -91,6 +101,7 @@ impl Mapper<'_> {
                 name: f.need("name")?,
                 interface: f.need("interface")?,
                 vlan_id: f.need("vlan-id")?,
+                mtu: f.mtu()?,
                 comment: f.comment(),
             })
         });
@@ -129,6 +140,9 @@ impl Mapper<'_> {
                     pvid: f.parse("pvid", pvid)?,
                     frame_types,
                     trusted: f.flag("trusted")?,
+                    multicast_router: f
+                        .get_live("multicast-router", "temporary-query")
+                        .map(str::to_owned),
                     comment: f.comment(),
                 },
             ))
@@ -220,6 +234,13 @@ impl Mapper<'_> {
                 name: None,
                 comment: None,
                 mtu: None,
+                l2mtu: None,
+                speed: None,
+                advertise: None,
+                auto_negotiation: None,
+                rx_flow_control: None,
+                tx_flow_control: None,
+                fec_mode: None,
                 disabled: false,
             });
         }

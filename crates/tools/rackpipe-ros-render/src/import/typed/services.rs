@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use rackpipe_model::router::{
-    Clock, Dns, DnsRecord, FirewallRule, IpService, ServiceName, SyslogTarget,
+    Clock, Dns, DnsRecord, FirewallRule, IpService, Router, ServiceName, SyslogTarget,
 };
 use rackpipe_model::types::{Hostname, RosPropertyName};
 
@@ -64,9 +64,16 @@ impl Mapper<'_> {
         }
     }
 
-    pub(super) fn rules(&mut self, path: &str, table: &str) {
-        // The site matches rules by comment: a rule without one of its own cannot be typed
-        // (the plan leaves it in place, as an unmanaged rule).
+    /// The rules of the firewall table `path` into the list `table` (a site path under
+    /// `router.`) picks. A comment that is unique in the table is the rule's identity; a rule
+    /// without one is matched by its content, and a comment several rules share is kept as a
+    /// plain property (`properties.comment`), not as an identity.
+    pub(super) fn rules(
+        &mut self,
+        path: &str,
+        table: &str,
+        list: fn(&mut Router) -> &mut Vec<FirewallRule>,
+    ) {
         let entries = self.entries(path);
         let mut count: HashMap<&str, usize> = HashMap::new();
         for e in entries {
@@ -83,12 +90,6 @@ impl Mapper<'_> {
             .collect();
         let rules = self.each(path, EntryKind::Add, |m, i, f| {
             let own = unique.get(i).copied().unwrap_or(false);
-            if !own {
-                return Err(
-                    "the site matches rules by comment, and this rule has none of its own"
-                        .to_owned(),
-                );
-            }
             let action = match f.get("action") {
                 Some(a) => a.to_owned(),
                 None => {
@@ -99,9 +100,16 @@ impl Mapper<'_> {
                 }
             };
             let chain = f.req("chain")?.to_owned();
-            let comment = f.req("comment")?.to_owned();
+            let comment = f.comment();
             let disabled = f.flag("disabled")?;
             let mut properties = BTreeMap::new();
+            if let Some(c) = comment.as_ref().filter(|_| !own) {
+                m.choices.push(format!(
+                    "{path}: rules sharing the comment {c:?} keep it as a property; they are matched by their content"
+                ));
+                let key = RosPropertyName::from_str("comment").map_err(|e| e.clone())?;
+                properties.insert(key, c.clone());
+            }
             for (k, v) in f.props.iter() {
                 if ["chain", "action", "comment", "disabled"].contains(&k) {
                     continue;
@@ -120,7 +128,7 @@ impl Mapper<'_> {
                 properties.insert(key, v.to_owned());
             }
             Ok(FirewallRule {
-                comment,
+                comment: comment.filter(|_| own),
                 chain,
                 action,
                 properties,
@@ -128,12 +136,8 @@ impl Mapper<'_> {
             })
         });
         for (i, r) in rules {
-            let list = if table == "filter" {
-                &mut self.router.firewall.filter
-            } else {
-                &mut self.router.firewall.nat
-            };
-            let site_path = format!("router.firewall.{table}[{}]", list.len());
+            let list = list(&mut self.router);
+            let site_path = format!("router.{table}[{}]", list.len());
             list.push(r);
             self.origin(site_path, path, i);
         }
@@ -151,6 +155,7 @@ impl Mapper<'_> {
                 address: f.list("address")?,
                 disabled: f.flag("disabled")?,
                 certificate,
+                tls_version: f.get_live("tls-version", "any").map(str::to_owned),
             })
         });
         for (i, s) in services {
