@@ -279,8 +279,13 @@ fn stopping_the_master_moves_the_vip() {
         "{}",
         metrics(2)
     );
+    // keepalived runs the stopping instance's notify without waiting for it.
     assert!(
-        series(&metrics(1), "keepalived_vrrp_state").is_some_and(|s| s != 2),
+        rackpipe_testkit::wait_until(Duration::from_secs(5), || series(
+            &metrics(1),
+            "keepalived_vrrp_state"
+        )
+        .is_some_and(|s| s != 2)),
         "lb1 stopped:\n{}",
         metrics(1)
     );
