@@ -366,7 +366,7 @@ pub struct RenderArgs {
 }
 
 /// What a binary plugs into the common commands.
-pub struct ToolHooks {
+pub(crate) struct ToolHooks {
     /// Binary name.
     pub name: &'static str,
     /// The tool's own semantic rules, run by `validate` and before every other command.
@@ -394,7 +394,7 @@ pub fn no_checks(_: &Site) -> Vec<Diagnostic> {
 }
 
 /// Runs a common command.
-pub fn run_common(
+pub(crate) fn run_common(
     hooks: &ToolHooks,
     command: &CommonCommand,
     global: &GlobalArgs,
@@ -610,7 +610,7 @@ pub fn emit_text(text: &str) -> Result<(), CliError> {
 
 /// Implemented by a binary's top-level clap struct. Its clap command (`Parser` includes
 /// `CommandFactory`) is what `completions` and `man` describe.
-pub trait ToolCli: Parser {
+pub(crate) trait ToolCli: Parser {
     /// The tool's own document kinds, which its `schema` verb prints besides the model's.
     const SCHEMAS: ToolSchemas = no_schemas;
 
@@ -621,7 +621,7 @@ pub trait ToolCli: Parser {
 /// The whole life of a binary: parse arguments (usage errors exit 64), set up logging, run
 /// `body`, print a failure as one line on stderr (plus an `Error` document on stdout), and
 /// return the exit code.
-pub fn main<C: ToolCli>(
+pub(crate) fn main<C: ToolCli>(
     tool: &str,
     body: impl FnOnce(&C) -> Result<ExitStatus, CliError>,
 ) -> ExitCode {
