@@ -44,7 +44,7 @@ use print::one_line;
 
 /// A parse failure with its position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{source_name}:{line}:{column}: {kind}")]
+#[error("{source_name}:{line}:{column}: {}", printable(kind))]
 pub struct ParseError {
     /// Name of the input (`export` unless given to [`parse_named`]).
     pub source_name: String,
@@ -67,6 +67,24 @@ impl ParseError {
             kind: ParseErrorKind::UnknownMenu(path.to_owned()),
         }
     }
+}
+
+/// The kind's message on one line: a control character the input put into a quoted name or
+/// value (`\n` escaped inside a word) is shown escaped, never as itself.
+fn printable(kind: &ParseErrorKind) -> String {
+    let text = kind.to_string();
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The kinds of [`ParseError`].
@@ -700,6 +718,8 @@ mod tests {
                 format!("/x\nadd fl{c}ag a=1"),
                 format!("/x\nset [ find a=b{c} ] c=d"),
                 format!("/x y{c}z\nadd a=1"),
+                format!("/insta\\{}ce\nadd a=1", char::from(b'n' + byte % 2)),
+                format!("/x/\"y{c}z\"\nadd a=1"),
             ] {
                 match parse(&input) {
                     Ok(config) => round_trips(&config),
