@@ -155,7 +155,7 @@ async fn import_lists_options_the_model_lacks() {
             imported
                 .report
                 .human()
-                .contains(&format!("not imported: {at}: option {option}")),
+                .contains(&format!("partly imported: {at}: option {option}")),
             "{}",
             imported.report.human()
         );
