@@ -14,8 +14,9 @@ fn render_prints_redacted_configs_for_every_instance() {
     let files = doc["files"].as_array().unwrap();
     assert_eq!(
         files.len(),
-        9,
-        "haproxy.cfg, keepalived.conf and the check script on 3 instances"
+        15,
+        "haproxy.cfg, keepalived.conf, the HAProxy check, the Vault health check (chk_vault) and \
+         the VRRP notify script (monitoring) on 3 instances"
     );
     let keepalived = files
         .iter()
