@@ -604,9 +604,20 @@ mod tests {
             "a\u{7f}b",
         ] {
             let e = parse(&format!("/x\nadd {name}=1")).unwrap_err();
+            // A control character is shown escaped: the message stays one printable line.
+            let shown: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_default().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect();
             assert_eq!(
                 e.to_string(),
-                format!("export:2:5: invalid property name `{name}`"),
+                format!("export:2:5: invalid property name `{shown}`"),
                 "{name:?}"
             );
         }
