@@ -343,6 +343,21 @@ impl Resolver {
     }
 }
 
+/// Reads an `env:NAME` or `file:PATH` reference (found at site field `field`) the way
+/// [`Resolver::resolve`] does, for a caller that reads `vault:` references its own way
+/// (vault-bootstrap reads them from the cluster it is bootstrapping); `None` when `reference`
+/// is neither.
+///
+/// # Errors
+/// Unset, empty or not UTF-8 variables; missing, unreadable or empty files.
+pub fn resolve_local(reference: &str, field: &str) -> Option<Result<Secret, ErrorKind>> {
+    match Parsed::parse(reference) {
+        Ok(Parsed::Env(name)) => Some(local::env(name)),
+        Ok(Parsed::File(path)) => Some(local::file(path, field)),
+        Ok(Parsed::Vault(_)) | Err(_) => None,
+    }
+}
+
 /// Explicit configuration of a [`Resolver`] (for tests and callers that do not use the
 /// environment).
 #[derive(Debug, Default)]

@@ -26,27 +26,16 @@ pub(super) async fn resolve_with(
     }
 }
 
-/// Resolves an `env:`, `file:` or `vault:MOUNT/PATH#KEY` (KV v2 on the same cluster) reference.
+/// Resolves an `env:` or `file:` reference (the shared reader, [`rackpipe_secrets::resolve_local`])
+/// or a `vault:MOUNT/PATH#KEY` one (KV v2 on the same cluster).
 /// `Ok(None)`: a `vault:` secret that does not exist (yet).
 pub(super) async fn resolve(api: &Client, reference: &str) -> Result<Option<Secret>> {
     let bad = |reason: &str| Error::SecretRef {
         reference: reference.to_owned(),
         reason: reason.to_owned(),
     };
-    if let Some(var) = reference.strip_prefix("env:") {
-        let v = std::env::var(var).map_err(|_| bad("environment variable is not set"))?;
-        if v.is_empty() {
-            return Err(bad("environment variable is empty"));
-        }
-        return Ok(Some(Secret::new(v)));
-    }
-    if let Some(path) = reference.strip_prefix("file:") {
-        let v = Secret::new(std::fs::read_to_string(path).map_err(|e| bad(&e.to_string()))?);
-        let v = v.expose().trim_end_matches(['\n', '\r']);
-        if v.is_empty() {
-            return Err(bad("file is empty"));
-        }
-        return Ok(Some(Secret::new(v)));
+    if let Some(local) = rackpipe_secrets::resolve_local(reference, reference) {
+        return local.map(Some).map_err(|e| bad(&e.to_string()));
     }
     if let Some(rest) = reference.strip_prefix("vault:") {
         let (path, key) = rest
@@ -334,7 +323,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "env:RACKPIPE_SURELY_UNSET_VARIABLE: environment variable is not set"
+            "env:RACKPIPE_SURELY_UNSET_VARIABLE: environment variable RACKPIPE_SURELY_UNSET_VARIABLE is not set"
         );
         let dir =
             std::env::temp_dir().join(format!("rackpipe-vault-resolve-{}", std::process::id()));
