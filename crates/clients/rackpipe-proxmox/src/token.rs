@@ -1,7 +1,6 @@
 //! API tokens (`USER@REALM!TOKENID=SECRET`) in a redacting newtype.
 
 use std::fmt;
-use std::path::Path;
 
 use crate::Error;
 
@@ -57,31 +56,6 @@ impl ApiToken {
             tokenid: tokenid.to_owned(),
             secret: secret.to_owned(),
         })
-    }
-
-    /// Reads the token from a file (first line).
-    ///
-    /// # Errors
-    /// Unreadable file or bad token text.
-    pub fn from_file(path: &Path) -> Result<Self, Error> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Token {
-            source_name: name.clone(),
-            message: format!("cannot read: {e}"),
-        })?;
-        Self::parse_from(text.lines().next().unwrap_or_default(), &name)
-    }
-
-    /// Reads the token from an environment variable.
-    ///
-    /// # Errors
-    /// Unset variable or bad token text.
-    pub fn from_env(var: &str) -> Result<Self, Error> {
-        let text = std::env::var(var).map_err(|_| Error::Token {
-            source_name: format!("${var}"),
-            message: "environment variable is not set".to_owned(),
-        })?;
-        Self::parse_from(&text, &format!("${var}"))
     }
 
     /// The token id `USER@REALM!TOKENID` (not secret).
