@@ -27,7 +27,7 @@ use rackpipe_model::documents::{ApplyResult, ChangeCounts, Plan};
 use rackpipe_routeros::{Config, Props};
 use serde_json::{Value, json};
 
-use crate::plan::{Op, OwnedRows, PlanOptions, Planned, Ref, plan_config_with};
+use crate::plan::{Op, OwnedRows, PlanOptions, Planned, Ref, desired_router, plan_config_with};
 use crate::readback::read_back;
 use crate::rest::{Error, RestClient};
 
@@ -136,20 +136,7 @@ pub async fn apply_with_facts(
     client: &RestClient,
     opts: &ApplyOptions,
 ) -> Result<ApplyResult, Error> {
-    let mut desired = crate::desired_with_facts(site, facts)?;
-    if let Some(router) = &site.router {
-        crate::menus::push_router_menus(&mut desired, router)?;
-    }
-    let identity = site
-        .router
-        .as_ref()
-        .map(|r| r.identity.clone())
-        .unwrap_or_default();
-    let owned: &[OwnedRows] = if facts.is_some() {
-        &[crate::facts::OWNED_LEASES]
-    } else {
-        &[]
-    };
+    let (desired, identity, owned) = desired_router(site, facts)?;
     apply_config_with(
         site.metadata.name.as_str(),
         &identity,

@@ -751,6 +751,27 @@ pub async fn plan(
     plan_with_facts(site, None, client, opts).await
 }
 
+/// What plan and apply compare the router with: the desired configuration (the typed menus,
+/// the facts' leases, `router.menus`), the router's identity and the rows rackpipe owns
+/// (with facts: the leases earlier facts added).
+pub(crate) fn desired_router(
+    site: &rackpipe_model::Site,
+    facts: Option<&crate::GuestFacts>,
+) -> Result<(Config, String, &'static [OwnedRows]), Error> {
+    const WITH_FACTS: &[OwnedRows] = &[crate::facts::OWNED_LEASES];
+    let mut desired = crate::desired_with_facts(site, facts)?;
+    if let Some(router) = &site.router {
+        crate::menus::push_router_menus(&mut desired, router)?;
+    }
+    let identity = site
+        .router
+        .as_ref()
+        .map(|r| r.identity.clone())
+        .unwrap_or_default();
+    let owned = if facts.is_some() { WITH_FACTS } else { &[] };
+    Ok((desired, identity, owned))
+}
+
 /// Plans the site's router section with the leases guest facts add; with facts, leases
 /// added from earlier facts that these no longer produce are deleted (see [`crate::facts`]).
 ///
@@ -762,20 +783,7 @@ pub async fn plan_with_facts(
     client: &RestClient,
     opts: PlanOptions,
 ) -> Result<Planned, Error> {
-    let mut desired = crate::desired_with_facts(site, facts)?;
-    if let Some(router) = &site.router {
-        crate::menus::push_router_menus(&mut desired, router)?;
-    }
-    let identity = site
-        .router
-        .as_ref()
-        .map(|r| r.identity.clone())
-        .unwrap_or_default();
-    let owned: &[OwnedRows] = if facts.is_some() {
-        &[crate::facts::OWNED_LEASES]
-    } else {
-        &[]
-    };
+    let (desired, identity, owned) = desired_router(site, facts)?;
     plan_config_with(
         site.metadata.name.as_str(),
         &identity,
