@@ -185,16 +185,8 @@ impl Report {
     }
 }
 
-/// An imported site: the model, its YAML and the report.
-#[derive(Debug, Clone)]
-pub struct Imported {
-    /// The site (validated).
-    pub site: Site,
-    /// The site as YAML with comments (what `import` prints).
-    pub yaml: String,
-    /// What the import did.
-    pub report: Report,
-}
+/// An imported site: the model, its YAML and this tool's report.
+pub type Imported = rackpipe_model::documents::import::Imported<Report>;
 
 mod check;
 mod cluster;

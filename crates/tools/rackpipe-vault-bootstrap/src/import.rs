@@ -179,16 +179,8 @@ impl Report {
     }
 }
 
-/// An imported site: the model, its YAML and the report.
-#[derive(Debug, Clone)]
-pub struct Imported {
-    /// The site (validated).
-    pub site: Site,
-    /// The site as YAML, with the `# not imported: ...` and placeholder comments on top.
-    pub yaml: String,
-    /// What the import did.
-    pub report: Report,
-}
+/// An imported site: the model, its YAML and this tool's report.
+pub type Imported = rackpipe_model::documents::import::Imported<Report>;
 
 /// Reads the cluster behind `api` (logged in) and returns the site describing it.
 ///

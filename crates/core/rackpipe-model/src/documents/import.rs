@@ -78,6 +78,19 @@ pub struct SecretToStore {
     pub in_site: bool,
 }
 
+/// What an `import` verb produced: the site, its YAML (with the comments on each choice and
+/// on what was not imported; what `import` prints) and the tool's own report, which it turns
+/// into an [`ImportReport`].
+#[derive(Debug, Clone)]
+pub struct Imported<R> {
+    /// The site (validated).
+    pub site: crate::site::Site,
+    /// The site as YAML with comments.
+    pub yaml: String,
+    /// What the import did.
+    pub report: R,
+}
+
 /// Result of `TOOL import`: written as JSON to `--report FILE`, else printed as text
 /// ([`ImportReport::human`]) on stderr. It never holds a secret value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

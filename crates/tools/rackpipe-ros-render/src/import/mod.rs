@@ -31,7 +31,6 @@ mod yaml;
 
 use std::net::IpAddr;
 
-use rackpipe_model::Site;
 use rackpipe_model::documents::{
     ImportCounts, ImportEntry, ImportReport, ImportStatus, SecretToStore,
 };
@@ -252,16 +251,8 @@ impl Report {
     }
 }
 
-/// An imported site: the model, its YAML and the report.
-#[derive(Debug, Clone)]
-pub struct Imported {
-    /// The site (validated).
-    pub site: Site,
-    /// The site as YAML with comments (what `import` prints).
-    pub yaml: String,
-    /// What the import did.
-    pub report: Report,
-}
+/// An imported site: the model, its YAML and this tool's report.
+pub type Imported = rackpipe_model::documents::import::Imported<Report>;
 
 /// Imports an `/export` (v6 or v7, standard or terse). `source_name` names the input in
 /// errors (`FILE:LINE:COL: ...`).
